@@ -1,0 +1,18 @@
+"""Standalone array kernels for gpunet: conv, pooling and fused optimizer updates.
+
+``kernels.cpu`` (NumPy / Numba) and ``kernels.cuda`` (Numba CUDA on CuPy arrays) expose the
+same function names and signatures. This package never imports gpunet.
+
+Simulator mode: with ``GPUNET_CUDA_SIM=1`` in the environment, ``kernels.cuda`` runs every
+kernel in Numba's CUDA simulator on NumPy arrays. Numba reads ``NUMBA_ENABLE_CUDASIM`` when it is
+first imported, so the switch is made here, before anything imports numba.
+"""
+import os
+
+if os.environ.get("GPUNET_CUDA_SIM", "") not in ("", "0"):
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+
+
+def simulator_enabled():
+    """True when CUDA kernels run in Numba's simulator (``GPUNET_CUDA_SIM=1``)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0")

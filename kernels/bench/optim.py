@@ -1,0 +1,2 @@
+def rows(device, quick, roof):
+    return []

@@ -1,0 +1,18 @@
+"""CPU kernels: NumPy (im2col + BLAS GEMM) and Numba @njit where it is faster.
+
+Same public names and signatures as kernels.cuda (tests/kernels/test_api.py proves it).
+"""
+import numpy as xp  # noqa: F401
+
+
+def available():
+    """kernels.cpu always runs."""
+    return True
+
+
+def unavailable_reason():
+    return None
+
+from kernels.cpu.conv import *  # noqa: F401,F403,E402
+from kernels.cpu.pool import *  # noqa: F401,F403,E402
+from kernels.cpu.optim import *  # noqa: F401,F403,E402

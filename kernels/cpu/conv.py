@@ -1,0 +1,2 @@
+"""conv kernels (cpu). See kernels/__init__.py."""
+__all__ = []

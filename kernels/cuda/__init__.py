@@ -1,0 +1,9 @@
+"""CUDA kernels: Numba @cuda.jit kernels launched on CuPy arrays (or NumPy arrays in simulator mode).
+
+Same public names and signatures as kernels.cpu (tests/kernels/test_api.py proves it).
+Importing this module never fails for lack of a GPU; launching says why it cannot run.
+"""
+from kernels.cuda._launch import available, unavailable_reason, xp  # noqa: F401
+from kernels.cuda.conv import *  # noqa: F401,F403,E402
+from kernels.cuda.pool import *  # noqa: F401,F403,E402
+from kernels.cuda.optim import *  # noqa: F401,F403,E402

@@ -1,0 +1,82 @@
+"""The one place that knows how kernels.cuda reaches the device.
+
+- ``xp``: cupy on a real GPU, numpy in simulator mode (the simulator runs on host arrays).
+- ``launch(kernel, n, *args)``: sizes a 1-D grid for n threads and launches on CuPy's current
+  stream without waiting on it (Numba's default per-launch sync on CuPy arrays would turn the
+  asynchronous pipeline into lockstep). The simulator has no external streams: it launches plainly.
+- ``launch2d/3d`` size multi-dimensional grids the same way.
+Nothing here synchronizes.
+"""
+import math
+
+import numpy as np
+
+from kernels import simulator_enabled
+
+THREADS_PER_BLOCK = 256
+
+_reason = None
+try:
+    from numba import cuda
+except Exception as exc:  # numba missing or broken: kernels.cuda can't run, kernels.cpu still can
+    cuda = None
+    _reason = f"numba.cuda could not be imported: {exc}"
+
+SIMULATOR = simulator_enabled()
+if SIMULATOR or cuda is None:
+    xp = np
+else:
+    try:
+        import cupy as xp
+    except ImportError as exc:
+        xp = None
+        _reason = f"CuPy is not installed ({exc}); install gpunet[cuda] or set GPUNET_CUDA_SIM=1"
+    else:
+        if not cuda.is_available():
+            _reason = "no CUDA GPU is visible to Numba (set GPUNET_CUDA_SIM=1 to use the simulator)"
+
+
+def available():
+    """True when kernels.cuda can launch (a real GPU, or the simulator)."""
+    return _reason is None
+
+
+def unavailable_reason():
+    return _reason
+
+
+def require():
+    if _reason is not None:
+        raise RuntimeError(f"kernels.cuda cannot run here: {_reason}")
+
+
+def _device_args(args):
+    # launchers pass C-contiguous arrays: the simulator refuses strided ones, and kernels index flat
+    if SIMULATOR:
+        return args
+    return [cuda.as_cuda_array(a, sync=False) if hasattr(a, "__cuda_array_interface__") else a
+            for a in args]
+
+
+def _stream():
+    if SIMULATOR:
+        return 0
+    return cuda.external_stream(xp.cuda.get_current_stream().ptr)
+
+
+def blocks_for(n, threads=THREADS_PER_BLOCK):
+    return max(1, math.ceil(n / threads))
+
+
+def launch(kernel, n, *args, threads=THREADS_PER_BLOCK):
+    """Launch ``kernel`` over n threads (1-D grid). Zero-size work launches nothing."""
+    require()
+    if n <= 0:
+        return
+    kernel[blocks_for(n, threads), threads, _stream()](*_device_args(args))
+
+
+def launch_grid(kernel, grid, block, *args):
+    """Launch with an explicit grid and block (tuples)."""
+    require()
+    kernel[grid, block, _stream()](*_device_args(args))

@@ -1,0 +1,2 @@
+"""pool kernels (cuda). See kernels/__init__.py."""
+__all__ = []

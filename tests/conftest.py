@@ -1,0 +1,22 @@
+"""Test-wide setup: the `cuda` device runs in Numba's CUDA simulator unless a real GPU is asked for.
+
+Set GPUNET_TEST_REAL_GPU=1 on a machine with an NVIDIA GPU to run the same tests on CuPy arrays.
+The switch must happen before numba is first imported, hence at the top of the root conftest.
+"""
+import os
+
+if os.environ.get("GPUNET_TEST_REAL_GPU", "") in ("", "0"):
+    os.environ.setdefault("GPUNET_CUDA_SIM", "1")
+
+import pytest  # noqa: E402
+
+REAL_GPU = os.environ.get("GPUNET_CUDA_SIM", "") in ("", "0")
+
+
+def pytest_collection_modifyitems(config, items):
+    if REAL_GPU:
+        return
+    skip = pytest.mark.skip(reason="needs a real NVIDIA GPU (set GPUNET_TEST_REAL_GPU=1 on one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
