@@ -46,3 +46,38 @@ def check_same_shape(op, **arrays):
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{n}={s}" for n, s in shapes.items())
         raise ValueError(f"{op}: all arrays must have one shape, got {listed}")
+
+
+STEP_DTYPES = ("float32", "float64")
+
+
+def check_step_arrays(op, array_type, arrays, needed):
+    """Validate a fused optimizer step's arrays before any kernel runs.
+
+    arrays: {name: array or None}, param first; needed: {state name: the option that needs it}.
+    param and grad are always needed. Every array given must be a 1-D, C-contiguous array_type of
+    the param's length and dtype (float32/float64); all but grad must be writeable.
+    """
+    for name, reason in (("param", None), ("grad", None), *needed.items()):
+        if arrays[name] is None:
+            why = f" when {reason}" if reason else ""
+            raise ValueError(f"{op}: {name} is required{why}, got None")
+    param = arrays["param"]
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if not isinstance(a, array_type):
+            raise TypeError(f"{op}: {name} must be a {array_type.__module__}.{array_type.__name__}, "
+                            f"got {type(a).__name__}")
+        if a.ndim != 1:
+            raise ValueError(f"{op}: {name} must be 1-D (a flat view), got shape {tuple(a.shape)}")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{op}: {name} must be C-contiguous, got strides {a.strides}")
+        if a.dtype != param.dtype:
+            raise TypeError(f"{op}: {name} has dtype {a.dtype}, expected param's dtype {param.dtype}")
+        if a.shape != param.shape:
+            raise ValueError(f"{op}: {name} has {a.shape[0]} elements, expected param's {param.shape[0]}")
+        if name != "grad" and not getattr(a.flags, "writeable", True):
+            raise ValueError(f"{op}: {name} is updated in place but is read-only")
+    if str(param.dtype) not in STEP_DTYPES:
+        raise TypeError(f"{op}: arrays must be float32 or float64, got {param.dtype}")

@@ -1,2 +1,143 @@
+"""Fused optimizer steps over ResNet-18's parameters (11.69M float32 in 62 tensors).
+
+Each algorithm is timed two ways: (a) one kernel call per tensor, as the CPU optimizer calls it, and
+(b) one call over a flat buffer holding every tensor (how a CUDA param group is laid out). The rate
+is bytes moved per step (param, grad and state read once, param and state written once) over time,
+judged against the in-place bandwidth roof and PyTorch's fastest path for the same update
+(``fused=True`` where PyTorch supports it on the device, else its for-loop ``foreach=False``).
+"""
+import ctypes
+import math
+
+import numpy as np
+
+from kernels.bench.common import median_time, row, torch
+
+
+def resnet18_shapes():
+    """The 62 parameter shapes of torchvision's ResNet-18 (conv, BN weight/bias, fc), in order."""
+    shapes = [(64, 3, 7, 7), (64,), (64,)]
+    in_ch = 64
+    for out_ch, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        for block in range(2):
+            first_in = in_ch if block == 0 else out_ch
+            shapes += [(out_ch, first_in, 3, 3), (out_ch,), (out_ch,), (out_ch, out_ch, 3, 3), (out_ch,), (out_ch,)]
+            if block == 0 and (stride != 1 or in_ch != out_ch):
+                shapes += [(out_ch, in_ch, 1, 1), (out_ch,), (out_ch,)]  # downsample conv + BN
+        in_ch = out_ch
+    return shapes + [(1000, 512), (1000,)]
+
+
+# one case: label, kernel call (K, [param, grad, state1, state2], step), PyTorch optimizer (class, kwargs),
+# bytes moved per element
+def _sgd(K, a, t):
+    K.sgd_step(a[0], a[1], a[2], 0.01, 0.9, 0.0, 0.0, False, False, t == 1)
+
+
+def _adam(K, a, t):
+    K.adam_step(a[0], a[1], a[2], a[3], None, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False, t)
+
+
+def _adamw(K, a, t):
+    K.adam_step(a[0], a[1], a[2], a[3], None, 1e-3, 0.9, 0.999, 1e-8, 0.01, True, False, False, t)
+
+
+def _rmsprop(K, a, t):
+    K.rmsprop_step(a[0], a[1], a[2], None, None, 1e-2, 0.99, 1e-8, 0.0, 0.0, False, False)
+
+
+def _adagrad(K, a, t):
+    K.adagrad_step(a[0], a[1], a[2], 1e-2, 0.0, 0.0, 1e-10, False, t)
+
+
+CASES = [
+    ("sgd_step momentum=0.9", _sgd, ("SGD", {"lr": 0.01, "momentum": 0.9}), 20),
+    ("adam_step", _adam, ("Adam", {"lr": 1e-3}), 28),
+    ("adam_step AdamW wd=0.01", _adamw, ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}), 28),
+    ("rmsprop_step", _rmsprop, ("RMSprop", {"lr": 1e-2}), 20),
+    ("adagrad_step", _adagrad, ("Adagrad", {"lr": 1e-2}), 20),
+]
+
+
+def _keep_heap():
+    # PyTorch's unfused paths allocate temporaries; keep glibc from returning them to the OS each step
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 2 ** 31)  # M_TRIM_THRESHOLD
+    except OSError:
+        pass
+
+
+def _torch_step(device, shapes, grads_host, name, kwargs):
+    """(PyTorch's fastest step for this optimizer as a callable, a note naming the path)."""
+    if torch is None or (device == "cuda" and not torch.cuda.is_available()):
+        return None, "no PyTorch"
+    tdev = "cpu" if device == "cpu" else "cuda"
+    params = [torch.nn.Parameter(torch.zeros(s, device=tdev)) for s in shapes]
+    for p, g in zip(params, grads_host):
+        p.grad = torch.as_tensor(g.reshape(p.shape), device=tdev)
+    cls = getattr(torch.optim, name)
+    try:
+        opt, note = cls(params, fused=True, **kwargs), "fused=True"
+        opt.step()
+    except (TypeError, RuntimeError):
+        opt, note = cls(params, foreach=False, **kwargs), "foreach=False"
+    return opt.step, f"torch {name}({note})"
+
+
+def _steps(K, step_fn, per_tensor, flat):
+    """Two callables doing one optimizer step: a kernel call per tensor, and one call over the flat buffers."""
+    counter = {"t": 0}
+
+    def per_tensor_step():
+        counter["t"] += 1
+        for arrays in per_tensor:
+            step_fn(K, arrays, counter["t"])
+
+    def flat_step():
+        counter["t"] += 1
+        step_fn(K, flat, counter["t"])
+
+    return per_tensor_step, flat_step
+
+
 def rows(device, quick, roof):
-    return []
+    if device == "cuda":
+        from kernels.cuda._launch import SIMULATOR, xp
+        if SIMULATOR:
+            return []  # 11.7M elements in the simulator would take hours
+        import kernels.cuda as K
+    else:
+        import kernels.cpu as K
+        xp = np
+    _keep_heap()
+    shapes = resnet18_shapes()
+    sizes = [math.prod(s) for s in shapes]
+    total = sum(sizes)
+    rng = np.random.default_rng(0)
+    grads_host = [(0.01 * rng.standard_normal(n)).astype(np.float32) for n in sizes]
+    grad_flat = xp.asarray(np.concatenate(grads_host))
+    flat = [xp.zeros(total, np.float32), grad_flat, xp.zeros(total, np.float32), xp.zeros(total, np.float32)]
+    flat[0][:] = 0.5
+    per_tensor = [[xp.full(n, 0.5, np.float32), xp.asarray(g), xp.zeros(n, np.float32), xp.zeros(n, np.float32)]
+                  for n, g in zip(sizes, grads_host)]
+    repeat = 5 if quick else 15
+    shape_note = f"{total / 1e6:.2f}M f32 in {len(shapes)} tensors"
+    torch_dev = "torch-cuda" if device == "cuda" else "cpu"
+    out = []
+    for label, step_fn, (torch_name, kwargs), bytes_per in CASES:
+        for arrays in [flat] + per_tensor:  # fresh state per algorithm
+            arrays[2][:] = 0.0
+            arrays[3][:] = 0.0
+        per_tensor_step, flat_step = _steps(K, step_fn, per_tensor, flat)
+        t_tensor = median_time(per_tensor_step, device, repeat=repeat, warmup=2)
+        t_flat = median_time(flat_step, device, repeat=repeat, warmup=2)
+        torch_step, torch_note = _torch_step(device, shapes, grads_host, torch_name, kwargs)
+        t_torch = None if torch_step is None else median_time(torch_step, torch_dev, repeat=repeat, warmup=2)
+        work = bytes_per * total
+        note = f"{bytes_per} B/elem; vs {torch_note}"
+        out.append(row(label + " per-tensor", shape_note, t_tensor, work, "GB/s", roof, t_torch, note))
+        out.append(row(label + " flat", shape_note + " (1 call)", t_flat, work, "GB/s", roof, t_torch, note))
+        del torch_step
+    return out

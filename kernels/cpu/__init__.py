@@ -16,3 +16,4 @@ def unavailable_reason():
 from kernels.cpu.conv import *  # noqa: F401,F403,E402
 from kernels.cpu.pool import *  # noqa: F401,F403,E402
 from kernels.cpu.optim import *  # noqa: F401,F403,E402
+from kernels.cpu.special import *  # noqa: F401,F403,E402

@@ -1,2 +1,484 @@
-"""optim kernels (cpu). See kernels/__init__.py."""
-__all__ = []
+"""Fused optimizer updates on the CPU: one parallel Numba loop per algorithm.
+
+Each ``<algo>_step`` updates 1-D C-contiguous arrays in place in a single pass (param, grad and
+state read once, param and state written once), following the algorithm in PyTorch's
+torch.optim documentation with weight decay, maximize, amsgrad, nesterov, ... as runtime scalar
+arguments. Host scalars (bias corrections, step sizes) come from kernels._optim_scalars, cast to the
+arrays' dtype so float32 arrays get float32 math as in PyTorch. ``1 - beta`` moving averages are
+written as ``m + (1 - beta) * (g - m)`` (PyTorch's lerp, the same value as ``beta*m + (1-beta)*g``).
+A kernel is compiled lazily for each dtype used (float32, float64) and cached on disk.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from kernels import _optim_scalars as S
+from kernels._checks import check_step_arrays
+
+__all__ = [
+    "adadelta_step",
+    "adagrad_step",
+    "adam_step",
+    "adamax_step",
+    "nadam_step",
+    "radam_step",
+    "rmsprop_step",
+    "sgd_step",
+]
+
+_jit = njit(parallel=True, fastmath=False, cache=True)
+
+
+def _state(a, like):
+    # an unused state slot gets an empty array of the param's dtype: one compiled kernel per dtype
+    return np.empty(0, like.dtype) if a is None else a
+
+
+@_jit
+def _sgd(
+    param,
+    grad,
+    buf,
+    lr,
+    momentum,
+    one_minus_dampening,
+    weight_decay,
+    use_momentum,
+    nesterov,
+    maximize,
+    first_step,
+):
+    for i in prange(param.size):
+        p = param[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        if use_momentum:
+            if first_step:  # the buffer starts as the gradient, without dampening, as in PyTorch
+                b = g
+            else:
+                b = momentum * buf[i] + one_minus_dampening * g
+            buf[i] = b
+            g = g + momentum * b if nesterov else b
+        param[i] = p - lr * g
+
+
+def sgd_step(
+    param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step
+):
+    """SGD: g += wd*p; b = g (first step) or momentum*b + (1-dampening)*g; g = g + momentum*b (nesterov) or b;
+    p -= lr*g. ``maximize`` negates the gradient first. momentum_buffer may be None when momentum == 0."""
+    check_step_arrays(
+        "sgd_step",
+        np.ndarray,
+        {"param": param, "grad": grad, "momentum_buffer": momentum_buffer},
+        {"momentum_buffer": "momentum != 0"} if momentum != 0 else {},
+    )
+    scalars = S.sgd(param.dtype.type, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step)
+    _sgd(param, grad, _state(momentum_buffer, param), *scalars)
+
+
+@_jit
+def _adam(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    one_minus_beta1,
+    beta2,
+    one_minus_beta2,
+    eps,
+    weight_decay,
+    decay_scale,
+    step_size,
+    bias_correction2_sqrt,
+    decoupled,
+    amsgrad,
+    maximize,
+):
+    for i in prange(param.size):
+        p = param[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            if decoupled:
+                p = p * decay_scale
+            else:
+                g = g + weight_decay * p
+        m = exp_avg[i]
+        m = m + one_minus_beta1 * (g - m)
+        exp_avg[i] = m
+        v = beta2 * exp_avg_sq[i] + one_minus_beta2 * (g * g)
+        exp_avg_sq[i] = v
+        if amsgrad:
+            v_max = max_exp_avg_sq[i]
+            if v > v_max or math.isnan(v):  # NaN propagates, as torch.maximum does
+                v_max = v
+            max_exp_avg_sq[i] = v_max
+            v = v_max
+        param[i] = p - (step_size * m) / (np.sqrt(v) / bias_correction2_sqrt + eps)
+
+
+def adam_step(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled_weight_decay,
+    amsgrad,
+    maximize,
+    step,
+):
+    """Adam / AdamW at 1-based ``step``: p *= 1 - lr*wd (decoupled) or g += wd*p; m, v moving averages;
+    v_max = max(v_max, v) (amsgrad); p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), bc_k = 1 - beta_k**step."""
+    check_step_arrays(
+        "adam_step",
+        np.ndarray,
+        {
+            "param": param,
+            "grad": grad,
+            "exp_avg": exp_avg,
+            "exp_avg_sq": exp_avg_sq,
+            "max_exp_avg_sq": max_exp_avg_sq,
+        },
+        {"exp_avg": "", "exp_avg_sq": "", **({"max_exp_avg_sq": "amsgrad=True"} if amsgrad else {})},
+    )
+    scalars = S.adam(
+        param.dtype.type, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize, step
+    )
+    _adam(param, grad, exp_avg, exp_avg_sq, _state(max_exp_avg_sq, param), *scalars)
+
+
+@_jit
+def _rmsprop(
+    param,
+    grad,
+    square_avg,
+    grad_avg,
+    buf,
+    lr,
+    alpha,
+    one_minus_alpha,
+    eps,
+    weight_decay,
+    momentum,
+    use_momentum,
+    centered,
+    maximize,
+):
+    for i in prange(param.size):
+        p = param[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        sq = alpha * square_avg[i] + one_minus_alpha * (g * g)
+        square_avg[i] = sq
+        if centered:
+            ga = grad_avg[i]
+            ga = ga + one_minus_alpha * (g - ga)
+            grad_avg[i] = ga
+            avg = np.sqrt(sq - ga * ga) + eps
+        else:
+            avg = np.sqrt(sq) + eps
+        if use_momentum:
+            b = momentum * buf[i] + g / avg
+            buf[i] = b
+            param[i] = p - lr * b
+        else:
+            param[i] = p - (lr * g) / avg
+
+
+def rmsprop_step(
+    param,
+    grad,
+    square_avg,
+    grad_avg,
+    momentum_buffer,
+    lr,
+    alpha,
+    eps,
+    weight_decay,
+    momentum,
+    centered,
+    maximize,
+):
+    """RMSprop: v = alpha*v + (1-alpha)*g^2; centered: g_avg moving average, v~ = v - g_avg^2;
+    d = sqrt(v~) + eps (eps outside the sqrt); momentum: b = momentum*b + g/d, p -= lr*b; else p -= lr*g/d."""
+    needed = {"square_avg": ""}
+    if centered:
+        needed["grad_avg"] = "centered=True"
+    if momentum > 0:
+        needed["momentum_buffer"] = "momentum > 0"
+    check_step_arrays(
+        "rmsprop_step",
+        np.ndarray,
+        {
+            "param": param,
+            "grad": grad,
+            "square_avg": square_avg,
+            "grad_avg": grad_avg,
+            "momentum_buffer": momentum_buffer,
+        },
+        needed,
+    )
+    scalars = S.rmsprop(param.dtype.type, lr, alpha, eps, weight_decay, momentum, centered, maximize)
+    _rmsprop(param, grad, square_avg, _state(grad_avg, param), _state(momentum_buffer, param), *scalars)
+
+
+@_jit
+def _adagrad(param, grad, state_sum, clr, weight_decay, eps, maximize):
+    for i in prange(param.size):
+        p = param[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        s = state_sum[i] + g * g
+        state_sum[i] = s
+        param[i] = p - (clr * g) / (np.sqrt(s) + eps)
+
+
+def adagrad_step(param, grad, state_sum, lr, lr_decay, weight_decay, eps, maximize, step):
+    """Adagrad at 1-based ``step``: clr = lr / (1 + (step-1)*lr_decay); g += wd*p; s += g^2;
+    p -= clr * g / (sqrt(s) + eps)."""
+    check_step_arrays(
+        "adagrad_step", np.ndarray, {"param": param, "grad": grad, "state_sum": state_sum}, {"state_sum": ""}
+    )
+    _adagrad(
+        param, grad, state_sum, *S.adagrad(param.dtype.type, lr, lr_decay, weight_decay, eps, maximize, step)
+    )
+
+
+@_jit
+def _adadelta(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, weight_decay, maximize):
+    for i in prange(param.size):
+        p = param[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        sq = rho * square_avg[i] + one_minus_rho * (g * g)
+        square_avg[i] = sq
+        u = acc_delta[i]
+        delta = np.sqrt(u + eps) / np.sqrt(sq + eps) * g
+        acc_delta[i] = rho * u + one_minus_rho * (delta * delta)
+        param[i] = p - lr * delta
+
+
+def adadelta_step(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize):
+    """Adadelta: g += wd*p; v = rho*v + (1-rho)*g^2; dx = sqrt(u + eps)/sqrt(v + eps) * g;
+    u = rho*u + (1-rho)*dx^2; p -= lr*dx."""
+    check_step_arrays(
+        "adadelta_step",
+        np.ndarray,
+        {"param": param, "grad": grad, "square_avg": square_avg, "acc_delta": acc_delta},
+        {"square_avg": "", "acc_delta": ""},
+    )
+    _adadelta(
+        param,
+        grad,
+        square_avg,
+        acc_delta,
+        *S.adadelta(param.dtype.type, lr, rho, eps, weight_decay, maximize),
+    )
+
+
+@_jit
+def _adamax(param, grad, exp_avg, exp_inf, one_minus_beta1, beta2, eps, weight_decay, clr, maximize):
+    for i in prange(param.size):
+        p = param[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        m = exp_avg[i]
+        m = m + one_minus_beta1 * (g - m)
+        exp_avg[i] = m
+        u = beta2 * exp_inf[i]
+        a = np.abs(g) + eps
+        if a > u or math.isnan(a):  # NaN propagates, as torch.maximum does
+            u = a
+        exp_inf[i] = u
+        param[i] = p - (clr * m) / u
+
+
+def adamax_step(param, grad, exp_avg, exp_inf, lr, beta1, beta2, eps, weight_decay, maximize, step):
+    """Adamax at 1-based ``step``: g += wd*p; m moving average; u = max(beta2*u, |g| + eps);
+    p -= lr/(1 - beta1**step) * m / u."""
+    check_step_arrays(
+        "adamax_step",
+        np.ndarray,
+        {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_inf": exp_inf},
+        {"exp_avg": "", "exp_inf": ""},
+    )
+    _adamax(
+        param,
+        grad,
+        exp_avg,
+        exp_inf,
+        *S.adamax(param.dtype.type, lr, beta1, beta2, eps, weight_decay, maximize, step),
+    )
+
+
+@_jit
+def _nadam(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    one_minus_beta1,
+    beta2,
+    one_minus_beta2,
+    eps,
+    weight_decay,
+    decay_scale,
+    bias_correction2,
+    grad_coef,
+    avg_coef,
+    decoupled,
+    maximize,
+):
+    for i in prange(param.size):
+        p = param[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            if decoupled:
+                p = p * decay_scale
+            else:
+                g = g + weight_decay * p
+        m = exp_avg[i]
+        m = m + one_minus_beta1 * (g - m)
+        exp_avg[i] = m
+        v = beta2 * exp_avg_sq[i] + one_minus_beta2 * (g * g)
+        exp_avg_sq[i] = v
+        denom = np.sqrt(v / bias_correction2) + eps
+        p = p - (grad_coef * g) / denom
+        param[i] = p - (avg_coef * m) / denom
+
+
+def nadam_step(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled_weight_decay,
+    maximize,
+    mu,
+    mu_next,
+    mu_product,
+    mu_product_next,
+    step,
+):
+    """NAdam (decoupled_weight_decay=True is NAdamW) at 1-based ``step``, with the caller's momentum schedule
+    mu = mu_t = beta1*(1 - 0.5*0.96**(t*momentum_decay)), mu_next = mu_{t+1}, mu_product = mu_1*...*mu_t,
+    mu_product_next = mu_product*mu_next: m, v moving averages; d = sqrt(v/(1 - beta2**step)) + eps;
+    p -= lr*(1-mu)/(1-mu_product) * g/d; p -= lr*mu_next/(1-mu_product_next) * m/d."""
+    check_step_arrays(
+        "nadam_step",
+        np.ndarray,
+        {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
+        {"exp_avg": "", "exp_avg_sq": ""},
+    )
+    _nadam(
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        *S.nadam(
+            param.dtype.type,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decoupled_weight_decay,
+            maximize,
+            mu,
+            mu_next,
+            mu_product,
+            mu_product_next,
+            step,
+        ),
+    )
+
+
+@_jit
+def _radam(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    lr,
+    one_minus_beta1,
+    beta2,
+    one_minus_beta2,
+    eps,
+    weight_decay,
+    decay_scale,
+    bias_correction1,
+    bias_correction2_sqrt,
+    rect,
+    rectified,
+    decoupled,
+    maximize,
+):
+    for i in prange(param.size):
+        p = param[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            if decoupled:
+                p = p * decay_scale
+            else:
+                g = g + weight_decay * p
+        m = exp_avg[i]
+        m = m + one_minus_beta1 * (g - m)
+        exp_avg[i] = m
+        v = beta2 * exp_avg_sq[i] + one_minus_beta2 * (g * g)
+        exp_avg_sq[i] = v
+        update = m / bias_correction1 * lr
+        if rectified:
+            update = update * (bias_correction2_sqrt / (np.sqrt(v) + eps)) * rect
+        param[i] = p - update
+
+
+def radam_step(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled_weight_decay,
+    maximize,
+    step,
+):
+    """RAdam at 1-based ``step``: m, v moving averages; m^ = m/(1 - beta1**step); if rho_t > 5:
+    p -= lr * m^ * sqrt(1 - beta2**step)/(sqrt(v) + eps) * rect, else p -= lr * m^ (see _optim_scalars.radam)."""
+    check_step_arrays(
+        "radam_step",
+        np.ndarray,
+        {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
+        {"exp_avg": "", "exp_avg_sq": ""},
+    )
+    _radam(
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        *S.radam(
+            param.dtype.type, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, step
+        ),
+    )

@@ -1,2 +1,420 @@
-"""pool kernels (cpu). See kernels/__init__.py."""
-__all__ = []
+"""Pooling kernels (CPU): direct Numba loops, parallel over (N*C) planes or output rows.
+
+Arrays are NCHW. Forward kernels walk each output's window once, writing y (and max's indices) in
+the same pass; backward kernels scatter one plane per thread (a plane is owned by one thread, so
+no two threads ever add into the same element). 2x2 stride-2 windows with no padding have fast
+paths (the common CNN case). float16 is computed in float32 and cast back.
+Shapes and arguments are validated by kernels._pool_shapes before any kernel runs.
+"""
+import numpy as np
+from numba import njit, prange
+
+from kernels import _pool_shapes as shapes
+
+# reassociation only (no nnan/ninf): lets LLVM vectorise plain sums, NaN and inf still propagate
+_REASSOC = {"reassoc"}
+
+__all__ = [
+    "max_pool2d_forward", "max_pool2d_backward",
+    "avg_pool2d_forward", "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# window bounds along one axis: taps i in [lo, hi) land inside [0, size)
+
+@njit(cache=True, inline="always")
+def _taps(start, kernel, dilation, size):
+    lo = 0
+    if start < 0:
+        lo = (-start + dilation - 1) // dilation
+    hi = kernel
+    last = (size - 1 - start) // dilation + 1  # taps with start + i*dilation <= size - 1
+    if last < hi:
+        hi = last
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------------------------
+# max pooling
+
+@njit(cache=True, inline="always")
+def _max_window_clipped(x, p, h0, w0, kh, kw, dh, dw):
+    """Max and flat argmax of the window at (h0, w0) over its in-input taps (border windows)."""
+    height, width = x.shape[1], x.shape[2]
+    ilo, ihi = _taps(h0, kh, dh, height)
+    jlo, jhi = _taps(w0, kw, dw, width)
+    hb = h0 + ilo * dh
+    wb = w0 + jlo * dw
+    best = -np.inf
+    arg = hb * width + wb  # as PyTorch: the first in-input tap; an all-padding window keeps -inf and it
+    for i in range(ilo, ihi):
+        h = h0 + i * dh
+        for j in range(jlo, jhi):
+            w = w0 + j * dw
+            v = x[p, h, w]
+            if v > best or v != v:
+                best = v
+                arg = h * width + w
+    return best, arg
+
+
+@njit(parallel=True, cache=True)
+def _max_fwd(x, y, ind, kh, kw, sh, sw, ph, pw, dh, dw, oh_lo, oh_hi, ow_lo, ow_hi):
+    # Outputs in [oh_lo, oh_hi) x [ow_lo, ow_hi) have their whole window inside the input (computed
+    # on the host): a tight loop without bounds arithmetic, compare-and-select instead of branches
+    # (random data mispredicts them). Border outputs take the clipped path.
+    planes, height, width = x.shape
+    ho_n, wo_n = y.shape[1], y.shape[2]
+    for row in prange(planes * ho_n):
+        p = row // ho_n
+        oh = row - p * ho_n
+        h0 = oh * sh - ph
+        interior = oh_lo <= oh < oh_hi
+        for ow in range(wo_n):
+            w0 = ow * sw - pw
+            if interior and ow_lo <= ow < ow_hi:
+                best = x[p, h0, w0]
+                arg = h0 * width + w0
+                for i in range(kh):
+                    h = h0 + i * dh
+                    for j in range(kw):
+                        w = w0 + j * dw
+                        v = x[p, h, w]
+                        # strict > keeps the first max; a NaN always wins (the last NaN, as PyTorch)
+                        take = (v > best) | (v != v)
+                        best = v if take else best
+                        arg = (h * width + w) if take else arg
+                y[p, oh, ow] = best
+                ind[p, oh, ow] = arg
+            else:
+                best, arg = _max_window_clipped(x, p, h0, w0, kh, kw, dh, dw)
+                y[p, oh, ow] = best
+                ind[p, oh, ow] = arg
+
+
+@njit(parallel=True, cache=True)
+def _max_fwd_2x2(x, y, ind):
+    planes, height, width = x.shape
+    ho_n, wo_n = y.shape[1], y.shape[2]
+    for row in prange(planes * ho_n):
+        p = row // ho_n
+        oh = row - p * ho_n
+        r0 = 2 * oh
+        r1 = r0 + 1
+        for ow in range(wo_n):
+            c0 = 2 * ow
+            best = x[p, r0, c0]
+            arg = r0 * width + c0
+            v = x[p, r0, c0 + 1]
+            if v > best or v != v:
+                best = v
+                arg = r0 * width + c0 + 1
+            v = x[p, r1, c0]
+            if v > best or v != v:
+                best = v
+                arg = r1 * width + c0
+            v = x[p, r1, c0 + 1]
+            if v > best or v != v:
+                best = v
+                arg = r1 * width + c0 + 1
+            y[p, oh, ow] = best
+            ind[p, oh, ow] = arg
+
+
+@njit(parallel=True, cache=True)
+def _max_bwd(gy, ind, gx):
+    planes, plane_size = gx.shape
+    m = gy.shape[1]
+    for p in prange(planes):
+        for t in range(plane_size):
+            gx[p, t] = 0
+        for k in range(m):
+            t = ind[p, k]
+            # out-of-plane indices only come from all-padding windows (whose output is -inf): skip
+            if 0 <= t < plane_size:
+                gx[p, t] += gy[p, k]
+
+
+# ---------------------------------------------------------------------------------------------
+# average pooling: divisor is divisor_override, else the window clipped to the padded input
+# (count_include_pad) or to the input itself
+
+@njit(cache=True, inline="always")
+def _avg_bounds(o, stride, pad, kernel, size):
+    start = o * stride - pad
+    end = min(start + kernel, size + pad)
+    padded = end - start
+    start = max(start, 0)
+    end = min(end, size)
+    return start, end, padded
+
+
+@njit(parallel=True, cache=True)
+def _avg_fwd(x, y, kh, kw, sh, sw, ph, pw, include_pad, divisor):
+    planes, height, width = x.shape
+    ho_n, wo_n = y.shape[1], y.shape[2]
+    for row in prange(planes * ho_n):
+        p = row // ho_n
+        oh = row - p * ho_n
+        hs, he, hpad = _avg_bounds(oh, sh, ph, kh, height)
+        for ow in range(wo_n):
+            ws, we, wpad = _avg_bounds(ow, sw, pw, kw, width)
+            acc = 0.0
+            for h in range(hs, he):
+                for w in range(ws, we):
+                    acc += x[p, h, w]
+            if divisor != 0:
+                div = divisor
+            elif include_pad:
+                div = hpad * wpad
+            else:
+                div = (he - hs) * (we - ws)
+            y[p, oh, ow] = acc / div
+
+
+@njit(parallel=True, cache=True)
+def _avg_fwd_2x2(x, y, scale):
+    planes = x.shape[0]
+    ho_n, wo_n = y.shape[1], y.shape[2]
+    for row in prange(planes * ho_n):
+        p = row // ho_n
+        oh = row - p * ho_n
+        r0 = 2 * oh
+        for ow in range(wo_n):
+            c0 = 2 * ow
+            s = (x[p, r0, c0] + x[p, r0, c0 + 1]) + (x[p, r0 + 1, c0] + x[p, r0 + 1, c0 + 1])
+            y[p, oh, ow] = s * scale
+
+
+@njit(parallel=True, cache=True)
+def _avg_bwd(gy, gx, kh, kw, sh, sw, ph, pw, include_pad, divisor):
+    planes, height, width = gx.shape
+    ho_n, wo_n = gy.shape[1], gy.shape[2]
+    for p in prange(planes):
+        for h in range(height):
+            for w in range(width):
+                gx[p, h, w] = 0
+        for oh in range(ho_n):
+            hs, he, hpad = _avg_bounds(oh, sh, ph, kh, height)
+            for ow in range(wo_n):
+                ws, we, wpad = _avg_bounds(ow, sw, pw, kw, width)
+                if divisor != 0:
+                    div = divisor
+                elif include_pad:
+                    div = hpad * wpad
+                else:
+                    div = (he - hs) * (we - ws)
+                g = gy[p, oh, ow] / div
+                for h in range(hs, he):
+                    for w in range(ws, we):
+                        gx[p, h, w] += g
+
+
+@njit(parallel=True, cache=True)
+def _avg_bwd_2x2(gy, gx, scale):
+    planes, height, width = gx.shape
+    ho_n, wo_n = gy.shape[1], gy.shape[2]
+    for row in prange(planes * ho_n):
+        p = row // ho_n
+        oh = row - p * ho_n
+        r0 = 2 * oh
+        for ow in range(wo_n):
+            g = gy[p, oh, ow] * scale
+            c0 = 2 * ow
+            gx[p, r0, c0] = g
+            gx[p, r0, c0 + 1] = g
+            gx[p, r0 + 1, c0] = g
+            gx[p, r0 + 1, c0 + 1] = g
+        for c in range(2 * wo_n, width):  # odd width: the last column is in no window
+            gx[p, r0, c] = 0
+            gx[p, r0 + 1, c] = 0
+        if oh == ho_n - 1:  # odd height: the last row is in no window
+            for h in range(2 * ho_n, height):
+                for c in range(width):
+                    gx[p, h, c] = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# adaptive average pooling: window i spans [floor(i*H/Ho), ceil((i+1)*H/Ho))
+
+@njit(parallel=True, cache=True)
+def _adaptive_fwd(x, y):
+    planes, height, width = x.shape
+    ho_n, wo_n = y.shape[1], y.shape[2]
+    for row in prange(planes * ho_n):
+        p = row // ho_n
+        oh = row - p * ho_n
+        hs = (oh * height) // ho_n
+        he = ((oh + 1) * height + ho_n - 1) // ho_n
+        for ow in range(wo_n):
+            ws = (ow * width) // wo_n
+            we = ((ow + 1) * width + wo_n - 1) // wo_n
+            acc = 0.0
+            for h in range(hs, he):
+                for w in range(ws, we):
+                    acc += x[p, h, w]
+            y[p, oh, ow] = acc / ((he - hs) * (we - ws))
+
+
+@njit(parallel=True, cache=True)
+def _adaptive_bwd(gy, gx):
+    planes, height, width = gx.shape
+    ho_n, wo_n = gy.shape[1], gy.shape[2]
+    for p in prange(planes):
+        for h in range(height):
+            for w in range(width):
+                gx[p, h, w] = 0
+        for oh in range(ho_n):
+            hs = (oh * height) // ho_n
+            he = ((oh + 1) * height + ho_n - 1) // ho_n
+            for ow in range(wo_n):
+                ws = (ow * width) // wo_n
+                we = ((ow + 1) * width + wo_n - 1) // wo_n
+                g = gy[p, oh, ow] / ((he - hs) * (we - ws))
+                for h in range(hs, he):
+                    for w in range(ws, we):
+                        gx[p, h, w] += g
+
+
+@njit(parallel=True, cache=True, fastmath=_REASSOC)
+def _global_mean_fwd(x, y, zero):
+    # x (planes, H*W) -> y (planes,): global average pooling, the adaptive 1x1 case
+    planes, m = x.shape
+    for p in prange(planes):
+        acc = zero
+        for t in range(m):
+            acc += x[p, t]
+        y[p] = acc / m
+
+
+@njit(parallel=True, cache=True)
+def _global_mean_bwd(gy, gx):
+    planes, m = gx.shape
+    for p in prange(planes):
+        g = gy[p] / m
+        for t in range(m):
+            gx[p, t] = g
+
+
+# ---------------------------------------------------------------------------------------------
+# launchers
+
+def _compute_dtype(a):
+    # float16 runs through the float32 kernels (no half arithmetic on the CPU)
+    return np.dtype(np.float32) if a.dtype == np.float16 else np.dtype(a.dtype)
+
+
+def _planes(a, dtype):
+    """C-contiguous (N*C, H, W) view/copy of a 4-D array in the compute dtype."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    n, c, h, w = a.shape
+    return a.reshape(n * c, h, w)
+
+
+def _interior(size, out, kernel, stride, pad, dilation):
+    """Range [lo, hi) of outputs whose whole window lies inside [0, size) on one axis."""
+    lo = -(-pad // stride)
+    hi = min(out, (size - 1 + pad - (kernel - 1) * dilation) // stride + 1)
+    return lo, max(lo, hi)
+
+
+def _is_2x2(kernel_size, stride, padding, dilation, in_hw, out_hw):
+    return (kernel_size == (2, 2) and stride == (2, 2) and padding == (0, 0) and dilation == (1, 1)
+            and 2 * out_hw[0] <= in_hw[0] and 2 * out_hw[1] <= in_hw[1])
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Max over each window -> (y, indices); indices are flat h*W + w in the input plane (int64)."""
+    k, s, p, d, out_shape = shapes.max_pool2d_args(x, kernel_size, stride, padding, dilation, ceil_mode)
+    dtype = _compute_dtype(x)
+    xp3 = _planes(x, dtype)
+    n, c, ho, wo = out_shape
+    y = np.empty((n * c, ho, wo), dtype=dtype)
+    ind = np.empty((n * c, ho, wo), dtype=np.int64)
+    if _is_2x2(k, s, p, d, x.shape[2:], (ho, wo)):
+        _max_fwd_2x2(xp3, y, ind)
+    else:
+        oh_lo, oh_hi = _interior(x.shape[2], ho, k[0], s[0], p[0], d[0])
+        ow_lo, ow_hi = _interior(x.shape[3], wo, k[1], s[1], p[1], d[1])
+        _max_fwd(xp3, y, ind, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], oh_lo, oh_hi, ow_lo, ow_hi)
+    return y.reshape(out_shape).astype(x.dtype, copy=False), ind.reshape(out_shape)
+
+
+def max_pool2d_backward(grad_y, indices, x_shape):
+    """grad_x: grad_y scatter-added into each input plane at indices (overlapping windows sum)."""
+    x_shape = shapes.max_pool2d_backward_args(grad_y, indices, x_shape)
+    n, c, h, w = x_shape
+    dtype = _compute_dtype(grad_y)
+    m = grad_y.shape[2] * grad_y.shape[3]
+    gy = np.ascontiguousarray(grad_y, dtype=dtype).reshape(n * c, m)
+    ind = np.ascontiguousarray(indices).reshape(n * c, m)
+    gx = np.empty((n * c, h * w), dtype=dtype)
+    _max_bwd(gy, ind, gx)
+    return gx.reshape(x_shape).astype(grad_y.dtype, copy=False)
+
+
+def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """Mean over each window (divisor: divisor_override, else the window with or without padding)."""
+    op = "avg_pool2d_forward"
+    shapes.check_pool_input(x, op)
+    k, s, p, divisor, out_shape = shapes.avg_pool2d_args(op, x.shape, kernel_size, stride, padding,
+                                                          ceil_mode, divisor_override)
+    dtype = _compute_dtype(x)
+    xp3 = _planes(x, dtype)
+    n, c, ho, wo = out_shape
+    y = np.empty((n * c, ho, wo), dtype=dtype)
+    if _is_2x2(k, s, p, (1, 1), x.shape[2:], (ho, wo)):
+        # full windows: every divisor rule gives 4 unless overridden
+        _avg_fwd_2x2(xp3, y, dtype.type(1.0 / (divisor or 4)))
+    else:
+        _avg_fwd(xp3, y, k[0], k[1], s[0], s[1], p[0], p[1], bool(count_include_pad), divisor)
+    return y.reshape(out_shape).astype(x.dtype, copy=False)
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override):
+    """grad_x: each grad_y element divided by its window's divisor, added over the window."""
+    op = "avg_pool2d_backward"
+    x_shape = shapes.check_x_shape(op, x_shape)
+    shapes.check_ndim4(grad_y, "grad_y", op)
+    k, s, p, divisor, out_shape = shapes.avg_pool2d_args(op, x_shape, kernel_size, stride, padding,
+                                                          ceil_mode, divisor_override)
+    shapes.check_grad(op, grad_y, out_shape)
+    n, c, h, w = x_shape
+    dtype = _compute_dtype(grad_y)
+    gy = _planes(grad_y, dtype)
+    gx = np.empty((n * c, h, w), dtype=dtype)
+    if _is_2x2(k, s, p, (1, 1), (h, w), out_shape[2:]):
+        _avg_bwd_2x2(gy, gx, dtype.type(1.0 / (divisor or 4)))
+    else:
+        _avg_bwd(gy, gx, k[0], k[1], s[0], s[1], p[0], p[1], bool(count_include_pad), divisor)
+    return gx.reshape(x_shape).astype(grad_y.dtype, copy=False)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """Mean over PyTorch's adaptive windows [floor(i*H/Ho), ceil((i+1)*H/Ho)) on each axis."""
+    ho, wo = shapes.adaptive_avg_pool2d_args(x, output_size)
+    n, c = x.shape[:2]
+    dtype = _compute_dtype(x)
+    y = np.empty((n * c, ho, wo), dtype=dtype)
+    if (ho, wo) == (1, 1):
+        h, w = x.shape[2:]
+        _global_mean_fwd(_planes(x, dtype).reshape(n * c, h * w), y.reshape(n * c), dtype.type(0))
+    else:
+        _adaptive_fwd(_planes(x, dtype), y)
+    return y.reshape(n, c, ho, wo).astype(x.dtype, copy=False)
+
+
+def adaptive_avg_pool2d_backward(grad_y, x_shape):
+    """grad_x: each grad_y element spread evenly over its adaptive window (windows may overlap)."""
+    x_shape, _ = shapes.adaptive_avg_pool2d_backward_args(grad_y, x_shape)
+    n, c, h, w = x_shape
+    dtype = _compute_dtype(grad_y)
+    gx = np.empty((n * c, h, w), dtype=dtype)
+    if tuple(grad_y.shape[2:]) == (1, 1):
+        _global_mean_bwd(_planes(grad_y, dtype).reshape(n * c), gx.reshape(n * c, h * w))
+    else:
+        _adaptive_bwd(_planes(grad_y, dtype), gx)
+    return gx.reshape(x_shape).astype(grad_y.dtype, copy=False)

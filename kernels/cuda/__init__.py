@@ -7,3 +7,4 @@ from kernels.cuda._launch import available, unavailable_reason, xp  # noqa: F401
 from kernels.cuda.conv import *  # noqa: F401,F403,E402
 from kernels.cuda.pool import *  # noqa: F401,F403,E402
 from kernels.cuda.optim import *  # noqa: F401,F403,E402
+from kernels.cuda.special import *  # noqa: F401,F403,E402

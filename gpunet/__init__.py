@@ -1,0 +1,67 @@
+"""gpunet: a small deep-learning framework whose public API is a faithful subset of PyTorch's.
+
+    import gpunet as torch
+
+Tensors with autograd on NumPy (CPU) or CuPy + Numba CUDA kernels (GPU); see README.md.
+"""
+from gpunet import backend as _backend  # noqa: F401  (imports kernels first: simulator switch)
+from gpunet.backend import Device as device  # noqa: F401
+from gpunet.dtypes import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16,  # noqa: F401
+                           int32, int64, set_default_dtype, uint8)
+from gpunet.dtypes import dtype  # noqa: F401
+from gpunet.tensor import Size, Tensor  # noqa: F401
+from gpunet import autograd  # noqa: F401,E402
+from gpunet.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from gpunet.random import Generator, initial_seed, manual_seed, seed  # noqa: F401
+from gpunet import cuda  # noqa: F401
+from gpunet.ops.creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: F401
+                                 HalfTensor, IntTensor, LongTensor, ShortTensor, arange, as_tensor, asarray,
+                                 bernoulli, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
+                                 linspace, logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint,
+                                 randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from gpunet.ops.elementwise import (abs, absolute, add, addcdiv, addcmul, allclose, ceil, clamp,  # noqa: F401
+                                    clamp_max, clamp_min, clip, cos, div, divide, eq, equal, erf, exp, expm1, fix,
+                                    floor, floor_divide, fmod, ge, greater, greater_equal, gt, isclose, isfinite,
+                                    isinf, isnan, le, lerp, less, less_equal, log, log1p, log2, log10, logical_and,
+                                    logical_not, logical_or, logical_xor, lt, maximum, minimum, mul, multiply, ne,
+                                    neg, negative, not_equal, pow, reciprocal, relu, remainder, round, rsqrt,
+                                    sigmoid, sign, sin, sqrt, square, sub, subtract, tan, tanh, true_divide, trunc)
+from gpunet.ops.linalg import addmm, baddbmm, bmm, dot, ger, inner, matmul, mm, mv, outer  # noqa: F401
+from gpunet.ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, logsumexp,  # noqa: F401
+                               max, mean, min, norm, prod, std, std_mean, sum, var, var_mean)
+from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate,  # noqa: F401
+                              flatten, flip, gather, hstack, index_select, masked_fill, masked_select, movedim,
+                              narrow, nonzero, permute, reshape, roll, scatter,
+                              scatter_add, select, split, squeeze, stack, swapaxes, swapdims, t, tile, transpose,
+                              tril, triu, unbind, unflatten, unsqueeze, vstack, where)
+from gpunet.serialization import load, save  # noqa: F401,E402
+
+float = float32  # noqa: A001  (torch.float)
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+def numel(input):
+    return input.numel()
+
+
+def set_printoptions(**kwargs):
+    """Accepted for compatibility; gpunet's printing follows PyTorch's defaults."""
+
+
+__version__ = "0.1.0"
+
+from gpunet import nn, optim  # noqa: F401,E402
+from gpunet import utils  # noqa: F401,E402
+import gpunet.utils.data  # noqa: F401,E402

@@ -1,0 +1,185 @@
+"""The backward engine: an iterative walk over the graph in dependency order.
+
+- Gradients arriving at a node from several consumers are summed ("first assign, then add",
+  out of place, so an array passed along two edges is never changed under another's feet).
+- A node runs once every consumer has delivered; a ready stack gives a valid topological order.
+- Saved values are freed node by node unless retain_graph; a second walk then raises.
+- Leaves accumulate into `.grad` (in place once it exists, as PyTorch does), after their hooks.
+"""
+from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad
+from gpunet.autograd.grad_mode import no_grad
+
+
+def _collect_dependencies(roots):
+    deps = {}
+    stack = [node for node in roots]
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for edge in node.next_functions:
+            if edge is not None:
+                nxt = edge[0]
+                deps[nxt] = deps.get(nxt, 0) + 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+    return deps
+
+
+def _call_hooks(hooks, grad, device):
+    from gpunet.tensor import _make
+    for hook in hooks:
+        result = hook(_make(grad, device))
+        if result is not None:
+            grad = result._data
+    return grad
+
+
+def _run_node(node, grads):
+    """Call a node's backward with one gradient per output; returns one gradient per input."""
+    fn = node._fn
+    if node._freed:
+        raise RuntimeError(FREED_MESSAGE)
+    if fn._raw:
+        result = fn.backward(node, *grads)
+    else:
+        result = _run_user_backward(node, fn, grads)
+    if type(result) is not tuple:
+        result = (result,)
+    n_inputs = len(node.next_functions)
+    if len(result) != n_inputs:
+        raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
+                           f"(expected {n_inputs}, got {len(result)})")
+    return result
+
+
+def _run_user_backward(node, fn, grads):
+    from gpunet.tensor import Tensor, _make
+    xp = node.device.xp
+    materialize = node.__dict__.get("_materialize", True)
+    grad_tensors = []
+    for g in grads:
+        if g is None and materialize:
+            g = xp.zeros(())  # a zero that broadcasts; exact shapes are unknown for unused outputs
+        grad_tensors.append(None if g is None else _make(g, node.device))
+    with no_grad():
+        result = fn.backward(node, *grad_tensors)
+    if type(result) is not tuple:
+        result = (result,)
+    arrays = []
+    for i, (g, shape) in enumerate(zip(result, node._input_shapes)):
+        if g is None:
+            arrays.append(None)
+            continue
+        if not isinstance(g, Tensor):
+            raise TypeError(f"function {node.name()} returned a gradient of type {type(g).__name__} at index {i}; "
+                            "expected a Tensor or None")
+        if shape is None:
+            raise RuntimeError(f"function {node.name()} returned a gradient at index {i} for an input that is not "
+                               "a Tensor; return None there")
+        arr = g._data
+        if arr.shape != shape:
+            if arr.size == 1 or _broadcastable(arr.shape, shape):
+                arr = xp.broadcast_to(arr, shape) if arr.shape != shape else arr
+            else:
+                raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - got "
+                                   f"{list(arr.shape)} but expected shape compatible with {list(shape)}")
+        arrays.append(arr)
+    return tuple(arrays)
+
+
+def _broadcastable(src, dst):
+    if len(src) > len(dst):
+        return False
+    return all(s == 1 or s == d for s, d in zip(src[::-1], dst[::-1]))
+
+
+def _accumulate(leaf, grad, shared):
+    """Add grad into leaf.grad; `shared` says grad may be referenced elsewhere (copy on first assign)."""
+    from gpunet.tensor import _make
+    extra = leaf._extra
+    if extra is not None and extra.get("hooks"):
+        grad = _call_hooks(extra["hooks"], grad, leaf._device)
+        shared = True
+    if grad.dtype != leaf._data.dtype:
+        grad = grad.astype(leaf._data.dtype)
+        shared = False
+    if grad.shape != leaf._data.shape:
+        raise RuntimeError(f"gradient of shape {list(grad.shape)} does not match the leaf tensor's shape "
+                           f"{list(leaf._data.shape)}")
+    if leaf.grad is None:
+        if shared or grad.base is not None:
+            grad = grad.copy()
+        leaf.grad = _make(grad, leaf._device)
+    else:
+        existing = leaf.grad._data
+        if existing.shape == grad.shape and existing.flags.writeable:
+            existing += grad
+        else:
+            leaf.grad = _make(existing + grad, leaf._device)
+
+
+def run_backward(roots, root_grads, retain_graph=False, capture=None, user_roots=()):
+    """Walk the graph from roots [(node, output_nr)] with root_grads [array].
+
+    capture: None to accumulate into leaves, or a dict {(node, output_nr): None} to fill with the
+    total gradient reaching each key instead (autograd.grad); leaves are then left untouched.
+    """
+    buffers = {}
+    root_nodes = []
+    for (node, nr), g in zip(roots, root_grads):
+        buf = buffers.get(node)
+        if buf is None:
+            buf = buffers[node] = {}
+            root_nodes.append(node)
+        buf[nr] = g if buf.get(nr) is None else buf[nr] + g
+    deps = _collect_dependencies(root_nodes)
+    ready = [n for n in root_nodes if deps.get(n, 0) == 0]
+    passed = {id(g): 2 for g in root_grads}  # arrays the caller still holds count as shared
+    while ready:
+        node = ready.pop()
+        grads = buffers.pop(node, None)
+        if isinstance(node, AccumulateGrad):
+            if grads is not None and grads.get(0) is not None:
+                g = grads[0]
+                if capture is not None:
+                    if (node, 0) in capture:
+                        capture[(node, 0)] = g
+                else:
+                    _accumulate(node.variable, g, passed.get(id(g), 0) > 1)
+            continue
+        out_grads = None
+        if grads:
+            hooks = node._hooks
+            if hooks:
+                for nr, fns in hooks.items():
+                    if grads.get(nr) is not None:
+                        grads[nr] = _call_hooks(fns, grads[nr], node.device)
+            if capture is not None:
+                for nr, g in grads.items():
+                    if (node, nr) in capture:
+                        capture[(node, nr)] = g
+            n_out = getattr(node, "_n_outputs", None) or (max(grads) + 1)
+            ordered = [grads.get(i) for i in range(n_out)]
+            out_grads = _run_node(node, ordered)
+        if not retain_graph and node._saved:
+            node._saved = None
+            node._freed = True
+        for i, edge in enumerate(node.next_functions):
+            if edge is None:
+                continue
+            nxt, nr = edge
+            g = out_grads[i] if out_grads is not None else None
+            if g is not None:
+                passed[id(g)] = passed.get(id(g), 0) + 1
+                buf = buffers.get(nxt)
+                if buf is None:
+                    buffers[nxt] = {nr: g}
+                else:
+                    prev = buf.get(nr)
+                    buf[nr] = g if prev is None else prev + g
+            left = deps[nxt] - 1
+            deps[nxt] = left
+            if left == 0:
+                ready.append(nxt)
+    return capture

@@ -1,0 +1,253 @@
+"""Graph nodes and `Function`: the one mechanism behind gpunet's own ops and user-defined ops.
+
+A call `F.apply(*args)` creates a context node (`ctx`), runs `F.forward(ctx, ...)`, and, when any
+input requires grad and grad mode is on, records the node as the outputs' `grad_fn` with one edge
+per input: `(next_node, output_nr)` or None.
+
+gpunet's ops subclass `Op`: their forward/backward take and return raw arrays (numpy or cupy),
+which keeps the per-op cost low. User `Function`s take and return Tensors, as in PyTorch.
+"""
+from gpunet.autograd.grad_mode import _enabled, no_grad
+
+FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors after "
+                 "they have already been freed). Saved intermediate values of the graph are freed when you call "
+                 ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+                 "graph a second time or if you need to access saved tensors after calling backward.")
+
+
+class Node:
+    """A node of the backward graph (a tensor's `grad_fn`)."""
+
+    __slots__ = ("next_functions", "needs_input_grad", "_saved", "_versions", "_hooks", "_freed",
+                 "device", "__dict__", "__weakref__")
+
+    def name(self):
+        return type(self).__name__
+
+    def __repr__(self):
+        return f"<{type(self).__name__} object at {id(self):#x}>"
+
+    def register_hook(self, fn):
+        raise NotImplementedError(f"{self.name()}.register_hook: use Tensor.register_hook instead")
+
+
+class AccumulateGrad(Node):
+    """The sink of a leaf tensor that requires grad: adds the incoming gradient into `.grad`."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.next_functions = ()
+        self._freed = False
+        self._hooks = None
+
+
+class FunctionCtx(Node):
+    """The `ctx` passed to forward/backward; also the recorded graph node."""
+
+    __slots__ = ()
+    _fn = None
+
+    def save_for_backward(self, *values):
+        self._saved = values
+
+    @property
+    def saved_tensors(self):
+        if self._freed:
+            raise RuntimeError(FREED_MESSAGE)
+        versions = self._versions
+        if versions:
+            for counter, version, tensor in versions:
+                if counter[0] != version:
+                    raise RuntimeError(
+                        "one of the variables needed for gradient computation has been modified by an inplace "
+                        f"operation: [{tensor.dtype.name} tensor of shape {list(tensor.shape)}], which is output 0 "
+                        f"of {self.name()}, is at version {counter[0]}; expected version {version} instead.")
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors):
+        self.__dict__.setdefault("_non_differentiable", set()).update(id(t) for t in tensors)
+
+    def mark_dirty(self, *tensors):
+        for t in tensors:
+            t._vc[0] += 1
+
+    def set_materialize_grads(self, value):
+        self.__dict__["_materialize"] = bool(value)
+
+
+class Function:
+    """Base class of differentiable operations (`torch.autograd.Function`).
+
+    Subclasses define `forward(ctx, *args)` and `backward(ctx, *grad_outputs)` as staticmethods and are
+    used through `apply`. `backward` returns one gradient (or None) per forward argument.
+    """
+
+    _raw = False  # Op sets this: forward/backward on raw arrays
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("_backward_name") or f"{cls.__name__}Backward"
+        cls._node_cls = type(name, (FunctionCtx,), {"__slots__": (), "_fn": cls})
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement either the backward or vjp method for your custom "
+                                  "autograd.Function to use it with backward mode AD.")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = cls._node_cls()
+        ctx._saved = ()
+        ctx._versions = None
+        ctx._hooks = None
+        ctx._freed = False
+        grad_on = _enabled[0]
+        needs, edges, shapes = [], [], []
+        requires = False
+        device = None
+        for a in args:
+            if isinstance(a, Tensor):
+                device = _check_device(cls, device, a)
+                if grad_on and a.requires_grad:
+                    requires = True
+                    needs.append(True)
+                    edges.append(_edge(a))
+                else:
+                    needs.append(False)
+                    edges.append(None)
+                shapes.append(a._data.shape)
+            else:
+                needs.append(False)
+                edges.append(None)
+                shapes.append(None)
+        ctx.needs_input_grad = tuple(needs)
+        ctx.device = device
+        with no_grad():
+            out = cls.forward(ctx, *args, **kwargs)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        non_diff = ctx.__dict__.get("_non_differentiable", ())
+        results = []
+        for i, o in enumerate(outs):
+            if isinstance(o, Tensor):
+                diff = requires and id(o) not in non_diff and o.dtype.is_floating_point
+                t = _make(o._data, o._device, diff, ctx if diff else None, i)
+                t._vc = o._vc  # an output aliasing an input shares its version counter
+                results.append(t)
+            else:
+                results.append(o)
+        if requires:
+            ctx.next_functions = tuple(edges)
+            ctx._input_shapes = shapes
+            ctx._n_outputs = len(outs)
+            saved = ctx._saved
+            if saved:
+                ctx._versions = [(t._vc, t._vc[0], t) for t in saved if isinstance(t, Tensor)]
+        return results[0] if single else tuple(results)
+
+
+class Op(Function):
+    """gpunet's own ops: forward(ctx, *arrays_or_constants) -> array(s); backward(ctx, *grads) -> arrays."""
+
+    _raw = True
+
+    @classmethod
+    def apply(cls, *args):
+        ctx = cls._node_cls()
+        grad_on = _enabled[0]
+        raw = []
+        needs = []
+        edges = []
+        requires = False
+        device = None
+        for a in args:
+            if isinstance(a, Tensor):
+                d = a._device
+                if device is None:
+                    device = d
+                elif d is not device:
+                    _device_error(cls, device, d)
+                raw.append(a._data)
+                if grad_on and a.requires_grad:
+                    requires = True
+                    needs.append(True)
+                    edges.append(_edge(a))
+                else:
+                    needs.append(False)
+                    edges.append(None)
+            else:
+                raw.append(a)
+                needs.append(False)
+                edges.append(None)
+        ctx.needs_input_grad = needs
+        ctx.device = device
+        ctx._saved = ()
+        out = cls.forward(ctx, *raw)
+        if not requires:
+            if type(out) is tuple:
+                return tuple(_make(o, device) for o in out)
+            return _make(out, device)
+        ctx.next_functions = edges
+        ctx._hooks = None
+        ctx._freed = False
+        if type(out) is tuple:
+            ctx._n_outputs = len(out)
+            results = tuple(_make(o, device, o.dtype.kind == "f", ctx, i) for i, o in enumerate(out))
+        else:
+            results = _make(out, device, True, ctx, 0)
+        saved = ctx._saved
+        if saved:
+            versions = []
+            outs = results if type(results) is tuple else (results,)
+            for s in saved:
+                for t in args:
+                    if isinstance(t, Tensor) and t._data is s:
+                        versions.append((t._vc, t._vc[0], t))
+                        break
+                else:
+                    for t in outs:
+                        if t._data is s:
+                            versions.append((t._vc, t._vc[0], t))
+                            break
+            ctx._versions = versions
+        else:
+            ctx._versions = None
+        return results
+
+
+def _edge(tensor):
+    """The graph edge a tensor contributes: its grad_fn, or the AccumulateGrad of a leaf."""
+    fn = tensor.grad_fn
+    if fn is not None:
+        return (fn, tensor._out_nr)
+    extra = tensor._extra
+    if extra is None:
+        extra = tensor._extra = {}
+    acc = extra.get("accumulate")
+    if acc is None:
+        acc = extra["accumulate"] = AccumulateGrad(tensor)
+    return (acc, 0)
+
+
+def _device_error(op, d1, d2):
+    name = getattr(op, "_op_name", op.__name__.lower())
+    raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                       f"{d1} and {d2}! (in op {name})")
+
+
+def _check_device(op, device, tensor):
+    d = tensor._device
+    if device is not None and d is not device:
+        _device_error(op, device, d)
+    return d
+
+
+once_differentiable = (lambda fn: fn)  # gpunet has no double backward: every backward already runs once
+
+from gpunet.tensor import Tensor, _make  # noqa: E402  (tensor imports ops which import this module)

@@ -1,0 +1,84 @@
+"""Grad mode: no_grad, enable_grad, set_grad_enabled, inference_mode (context managers and decorators)."""
+import functools
+
+_enabled = [True]  # a one-element list: the hot path reads _enabled[0] without a function call
+
+
+def is_grad_enabled():
+    return _enabled[0]
+
+
+class _GradMode:
+    mode = True
+
+    def __enter__(self):
+        self._prev = _enabled[0]
+        _enabled[0] = self.mode
+
+    def __exit__(self, *exc):
+        _enabled[0] = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Disable graph recording: `with gpunet.no_grad():` or `@gpunet.no_grad()`."""
+    mode = False
+
+
+class enable_grad(_GradMode):
+    mode = True
+
+
+class inference_mode(_GradMode):
+    def __init__(self, mode=True):
+        self.mode = not mode
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _enabled[0]
+            _enabled[0] = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _enabled[0] = prev
+        return wrapper
+
+
+class set_grad_enabled(_GradMode):
+    """Sets grad mode at once (as a function) and restores it when used as a context manager."""
+
+    def __init__(self, mode):
+        self._prev = _enabled[0]
+        self.mode = bool(mode)
+        _enabled[0] = self.mode
+
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        _enabled[0] = self._prev
+        return False
+
+    def __call__(self, fn):
+        _enabled[0] = self._prev
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _enabled[0]
+            _enabled[0] = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _enabled[0] = prev
+        return wrapper

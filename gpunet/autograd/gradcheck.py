@@ -1,0 +1,53 @@
+"""Finite-difference gradient check (float64), as torch.autograd.gradcheck."""
+import numpy as np
+
+
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, **_ignored):
+    """Compare analytical gradients of func(*inputs) with central differences, input by input."""
+    from gpunet.autograd import grad
+    from gpunet.autograd.grad_mode import no_grad
+    from gpunet.tensor import Tensor, _make
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    diff_inputs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    for t in diff_inputs:
+        if t._data.dtype != np.float64:
+            import warnings
+            warnings.warn(f"gradcheck: input of dtype {t.dtype} is not double precision; results may be inaccurate",
+                          UserWarning, stacklevel=2)
+    outputs = func(*inputs)
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    for k, out in enumerate(outputs):
+        if not out.requires_grad:
+            continue
+        n_out = out.numel()
+        for j in range(n_out):
+            seed = out._device.xp.zeros(out._data.shape, dtype=out._data.dtype)
+            seed.reshape(-1)[j] = 1
+            analytical = grad(out, diff_inputs, _make(seed, out._device), retain_graph=True, allow_unused=True)
+            for i, t in enumerate(diff_inputs):
+                flat = t._data.reshape(-1)
+                numeric = np.zeros(flat.size)
+                for e in range(flat.size):
+                    orig = flat[e].item()
+                    with no_grad():
+                        flat[e] = orig + eps
+                        plus = _output_value(func(*inputs), k, j)
+                        flat[e] = orig - eps
+                        minus = _output_value(func(*inputs), k, j)
+                        flat[e] = orig
+                    numeric[e] = (plus - minus) / (2 * eps)
+                a = analytical[i]
+                a = np.zeros(flat.size) if a is None else np.asarray(a.detach()._host(), dtype=np.float64).reshape(-1)
+                if not np.allclose(a, numeric, atol=atol, rtol=rtol):
+                    msg = (f"Jacobian mismatch for output {k} element {j} with respect to input {i}:\n"
+                           f"numerical: {numeric}\nanalytical: {a}")
+                    if raise_exception:
+                        raise RuntimeError(msg)
+                    return False
+    return True
+
+
+def _output_value(outputs, k, j):
+    from gpunet.tensor import Tensor
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    return float(outputs[k]._host().reshape(-1)[j])

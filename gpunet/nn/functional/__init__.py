@@ -1,0 +1,11 @@
+"""gpunet.nn.functional: the functional forms of layers and losses (torch.nn.functional)."""
+from gpunet.nn.functional.activation import *  # noqa: F401,F403
+from gpunet.nn.functional.conv import *  # noqa: F401,F403
+from gpunet.nn.functional.dropout import *  # noqa: F401,F403
+from gpunet.nn.functional.linear import *  # noqa: F401,F403
+from gpunet.nn.functional.loss import *  # noqa: F401,F403
+from gpunet.nn.functional.normalization import *  # noqa: F401,F403
+from gpunet.nn.functional.pooling import *  # noqa: F401,F403
+from gpunet.nn.functional.rnn import *  # noqa: F401,F403
+from gpunet.nn.functional.sparse import *  # noqa: F401,F403
+from gpunet.nn.functional.upsampling import *  # noqa: F401,F403

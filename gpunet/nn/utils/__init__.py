@@ -1,0 +1,2 @@
+"""gpunet.nn.utils: gradient clipping, parameter/vector conversion."""
+__all__ = []

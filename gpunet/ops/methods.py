@@ -1,0 +1,176 @@
+"""Binds operators and methods onto Tensor, so each op is written once as a function.
+
+The arithmetic operators keep a fast path for the common case (same dtypes, or a Python number of
+the tensor's category) and fall back to full PyTorch promotion otherwise.
+"""
+from gpunet.ops import creation, elementwise as E, inplace as I, linalg as L, reduce as R, shape as S
+from gpunet.ops.elementwise import Add, Div, Mul, Sub
+
+
+def _fast(op_cls, slow, reverse=False):
+    def method(self, other):
+        if isinstance(other, Tensor):
+            if other._data.dtype == self._data.dtype and (op_cls is not Div or self._data.dtype.kind == "f"):
+                return op_cls.apply(other, self) if reverse else op_cls.apply(self, other)
+        else:
+            kind = self._data.dtype.kind
+            t = type(other)
+            if (t is float and kind == "f") or (t is int and kind in "fiu" and op_cls is not Div) or (
+                    t is int and op_cls is Div and kind == "f"):
+                return op_cls.apply(other, self) if reverse else op_cls.apply(self, other)
+        return slow(other, self) if reverse else slow(self, other)
+    return method
+
+
+def _rpow(self, other):
+    return E.pow(other, self)
+
+
+def _rmatmul(self, other):
+    return L.matmul(other, self)
+
+
+def _rsub(self, other):
+    return E.sub(other, self)
+
+
+def _rdiv(self, other):
+    return E.div(other, self)
+
+
+def _rfloordiv(self, other):
+    return E.floor_divide(other, self)
+
+
+def _rmod(self, other):
+    return E.remainder(other, self)
+
+
+def _sum_over_sizes(f):
+    def method(self, *dims, **kwargs):
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return f(self, *dims, **kwargs)
+    return method
+
+
+def _T(self):
+    return S.permute(self, tuple(range(self._data.ndim - 1, -1, -1)))
+
+
+def _mT(self):
+    return S.transpose(self, -2, -1)
+
+
+def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    return creation.tensor(data, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+
+
+def _new_factory(fn):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        return fn(*size, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+    return method
+
+
+def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    return creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self._device,
+                         requires_grad=requires_grad)
+
+
+def _scatter_(self, dim, index, src=None, value=None, reduce=None):
+    return I.commit_inplace(self, S.scatter(self, dim, index, src, value, reduce))
+
+
+def _max_method(self, dim=None, keepdim=False):
+    return R.max(self, dim, keepdim)
+
+
+def _min_method(self, dim=None, keepdim=False):
+    return R.min(self, dim, keepdim)
+
+
+def bind(cls):
+    global Tensor
+    Tensor = cls
+    fast = {
+        "__add__": _fast(Add, E.add), "__radd__": _fast(Add, E.add, reverse=True),
+        "__sub__": _fast(Sub, E.sub), "__rsub__": _rsub,
+        "__mul__": _fast(Mul, E.mul), "__rmul__": _fast(Mul, E.mul, reverse=True),
+        "__truediv__": _fast(Div, E.div), "__rtruediv__": _rdiv,
+    }
+    methods = dict(fast)
+    methods.update({
+        "__neg__": E.neg, "__abs__": E.abs, "__pos__": lambda self: self,
+        "__pow__": E.pow, "__rpow__": _rpow, "__matmul__": L.matmul, "__rmatmul__": _rmatmul,
+        "__floordiv__": E.floor_divide, "__rfloordiv__": _rfloordiv, "__mod__": E.remainder, "__rmod__": _rmod,
+        "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt, "__ge__": E.ge,
+        "__and__": E.logical_and, "__or__": E.logical_or, "__xor__": E.logical_xor, "__invert__": E.logical_not,
+        "__getitem__": S.getitem, "__setitem__": S.setitem,
+        "__iadd__": I.inplace(E.add, "__iadd__"), "__isub__": I.inplace(E.sub, "__isub__"),
+        "__imul__": I.inplace(E.mul, "__imul__"), "__itruediv__": I.inplace(E.div, "__itruediv__"),
+        # arithmetic
+        "add": E.add, "sub": E.sub, "subtract": E.sub, "mul": E.mul, "multiply": E.mul, "div": E.div,
+        "divide": E.div, "true_divide": E.div, "floor_divide": E.floor_divide, "remainder": E.remainder,
+        "fmod": E.remainder, "pow": E.pow, "neg": E.neg, "negative": E.neg, "abs": E.abs, "absolute": E.abs,
+        "exp": E.exp, "expm1": E.expm1, "log": E.log, "log2": E.log2, "log10": E.log10, "log1p": E.log1p,
+        "sqrt": E.sqrt, "rsqrt": E.rsqrt, "reciprocal": E.reciprocal, "square": E.square,
+        "sin": E.sin, "cos": E.cos, "tan": E.tan, "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu,
+        "erf": E.erf, "sign": E.sign, "floor": E.floor, "ceil": E.ceil, "round": E.round, "trunc": E.trunc,
+        "clamp": E.clamp, "clip": E.clamp, "clamp_min": E.clamp_min, "clamp_max": E.clamp_max,
+        "maximum": E.maximum, "minimum": E.minimum, "lerp": E.lerp, "addcmul": E.addcmul, "addcdiv": E.addcdiv,
+        "eq": E.eq, "ne": E.ne, "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge, "equal": E.equal,
+        "greater": E.gt, "less": E.lt, "logical_and": E.logical_and, "logical_or": E.logical_or,
+        "logical_not": E.logical_not, "logical_xor": E.logical_xor, "isnan": E.isnan, "isinf": E.isinf,
+        "isfinite": E.isfinite, "allclose": E.allclose, "isclose": E.isclose,
+        # reductions
+        "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": _max_method, "min": _min_method,
+        "amax": R.amax, "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "var": R.var, "std": R.std,
+        "logsumexp": R.logsumexp, "norm": R.norm, "cumsum": R.cumsum, "all": R.all, "any": R.any,
+        "count_nonzero": R.count_nonzero,
+        # linear algebra
+        "matmul": L.matmul, "mm": L.mm, "bmm": L.bmm, "dot": L.dot, "mv": L.mv, "outer": L.outer,
+        "inner": L.inner, "addmm": L.addmm,
+        # shape and indexing
+        "view": S.view, "view_as": S.view_as, "reshape": S.reshape, "reshape_as": S.reshape_as,
+        "flatten": S.flatten, "unflatten": S.unflatten, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,
+        "permute": S.permute, "transpose": S.transpose, "swapaxes": S.transpose, "swapdims": S.transpose,
+        "t": S.t, "movedim": S.movedim, "expand": S.expand, "expand_as": S.expand_as,
+        "broadcast_to": S.broadcast_to, "contiguous": S.contiguous, "clone": S.clone, "repeat": S.repeat,
+        "tile": S.tile, "flip": S.flip, "roll": S.roll, "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
+        "narrow": S.narrow, "select": S.select, "gather": S.gather, "scatter": S.scatter,
+        "scatter_add": S.scatter_add, "index_select": S.index_select, "masked_fill": S.masked_fill,
+        "masked_select": S.masked_select, "where": lambda self, cond, other: S.where(cond, self, other),
+        "nonzero": S.nonzero, "tril": S.tril, "triu": S.triu,
+        # in place
+        "zero_": I.zero_, "fill_": I.fill_, "copy_": I.copy_, "normal_": I.normal_, "uniform_": I.uniform_,
+        "exponential_": I.exponential_, "bernoulli_": I.bernoulli_, "random_": I.random_,
+        "log_normal_": I.log_normal_, "scatter_": _scatter_,
+        # factories
+        "new_tensor": _new_tensor, "new_zeros": _new_factory(creation.zeros),
+        "new_ones": _new_factory(creation.ones), "new_empty": _new_factory(creation.empty), "new_full": _new_full,
+        "bernoulli": creation.bernoulli, "multinomial": creation.multinomial,
+    })
+    for name in ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt", "sin",
+                 "cos", "tanh", "sigmoid", "relu", "sign", "floor", "ceil", "round", "trunc", "clamp", "clamp_min",
+                 "clamp_max", "clip", "reciprocal", "square", "masked_fill", "lerp", "addcmul", "addcdiv",
+                 "maximum", "minimum", "remainder", "floor_divide", "erf", "expm1", "tan", "fmod", "t",
+                 "transpose", "squeeze", "unsqueeze", "scatter_add", "index_select", "sub", "true_divide"):
+        if name in methods:
+            methods[name + "_"] = I.inplace(methods[name], name + "_")
+    methods["subtract_"] = methods["sub_"]
+    methods["multiply_"] = methods["mul_"]
+    methods["divide_"] = methods["div_"]
+    for name, fn in methods.items():
+        setattr(cls, name, fn)
+    cls.T = property(_T)
+    cls.mT = property(_mT)
+    cls.H = property(_T)
+    cls.sum_to_size = _sum_over_sizes(lambda self, *size: _sum_to_size(self, size))
+
+
+def _sum_to_size(self, size):
+    shape = self._data.shape
+    lead = len(shape) - len(size)
+    dims = [i for i in range(len(shape)) if i < lead or (size[i - lead] == 1 and shape[i] != 1)]
+    out = self.sum(dims, keepdim=True) if dims else self
+    return out.reshape(size)

@@ -1,0 +1,342 @@
+"""Reductions: sum, mean, prod, max/min (with and without dim), var/std, logsumexp, norm, cumsum."""
+from gpunet import dtypes as _dt
+from gpunet.autograd.function import Op
+from gpunet.ops._util import expand_reduced, norm_dims
+from gpunet.tensor import Tensor, _make
+
+
+def _axes(axes):
+    return None if axes is None else (axes if len(axes) != 1 else axes[0])
+
+
+class Sum(Op):
+    _backward_name = "SumBackward1"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, dtype):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=_axes(axes), keepdims=keepdim, dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim)
+        return ctx.device.xp.broadcast_to(g, ctx.shape), None, None, None
+
+
+class Mean(Op):
+    _backward_name = "MeanBackward1"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        out = a.mean(axis=_axes(axes), keepdims=keepdim)
+        ctx.count = a.size // max(out.size, 1) if a.size else 0
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        g = expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim) / g.dtype.type(max(ctx.count, 1))
+        return ctx.device.xp.broadcast_to(g, ctx.shape), None, None
+
+
+class Prod(Op):
+    _backward_name = "ProdBackward1"
+
+    @staticmethod
+    def forward(ctx, a, axis, keepdim):
+        xp = ctx.device.xp
+        ctx.axis, ctx.keepdim = axis, keepdim
+        ctx.save_for_backward(a)
+        if axis is None:
+            return a.prod()
+        return xp.prod(a, axis=axis, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        xp = ctx.device.xp
+        axis = ctx.axis
+        x = a.reshape(-1) if axis is None else a
+        ax = 0 if axis is None else axis
+        # product of all other elements = exclusive cumprod from the left * from the right (zero-safe)
+        ones_shape = list(x.shape)
+        ones_shape[ax] = 1
+        one = xp.ones(ones_shape, dtype=x.dtype)
+        left = xp.cumprod(xp.concatenate([one, xp.take(x, range(x.shape[ax] - 1), axis=ax)], axis=ax), axis=ax)
+        rev = xp.flip(x, axis=ax)
+        right = xp.flip(xp.cumprod(xp.concatenate([one, xp.take(rev, range(x.shape[ax] - 1), axis=ax)], axis=ax),
+                                   axis=ax), axis=ax)
+        others = left * right
+        if axis is None:
+            return (g * others).reshape(a.shape), None, None
+        if not ctx.keepdim:
+            g = xp.expand_dims(g, axis)
+        return g * others, None, None
+
+
+class MaxMinAll(Op):
+    """max()/min() and amax/amin over dims: the gradient is shared evenly among tied extremes."""
+    _backward_name = "MaxBackward1"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, is_max):
+        if a.size == 0:
+            raise RuntimeError(f"{'max' if is_max else 'min'}(): Expected reduction dim to be specified for "
+                               "input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
+        ax = _axes(axes)
+        out = a.max(axis=ax, keepdims=keepdim) if is_max else a.min(axis=ax, keepdims=keepdim)
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        out = expand_reduced(out, a.shape, ctx.axes, ctx.keepdim)
+        g = expand_reduced(g, a.shape, ctx.axes, ctx.keepdim)
+        mask = (a == out)
+        count = mask.sum(axis=_axes(ctx.axes), keepdims=True)
+        return g * mask / count.astype(g.dtype), None, None, None
+
+
+class MaxMinDim(Op):
+    """max(dim)/min(dim): values and indices; the gradient goes to the chosen index."""
+    _backward_name = "MaxBackward0"
+
+    @staticmethod
+    def forward(ctx, a, dim, keepdim, is_max):
+        xp = ctx.device.xp
+        if a.shape and a.shape[dim] == 0:
+            raise IndexError(f"{'max' if is_max else 'min'}(): Expected reduction dim {dim} to have non-zero size.")
+        idx = xp.argmax(a, axis=dim) if is_max else xp.argmin(a, axis=dim)
+        idx = xp.expand_dims(idx, dim) if a.ndim else idx
+        values = xp.take_along_axis(a, idx, axis=dim) if a.ndim else a.copy()
+        ctx.shape, ctx.dim, ctx.keepdim = a.shape, dim, keepdim
+        ctx.save_for_backward(idx)
+        if not keepdim and a.ndim:
+            values, idx = values.squeeze(dim), idx.squeeze(dim)
+        return values, idx.astype(xp.int64)
+
+    @staticmethod
+    def backward(ctx, g, g_idx=None):
+        (idx,) = ctx.saved_tensors
+        xp = ctx.device.xp
+        if not ctx.shape:
+            return g, None, None, None
+        if not ctx.keepdim:
+            g = xp.expand_dims(g, ctx.dim)
+        out = xp.zeros(ctx.shape, dtype=g.dtype)
+        xp.put_along_axis(out, idx, g, axis=ctx.dim)
+        return out, None, None, None
+
+
+class LogSumExp(Op):
+    _backward_name = "LogsumexpBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        xp = ctx.device.xp
+        ax = _axes(axes)
+        m = a.max(axis=ax, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        g = expand_reduced(g, a.shape, ctx.axes, ctx.keepdim)
+        return g * ctx.device.xp.exp(a - out), None, None
+
+
+class CumSum(Op):
+    _backward_name = "CumsumBackward0"
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        return ctx.device.xp.cumsum(a, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = ctx.device.xp
+        return xp.flip(xp.cumsum(xp.flip(g, axis=ctx.dim), axis=ctx.dim), axis=ctx.dim), None
+
+
+def _float_input(input, op):
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}(): could not infer output dtype. Input dtype must be either a floating point "
+                           f"or complex dtype. Got: {input.dtype}")
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    axes = norm_dims(dim, input._data.ndim, "sum") if dim is not None and dim != () else None
+    np_dtype = None
+    if dtype is not None:
+        np_dtype = _dt.to_dtype(dtype).np
+    elif input._data.dtype.kind in "biu":
+        np_dtype = _dt.int64.np  # integer sums accumulate in int64, as PyTorch does
+    return Sum.apply(input, axes, keepdim, np_dtype)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    _float_input(input, "mean")
+    axes = norm_dims(dim, input._data.ndim, "mean") if dim is not None and dim != () else None
+    return Mean.apply(input, axes, keepdim)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    axis = None if dim is None else norm_dims(dim, input._data.ndim, "prod")[0]
+    return Prod.apply(input, axis, keepdim)
+
+
+def _max_min(input, dim, keepdim, is_max, name):
+    if isinstance(dim, Tensor):  # max(a, b) elementwise
+        from gpunet.ops.elementwise import maximum, minimum
+        return maximum(input, dim) if is_max else minimum(input, dim)
+    if dim is None:
+        return MaxMinAll.apply(input, None, False, is_max)
+    from gpunet.utils.named import return_types
+    (d,) = norm_dims(dim, input._data.ndim, name)
+    values, indices = MaxMinDim.apply(input, d, keepdim, is_max)
+    return return_types(name, values, indices)
+
+
+def max(input, dim=None, keepdim=False):
+    return _max_min(input, dim, keepdim, True, "max")
+
+
+def min(input, dim=None, keepdim=False):
+    return _max_min(input, dim, keepdim, False, "min")
+
+
+def amax(input, dim=(), keepdim=False):
+    axes = norm_dims(dim, input._data.ndim, "amax") if dim != () else None
+    return MaxMinAll.apply(input, axes, keepdim, True)
+
+
+def amin(input, dim=(), keepdim=False):
+    axes = norm_dims(dim, input._data.ndim, "amin") if dim != () else None
+    return MaxMinAll.apply(input, axes, keepdim, False)
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg(input, dim, keepdim, True)
+
+
+def argmin(input, dim=None, keepdim=False):
+    return _arg(input, dim, keepdim, False)
+
+
+def _arg(input, dim, keepdim, is_max):
+    xp = input._device.xp
+    a = input._data
+    if dim is None:
+        idx = (xp.argmax if is_max else xp.argmin)(a.reshape(-1))
+        out = idx.reshape((1,) * a.ndim) if keepdim else idx
+    else:
+        (d,) = norm_dims(dim, a.ndim, "argmax" if is_max else "argmin")
+        out = (xp.argmax if is_max else xp.argmin)(a, axis=d)
+        if keepdim:
+            out = xp.expand_dims(out, d)
+    return _make(xp.asarray(out).astype(xp.int64), input._device)
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    correction = _correction(unbiased, correction)
+    m = mean(input, dim, keepdim=True)
+    d = input - m
+    axes = norm_dims(dim, input._data.ndim, "var") if dim is not None else None
+    n = input._data.size if axes is None else _count(input._data.shape, axes)
+    return sum(d * d, dim, keepdim) / builtins_max(n - correction, 0)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+import builtins  # noqa: E402
+
+builtins_max = builtins.max
+
+
+def logsumexp(input, dim, keepdim=False):
+    axes = norm_dims(dim, input._data.ndim, "logsumexp")
+    return LogSumExp.apply(input, axes, keepdim)
+
+
+def cumsum(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    (d,) = norm_dims(dim, input._data.ndim, "cumsum")
+    return CumSum.apply(input, d)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector/Frobenius norm: p in {'fro', 2, 1, inf, -inf, 0, any float} over dim (None: all elements)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if p == "fro" or p == 2:
+        return (input * input).sum(dim, keepdim).sqrt() if dim is not None else _l2_all(input)
+    if p == float("inf"):
+        return input.abs().amax(dim if dim is not None else (), keepdim)
+    if p == float("-inf"):
+        return input.abs().amin(dim if dim is not None else (), keepdim)
+    if p == 0:
+        return (input != 0).to(input.dtype).sum(dim, keepdim)
+    if p == 1:
+        return input.abs().sum(dim, keepdim)
+    if p == "nuc":
+        raise NotImplementedError("norm(p='nuc') is not supported by gpunet")
+    return (input.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+
+def _l2_all(input):
+    return (input * input).sum().sqrt()
+
+
+def all(input, dim=None, keepdim=False):
+    a = input._data
+    if dim is None:
+        return _make(a.all(), input._device)
+    (d,) = norm_dims(dim, a.ndim, "all")
+    return _make(a.all(axis=d, keepdims=keepdim), input._device)
+
+
+def any(input, dim=None, keepdim=False):
+    a = input._data
+    if dim is None:
+        return _make(a.any(), input._device)
+    (d,) = norm_dims(dim, a.ndim, "any")
+    return _make(a.any(axis=d, keepdims=keepdim), input._device)
+
+
+def count_nonzero(input, dim=None):
+    return (input != 0).sum(dim)

@@ -1,0 +1,411 @@
+"""Tensor: a backend array (numpy or cupy) plus autograd metadata.
+
+The hot path (`_make`, the operators, `Op.apply`) stays lean: __slots__, no per-op objects beyond
+the graph node, and validation only where it costs nothing on the common path.
+"""
+import numpy as np
+
+from gpunet import dtypes as _dt
+from gpunet.backend import CPU, canonical
+
+_new = object.__new__
+_np_generic = np.generic
+_FROM_NP = _dt._FROM_NP
+
+
+def _make(data, device, requires_grad=False, grad_fn=None, nr=0):
+    """Wrap an array as a Tensor without any checks (the internal constructor)."""
+    if isinstance(data, _np_generic):  # numpy reductions return scalars; tensors hold arrays
+        data = np.asarray(data)
+    t = _new(Tensor)
+    t._data = data
+    t._device = device
+    t._requires_grad = requires_grad
+    t.grad_fn = grad_fn
+    t._grad = None
+    t._vc = [0]
+    t._out_nr = nr
+    t._extra = None
+    return t
+
+
+class Size(tuple):
+    """The shape of a tensor (`torch.Size`): a tuple that prints like PyTorch's."""
+
+    def __repr__(self):
+        return f"gpunet.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, item):
+        r = tuple.__getitem__(self, item)
+        return Size(r) if isinstance(item, slice) else r
+
+
+class Tensor:
+    """A multi-dimensional array with autograd, on the CPU (NumPy) or a CUDA device (CuPy)."""
+
+    __slots__ = ("_data", "_device", "_requires_grad", "grad_fn", "_grad", "_vc", "_out_nr", "_extra",
+                 "__weakref__")
+    __array_priority__ = 1000  # numpy_scalar * tensor dispatches to Tensor.__rmul__
+
+    def __new__(cls, *args, device=None, dtype=None):
+        """Legacy constructor: Tensor(data), Tensor(*sizes), Tensor() -- default float dtype."""
+        from gpunet.ops.creation import legacy_new
+        return legacy_new(cls, args, device, dtype if dtype is not None else getattr(cls, "_legacy_dtype", None))
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    # ---- metadata -------------------------------------------------------------------------------
+    @property
+    def data(self):
+        return _make(self._data, self._device)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
+        self._data = value._data
+        self._device = value._device
+
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_dim(dim, self._data.ndim, "size")]
+
+    @property
+    def dtype(self):
+        return _FROM_NP[self._data.dtype]
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def is_cuda(self):
+        return self._device.type == "cuda"
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: grad {list(value._data.shape)} "
+                                   f"vs tensor {list(self._data.shape)}")
+            if value._device is not self._device:
+                raise RuntimeError(f"assigned grad has data located on a different device: {value._device} "
+                                   f"vs tensor {self._device}")
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: {value.dtype} vs {self.dtype}")
+        self._grad = value
+
+    @property
+    def _version(self):
+        return self._vc[0]
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self):
+        return self._data.dtype.itemsize
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self, memory_format=None):
+        return bool(self._data.flags.c_contiguous)
+
+    def stride(self, dim=None):
+        st = tuple(s // self._data.dtype.itemsize for s in self._data.strides)
+        return st if dim is None else st[_dim(dim, self._data.ndim, "stride")]
+
+    def data_ptr(self):
+        d = self._data
+        return d.__array_interface__["data"][0] if isinstance(d, np.ndarray) else d.data.ptr
+
+    def get_device(self):
+        return -1 if self._device.type == "cpu" else 0
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                               f"(shape {list(self._data.shape)})")
+        return bool(self._data.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __repr__(self):
+        from gpunet._repr import tensor_repr
+        return tensor_repr(self)
+
+    def __format__(self, spec):
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec) if spec else repr(self)
+
+    def __reduce_ex__(self, protocol):
+        from gpunet.ops.creation import _rebuild
+        return (_rebuild, (np.asarray(self.detach().cpu()._data), str(self._device), self._requires_grad))
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment")
+        new = _make(self._data.copy(), self._device, self._requires_grad)
+        if type(self) is not Tensor:
+            new = type(self)._from_tensor(new)
+        if self._grad is not None:
+            new._grad = _make(self._grad._data.copy(), self._device)
+        memo[id(self)] = new
+        return new
+
+    # ---- conversion -----------------------------------------------------------------------------
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.item()
+
+    def tolist(self):
+        return self._host().tolist()
+
+    def _host(self):
+        if self._device is CPU:
+            return self._data
+        return self._device_backend().to_host(self._data)
+
+    def _device_backend(self):
+        from gpunet.backend import backend_of
+        return backend_of(self._device)
+
+    def numpy(self, force=False):
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if self._device is not CPU and not force:
+            raise TypeError(f"can't convert {self._device} device type tensor to numpy. Use Tensor.cpu() to copy "
+                            "the tensor to host memory first.")
+        return self._host()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    # ---- autograd -------------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from gpunet.autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
+                               "computed variable in a subgraph that doesn't require differentiation use "
+                               "var_no_grad = var.detach().")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        t = _make(self._data, self._device)
+        t._vc = self._vc
+        return t
+
+    def detach_(self):
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self):
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self._extra_get("retains_grad"):
+            return
+        import weakref
+        ref = weakref.ref(self)
+
+        def keep(grad):
+            t = ref()
+            if t is not None:
+                g = grad._data
+                t._grad = _make(g.copy(), t._device) if t._grad is None else _make(t._grad._data + g, t._device)
+        self._extra_set("retains_grad", True)
+        self._add_node_hook(keep)
+
+    @property
+    def retains_grad(self):
+        return bool(self._extra_get("retains_grad"))
+
+    def register_hook(self, hook):
+        """Call hook(grad) when the gradient for this tensor is computed; it may return a new grad."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from gpunet.utils.hooks import RemovableHandle
+        if self.grad_fn is None:
+            hooks = self._extra_setdefault("hooks", [])
+        else:
+            hooks = self._add_node_hook(None)
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
+    def _add_node_hook(self, fn):
+        node = self.grad_fn
+        if node._hooks is None:
+            node._hooks = {}
+        hooks = node._hooks.setdefault(self._out_nr, [])
+        if fn is not None:
+            hooks.append(fn)
+        return hooks
+
+    def _extra_get(self, key):
+        return None if self._extra is None else self._extra.get(key)
+
+    def _extra_set(self, key, value):
+        if self._extra is None:
+            self._extra = {}
+        self._extra[key] = value
+
+    def _extra_setdefault(self, key, value):
+        if self._extra is None:
+            self._extra = {}
+        return self._extra.setdefault(key, value)
+
+    # ---- device and dtype -----------------------------------------------------------------------
+    def to(self, *args, **kwargs):
+        from gpunet.ops.convert import to
+        return to(self, *args, **kwargs)
+
+    def cuda(self, device=None, non_blocking=False):
+        return self.to("cuda" if device is None else canonical(device))
+
+    def cpu(self):
+        return self.to(CPU)
+
+    def type(self, dtype=None, non_blocking=False):
+        from gpunet.ops.convert import legacy_type
+        return legacy_type(self, dtype)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def float(self):
+        return self.to(_dt.float32)
+
+    def double(self):
+        return self.to(_dt.float64)
+
+    def half(self):
+        return self.to(_dt.float16)
+
+    def long(self):
+        return self.to(_dt.int64)
+
+    def int(self):
+        return self.to(_dt.int32)
+
+    def short(self):
+        return self.to(_dt.int16)
+
+    def char(self):
+        return self.to(_dt.int8)
+
+    def byte(self):
+        return self.to(_dt.uint8)
+
+    def bool(self):
+        return self.to(_dt.bool_)
+
+    def pin_memory(self):
+        return self
+
+    def share_memory_(self):
+        return self
+
+    def is_pinned(self):
+        return False
+
+    def is_shared(self):
+        return False
+
+
+def _dim(dim, ndim, op):
+    """Normalise a possibly negative dim, with PyTorch's error for an out-of-range one."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def _is_tensor(x):
+    return isinstance(x, Tensor)
+
+
+from gpunet.ops import methods as _methods  # noqa: E402  binds operators and methods onto Tensor
+
+_methods.bind(Tensor)

@@ -1,0 +1,1 @@
+"""gpunet.utils: data loading (gpunet.utils.data), hooks handles, named return types."""

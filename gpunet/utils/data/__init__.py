@@ -1,0 +1,1 @@
+"""gpunet.utils.data: Dataset, DataLoader, samplers, random_split (torch.utils.data)."""

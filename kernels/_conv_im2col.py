@@ -1,0 +1,154 @@
+"""conv2d / conv_transpose2d as im2col + one GEMM per group, written once for kernels.cpu and kernels.cuda.
+
+A backend supplies ``xp`` (numpy or cupy), ``workspace(slot, shape, dtype)`` (a scratch array whose
+contents are undefined; the CPU reuses one buffer per slot so large temporaries are not page-faulted
+in again on every call), ``im2col(x, g, cols)`` and ``col2im(cols, g, gx)``.
+
+Layout: the column matrix is (C*kH*kW, N*Ho*Wo), rows ordered (c, kh, kw), so group g's rows are
+one contiguous block and every product is a plain 2-D GEMM on row blocks:
+    forward      y_t[Cout, N*Ho*Wo]  = W[Cout, K] @ cols
+    grad weight  gW[Cout, K]         = gy_t @ cols.T
+    grad input   gcols[K, N*Ho*Wo]   = W.T @ gy_t, then col2im
+where y_t / gy_t are the output / grad-output with N and C swapped (one small transpose copy).
+conv_transpose2d forward is conv2d's grad-input and its backward is conv2d's forward and
+grad-weight, with the ConvGeom from kernels._conv_shapes in conv2d orientation.
+"""
+import numpy as np
+
+from kernels._conv_shapes import (check_grad_output, check_needs, conv2d_geometry,
+                                  conv_transpose2d_geometry)
+
+
+def _compute_dtype(dtype):
+    # float16 runs in float32 (BLAS has no half GEMM on the CPU) and is cast back at the end
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def _prepare(B, *arrays):
+    xp = B.xp
+    out = []
+    for a in arrays:
+        if a is None:
+            out.append(None)
+            continue
+        a = xp.ascontiguousarray(a, dtype=_compute_dtype(a.dtype))
+        out.append(a)
+    return out
+
+
+def _group_blocks(g):
+    cog, kg = g.C_out // g.groups, (g.C // g.groups) * g.kH * g.kW
+    return [(slice(i * cog, (i + 1) * cog), slice(i * kg, (i + 1) * kg)) for i in range(g.groups)]
+
+
+def _columns(B, x, g):
+    cols = B.workspace("cols", (g.C * g.kH * g.kW, g.N * g.Ho * g.Wo), x.dtype)
+    B.im2col(x, g, cols)
+    return cols
+
+
+def _to_channel_major(B, a, slot):
+    """(N, C, H, W) -> (C, N*H*W) copy (a view when N == 1)."""
+    N, C = a.shape[:2]
+    if N == 1:
+        return a.reshape(C, -1)
+    t = B.workspace(slot, (C, a.size // C), a.dtype)
+    t.reshape(C, N, -1)[...] = a.reshape(N, C, -1).transpose(1, 0, 2)
+    return t
+
+
+def forward(B, x, w, b, g):
+    """conv2d of contiguous x (g's input side) with w (C_out, C/groups, kH, kW), plus optional bias."""
+    xp = B.xp
+    cols = _columns(B, x, g)
+    w2 = w.reshape(g.C_out, -1)
+    y = xp.empty((g.N, g.C_out, g.Ho, g.Wo), dtype=x.dtype)
+    y_t = y.reshape(g.C_out, -1) if g.N == 1 else B.workspace("out_t", (g.C_out, cols.shape[1]), x.dtype)
+    for rows, krows in _group_blocks(g):
+        xp.matmul(w2[rows], cols[krows], out=y_t[rows])
+    if g.N == 1:
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+    src = y_t.reshape(g.C_out, g.N, -1).transpose(1, 0, 2)
+    if b is None:
+        y.reshape(g.N, g.C_out, -1)[...] = src
+    else:
+        xp.add(src, b.reshape(1, -1, 1), out=y.reshape(g.N, g.C_out, -1))
+    return y
+
+
+def grad_input(B, gy, w, g, gy_t=None):
+    """Adjoint of forward's x -> y (without bias): gy (N, C_out, Ho, Wo) -> (N, C, H, W)."""
+    xp = B.xp
+    if gy_t is None:
+        gy_t = _to_channel_major(B, gy, "grad_t")
+    w2 = w.reshape(g.C_out, -1)
+    gcols = B.workspace("gcols", (w2.shape[1] * g.groups, gy_t.shape[1]), gy.dtype)
+    for rows, krows in _group_blocks(g):
+        xp.matmul(w2[rows].T, gy_t[rows], out=gcols[krows])
+    gx = xp.empty((g.N, g.C, g.H, g.W), dtype=gy.dtype)
+    B.col2im(gcols, g, gx)
+    return gx
+
+
+def grad_weight(B, gy, x, g, gy_t=None):
+    """d(sum(gy * conv2d(x, w)))/dw: (C_out, C/groups, kH, kW)."""
+    xp = B.xp
+    if gy_t is None:
+        gy_t = _to_channel_major(B, gy, "grad_t")
+    cols = _columns(B, x, g)
+    gw = xp.empty((g.C_out, (g.C // g.groups) * g.kH * g.kW), dtype=x.dtype)
+    for rows, krows in _group_blocks(g):
+        xp.matmul(gy_t[rows], cols[krows].T, out=gw[rows])
+    return gw.reshape(g.C_out, g.C // g.groups, g.kH, g.kW)
+
+
+def _finish(B, dtype, *arrays):
+    return tuple(None if a is None else a.astype(dtype, copy=False) for a in arrays)
+
+
+def conv2d_forward(B, x, w, b, stride, padding, dilation, groups):
+    op = "conv2d_forward"
+    g = conv2d_geometry(op, x, w, b, stride, padding, dilation, groups)
+    dtype = x.dtype
+    x, w, b = _prepare(B, x, w, b)
+    return _finish(B, dtype, forward(B, x, w, b, g))[0]
+
+
+def conv2d_backward(B, grad_y, x, w, stride, padding, dilation, groups, needs):
+    op = "conv2d_backward"
+    g = conv2d_geometry(op, x, w, None, stride, padding, dilation, groups)
+    check_grad_output(op, grad_y, (g.N, g.C_out, g.Ho, g.Wo), x.dtype)
+    need_x, need_w, need_b = check_needs(op, needs)
+    dtype = x.dtype
+    grad_y, x, w = _prepare(B, grad_y, x, w)
+    gy_t = _to_channel_major(B, grad_y, "grad_t")  # shared by all three gradients
+    gx = grad_input(B, grad_y, w, g, gy_t) if need_x else None
+    gw = grad_weight(B, grad_y, x, g, gy_t) if need_w else None
+    gb = gy_t.sum(axis=1) if need_b else None
+    return _finish(B, dtype, gx, gw, gb)
+
+
+def conv_transpose2d_forward(B, x, w, b, stride, padding, output_padding, dilation, groups):
+    op = "conv_transpose2d_forward"
+    g = conv_transpose2d_geometry(op, x, w, b, stride, padding, output_padding, dilation, groups)
+    dtype = x.dtype
+    x, w, b = _prepare(B, x, w, b)
+    y = grad_input(B, x, w, g)
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return _finish(B, dtype, y)[0]
+
+
+def conv_transpose2d_backward(B, grad_y, x, w, stride, padding, output_padding, dilation, groups, needs):
+    op = "conv_transpose2d_backward"
+    g = conv_transpose2d_geometry(op, x, w, None, stride, padding, output_padding, dilation, groups)
+    check_grad_output(op, grad_y, (g.N, g.C, g.H, g.W), x.dtype)
+    need_x, need_w, need_b = check_needs(op, needs)
+    dtype = x.dtype
+    grad_y, x, w = _prepare(B, grad_y, x, w)
+    gx = forward(B, grad_y, w, None, g) if need_x else None
+    gw = grad_weight(B, x, grad_y, g) if need_w else None
+    gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None
+    return _finish(B, dtype, gx, gw, gb)
