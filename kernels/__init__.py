@@ -8,11 +8,17 @@ kernel in Numba's CUDA simulator on NumPy arrays. Numba reads ``NUMBA_ENABLE_CUD
 first imported, so the switch is made here, before anything imports numba.
 """
 import os
+import sys
 
 if os.environ.get("GPUNET_CUDA_SIM", "") not in ("", "0"):
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    if "numba" in sys.modules and "numba.cuda" not in sys.modules:
+        # numba was imported first (e.g. by a tool); numba.cuda reads the config when it is imported
+        sys.modules["numba"].config.ENABLE_CUDASIM = 1
 
 
 def simulator_enabled():
     """True when CUDA kernels run in Numba's simulator (``GPUNET_CUDA_SIM=1``)."""
+    if "numba.cuda" in sys.modules:
+        return bool(sys.modules["numba"].config.ENABLE_CUDASIM)
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0")

@@ -54,15 +54,25 @@ STEP_DTYPES = ("float32", "float64")
 def check_step_arrays(op, array_type, arrays, needed):
     """Validate a fused optimizer step's arrays before any kernel runs.
 
-    arrays: {name: array or None}, param first; needed: {state name: the option that needs it}.
-    param and grad are always needed. Every array given must be a 1-D, C-contiguous array_type of
-    the param's length and dtype (float32/float64); all but grad must be writeable.
+    arrays: {name: array or None}, param first; needed: {state name: the option that needs it, or ""}.
+    param and grad are always needed. Every array given must be a 1-D, C-contiguous array_type of the
+    param's length and dtype (float32/float64); all but grad must be writeable.
     """
-    for name, reason in (("param", None), ("grad", None), *needed.items()):
+    param = arrays["param"]
+    if (type(param) is array_type and param.ndim == 1 and param.dtype.char in "fd"
+            and arrays["grad"] is not None and all(arrays[name] is not None for name in needed)):
+        shape, dtype = param.shape, param.dtype  # fast path: one call per tensor per step
+        for name, a in arrays.items():
+            if a is not None and not (type(a) is array_type and a.shape == shape and a.dtype == dtype
+                                      and a.flags.c_contiguous
+                                      and (name == "grad" or getattr(a.flags, "writeable", True))):
+                break
+        else:
+            return
+    for name, reason in (("param", ""), ("grad", ""), *needed.items()):
         if arrays[name] is None:
             why = f" when {reason}" if reason else ""
             raise ValueError(f"{op}: {name} is required{why}, got None")
-    param = arrays["param"]
     for name, a in arrays.items():
         if a is None:
             continue

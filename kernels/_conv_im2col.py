@@ -15,8 +15,7 @@ grad-weight, with the ConvGeom from kernels._conv_shapes in conv2d orientation.
 """
 import numpy as np
 
-from kernels._conv_shapes import (check_grad_output, check_needs, conv2d_geometry,
-                                  conv_transpose2d_geometry)
+from kernels._conv_shapes import check_grad_output, check_needs, conv2d_geometry, conv_transpose2d_geometry
 
 
 def _compute_dtype(dtype):
@@ -41,6 +40,17 @@ def _group_blocks(g):
     return [(slice(i * cog, (i + 1) * cog), slice(i * kg, (i + 1) * kg)) for i in range(g.groups)]
 
 
+def _chunks(B, g):
+    """Batch ranges [n0, n1) whose column matrix fits B.chunk_bytes (None: the whole batch at once).
+
+    On the CPU each chunk's columns are written by im2col and read back by the GEMM (or written by
+    the GEMM and read by col2im) while still in cache, instead of streaming through DRAM twice.
+    """
+    per_sample = g.C * g.kH * g.kW * g.Ho * g.Wo * 4
+    step = g.N if B.chunk_bytes is None else max(1, min(g.N, B.chunk_bytes // max(per_sample, 1)))
+    return [(n0, min(n0 + step, g.N)) for n0 in range(0, max(g.N, 1), step)] if g.N else []
+
+
 def _columns(B, x, g):
     cols = B.workspace("cols", (g.C * g.kH * g.kW, g.N * g.Ho * g.Wo), x.dtype)
     B.im2col(x, g, cols)
@@ -49,59 +59,68 @@ def _columns(B, x, g):
 
 def _to_channel_major(B, a, slot):
     """(N, C, H, W) -> (C, N*H*W) copy (a view when N == 1)."""
-    N, C = a.shape[:2]
+    N, C, H, W = a.shape
     if N == 1:
-        return a.reshape(C, -1)
-    t = B.workspace(slot, (C, a.size // C), a.dtype)
-    t.reshape(C, N, -1)[...] = a.reshape(N, C, -1).transpose(1, 0, 2)
+        return a.reshape(C, H * W)
+    t = B.workspace(slot, (C, N * H * W), a.dtype)
+    t.reshape(C, N, H * W)[...] = a.reshape(N, C, H * W).transpose(1, 0, 2)
     return t
 
 
 def forward(B, x, w, b, g):
     """conv2d of contiguous x (g's input side) with w (C_out, C/groups, kH, kW), plus optional bias."""
     xp = B.xp
-    cols = _columns(B, x, g)
-    w2 = w.reshape(g.C_out, -1)
+    w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
     y = xp.empty((g.N, g.C_out, g.Ho, g.Wo), dtype=x.dtype)
-    y_t = y.reshape(g.C_out, -1) if g.N == 1 else B.workspace("out_t", (g.C_out, cols.shape[1]), x.dtype)
-    for rows, krows in _group_blocks(g):
-        xp.matmul(w2[rows], cols[krows], out=y_t[rows])
-    if g.N == 1:
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1)
-        return y
-    src = y_t.reshape(g.C_out, g.N, -1).transpose(1, 0, 2)
-    if b is None:
-        y.reshape(g.N, g.C_out, -1)[...] = src
-    else:
-        xp.add(src, b.reshape(1, -1, 1), out=y.reshape(g.N, g.C_out, -1))
+    HW = g.Ho * g.Wo
+    for n0, n1 in _chunks(B, g):
+        gc, yc = g._replace(N=n1 - n0), y[n0:n1]
+        cols = _columns(B, x[n0:n1], gc)
+        if gc.N == 1:
+            y_t = yc.reshape(g.C_out, HW)
+        else:
+            y_t = B.workspace("out_t", (g.C_out, cols.shape[1]), x.dtype)
+        for rows, krows in _group_blocks(g):
+            xp.matmul(w2[rows], cols[krows], out=y_t[rows])
+        if gc.N == 1:
+            if b is not None:
+                yc += b.reshape(1, -1, 1, 1)
+            continue
+        src = y_t.reshape(g.C_out, gc.N, HW).transpose(1, 0, 2)
+        if b is None:
+            yc.reshape(gc.N, g.C_out, HW)[...] = src
+        else:
+            xp.add(src, b.reshape(1, -1, 1), out=yc.reshape(gc.N, g.C_out, HW))
     return y
 
 
-def grad_input(B, gy, w, g, gy_t=None):
+def backward(B, gy, x, w, g, need_x, need_w):
+    """(grad_x, grad_w) of sum(gy * conv2d(x, w)); one im2col and one gy transpose per chunk serve both."""
+    xp = B.xp
+    w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
+    gx = xp.empty((g.N, g.C, g.H, g.W), dtype=gy.dtype) if need_x else None
+    gw = xp.zeros(w2.shape, dtype=gy.dtype) if need_w else None
+    for n0, n1 in _chunks(B, g):
+        gc = g._replace(N=n1 - n0)
+        gy_t = _to_channel_major(B, gy[n0:n1], "grad_t")
+        if need_w:
+            cols = _columns(B, x[n0:n1], gc)
+            for rows, krows in _group_blocks(g):
+                if n0 == 0:
+                    xp.matmul(gy_t[rows], cols[krows].T, out=gw[rows])
+                else:
+                    gw[rows] += xp.matmul(gy_t[rows], cols[krows].T)
+        if need_x:
+            gcols = B.workspace("gcols", (w2.shape[1] * g.groups, gy_t.shape[1]), gy.dtype)
+            for rows, krows in _group_blocks(g):
+                xp.matmul(w2[rows].T, gy_t[rows], out=gcols[krows])
+            B.col2im(gcols, gc, gx[n0:n1])
+    return gx, None if gw is None else gw.reshape(w.shape)
+
+
+def grad_input(B, gy, w, g):
     """Adjoint of forward's x -> y (without bias): gy (N, C_out, Ho, Wo) -> (N, C, H, W)."""
-    xp = B.xp
-    if gy_t is None:
-        gy_t = _to_channel_major(B, gy, "grad_t")
-    w2 = w.reshape(g.C_out, -1)
-    gcols = B.workspace("gcols", (w2.shape[1] * g.groups, gy_t.shape[1]), gy.dtype)
-    for rows, krows in _group_blocks(g):
-        xp.matmul(w2[rows].T, gy_t[rows], out=gcols[krows])
-    gx = xp.empty((g.N, g.C, g.H, g.W), dtype=gy.dtype)
-    B.col2im(gcols, g, gx)
-    return gx
-
-
-def grad_weight(B, gy, x, g, gy_t=None):
-    """d(sum(gy * conv2d(x, w)))/dw: (C_out, C/groups, kH, kW)."""
-    xp = B.xp
-    if gy_t is None:
-        gy_t = _to_channel_major(B, gy, "grad_t")
-    cols = _columns(B, x, g)
-    gw = xp.empty((g.C_out, (g.C // g.groups) * g.kH * g.kW), dtype=x.dtype)
-    for rows, krows in _group_blocks(g):
-        xp.matmul(gy_t[rows], cols[krows].T, out=gw[rows])
-    return gw.reshape(g.C_out, g.C // g.groups, g.kH, g.kW)
+    return backward(B, gy, None, w, g, True, False)[0]
 
 
 def _finish(B, dtype, *arrays):
@@ -123,10 +142,8 @@ def conv2d_backward(B, grad_y, x, w, stride, padding, dilation, groups, needs):
     need_x, need_w, need_b = check_needs(op, needs)
     dtype = x.dtype
     grad_y, x, w = _prepare(B, grad_y, x, w)
-    gy_t = _to_channel_major(B, grad_y, "grad_t")  # shared by all three gradients
-    gx = grad_input(B, grad_y, w, g, gy_t) if need_x else None
-    gw = grad_weight(B, grad_y, x, g, gy_t) if need_w else None
-    gb = gy_t.sum(axis=1) if need_b else None
+    gx, gw = backward(B, grad_y, x, w, g, need_x, need_w)
+    gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None
     return _finish(B, dtype, gx, gw, gb)
 
 
@@ -149,6 +166,7 @@ def conv_transpose2d_backward(B, grad_y, x, w, stride, padding, output_padding, 
     dtype = x.dtype
     grad_y, x, w = _prepare(B, grad_y, x, w)
     gx = forward(B, grad_y, w, None, g) if need_x else None
-    gw = grad_weight(B, x, grad_y, g) if need_w else None
+    # grad_w: conv2d's weight gradient with this op's x as the grad-output and grad_y as the input
+    gw = backward(B, x, grad_y, w, g, False, True)[1] if need_w else None
     gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None
     return _finish(B, dtype, gx, gw, gb)

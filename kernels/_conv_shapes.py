@@ -35,10 +35,10 @@ def _common(op, x, w, b, stride, padding, dilation, groups):
     check_float(x, "input", op)
     check_float(w, "weight", op)
     if x.dtype != w.dtype:
-        raise TypeError(f"{op}: input and weight must share one dtype, got input {x.dtype} and weight {w.dtype}")
-    if b is not None:
-        if str(b.dtype) not in FLOAT_DTYPES or b.dtype != x.dtype:
-            raise TypeError(f"{op}: bias dtype must match input dtype {x.dtype}, got {b.dtype}")
+        raise TypeError(f"{op}: input and weight must share one dtype, got input {x.dtype} and "
+                        f"weight {w.dtype}")
+    if b is not None and (str(b.dtype) not in FLOAT_DTYPES or b.dtype != x.dtype):
+        raise TypeError(f"{op}: bias dtype must match input dtype {x.dtype}, got {b.dtype}")
     stride, padding, dilation = pair(stride, "stride", op), pair(padding, "padding", op), \
         pair(dilation, "dilation", op)
     check_positive(stride, "stride", op)

@@ -198,7 +198,8 @@ class Op(Function):
         ctx._freed = False
         if type(out) is tuple:
             ctx._n_outputs = len(out)
-            results = tuple(_make(o, device, o.dtype.kind == "f", ctx, i) for i, o in enumerate(out))
+            results = tuple(_make(o, device, o.dtype.kind == "f", ctx if o.dtype.kind == "f" else None, i)
+                            for i, o in enumerate(out))  # integer outputs (indices) get no history
         else:
             results = _make(out, device, True, ctx, 0)
         saved = ctx._saved

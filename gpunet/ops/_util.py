@@ -30,7 +30,7 @@ def promote(a, b, op):
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
     else:
         s = b if a_t else a
-        if not isinstance(s, (int, float, bool)):
+        if not isinstance(s, (int, float, bool)) or hasattr(s, "dtype"):  # np.float64 subclasses float
             if hasattr(s, "dtype") and hasattr(s, "shape") and getattr(s, "ndim", 1) == 0:
                 s = s.item()  # numpy scalar: treat as a Python number (weak, as PyTorch does)
             elif hasattr(s, "__len__") or hasattr(s, "__array__"):

@@ -91,7 +91,7 @@ class Pow(Op):
         ga = gb = None
         if na:
             # d/da a**b = b * a**(b-1); b == 0 gives 0 even where a == 0
-            ga = unbroadcast(xp.where(b == 0, 0, g * b * xp.power(a, b - 1)).astype(g.dtype), a.shape)
+            ga = unbroadcast(xp.where(b == 0, 0, g * b * xp.power(a, xp.where(b == 0, 1, b) - 1)).astype(g.dtype), a.shape)
         if nb:
             safe_log = xp.log(xp.where(a > 0, a, 1))
             gb = unbroadcast(xp.where(a > 0, g * out * safe_log, 0).astype(g.dtype), b.shape)
@@ -237,9 +237,9 @@ def floor_divide(input, other):
 
 def remainder(input, other):
     a, b = promote(input, other, "remainder")
-    if isinstance(a, Tensor) and a.requires_grad and a._data.dtype.kind == "f":
-        # x - floor(x / y) * y: differentiable in x (grad 1), as PyTorch's remainder
-        return a - (a.detach() // _detach(b)) * _detach(b)
+    if any(isinstance(t, Tensor) and t.requires_grad for t in (a, b)) and _dtype_of(a, b).is_floating_point:
+        # x - floor(x / y) * y: grad 1 in x and -floor(x / y) in y, as PyTorch's remainder
+        return a - (_detach(a) // _detach(b)) * b
     return _nondiff(a, b, lambda x, y: x % y)
 
 
@@ -279,7 +279,7 @@ class Abs(Op):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return abs(a)
+        return _xp(ctx).abs(a)  # the builtin abs is shadowed by this module's abs
 
     @staticmethod
     def backward(ctx, g):
@@ -483,7 +483,7 @@ class Sigmoid(Op):
     def forward(ctx, a):
         xp = _xp(ctx)
         # split by sign so exp never overflows
-        e = xp.exp(-abs(a))
+        e = xp.exp(-xp.abs(a))
         out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
         ctx.save_for_backward(out)
         return out
@@ -548,9 +548,10 @@ class Clamp(Op):
         if hi is not None:
             keep = keep & (a <= hi)
         na, nlo, nhi = ctx.needs_input_grad
-        ga = g * keep if na else None
-        glo = unbroadcast(g * (a < lo), lo.shape) if nlo else None
-        ghi = unbroadcast(g * (a > hi), hi.shape) if nhi else None
+        ga = unbroadcast(g * keep, a.shape) if na else None  # tensor bounds may broadcast the output
+        # where lo > hi the output is hi, so the grad goes to hi (as PyTorch)
+        glo = unbroadcast(g * ((a < lo) & (lo < hi) if hi is not None else a < lo), lo.shape) if nlo else None
+        ghi = unbroadcast(g * ((a > hi) | (lo > hi) if lo is not None else a > hi), hi.shape) if nhi else None
         return ga, glo, ghi
 
 

@@ -1,4 +1,6 @@
 """Matrix products: matmul (with PyTorch's 1-D and batched-broadcast rules), mm, bmm, dot, outer."""
+import numpy as np
+
 from gpunet.autograd.function import Op
 from gpunet.ops._util import promote, unbroadcast
 from gpunet.tensor import Tensor
@@ -20,10 +22,10 @@ class MatMul(Op):
         a2 = a[None, :] if a.ndim == 1 else a  # 1-D operands act as a row / a column
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
+        if b.ndim == 1:  # first, so that a 0-d g (vector @ vector) gains an axis before the next line
+            g2 = g2[..., None]
         if a.ndim == 1:
             g2 = g2[..., None, :]
-        if b.ndim == 1:
-            g2 = g2[..., None]
         if na:
             ga = g2 @ b2.swapaxes(-1, -2)
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)
@@ -41,6 +43,12 @@ def _check(a, b, op):
     if ka != kb:
         raise RuntimeError(f"{op}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be multiplied "
                            f"({ka} != {kb})")
+    if a._data.ndim > 2 and b._data.ndim > 2:
+        try:
+            np.broadcast_shapes(a._data.shape[:-2], b._data.shape[:-2])
+        except ValueError:
+            raise RuntimeError(f"{op}: batch dimensions of shapes {tuple(a._data.shape)} and "
+                               f"{tuple(b._data.shape)} cannot be broadcast") from None
 
 
 def matmul(input, other):

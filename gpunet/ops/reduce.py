@@ -30,12 +30,12 @@ class Mean(Op):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
         out = a.mean(axis=_axes(axes), keepdims=keepdim)
-        ctx.count = a.size // max(out.size, 1) if a.size else 0
+        ctx.count = a.size // builtins_max(out.size, 1) if a.size else 0
         return out
 
     @staticmethod
     def backward(ctx, g):
-        g = expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim) / g.dtype.type(max(ctx.count, 1))
+        g = expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim) / g.dtype.type(builtins_max(ctx.count, 1))
         return ctx.device.xp.broadcast_to(g, ctx.shape), None, None
 
 
@@ -139,7 +139,8 @@ class LogSumExp(Op):
         ax = _axes(axes)
         m = a.max(axis=ax, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
+        with xp.errstate(divide="ignore"):  # an all -inf slice gives -inf quietly, as PyTorch
+            out = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdim = axes, keepdim
         return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
@@ -171,8 +172,14 @@ def _float_input(input, op):
                            f"or complex dtype. Got: {input.dtype}")
 
 
+def _reduce_axes(dim, ndim, op):
+    """norm_dims for reductions: a 0-d tensor accepts dim 0 or -1 and reduces over nothing, as PyTorch."""
+    axes = norm_dims(dim, ndim, op)
+    return () if ndim == 0 else axes
+
+
 def sum(input, dim=None, keepdim=False, *, dtype=None):
-    axes = norm_dims(dim, input._data.ndim, "sum") if dim is not None and dim != () else None
+    axes = _reduce_axes(dim, input._data.ndim, "sum") if dim is not None and dim != () else None
     np_dtype = None
     if dtype is not None:
         np_dtype = _dt.to_dtype(dtype).np
@@ -185,7 +192,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     _float_input(input, "mean")
-    axes = norm_dims(dim, input._data.ndim, "mean") if dim is not None and dim != () else None
+    axes = _reduce_axes(dim, input._data.ndim, "mean") if dim is not None and dim != () else None
     return Mean.apply(input, axes, keepdim)
 
 
@@ -193,6 +200,8 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     axis = None if dim is None else norm_dims(dim, input._data.ndim, "prod")[0]
+    if input._data.ndim == 0:
+        axis = None
     return Prod.apply(input, axis, keepdim)
 
 
@@ -217,12 +226,12 @@ def min(input, dim=None, keepdim=False):
 
 
 def amax(input, dim=(), keepdim=False):
-    axes = norm_dims(dim, input._data.ndim, "amax") if dim != () else None
+    axes = _reduce_axes(dim, input._data.ndim, "amax") if dim != () else None
     return MaxMinAll.apply(input, axes, keepdim, True)
 
 
 def amin(input, dim=(), keepdim=False):
-    axes = norm_dims(dim, input._data.ndim, "amin") if dim != () else None
+    axes = _reduce_axes(dim, input._data.ndim, "amin") if dim != () else None
     return MaxMinAll.apply(input, axes, keepdim, False)
 
 
@@ -243,7 +252,7 @@ def _arg(input, dim, keepdim, is_max):
     else:
         (d,) = norm_dims(dim, a.ndim, "argmax" if is_max else "argmin")
         out = (xp.argmax if is_max else xp.argmin)(a, axis=d)
-        if keepdim:
+        if keepdim and a.ndim:
             out = xp.expand_dims(out, d)
     return _make(xp.asarray(out).astype(xp.int64), input._device)
 
@@ -252,7 +261,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     correction = _correction(unbiased, correction)
     m = mean(input, dim, keepdim=True)
     d = input - m
-    axes = norm_dims(dim, input._data.ndim, "var") if dim is not None else None
+    axes = _reduce_axes(dim, input._data.ndim, "var") if dim is not None else None
     n = input._data.size if axes is None else _count(input._data.shape, axes)
     return sum(d * d, dim, keepdim) / builtins_max(n - correction, 0)
 
@@ -288,7 +297,7 @@ builtins_max = builtins.max
 
 
 def logsumexp(input, dim, keepdim=False):
-    axes = norm_dims(dim, input._data.ndim, "logsumexp")
+    axes = _reduce_axes(dim, input._data.ndim, "logsumexp")
     return LogSumExp.apply(input, axes, keepdim)
 
 
@@ -296,6 +305,8 @@ def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     (d,) = norm_dims(dim, input._data.ndim, "cumsum")
+    if input._data.ndim == 0:  # numpy's cumsum would return shape (1,)
+        return CumSum.apply(input.reshape(1), 0).reshape(())
     return CumSum.apply(input, d)
 
 

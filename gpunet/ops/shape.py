@@ -305,8 +305,8 @@ class Flip(Op):
         return ctx.device.xp.flip(g, axis=ctx.axes), None
 
 
-def flip(input, dims):
-    return Flip.apply(input, norm_dims(dims, input._data.ndim, "flip"))
+def flip(input, *dims):
+    return Flip.apply(input, norm_dims(_sizes(dims, "flip"), input._data.ndim, "flip"))
 
 
 class Roll(Op):

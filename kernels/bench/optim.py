@@ -8,10 +8,12 @@ judged against the in-place bandwidth roof and PyTorch's fastest path for the sa
 """
 import ctypes
 import math
+import time
 
 import numpy as np
 
-from kernels.bench.common import median_time, row, torch
+from kernels.bench import roof as roof_mod
+from kernels.bench.common import row, sync, torch
 
 
 def resnet18_shapes():
@@ -21,7 +23,8 @@ def resnet18_shapes():
     for out_ch, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
         for block in range(2):
             first_in = in_ch if block == 0 else out_ch
-            shapes += [(out_ch, first_in, 3, 3), (out_ch,), (out_ch,), (out_ch, out_ch, 3, 3), (out_ch,), (out_ch,)]
+            shapes += [(out_ch, first_in, 3, 3), (out_ch,), (out_ch,),
+                       (out_ch, out_ch, 3, 3), (out_ch,), (out_ch,)]
             if block == 0 and (stride != 1 or in_ch != out_ch):
                 shapes += [(out_ch, in_ch, 1, 1), (out_ch,), (out_ch,)]  # downsample conv + BN
         in_ch = out_ch
@@ -87,7 +90,7 @@ def _torch_step(device, shapes, grads_host, name, kwargs):
 
 
 def _steps(K, step_fn, per_tensor, flat):
-    """Two callables doing one optimizer step: a kernel call per tensor, and one call over the flat buffers."""
+    """Two callables doing one optimizer step: one kernel call per tensor, or one over the flat buffers."""
     counter = {"t": 0}
 
     def per_tensor_step():
@@ -102,7 +105,34 @@ def _steps(K, step_fn, per_tensor, flat):
     return per_tensor_step, flat_step
 
 
+def _interleaved_medians(fns, devices, repeat, warmup=2):
+    """Median seconds of each fn, the fns timed in turn within every round so that drifting machine load
+    (other processes on a small machine) hits all of them alike and their ratios stay meaningful."""
+    for fn, device in zip(fns, devices):
+        for _ in range(warmup):
+            fn()
+        sync(device)
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, device, out in zip(fns, devices, times):
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            out.append(time.perf_counter() - t0)
+    return [float(np.median(t)) for t in times]
+
+
+def _roof_pass(device, flat):
+    """The roof's in-place 28 B/element pass over the flat buffers (timed alongside the steps)."""
+    if device == "cuda":
+        from kernels.cuda._launch import launch
+        kernel = roof_mod._cuda_inplace_kernel()
+        return lambda: launch(kernel, flat[0].size, *flat)
+    return lambda: roof_mod._inplace_pass(*flat)
+
+
 def rows(device, quick, roof):
+    """Rows for the bench table; %roof uses the roof pass re-timed alongside each case, not `roof`."""
     if device == "cuda":
         from kernels.cuda._launch import SIMULATOR, xp
         if SIMULATOR:
@@ -120,9 +150,9 @@ def rows(device, quick, roof):
     grad_flat = xp.asarray(np.concatenate(grads_host))
     flat = [xp.zeros(total, np.float32), grad_flat, xp.zeros(total, np.float32), xp.zeros(total, np.float32)]
     flat[0][:] = 0.5
-    per_tensor = [[xp.full(n, 0.5, np.float32), xp.asarray(g), xp.zeros(n, np.float32), xp.zeros(n, np.float32)]
-                  for n, g in zip(sizes, grads_host)]
-    repeat = 5 if quick else 15
+    per_tensor = [[xp.full(n, 0.5, np.float32), xp.asarray(g), xp.zeros(n, np.float32),
+                   xp.zeros(n, np.float32)] for n, g in zip(sizes, grads_host)]
+    repeat = 7 if quick else 25
     shape_note = f"{total / 1e6:.2f}M f32 in {len(shapes)} tensors"
     torch_dev = "torch-cuda" if device == "cuda" else "cpu"
     out = []
@@ -131,13 +161,19 @@ def rows(device, quick, roof):
             arrays[2][:] = 0.0
             arrays[3][:] = 0.0
         per_tensor_step, flat_step = _steps(K, step_fn, per_tensor, flat)
-        t_tensor = median_time(per_tensor_step, device, repeat=repeat, warmup=2)
-        t_flat = median_time(flat_step, device, repeat=repeat, warmup=2)
         torch_step, torch_note = _torch_step(device, shapes, grads_host, torch_name, kwargs)
-        t_torch = None if torch_step is None else median_time(torch_step, torch_dev, repeat=repeat, warmup=2)
+        fns, devices = [per_tensor_step, flat_step, _roof_pass(device, flat)], [device] * 3
+        if torch_step is not None:
+            fns.append(torch_step)
+            devices.append(torch_dev)
+        t_tensor, t_flat, t_roof, *t_torch = _interleaved_medians(fns, devices, repeat)
+        t_torch = t_torch[0] if t_torch else None
+        # the machine's bandwidth drifts with other load: judge against the roof timed in the same rounds
+        local_roof = {"GB/s": 28 * total / t_roof}
         work = bytes_per * total
-        note = f"{bytes_per} B/elem; vs {torch_note}"
-        out.append(row(label + " per-tensor", shape_note, t_tensor, work, "GB/s", roof, t_torch, note))
-        out.append(row(label + " flat", shape_note + " (1 call)", t_flat, work, "GB/s", roof, t_torch, note))
+        note = f"{bytes_per} B/elem; roof {local_roof['GB/s']:.0f} GB/s in-run; vs {torch_note}"
+        out.append(row(label + " per-tensor", shape_note, t_tensor, work, "GB/s", local_roof, t_torch, note))
+        out.append(row(label + " flat", shape_note + " (1 call)", t_flat, work, "GB/s", local_roof, t_torch,
+                       note))
         del torch_step
     return out

@@ -4,8 +4,10 @@ The GEMM orchestration is shared with kernels.cuda (kernels/_conv_im2col.py); th
 the CPU pieces:
 - im2col: a zero-padded copy of x, an ``as_strided`` view (C, kH, kW, N, Ho, Wo) of it, copied
   once into the (C*kH*kW, N*Ho*Wo) column matrix: the inner run is a contiguous output row.
-- col2im: a Numba ``prange`` over (n, c) planes that adds the kH*kW shifted (strided) slices of
-  the column matrix into a plane each thread owns: no atomics, each plane stays in L1.
+- col2im: a Numba loop over (n, c) planes that adds the kH*kW shifted (strided) slices of the
+  column matrix into the plane, which stays in L1. It is deliberately single-threaded: it runs
+  right after a BLAS call, whose worker thread keeps spinning on the second core for a while, and a
+  2-thread ``prange`` there measured slower than one thread (it waits for the spinner's time slice).
 - workspace: the large temporaries (columns, transposed grads) live in one buffer per slot and
   thread that is reused across calls. glibc returns allocations over 32 MiB to the kernel on free,
   and faulting 75 MB of fresh pages costs more than the GEMM; raising the mmap threshold with
@@ -14,16 +16,17 @@ the CPU pieces:
 import threading
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numpy.lib.stride_tricks import as_strided
 
 from kernels import _conv_im2col as _impl
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward"]
+__all__ = ["conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward"]
 
 
 class _CPU:
     xp = np
+    chunk_bytes = 4 << 20  # column-matrix bytes per batch chunk (see _conv_im2col._chunks)
     _local = threading.local()
 
     @classmethod
@@ -71,7 +74,7 @@ def _valid_range(k, d, p, s, n_out, size):
     return off, lo, max(lo, hi)
 
 
-@njit(parallel=False, cache=True)
+@njit(cache=True)
 def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
     N, C, H, W = gx.shape
     for t in range(N * C):
@@ -85,14 +88,18 @@ def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
                 offw, wlo, whi = _valid_range(kw, dw, pw, sw, Wo, W)
                 src = cols[(c * kH + kh) * kW + kw]
                 for ho in range(hlo, hhi):
-                    h = ho * sh + offh
+                    dst = plane[ho * sh + offh]
                     base = (n * Ho + ho) * Wo
-                    for wo in range(wlo, whi):
-                        plane[h, wo * sw + offw] += src[base + wo]
+                    if sw == 1:  # unit stride: a contiguous run that LLVM vectorises
+                        for wo in range(wlo, whi):
+                            dst[wo + offw] += src[base + wo]
+                    else:
+                        for wo in range(wlo, whi):
+                            dst[wo * sw + offw] += src[base + wo]
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
-    """y = conv2d(x, w) + b, as torch.nn.functional.conv2d: x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW)."""
+    """y = conv2d(x, w) + b, as F.conv2d; x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW)."""
     return _impl.conv2d_forward(_CPU, x, w, b, stride, padding, dilation, groups)
 
 

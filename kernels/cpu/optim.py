@@ -1,34 +1,53 @@
-"""Fused optimizer updates on the CPU: one parallel Numba loop per algorithm.
+"""Fused optimizer updates on the CPU: one Numba loop per algorithm.
 
-Each ``<algo>_step`` updates 1-D C-contiguous arrays in place in a single pass (param, grad and
-state read once, param and state written once), following the algorithm in PyTorch's
-torch.optim documentation with weight decay, maximize, amsgrad, nesterov, ... as runtime scalar
-arguments. Host scalars (bias corrections, step sizes) come from kernels._optim_scalars, cast to the
-arrays' dtype so float32 arrays get float32 math as in PyTorch. ``1 - beta`` moving averages are
-written as ``m + (1 - beta) * (g - m)`` (PyTorch's lerp, the same value as ``beta*m + (1-beta)*g``).
-A kernel is compiled lazily for each dtype used (float32, float64) and cached on disk.
+Each ``<algo>_step`` updates 1-D C-contiguous arrays in place in a single pass (param, grad and state
+read once, param and state written once), following the algorithm in PyTorch's torch.optim docs, with
+weight decay, maximize, amsgrad, nesterov, ... as runtime scalar arguments. Host scalars (bias
+corrections, step sizes) come from kernels._optim_scalars as one small array in the arrays' dtype, so
+float32 arrays get float32 math as in PyTorch. Moving averages are written ``m + (1 - beta)*(g - m)``
+(PyTorch's lerp; the docs' ``beta*m + (1 - beta)*g``). Kernels compile lazily per dtype, cached on disk.
 """
-
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from kernels import _optim_scalars as S
 from kernels._checks import check_step_arrays
 
-__all__ = [
-    "adadelta_step",
-    "adagrad_step",
-    "adam_step",
-    "adamax_step",
-    "nadam_step",
-    "radam_step",
-    "rmsprop_step",
-    "sgd_step",
-]
+__all__ = ["adadelta_step", "adagrad_step", "adam_step", "adamax_step", "nadam_step", "radam_step",
+           "rmsprop_step", "sgd_step"]
 
-_jit = njit(parallel=True, fastmath=False, cache=True)
+# Arrays below this many elements run on the calling thread alone: waking the pool costs more than the
+# loop, and on a busy machine a parallel region can wait a scheduler tick (ms) for a descheduled worker.
+SERIAL_BELOW = 1 << 15
+
+
+class _Loop:
+    """A fused loop compiled once per dtype with prange over Numba's thread pool (noalias, vectorized)."""
+
+    def __init__(self, loop):
+        self.kernel = njit(parallel=True, fastmath=False, cache=True)(loop)
+
+    def __call__(self, param, *args):
+        if param.size >= SERIAL_BELOW:
+            self.kernel(param, *args)
+            return
+        previous = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            self.kernel(param, *args)
+        finally:
+            numba.set_num_threads(previous)
+
+
+def _check(op, arrays, needed):
+    check_step_arrays(op, np.ndarray, arrays, needed)
+
+
+def _run(loop, arrays, scalars):
+    loop(*arrays, *S.packed(arrays[0].dtype, scalars))
 
 
 def _state(a, like):
@@ -36,20 +55,9 @@ def _state(a, like):
     return np.empty(0, like.dtype) if a is None else a
 
 
-@_jit
-def _sgd(
-    param,
-    grad,
-    buf,
-    lr,
-    momentum,
-    one_minus_dampening,
-    weight_decay,
-    use_momentum,
-    nesterov,
-    maximize,
-    first_step,
-):
+@_Loop
+def _sgd(param, grad, buf, scalars, use_momentum, nesterov, maximize, first_step):
+    lr, momentum, one_minus_dampening, weight_decay = scalars
     for i in prange(param.size):
         p = param[i]
         g = -grad[i] if maximize else grad[i]
@@ -65,40 +73,21 @@ def _sgd(
         param[i] = p - lr * g
 
 
-def sgd_step(
-    param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step
-):
-    """SGD: g += wd*p; b = g (first step) or momentum*b + (1-dampening)*g; g = g + momentum*b (nesterov) or b;
-    p -= lr*g. ``maximize`` negates the gradient first. momentum_buffer may be None when momentum == 0."""
-    check_step_arrays(
-        "sgd_step",
-        np.ndarray,
-        {"param": param, "grad": grad, "momentum_buffer": momentum_buffer},
-        {"momentum_buffer": "momentum != 0"} if momentum != 0 else {},
-    )
-    scalars = S.sgd(param.dtype.type, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step)
-    _sgd(param, grad, _state(momentum_buffer, param), *scalars)
+def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize,
+             first_step):
+    """SGD: g += wd*p; b = g on the first step, else momentum*b + (1-dampening)*g; g = g + momentum*b
+    (nesterov) or b; p -= lr*g. maximize negates the gradient first. momentum_buffer: None if
+    momentum == 0."""
+    _check("sgd_step", {"param": param, "grad": grad, "momentum_buffer": momentum_buffer},
+           {"momentum_buffer": "momentum != 0"} if momentum != 0 else {})
+    _run(_sgd, (param, grad, _state(momentum_buffer, param)),
+         S.sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, first_step))
 
 
-@_jit
-def _adam(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    max_exp_avg_sq,
-    one_minus_beta1,
-    beta2,
-    one_minus_beta2,
-    eps,
-    weight_decay,
-    decay_scale,
-    step_size,
-    bias_correction2_sqrt,
-    decoupled,
-    amsgrad,
-    maximize,
-):
+@_Loop
+def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars, decoupled, amsgrad, maximize):
+    (one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_scale, step_size,
+     bias_correction2_sqrt) = scalars
     for i in prange(param.size):
         p = param[i]
         g = -grad[i] if maximize else grad[i]
@@ -121,59 +110,23 @@ def _adam(
         param[i] = p - (step_size * m) / (np.sqrt(v) / bias_correction2_sqrt + eps)
 
 
-def adam_step(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    max_exp_avg_sq,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    decoupled_weight_decay,
-    amsgrad,
-    maximize,
-    step,
-):
-    """Adam / AdamW at 1-based ``step``: p *= 1 - lr*wd (decoupled) or g += wd*p; m, v moving averages;
-    v_max = max(v_max, v) (amsgrad); p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), bc_k = 1 - beta_k**step."""
-    check_step_arrays(
-        "adam_step",
-        np.ndarray,
-        {
-            "param": param,
-            "grad": grad,
-            "exp_avg": exp_avg,
-            "exp_avg_sq": exp_avg_sq,
-            "max_exp_avg_sq": max_exp_avg_sq,
-        },
-        {"exp_avg": "", "exp_avg_sq": "", **({"max_exp_avg_sq": "amsgrad=True"} if amsgrad else {})},
-    )
-    scalars = S.adam(
-        param.dtype.type, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize, step
-    )
-    _adam(param, grad, exp_avg, exp_avg_sq, _state(max_exp_avg_sq, param), *scalars)
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
+              decoupled_weight_decay, amsgrad, maximize, step):
+    """Adam (AdamW when decoupled_weight_decay) at 1-based step: p *= 1 - lr*wd (decoupled) or g += wd*p;
+    m, v moving averages; v_max = max(v_max, v) if amsgrad; p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps),
+    bc_k = 1 - beta_k**step. max_exp_avg_sq: None unless amsgrad."""
+    needed = {"exp_avg": "", "exp_avg_sq": ""}
+    if amsgrad:
+        needed["max_exp_avg_sq"] = "amsgrad=True"
+    _check("adam_step", {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+                         "max_exp_avg_sq": max_exp_avg_sq}, needed)
+    _run(_adam, (param, grad, exp_avg, exp_avg_sq, _state(max_exp_avg_sq, param)),
+         S.adam(lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize, step))
 
 
-@_jit
-def _rmsprop(
-    param,
-    grad,
-    square_avg,
-    grad_avg,
-    buf,
-    lr,
-    alpha,
-    one_minus_alpha,
-    eps,
-    weight_decay,
-    momentum,
-    use_momentum,
-    centered,
-    maximize,
-):
+@_Loop
+def _rmsprop(param, grad, square_avg, grad_avg, buf, scalars, use_momentum, centered, maximize):
+    lr, alpha, one_minus_alpha, eps, weight_decay, momentum = scalars
     for i in prange(param.size):
         p = param[i]
         g = -grad[i] if maximize else grad[i]
@@ -196,45 +149,25 @@ def _rmsprop(
             param[i] = p - (lr * g) / avg
 
 
-def rmsprop_step(
-    param,
-    grad,
-    square_avg,
-    grad_avg,
-    momentum_buffer,
-    lr,
-    alpha,
-    eps,
-    weight_decay,
-    momentum,
-    centered,
-    maximize,
-):
-    """RMSprop: v = alpha*v + (1-alpha)*g^2; centered: g_avg moving average, v~ = v - g_avg^2;
-    d = sqrt(v~) + eps (eps outside the sqrt); momentum: b = momentum*b + g/d, p -= lr*b; else p -= lr*g/d."""
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum,
+                 centered, maximize):
+    """RMSprop: v = alpha*v + (1-alpha)*g^2; centered: g_avg moving average and v~ = v - g_avg^2;
+    d = sqrt(v~) + eps (eps outside the sqrt); momentum > 0: b = momentum*b + g/d, p -= lr*b; else
+    p -= lr*g/d. grad_avg: None unless centered; momentum_buffer: None unless momentum > 0."""
     needed = {"square_avg": ""}
     if centered:
         needed["grad_avg"] = "centered=True"
     if momentum > 0:
         needed["momentum_buffer"] = "momentum > 0"
-    check_step_arrays(
-        "rmsprop_step",
-        np.ndarray,
-        {
-            "param": param,
-            "grad": grad,
-            "square_avg": square_avg,
-            "grad_avg": grad_avg,
-            "momentum_buffer": momentum_buffer,
-        },
-        needed,
-    )
-    scalars = S.rmsprop(param.dtype.type, lr, alpha, eps, weight_decay, momentum, centered, maximize)
-    _rmsprop(param, grad, square_avg, _state(grad_avg, param), _state(momentum_buffer, param), *scalars)
+    _check("rmsprop_step", {"param": param, "grad": grad, "square_avg": square_avg, "grad_avg": grad_avg,
+                            "momentum_buffer": momentum_buffer}, needed)
+    _run(_rmsprop, (param, grad, square_avg, _state(grad_avg, param), _state(momentum_buffer, param)),
+         S.rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize))
 
 
-@_jit
-def _adagrad(param, grad, state_sum, clr, weight_decay, eps, maximize):
+@_Loop
+def _adagrad(param, grad, state_sum, scalars, maximize):
+    clr, weight_decay, eps = scalars
     for i in prange(param.size):
         p = param[i]
         g = -grad[i] if maximize else grad[i]
@@ -246,18 +179,15 @@ def _adagrad(param, grad, state_sum, clr, weight_decay, eps, maximize):
 
 
 def adagrad_step(param, grad, state_sum, lr, lr_decay, weight_decay, eps, maximize, step):
-    """Adagrad at 1-based ``step``: clr = lr / (1 + (step-1)*lr_decay); g += wd*p; s += g^2;
+    """Adagrad at 1-based step: clr = lr / (1 + (step-1)*lr_decay); g += wd*p; s += g^2;
     p -= clr * g / (sqrt(s) + eps)."""
-    check_step_arrays(
-        "adagrad_step", np.ndarray, {"param": param, "grad": grad, "state_sum": state_sum}, {"state_sum": ""}
-    )
-    _adagrad(
-        param, grad, state_sum, *S.adagrad(param.dtype.type, lr, lr_decay, weight_decay, eps, maximize, step)
-    )
+    _check("adagrad_step", {"param": param, "grad": grad, "state_sum": state_sum}, {"state_sum": ""})
+    _run(_adagrad, (param, grad, state_sum), S.adagrad(lr, lr_decay, weight_decay, eps, maximize, step))
 
 
-@_jit
-def _adadelta(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, weight_decay, maximize):
+@_Loop
+def _adadelta(param, grad, square_avg, acc_delta, scalars, maximize):
+    lr, rho, one_minus_rho, eps, weight_decay = scalars
     for i in prange(param.size):
         p = param[i]
         g = -grad[i] if maximize else grad[i]
@@ -274,23 +204,14 @@ def _adadelta(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, w
 def adadelta_step(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize):
     """Adadelta: g += wd*p; v = rho*v + (1-rho)*g^2; dx = sqrt(u + eps)/sqrt(v + eps) * g;
     u = rho*u + (1-rho)*dx^2; p -= lr*dx."""
-    check_step_arrays(
-        "adadelta_step",
-        np.ndarray,
-        {"param": param, "grad": grad, "square_avg": square_avg, "acc_delta": acc_delta},
-        {"square_avg": "", "acc_delta": ""},
-    )
-    _adadelta(
-        param,
-        grad,
-        square_avg,
-        acc_delta,
-        *S.adadelta(param.dtype.type, lr, rho, eps, weight_decay, maximize),
-    )
+    _check("adadelta_step", {"param": param, "grad": grad, "square_avg": square_avg, "acc_delta": acc_delta},
+           {"square_avg": "", "acc_delta": ""})
+    _run(_adadelta, (param, grad, square_avg, acc_delta), S.adadelta(lr, rho, eps, weight_decay, maximize))
 
 
-@_jit
-def _adamax(param, grad, exp_avg, exp_inf, one_minus_beta1, beta2, eps, weight_decay, clr, maximize):
+@_Loop
+def _adamax(param, grad, exp_avg, exp_inf, scalars, maximize):
+    one_minus_beta1, beta2, eps, weight_decay, clr = scalars
     for i in prange(param.size):
         p = param[i]
         g = -grad[i] if maximize else grad[i]
@@ -308,41 +229,18 @@ def _adamax(param, grad, exp_avg, exp_inf, one_minus_beta1, beta2, eps, weight_d
 
 
 def adamax_step(param, grad, exp_avg, exp_inf, lr, beta1, beta2, eps, weight_decay, maximize, step):
-    """Adamax at 1-based ``step``: g += wd*p; m moving average; u = max(beta2*u, |g| + eps);
+    """Adamax at 1-based step: g += wd*p; m moving average; u = max(beta2*u, |g| + eps);
     p -= lr/(1 - beta1**step) * m / u."""
-    check_step_arrays(
-        "adamax_step",
-        np.ndarray,
-        {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_inf": exp_inf},
-        {"exp_avg": "", "exp_inf": ""},
-    )
-    _adamax(
-        param,
-        grad,
-        exp_avg,
-        exp_inf,
-        *S.adamax(param.dtype.type, lr, beta1, beta2, eps, weight_decay, maximize, step),
-    )
+    _check("adamax_step", {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_inf": exp_inf},
+           {"exp_avg": "", "exp_inf": ""})
+    _run(_adamax, (param, grad, exp_avg, exp_inf),
+         S.adamax(lr, beta1, beta2, eps, weight_decay, maximize, step))
 
 
-@_jit
-def _nadam(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    one_minus_beta1,
-    beta2,
-    one_minus_beta2,
-    eps,
-    weight_decay,
-    decay_scale,
-    bias_correction2,
-    grad_coef,
-    avg_coef,
-    decoupled,
-    maximize,
-):
+@_Loop
+def _nadam(param, grad, exp_avg, exp_avg_sq, scalars, decoupled, maximize):
+    (one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_scale, bias_correction2,
+     grad_coef, avg_coef) = scalars
     for i in prange(param.size):
         p = param[i]
         g = -grad[i] if maximize else grad[i]
@@ -361,77 +259,24 @@ def _nadam(
         param[i] = p - (avg_coef * m) / denom
 
 
-def nadam_step(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    decoupled_weight_decay,
-    maximize,
-    mu,
-    mu_next,
-    mu_product,
-    mu_product_next,
-    step,
-):
-    """NAdam (decoupled_weight_decay=True is NAdamW) at 1-based ``step``, with the caller's momentum schedule
+def nadam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay,
+               maximize, mu, mu_next, mu_product, mu_product_next, step):
+    """NAdam (NAdamW when decoupled_weight_decay) at 1-based step, with the caller's momentum schedule
     mu = mu_t = beta1*(1 - 0.5*0.96**(t*momentum_decay)), mu_next = mu_{t+1}, mu_product = mu_1*...*mu_t,
-    mu_product_next = mu_product*mu_next: m, v moving averages; d = sqrt(v/(1 - beta2**step)) + eps;
-    p -= lr*(1-mu)/(1-mu_product) * g/d; p -= lr*mu_next/(1-mu_product_next) * m/d."""
-    check_step_arrays(
-        "nadam_step",
-        np.ndarray,
-        {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
-        {"exp_avg": "", "exp_avg_sq": ""},
-    )
-    _nadam(
-        param,
-        grad,
-        exp_avg,
-        exp_avg_sq,
-        *S.nadam(
-            param.dtype.type,
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            decoupled_weight_decay,
-            maximize,
-            mu,
-            mu_next,
-            mu_product,
-            mu_product_next,
-            step,
-        ),
-    )
+    mu_product_next = mu_product*mu_next: p *= 1 - lr*wd or g += wd*p; m, v moving averages;
+    d = sqrt(v/(1 - beta2**step)) + eps; p -= lr*(1-mu)/(1-mu_product) * g/d;
+    p -= lr*mu_next/(1-mu_product_next) * m/d."""
+    _check("nadam_step", {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
+           {"exp_avg": "", "exp_avg_sq": ""})
+    _run(_nadam, (param, grad, exp_avg, exp_avg_sq),
+         S.nadam(lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, mu, mu_next,
+                 mu_product, mu_product_next, step))
 
 
-@_jit
-def _radam(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    lr,
-    one_minus_beta1,
-    beta2,
-    one_minus_beta2,
-    eps,
-    weight_decay,
-    decay_scale,
-    bias_correction1,
-    bias_correction2_sqrt,
-    rect,
-    rectified,
-    decoupled,
-    maximize,
-):
+@_Loop
+def _radam(param, grad, exp_avg, exp_avg_sq, scalars, rectified, decoupled, maximize):
+    (lr, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_scale, bias_correction1,
+     bias_correction2_sqrt, rect) = scalars
     for i in prange(param.size):
         p = param[i]
         g = -grad[i] if maximize else grad[i]
@@ -451,34 +296,12 @@ def _radam(
         param[i] = p - update
 
 
-def radam_step(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    decoupled_weight_decay,
-    maximize,
-    step,
-):
-    """RAdam at 1-based ``step``: m, v moving averages; m^ = m/(1 - beta1**step); if rho_t > 5:
-    p -= lr * m^ * sqrt(1 - beta2**step)/(sqrt(v) + eps) * rect, else p -= lr * m^ (see _optim_scalars.radam)."""
-    check_step_arrays(
-        "radam_step",
-        np.ndarray,
-        {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
-        {"exp_avg": "", "exp_avg_sq": ""},
-    )
-    _radam(
-        param,
-        grad,
-        exp_avg,
-        exp_avg_sq,
-        *S.radam(
-            param.dtype.type, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, step
-        ),
-    )
+def radam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay,
+               maximize, step):
+    """RAdam at 1-based step: p *= 1 - lr*wd or g += wd*p; m, v moving averages; m^ = m/(1 - beta1**step);
+    if rho_t > 5: p -= lr * m^ * sqrt(1 - beta2**step)/(sqrt(v) + eps) * rect, else p -= lr * m^
+    (rho_t and rect: kernels._optim_scalars.radam)."""
+    _check("radam_step", {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
+           {"exp_avg": "", "exp_avg_sq": ""})
+    _run(_radam, (param, grad, exp_avg, exp_avg_sq),
+         S.radam(lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, step))

@@ -10,7 +10,7 @@ Both index flat C-contiguous arrays and guard ``i < n``. Launches go through ker
 from kernels import _conv_im2col as _impl
 from kernels.cuda._launch import cuda, launch, xp
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward"]
+__all__ = ["conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward"]
 
 if cuda is not None:
     @cuda.jit(cache=True)
@@ -58,6 +58,7 @@ if cuda is not None:
 
 class _CUDA:
     xp = xp
+    chunk_bytes = None  # the whole batch in one GEMM per group: the GPU has no cache to fit
 
     @staticmethod
     def workspace(slot, shape, dtype):
@@ -74,12 +75,13 @@ class _CUDA:
     def col2im(cols, g, gx):
         (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
         N, C, H, W = gx.shape
-        launch(_col2im_kernel, gx.size, cols.reshape(-1), gx.reshape(-1), xp.zeros(1, gx.dtype), N, C, H, W, g.kH, g.kW,
+        launch(_col2im_kernel, gx.size, cols.reshape(-1), gx.reshape(-1), xp.zeros(1, gx.dtype),
+               N, C, H, W, g.kH, g.kW,
                sh, sw, ph, pw, dh, dw, g.Ho, g.Wo, gx.size)
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
-    """y = conv2d(x, w) + b, as torch.nn.functional.conv2d: x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW)."""
+    """y = conv2d(x, w) + b, as F.conv2d; x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW)."""
     return _impl.conv2d_forward(_CUDA, x, w, b, stride, padding, dilation, groups)
 
 

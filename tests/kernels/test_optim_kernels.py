@@ -1,12 +1,15 @@
-"""Fused optimizer kernels: each equals a per-tensor NumPy reference of the algorithm in PyTorch's docs,
-torch.optim's trajectories, and (in the simulator) kernels.cuda equals kernels.cpu; bad arguments raise first."""
+"""Fused optimizer kernels: each equals a per-tensor NumPy reference of the algorithm in PyTorch's
+docs and torch.optim's trajectories; kernels.cuda (simulator or GPU) equals kernels.cpu; bad arguments
+raise before anything is updated."""
 import itertools
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
 import kernels.cpu as KC
+import kernels.cpu.optim as cpu_optim
 import kernels.cuda as KG
 
 STEPS = 20
@@ -33,10 +36,11 @@ def nadam_mu(beta1, t, momentum_decay=0.004):
 
 
 class SGD:
-    hyper = dict(lr=0.05)
-    options = [o for o in grid(momentum=[0.0, 0.9], dampening=[0.0, 0.3], nesterov=[False, True],
-                               weight_decay=[0.0, 0.1], maximize=[False, True])
-               if not (o["nesterov"] and (o["momentum"] == 0 or o["dampening"] != 0))]
+    hyper: ClassVar[dict] = {"lr": 0.05}
+    options: ClassVar[list] = [
+        o for o in grid(momentum=[0.0, 0.9], dampening=[0.0, 0.3], nesterov=[False, True],
+                        weight_decay=[0.0, 0.1], maximize=[False, True])
+        if not (o["nesterov"] and (o["momentum"] == 0 or o["dampening"] != 0))]
 
     @staticmethod
     def state(o):
@@ -68,9 +72,9 @@ class SGD:
 
 
 class Adam:
-    hyper = dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
-    options = grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True], amsgrad=[False, True],
-                   maximize=[False, True])
+    hyper: ClassVar[dict] = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}
+    options: ClassVar[list] = grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True],
+                                   amsgrad=[False, True], maximize=[False, True])
 
     @staticmethod
     def state(o):
@@ -110,8 +114,9 @@ class Adam:
 
 
 class RMSprop:
-    hyper = dict(lr=0.01, alpha=0.9, eps=1e-6)
-    options = grid(weight_decay=[0.0, 0.1], momentum=[0.0, 0.9], centered=[False, True], maximize=[False, True])
+    hyper: ClassVar[dict] = {"lr": 0.01, "alpha": 0.9, "eps": 1e-6}
+    options: ClassVar[list] = grid(weight_decay=[0.0, 0.1], momentum=[0.0, 0.9], centered=[False, True],
+                   maximize=[False, True])
 
     @staticmethod
     def state(o):
@@ -155,8 +160,8 @@ class RMSprop:
 
 
 class Adagrad:
-    hyper = dict(lr=0.05, eps=1e-8, initial_accumulator_value=0.1)
-    options = grid(lr_decay=[0.0, 0.05], weight_decay=[0.0, 0.1], maximize=[False, True])
+    hyper: ClassVar[dict] = {"lr": 0.05, "eps": 1e-8, "initial_accumulator_value": 0.1}
+    options: ClassVar[list] = grid(lr_decay=[0.0, 0.05], weight_decay=[0.0, 0.1], maximize=[False, True])
 
     @staticmethod
     def state(o):
@@ -187,8 +192,8 @@ class Adagrad:
 
 
 class Adadelta:
-    hyper = dict(lr=0.9, rho=0.85, eps=1e-6)
-    options = grid(weight_decay=[0.0, 0.1], maximize=[False, True])
+    hyper: ClassVar[dict] = {"lr": 0.9, "rho": 0.85, "eps": 1e-6}
+    options: ClassVar[list] = grid(weight_decay=[0.0, 0.1], maximize=[False, True])
 
     @staticmethod
     def state(o):
@@ -221,8 +226,8 @@ class Adadelta:
 
 
 class Adamax:
-    hyper = dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
-    options = grid(weight_decay=[0.0, 0.1], maximize=[False, True])
+    hyper: ClassVar[dict] = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}
+    options: ClassVar[list] = grid(weight_decay=[0.0, 0.1], maximize=[False, True])
 
     @staticmethod
     def state(o):
@@ -253,8 +258,9 @@ class Adamax:
 
 
 class NAdam:
-    hyper = dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
-    options = grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True], maximize=[False, True])
+    hyper: ClassVar[dict] = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}
+    options: ClassVar[list] = grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True],
+                                   maximize=[False, True])
 
     @staticmethod
     def state(o):
@@ -266,8 +272,8 @@ class NAdam:
         h = NAdam.hyper
         mu, mu_next = nadam_mu(h["beta1"], t), nadam_mu(h["beta1"], t + 1)
         a["mu_product"] = a.get("mu_product", 1.0) * mu
-        K.nadam_step(a["param"], a["grad"], a["exp_avg"], a["exp_avg_sq"], lr, h["beta1"], h["beta2"], h["eps"],
-                     o["weight_decay"], o["decoupled_weight_decay"], o["maximize"], mu, mu_next,
+        K.nadam_step(a["param"], a["grad"], a["exp_avg"], a["exp_avg_sq"], lr, h["beta1"], h["beta2"],
+                     h["eps"], o["weight_decay"], o["decoupled_weight_decay"], o["maximize"], mu, mu_next,
                      a["mu_product"], a["mu_product"] * mu_next, t)
 
     @staticmethod
@@ -299,8 +305,9 @@ class NAdam:
 
 class RAdam:
     # beta2 = 0.99: rho_t <= 5 for the first steps (unrectified branch), > 5 afterwards
-    hyper = dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)
-    options = grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True], maximize=[False, True])
+    hyper: ClassVar[dict] = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}
+    options: ClassVar[list] = grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True],
+                                   maximize=[False, True])
 
     @staticmethod
     def state(o):
@@ -309,8 +316,8 @@ class RAdam:
     @staticmethod
     def call(K, a, o, t, lr):
         h = RAdam.hyper
-        K.radam_step(a["param"], a["grad"], a["exp_avg"], a["exp_avg_sq"], lr, h["beta1"], h["beta2"], h["eps"],
-                     o["weight_decay"], o["decoupled_weight_decay"], o["maximize"], t)
+        K.radam_step(a["param"], a["grad"], a["exp_avg"], a["exp_avg_sq"], lr, h["beta1"], h["beta2"],
+                     h["eps"], o["weight_decay"], o["decoupled_weight_decay"], o["maximize"], t)
 
     @staticmethod
     def ref(a, o, t, lr):
@@ -338,7 +345,8 @@ class RAdam:
     def torch(torch, ps, o, lr):
         h = RAdam.hyper
         return torch.optim.RAdam(ps, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"],
-                                 weight_decay=o["weight_decay"], decoupled_weight_decay=o["decoupled_weight_decay"],
+                                 weight_decay=o["weight_decay"],
+                                 decoupled_weight_decay=o["decoupled_weight_decay"],
                                  maximize=o["maximize"], foreach=False)
 
 
@@ -386,9 +394,12 @@ def assert_same_state(got, want, dtype, tol=None):
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("loop", ["one-thread", "thread-pool"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_cpu_matches_reference(case, dtype):
+def test_cpu_matches_reference(case, dtype, loop, monkeypatch):
+    if loop == "thread-pool":  # small arrays run on one thread; large ones take the pool
+        monkeypatch.setattr(cpu_optim, "SERIAL_BELOW", 0)
     name, o = case
     spec = ALGOS[name]
     rng = np.random.default_rng(0)
@@ -436,7 +447,7 @@ def test_nan_propagates_through_max(K):
 
 @pytest.mark.parametrize("n", [0, 1])
 def test_cpu_tiny_sizes(n):
-    for name, spec in ALGOS.items():
+    for spec in ALGOS.values():
         o = spec.options[-1]
         rng = np.random.default_rng(1)
         fused = make_arrays(spec, o, n, np.float64, rng)
@@ -540,8 +551,9 @@ def test_cuda_matches_cpu(case):
 
 
 def adam_args(xp, n=6, dtype=np.float32):
-    return [xp.ones(n, dtype=dtype), xp.ones(n, dtype=dtype), xp.zeros(n, dtype=dtype), xp.zeros(n, dtype=dtype),
-            xp.zeros(n, dtype=dtype), 0.1, 0.9, 0.999, 1e-8, 0.0, False, True, False, 1]
+    return [xp.ones(n, dtype=dtype), xp.ones(n, dtype=dtype), xp.zeros(n, dtype=dtype),
+            xp.zeros(n, dtype=dtype), xp.zeros(n, dtype=dtype), 0.1, 0.9, 0.999, 1e-8, 0.0, False, True,
+            False, 1]
 
 
 def bad_adam_calls(xp):
@@ -555,7 +567,8 @@ def bad_adam_calls(xp):
         "float64 exp_avg": (replace(2, xp.zeros(6)), TypeError, "dtype"),
         "strided exp_avg_sq": (replace(3, xp.zeros(12, dtype=np.float32)[::2]), ValueError, "contiguous"),
         "2-D param": (replace(0, xp.ones((2, 3), dtype=np.float32)), ValueError, "1-D"),
-        "amsgrad without max_exp_avg_sq": (replace(4, None), ValueError, "max_exp_avg_sq is required when amsgrad"),
+        "amsgrad without max_exp_avg_sq": (replace(4, None), ValueError,
+                                           "max_exp_avg_sq is required when amsgrad"),
         "missing exp_avg": (replace(2, None), ValueError, "exp_avg is required"),
         "int arrays": (adam_args(xp, dtype=np.int32), TypeError, "float32 or float64"),
         "float16 arrays": (adam_args(xp, dtype=np.float16), TypeError, "float32 or float64"),

@@ -1,1 +1,100 @@
-__all__ = []
+"""embedding (one gather Op; backward scatter-adds rows, skipping padding_idx) and one_hot."""
+from gpunet.autograd.function import Op
+from gpunet.autograd.grad_mode import no_grad
+from gpunet.nn.functional._common import check_same_device, check_tensor
+from gpunet.tensor import _make
+
+__all__ = ["embedding", "one_hot"]
+
+
+class Embedding(Op):
+    _backward_name = "EmbeddingBackward0"
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx, scale_grad_by_freq):
+        ctx.save_for_backward(indices)
+        ctx.consts = (weight.shape, padding_idx, scale_grad_by_freq)
+        return weight[indices]
+
+    @staticmethod
+    def backward(ctx, g):
+        (indices,) = ctx.saved_tensors
+        shape, padding_idx, by_freq = ctx.consts
+        xp = ctx.device.xp
+        flat = indices.reshape(-1)
+        rows = g.reshape(-1, shape[1])
+        if by_freq:
+            counts = xp.bincount(flat, minlength=shape[0])
+            rows = rows / counts[flat][:, None].astype(rows.dtype)
+        gw = xp.zeros(shape, dtype=g.dtype)
+        ctx.device.backend.scatter_add(gw, flat, rows)
+        if padding_idx is not None:
+            gw[padding_idx] = 0  # the padding row never receives a gradient
+        return gw, None, None, None
+
+
+def _renorm_rows(weight, indices, max_norm, norm_type):
+    """Rescale (in place, untracked) the referenced rows whose norm exceeds max_norm, as PyTorch does."""
+    xp = weight._device.xp
+    with no_grad():
+        w = weight._data
+        rows = xp.unique(indices.reshape(-1))
+        sel = w[rows]
+        norms = (abs(sel) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+        w[rows] = sel * scale[:, None]
+        weight._vc[0] += 1
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """weight[input]: look up rows of weight (num_embeddings, embedding_dim) by integer indices."""
+    check_tensor(input, "input", "embedding")
+    check_tensor(weight, "weight", "embedding")
+    check_same_device("embedding", input, weight)
+    if input._data.dtype.kind not in "iu":
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
+    if weight._data.ndim != 2:
+        raise RuntimeError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got shape "
+                           f"{list(weight._data.shape)}")
+    if sparse:
+        raise NotImplementedError("embedding(sparse=True): sparse gradients are not supported by gpunet")
+    num = weight._data.shape[0]
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise AssertionError(f"Padding_idx must be within num_embeddings (got padding_idx={padding_idx} for "
+                                 f"{num} embeddings)")
+        padding_idx = padding_idx % num
+    idx = input._data
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= num:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"index out of range in self: embedding index {bad} is outside [0, {num - 1}] "
+                             f"(num_embeddings={num})")
+    if max_norm is not None:
+        _renorm_rows(weight, idx, float(max_norm), float(norm_type))
+    return Embedding.apply(weight, idx, padding_idx, bool(scale_grad_by_freq))
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 tensor of shape tensor.shape + (num_classes,) with a 1 at each index."""
+    check_tensor(tensor, "tensor", "one_hot")
+    a = tensor._data
+    if a.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    xp = tensor._device.xp
+    if a.size:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if num_classes == -1:
+            num_classes = hi + 1
+        elif hi >= num_classes:
+            raise RuntimeError(f"Class values must be smaller than num_classes (got class {hi} for "
+                               f"num_classes={num_classes}).")
+    elif num_classes == -1:
+        raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    out = (a[..., None] == xp.arange(num_classes)).astype(xp.int64)
+    return _make(out, tensor._device)

@@ -1,0 +1,178 @@
+"""Flat buffers for a param group: O(1) fused-kernel launches per group and step (the CUDA path).
+
+At the first step, each (group, device, dtype) gets a bucket: one flat buffer holding its params
+back to back, one per array state (exp_avg, ...) with the same layout, and one for grads. Each
+param's ``_data`` is rebound to a view of its slice of the flat param buffer (values copied in),
+and each state tensor is replaced by a tensor viewing its slice, so ``state_dict()`` still shows
+per-param tensors and the model sees every update without copies. A step gathers the grads into
+the flat grad buffer (one concatenate) and calls the kernel once over the whole buffer.
+
+Correctness when things change under the optimizer, checked at every step (identity tests only):
+
+- a param whose grad is None (frozen) is left out: the members with grads form runs of adjacent
+  slices, one kernel call per run, so a frozen param and its state do not move. Members whose
+  kernel scalars differ (different 'step' counts, SGD's first momentum step) split runs too;
+- a param rebound by the user (``p.data = ...``, ``module.to(...)``), a state tensor replaced, state
+  cleared or loaded (``load_state_dict``), a new param with a grad, a param list edited in place, an
+  option that needs other state (amsgrad turned on): the group's buckets are rebuilt from the
+  per-param tensors, state moved to the param's device and dtype;
+- ``add_param_group``: the new group gets its own buckets at its first step.
+
+Caveat of the design: a view of a param's array taken before the first step (``w = p.detach()``)
+keeps the old storage; take such views after the first step, or re-take them after a rebuild.
+"""
+from gpunet.tensor import _make
+
+
+def step_group(opt, group, spec):
+    """Step the group's params that live on a flat device; return the params left to the per-tensor path."""
+    params = group["params"]
+    ids = tuple(map(id, params))
+    fg = opt._flat.get(id(group))
+    if fg is None or fg.group is not group or fg.ids != ids:
+        fg = opt._flat[id(group)] = _FlatGroup(group, ids, opt._flat_device_types)
+    if fg.members_eligible:
+        fg.step(opt, group, spec)
+    return fg.others
+
+
+class _FlatGroup:
+    """The flat layout of one param group: its buckets, and the params it leaves to the per-tensor path."""
+
+    def __init__(self, group, ids, device_types):
+        params = group["params"]
+        self.group = group
+        self.ids = ids
+        self.names = None
+        self.buckets = []
+        self.member_ids = frozenset()
+        if len(set(ids)) != len(ids):  # a param listed twice is updated twice: per tensor, as PyTorch does
+            self.members_eligible, self.others = [], list(params)
+            return
+        self.members_eligible = [p for p in params if p._device.type in device_types]
+        self.others = [p for p in params if p._device.type not in device_types]
+
+    def step(self, opt, group, spec):
+        names = tuple(name for name, _ in spec)
+        if names != self.names or not self._current(opt):
+            self._rebuild(opt, group, spec)
+            self.names = names
+        has_state = opt._has_state(group, spec)
+        for bucket in self.buckets:
+            bucket.step(opt, group, spec, has_state)
+
+    def _current(self, opt):
+        member_ids = self.member_ids
+        for p in self.members_eligible:
+            if p._grad is not None and id(p) not in member_ids:
+                return False
+        return all(b.intact(opt) for b in self.buckets)
+
+    def _rebuild(self, opt, group, spec):
+        self.buckets = []  # views into the old buffers stay valid arrays until rebound below
+        has_state = opt._has_state(group, spec)
+        members = {}
+        for p in self.members_eligible:
+            if p._grad is None and not opt.state.get(p):
+                continue  # never stepped and no grad now: stays out until it gets one
+            if has_state:
+                opt._ensure_state(group, p, spec)  # complete: no slot of a member is left uninitialised
+            members.setdefault((p._device, p._data.dtype), []).append(p)
+        for (device, dtype), params in members.items():
+            self.buckets.append(_Bucket(opt, spec, params, device, dtype, has_state))
+        self.member_ids = frozenset(id(p) for b in self.buckets for p in b.params)
+
+
+class _Bucket:
+    """One (group, device, dtype): flat param, grad and state buffers and the views handed out."""
+
+    def __init__(self, opt, spec, params, device, dtype, has_state):
+        xp = device.xp
+        self.device = device
+        self.params = params
+        self.states = [opt.state[p] if has_state else None for p in params]
+        offsets = [0]
+        for p in params:
+            offsets.append(offsets[-1] + p._data.size)
+        self.offsets = offsets
+        total = offsets[-1]
+        self.flat_param = xp.empty(total, dtype)
+        self.flat_grad = xp.empty(total, dtype)
+        self.flat_state = {name: xp.empty(total, dtype) for name, _ in spec}
+        self.param_views = []
+        self.state_views = []
+        for i, (p, state) in enumerate(zip(params, self.states)):
+            lo, hi = offsets[i], offsets[i + 1]
+            view = self.flat_param[lo:hi].reshape(p._data.shape)
+            view[...] = p._data
+            p._data = view
+            self.param_views.append(view)
+            views = {}
+            for name, _ in spec:
+                sview = self.flat_state[name][lo:hi].reshape(view.shape)
+                t = state.get(name) if state is not None else None
+                if t is not None:
+                    _copy_state(sview, t, p, name)
+                    state[name] = _make(sview, device)
+                views[name] = sview
+            self.state_views.append(views)
+
+    def intact(self, opt):
+        """True while every param and state tensor still holds the view handed out."""
+        state_of = opt.state
+        for p, view, state, views in zip(self.params, self.param_views, self.states, self.state_views):
+            if p._data is not view:
+                return False
+            if state is not None:
+                if state_of.get(p) is not state:
+                    return False
+                for name, sview in views.items():
+                    t = state.get(name)
+                    if t is not None and t._data is not sview:
+                        return False
+        return True
+
+    def step(self, opt, group, spec, has_state):
+        params, states, offsets = self.params, self.states, self.offsets
+        runs = []  # (first member, end member, kernel scalars)
+        start = key = None
+        for i, p in enumerate(params):
+            if p._grad is None:
+                if start is not None:
+                    runs.append((start, i, key))
+                    start = None
+                continue
+            scalars = opt._advance(group, states[i] if has_state else {})
+            if start is not None and scalars == key:
+                continue
+            if start is not None:
+                runs.append((start, i, key))
+            start, key = i, scalars
+        if start is not None:
+            runs.append((start, len(params), key))
+        lazy = [name for name, fill in spec if fill is None]
+        K, xp = self.device.K, self.device.xp
+        for i0, i1, scalars in runs:
+            lo, hi = offsets[i0], offsets[i1]
+            if i1 - i0 == 1:
+                grad = params[i0]._grad._data.reshape(-1)
+            else:
+                grad = self.flat_grad[lo:hi]
+                xp.concatenate([p._grad._data.reshape(-1) for p in params[i0:i1]], out=grad)
+            for name in lazy:  # buffers the kernel's first step writes become state now
+                for i in range(i0, i1):
+                    if name not in states[i]:
+                        states[i][name] = _make(self.state_views[i][name], self.device)
+            arrays = {name: flat[lo:hi] for name, flat in self.flat_state.items()}
+            opt._update(K, group, self.flat_param[lo:hi], grad, arrays, scalars)
+            for p in params[i0:i1]:
+                p._vc[0] += 1
+
+
+def _copy_state(view, t, p, name):
+    if t._data.size != view.size:
+        raise RuntimeError(f"{name} state of a parameter of shape {tuple(view.shape)} has shape "
+                           f"{tuple(t._data.shape)}; expected the parameter's shape")
+    if t._device is not p._device:
+        t = t.to(p._device)
+    view.reshape(-1)[...] = t._data.reshape(-1)

@@ -1,0 +1,203 @@
+"""The step driver shared by every algorithm that runs through a fused kernel ``K.<algo>_step``.
+
+An algorithm class says four things: which array state its options need (``_state_spec``), its
+scalar state (``_init_scalars``: 'step', NAdam's 'mu_product'), how one step advances that scalar
+state (``_advance``, returning the scalars the kernel call needs), and the kernel call itself
+(``_update``). Its update math exists only in the kernel. The driver here does the bookkeeping:
+
+- params whose ``.grad`` is None are skipped (frozen: no weight decay, no momentum, no state change);
+- state is created lazily, at a param's first step with a grad, with PyTorch's keys and order;
+- every step makes one pass over each param's data, grad and state, with no temporaries the size
+  of the model.
+
+Two ways to call the kernel, both giving the same numbers:
+
+- per tensor (the CPU default): one call per param on 1-D views of its data, grad and state. A
+  non-contiguous param or state array goes through a contiguous copy that is written back after
+  the call; a non-contiguous grad is copied. On the CPU this beats the flat path: a flat path must
+  gather the grads into a buffer every step (12 more bytes per float32 element for Adam's 28),
+  while a call per tensor costs a few microseconds each (``python -m gpunet.optim.bench`` measures
+  both).
+- flat (the CUDA default, ``_flat_device_types``): see ``gpunet.optim._flat`` -- O(1) kernel
+  launches per param group and step, whatever the number of tensors.
+
+A group holding one param twice (PyTorch warns, and updates it twice) always takes the per-tensor
+path, which updates it twice as PyTorch does.
+"""
+from gpunet.backend import CPU
+from gpunet.optim import _flat
+from gpunet.optim.optimizer import Optimizer
+from gpunet.tensor import Tensor, _make
+
+
+def _scalar(value):
+    """A hyperparameter as a Python number (lr may be a 1-element tensor, as PyTorch allows)."""
+    return float(value.item()) if isinstance(value, Tensor) else value
+
+
+def _scalar_dtype():
+    # PyTorch keeps 'step' in float32, or float64 when the default dtype is float64
+    from gpunet.dtypes import get_default_dtype
+    return "float64" if get_default_dtype().np.name == "float64" else "float32"
+
+
+def new_scalar_state(value, group, param):
+    """A 0-d state tensor ('step', 'mu_product'): on the CPU in the scalar dtype, or float32 on the param's
+    device for groups with fused=True or capturable=True, as PyTorch keeps them."""
+    import numpy as np
+    if group.get("fused") or group.get("capturable"):
+        xp = param._device.xp
+        return _make(xp.full((), value, dtype=np.float32), param._device)
+    return _make(np.full((), value, dtype=_scalar_dtype()), CPU)
+
+
+def bump(state, key, by=None, times=None):
+    """state[key] += by (or *= times), in place in its 0-d tensor; returns the new value as a Python float."""
+    t = state[key]
+    if not isinstance(t, Tensor):  # a plain number from an old checkpoint
+        t = state[key] = _make(__import__("numpy").asarray(float(t), dtype=_scalar_dtype()), CPU)
+    a = t._data
+    if by is not None:
+        a += by
+    else:
+        a *= times
+    t._vc[0] += 1
+    return float(a)
+
+
+def check_lr(lr):
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def check_eps(eps):
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+
+
+def check_betas(betas):
+    for i in (0, 1):
+        if not 0.0 <= betas[i] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
+
+
+def check_weight_decay(weight_decay):
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+def check_fused(fused, foreach, differentiable):
+    if fused:
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
+def _contiguous_1d(array):
+    """(1-D C-contiguous array over array's elements, whether it is a copy to write back)."""
+    if array.flags.c_contiguous:
+        return array.reshape(-1), False
+    return array.ravel(), True  # ravel of a non-contiguous array copies
+
+
+class FusedOptimizer(Optimizer):
+    """Base of the algorithms whose update is one fused kernel per call (everything but LBFGS)."""
+
+    # device types whose param groups are laid out in flat buffers (O(1) launches per group)
+    _flat_device_types = ("cuda",)
+
+    def __init__(self, params, defaults):
+        self._flat = {}
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._flat = {}  # loaded state lives in its own tensors: flat buffers are rebuilt at the next step
+        for per_param in self.state.values():
+            for key in ("step", "mu_product"):
+                if key in per_param and not isinstance(per_param[key], Tensor):
+                    bump(per_param, key, by=0.0)  # a number from an older checkpoint -> a 0-d tensor
+
+    def __getstate__(self):
+        return super().__getstate__()
+
+    # ---- what an algorithm defines ----------------------------------------------------------------
+    def _state_spec(self, group):
+        """[(name, fill)] of the array state the group's options need, in PyTorch's key order; fill is the
+        initial value, or None for a buffer the kernel's first step writes (SGD's momentum_buffer)."""
+        raise NotImplementedError
+
+    def _init_scalars(self, group, param, state):
+        """Create the scalar state of a param's first step ('step', ...)."""
+
+    def _advance(self, group, state):
+        """Advance the scalar state for this step; return the (hashable) scalars the kernel call needs.
+        Params whose tuples are equal can share one kernel call."""
+        return ()
+
+    def _update(self, K, group, param, grad, arrays, scalars):
+        """Call the kernel on 1-D arrays; ``arrays`` maps state names to arrays (None when unused)."""
+        raise NotImplementedError
+
+    # ---- driver -----------------------------------------------------------------------------------
+    def _has_state(self, group, spec):
+        return bool(spec) or type(self)._init_scalars is not FusedOptimizer._init_scalars
+
+    def _ensure_state(self, group, p, spec, make_array=None):
+        """The param's state dict, created or completed with every non-lazy entry of spec (zero-size work
+        when complete). make_array(p, name) gives the array a new entry wraps (flat: a buffer view)."""
+        state = self.state[p]
+        if not state:
+            self._init_scalars(group, p, state)
+        for name, fill in spec:
+            if fill is not None and name not in state:
+                arr = make_array(p, name) if make_array is not None else p._device.xp.empty(p._data.shape,
+                                                                                             p._data.dtype)
+                arr[...] = fill
+                state[name] = _make(arr, p._device)
+        return state
+
+    def step(self, closure=None):
+        """Perform one optimization step; ``closure`` (optional) re-evaluates the model and returns the loss."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            spec = self._state_spec(group)
+            params = group["params"]
+            if self._flat_device_types:
+                params = _flat.step_group(self, group, spec)  # the params left to the per-tensor path
+            if params:
+                self._step_per_tensor(group, spec, params)
+        return loss
+
+    def _step_per_tensor(self, group, spec, params):
+        has_state = self._has_state(group, spec)
+        for p in params:
+            g = p._grad
+            if g is None:
+                continue
+            if has_state:
+                state = self._ensure_state(group, p, spec)
+            else:
+                state = {}
+            scalars = self._advance(group, state)
+            param, write_param = _contiguous_1d(p._data)
+            grad = g._data.reshape(-1)
+            arrays = {}
+            written = []
+            for name, fill in spec:
+                t = state.get(name)
+                if t is None:  # a buffer the first step writes
+                    t = state[name] = _make(p._device.xp.empty(p._data.shape, p._data.dtype), p._device)
+                arr, copied = _contiguous_1d(t._data)
+                arrays[name] = arr
+                if copied:
+                    written.append((t._data, arr))
+            self._update(p._device.K, group, param, grad, arrays, scalars)
+            if write_param:
+                p._data[...] = param.reshape(p._data.shape)
+            for target, arr in written:
+                target[...] = arr.reshape(target.shape)
+            p._vc[0] += 1

@@ -1,0 +1,232 @@
+"""Elementwise ops: forward and gradients vs PyTorch and float64 finite differences, broadcasting included."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+import gpunet
+
+from .helpers import check_op, lib
+
+UNARY = [
+    ("neg", lambda x: -x, -2, 2),
+    ("abs", lambda x: x.abs(), -2, 2),
+    ("exp", lambda x: x.exp(), -2, 2),
+    ("expm1", lambda x: x.expm1(), -2, 2),
+    ("log", lambda x: x.log(), 0.5, 3),
+    ("log2", lambda x: x.log2(), 0.5, 3),
+    ("log10", lambda x: x.log10(), 0.5, 3),
+    ("log1p", lambda x: x.log1p(), -0.5, 3),
+    ("sqrt", lambda x: x.sqrt(), 0.5, 3),
+    ("rsqrt", lambda x: x.rsqrt(), 0.5, 3),
+    ("reciprocal", lambda x: x.reciprocal(), 0.5, 3),
+    ("sin", lambda x: x.sin(), -3, 3),
+    ("cos", lambda x: x.cos(), -3, 3),
+    ("tan", lambda x: x.tan(), -1, 1),
+    ("tanh", lambda x: x.tanh(), -3, 3),
+    ("sigmoid", lambda x: x.sigmoid(), -3, 3),
+    ("relu", lambda x: x.relu(), -2, 2),
+    ("erf", lambda x: x.erf(), -2, 2),
+    ("square", lambda x: x.square(), -2, 2),
+    ("pow2", lambda x: x ** 2, -2, 2),
+    ("pow3", lambda x: x ** 3, -2, 2),
+    ("pow_half", lambda x: x ** 0.5, 0.5, 3),
+    ("pow_neg", lambda x: x.pow(-1.5), 0.5, 3),
+    ("rpow", lambda x: 2.0 ** x, -2, 2),
+    ("sign", lambda x: x.sign(), -2, 2),
+    ("floor", lambda x: x.floor(), -2, 2),
+    ("ceil", lambda x: x.ceil(), -2, 2),
+    ("round", lambda x: x.round(), -2, 2),
+    ("trunc", lambda x: x.trunc(), -2, 2),
+    ("clamp", lambda x: x.clamp(-0.5, 0.7), -2, 2),
+    ("clamp_min", lambda x: x.clamp(min=0.3), -2, 2),
+    ("clamp_max", lambda x: x.clamp(max=0.3), -2, 2),
+    ("clip", lambda x: x.clip(-1, 1), -2, 2),
+    ("radd", lambda x: 1.5 + x, -2, 2),
+    ("rsub", lambda x: 1.5 - x, -2, 2),
+    ("rmul", lambda x: 1.5 * x, -2, 2),
+    ("rdiv", lambda x: 1.5 / x, 0.5, 2),
+    ("div_scalar", lambda x: x / 4, -2, 2),
+    ("mod_scalar", lambda x: x % 0.7, 0.1, 2),
+    ("round_decimals", lambda x: lib(x).round(x, decimals=2), -2, 2),
+]
+
+
+@pytest.mark.parametrize("name,fn,low,high", UNARY, ids=[u[0] for u in UNARY])
+@pytest.mark.parametrize("shape", [(3, 4), ()], ids=["3x4", "0d"])
+def test_unary(name, fn, low, high, shape):
+    check_op(fn, shape, low=low, high=high)
+
+
+BINARY = [
+    ("add", lambda x, y: x + y, -2, 2),
+    ("sub", lambda x, y: x - y, -2, 2),
+    ("mul", lambda x, y: x * y, -2, 2),
+    ("div", lambda x, y: x / y, 0.5, 2),
+    ("pow", lambda x, y: x ** y, 0.5, 2),
+    ("maximum", lambda x, y: lib(x).maximum(x, y), -2, 2),
+    ("minimum", lambda x, y: lib(x).minimum(x, y), -2, 2),
+    ("add_alpha", lambda x, y: lib(x).add(x, y, alpha=2.5), -2, 2),
+    ("sub_alpha", lambda x, y: lib(x).sub(x, y, alpha=0.5), -2, 2),
+    ("atan2_like", lambda x, y: (x * y).sin() / (1 + y * y), -2, 2),
+    ("where", lambda x, y: lib(x).where(x > 0, x, y), -2, 2),
+    ("clamp_tensors", lambda x, y: x.clamp(min=y), -2, 2),
+    ("clamp_max_tensor", lambda x, y: x.clamp(max=y), -2, 2),
+    ("lerp", lambda x, y: lib(x).lerp(x, y, 0.3), -2, 2),
+    ("remainder", lambda x, y: x % y, 0.5, 2),
+]
+
+SHAPE_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)), ((), (3, 2)),
+               ((4,), ()), ((1,), (2, 3)), ((2, 1, 3), (4, 1))]
+
+
+@pytest.mark.parametrize("name,fn,low,high", BINARY, ids=[b[0] for b in BINARY])
+@pytest.mark.parametrize("shapes", SHAPE_PAIRS, ids=[f"{a}-{b}" for a, b in SHAPE_PAIRS])
+def test_binary_broadcast(name, fn, low, high, shapes):
+    check_op(fn, *shapes, low=low, high=high)
+
+
+def test_ternary_ops():
+    check_op(lambda x, y, z: lib(x).addcmul(x, y, z, value=0.5), (3, 4), (4,), (3, 1))
+    check_op(lambda x, y, z: lib(x).addcdiv(x, y, z, value=2), (3, 4), (4,), (3, 1), low=0.5, high=2)
+    check_op(lambda x, lo, hi: x.clamp(lo, hi), (3, 4), (4,), (3, 1), low=-2, high=2)
+    check_op(lambda x, y, w: lib(x).lerp(x, y, w), (3, 4), (3, 4), (4,))
+
+
+def test_masked_fill_and_where_grads():
+    mask = np.array([[True, False, True, False]] * 3)
+    check_op(lambda x, m: x.masked_fill(m, 0.5), (3, 4), mask)
+    check_op(lambda x, m: x.masked_fill(m, float("-inf")).exp(), (3, 4), mask)
+    check_op(lambda x, y, m: lib(x).where(m, x, y), (3, 4), (1, 4), mask)
+    check_op(lambda x, m: lib(x).where(m, x, 0.0), (3, 4), mask)
+
+
+# ---- property test: every binary op over random broadcastable shape pairs ---------------------------
+PROPERTY_OPS = {
+    "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+    "div": lambda x, y: x / y, "pow": lambda x, y: x ** y,
+    "maximum": lambda x, y: lib(x).maximum(x, y), "minimum": lambda x, y: lib(x).minimum(x, y),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_side=3),
+       op=st.sampled_from(sorted(PROPERTY_OPS)), seed=st.integers(0, 2 ** 16))
+def test_binary_broadcast_property(shapes, op, seed):
+    """grad.shape == input.shape and the values match finite differences (and torch where installed)."""
+    a, b = shapes.input_shapes
+    check_op(PROPERTY_OPS[op], a, b, low=0.5, high=2.0, seed=seed)
+
+
+# ---- values and edge cases ------------------------------------------------------------------------
+def test_sigmoid_extremes_are_finite():
+    x = gpunet.tensor([-1000.0, -50.0, 0.0, 50.0, 1000.0], requires_grad=True)
+    y = x.sigmoid()
+    np.testing.assert_allclose(y.detach().numpy(), [0.0, 1.9287498e-22, 0.5, 1.0, 1.0], rtol=1e-6)
+    y.sum().backward()
+    assert np.isfinite(x.grad.numpy()).all()
+
+
+def test_pow_zero_base_and_exponent_grads():
+    x = gpunet.tensor([0.0, 2.0], dtype=gpunet.float64, requires_grad=True)
+    e = gpunet.tensor([0.0, 3.0], dtype=gpunet.float64, requires_grad=True)
+    (x ** e).sum().backward()
+    assert x.grad.tolist() == [0.0, 12.0]  # d/dx x**0 at x=0 is 0, as torch
+    assert e.grad[1].item() == pytest.approx(8 * np.log(2))
+    assert e.grad[0].item() == 0.0
+
+
+def test_relu_grad_at_zero_is_zero():
+    x = gpunet.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+    x.relu().sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 1.0]
+
+
+def test_abs_grad_at_zero_is_zero():
+    x = gpunet.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+    x.abs().sum().backward()
+    assert x.grad.tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_maximum_tie_splits_gradient():
+    x = gpunet.tensor([1.0, 2.0], requires_grad=True)
+    y = gpunet.tensor([1.0, 1.0], requires_grad=True)
+    gpunet.maximum(x, y).sum().backward()
+    assert x.grad.tolist() == [0.5, 1.0] and y.grad.tolist() == [0.5, 0.0]
+
+
+def test_clamp_grad_at_boundary_passes():
+    x = gpunet.tensor([-1.0, 0.0, 0.5, 1.0, 2.0], requires_grad=True)
+    x.clamp(0.0, 1.0).sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # torch passes the grad at min/max
+
+
+def test_integer_arithmetic_values():
+    a = gpunet.tensor([7, -7, 5])
+    b = gpunet.tensor([2, 2, -3])
+    assert (a // b).tolist() == [3, -4, -2]  # floor division, as Python and torch
+    assert (a % b).tolist() == [1, 1, -1]  # sign of the divisor
+    assert (a * b).tolist() == [14, -14, -15]
+    assert (a / b).tolist() == pytest.approx([3.5, -3.5, -5 / 3])
+    assert (a ** 2).tolist() == [49, 49, 25]
+    assert (-a).tolist() == [-7, 7, -5]
+    assert a.abs().tolist() == [7, 7, 5]
+    assert lib(a).div(a, b, rounding_mode="trunc").tolist() == [3, -3, -1]
+    assert lib(a).div(a, b, rounding_mode="floor").tolist() == [3, -4, -2]
+
+
+def test_integer_pow_negative_raises():
+    with pytest.raises(RuntimeError, match="Integers to negative integer powers"):
+        gpunet.tensor([1, 2]) ** -1
+
+
+def test_comparisons_return_bool():
+    a = gpunet.tensor([1.0, 2.0, 3.0])
+    b = gpunet.tensor([3.0, 2.0, 1.0])
+    for op, expected in [(a < b, [True, False, False]), (a <= b, [True, True, False]),
+                         (a > b, [False, False, True]), (a >= b, [False, True, True]),
+                         (a == b, [False, True, False]), (a != b, [True, False, True]),
+                         (a > 1.5, [False, True, True]), (2 < a, [False, False, True]),
+                         (a == 2, [False, True, False])]:
+        assert op.dtype == gpunet.bool
+        assert op.tolist() == expected
+    assert not (a < b).requires_grad
+
+
+def test_logical_ops():
+    p = gpunet.tensor([True, True, False, False])
+    q = gpunet.tensor([True, False, True, False])
+    assert (p & q).tolist() == [True, False, False, False]
+    assert (p | q).tolist() == [True, True, True, False]
+    assert (p ^ q).tolist() == [False, True, True, False]
+    assert (~p).tolist() == [False, False, True, True]
+    assert gpunet.logical_not(gpunet.tensor([0.0, 2.0])).tolist() == [True, False]
+
+
+def test_isnan_isinf_isfinite():
+    x = gpunet.tensor([1.0, float("nan"), float("inf"), float("-inf")])
+    assert x.isnan().tolist() == [False, True, False, False]
+    assert x.isinf().tolist() == [False, False, True, True]
+    assert x.isfinite().tolist() == [True, False, False, False]
+
+
+def test_bad_operand_type_raises():
+    with pytest.raises(TypeError):
+        gpunet.tensor([1.0]) + "a"
+
+
+def test_clamp_requires_a_bound():
+    with pytest.raises(RuntimeError, match="At least one of 'min' or 'max'"):
+        gpunet.tensor([1.0]).clamp()
+
+
+def test_elementwise_torch_parity_float32():
+    """float32 forward values track torch's to float32 precision (gradcheck is float64-only)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.5, 2, (5, 6)).astype(np.float32)
+    for name in ("exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "sin", "cos", "erf", "log1p", "expm1"):
+        mine = getattr(gpunet.tensor(a), name)()
+        ref = getattr(torch.tensor(a), name)()
+        assert mine.dtype == gpunet.float32, name
+        np.testing.assert_allclose(mine.numpy(), ref.numpy(), rtol=2e-6, atol=1e-6, err_msg=name)

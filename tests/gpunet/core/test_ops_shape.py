@@ -1,0 +1,250 @@
+"""Shape and indexing ops: values and gradients vs torch / finite differences, view semantics, errors."""
+import numpy as np
+import pytest
+
+import gpunet
+
+from .helpers import check_op, lib
+
+VIEWS = {
+    "view": lambda x: x.view(4, 6),
+    "view_infer": lambda x: x.view(-1, 3),
+    "reshape": lambda x: x.reshape(3, 8),
+    "reshape_tuple": lambda x: x.reshape((6, -1)),
+    "flatten": lambda x: x.flatten(),
+    "flatten_1": lambda x: x.flatten(1),
+    "flatten_0_1": lambda x: x.flatten(0, 1),
+    "permute": lambda x: x.permute(2, 0, 1),
+    "permute_neg": lambda x: x.permute(-1, -3, -2),
+    "transpose": lambda x: x.transpose(0, 2),
+    "transpose_neg": lambda x: x.transpose(-1, -2),
+    "squeeze": lambda x: x.unsqueeze(0).squeeze(),
+    "squeeze_dim": lambda x: x.unsqueeze(1).squeeze(1),
+    "unsqueeze": lambda x: x.unsqueeze(-1),
+    "expand": lambda x: x.unsqueeze(0).expand(3, -1, -1, -1),
+    "repeat": lambda x: x.repeat(2, 1, 3),
+    "repeat_more_dims": lambda x: x.repeat(2, 1, 1, 2),
+    "flip": lambda x: x.flip(0, 2),
+    "roll": lambda x: x.roll(1, 2),
+    "roll_multi": lambda x: x.roll((1, -1), (0, 1)),
+    "movedim": lambda x: lib(x).movedim(x, 0, -1),
+    "contiguous": lambda x: x.transpose(0, 1).contiguous(),
+    "clone": lambda x: x.clone(),
+    "narrow": lambda x: x.narrow(2, 1, 2),
+    "select": lambda x: x.select(1, 2),
+    "unbind": lambda x: x.unbind(1),
+    "split": lambda x: x.split(2, dim=2),
+    "split_sizes": lambda x: x.split([1, 3], dim=-1),
+    "chunk": lambda x: x.chunk(3, 1),
+    "chunk_uneven": lambda x: x.chunk(3, 2),
+    "tril": lambda x: lib(x).tril(x[0]),
+    "triu": lambda x: lib(x).triu(x[0], 1),
+    "T_2d": lambda x: x[0].T,
+    "t": lambda x: x[0].t(),
+    "mT": lambda x: x.mT,
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_shape_op(name):
+    check_op(VIEWS[name], (2, 3, 4))
+
+
+INDEXES = {
+    "int": lambda x: x[1],
+    "neg_int": lambda x: x[-1, 0],
+    "slice": lambda x: x[:, 1:3],
+    "step": lambda x: x[::2, 1::2],
+    "none": lambda x: x[None, :, None],
+    "ellipsis": lambda x: x[..., 1],
+    "ellipsis_none": lambda x: x[..., None, 2:],
+    "int_tensor": lambda x: x[lib(x).tensor([2, 0, 2])],
+    "int_tensor_2d": lambda x: x[lib(x).tensor([[0, 1], [1, 1]])],
+    "list": lambda x: x[[0, 2, 2]],
+    "two_lists": lambda x: x[[0, 2], [1, 3]],
+    "list_and_slice": lambda x: x[1:, [0, 0, 3]],
+    "bool_tensor": lambda x: x[x > 0],
+    "bool_row_mask": lambda x: x[lib(x).tensor([True, False, True])],
+    "mixed": lambda x: x[lib(x).tensor([0, 2]), 1:3],
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEXES))
+def test_getitem(name):
+    check_op(INDEXES[name], (3, 4))
+
+
+def test_cat_stack():
+    check_op(lambda x, y, z: lib(x).cat([x, y, z], 1), (2, 3), (2, 1), (2, 4))
+    check_op(lambda x, y: lib(x).cat((x, y), dim=-1), (2, 3), (2, 2))
+    check_op(lambda x, y: lib(x).cat([x, y]), (1, 3), (2, 3))
+    check_op(lambda x, y: lib(x).stack([x, y]), (2, 3), (2, 3))
+    check_op(lambda x, y: lib(x).stack([x, y], dim=-1), (2, 3), (2, 3))
+    check_op(lambda x, y: lib(x).stack([x, y], 1), (2, 3), (2, 3))
+    check_op(lambda x, y: lib(x).hstack([x, y]), (2, 3), (2, 3))
+    check_op(lambda x, y: lib(x).vstack([x, y]), (3,), (3,))
+
+
+def test_cat_only_one_requires_grad():
+    x = gpunet.ones(2, requires_grad=True)
+    y = gpunet.zeros(3)
+    out = gpunet.cat([y, x])
+    (out * gpunet.arange(5.0)).sum().backward()
+    assert x.grad.tolist() == [3.0, 4.0] and y.grad is None
+
+
+def test_cat_errors():
+    with pytest.raises(RuntimeError, match="Sizes of tensors must match except in dimension 0"):
+        gpunet.cat([gpunet.ones(2, 3), gpunet.ones(2, 4)])
+    with pytest.raises(RuntimeError, match="non-empty"):
+        gpunet.cat([])
+    with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
+        gpunet.stack([gpunet.ones(2), gpunet.ones(3)])
+    assert gpunet.cat([gpunet.ones(0), gpunet.ones(2, 3)]).shape == (2, 3)  # legacy empty 1-d is skipped
+
+
+def test_gather_scatter_index_select():
+    idx = np.array([[0, 2, 1, 0], [2, 2, 0, 1]])
+    check_op(lambda x, i: x.gather(0, i), (3, 4), idx)
+    check_op(lambda x, i: x.gather(1, i[:, :2]), (3, 4), idx)
+    check_op(lambda x, i: lib(x).gather(x, -1, i), (2, 3), idx[:, :3])
+    check_op(lambda x, i: x.index_select(0, i[0]), (3, 4), idx)
+    check_op(lambda x, i: x.index_select(-1, i[1]), (3, 3), idx)
+    uniq = np.array([[0, 1, 2, 0], [1, 2, 0, 1]])  # no duplicate targets per column: scatter is deterministic
+    check_op(lambda x, i, s: x.scatter(0, i, s), (3, 4), uniq, (2, 4))
+    check_op(lambda x, i, s: x.scatter_add(0, i, s), (3, 4), idx, (2, 4))
+    check_op(lambda x, i: x.scatter(1, i[:, :2], 0.5), (2, 4), idx)
+    check_op(lambda x, i, s: x.scatter(1, i, s), (2, 4), np.array([[0, 3], [2, 1]]), (2, 2))
+
+
+def test_scatter_add_accumulates_duplicates():
+    x = gpunet.zeros(3)
+    out = x.scatter_add(0, gpunet.tensor([0, 0, 2, 0]), gpunet.ones(4))
+    assert out.tolist() == [3.0, 0.0, 1.0]
+    y = gpunet.zeros(2, 3)
+    y.scatter_(1, gpunet.tensor([[2], [0]]), 5.0)
+    assert y.tolist() == [[0, 0, 5], [5, 0, 0]]
+
+
+def test_gather_errors():
+    x = gpunet.ones(3, 4)
+    with pytest.raises(RuntimeError, match="index out of bounds"):
+        x.gather(1, gpunet.tensor([[4]]))
+    with pytest.raises(RuntimeError, match="Expected dtype int64 for index"):
+        x.gather(1, gpunet.tensor([[1.0]]))
+    with pytest.raises(RuntimeError, match="same number of dimensions"):
+        x.gather(1, gpunet.tensor([1]))
+    with pytest.raises(IndexError, match="out of range"):
+        x.index_select(0, gpunet.tensor([3]))
+
+
+def test_index_backward_accumulates_repeats():
+    x = gpunet.ones(3, requires_grad=True)
+    x[gpunet.tensor([0, 0, 2, 0])].sum().backward()
+    assert x.grad.tolist() == [3.0, 0.0, 1.0]
+
+
+def test_getitem_errors():
+    x = gpunet.ones(2, 3)
+    with pytest.raises(IndexError, match=r"shape \[2, 3\]"):
+        x[5]
+    with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool"):
+        x[gpunet.tensor([0.0])]
+
+
+def test_views_share_memory_and_version():
+    base = gpunet.zeros(2, 3)
+    for v in (base.view(6), base[0], base.t(), base.unsqueeze(0), base.reshape(3, 2), base[:, 1:],
+              base.transpose(0, 1), base.expand(4, 2, 3), base.squeeze(), base.flatten(), base[..., None],
+              base.narrow(1, 0, 2), base.select(0, 1)):
+        assert np.shares_memory(v.numpy(), base.numpy())
+        before = base._version
+        if v.shape != (4, 2, 3):  # an expanded tensor cannot be written (torch refuses too)
+            v.fill_(1.0)
+            assert base._version == before + 1
+    assert not np.shares_memory(base[[0, 1]].numpy(), base.numpy())  # advanced indexing copies
+    assert not np.shares_memory(base.clone().numpy(), base.numpy())
+    assert not np.shares_memory(base.repeat(1, 1).numpy(), base.numpy())
+
+
+def test_view_errors():
+    x = gpunet.ones(2, 3)
+    with pytest.raises(RuntimeError, match=r"shape '\[4, 2\]' is invalid for input of size 6"):
+        x.view(4, 2)
+    with pytest.raises(RuntimeError, match="only one dimension can be inferred"):
+        x.view(-1, -1)
+    with pytest.raises(RuntimeError, match="view size is not compatible with input tensor's size and stride"):
+        x.t().view(6)
+    assert x.t().reshape(6).shape == (6,)
+    with pytest.raises(RuntimeError, match="The expanded size of the tensor"):
+        x.expand(2, 4)
+    with pytest.raises(RuntimeError, match="does not match the length of the desired ordering"):
+        x.permute(0)
+
+
+def test_size_and_shape():
+    x = gpunet.ones(2, 3, 4)
+    assert x.size() == (2, 3, 4) and x.shape == gpunet.Size([2, 3, 4])
+    assert x.size(1) == 3 and x.size(-1) == 4 and x.shape[1:] == (3, 4)
+    assert isinstance(x.shape[1:], gpunet.Size) and repr(x.shape) == "gpunet.Size([2, 3, 4])"
+    assert x.dim() == 3 and x.ndim == 3 and x.numel() == 24 and x.shape.numel() == 24 and len(x) == 2
+    with pytest.raises(IndexError):
+        x.size(3)
+
+
+def test_squeeze_unsqueeze_edge_cases():
+    x = gpunet.ones(1, 3, 1)
+    assert x.squeeze().shape == (3,)
+    assert x.squeeze(1).shape == (1, 3, 1)  # non-1 dim: no-op
+    assert x.squeeze(-1).shape == (1, 3)
+    assert x.squeeze((0, 2)).shape == (3,)
+    assert gpunet.tensor(5.0).unsqueeze(0).shape == (1,)
+    assert gpunet.tensor(5.0).squeeze().shape == ()
+    assert x.unsqueeze(3).shape == (1, 3, 1, 1)
+    with pytest.raises(IndexError):
+        x.unsqueeze(5)
+
+
+def test_split_chunk_shapes_match_torch():
+    torch = pytest.importorskip("torch")
+    for n, arg, dim in [(10, 3, 0), (10, [2, 8], 0), (7, 7, 0), (6, 4, 0)]:
+        a = np.arange(n * 2.0).reshape(n, 2)
+        mine = [tuple(t.shape) for t in gpunet.tensor(a).split(arg, dim)]
+        ref = [tuple(t.shape) for t in torch.tensor(a).split(arg, dim)]
+        assert mine == ref
+    for n, chunks in [(10, 3), (5, 2), (6, 4), (1, 3), (7, 7)]:
+        mine = [tuple(t.shape) for t in gpunet.arange(n).chunk(chunks)]
+        ref = [tuple(t.shape) for t in torch.arange(n).chunk(chunks)]
+        assert mine == ref, (n, chunks)
+
+
+def test_where_masked_fill_values():
+    x = gpunet.tensor([[1.0, -2.0], [3.0, -4.0]])
+    assert gpunet.where(x > 0, x, gpunet.zeros(1)).tolist() == [[1.0, 0.0], [3.0, 0.0]]
+    assert x.where(x < 0, 9.0).tolist() == [[9.0, -2.0], [9.0, -4.0]]
+    assert x.masked_fill(x < 0, 0.0).tolist() == [[1.0, 0.0], [3.0, 0.0]]
+    assert x.masked_fill(gpunet.tensor([True, False]), gpunet.tensor(7.0)).tolist() == [[7.0, -2.0], [7.0, -4.0]]
+    with pytest.raises(RuntimeError, match="masked_fill only supports boolean masks"):
+        x.masked_fill(gpunet.tensor([1, 0]), 0.0)
+    rows, cols = gpunet.where(x > 0)
+    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 0]
+    assert (x > 0).nonzero().tolist() == [[0, 0], [1, 0]]
+    assert x.masked_select(x > 0).tolist() == [1.0, 3.0]
+
+
+def test_masked_fill_grad_through_value_tensor():
+    torch = pytest.importorskip("torch")
+    mask = np.array([True, False, True])
+    v = gpunet.tensor(2.0, requires_grad=True)
+    x = gpunet.ones(3, requires_grad=True)
+    (x.masked_fill(gpunet.tensor(mask), v) * gpunet.tensor([1.0, 2.0, 3.0])).sum().backward()
+    tv = torch.tensor(2.0, requires_grad=True)
+    tx = torch.ones(3, requires_grad=True)
+    (tx.masked_fill(torch.tensor(mask), tv) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert v.grad.item() == tv.grad.item() and x.grad.tolist() == tx.grad.tolist()
+
+
+def test_expand_as_broadcast_tensors():
+    check_op(lambda x, y: x.expand_as(y) * y, (3, 1), (2, 3, 4))
+    check_op(lambda x, y: lib(x).broadcast_tensors(x, y)[0] * 2, (3, 1), (1, 4))
+    check_op(lambda x: lib(x).broadcast_to(x, (2, 3)), (3,))
