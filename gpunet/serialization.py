@@ -39,6 +39,7 @@ against the file size (no overlaps), every tensor's dtype (allowlist), shape and
 blob, and each blob's CRC. Saving to a path writes a temporary file in the same directory and renames
 it over the target (os.replace), so a failure never leaves a partial file.
 """
+
 import base64
 import io
 import json
@@ -81,11 +82,11 @@ def _address(a):
 # ---- saving -------------------------------------------------------------------------------------------
 class _Encoder:
     def __init__(self):
-        self.tensors = []      # manifest entries
-        self.tensor_ids = {}   # id(Tensor) -> index (the same object twice is stored once)
-        self.groups = {}       # id(root array) -> [root, device, lo, hi, [(entry, lo_member)]]
-        self.keep = []         # keeps encoded objects alive so their ids stay unique
-        self.active = set()    # containers being encoded (cycle detection)
+        self.tensors = []  # manifest entries
+        self.tensor_ids = {}  # id(Tensor) -> index (the same object twice is stored once)
+        self.groups = {}  # id(root array) -> [root, device, lo, hi, [(entry, lo_member)]]
+        self.keep = []  # keeps encoded objects alive so their ids stay unique
+        self.active = set()  # containers being encoded (cycle detection)
 
     def value(self, obj, where, depth=0):
         if depth > _MAX_DEPTH:
@@ -123,9 +124,11 @@ class _Encoder:
                 return self.container(obj, where, depth)
             finally:
                 self.active.discard(id(obj))
-        raise TypeError(f"gpunet.save: cannot save an object of type {type(obj).__module__}.{type(obj).__qualname__}"
-                        f" at {where}; supported: dict, OrderedDict, list, tuple, Tensor, Parameter, numpy array, "
-                        "int, float, bool, str, bytes, None, numpy scalars, gpunet.dtype, gpunet.device, Size")
+        raise TypeError(
+            f"gpunet.save: cannot save an object of type {type(obj).__module__}.{type(obj).__qualname__}"
+            f" at {where}; supported: dict, OrderedDict, list, tuple, Tensor, Parameter, numpy array, "
+            "int, float, bool, str, bytes, None, numpy scalars, gpunet.dtype, gpunet.device, Size"
+        )
 
     def container(self, obj, where, depth):
         if isinstance(obj, list):
@@ -136,8 +139,12 @@ class _Encoder:
         for k, v in obj.items():
             if isinstance(k, (Tensor, np.ndarray, list, dict, bytes, bytearray)):
                 raise TypeError(f"gpunet.save: unsupported dict key of type {type(k).__name__} at {where}")
-            items.append([self.value(k, f"{where} (key {k!r})", depth + 1),
-                          self.value(v, f"{where}[{k!r}]", depth + 1)])
+            items.append(
+                [
+                    self.value(k, f"{where} (key {k!r})", depth + 1),
+                    self.value(v, f"{where}[{k!r}]", depth + 1),
+                ]
+            )
         out = {"T": "odict" if isinstance(obj, OrderedDict) else "dict", "items": items}
         meta = getattr(obj, "_metadata", None) if isinstance(obj, OrderedDict) else None
         if isinstance(meta, dict):
@@ -148,6 +155,7 @@ class _Encoder:
         idx = self.tensor_ids.get(id(t))
         if idx is None:
             from gpunet.nn.parameter import Parameter
+
             idx = self.array(t._data, t._device, where)
             self.tensors[idx].update(requires_grad=bool(t._requires_grad), parameter=isinstance(t, Parameter))
             self.tensor_ids[id(t)] = idx
@@ -159,13 +167,19 @@ class _Encoder:
         if dtype is None:
             raise TypeError(f"gpunet.save: unsupported array dtype {a.dtype} at {where}")
         item = a.dtype.itemsize
-        entry = {"dtype": dtype.name, "shape": [int(s) for s in a.shape], "device": str(device), "blob": None,
-                 "offset": 0, "strides": [s // item for s in a.strides]}
+        entry = {
+            "dtype": dtype.name,
+            "shape": [int(s) for s in a.shape],
+            "device": str(device),
+            "blob": None,
+            "offset": 0,
+            "strides": [s // item for s in a.strides],
+        }
         self.tensors.append(entry)
         if a.size:
             root = _root(a)
             if root is None or any(s < 0 or s % item for s in a.strides):
-                a = device.xp.ascontiguousarray(a)  # stored on its own
+                a = a.copy(order="C")  # stored on its own (ascontiguousarray would make 0-d arrays 1-d)
                 root = a
                 entry["strides"] = [s // item for s in a.strides]
             lo = _address(a) - _address(root)
@@ -213,8 +227,14 @@ def _serialize(obj):
     for entry in table:
         entry["offset"] = pos
         pos = _align(pos + entry["nbytes"])
-    manifest = {"format": "gpunet-checkpoint", "version": VERSION, "data_size": pos, "blobs": table,
-                "tensors": enc.tensors, "root": root}
+    manifest = {
+        "format": "gpunet-checkpoint",
+        "version": VERSION,
+        "data_size": pos,
+        "blobs": table,
+        "tensors": enc.tensors,
+        "root": root,
+    }
     text = json.dumps(manifest, separators=(",", ":"), allow_nan=False).encode("utf-8")
     head = _HEADER.pack(MAGIC, VERSION, 0, len(text), zlib.crc32(text), 0) + text
     head += b"\0" * (_align(len(head)) - len(head))
@@ -277,16 +297,19 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     map_location: None (each tensor on the device it was saved from), a device or string ('cpu' loads
     CUDA tensors on a machine without a GPU), a dict {'cuda:0': 'cpu'} of saved -> target device, or
     a callable(tensor_on_cpu, saved_location) returning a Tensor (or None for the default).
-    weights_only and mmap are accepted for torch.load compatibility; loading never unpickles.
+    Parameters come back as Parameters, other tensors as Tensors (requires_grad kept). weights_only and
+    mmap are accepted for torch.load compatibility and change nothing: loading never unpickles.
     """
     if pickle_module is not None:
         raise TypeError("gpunet.load: pickle_module is not supported: gpunet checkpoints contain no pickle")
     if isinstance(f, (str, os.PathLike)):
         name = os.fspath(f)
         with open(name, "rb") as fh:
-            return _Reader(fh, name, map_location).load()
+            return _Reader(fh, name, map_location, exact=True).load()
     if not hasattr(f, "read"):
         raise TypeError(f"gpunet.load: f must be a path or a binary file object, got {type(f).__name__}")
+    if isinstance(f, io.TextIOBase):
+        raise TypeError("gpunet.load: f must be opened in binary mode ('rb'), got a text file")
     name = getattr(f, "name", None) or f"<{type(f).__name__}>"
     if not (hasattr(f, "seekable") and f.seekable()):
         f = io.BytesIO(f.read())
@@ -294,8 +317,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
 
 
 class _Reader:
-    def __init__(self, fh, name, map_location):
+    def __init__(self, fh, name, map_location, exact=False):
         self.fh = fh
+        self.exact = exact  # a path holds exactly one checkpoint; a file object may hold more after it
         self.name = name
         self.map_location = map_location
         self.start = fh.tell()
@@ -323,10 +347,14 @@ class _Reader:
         if magic != MAGIC:
             self.fail(f"not a gpunet checkpoint (bad magic {magic!r}){_foreign_hint(self.read_at(0, 16))}")
         if version != VERSION:
-            self.fail(f"unsupported checkpoint format version {version} (this gpunet reads version {VERSION})")
+            self.fail(
+                f"unsupported checkpoint format version {version} (this gpunet reads version {VERSION})"
+            )
         if json_len > self.size - _HEADER.size:
-            self.fail(f"file is truncated or corrupted: manifest of {json_len} bytes declared, file is "
-                      f"{self.size} bytes")
+            self.fail(
+                f"file is truncated or corrupted: manifest of {json_len} bytes declared, file is "
+                f"{self.size} bytes"
+            )
         text = self.read_at(_HEADER.size, json_len)
         if zlib.crc32(text) != json_crc:
             self.fail("manifest checksum mismatch: the file is corrupted")
@@ -338,9 +366,15 @@ class _Reader:
             self.fail("manifest does not describe a gpunet checkpoint")
         self.data_start = _align(_HEADER.size + json_len)
         data_size = manifest.get("data_size")
-        if not _is_int(data_size) or self.data_start + data_size != self.size:
-            self.fail(f"file size {self.size} does not match the manifest (data section of {data_size!r} bytes "
-                      f"at offset {self.data_start}): truncated or corrupted")
+        if (
+            not _is_int(data_size)
+            or self.data_start + data_size > self.size
+            or (self.exact and self.data_start + data_size != self.size)
+        ):
+            self.fail(
+                f"file size {self.size} does not match the manifest (data section of {data_size!r} bytes "
+                f"at offset {self.data_start}): truncated, corrupted or with trailing data"
+            )
         self.blobs = self.check_blobs(manifest.get("blobs"), data_size)
         tensors = manifest.get("tensors")
         if not isinstance(tensors, list):
@@ -348,19 +382,27 @@ class _Reader:
         self.tensors = [self.check_tensor(i, t) for i, t in enumerate(tensors)]
         if "root" not in manifest:
             self.fail("manifest has no 'root'")
-        return self.value(manifest["root"], 0)
+        out = self.value(manifest["root"], 0)
+        self.fh.seek(self.start + self.data_start + data_size)  # a file object is left after the checkpoint
+        return out
 
     def check_blobs(self, blobs, data_size):
         if not isinstance(blobs, list):
             self.fail("manifest 'blobs' must be a list")
         spans = []
         for i, b in enumerate(blobs):
-            if not (isinstance(b, dict) and _is_int(b.get("offset")) and _is_int(b.get("nbytes"))
-                    and _is_int(b.get("crc32"))):
+            if not (
+                isinstance(b, dict)
+                and _is_int(b.get("offset"))
+                and _is_int(b.get("nbytes"))
+                and _is_int(b.get("crc32"))
+            ):
                 self.fail(f"blob {i} is malformed: {b!r:.200}")
             if b["offset"] + b["nbytes"] > data_size:
-                self.fail(f"blob {i} (offset {b['offset']}, {b['nbytes']} bytes) lies beyond the data section "
-                          f"({data_size} bytes): truncated or corrupted")
+                self.fail(
+                    f"blob {i} (offset {b['offset']}, {b['nbytes']} bytes) lies beyond the data section "
+                    f"({data_size} bytes): truncated or corrupted"
+                )
             spans.append((b["offset"], b["offset"] + b["nbytes"], i))
         spans.sort()
         for (_, end, i), (start, _, j) in zip(spans, spans[1:]):
@@ -373,10 +415,17 @@ class _Reader:
             self.fail(f"tensor {i} is malformed")
         dtype = _DTYPES.get(t.get("dtype")) if isinstance(t.get("dtype"), str) else None
         if dtype is None:
-            self.fail(f"tensor {i} has unsupported dtype {t.get('dtype')!r:.50} (allowed: {', '.join(_DTYPES)})")
+            self.fail(
+                f"tensor {i} has unsupported dtype {t.get('dtype')!r:.50} (allowed: {', '.join(_DTYPES)})"
+            )
         shape, strides = t.get("shape"), t.get("strides")
-        if not (isinstance(shape, list) and isinstance(strides, list) and len(shape) == len(strides) <= 64
-                and all(_is_int(s) for s in shape) and all(_is_int(s) for s in strides)):
+        if not (
+            isinstance(shape, list)
+            and isinstance(strides, list)
+            and len(shape) == len(strides) <= 64
+            and all(_is_int(s) for s in shape)
+            and all(_is_int(s) for s in strides)
+        ):
             self.fail(f"tensor {i} has an invalid shape/strides {shape!r:.100} / {strides!r:.100}")
         numel = 1
         for s in shape:
@@ -390,8 +439,10 @@ class _Reader:
                 self.fail(f"tensor {i} refers to an invalid blob/offset ({blob!r:.30}, {offset!r:.30})")
             end = offset + (sum((n - 1) * s for n, s in zip(shape, strides)) + 1) * item
             if end > self.blobs[blob]["nbytes"]:
-                self.fail(f"tensor {i} (shape {shape}, {dtype.name}) needs bytes [{offset}, {end}) of blob {blob} "
-                          f"which has {self.blobs[blob]['nbytes']} bytes: corrupted")
+                self.fail(
+                    f"tensor {i} (shape {shape}, {dtype.name}) needs bytes [{offset}, {end}) of blob {blob} "
+                    f"which has {self.blobs[blob]['nbytes']} bytes: corrupted"
+                )
         device = t.get("device")
         if not isinstance(device, str) or not _valid_device(device):
             self.fail(f"tensor {i} has an invalid device {device!r:.50}")
@@ -469,7 +520,7 @@ class _Reader:
         item = dtype.itemsize
         strides = t["strides"]
         span = sum((n - 1) * s for n, s in zip(shape, strides)) + 1
-        flat = blob[t["offset"]:t["offset"] + span * item].view(dtype)
+        flat = blob[t["offset"] : t["offset"] + span * item].view(dtype)
         if strides == _contiguous_strides(shape) or span == t["numel"] == 1:
             return flat.reshape(shape)
         return xp.lib.stride_tricks.as_strided(flat, shape, tuple(s * item for s in strides))
@@ -484,8 +535,10 @@ class _Reader:
         try:
             arr = self.array(i, target)
         except RuntimeError as e:
-            self.fail(f"cannot place a tensor saved on {saved} on {target}: {e}. Pass map_location='cpu' to load "
-                      "it on the CPU")
+            self.fail(
+                f"cannot place a tensor saved on {saved} on {target}: {e}. Pass map_location='cpu' to load "
+                "it on the CPU"
+            )
         out = _make(arr, target)
         if fn is not None:
             mapped = fn(out, saved)
@@ -494,6 +547,7 @@ class _Reader:
             out.requires_grad_(True)
         if t.get("parameter"):
             from gpunet.nn.parameter import Parameter
+
             out = Parameter(out, requires_grad=bool(t.get("requires_grad")))
         self.built[i] = out
         return out
@@ -534,12 +588,16 @@ def _reject_constant(name):
 
 def _foreign_hint(head):
     if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
-        return ("; it looks like a pickle file, which gpunet never loads (pickle can run arbitrary code); "
-                "convert it with PyTorch to a state dict of tensors saved with safetensors")
+        return (
+            "; it looks like a pickle file, which gpunet never loads (pickle can run arbitrary code); "
+            "convert it with PyTorch to a state dict of tensors saved with safetensors"
+        )
     if head[:4] == b"PK\x03\x04":
-        return ("; it looks like a zip archive such as a torch.save .pt file, which gpunet does not load "
-                "(it holds a pickle); re-save the tensors with safetensors and use "
-                "gpunet.nn.utils.load_safetensors")
+        return (
+            "; it looks like a zip archive such as a torch.save .pt file, which gpunet does not load "
+            "(it holds a pickle); re-save the tensors with safetensors and use "
+            "gpunet.nn.utils.load_safetensors"
+        )
     if head[:8] and head[8:9] == b"{":
         return "; it looks like a safetensors file: use gpunet.nn.utils.load_safetensors"
     return ""

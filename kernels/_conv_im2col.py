@@ -24,15 +24,8 @@ def _compute_dtype(dtype):
 
 
 def _prepare(B, *arrays):
-    xp = B.xp
-    out = []
-    for a in arrays:
-        if a is None:
-            out.append(None)
-            continue
-        a = xp.ascontiguousarray(a, dtype=_compute_dtype(a.dtype))
-        out.append(a)
-    return out
+    """C-contiguous copies (or the arrays themselves) in the compute dtype: kernels index flat."""
+    return [None if a is None else B.xp.ascontiguousarray(a, dtype=_compute_dtype(a.dtype)) for a in arrays]
 
 
 def _group_blocks(g):
@@ -123,7 +116,7 @@ def grad_input(B, gy, w, g):
     return backward(B, gy, None, w, g, True, False)[0]
 
 
-def _finish(B, dtype, *arrays):
+def _finish(dtype, *arrays):
     return tuple(None if a is None else a.astype(dtype, copy=False) for a in arrays)
 
 
@@ -132,7 +125,7 @@ def conv2d_forward(B, x, w, b, stride, padding, dilation, groups):
     g = conv2d_geometry(op, x, w, b, stride, padding, dilation, groups)
     dtype = x.dtype
     x, w, b = _prepare(B, x, w, b)
-    return _finish(B, dtype, forward(B, x, w, b, g))[0]
+    return _finish(dtype, forward(B, x, w, b, g))[0]
 
 
 def conv2d_backward(B, grad_y, x, w, stride, padding, dilation, groups, needs):
@@ -144,7 +137,7 @@ def conv2d_backward(B, grad_y, x, w, stride, padding, dilation, groups, needs):
     grad_y, x, w = _prepare(B, grad_y, x, w)
     gx, gw = backward(B, grad_y, x, w, g, need_x, need_w)
     gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None
-    return _finish(B, dtype, gx, gw, gb)
+    return _finish(dtype, gx, gw, gb)
 
 
 def conv_transpose2d_forward(B, x, w, b, stride, padding, output_padding, dilation, groups):
@@ -155,7 +148,7 @@ def conv_transpose2d_forward(B, x, w, b, stride, padding, output_padding, dilati
     y = grad_input(B, x, w, g)
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
-    return _finish(B, dtype, y)[0]
+    return _finish(dtype, y)[0]
 
 
 def conv_transpose2d_backward(B, grad_y, x, w, stride, padding, output_padding, dilation, groups, needs):
@@ -169,4 +162,4 @@ def conv_transpose2d_backward(B, grad_y, x, w, stride, padding, output_padding, 
     # grad_w: conv2d's weight gradient with this op's x as the grad-output and grad_y as the input
     gw = backward(B, x, grad_y, w, g, False, True)[1] if need_w else None
     gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None
-    return _finish(B, dtype, gx, gw, gb)
+    return _finish(dtype, gx, gw, gb)

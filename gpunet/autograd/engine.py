@@ -66,6 +66,10 @@ def _run_user_backward(node, fn, grads):
         result = fn.backward(node, *grad_tensors)
     if type(result) is not tuple:
         result = (result,)
+    n_inputs = len(node._input_shapes)
+    if len(result) < n_inputs or any(g is not None for g in result[n_inputs:]):  # extra Nones are allowed
+        raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
+                           f"(expected {n_inputs}, got {len(result)})")
     arrays = []
     for i, (g, shape) in enumerate(zip(result, node._input_shapes)):
         if g is None:

@@ -3,6 +3,7 @@
 Children are named "0", "1", ... (or by their dict keys), so state_dict keys match PyTorch's for the
 same architecture.
 """
+
 import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -24,7 +25,7 @@ def _abs_index(idx, n):
 
 def _renumber(module):
     """Keys back to "0".."n-1" after a deletion, as PyTorch does."""
-    module.__dict__["_modules"] = dict((str(i), m) for i, m in enumerate(module._modules.values()))
+    module.__dict__["_modules"] = {str(i): m for i, m in enumerate(module._modules.values())}
 
 
 def _no_digit_dir(module):
@@ -71,7 +72,9 @@ class Sequential(Module):
 
     def __add__(self, other):
         if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+            raise ValueError(
+                f"add operator supports only objects of Sequential class, but {type(other)} is given."
+            )
         ret = Sequential()
         for layer in chain(self, other):
             ret.append(layer)
@@ -79,7 +82,9 @@ class Sequential(Module):
 
     def __iadd__(self, other):
         if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+            raise ValueError(
+                f"add operator supports only objects of Sequential class, but {type(other)} is given."
+            )
         return self.extend(other)
 
     def __mul__(self, other):
@@ -205,7 +210,9 @@ class ModuleList(Module):
 
     def extend(self, modules):
         if not isinstance(modules, Iterable):
-            raise TypeError(f"ModuleList.extend should be called with an iterable, but got {type(modules).__name__}")
+            raise TypeError(
+                f"ModuleList.extend should be called with an iterable, but got {type(modules).__name__}"
+            )
         offset = len(self)
         for i, module in enumerate(modules):
             self.add_module(str(offset + i), module)
@@ -257,26 +264,33 @@ class ModuleDict(Module):
 
     def update(self, modules):
         if not isinstance(modules, Iterable):
-            raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
-                            + type(modules).__name__)
+            raise TypeError(
+                "ModuleDict.update should be called with an iterable of key/value pairs, but got "
+                + type(modules).__name__
+            )
         if isinstance(modules, (Mapping, ModuleDict)):
             for key, module in modules.items():
                 self[key] = module
             return
         for j, m in enumerate(modules):
             if not isinstance(m, Iterable):
-                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; is "
-                                + type(m).__name__)
+                raise TypeError(
+                    f"ModuleDict update sequence element #{j} should be Iterable; is " + type(m).__name__
+                )
             if len(m) != 2:
-                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(m)}; 2 is required")
+                raise ValueError(
+                    f"ModuleDict update sequence element #{j} has length {len(m)}; 2 is required"
+                )
             self[m[0]] = m[1]
 
 
 def _param_line(k, p, kind_name):
     if isinstance(p, Tensor):
         size = "x".join(str(s) for s in p.size())
-        return f"  ({k}): {'Parameter' if isinstance(p, Parameter) else 'Tensor'} containing: [{kind_name(p)} " \
-               f"of size {size}{_device_note(p, kind_name)}]"
+        return (
+            f"  ({k}): {'Parameter' if isinstance(p, Parameter) else 'Tensor'} containing: [{kind_name(p)} "
+            f"of size {size}{_device_note(p, kind_name)}]"
+        )
     return f"  ({k}): Object of type: {type(p).__name__}"
 
 
@@ -332,8 +346,9 @@ class ParameterList(Module):
 
     def extend(self, values):
         if not isinstance(values, Iterable) or isinstance(values, Tensor):
-            raise TypeError("ParameterList.extend should be called with an iterable, but got "
-                            + type(values).__name__)
+            raise TypeError(
+                "ParameterList.extend should be called with an iterable, but got " + type(values).__name__
+            )
         for v in values:
             self.append(v)
         return self
@@ -357,8 +372,10 @@ class ParameterDict(Module):
     @staticmethod
     def _key_to_attr(key):
         if not isinstance(key, str):
-            raise TypeError("Index given to ParameterDict cannot be used as a key as it is not a string (type is "
-                            f"'{type(key).__name__}'). Open an issue on github if you need non-string keys.")
+            raise TypeError(
+                "Index given to ParameterDict cannot be used as a key as it is not a string (type is "
+                f"'{type(key).__name__}'). Open an issue on github if you need non-string keys."
+            )
         return key
 
     def __getitem__(self, key):
@@ -409,7 +426,7 @@ class ParameterDict(Module):
         return k, self.pop(k)
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        return self[key] if key in self._keys else default
 
     def fromkeys(self, keys, default=None):
         return ParameterDict((k, default) for k in keys)
@@ -425,18 +442,23 @@ class ParameterDict(Module):
 
     def update(self, parameters):
         if not isinstance(parameters, Iterable):
-            raise TypeError("ParametersDict.update should be called with an iterable of key/value pairs, but got "
-                            + type(parameters).__name__)
+            raise TypeError(
+                "ParametersDict.update should be called with an iterable of key/value pairs, but got "
+                + type(parameters).__name__
+            )
         if isinstance(parameters, (Mapping, ParameterDict)):
             for key, value in parameters.items():
                 self[key] = value
             return
         for j, p in enumerate(parameters):
             if not isinstance(p, Iterable):
-                raise TypeError(f"ParameterDict update sequence element #{j} should be Iterable; is "
-                                + type(p).__name__)
+                raise TypeError(
+                    f"ParameterDict update sequence element #{j} should be Iterable; is " + type(p).__name__
+                )
             if len(p) != 2:
-                raise ValueError(f"ParameterDict update sequence element #{j} has length {len(p)}; 2 is required")
+                raise ValueError(
+                    f"ParameterDict update sequence element #{j} has length {len(p)}; 2 is required"
+                )
             self[p[0]] = p[1]
 
     def __or__(self, other):

@@ -4,6 +4,7 @@ Every function works under no_grad, writes into the tensor (CPU or CUDA) and ret
 numbers come from gpunet's per-device generators (or `generator=`), so `gpunet.manual_seed` makes
 them reproducible.
 """
+
 import math
 import warnings
 
@@ -13,12 +14,34 @@ from gpunet.autograd.grad_mode import no_grad
 from gpunet.backend import CPU
 from gpunet.tensor import _make
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
-           "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
-           "sparse_"]
+__all__ = [
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+]
 
-_LINEAR_GAIN = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                "conv_transpose3d", "sigmoid")
+_LINEAR_GAIN = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+)
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -37,14 +60,14 @@ def calculate_gain(nonlinearity, param=None):
             slope = param
         else:
             raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + slope ** 2))
+        return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
 def _calculate_fan_in_and_fan_out(tensor):
-    """fan_in = size(1) * receptive field, fan_out = size(0) * receptive field (receptive = prod(dims[2:]))."""
+    """fan_in = size(1) * receptive, fan_out = size(0) * receptive, where receptive = prod(dims[2:])."""
     if tensor.dim() < 2:
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
     receptive = 1
@@ -77,8 +100,11 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Fill with N(mean, std^2) truncated to [a, b] (a, b absolute bounds), by the inverse CDF."""
     if mean < a - 2 * std or mean > b + 2 * std:
-        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values "
-                      "may be incorrect.", stacklevel=2)
+        warnings.warn(
+            "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values "
+            "may be incorrect.",
+            stacklevel=2,
+        )
     lo = _norm_cdf((a - mean) / std)
     hi = _norm_cdf((b - mean) / std)
     with no_grad():
@@ -95,17 +121,34 @@ def _norm_cdf(x):
 
 def _erfinv(xp, y):
     """Inverse error function (M. Giles' single-precision approximation, evaluated in float64)."""
+    y = xp.clip(y, -1.0 + 1e-16, 1.0 - 1e-16)  # +-1 (a rounded draw at the bounds) would give +-inf
     w = -xp.log((1.0 - y) * (1.0 + y))
     central = w < 5.0
     wc = w - 2.5
     p = 2.81022636e-08
-    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
-              -0.00417768164, 0.246640727, 1.50140941):
+    for c in (
+        3.43273939e-07,
+        -3.5233877e-06,
+        -4.39150654e-06,
+        0.00021858087,
+        -0.00125372503,
+        -0.00417768164,
+        0.246640727,
+        1.50140941,
+    ):
         p = c + p * wc
     wt = xp.sqrt(xp.maximum(w, 5.0)) - 3.0
     q = -0.000200214257
-    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047,
-              1.00167406, 2.83297682):
+    for c in (
+        0.000100950558,
+        0.00134934322,
+        -0.00367342844,
+        0.00573950773,
+        -0.0076224613,
+        0.00943887047,
+        1.00167406,
+        2.83297682,
+    ):
         q = c + q * wt
     return xp.where(central, p, q) * y
 
@@ -203,6 +246,7 @@ def orthogonal_(tensor, gain=1, generator=None):
     cols = tensor.numel() // rows
     with no_grad():
         from gpunet.ops.creation import empty
+
         draw = empty(rows, cols, dtype=tensor.dtype, device=tensor.device).normal_(0, 1, generator=generator)
         flat = np.asarray(draw._host(), dtype=np.float64)
         if rows < cols:
@@ -220,8 +264,9 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
-    num_zeros = int(math.ceil(sparsity * rows))
+    num_zeros = math.ceil(sparsity * rows)
     from gpunet.ops.creation import randperm
+
     with no_grad():
         tensor.normal_(0, std, generator=generator)
         for col in range(cols):

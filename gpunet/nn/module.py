@@ -3,41 +3,18 @@
 Parameters, buffers and submodules live in three dicts (`_parameters`, `_buffers`, `_modules`) and
 are registered by attribute assignment. `__getattr__` is only the fallback for those dicts, so plain
 attributes are found by the normal, fast lookup. `__call__` goes straight to `forward` when no hook
-is registered.
+is registered. state_dict / load_state_dict live in _module_state.py.
 """
-import itertools
-from collections import OrderedDict, namedtuple
+
+from collections import OrderedDict
 
 from gpunet.autograd.grad_mode import no_grad
+from gpunet.nn._hooks import BackwardHook, _add_hook
+from gpunet.nn._module_state import ModuleStateMixin
 from gpunet.nn.parameter import Parameter
 from gpunet.tensor import Tensor
-from gpunet.utils.hooks import RemovableHandle
 
 __all__ = ["Module"]
-
-_hook_ids = itertools.count()
-
-
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
-
-
-class _HookHandle(RemovableHandle):
-    """Removes a hook from its dict and from the companion flag dicts (with_kwargs, always_call)."""
-
-    def __init__(self, hooks, key, extra=()):
-        super().__init__(hooks, key)
-        self._extra_dicts = extra
-
-    def remove(self):
-        super().remove()
-        for d in self._extra_dicts:
-            d.pop(self._key, None)
 
 
 def _typename(obj):
@@ -58,20 +35,7 @@ def _forward_unimplemented(self, *input):
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
 
-def _add_hook(hooks, hook, prepend, flags=()):
-    """Insert hook into an ordered dict of hooks (optionally first); returns a removable handle."""
-    key = next(_hook_ids)
-    hooks[key] = hook
-    if prepend:
-        for k in [k for k in hooks if k != key]:
-            hooks[k] = hooks.pop(k)
-    for d, on in flags:
-        if on:
-            d[key] = True
-    return _HookHandle(hooks, key, tuple(d for d, _ in flags))
-
-
-class Module:
+class Module(ModuleStateMixin):
     """Base class for all neural network modules; subclasses define `forward`."""
 
     _version = 1
@@ -80,8 +44,11 @@ class Module:
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
-            bad = f"unexpected keyword argument '{next(iter(kwargs))}'" if kwargs else \
-                f"{len(args)} unexpected positional argument(s)"
+            bad = (
+                f"unexpected keyword argument '{next(iter(kwargs))}'"
+                if kwargs
+                else f"{len(args)} unexpected positional argument(s)"
+            )
             raise TypeError(f"{type(self).__name__}.__init__() got {bad}")
         d = self.__dict__
         d["training"] = True
@@ -107,14 +74,18 @@ class Module:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
+    _call_impl = __call__
+
     def _call_with_hooks(self, args, kwargs):
         for key, hook in list(self._forward_pre_hooks.items()):
             if key in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)
                 if result is not None:
                     if not (isinstance(result, tuple) and len(result) == 2):
-                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
-                                           f"but got {result}.")
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                            f"but got {result}."
+                        )
                     args, kwargs = result
             else:
                 result = hook(self, args)
@@ -122,7 +93,6 @@ class Module:
                     args = result if isinstance(result, tuple) else (result,)
         bw = None
         if self._backward_hooks or self._backward_pre_hooks:
-            from gpunet.nn._backward_hooks import BackwardHook
             bw = BackwardHook(self)
             args = bw.wrap_inputs(args)
         try:
@@ -130,10 +100,12 @@ class Module:
         except Exception:
             for key, hook in list(self._forward_hooks.items()):
                 if key in self._forward_hooks_always_called:
-                    try:
-                        hook(self, args, kwargs, None) if key in self._forward_hooks_with_kwargs else \
+                    try:  # the forward's own exception is the one to report
+                        if key in self._forward_hooks_with_kwargs:
+                            hook(self, args, kwargs, None)
+                        else:
                             hook(self, args, None)
-                    except Exception:
+                    except Exception:  # noqa: BLE001, S110
                         pass
             raise
         for key, hook in list(self._forward_hooks.items()):
@@ -150,15 +122,26 @@ class Module:
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """hook(module, args) -> None or new args (a non-tuple is wrapped); with_kwargs: hook(module, args,
         kwargs) -> None or (args, kwargs)."""
-        return _add_hook(self._forward_pre_hooks, hook, prepend, [(self._forward_pre_hooks_with_kwargs, with_kwargs)])
+        return _add_hook(
+            self._forward_pre_hooks, hook, prepend, [(self._forward_pre_hooks_with_kwargs, with_kwargs)]
+        )
 
     def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
-        """hook(module, args, output) -> None or new output; with_kwargs: hook(module, args, kwargs, output)."""
-        return _add_hook(self._forward_hooks, hook, prepend, [(self._forward_hooks_with_kwargs, with_kwargs),
-                                                              (self._forward_hooks_always_called, always_call)])
+        """hook(module, args, output) -> None or new output;
+        with_kwargs: hook(module, args, kwargs, output)."""
+        return _add_hook(
+            self._forward_hooks,
+            hook,
+            prepend,
+            [
+                (self._forward_hooks_with_kwargs, with_kwargs),
+                (self._forward_hooks_always_called, always_call),
+            ],
+        )
 
     def register_full_backward_hook(self, hook, prepend=False):
-        """hook(module, grad_input, grad_output) -> None or new grad_input (tuples over tensor args/outputs)."""
+        """hook(module, grad_input, grad_output) -> None or new grad_input
+        (tuples over tensor args/outputs)."""
         return _add_hook(self._backward_hooks, hook, prepend)
 
     def register_full_backward_pre_hook(self, hook, prepend=False):
@@ -179,12 +162,16 @@ class Module:
             raise KeyError(f"attribute '{name}' already exists")
         if param is not None:
             if not isinstance(param, Parameter):
-                raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
-                                "(torch.nn.Parameter or None required)")
+                raise TypeError(
+                    f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                    "(torch.nn.Parameter or None required)"
+                )
             if param.grad_fn is not None:
-                raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
-                                 f"created explicitly. To express '{name}' as a function of another Tensor, compute "
-                                 "the value in the forward() method.")
+                raise ValueError(
+                    f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
+                    f"created explicitly. To express '{name}' as a function of another Tensor, compute "
+                    "the value in the forward() method."
+                )
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -200,8 +187,10 @@ class Module:
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
-                            "(torch Tensor or None required)")
+            raise TypeError(
+                f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
+                "(torch Tensor or None required)"
+            )
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -226,11 +215,17 @@ class Module:
     register_module = add_module
 
     def __getattr__(self, name):
-        # only reached when normal lookup fails: parameters, buffers and submodules
+        # only reached when normal lookup fails: parameters, buffers and submodules (unrolled: hot path)
         d = self.__dict__
-        for store in ("_parameters", "_buffers", "_modules"):
-            s = d.get(store)
-            if s is not None and name in s:
+        if "_parameters" in d:
+            s = d["_parameters"]
+            if name in s:
+                return s[name]
+            s = d["_buffers"]
+            if name in s:
+                return s[name]
+            s = d["_modules"]
+            if name in s:
                 return s[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
@@ -244,8 +239,10 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
-                                "(torch.nn.Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                    "(torch.nn.Parameter or None expected)"
+                )
             self.register_parameter(name, value)
         else:
             modules = d.get("_modules")
@@ -256,15 +253,19 @@ class Module:
                 modules[name] = value
             elif modules is not None and name in modules:
                 if value is not None:
-                    raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
-                                    "(torch.nn.Module or None expected)")
+                    raise TypeError(
+                        f"cannot assign '{_typename(value)}' as child module '{name}' "
+                        "(torch.nn.Module or None expected)"
+                    )
                 modules[name] = value
             else:
                 buffers = d.get("_buffers")
                 if buffers is not None and name in buffers:
                     if value is not None and not isinstance(value, Tensor):
-                        raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
-                                        "(torch.Tensor or None expected)")
+                        raise TypeError(
+                            f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                            "(torch.Tensor or None expected)"
+                        )
                     buffers[name] = value
                 else:
                     object.__setattr__(self, name, value)
@@ -281,15 +282,23 @@ class Module:
         object.__delattr__(self, name)
 
     def __dir__(self):
-        keys = list(dir(type(self))) + list(self.__dict__) + list(self._parameters) + list(self._modules) + \
-            list(self._buffers)
+        keys = (
+            list(dir(type(self)))
+            + list(self.__dict__)
+            + list(self._parameters)
+            + list(self._modules)
+            + list(self._buffers)
+        )
         return sorted(k for k in set(keys) if not k[0].isdigit())
 
     # ---- traversal ------------------------------------------------------------------------------
     def _named_members(self, get_members, prefix="", recurse=True, remove_duplicate=True):
         memo = set()
-        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else \
-            [(prefix, self)]
+        modules = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else [(prefix, self)]
+        )
         for module_prefix, module in modules:
             for k, v in get_members(module):
                 if v is None or (remove_duplicate and id(v) in memo):
@@ -400,17 +409,21 @@ class Module:
 
     def to(self, *args, **kwargs):
         """to(device), to(dtype), to(tensor), to(device, dtype); dtype casts touch floating tensors only."""
-        from gpunet.ops.convert import _parse_to_args
         from gpunet import dtypes as _dt
+        from gpunet.ops.convert import _parse_to_args
+
         device, dtype, _ = _parse_to_args(args, dict(kwargs))
         if dtype is not None:
             dtype = _dt.to_dtype(dtype)
             if not dtype.is_floating_point:
-                raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired "
-                                f"dtype={dtype}")
+                raise TypeError(
+                    f"nn.Module.to only accepts floating point or complex dtypes, but got desired "
+                    f"dtype={dtype}"
+                )
 
         def convert(t):
             return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
+
         return self._apply(convert)
 
     def cuda(self, device=None):
@@ -433,6 +446,7 @@ class Module:
 
     def to_empty(self, *, device, recurse=True):
         from gpunet.ops.creation import empty
+
         return self._apply(lambda t: empty(*t.shape, dtype=t.dtype, device=device), recurse)
 
     def share_memory(self):
@@ -468,176 +482,6 @@ class Module:
                 else:
                     g.requires_grad_(False)
                 g.zero_()
-
-    # ---- state dict -----------------------------------------------------------------------------
-    def get_extra_state(self):
-        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
-
-    def set_extra_state(self, state):
-        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
-
-    def _has_extra_state(self):
-        return type(self).get_extra_state is not Module.get_extra_state
-
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
-        """Write this module's own parameters and persistent buffers (not its children's)."""
-        for name, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        skip = self._non_persistent_buffers_set
-        for name, b in self._buffers.items():
-            if b is not None and name not in skip:
-                destination[prefix + name] = b if keep_vars else b.detach()
-        if self._has_extra_state():
-            destination[prefix + "_extra_state"] = self.get_extra_state()
-
-    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
-        """An OrderedDict name -> tensor (detached unless keep_vars) of parameters and persistent buffers."""
-        if args:  # the deprecated positional form state_dict(destination, prefix, keep_vars)
-            destination, prefix, keep_vars = (list(args) + [destination, prefix, keep_vars][len(args):])[:3]
-        if destination is None:
-            destination = OrderedDict()
-            destination._metadata = OrderedDict()
-        meta = getattr(destination, "_metadata", None)
-        if meta is not None:
-            meta[prefix[:-1]] = {"version": self._version}
-        for hook in self._state_dict_pre_hooks.values():
-            hook(self, prefix, keep_vars)
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, m in self._modules.items():
-            if m is not None:
-                m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
-        for hook in self._state_dict_hooks.values():
-            result = hook(self, destination, prefix, meta.get(prefix[:-1]) if meta is not None else {})
-            if result is not None:
-                destination = result
-        return destination
-
-    def register_state_dict_pre_hook(self, hook):
-        """hook(module, prefix, keep_vars), called before this module's entries are written."""
-        return _add_hook(self._state_dict_pre_hooks, hook, False)
-
-    def register_state_dict_post_hook(self, hook):
-        """hook(module, state_dict, prefix, local_metadata), called after; may edit state_dict in place."""
-        return _add_hook(self._state_dict_hooks, hook, False)
-
-    _register_state_dict_hook = register_state_dict_post_hook
-
-    def register_load_state_dict_pre_hook(self, hook):
-        """hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)."""
-        return _add_hook(self._load_state_dict_pre_hooks, hook, False)
-
-    _register_load_state_dict_pre_hook = register_load_state_dict_pre_hook
-
-    def register_load_state_dict_post_hook(self, hook):
-        """hook(module, incompatible_keys); may edit the missing/unexpected lists in place."""
-        return _add_hook(self._load_state_dict_post_hooks, hook, False)
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
-        """Copy this module's own entries from state_dict (keys prefixed by prefix), recording problems."""
-        for hook in self._load_state_dict_pre_hooks.values():
-            hook(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
-        skip = self._non_persistent_buffers_set
-        local = [(n, p, True) for n, p in self._parameters.items() if p is not None]
-        local += [(n, b, False) for n, b in self._buffers.items() if b is not None and n not in skip]
-        assign = local_metadata.get("assign_to_params_buffers", False)
-        for name, target, is_param in local:
-            key = prefix + name
-            if key not in state_dict:
-                if strict:
-                    missing_keys.append(key)
-                continue
-            value = state_dict[key]
-            if not isinstance(value, Tensor):
-                error_msgs.append(f'While copying the parameter named "{key}", expected torch.Tensor or '
-                                  f"Tensor-like object from checkpoint but received {type(value)}")
-                continue
-            if target.ndim == 0 and value.ndim == 1 and value.shape[0] == 1:
-                value = value[0]  # checkpoints from before 0-d tensors stored scalars as shape (1,)
-            if value.shape != target.shape:
-                error_msgs.append(f"size mismatch for {key}: copying a param with shape {value.shape} from "
-                                  f"checkpoint, the shape in current model is {target.shape}.")
-                continue
-            try:
-                with no_grad():
-                    if assign:
-                        self._assign_loaded(name, target, value, is_param)
-                    else:
-                        target.copy_(value)
-            except Exception as ex:
-                error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model are '
-                                  f"{target.shape} and whose dimensions in the checkpoint are {value.shape}, an "
-                                  f"exception occurred : {ex.args}.")
-        extra_key = prefix + "_extra_state"
-        if self._has_extra_state():
-            if extra_key in state_dict:
-                self.set_extra_state(state_dict[extra_key])
-            elif strict:
-                missing_keys.append(extra_key)
-        elif strict and extra_key in state_dict:
-            unexpected_keys.append(extra_key)
-        if strict:
-            own = {n for n, _, _ in local}
-            for key in state_dict:
-                if key.startswith(prefix) and key != extra_key:
-                    head = key[len(prefix):].split(".", 1)[0]
-                    if head not in self._modules and head not in own:
-                        unexpected_keys.append(key)
-
-    def _assign_loaded(self, name, target, value, is_param):
-        """load_state_dict(assign=True): keep the loaded tensor object, preserving Parameter-ness."""
-        if is_param:
-            if not isinstance(value, Parameter):
-                value = Parameter(value, requires_grad=target.requires_grad)
-            else:
-                value.requires_grad_(target.requires_grad)
-            self._parameters[name] = value
-        else:
-            self._buffers[name] = value
-
-    def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copy parameters and buffers from state_dict in place (cast to each tensor's dtype and device).
-
-        strict=True raises on missing or unexpected keys; shape mismatches always raise. Returns
-        `_IncompatibleKeys(missing_keys, unexpected_keys)`.
-        """
-        from collections.abc import Mapping
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        missing, unexpected, error_msgs = [], [], []
-        metadata = getattr(state_dict, "_metadata", None)
-        state_dict = OrderedDict(state_dict)
-        if metadata is not None:
-            state_dict._metadata = metadata
-
-        def load(module, local_state, prefix):
-            local_meta = dict(metadata.get(prefix[:-1], {})) if metadata is not None else {}
-            if assign:
-                local_meta["assign_to_params_buffers"] = True
-            module._load_from_state_dict(local_state, prefix, local_meta, True, missing, unexpected, error_msgs)
-            for name, child in module._modules.items():
-                if child is not None:
-                    child_prefix = prefix + name + "."
-                    load(child, {k: v for k, v in local_state.items() if k.startswith(child_prefix)}, child_prefix)
-            incompatible = _IncompatibleKeys(missing, unexpected)
-            for hook in module._load_state_dict_post_hooks.values():
-                if hook(module, incompatible) is not None:
-                    raise RuntimeError("Hooks registered with ``register_load_state_dict_post_hook`` are not "
-                                       "expected to return new values, if incompatible_keys need to be modified, "
-                                       "it should be done inplace.")
-
-        load(self, state_dict, "")
-        if strict:
-            if unexpected:
-                error_msgs.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in unexpected)))
-            if missing:
-                error_msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
-        if error_msgs:
-            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
-                type(self).__name__, "\n\t".join(error_msgs)))
-        return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing -------------------------------------------------------------------------------
     def _get_name(self):

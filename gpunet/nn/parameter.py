@@ -1,4 +1,5 @@
 """Parameter: a leaf Tensor that a Module registers as learnable when assigned as an attribute."""
+
 from gpunet.tensor import Tensor
 
 __all__ = ["Parameter"]
@@ -16,6 +17,7 @@ class Parameter(Tensor):
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
             from gpunet.ops.creation import empty
+
             data = empty(0)
         elif not isinstance(data, Tensor):
             raise TypeError(f"Parameter(): data must be a Tensor, got {type(data).__name__}")
@@ -45,6 +47,7 @@ class Parameter(Tensor):
         new = super().__deepcopy__(memo)
         if self.__dict__:
             import copy
+
             new.__dict__.update(copy.deepcopy(self.__dict__, memo))
         return new
 
@@ -61,4 +64,3 @@ def _copy_slots(cls, t):
 
 def _rebuild_parameter(data, requires_grad):
     return Parameter(data, requires_grad)
-

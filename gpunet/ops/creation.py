@@ -253,6 +253,8 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
 def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
     if high is None:
         low, high = 0, low
+    elif size is None and isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
     if low >= high:

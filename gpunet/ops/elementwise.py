@@ -198,11 +198,17 @@ def _to_float(x):
 
 
 def pow(input, exponent):
+    if isinstance(exponent, (int, float)) and hasattr(exponent, "dtype"):
+        exponent = exponent.item()  # a NumPy scalar is weak, like a Python number
     if isinstance(exponent, (int, float)) and isinstance(input, Tensor):
         if exponent == 1:
             return input * 1
-        if input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
-            raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
+        if input._data.dtype.kind in "iub":
+            if isinstance(exponent, float):  # int tensor ** float -> default float dtype, as PyTorch
+                from gpunet import dtypes
+                input = input.to(dtypes.get_default_dtype())
+            elif exponent < 0:
+                raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
         return PowScalar.apply(input, exponent)
     a, b = promote(input, exponent, "pow")
     return Pow.apply(a, b)

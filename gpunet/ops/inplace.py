@@ -5,9 +5,10 @@ overwritten. Recorded in-place ops take over the result's history (the tensor's 
 """
 import numpy as np
 
+from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import _enabled, no_grad
 from gpunet.random import rng_for
-from gpunet.tensor import Tensor
+from gpunet.tensor import Tensor, _make
 
 
 def check_inplace(t, op):
@@ -48,11 +49,45 @@ def inplace(fn, name):
             isinstance(a, Tensor) and a._requires_grad for a in args))
         if recorded:
             check_inplace(self, name)
-            return commit_inplace(self, fn(self, *args, **kwargs))
+            return commit_inplace(self, fn(_snapshot(self), *args, **kwargs))
         with no_grad():
             return commit_inplace(self, fn(self, *args, **kwargs))
     method.__name__ = name
     return method
+
+
+def _snapshot(t):
+    """A copy of t's values with t's history: what the recorded op saves must survive the write into t."""
+    return _make(t._data.copy(), t._device, t._requires_grad, t.grad_fn, t._out_nr)
+
+
+def inplace_view(fn, name):
+    """Shape-changing in-place methods (`t_`, `unsqueeze_`, ...): t becomes the view fn(t) of its storage."""
+    def method(self, *args, **kwargs):
+        if _enabled[0] and self._requires_grad:
+            check_inplace(self, name)
+        out = fn(self, *args, **kwargs)
+        self._data = out._data
+        self._vc[0] += 1
+        if out.grad_fn is not None:
+            self.grad_fn = out.grad_fn
+            self._out_nr = out._out_nr
+        return self
+    method.__name__ = name
+    return method
+
+
+class _Overwritten(Op):
+    """History of a tensor overwritten by fill_/zero_/random fills: the gradient to what came before is 0."""
+    _backward_name = "FillBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        return a
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.device.xp.zeros_like(g)
 
 
 def _write(t, value, name):
@@ -61,9 +96,9 @@ def _write(t, value, name):
         raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
     t._data[...] = value
     t._vc[0] += 1
-    if _enabled[0] and t.grad_fn is not None:
-        t.grad_fn = None  # the old history no longer explains the values
-        t._requires_grad = False
+    if _enabled[0] and t.grad_fn is not None:  # stays in the graph, passing zero gradient (as PyTorch)
+        t.grad_fn = _Overwritten.apply(t).grad_fn
+        t._out_nr = 0
     return t
 
 

@@ -157,6 +157,8 @@ def bind(cls):
                  "transpose", "squeeze", "unsqueeze", "scatter_add", "index_select", "sub", "true_divide"):
         if name in methods:
             methods[name + "_"] = I.inplace(methods[name], name + "_")
+    for name in ("t", "transpose", "squeeze", "unsqueeze"):  # these change the shape, not the values
+        methods[name + "_"] = I.inplace_view(methods[name], name + "_")
     methods["subtract_"] = methods["sub_"]
     methods["multiply_"] = methods["mul_"]
     methods["divide_"] = methods["div_"]

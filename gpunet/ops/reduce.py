@@ -23,6 +23,10 @@ class Sum(Op):
         return ctx.device.xp.broadcast_to(g, ctx.shape), None, None, None
 
 
+class SumAll(Sum):
+    _backward_name = "SumBackward0"  # PyTorch's name for a sum over all elements
+
+
 class Mean(Op):
     _backward_name = "MeanBackward1"
 
@@ -37,6 +41,10 @@ class Mean(Op):
     def backward(ctx, g):
         g = expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim) / g.dtype.type(builtins_max(ctx.count, 1))
         return ctx.device.xp.broadcast_to(g, ctx.shape), None, None
+
+
+class MeanAll(Mean):
+    _backward_name = "MeanBackward0"
 
 
 class Prod(Op):
@@ -185,7 +193,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
         np_dtype = _dt.to_dtype(dtype).np
     elif input._data.dtype.kind in "biu":
         np_dtype = _dt.int64.np  # integer sums accumulate in int64, as PyTorch does
-    return Sum.apply(input, axes, keepdim, np_dtype)
+    return (Sum if axes is not None else SumAll).apply(input, axes, keepdim, np_dtype)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
@@ -193,7 +201,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
         input = input.to(dtype)
     _float_input(input, "mean")
     axes = _reduce_axes(dim, input._data.ndim, "mean") if dim is not None and dim != () else None
-    return Mean.apply(input, axes, keepdim)
+    return (Mean if axes is not None else MeanAll).apply(input, axes, keepdim)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):

@@ -498,8 +498,32 @@ class Index(Op):
         return out, None, None
 
 
+def _ints_first(idx, ndim):
+    """Split idx into (integer part, rest): PyTorch applies integer indices before advanced ones, while
+    NumPy treats them as advanced indices, which moves the result's dims when a slice separates them."""
+    def consumed(i):
+        if i is None or i is Ellipsis:
+            return 0
+        return i.ndim if getattr(i, "dtype", None) is not None and i.dtype.kind == "b" else 1
+    n_ellipsis = ndim - sum(consumed(i) for i in idx)
+    first, rest = [], []
+    for i in idx:
+        if type(i) is int:
+            first.append(i)
+        elif i is Ellipsis:
+            first += [slice(None)] * n_ellipsis
+            rest.append(i)
+        else:
+            first += [slice(None)] * consumed(i)
+            rest.append(i)
+    return tuple(first), tuple(rest)
+
+
 def getitem(input, index):
     idx, advanced = _convert_index(index, input._device)
+    if advanced and any(type(i) is int for i in idx):
+        first, rest = _ints_first(idx, input._data.ndim)
+        return getitem(getitem(input, first), rest)
     try:
         out = Index.apply(input, idx, advanced)
     except IndexError as exc:
@@ -507,6 +531,21 @@ def getitem(input, index):
     if not advanced:
         _view_of(out, input)
     return out
+
+
+class _Chained(tuple):
+    """An index applied in two steps, (integer part, rest): see _ints_first."""
+
+
+def _at(arr, index):
+    return arr[index[0]][index[1]] if type(index) is _Chained else arr[index]
+
+
+def _put(arr, index, value):
+    if type(index) is _Chained:
+        arr[index[0]][index[1]] = value  # the integer part is basic indexing: a view
+    else:
+        arr[index] = value
 
 
 class IndexPut(Op):
@@ -517,7 +556,7 @@ class IndexPut(Op):
         ctx.index, ctx.advanced = index, advanced
         ctx.value_shape = getattr(value, "shape", ())
         out = a.copy()
-        out[index] = value
+        _put(out, index, value)
         return out
 
     @staticmethod
@@ -525,9 +564,9 @@ class IndexPut(Op):
         ga = gv = None
         if ctx.needs_input_grad[0]:
             ga = g.copy()
-            ga[ctx.index] = 0
+            _put(ga, ctx.index, 0)
         if ctx.needs_input_grad[2]:
-            gv = unbroadcast(g[ctx.index], ctx.value_shape)
+            gv = unbroadcast(_at(g, ctx.index), ctx.value_shape)
         return ga, None, gv, None
 
 
@@ -535,6 +574,8 @@ def setitem(input, index, value):
     """input[index] = value, in place; recorded by autograd when input or value requires grad."""
     from gpunet.ops.inplace import check_inplace, commit_inplace
     idx, advanced = _convert_index(index, input._device)
+    if advanced and any(type(i) is int for i in idx):
+        idx = _Chained(_ints_first(idx, input._data.ndim))
     if isinstance(value, Tensor):
         if value._data.dtype != input._data.dtype:
             value = value.to(input.dtype)
@@ -542,7 +583,7 @@ def setitem(input, index, value):
             raise RuntimeError(f"setitem: value is on {value._device} but the tensor is on {input._device}")
     recorded = _enabled[0] and (input._requires_grad or isinstance(value, Tensor) and value._requires_grad)
     if not recorded:
-        input._data[idx] = value._data if isinstance(value, Tensor) else value
+        _put(input._data, idx, value._data if isinstance(value, Tensor) else value)
         input._vc[0] += 1
         return
     check_inplace(input, "setitem")
@@ -699,6 +740,10 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     from gpunet.ops._util import promote
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # where(cond, 1.0, 0.0)
+        from gpunet import dtypes
+        input = _make(condition._device.xp.asarray(input, dtype=dtypes.result_type(input, other).np),
+                      condition._device)
     a, b = promote(input, other, "where")
     cond = condition._data if isinstance(condition, Tensor) else condition
     if cond.dtype.kind != "b":

@@ -169,7 +169,7 @@ def rows(device, quick, roof):
         t_tensor, t_flat, t_roof, *t_torch = _interleaved_medians(fns, devices, repeat)
         t_torch = t_torch[0] if t_torch else None
         # the machine's bandwidth drifts with other load: judge against the roof timed in the same rounds
-        local_roof = {"GB/s": 28 * total / t_roof}
+        local_roof = {"GB/s": 28 * total / t_roof / 1e9}
         work = bytes_per * total
         note = f"{bytes_per} B/elem; roof {local_roof['GB/s']:.0f} GB/s in-run; vs {torch_note}"
         out.append(row(label + " per-tensor", shape_note, t_tensor, work, "GB/s", local_roof, t_torch, note))

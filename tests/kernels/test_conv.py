@@ -94,6 +94,16 @@ def _tol(dtype):
     return {"rtol": 1e-10, "atol": 1e-10} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-4}
 
 
+def ref_im2col(x, g):
+    """(C*kH*kW, N*Ho*Wo) column matrix from an as_strided view of the zero-padded input."""
+    (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
+    xp_ = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    sN, sC, sH, sW = xp_.strides
+    view = np.lib.stride_tricks.as_strided(xp_, (g.C, g.kH, g.kW, g.N, g.Ho, g.Wo),
+                                           (sC, sH * dh, sW * dw, sN, sH * sh, sW * sw), writeable=False)
+    return view.reshape(g.C * g.kH * g.kW, -1)
+
+
 # ---------------------------------------------------------------- CPU vs NumPy reference (no torch)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_conv2d_forward_matches_reference(case):
@@ -101,6 +111,16 @@ def test_conv2d_forward_matches_reference(case):
     x, w, b, s, p, d, g = _conv_args(case, np.float64, rng)
     np.testing.assert_allclose(KC.conv2d_forward(x, w, b, s, p, d, g), ref_conv2d(x, w, b, s, p, d, g),
                                rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_im2col_matches_strided_view(case):
+    rng = np.random.default_rng(13)
+    x, w, b, s, p, d, g_ = _conv_args(case, np.float32, rng)
+    g = conv2d_geometry("test", x, w, b, s, p, d, g_)
+    cols = np.full((g.C * g.kH * g.kW, g.N * g.Ho * g.Wo), np.nan, np.float32)  # poisoned
+    cpu_conv._CPU.im2col(x, g, cols)
+    np.testing.assert_array_equal(cols, ref_im2col(x, g))
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)

@@ -6,6 +6,8 @@ finite; log_softmax's backward is g - softmax * sum(g), never a division by a so
 import math
 import warnings
 
+import numpy as _np
+
 from gpunet.autograd.function import Op
 from gpunet.nn.functional._common import check_float, check_tensor, inplace_apply
 from gpunet.ops import elementwise as _E, shape as _S
@@ -97,13 +99,14 @@ class Silu(Op):
     @staticmethod
     def forward(ctx, a):
         s = _sigmoid(ctx.device.xp, a)
-        ctx.save_for_backward(a, s)
+        if ctx.needs_input_grad[0]:  # derivative formed now: the input may be overwritten (inplace=True)
+            ctx.save_for_backward(s * (1 + a * (1 - s)))
         return a * s
 
     @staticmethod
     def backward(ctx, g):
-        a, s = ctx.saved_tensors
-        return g * (s * (1 + a * (1 - s)))
+        (d,) = ctx.saved_tensors
+        return g * d
 
 
 class Mish(Op):
@@ -113,13 +116,14 @@ class Mish(Op):
     def forward(ctx, a):
         xp = ctx.device.xp
         t = xp.tanh(xp.logaddexp(0, a))
-        ctx.save_for_backward(a, t)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(t + a * (1 - t * t) * _sigmoid(xp, a))
         return a * t
 
     @staticmethod
     def backward(ctx, g):
-        a, t = ctx.saved_tensors
-        return g * (t + a * (1 - t * t) * _sigmoid(ctx.device.xp, a))
+        (d,) = ctx.saved_tensors
+        return g * d
 
 
 class Softplus(Op):
@@ -160,15 +164,13 @@ class Hardtanh(Op):
 
     @staticmethod
     def forward(ctx, a, lo, hi):
-        ctx.save_for_backward(a)
-        ctx.bounds = (lo, hi)
+        ctx.save_for_backward((a > lo) & (a < hi))  # zero gradient at the corners, as PyTorch
         return ctx.device.xp.clip(a, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        lo, hi = ctx.bounds
-        return g * ((a > lo) & (a < hi)), None, None  # zero at the corners, as PyTorch
+        (inside,) = ctx.saved_tensors
+        return g * inside, None, None
 
 
 class Hardsigmoid(Op):
@@ -176,13 +178,13 @@ class Hardsigmoid(Op):
 
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(a)
+        ctx.save_for_backward((a > -3) & (a < 3))
         return ctx.device.xp.clip(a + 3, 0, 6) / 6
 
     @staticmethod
     def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return g * ((a > -3) & (a < 3)) / 6
+        (inside,) = ctx.saved_tensors
+        return g * inside / 6
 
 
 class Hardswish(Op):
@@ -190,14 +192,15 @@ class Hardswish(Op):
 
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return a * ctx.device.xp.clip(a + 3, 0, 6) / 6
+        xp = ctx.device.xp
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(xp.where(a <= -3, 0, xp.where(a < 3, a / 3 + 0.5, 1)).astype(a.dtype, copy=False))
+        return a * xp.clip(a + 3, 0, 6) / 6
 
     @staticmethod
     def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        xp = ctx.device.xp
-        return xp.where(a < -3, 0, xp.where(a <= 3, g * (a / 3 + 0.5), g)).astype(g.dtype, copy=False)
+        (d,) = ctx.saved_tensors
+        return g * d
 
 
 class Threshold(Op):
@@ -221,8 +224,9 @@ class Softmax(Op):
     @staticmethod
     def forward(ctx, a, dim):
         xp = ctx.device.xp
-        e = xp.exp(a - a.max(axis=dim, keepdims=True))
-        e /= e.sum(axis=dim, keepdims=True)
+        with _np.errstate(invalid="ignore"):  # a fully -inf row gives nan, as in PyTorch
+            e = xp.exp(a - a.max(axis=dim, keepdims=True))
+            e /= e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(e)
         ctx.dim = dim
         return e
@@ -240,8 +244,9 @@ class LogSoftmax(Op):
     @staticmethod
     def forward(ctx, a, dim):
         xp = ctx.device.xp
-        shifted = a - a.max(axis=dim, keepdims=True)
-        out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        with _np.errstate(invalid="ignore", divide="ignore"):
+            shifted = a - a.max(axis=dim, keepdims=True)
+            out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         ctx.dim = dim
         return out

@@ -3,6 +3,7 @@
 Norms are computed on the gradients' device with no host synchronisation (unless
 error_if_nonfinite asks for a check), one small reduction per gradient.
 """
+
 import math
 
 import numpy as np
@@ -40,10 +41,12 @@ def _vector_norm(xp, a, p):
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The norm of the norms of `tensors` (as if all were concatenated into one vector)."""
     from gpunet.ops.convert import _transfer
+
     tensors = [t for t in _as_list(tensors) if t is not None]
     norm_type = float(norm_type)
     if not tensors:
         from gpunet.ops.creation import tensor
+
         return tensor(0.0)
     device = tensors[0]._device
     xp = device.xp
@@ -56,9 +59,11 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     out_dtype = np.result_type(*[t._data.dtype for t in tensors])
     total = _vector_norm(xp, xp.stack(norms).astype(out_dtype, copy=False), norm_type).astype(out_dtype)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
-        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
-                           "it cannot be clipped. To disable this error and scale the gradients by the non-finite "
-                           "norm anyway, set `error_if_nonfinite=False`")
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
+            "it cannot be clipped. To disable this error and scale the gradients by the non-finite "
+            "norm anyway, set `error_if_nonfinite=False`"
+        )
     return _make(total, device)
 
 
@@ -68,10 +73,12 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     if not grads:
         return
     from gpunet.ops.convert import _transfer
+
     coef = total_norm._device.xp.minimum(float(max_norm) / (total_norm._data + 1e-6), 1.0)
     for g in grads:
         c = coef if g._device is total_norm._device else _transfer(coef, total_norm._device, g._device)
-        g._data *= c.astype(g._data.dtype)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 -> nan, as PyTorch gives, no warning
+            g._data *= c.astype(g._data.dtype)
         g._vc[0] += 1
 
 

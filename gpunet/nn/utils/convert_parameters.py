@@ -1,4 +1,5 @@
 """parameters_to_vector / vector_to_parameters."""
+
 from gpunet.tensor import Tensor
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
@@ -16,23 +17,26 @@ def _check_same_device(params):
 def parameters_to_vector(parameters):
     """One 1-D tensor: the parameters flattened and concatenated (differentiable)."""
     from gpunet.ops.shape import cat
+
     params = list(parameters)
     _check_same_device(params)
     return cat([p.reshape(-1) for p in params])
 
 
 def vector_to_parameters(vec, parameters):
-    """Point each parameter's data at its slice of the 1-D tensor vec (the inverse of parameters_to_vector)."""
+    """Point each parameter's data at its slice of the 1-D tensor vec (inverse of parameters_to_vector)."""
     if not isinstance(vec, Tensor):
         raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
     params = list(parameters)
     _check_same_device(params)
     total = sum(p.numel() for p in params)
     if vec.dim() != 1 or vec.numel() < total:
-        raise RuntimeError(f"vector_to_parameters: vec has shape {list(vec.shape)} but the parameters hold "
-                           f"{total} elements (expected a 1-D tensor at least that long)")
+        raise RuntimeError(
+            f"vector_to_parameters: vec has shape {list(vec.shape)} but the parameters hold "
+            f"{total} elements (expected a 1-D tensor at least that long)"
+        )
     pointer = 0
     for p in params:
         n = p.numel()
-        p.data = vec[pointer:pointer + n].view_as(p).data
+        p.data = vec[pointer : pointer + n].view_as(p).data
         pointer += n

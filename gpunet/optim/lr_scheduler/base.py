@@ -6,8 +6,10 @@ schedulers are *chainable*: `get_lr()` derives the next lr from the current `gro
 schedulers on one optimizer compose. `step(epoch)` (deprecated) jumps to `epoch` with the closed form
 `_get_closed_form_lr()` where a subclass has one.
 """
+import types
 import warnings
 
+from gpunet.optim.optimizer import Optimizer
 from gpunet.tensor import Tensor
 
 EPOCH_DEPRECATION_WARNING = (
@@ -34,10 +36,7 @@ _GET_LR_WARNING = "To get the last learning rate computed by the scheduler, plea
 # ---- helpers shared by the schedulers ------------------------------------------------------------
 def _check_optimizer(optimizer):
     """TypeError unless `optimizer` is a gpunet Optimizer (PyTorch's message)."""
-    from gpunet.optim import optimizer as _optimizer_module
-    cls = getattr(_optimizer_module, "Optimizer", None)
-    ok = isinstance(optimizer, cls) if cls is not None else hasattr(optimizer, "param_groups")
-    if not ok:
+    if not isinstance(optimizer, Optimizer):
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
 
 
@@ -73,9 +72,7 @@ def _format_param(name, optimizer, param):
 def _uses_beta1(optimizer):
     """True if momentum lives in betas[0] (Adam family), False for 'momentum' (SGD, RMSprop); ValueError
     if the optimizer has neither (cycle_momentum needs one)."""
-    defaults = getattr(optimizer, "defaults", None)
-    if defaults is None:
-        defaults = optimizer.param_groups[0] if optimizer.param_groups else {}
+    defaults = optimizer.defaults
     if "momentum" not in defaults and "betas" not in defaults:
         raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
     return "betas" in defaults
@@ -92,7 +89,6 @@ def _callable_state(fn):
     """State of a user callable for state_dict: its __dict__ for callable objects, None for functions.
 
     Plain functions and lambdas cannot be saved (nor pickled), exactly as in PyTorch."""
-    import types
     if fn is None or isinstance(fn, types.FunctionType):
         return None
     return fn.__dict__.copy()

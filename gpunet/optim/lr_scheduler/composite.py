@@ -11,13 +11,13 @@ def _check_schedulers(owner, schedulers, optimizer):
         if not hasattr(scheduler, "optimizer"):
             raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
         if isinstance(scheduler, ReduceLROnPlateau):
-            raise ValueError(f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional "
-                             "kwargs to be specified when calling `step`, but got one at index "
+            raise ValueError(f"{name} does not support `ReduceLROnPlateau` scheduler as it requires "
+                             "additional kwargs to be specified when calling `step`, but got one at index "
                              f"{idx} in the given schedulers sequence.")
         if scheduler.optimizer is not optimizer:
-            raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, but got scheduler "
-                             f"{type(scheduler).__name__} at index {idx} has {scheduler.optimizer}, which is "
-                             f"different from {type(optimizer).__name__}.")
+            raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, but got "
+                             f"scheduler {type(scheduler).__name__} at index {idx} has "
+                             f"{scheduler.optimizer}, which is different from {type(optimizer).__name__}.")
 
 
 def _nested_state_dict(scheduler):
@@ -44,9 +44,10 @@ class SequentialLR(LRScheduler):
             raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
         _check_schedulers(self, schedulers, optimizer)
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError("Sequential Schedulers expects number of schedulers provided to be one more than the "
-                             f"number of milestone points, but got number of schedulers {len(schedulers)} and "
-                             f"the number of milestones to be equal to {len(milestones)}")
+            raise ValueError("Sequential Schedulers expects number of schedulers provided to be one more "
+                             "than the number of milestone points, but got number of schedulers "
+                             f"{len(schedulers)} and the number of milestones to be equal to "
+                             f"{len(milestones)}")
         self._schedulers = schedulers
         self._milestones = milestones
         self.last_epoch = last_epoch + 1

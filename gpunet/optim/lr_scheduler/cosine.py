@@ -1,11 +1,13 @@
-"""Cosine schedules: CosineAnnealingLR (chainable, periodic past T_max) and CosineAnnealingWarmRestarts (SGDR)."""
+"""Cosine schedules: CosineAnnealingLR (chainable, periodic past T_max) and CosineAnnealingWarmRestarts
+(SGDR)."""
 import math
 
 from gpunet.optim.lr_scheduler.base import LRScheduler, _group_values
 
 
 class CosineAnnealingLR(LRScheduler):
-    """eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2, computed recursively from group['lr'].
+    """eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2, computed recursively from
+    group['lr'].
 
     The recursion is a ratio of consecutive cosine terms; where the denominator would vanish
     (epoch - 1 - T_max a multiple of 2 * T_max: the bottom of the curve) it adds the closed-form increment

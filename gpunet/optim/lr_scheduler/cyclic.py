@@ -59,7 +59,8 @@ class CyclicLR(LRScheduler):
             self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
             self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
             if last_epoch == -1:
-                for max_m, base_m, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                groups = optimizer.param_groups
+                for max_m, base_m, group in zip(self.max_momentums, self.base_momentums, groups):
                     _set_momentum(group, self.use_beta1, max_m)
                     group["max_momentum"] = max_m
                     group["base_momentum"] = base_m

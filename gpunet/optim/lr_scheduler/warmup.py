@@ -33,7 +33,8 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         if start_factor > 1.0 or start_factor <= 0:
-            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
+            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal "
+                             "to 1.")
         if end_factor > 1.0 or end_factor < 0:
             raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
         self.start_factor = start_factor
@@ -54,5 +55,5 @@ class LinearLR(LRScheduler):
 
     def _get_closed_form_lr(self):
         delta = self.end_factor - self.start_factor
-        return [base_lr * (self.start_factor + delta * min(self.total_iters, self.last_epoch) / self.total_iters)
-                for base_lr in self.base_lrs]
+        done = min(self.total_iters, self.last_epoch)
+        return [base_lr * (self.start_factor + delta * done / self.total_iters) for base_lr in self.base_lrs]

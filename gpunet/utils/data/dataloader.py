@@ -1,26 +1,20 @@
 """DataLoader: batches of samples from a Dataset (torch.utils.data.DataLoader).
 
-Loading always runs in the calling process. num_workers > 0 is accepted (with the options that go with
-it: prefetch_factor, persistent_workers, worker_init_fn, timeout, multiprocessing_context) but loads
-in-process too, and says so with a UserWarning when the loader is built; worker_init_fn is then not
-called and get_worker_info() returns None, exactly as in a main-process PyTorch loader.
+num_workers=0 loads in the calling process; num_workers > 0 starts that many worker processes
+(multiprocessing, the platform's default start method or multiprocessing_context), each with its own
+copy of the dataset, seeded base_seed + worker_id, running worker_init_fn first; see worker.py and
+multiprocessing_iter.py. pin_memory is accepted and does nothing.
 """
-import warnings
+import multiprocessing
 
+from gpunet.backend import CPU
+from gpunet.random import rng_for
 from gpunet.utils.data.collate import default_collate, default_convert
 from gpunet.utils.data.dataset import IterableDataset
+from gpunet.utils.data.fetch import make_fetcher
 from gpunet.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 _FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
-
-_IN_PROCESS_WARNING = ("DataLoader(num_workers={}): gpunet loads data in the main process; worker processes are "
-                       "not implemented, so batches are produced in-process, one at a time (worker_init_fn is not "
-                       "called). Pass num_workers=0 to silence this warning.")
-
-
-def get_worker_info():
-    """None: gpunet never loads in a worker process."""
-    return None
 
 
 class _InfiniteConstantSampler(Sampler):
@@ -36,13 +30,13 @@ class DataLoader:
 
     shuffle=True draws a new order every epoch from `generator` (or the global generator seeded by
     gpunet.manual_seed); `sampler` or `batch_sampler` choose indices instead; collate_fn merges a list
-    of samples (default_collate). pin_memory is a no-op. len(loader) is the number of batches.
+    of samples (default_collate). len(loader) is the number of batches.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
-                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
-                 pin_memory_device="", in_order=True):
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None,
+                 persistent_workers=False, pin_memory_device="", in_order=True):
         if num_workers < 0:
             raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
                              "multiprocessing.")
@@ -50,16 +44,15 @@ class DataLoader:
             raise ValueError("timeout option should be non-negative")
         if num_workers == 0 and prefetch_factor is not None:
             raise ValueError("prefetch_factor option could only be specified in multiprocessing."
-                             "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
+                             "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor "
+                             "to None.")
         if num_workers > 0 and prefetch_factor is None:
             prefetch_factor = 2
         elif prefetch_factor is not None and prefetch_factor < 0:
             raise ValueError("prefetch_factor option should be non-negative")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
-        if multiprocessing_context is not None and num_workers == 0:
-            raise ValueError("multiprocessing_context can only be used with multi-process loading "
-                             f"(num_workers > 0), but got num_workers={num_workers}")
+        _check_multiprocessing_context(multiprocessing_context, num_workers)
 
         self.dataset = dataset
         self.num_workers = num_workers
@@ -80,8 +73,8 @@ class DataLoader:
                 raise ValueError("DataLoader with IterableDataset: expected unspecified sampler option, "
                                  f"but got sampler={sampler}")
             if batch_sampler is not None:
-                raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler option, "
-                                 f"but got batch_sampler={batch_sampler}")
+                raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler "
+                                 f"option, but got batch_sampler={batch_sampler}")
         else:
             self._dataset_kind = "map"
             shuffle = bool(shuffle)
@@ -90,8 +83,8 @@ class DataLoader:
 
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
-                                 "and drop_last")
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                                 "sampler, and drop_last")
             batch_size = None
             drop_last = False
         elif batch_size is None and drop_last:
@@ -117,9 +110,8 @@ class DataLoader:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
         self.persistent_workers = persistent_workers
+        self._iterator = None  # the persistent workers' iterator
         self._initialized = True
-        if num_workers > 0:
-            warnings.warn(_IN_PROCESS_WARNING.format(num_workers), UserWarning, stacklevel=2)
 
     def __setattr__(self, attr, value):
         if self.__dict__.get("_initialized") and attr in _FROZEN:
@@ -144,32 +136,51 @@ class DataLoader:
         return len(self._index_sampler)
 
     def __iter__(self):
-        if self._dataset_kind == "iterable":
-            return self._iter_iterable()
-        return self._iter_map()
+        # one draw per epoch, whatever num_workers is, so the shuffling order does not depend on it
+        gen = self.generator._rng if self.generator is not None else rng_for(CPU)
+        base_seed = int(gen.integers(0, 2 ** 62))
+        if self.num_workers == 0:
+            return _SingleProcessIter(self)
+        from gpunet.utils.data.multiprocessing_iter import MultiProcessingIter
+        if not self.persistent_workers:
+            return MultiProcessingIter(self, base_seed)
+        if self._iterator is None:
+            self._iterator = MultiProcessingIter(self, base_seed)
+            return self._iterator
+        return self._iterator.reset()
 
-    def _iter_map(self):
-        fetch_many = getattr(self.dataset, "__getitems__", None)
-        for index in self._index_sampler:
-            if not self._auto_collation:
-                yield self.collate_fn(self.dataset[index])
-            elif callable(fetch_many):
-                yield self.collate_fn(fetch_many(index))
-            else:
-                yield self.collate_fn([self.dataset[i] for i in index])
+    def __del__(self):
+        if self.__dict__.get("_iterator") is not None:
+            self._iterator.shutdown()
 
-    def _iter_iterable(self):
-        it = iter(self.dataset)
-        if not self._auto_collation:
-            for sample in it:
-                yield self.collate_fn(sample)
-            return
-        # a batch_sampler over the infinite sampler only fixes the batch size; the dataset fixes the end
-        batch = []
-        for sample in it:
-            batch.append(sample)
-            if len(batch) == self.batch_size:
-                yield self.collate_fn(batch)
-                batch = []
-        if batch and not self.drop_last:
-            yield self.collate_fn(batch)
+
+class _SingleProcessIter:
+    """Batches fetched in the calling process."""
+
+    def __init__(self, loader):
+        self._sampler_iter = iter(loader._index_sampler)
+        self._fetcher = make_fetcher(loader._dataset_kind, loader.dataset, loader._auto_collation,
+                                     loader.collate_fn, loader.drop_last)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        index = next(self._sampler_iter)  # StopIteration ends a map-style epoch
+        return self._fetcher.fetch(index)  # StopIteration ends an iterable one
+
+
+def _check_multiprocessing_context(ctx, num_workers):
+    if ctx is None:
+        return
+    if num_workers == 0:
+        raise ValueError("multiprocessing_context can only be used with multi-process loading "
+                         f"(num_workers > 0), but got num_workers={num_workers}")
+    if isinstance(ctx, str):
+        valid = multiprocessing.get_all_start_methods()
+        if ctx not in valid:
+            raise ValueError(f"multiprocessing_context option should specify a valid start method in "
+                             f"{valid!r}, but got multiprocessing_context={ctx!r}")
+    elif not isinstance(ctx, multiprocessing.context.BaseContext):
+        raise TypeError("multiprocessing_context option should be a valid context object or a string "
+                        f"specifying the start method, but got multiprocessing_context={ctx}")

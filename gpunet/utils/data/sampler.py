@@ -18,6 +18,10 @@ def _numpy_rng(generator):
     return np.random.Generator(np.random.PCG64(seed))
 
 
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 class Sampler:
     """Base class: subclasses define __iter__ (yielding indices or lists of indices) and usually __len__."""
 
@@ -52,8 +56,9 @@ class RandomSampler(Sampler):
         self.generator = generator
         if not isinstance(self.replacement, bool):
             raise TypeError(f"replacement should be a boolean value, but got replacement={self.replacement}")
-        if not isinstance(self.num_samples, int) or isinstance(self.num_samples, bool) or self.num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={self.num_samples}")
+        if not _is_positive_int(self.num_samples):
+            raise ValueError(f"num_samples should be a positive integer value, but got "
+                             f"num_samples={self.num_samples}")
 
     @property
     def num_samples(self):
@@ -92,18 +97,20 @@ class WeightedRandomSampler(Sampler):
     """num_samples indices drawn with probabilities proportional to weights."""
 
     def __init__(self, weights, num_samples, replacement=True, generator=None):
-        if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples}")
+        if not _is_positive_int(num_samples):
+            raise ValueError(f"num_samples should be a positive integer value, but got "
+                             f"num_samples={num_samples}")
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
         weights = np.asarray(weights.tolist() if hasattr(weights, "tolist") else weights, dtype=np.float64)
         if weights.ndim != 1:
-            raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(weights.shape)}")
+            raise ValueError(f"weights should be a 1d sequence but given weights have shape "
+                             f"{tuple(weights.shape)}")
         if (weights < 0).any() or not np.isfinite(weights).all() or weights.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and not all zero")
         if not replacement and num_samples > int((weights > 0).sum()):
-            raise ValueError(f"WeightedRandomSampler: cannot sample num_samples={num_samples} without replacement "
-                             f"from {int((weights > 0).sum())} indices with non-zero weight")
+            raise ValueError(f"WeightedRandomSampler: cannot sample num_samples={num_samples} without "
+                             f"replacement from {int((weights > 0).sum())} indices with non-zero weight")
         self.weights = weights
         self.num_samples = num_samples
         self.replacement = replacement
@@ -123,8 +130,9 @@ class BatchSampler(Sampler):
     """Group the indices of `sampler` into lists of batch_size (the last one shorter unless drop_last)."""
 
     def __init__(self, sampler, batch_size, drop_last):
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+        if not _is_positive_int(batch_size):
+            raise ValueError(f"batch_size should be a positive integer value, but got "
+                             f"batch_size={batch_size}")
         if not isinstance(drop_last, bool):
             raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
         self.sampler = sampler

@@ -175,6 +175,24 @@ def test_integer_arithmetic_values():
     assert lib(a).div(a, b, rounding_mode="floor").tolist() == [3, -4, -2]
 
 
+def test_reflected_and_floor_ops_match_torch():
+    torch = pytest.importorskip("torch")
+    exprs = ["7 // M.arange(1, 4)", "7.5 // M.arange(1.0, 4.0)", "7 % M.arange(1, 4)", "-7.5 % M.arange(1.0, 4.0)",
+             "M.tensor([-7.5, 7.5]) % -2", "M.tensor([-7, 7]) % -2", "M.tensor([-7, 7]) // -2",
+             "M.arange(6.0) // 4", "2 ** M.tensor([1, 2])", "M.tensor([2, 3]) ** M.tensor([2, 3])",
+             "M.tensor([2.0, 3.0]) ** M.tensor([2, 3])", "M.tensor([2, 3]) ** 0.5", "M.tensor([2, 3]) ** 2.0",
+             "M.tensor([1.0, 2.0]) ** np.float64(2.0)", "M.tensor([1, 2]) + M.tensor([True, False])",
+             "M.tensor([1, 2]) * True", "M.tensor([1, 2, 3]).reciprocal()", "M.tensor([1, 4]).sqrt()",
+             "M.tensor([-1, 2, 3]).clamp_min(0)", "M.arange(6).clamp(1.5, 3)", "M.tensor([1, 2]).exp()",
+             "M.where(M.tensor([True, False]), 1.0, 0.0)", "M.where(M.tensor([True, False]), 1, 2)",
+             "M.where(M.tensor([True, False]), M.tensor(1), 2.5)", "M.tensor([3.0, 1.0]).maximum(M.tensor([float('nan'), 0.0]))"]
+    for e in exprs:
+        mine, ref = eval(e, {"M": gpunet, "np": np}), eval(e, {"M": torch, "np": np})
+        assert str(mine.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1], e
+        np.testing.assert_allclose(np.asarray(mine.tolist(), dtype=float), np.asarray(ref.tolist(), dtype=float),
+                                   rtol=1e-6, err_msg=e)
+
+
 def test_integer_pow_negative_raises():
     with pytest.raises(RuntimeError, match="Integers to negative integer powers"):
         gpunet.tensor([1, 2]) ** -1

@@ -66,12 +66,39 @@ INDEXES = {
     "bool_tensor": lambda x: x[x > 0],
     "bool_row_mask": lambda x: x[lib(x).tensor([True, False, True])],
     "mixed": lambda x: x[lib(x).tensor([0, 2]), 1:3],
+    "int_then_list": lambda x: x[1, [0, 3, 3]],
+}
+
+INDEXES_3D = {
+    # integers apply before advanced indices in torch; NumPy would move the advanced dims to the front
+    "int_slice_list": lambda x: x[0, :, [1, 2]],
+    "list_slice_int": lambda x: x[[1, 0], :, 3],
+    "int_ellipsis_tensor": lambda x: x[1, ..., lib(x).tensor([0, 2])],
+    "slice_int_mask": lambda x: x[:, 1, lib(x).tensor([True, False, True, False])],
+    "ellipsis_int_none_list": lambda x: x[..., 0, None, [1]],
+    "list_int_list": lambda x: x[[0, 1], 2, [3, 0]],
 }
 
 
 @pytest.mark.parametrize("name", sorted(INDEXES))
 def test_getitem(name):
     check_op(INDEXES[name], (3, 4))
+
+
+@pytest.mark.parametrize("name", sorted(INDEXES_3D))
+def test_getitem_3d_torch_order(name):
+    check_op(INDEXES_3D[name], (2, 3, 4))
+
+
+def test_setitem_int_and_list_follows_torch_order():
+    x = gpunet.zeros(2, 3, 4)
+    x[0, :, [1, 2]] = gpunet.arange(6.0).reshape(3, 2)
+    assert x[0].tolist() == [[0, 0, 1, 0], [0, 2, 3, 0], [0, 4, 5, 0]] and x[1].sum().item() == 0
+    v = gpunet.arange(6.0).reshape(3, 2).requires_grad_()
+    h = gpunet.zeros(2, 3, 4) * 1
+    h[1, :, [0, 3]] = v * 2
+    (h * gpunet.arange(4.0)).sum().backward()
+    assert v.grad.tolist() == [[0.0, 6.0]] * 3
 
 
 def test_cat_stack():

@@ -1,4 +1,5 @@
-"""Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict (names, API, state_dict keys)."""
+"""Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict (names, API, keys)."""
+
 from collections import OrderedDict
 
 import numpy as np
@@ -45,7 +46,7 @@ def keys(m):
     return [type(c).__name__ + (f"({c.k})" if isinstance(c, Add) else "") for c in m]
 
 
-# ---- Sequential ---------------------------------------------------------------------------------------
+# ---- Sequential ----------------------------------------------------------------------------------
 def test_sequential_forward_and_names():
     seq = nn.Sequential(Add(1), Add(10), Add(100))
     assert seq(gpunet.zeros(1)).item() == 111
@@ -63,7 +64,9 @@ def test_sequential_indexing_and_mutation():
     with pytest.raises(IndexError, match="index -5 is out of range"):
         seq[-5]
     sub = seq[1:3]
-    assert type(sub) is nn.Sequential and keys(sub) == ["Add(1)", "Add(2)"] and list(sub._modules) == ["1", "2"]
+    assert (
+        type(sub) is nn.Sequential and keys(sub) == ["Add(1)", "Add(2)"] and list(sub._modules) == ["1", "2"]
+    )
     assert keys(seq[::-1]) == ["Add(3)", "Add(2)", "Add(1)", "Add(0)"]
     seq[1] = Add(11)
     seq[-1] = Add(33)
@@ -87,7 +90,7 @@ def test_sequential_indexing_and_mutation():
     assert "0" not in dir(both)
 
 
-# ---- ModuleList / ModuleDict ----------------------------------------------------------------------------
+# ---- ModuleList / ModuleDict ---------------------------------------------------------------------
 def test_module_list():
     ml = nn.ModuleList([Add(0), Add(1)])
     ml.append(Add(2))
@@ -110,7 +113,7 @@ def test_module_list():
         ml.extend(3)
     with pytest.raises(TypeError, match="is not a Module subclass"):
         ml.append(3)
-    with pytest.raises(NotImplementedError, match="missing the required \"forward\""):
+    with pytest.raises(NotImplementedError, match='missing the required "forward"'):
         ml(1)
 
 
@@ -132,7 +135,7 @@ def test_module_dict():
     assert len(md) == 0
 
 
-# ---- ParameterList / ParameterDict --------------------------------------------------------------------------
+# ---- ParameterList / ParameterDict ---------------------------------------------------------------
 def test_parameter_list():
     pl = nn.ParameterList([Parameter(gpunet.zeros(2)), gpunet.ones(3)])  # plain tensors become Parameters
     pl.append(gpunet.zeros(1, dtype=gpunet.float64))
@@ -146,9 +149,12 @@ def test_parameter_list():
         pl.extend(gpunet.zeros(2))
     with pytest.raises(RuntimeError, match="ParameterList should not be called."):
         pl()
-    assert repr(nn.ParameterList([Parameter(gpunet.zeros(2)), Parameter(gpunet.zeros(3, dtype=gpunet.float64))])) \
-        == ("ParameterList(\n    (0): Parameter containing: [gpunet.float32 of size 2]\n"
-            "    (1): Parameter containing: [gpunet.float64 of size 3]\n)")
+    assert repr(
+        nn.ParameterList([Parameter(gpunet.zeros(2)), Parameter(gpunet.zeros(3, dtype=gpunet.float64))])
+    ) == (
+        "ParameterList(\n    (0): Parameter containing: [gpunet.float32 of size 2]\n"
+        "    (1): Parameter containing: [gpunet.float64 of size 3]\n)"
+    )
     m = Module()
     m.pl = pl
     assert list(m.state_dict()) == ["pl.0", "pl.1", "pl.2", "pl.3"]
@@ -164,7 +170,7 @@ def test_parameter_dict():
     assert pd.pop("a").shape == (2,) and "a" not in pd and "a" not in pd._parameters
     assert pd.setdefault("e", gpunet.zeros(5)).shape == (5,)
     assert [k for k, _ in pd.items()] == ["b", "c", "d", "e"] and len(list(pd.values())) == 4
-    k, v = pd.popitem()
+    k, _ = pd.popitem()
     assert k == "e" and list(reversed(pd)) == ["d", "c", "b"]
     both = pd | nn.ParameterDict({"z": gpunet.zeros(1)})
     assert list(both) == ["b", "c", "d", "z"] and list(pd) == ["b", "c", "d"]
@@ -176,7 +182,7 @@ def test_parameter_dict():
     assert len(pd) == 0 and not pd._parameters
 
 
-# ---- against PyTorch ------------------------------------------------------------------------------------------
+# ---- against PyTorch -----------------------------------------------------------------------------
 def _ours():
     m = Module()
     m.features = nn.Sequential(Linear(4, 8), ReLU(), nn.Sequential(Linear(8, 8), ReLU()))
@@ -227,3 +233,31 @@ def test_sequential_deletion_names_match_torch():
     ours.append(Linear(1, 1))
     theirs.append(tn.Linear(1, 1))
     assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+def test_real_layers_state_dict_and_repr_match_torch():
+    """With the library's own layers (when present): same repr, same keys, same outputs from torch's weights."""
+    torch = pytest.importorskip("torch")
+    if not all(hasattr(nn, n) for n in ("Conv2d", "BatchNorm2d", "Linear", "ReLU", "Flatten", "MaxPool2d")):
+        pytest.skip("gpunet.nn layers not available yet")
+
+    def build(m):
+        return m.Sequential(
+            m.Conv2d(1, 4, 3, padding=1),
+            m.BatchNorm2d(4),
+            m.ReLU(),
+            m.MaxPool2d(2),
+            m.Flatten(),
+            m.Linear(4 * 4 * 4, 10),
+        )
+
+    ours, theirs = build(nn), build(torch.nn)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: gpunet.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
+    ours.eval()
+    theirs.eval()
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        want = theirs(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(ours(gpunet.tensor(x)).detach().numpy(), want, rtol=1e-4, atol=1e-5)

@@ -1,4 +1,5 @@
 """nn.init: statistics of every initialiser, fan/gain formulas (vs PyTorch), errors, devices, seeding."""
+
 import math
 
 import numpy as np
@@ -28,7 +29,7 @@ def test_calculate_gain():
     assert init.calculate_gain("sigmoid") == 1
     assert init.calculate_gain("tanh") == pytest.approx(5 / 3)
     assert init.calculate_gain("relu") == pytest.approx(math.sqrt(2))
-    assert init.calculate_gain("leaky_relu") == pytest.approx(math.sqrt(2 / (1 + 0.01 ** 2)))
+    assert init.calculate_gain("leaky_relu") == pytest.approx(math.sqrt(2 / (1 + 0.01**2)))
     assert init.calculate_gain("leaky_relu", 0.2) == pytest.approx(math.sqrt(2 / 1.04))
     assert init.calculate_gain("selu") == 0.75
     with pytest.raises(ValueError, match="Unsupported nonlinearity foo"):
@@ -39,25 +40,39 @@ def test_calculate_gain():
 
 def test_calculate_gain_matches_torch():
     torch = pytest.importorskip("torch")
-    for nl, p in [("linear", None), ("tanh", None), ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.3),
-                  ("selu", None), ("conv_transpose3d", None)]:
+    for nl, p in [
+        ("linear", None),
+        ("tanh", None),
+        ("relu", None),
+        ("leaky_relu", None),
+        ("leaky_relu", 0.3),
+        ("selu", None),
+        ("conv_transpose3d", None),
+    ]:
         assert init.calculate_gain(nl, p) == pytest.approx(torch.nn.init.calculate_gain(nl, p))
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (4, 3, 2), (8, 4, 3, 3), (2, 6, 1, 2, 3)])
 def test_fans(shape):
     receptive = int(np.prod(shape[2:]))
-    assert init._calculate_fan_in_and_fan_out(gpunet.empty(*shape)) == (shape[1] * receptive, shape[0] * receptive)
+    assert init._calculate_fan_in_and_fan_out(gpunet.empty(*shape)) == (
+        shape[1] * receptive,
+        shape[0] * receptive,
+    )
     torch = pytest.importorskip("torch")
-    assert init._calculate_fan_in_and_fan_out(gpunet.empty(*shape)) == \
-        torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(*shape))
+    assert init._calculate_fan_in_and_fan_out(
+        gpunet.empty(*shape)
+    ) == torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(*shape))
 
 
 def test_fan_errors():
-    with pytest.raises(ValueError, match="Fan in and fan out can not be computed for tensor with fewer than 2 "
-                                         "dimensions"):
+    with pytest.raises(
+        ValueError, match="Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+    ):
         init.xavier_uniform_(gpunet.empty(5))
-    with pytest.raises(ValueError, match="Mode fan_avg not supported, please use one of \\['fan_in', 'fan_out'\\]"):
+    with pytest.raises(
+        ValueError, match="Mode fan_avg not supported, please use one of \\['fan_in', 'fan_out'\\]"
+    ):
         init.kaiming_uniform_(gpunet.empty(3, 3), mode="fan_avg")
 
 
@@ -65,7 +80,12 @@ def test_uniform_normal_constant(device):
     t = gpunet.empty(*BIG)
     assert init.uniform_(t, -2.0, 3.0) is t
     a = host(t)
-    assert a.min() >= -2 and a.max() < 3 and abs(a.mean() - 0.5) < 0.03 and abs(a.std() - 5 / math.sqrt(12)) < 0.02
+    assert (
+        a.min() >= -2
+        and a.max() < 3
+        and abs(a.mean() - 0.5) < 0.03
+        and abs(a.std() - 5 / math.sqrt(12)) < 0.02
+    )
     init.normal_(t, 1.0, 2.0)
     a = host(t)
     assert abs(a.mean() - 1) < 0.03 and abs(a.std() - 2) < 0.02
@@ -87,8 +107,15 @@ def test_works_on_parameters_that_require_grad(device):
     assert p.requires_grad and p.is_leaf and p.grad_fn is None and p.device.type == device
 
 
-@pytest.mark.parametrize("mode, nonlinearity, a", [("fan_in", "leaky_relu", 0), ("fan_out", "relu", 0),
-                                                   ("fan_in", "leaky_relu", math.sqrt(5)), ("fan_in", "tanh", 0)])
+@pytest.mark.parametrize(
+    "mode, nonlinearity, a",
+    [
+        ("fan_in", "leaky_relu", 0),
+        ("fan_out", "relu", 0),
+        ("fan_in", "leaky_relu", math.sqrt(5)),
+        ("fan_in", "tanh", 0),
+    ],
+)
 def test_kaiming(mode, nonlinearity, a):
     t = gpunet.empty(256, 128, 2, 2)
     fan = 128 * 4 if mode == "fan_in" else 256 * 4
@@ -96,7 +123,12 @@ def test_kaiming(mode, nonlinearity, a):
     init.kaiming_uniform_(t, a=a, mode=mode, nonlinearity=nonlinearity)
     v = host(t)
     bound = math.sqrt(3) * std
-    assert v.max() <= bound and v.min() >= -bound and abs(v.std() / std - 1) < 0.02 and abs(v.mean()) < 0.02 * std
+    assert (
+        v.max() <= bound
+        and v.min() >= -bound
+        and abs(v.std() / std - 1) < 0.02
+        and abs(v.mean()) < 0.02 * std
+    )
     init.kaiming_normal_(t, a=a, mode=mode, nonlinearity=nonlinearity)
     v = host(t)
     assert abs(v.std() / std - 1) < 0.02 and abs(v.mean()) < 0.02 * std
@@ -125,9 +157,15 @@ def test_trunc_normal():
     assert v.min() >= -1 and v.max() <= 4
     # moments of the truncated normal N(1, 2^2) on [-1, 4]
     from math import erf, exp, pi, sqrt
+
     alpha, beta = (-1 - 1) / 2, (4 - 1) / 2
-    phi = lambda x: exp(-x * x / 2) / sqrt(2 * pi)  # noqa: E731
-    Phi = lambda x: (1 + erf(x / sqrt(2))) / 2  # noqa: E731
+
+    def phi(x):
+        return exp(-x * x / 2) / sqrt(2 * pi)
+
+    def Phi(x):  # noqa: N802  (the usual name of the normal CDF)
+        return (1 + erf(x / sqrt(2))) / 2
+
     z = Phi(beta) - Phi(alpha)
     mean = 1 + 2 * (phi(alpha) - phi(beta)) / z
     var = 4 * (1 + (alpha * phi(alpha) - beta * phi(beta)) / z - ((phi(alpha) - phi(beta)) / z) ** 2)
@@ -150,7 +188,7 @@ def test_orthogonal(shape, device):
     assert t.device.type == device
     m = host(t).reshape(shape[0], -1)
     small = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
-    np.testing.assert_allclose(small, 1.5 ** 2 * np.eye(small.shape[0]), atol=1e-5)
+    np.testing.assert_allclose(small, 1.5**2 * np.eye(small.shape[0]), atol=1e-5)
     with pytest.raises(ValueError, match="Only tensors with 2 or more dimensions are supported"):
         init.orthogonal_(gpunet.empty(3))
 
@@ -163,8 +201,12 @@ def test_eye_dirac(device):
     w = init.dirac_(gpunet.empty(4, 2, 3, device=device), groups=2)
     x = np.random.default_rng(0).standard_normal((1, 4, 7))
     # a Dirac conv1d weight (padding 1) is the identity per group: out[g*2 + d] == in[g*2 + d] for d < 2
-    out = np.stack([sum(np.convolve(x[0, (o // 2) * 2 + i], host(w)[o, i][::-1], mode="same") for i in range(2))
-                    for o in range(4)])
+    out = np.stack(
+        [
+            sum(np.convolve(x[0, (o // 2) * 2 + i], host(w)[o, i][::-1], mode="same") for i in range(2))
+            for o in range(4)
+        ]
+    )
     np.testing.assert_allclose(out, x[0], atol=1e-12)
     with pytest.raises(ValueError, match="Only tensors with 3, 4, or 5 dimensions are supported"):
         init.dirac_(gpunet.empty(2, 2))
@@ -186,6 +228,7 @@ def test_manual_seed_reproducible(device):
         init.kaiming_uniform_(t)
         init.normal_(t, 0.0, 1.0)
         return host(t)
+
     gpunet.manual_seed(123)
     first = draw()
     gpunet.manual_seed(123)

@@ -1,4 +1,5 @@
 """nn.Module: registration and its errors, traversal, state_dict/load_state_dict, hooks, modes, to(), repr."""
+
 import copy
 from collections import OrderedDict
 
@@ -28,7 +29,9 @@ class Linear(Module):
         return y + self.bias if self.bias is not None else y
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        )
 
 
 class ReLU(Module):
@@ -68,16 +71,20 @@ def device(request):
     return request.param
 
 
-# ---- Parameter -------------------------------------------------------------------------------------
+# ---- Parameter -----------------------------------------------------------------------------------
 def test_parameter_basics():
     t = gpunet.randn(2, 3)
     p = Parameter(t)
     assert isinstance(p, gpunet.Tensor) and isinstance(p, Parameter)
     assert p.is_leaf and p.requires_grad and p.grad_fn is None
     assert p.data_ptr() == t.data_ptr()  # shares the storage
-    assert type(p.data) is gpunet.Tensor and type(p * 2) is gpunet.Tensor and type(p.detach()) is gpunet.Tensor
+    assert (
+        type(p.data) is gpunet.Tensor and type(p * 2) is gpunet.Tensor and type(p.detach()) is gpunet.Tensor
+    )
     assert repr(p).startswith("Parameter containing:\ntensor([[") and repr(p).endswith("requires_grad=True)")
-    assert repr(Parameter(gpunet.tensor([1, 2]), requires_grad=False)) == "Parameter containing:\ntensor([1, 2])"
+    assert (
+        repr(Parameter(gpunet.tensor([1, 2]), requires_grad=False)) == "Parameter containing:\ntensor([1, 2])"
+    )
     assert Parameter().shape == (0,)
     nonleaf = gpunet.ones(2, requires_grad=True) * 2
     q = Parameter(nonleaf)
@@ -99,7 +106,7 @@ def test_parameter_deepcopy_and_grad():
     assert type(Parameter._from_tensor(gpunet.zeros(2))) is Parameter
 
 
-# ---- registration ----------------------------------------------------------------------------------
+# ---- registration --------------------------------------------------------------------------------
 def test_registration_by_assignment():
     m = Module()
     m.w = Parameter(gpunet.zeros(2))
@@ -119,11 +126,12 @@ def test_registration_by_assignment():
     assert "plain" not in m._parameters
     del m.child
     with pytest.raises(AttributeError, match="'Module' object has no attribute 'child'"):
-        m.child
+        getattr(m, "child")
 
 
 def _msg(text):
     import re
+
     return re.escape(text)
 
 
@@ -149,31 +157,46 @@ def test_registration_errors_before_init():
         Bad("register")
 
 
-@pytest.mark.parametrize("fn, exc, text", [
-    (lambda m: m.register_parameter("a.b", None), KeyError, 'parameter name can\'t contain "."'),
-    (lambda m: m.register_parameter("", None), KeyError, 'parameter name can\'t be empty string ""'),
-    (lambda m: m.register_parameter(1, None), TypeError, "parameter name should be a string. Got int"),
-    (lambda m: m.register_parameter("x", None), KeyError, "attribute 'x' already exists"),
-    (lambda m: m.register_buffer("x", None), KeyError, "attribute 'x' already exists"),
-    (lambda m: m.add_module("x", None), KeyError, "attribute 'x' already exists"),
-    (lambda m: m.register_buffer("a.b", None), KeyError, 'buffer name can\'t contain "."'),
-    (lambda m: m.register_buffer("", None), KeyError, 'buffer name can\'t be empty string ""'),
-    (lambda m: m.register_buffer(1, None), TypeError, "buffer name should be a string. Got int"),
-    (lambda m: m.add_module("a.b", None), KeyError, 'module name can\'t contain ".", got: a.b'),
-    (lambda m: m.add_module("", None), KeyError, 'module name can\'t be empty string ""'),
-    (lambda m: m.add_module(1, None), TypeError, "module name should be a string. Got int"),
-    (lambda m: m.add_module("q", 3), TypeError, "int is not a Module subclass"),
-    (lambda m: m.register_buffer("q", 3), TypeError,
-     "cannot assign 'int' object to buffer 'q' (torch Tensor or None required)"),
-    (lambda m: m.register_parameter("q", gpunet.zeros(2)), TypeError,
-     "cannot assign 'torch.FloatTensor' object to parameter 'q' (torch.nn.Parameter or None required)"),
-    (lambda m: setattr(m, "w", gpunet.zeros(2)), TypeError,
-     "cannot assign 'torch.FloatTensor' as parameter 'w' (torch.nn.Parameter or None expected)"),
-    (lambda m: setattr(m, "c", 3), TypeError, "cannot assign 'int' as child module 'c' (torch.nn.Module or None "
-                                              "expected)"),
-    (lambda m: setattr(m, "bb", 3), TypeError, "cannot assign 'int' as buffer 'bb'"),
-    (lambda m: m.nope, AttributeError, "'Module' object has no attribute 'nope'"),
-])
+@pytest.mark.parametrize(
+    "fn, exc, text",
+    [
+        (lambda m: m.register_parameter("a.b", None), KeyError, 'parameter name can\'t contain "."'),
+        (lambda m: m.register_parameter("", None), KeyError, 'parameter name can\'t be empty string ""'),
+        (lambda m: m.register_parameter(1, None), TypeError, "parameter name should be a string. Got int"),
+        (lambda m: m.register_parameter("x", None), KeyError, "attribute 'x' already exists"),
+        (lambda m: m.register_buffer("x", None), KeyError, "attribute 'x' already exists"),
+        (lambda m: m.add_module("x", None), KeyError, "attribute 'x' already exists"),
+        (lambda m: m.register_buffer("a.b", None), KeyError, 'buffer name can\'t contain "."'),
+        (lambda m: m.register_buffer("", None), KeyError, 'buffer name can\'t be empty string ""'),
+        (lambda m: m.register_buffer(1, None), TypeError, "buffer name should be a string. Got int"),
+        (lambda m: m.add_module("a.b", None), KeyError, 'module name can\'t contain ".", got: a.b'),
+        (lambda m: m.add_module("", None), KeyError, 'module name can\'t be empty string ""'),
+        (lambda m: m.add_module(1, None), TypeError, "module name should be a string. Got int"),
+        (lambda m: m.add_module("q", 3), TypeError, "int is not a Module subclass"),
+        (
+            lambda m: m.register_buffer("q", 3),
+            TypeError,
+            "cannot assign 'int' object to buffer 'q' (torch Tensor or None required)",
+        ),
+        (
+            lambda m: m.register_parameter("q", gpunet.zeros(2)),
+            TypeError,
+            "cannot assign 'torch.FloatTensor' object to parameter 'q' (torch.nn.Parameter or None required)",
+        ),
+        (
+            lambda m: setattr(m, "w", gpunet.zeros(2)),
+            TypeError,
+            "cannot assign 'torch.FloatTensor' as parameter 'w' (torch.nn.Parameter or None expected)",
+        ),
+        (
+            lambda m: setattr(m, "c", 3),
+            TypeError,
+            "cannot assign 'int' as child module 'c' (torch.nn.Module or None expected)",
+        ),
+        (lambda m: setattr(m, "bb", 3), TypeError, "cannot assign 'int' as buffer 'bb'"),
+        (lambda m: m.nope, AttributeError, "'Module' object has no attribute 'nope'"),
+    ],
+)
 def test_registration_errors(fn, exc, text):
     m = Module()
     m.x = 3
@@ -208,7 +231,7 @@ def test_registration_errors_match_torch():
         assert str(ours.value) == str(theirs.value)
 
 
-# ---- traversal -------------------------------------------------------------------------------------
+# ---- traversal -----------------------------------------------------------------------------------
 def test_named_parameters_dedup_shared():
     net = Module()
     net.enc = Linear(3, 3)
@@ -219,7 +242,7 @@ def test_named_parameters_dedup_shared():
     assert len(list(net.parameters())) == 3
     all_names = [n for n, _ in net.named_parameters(remove_duplicate=False)]
     assert all_names == ["enc.weight", "enc.bias", "dec.weight", "dec.bias"]
-    assert [n for n, _ in net.named_parameters(prefix="model")][0] == "model.enc.weight"
+    assert next(net.named_parameters(prefix="model"))[0] == "model.enc.weight"
     assert list(net.named_parameters(recurse=False)) == []
     # the same child twice is visited once by named_modules/children
     net.again = net.enc
@@ -232,8 +255,11 @@ def test_named_parameters_dedup_shared():
 
 def test_buffers_children_modules_get():
     net = Net()
-    assert [n for n, _ in net.named_buffers()] == ["norm.running_mean", "norm.num_batches_tracked",
-                                                   "norm.scratch"]
+    assert [n for n, _ in net.named_buffers()] == [
+        "norm.running_mean",
+        "norm.num_batches_tracked",
+        "norm.scratch",
+    ]
     assert [n for n, _ in net.named_children()] == ["fc", "norm", "head"]
     assert [type(m).__name__ for m in net.modules()] == ["Net", "Linear", "Norm", "Linear"]
     assert net.get_submodule("norm") is net.norm and net.get_submodule("") is net
@@ -254,11 +280,13 @@ def test_buffers_children_modules_get():
 
 
 def test_missing_forward():
-    with pytest.raises(NotImplementedError, match='Module \\[Module\\] is missing the required "forward" function'):
+    with pytest.raises(
+        NotImplementedError, match='Module \\[Module\\] is missing the required "forward" function'
+    ):
         Module()(1)
 
 
-# ---- modes and grads -------------------------------------------------------------------------------
+# ---- modes and grads -----------------------------------------------------------------------------
 def test_train_eval_propagate():
     net = Net()
     assert all(m.training for m in net.modules())
@@ -288,7 +316,7 @@ def test_zero_grad_and_requires_grad():
     assert all(p.requires_grad for p in net.parameters())
 
 
-# ---- to / dtype / device -----------------------------------------------------------------------------
+# ---- to / dtype / device -------------------------------------------------------------------------
 def test_double_keeps_identity_and_casts_floats_only():
     net = Net()
     net(gpunet.randn(4, 2)).sum().backward()
@@ -306,8 +334,11 @@ def test_double_keeps_identity_and_casts_floats_only():
     assert net.fc.weight.dtype == gpunet.float64
     net.to(dtype=gpunet.float32)
     assert net.fc.weight.dtype == gpunet.float32 and net.fc.weight is params[0]
-    with pytest.raises(TypeError, match="nn.Module.to only accepts floating point or complex dtypes, but got "
-                                        "desired dtype=gpunet.int32"):
+    with pytest.raises(
+        TypeError,
+        match="nn.Module.to only accepts floating point or complex dtypes, but got "
+        "desired dtype=gpunet.int32",
+    ):
         net.to(gpunet.int32)
     net.type(gpunet.float64)  # type() casts every tensor, ints included
     assert net.norm.num_batches_tracked.dtype == gpunet.float64
@@ -361,13 +392,20 @@ def test_deepcopy_module_keeps_ties():
     assert type(clone.a.weight) is Parameter
 
 
-# ---- state_dict -------------------------------------------------------------------------------------------
+# ---- state_dict ----------------------------------------------------------------------------------
 def test_state_dict_contents():
     net = Net()
     sd = net.state_dict()
     assert isinstance(sd, OrderedDict)
-    assert list(sd) == ["fc.weight", "fc.bias", "norm.weight", "norm.running_mean", "norm.num_batches_tracked",
-                        "head.weight", "head.bias"]  # non-persistent buffer excluded
+    assert list(sd) == [
+        "fc.weight",
+        "fc.bias",
+        "norm.weight",
+        "norm.running_mean",
+        "norm.num_batches_tracked",
+        "head.weight",
+        "head.bias",
+    ]  # non-persistent buffer excluded
     assert all(type(v) is gpunet.Tensor and not v.requires_grad for v in sd.values())
     assert sd["fc.weight"].data_ptr() == net.fc.weight.data_ptr()  # detached, not copied
     kv = net.state_dict(keep_vars=True)
@@ -401,7 +439,9 @@ def test_load_state_dict_casts_dtype_and_device():
     assert net.weight is w and w.dtype == gpunet.float32 and w.detach().numpy().sum() == 6
     assert net.bias.detach().numpy().tolist() == [1, 2, 3] and net.bias.dtype == gpunet.float32
     if gpunet.cuda.is_available():
-        net.load_state_dict({"weight": gpunet.zeros(3, 2, device="cuda"), "bias": gpunet.zeros(3, device="cuda")})
+        net.load_state_dict(
+            {"weight": gpunet.zeros(3, 2, device="cuda"), "bias": gpunet.zeros(3, device="cuda")}
+        )
         assert w.device.type == "cpu" and not w.detach().numpy().any()
 
 
@@ -416,17 +456,23 @@ def test_load_state_dict_errors_and_non_strict():
         net.load_state_dict(sd)
     assert str(e.value) == (
         'Error(s) in loading state_dict for Net:\n\tMissing key(s) in state_dict: "fc.bias". \n\t'
-        'Unexpected key(s) in state_dict: "extra", "fc.extra". \n\tsize mismatch for fc.weight: copying a param '
-        "with shape gpunet.Size([4, 2]) from checkpoint, the shape in current model is gpunet.Size([3, 2]).")
+        'Unexpected key(s) in state_dict: "extra", "fc.extra". \n\t'
+        "size mismatch for fc.weight: copying a param with shape gpunet.Size([4, 2]) from checkpoint, "
+        "the shape in current model is gpunet.Size([3, 2])."
+    )
     with pytest.raises(RuntimeError, match="size mismatch for fc.weight"):
         net.load_state_dict(sd, strict=False)  # shape mismatches raise even when not strict
     sd["fc.weight"] = gpunet.full((3, 2), 7.0)
     result = net.load_state_dict(sd, strict=False)
     assert result.missing_keys == ["fc.bias"] and result.unexpected_keys == ["extra", "fc.extra"]
-    assert repr(result) == "_IncompatibleKeys(missing_keys=['fc.bias'], unexpected_keys=['extra', 'fc.extra'])"
+    assert (
+        repr(result) == "_IncompatibleKeys(missing_keys=['fc.bias'], unexpected_keys=['extra', 'fc.extra'])"
+    )
     assert (net.fc.weight.detach().numpy() == 7).all()
     sd["fc.weight"] = 3
-    with pytest.raises(RuntimeError, match='While copying the parameter named "fc.weight", expected torch.Tensor'):
+    with pytest.raises(
+        RuntimeError, match='While copying the parameter named "fc.weight", expected torch.Tensor'
+    ):
         net.load_state_dict(sd, strict=False)
     with pytest.raises(TypeError, match="Expected state_dict to be dict-like, got <class 'list'>."):
         net.load_state_dict([1])
@@ -440,7 +486,7 @@ def test_load_state_dict_messages_match_torch():
             super().__init__()
             self.fc = torch.nn.Linear(2, 3)
 
-    class Net(Module):  # noqa: F811  (same class name as the torch one on purpose)
+    class Net(Module):  # same class name as torch's on purpose
         def __init__(self):
             super().__init__()
             self.fc = Linear(2, 3)
@@ -462,8 +508,10 @@ def test_load_state_dict_messages_match_torch():
 def test_load_state_dict_assign_and_scalar_compat():
     net = Norm(2)
     new_w = gpunet.tensor([5.0, 6.0])
-    net.load_state_dict({"weight": new_w, "running_mean": gpunet.zeros(2),
-                         "num_batches_tracked": gpunet.tensor([4])}, assign=True)
+    net.load_state_dict(
+        {"weight": new_w, "running_mean": gpunet.zeros(2), "num_batches_tracked": gpunet.tensor([4])},
+        assign=True,
+    )
     assert isinstance(net.weight, Parameter) and net.weight.requires_grad
     assert net.weight.data_ptr() == new_w.data_ptr()
     assert net.num_batches_tracked.shape == () and net.num_batches_tracked.item() == 4
@@ -473,12 +521,16 @@ def test_load_state_dict_hooks_and_subclass_override():
     class Legacy(Norm):
         _version = 2
 
-        def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+        def _load_from_state_dict(
+            self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors
+        ):
             # BatchNorm-style: old checkpoints lack num_batches_tracked
             key = prefix + "num_batches_tracked"
             if local_metadata.get("version", None) is None and key not in state_dict:
                 state_dict[key] = gpunet.tensor(0)
-            super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, unexpected, errors)
+            super()._load_from_state_dict(
+                state_dict, prefix, local_metadata, strict, missing, unexpected, errors
+            )
 
     m = Module()
     m.bn = Legacy(2)
@@ -516,11 +568,11 @@ def test_extra_state():
     m2.x = WithExtra()
     m2.load_state_dict({"x._extra_state": {"steps": 9}})
     assert m2.x.note == {"steps": 9}
-    with pytest.raises(RuntimeError, match="Missing key\\(s\\) in state_dict: \"x._extra_state\""):
+    with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "x._extra_state"'):
         m2.load_state_dict({})
 
 
-# ---- hooks ---------------------------------------------------------------------------------------------------
+# ---- hooks ---------------------------------------------------------------------------------------
 def test_forward_pre_and_forward_hooks():
     lin = Linear(2, 2)
     x = gpunet.ones(1, 2)
@@ -575,7 +627,7 @@ def test_full_backward_hooks():
     x = gpunet.ones(2, requires_grad=True)
     y = gpunet.full((2,), 3.0)
     m(x, y).sum().backward()
-    (gi, go), = log
+    ((gi, go),) = log
     assert gi[0].numpy().tolist() == [6.0, 6.0] and gi[1] is None and go[0].numpy().tolist() == [1.0, 1.0]
     h.remove()
     m.register_full_backward_hook(lambda mod, gi, go: (gi[0] * 10, None))
@@ -604,16 +656,19 @@ def test_call_without_hooks_goes_straight_to_forward():
     assert calls == []
 
 
-# ---- repr --------------------------------------------------------------------------------------------------
+# ---- repr ----------------------------------------------------------------------------------------
 def test_repr_format():
     net = Net()
-    assert repr(net) == ("Net(\n  (fc): Linear(in_features=2, out_features=3, bias=True)\n  (norm): Norm()\n"
-                         "  (head): Linear(in_features=3, out_features=1, bias=True)\n)")
+    assert repr(net) == (
+        "Net(\n  (fc): Linear(in_features=2, out_features=3, bias=True)\n  (norm): Norm()\n"
+        "  (head): Linear(in_features=3, out_features=1, bias=True)\n)"
+    )
     assert repr(Module()) == "Module()"
 
     class Multi(Module):
         def extra_repr(self):
             return "a=1\nb=2"
+
     m = Multi()
     m.sub = ReLU()
     m.add_module("nothing", None)
@@ -624,7 +679,7 @@ def test_repr_matches_torch():
     torch = pytest.importorskip("torch")
     tn = torch.nn
 
-    class Net(Module):  # noqa: F811
+    class Net(Module):  # shadows the module-level Net on purpose
         def __init__(self):
             super().__init__()
             self.fc = Linear(2, 3)

@@ -84,7 +84,8 @@ CONFIGS = {
     "lambda": lambda m, o, **kw: m.LambdaLR(o, lambda e: 0.95 ** e, **kw),
     "lambda_per_group": lambda m, o, **kw: m.LambdaLR(o, [lambda e: 1.0 / (e + 1), Warm(10)], **kw),
     "multiplicative": lambda m, o, **kw: m.MultiplicativeLR(o, lambda e: 0.97, **kw),
-    "multiplicative_per_group": lambda m, o, **kw: m.MultiplicativeLR(o, [lambda e: 0.99, lambda e: 1 - e / 1000],
+    "multiplicative_per_group": lambda m, o, **kw: m.MultiplicativeLR(o, [lambda e: 0.99,
+                                                                          lambda e: 1 - e / 1000],
                                                                       **kw),
     "step": lambda m, o, **kw: m.StepLR(o, step_size=10, gamma=0.5, **kw),
     "step_default_gamma": lambda m, o, **kw: m.StepLR(o, 3, **kw),
@@ -101,18 +102,22 @@ CONFIGS = {
     "cosine_eta_min": lambda m, o, **kw: m.CosineAnnealingLR(o, T_max=30, eta_min=0.001, **kw),
     "cosine_short": lambda m, o, **kw: m.CosineAnnealingLR(o, T_max=7, eta_min=0.01, **kw),
     "warm_restarts": lambda m, o, **kw: m.CosineAnnealingWarmRestarts(o, T_0=10, **kw),
-    "warm_restarts_mult": lambda m, o, **kw: m.CosineAnnealingWarmRestarts(o, T_0=5, T_mult=2, eta_min=1e-3, **kw),
+    "warm_restarts_mult": lambda m, o, **kw: m.CosineAnnealingWarmRestarts(o, T_0=5, T_mult=2, eta_min=1e-3,
+                                                                           **kw),
     "cyclic_triangular": lambda m, o, **kw: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=7, **kw),
     "cyclic_triangular2": lambda m, o, **kw: m.CyclicLR(o, [0.01, 0.02], [0.1, 0.3], step_size_up=6,
                                                         step_size_down=3, mode="triangular2",
                                                         base_momentum=[0.8, 0.7], **kw),
-    "cyclic_exp_range": lambda m, o, **kw: m.CyclicLR(o, 0.01, 0.1, step_size_up=5, mode="exp_range", gamma=0.98,
+    "cyclic_exp_range": lambda m, o, **kw: m.CyclicLR(o, 0.01, 0.1, step_size_up=5, mode="exp_range",
+                                                      gamma=0.98,
                                                       cycle_momentum=False, **kw),
-    "cyclic_scale_fn": lambda m, o, **kw: m.CyclicLR(o, 0.01, 0.1, step_size_up=4, scale_fn=lambda x: 0.99 ** x,
+    "cyclic_scale_fn": lambda m, o, **kw: m.CyclicLR(o, 0.01, 0.1, step_size_up=4,
+                                                     scale_fn=lambda x: 0.99 ** x,
                                                      scale_mode="iterations", **kw),
     "one_cycle": lambda m, o, **kw: m.OneCycleLR(o, max_lr=[0.5, 0.2], total_steps=EPOCHS, **kw),
     "one_cycle_linear": lambda m, o, **kw: m.OneCycleLR(o, max_lr=1.0, epochs=10, steps_per_epoch=10,
-                                                        pct_start=0.25, anneal_strategy="linear", div_factor=10.0,
+                                                        pct_start=0.25, anneal_strategy="linear",
+                                                        div_factor=10.0,
                                                         final_div_factor=100.0, **kw),
     "one_cycle_three_phase": lambda m, o, **kw: m.OneCycleLR(o, max_lr=0.3, total_steps=EPOCHS + 20,
                                                              three_phase=True, base_momentum=0.8,
@@ -121,7 +126,8 @@ CONFIGS = {
                                                   m.CosineAnnealingLR(o, T_max=30)], milestones=[5]),
     "sequential_three": lambda m, o: m.SequentialLR(o, [m.ConstantLR(o, factor=0.5, total_iters=3),
                                                         m.ExponentialLR(o, gamma=0.9),
-                                                        m.StepLR(o, step_size=7, gamma=0.5)], milestones=[10, 40]),
+                                                        m.StepLR(o, step_size=7, gamma=0.5)],
+                                                    milestones=[10, 40]),
     "chained": lambda m, o: m.ChainedScheduler([m.ConstantLR(o, factor=0.1, total_iters=20),
                                                 m.ExponentialLR(o, gamma=0.9)], optimizer=o),
     "chained_three": lambda m, o: m.ChainedScheduler([m.LinearLR(o, start_factor=0.5, total_iters=8),
@@ -180,8 +186,8 @@ def _resumable_opt(lib, name):
 
 
 RESUMABLE = ["step", "multistep", "exponential", "cosine", "cosine_eta_min", "polynomial", "linear_warmup",
-             "constant", "multiplicative", "lambda", "warm_restarts", "warm_restarts_mult", "cyclic_triangular",
-             "one_cycle"]
+             "constant", "multiplicative", "lambda", "warm_restarts", "warm_restarts_mult",
+             "cyclic_triangular", "one_cycle"]
 
 
 @pytest.mark.parametrize("name", RESUMABLE)
@@ -222,7 +228,8 @@ def test_two_schedulers_on_one_optimizer_chain_like_torch():
 @pytest.mark.parametrize("name,epochs", [("step", [0, 5, 10, 25, 3]), ("multistep", [12, 31, 30, 61, 0]),
                                          ("exponential", [4, 2, 9]), ("cosine", [5, 30, 41, 0]),
                                          ("polynomial", [10, 50, 3]), ("linear_warmup", [2, 20, 7]),
-                                         ("constant", [1, 6, 2]), ("warm_restarts_mult", [0.5, 7.25, 16, 40.9, 3]),
+                                         ("constant", [1, 6, 2]),
+                                         ("warm_restarts_mult", [0.5, 7.25, 16, 40.9, 3]),
                                          ("lambda", [3, 8]), ("cyclic_triangular", [3, 11, 30])])
 def test_step_with_epoch_uses_closed_form_like_torch(name, epochs):
     torch = pytest.importorskip("torch")
@@ -253,7 +260,8 @@ METRICS = [1.0, 0.9, 0.9, 0.95, 0.91, 0.9, 0.89999, 1.2, 0.5, 0.5, 0.6, 0.7, 0.8
 
 @pytest.mark.parametrize("kwargs", [{}, {"patience": 2}, {"patience": 0, "factor": 0.5, "min_lr": 0.01},
                                     {"patience": 1, "cooldown": 2, "factor": 0.5, "min_lr": [0.02, 0.001]},
-                                    {"mode": "max", "patience": 1, "threshold": 0.05, "threshold_mode": "abs"},
+                                    {"mode": "max", "patience": 1, "threshold": 0.05,
+                                     "threshold_mode": "abs"},
                                     {"mode": "max", "patience": 2, "threshold": 0.1, "cooldown": 1},
                                     {"patience": 0, "factor": 0.5, "threshold_mode": "abs", "eps": 0.02}])
 def test_reduce_on_plateau_matches_torch(kwargs):
@@ -387,7 +395,8 @@ def test_warm_restarts_restart_and_fractional_epochs():
 
 
 def test_cyclic_triangular_shape_and_momentum():
-    seq, opt, sched = lrs_over(lambda m, o: m.CyclicLR(o, 0.0, 1.0, step_size_up=2, step_size_down=2), 8, lrs=(5,))
+    seq, opt, sched = lrs_over(lambda m, o: m.CyclicLR(o, 0.0, 1.0, step_size_up=2, step_size_down=2), 8,
+                               lrs=(5,))
     assert [x[0] for x in seq] == pytest.approx([0, 0.5, 1, 0.5, 0, 0.5, 1, 0.5, 0])
     assert opt.param_groups[0]["momentum"] == pytest.approx(0.9)  # inverse: lr at base -> max_momentum
     opt.step()
@@ -437,7 +446,8 @@ def test_reduce_on_plateau_errors():
 def test_step_order_warning_only_when_scheduler_steps_first():
     opt = make_opt(gpunet)
     sched = lr_scheduler.StepLR(opt, 2)
-    with pytest.warns(UserWarning, match=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`"):
+    with pytest.warns(UserWarning, match=r"Detected call of `lr_scheduler.step\(\)` before "
+                                         r"`optimizer.step\(\)`"):
         sched.step()
     opt.step()
     sched.step()  # no second warning (pytest turns warnings into errors)
@@ -466,7 +476,8 @@ def test_get_lr_outside_step_warns_and_deprecated_epoch_warns():
 
 def test_resume_without_initial_lr_raises_key_error():
     opt = make_opt(gpunet)
-    with pytest.raises(KeyError, match=r"param 'initial_lr' is not specified in param_groups\[0\] when resuming"):
+    with pytest.raises(KeyError, match=r"param 'initial_lr' is not specified in param_groups\[0\] when "
+                                       r"resuming"):
         lr_scheduler.StepLR(opt, 3, last_epoch=5)
 
 
@@ -510,7 +521,8 @@ def test_validation_errors():
         m.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=1.5)
     with pytest.raises(ValueError, match="mode is invalid and scale_fn is None"):
         m.CyclicLR(opt, 0.1, 1.0, mode="zigzag")
-    with pytest.raises(ValueError, match=r"You must define either total_steps OR \(epochs AND steps_per_epoch\)"):
+    with pytest.raises(ValueError, match=r"You must define either total_steps OR \(epochs AND "
+                                         r"steps_per_epoch\)"):
         m.OneCycleLR(opt, max_lr=0.1)
     with pytest.raises(ValueError, match="Expected positive integer total_steps, but got 0"):
         m.OneCycleLR(opt, max_lr=0.1, total_steps=0)
@@ -521,8 +533,7 @@ def test_validation_errors():
 
 
 def test_cycle_momentum_needs_momentum_or_betas():
-    opt = make_opt(gpunet)
-    del opt.defaults["momentum"]
+    opt = gpunet.optim.Adagrad(_groups(gpunet, LRS))
     with pytest.raises(ValueError, match="optimizer must support momentum or beta1 with `cycle_momentum`"):
         lr_scheduler.CyclicLR(opt, 0.1, 1.0)
     with pytest.raises(ValueError, match="optimizer must support momentum or beta1 with `cycle_momentum`"):
@@ -534,19 +545,22 @@ def test_sequential_and_chained_validation():
     opt, other = make_opt(gpunet), make_opt(gpunet)
     m = lr_scheduler
     s1, s2 = m.ConstantLR(opt), m.ExponentialLR(opt, 0.9)
-    with pytest.raises(ValueError, match="expects number of schedulers provided to be one more than the number"):
+    with pytest.raises(ValueError, match="expects number of schedulers provided to be one more than the "
+                                         "number"):
         m.SequentialLR(opt, [s1, s2], milestones=[2, 5])
-    with pytest.raises(ValueError, match="SequentialLR expects at least one scheduler, but got no scheduler."):
+    with pytest.raises(ValueError, match="SequentialLR expects at least one scheduler, but got no scheduler"):
         m.SequentialLR(opt, [], milestones=[])
     foreign = m.StepLR(other, 2)
-    with pytest.raises(ValueError, match="SequentialLR expects all schedulers to belong to the same optimizer, "
-                                         "but got scheduler StepLR at index 1"):
+    with pytest.raises(ValueError, match="SequentialLR expects all schedulers to belong to the same "
+                                         "optimizer, but got scheduler StepLR at index 1"):
         m.SequentialLR(opt, [s1, foreign], milestones=[3])
-    with pytest.raises(ValueError, match="ChainedScheduler expects all schedulers to belong to the same optimizer"):
+    with pytest.raises(ValueError, match="ChainedScheduler expects all schedulers to belong to the same "
+                                         "optimizer"):
         m.ChainedScheduler([s1, foreign])
     with pytest.raises(ValueError, match="does not support `ReduceLROnPlateau` scheduler"):
         m.ChainedScheduler([s1, m.ReduceLROnPlateau(opt)])
-    with pytest.raises(TypeError, match="ChainedScheduler at index 0 should have `optimizer` as its attribute."):
+    with pytest.raises(TypeError, match="ChainedScheduler at index 0 should have `optimizer` as its "
+                                        "attribute."):
         m.ChainedScheduler([object()], optimizer=opt)
     with pytest.raises(ValueError, match="ChainedScheduler expects at least one scheduler to be chained"):
         m.ChainedScheduler([])
@@ -574,3 +588,65 @@ def test_base_class_contract_and_aliases():
     assert [x[0] for x in seq] == [1.0, 0.5, 0.25, 0.125]
     with pytest.raises(NotImplementedError):
         lr_scheduler.LRScheduler.get_lr(sched)
+
+
+def test_step_order_check_works_for_user_optimizer_subclasses():
+    class PlainSGD(gpunet.optim.Optimizer):
+        def __init__(self, params, lr):
+            super().__init__(params, {"lr": lr})
+
+        def step(self, closure=None):  # no call to super().step(): the base class still counts
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.data.add_(p.grad, alpha=-group["lr"])
+
+    opt = PlainSGD([gpunet.zeros(1, requires_grad=True)], lr=0.1)
+    sched = lr_scheduler.ExponentialLR(opt, 0.5)
+    opt.step()
+    sched.step()  # right order: no warning
+    opt2 = PlainSGD([gpunet.zeros(1, requires_grad=True)], lr=0.1)
+    sched2 = lr_scheduler.ExponentialLR(opt2, 0.5)
+    with pytest.warns(UserWarning, match="Detected call of `lr_scheduler.step"):
+        sched2.step()
+    assert sched.get_last_lr() == sched2.get_last_lr() == [0.05]
+
+
+def test_tensor_lr_is_updated_in_place():
+    lr = gpunet.tensor(0.1, dtype=gpunet.float64)
+    opt = gpunet.optim.SGD([gpunet.zeros(2, requires_grad=True)], lr=lr)
+    sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] is lr  # the same tensor, filled in place
+    assert lr.item() == pytest.approx(0.025)
+    last = sched.get_last_lr()[0]
+    assert last is not lr and last.item() == pytest.approx(0.025)  # a copy, never an alias
+    assert sched.base_lrs[0].item() == pytest.approx(0.1) and sched.base_lrs[0] is not lr
+
+
+def test_state_dict_round_trips_through_gpunet_save(tmp_path):
+    path = str(tmp_path / "sched.pt")
+    for name in ["multistep", "cyclic_triangular2", "one_cycle", "sequential_three", "chained",
+                 "lambda_per_group"]:
+        _, opt, sched = run(gpunet, CONFIGS[name], epochs=12)
+        gpunet.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, path)
+        ckpt = gpunet.load(path)
+        opt2 = make_opt(gpunet)
+        sched2 = CONFIGS[name](lr_scheduler, opt2)
+        opt2.load_state_dict(ckpt["optimizer"])
+        sched2.load_state_dict(ckpt["scheduler"])
+        for _ in range(20):
+            for o, s in ((opt, sched), (opt2, sched2)):
+                o.step()
+                s.step()
+            assert snapshot(opt2) == snapshot(opt), name
+    opt = make_opt(gpunet)
+    sched = lr_scheduler.MultiStepLR(opt, [3, 3, 8])
+    gpunet.save(sched.state_dict(), path)
+    sched.load_state_dict(gpunet.load(path))
+    opt.step()
+    with pytest.warns(UserWarning, match="The epoch parameter"):
+        sched.step(9)  # the closed form needs the milestones Counter back
+    assert sched.get_last_lr() == pytest.approx([lr * 0.001 for lr in LRS])

@@ -1,12 +1,46 @@
-"""Module full backward hooks: identity Functions around a module's tensor inputs and outputs.
+"""Module hook plumbing: removable handles, and full backward hooks.
+
+Backward hooks are identity Functions around a module's tensor inputs and outputs.
 
 The output-side node sees grad_output (and runs the backward pre-hooks, which may replace it); the
 input-side node sees grad_input once every gradient for the inputs is summed, and runs
 `hook(module, grad_input, grad_output)`, which may return a replacement grad_input. When no input
 requires grad, the hooks run from the output side with grad_input all None, as in PyTorch.
 """
+
+import itertools
+
 from gpunet.autograd.function import Function
 from gpunet.tensor import Tensor
+from gpunet.utils.hooks import RemovableHandle
+
+_hook_ids = itertools.count()
+
+
+class _HookHandle(RemovableHandle):
+    """Removes a hook from its dict and from the companion flag dicts (with_kwargs, always_call)."""
+
+    def __init__(self, hooks, key, extra=()):
+        super().__init__(hooks, key)
+        self._extra_dicts = extra
+
+    def remove(self):
+        super().remove()
+        for d in self._extra_dicts:
+            d.pop(self._key, None)
+
+
+def _add_hook(hooks, hook, prepend, flags=()):
+    """Insert hook into an ordered dict of hooks (optionally first); returns a removable handle."""
+    key = next(_hook_ids)
+    hooks[key] = hook
+    if prepend:
+        for k in [k for k in hooks if k != key]:
+            hooks[k] = hooks.pop(k)
+    for d, on in flags:
+        if on:
+            d[key] = True
+    return _HookHandle(hooks, key, tuple(d for d, _ in flags))
 
 
 class _InputHook(Function):
@@ -76,8 +110,10 @@ class BackwardHook:
             if result is not None:
                 result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
                 if len(result) != len(grads):
-                    raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got "
-                                       f"{len(result)}, but expected {len(grads)}")
+                    raise RuntimeError(
+                        f"Backward pre hook returned an invalid number of grad_output, got "
+                        f"{len(result)}, but expected {len(grads)}"
+                    )
                 grads = result
         self.grad_output = grads
         if not self.positions:  # no input needs grad: the input-side node never runs
@@ -98,7 +134,9 @@ class BackwardHook:
             if result is not None:
                 result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
                 if len(result) != len(grad_input):
-                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got "
-                                       f"{len(result)}, but expected {len(grad_input)}")
+                    raise RuntimeError(
+                        f"Backward hook returned an invalid number of grad_input, got "
+                        f"{len(result)}, but expected {len(grad_input)}"
+                    )
                 grad_input = result
         return grad_input

@@ -1,0 +1,67 @@
+"""linear and bilinear: forward/gradients vs torch, finite differences, shape errors."""
+import numpy as np
+import pytest
+
+import gpunet
+import gpunet.nn.functional as F
+
+from .nn_helpers import compare, device, gradcheck, rand, same_on_devices  # noqa: F401
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("x_shape", [(4, 3), (2, 5, 3), (3,), (2, 1, 2, 3)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_torch(x_shape, bias, dtype):
+    arrays = [rand(*x_shape, seed=1), rand(5, 3, seed=2)] + ([rand(5, seed=3)] if bias else [])
+    compare(lambda F, x, w, *b: F.linear(x, w, *b), *arrays, dtype=dtype, fd=dtype == "float64")
+
+
+def test_linear_one_dim_weight_and_broadcast_bias():
+    compare(lambda F, x, w: F.linear(x, w), rand(4, 3), rand(3, seed=1), fd=True)
+    compare(lambda F, x, w, b: F.linear(x, w, b), rand(4, 3), rand(5, 3, seed=1), rand(1, seed=2), fd=True)
+
+
+def test_linear_gradcheck():
+    gradcheck(lambda F, x, w, b: F.linear(x, w, b), rand(2, 3), rand(4, 3, seed=1), rand(4, seed=2))
+
+
+def test_linear_shape_error_names_both_shapes():
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(4x3 and 5x2\)"):
+        F.linear(gpunet.randn(4, 3), gpunet.randn(2, 5))
+    with pytest.raises(RuntimeError, match=r"\(6x3 and 5x2\)"):
+        F.linear(gpunet.randn(2, 3, 3), gpunet.randn(2, 5))
+
+
+def test_linear_dtype_mismatch_raises():
+    with pytest.raises(RuntimeError, match="same dtype"):
+        F.linear(gpunet.randn(2, 3, dtype=gpunet.float64), gpunet.randn(4, 3))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear_matches_torch(bias):
+    arrays = [rand(4, 2, seed=1), rand(4, 3, seed=2), rand(5, 2, 3, seed=3)] + ([rand(5, seed=4)] if bias else [])
+    compare(lambda F, a, b, w, *bb: F.bilinear(a, b, w, *bb), *arrays, fd=True)
+    compare(lambda F, a, b, w, *bb: F.bilinear(a, b, w, *bb), *arrays, dtype="float32")
+
+
+def test_bilinear_batched_dims_and_errors():
+    compare(lambda F, a, b, w: F.bilinear(a, b, w), rand(2, 3, 2, seed=1), rand(2, 3, 3, seed=2),
+            rand(4, 2, 3, seed=3))
+    with pytest.raises(RuntimeError, match="bilinear"):
+        F.bilinear(gpunet.randn(4, 3), gpunet.randn(4, 3), gpunet.randn(5, 2, 3))
+
+
+def test_linear_cuda_equals_cpu():
+    if not gpunet.cuda.is_available():
+        pytest.skip("no cuda device")
+    same_on_devices(lambda F, x, w, b: F.linear(x, w, b), rand(2, 3, 3), rand(4, 3, seed=1), rand(4, seed=2))
+    same_on_devices(lambda F, a, b, w: F.bilinear(a, b, w), rand(2, 2), rand(2, 3, seed=1), rand(4, 2, 3, seed=2))
+
+
+def test_linear_float32_stays_float32_on_device(device):
+    x = gpunet.randn(3, 4, device=device, requires_grad=True)
+    w = gpunet.randn(2, 4, device=device, requires_grad=True)
+    y = F.linear(x, w)
+    assert y.dtype == gpunet.float32 and y.device.type == device
+    y.sum().backward()
+    assert x.grad.dtype == gpunet.float32 and np.isfinite(x.grad.cpu().numpy()).all()
