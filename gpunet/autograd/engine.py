@@ -148,7 +148,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, user_roots
                 g = grads[0]
                 if capture is not None:
                     if (node, 0) in capture:
-                        capture[(node, 0)] = g
+                        hooks = node.variable._extra and node.variable._extra.get("hooks")
+                        capture[(node, 0)] = _call_hooks(hooks, g, node.variable._device) if hooks else g
                 else:
                     _accumulate(node.variable, g, passed.get(id(g), 0) > 1)
             continue

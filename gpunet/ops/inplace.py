@@ -92,8 +92,8 @@ class _Overwritten(Op):
 
 def _write(t, value, name):
     """Overwrite t with a value that carries no history (fill_, zero_, random fills)."""
-    if _enabled[0] and t._requires_grad and t.grad_fn is None:
-        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
+    if _enabled[0] and t._requires_grad:
+        check_inplace(t, name)
     t._data[...] = value
     t._vc[0] += 1
     if _enabled[0] and t.grad_fn is not None:  # stays in the graph, passing zero gradient (as PyTorch)

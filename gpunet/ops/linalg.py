@@ -3,6 +3,7 @@ import numpy as np
 
 from gpunet.autograd.function import Op
 from gpunet.ops._util import promote, unbroadcast
+from gpunet.ops.shape import Reshape
 from gpunet.tensor import Tensor
 
 
@@ -34,6 +35,12 @@ class MatMul(Op):
         return ga, gb
 
 
+class UnsafeView(Reshape):
+    """Reshape of matmul's own fresh result: not a view of any user tensor, so in-place ops may follow."""
+    _backward_name = "UnsafeViewBackward0"
+    _is_view = False
+
+
 def _check(a, b, op):
     if a._data.ndim == 0 or b._data.ndim == 0:
         raise RuntimeError(f"{op}: both arguments need to be at least 1D, but they are {a._data.ndim}D and "
@@ -60,7 +67,7 @@ def matmul(input, other):
         # (..., n, k) @ (k, m): fold the batch into one GEMM, the common case of Linear on 3-D input
         lead = input._data.shape[:-1]
         out = MatMul.apply(input.reshape(-1, input._data.shape[-1]), other)
-        return out.reshape(lead + (other._data.shape[-1],))
+        return UnsafeView.apply(out, lead + (other._data.shape[-1],))
     return MatMul.apply(input, other)
 
 

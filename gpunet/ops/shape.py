@@ -519,18 +519,25 @@ def _ints_first(idx, ndim):
     return tuple(first), tuple(rest)
 
 
+class IndexView(Index):
+    """Basic indexing (ints, slices, None, ...): the result is a view of the input's storage."""
+    _backward_name = "IndexBackward0"
+    _is_view = True
+
+
 def getitem(input, index):
     idx, advanced = _convert_index(index, input._device)
     if advanced and any(type(i) is int for i in idx):
         first, rest = _ints_first(idx, input._data.ndim)
         return getitem(getitem(input, first), rest)
     try:
-        out = Index.apply(input, idx, advanced)
+        if advanced:
+            return Index.apply(input, idx, advanced)
+        # the trailing Ellipsis makes NumPy return a 0-d view rather than a scalar copy for x[i] of a vector
+        out = IndexView.apply(input, idx if Ellipsis in idx else idx + (Ellipsis,), advanced)
     except IndexError as exc:
         raise IndexError(f"{exc} (indexing a tensor of shape {list(input._data.shape)})") from None
-    if not advanced:
-        _view_of(out, input)
-    return out
+    return _view_of(out, input)
 
 
 class _Chained(tuple):

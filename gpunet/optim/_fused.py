@@ -8,18 +8,21 @@ state (``_advance``, returning the scalars the kernel call needs), and the kerne
 - params whose ``.grad`` is None are skipped (frozen: no weight decay, no momentum, no state change);
 - state is created lazily, at a param's first step with a grad, with PyTorch's keys and order;
 - every step makes one pass over each param's data, grad and state, with no temporaries the size
-  of the model.
+  of the model (the flat grad buffer is allocated once).
 
-Two ways to call the kernel, both giving the same numbers:
+Two ways to call the kernel, both giving the same numbers (the tests check bit for bit):
 
-- per tensor (the CPU default): one call per param on 1-D views of its data, grad and state. A
-  non-contiguous param or state array goes through a contiguous copy that is written back after
-  the call; a non-contiguous grad is copied. On the CPU this beats the flat path: a flat path must
-  gather the grads into a buffer every step (12 more bytes per float32 element for Adam's 28),
-  while a call per tensor costs a few microseconds each (``python -m gpunet.optim.bench`` measures
-  both).
-- flat (the CUDA default, ``_flat_device_types``): see ``gpunet.optim._flat`` -- O(1) kernel
-  launches per param group and step, whatever the number of tensors.
+- flat (the default on CPU and CUDA, ``_flat_gather``): see ``gpunet.optim._flat``. CUDA makes one
+  launch per (group, dtype) whatever the tensor count; the CPU makes one call for all tensors up to
+  2**17 elements and one per larger tensor (13 calls for ResNet-18's 62 tensors). Why not a call per
+  tensor on the CPU: each call costs ~20 us of Python and argument checks (1.4 ms a step for
+  ResNet-18, ~25% of the kernel time), and every large call is a parallel region whose threads must
+  meet (costly on a loaded machine); why not one call for everything on the CPU: the grads would be
+  copied every step (12 more bytes per float32 element for Adam's 28). ``python -m gpunet.optim.bench``
+  measures the two extremes against PyTorch.
+- per tensor (devices not in ``_flat_gather``, and groups listing a param twice): one call per param
+  on 1-D views of its data, grad and state; a non-contiguous param or state array goes through a
+  contiguous copy written back after the call, a non-contiguous grad is copied.
 
 A group holding one param twice (PyTorch warns, and updates it twice) always takes the per-tensor
 path, which updates it twice as PyTorch does.
@@ -106,8 +109,9 @@ def _contiguous_1d(array):
 class FusedOptimizer(Optimizer):
     """Base of the algorithms whose update is one fused kernel per call (everything but LBFGS)."""
 
-    # device types whose param groups are laid out in flat buffers (O(1) launches per group)
-    _flat_device_types = ("cuda",)
+    # {device type: gather limit}: groups on these devices use flat buffers (gpunet.optim._flat); params up to
+    # the limit (None: all) share one kernel call per step. Others take the per-tensor path.
+    _flat_gather = {"cpu": 1 << 17, "cuda": None}
 
     def __init__(self, params, defaults):
         self._flat = {}
@@ -166,7 +170,7 @@ class FusedOptimizer(Optimizer):
         for group in self.param_groups:
             spec = self._state_spec(group)
             params = group["params"]
-            if self._flat_device_types:
+            if self._flat_gather:
                 params = _flat.step_group(self, group, spec)  # the params left to the per-tensor path
             if params:
                 self._step_per_tensor(group, spec, params)

@@ -73,7 +73,7 @@ def run_gpunet(name, kw, dtype, steps, device="cpu", flat=None):
     ct = [gpunet.tensor(a, device=device) for a in c]
     opt = getattr(gpunet.optim, name)(params, **kw)
     if flat is not None:
-        opt._flat_device_types = flat
+        opt._flat_gather = flat
     for _ in range(steps):
         opt.zero_grad()
         loss_of(params, wt, ct, kw).backward()
@@ -254,12 +254,14 @@ def test_trajectory_matches_reference_and_torch(case, dtype):
         assert_close(list(state[i].values()), list(t_state[i].values()), dtype, f"state of param {i}")
 
 
+@pytest.mark.parametrize("gather", [None, 8], ids=["gather-all", "gather-small"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_flat_path_equals_per_tensor_path_bitwise(case):
-    """The flat-buffer layout (CUDA's default) on the CPU gives exactly the per-tensor numbers."""
+def test_flat_path_equals_per_tensor_path_bitwise(case, gather):
+    """Flat buffers (everything in one call as on CUDA, or small tensors together and the larger alone as on
+    the CPU) give exactly the per-tensor numbers."""
     name, kw = case
-    per_tensor = run_gpunet(name, kw, "float32", 12, flat=())
-    flat = run_gpunet(name, kw, "float32", 12, flat=("cpu",))
+    per_tensor = run_gpunet(name, kw, "float32", 12, flat={})
+    flat = run_gpunet(name, kw, "float32", 12, flat={"cpu": gather})
     for a, b in zip(per_tensor[0], flat[0]):
         np.testing.assert_array_equal(a, b)
     for i in per_tensor[1]:

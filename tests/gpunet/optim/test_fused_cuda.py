@@ -22,7 +22,7 @@ def make(device, shapes=SHAPES, dtype=gpunet.float64):
 
 def build(cls, params, device, **kw):
     opt = cls(params, **kw)
-    opt._flat_device_types = ("cpu", "cuda") if device in FLAT_DEVICES else ()
+    opt._flat_gather = {"cpu": None, "cuda": None} if device in FLAT_DEVICES else {}
     return opt
 
 
@@ -90,6 +90,20 @@ def test_per_tensor_path_calls_the_kernel_per_param(count_calls):
     assert count_calls["sgd_step"] == len(SHAPES)
 
 
+def test_cpu_default_gathers_small_tensors_and_calls_large_ones_alone(count_calls):
+    shapes = [(4,), (40,), (3,), (50,), (2,)]
+    ps = make("cpu", shapes)
+    opt = gpunet.optim.Adam(ps, lr=0.1)
+    opt._flat_gather = {"cpu": 10}
+    grads(ps, 0)
+    opt.step()
+    assert count_calls["adam_step"] == 1 + 2
+    bucket = opt._flat[id(opt.param_groups[0])].buckets[0]
+    assert [tuple(p.shape) for p in bucket.params] == [(4,), (3,), (2,), (40,), (50,)]
+    assert bucket.flat_grad.size == 9  # only the gathered tensors' grads are copied
+    assert gpunet.optim.Adam(ps)._flat_gather == {"cpu": 1 << 17, "cuda": None}
+
+
 def reference_run(cls, kw, scenario, steps):
     """The same scenario on the per-tensor CPU path."""
     ps = make("cpu")
@@ -142,7 +156,7 @@ def test_param_group_added_later(device, count_calls):
     def run(dev, flat):
         ps, late = make(dev), make(dev, [(2, 2), (3,)])
         opt = gpunet.optim.RMSprop(ps, lr=0.01, momentum=0.5)
-        opt._flat_device_types = flat
+        opt._flat_gather = flat
         for k in range(3):
             if k == 1:
                 opt.add_param_group({"params": late, "lr": 0.02, "centered": True})
@@ -150,9 +164,9 @@ def test_param_group_added_later(device, count_calls):
             opt.step()
         return host(ps + late)
 
-    expected = run("cpu", ())
+    expected = run("cpu", {})
     count_calls.clear()
-    assert_same(run(device.split("-")[0], ("cpu", "cuda")), expected, exact=device == "cpu-flat")
+    assert_same(run(device.split("-")[0], {"cpu": None, "cuda": None}), expected, exact=device == "cpu-flat")
     assert count_calls["rmsprop_step"] == 1 + 2 + 2
 
 
