@@ -12,12 +12,24 @@ import gpunet as torch
 import gpunet.nn.functional as F
 
 
-def make_parser(doc, epochs):
-    """The flags every example takes; an example adds its own with parser.add_argument."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+class _Parser(argparse.ArgumentParser):
+    """parse_args also resolves --epochs: the example's default, or its fast default under --fast."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        if self.default_epochs is not None and parsed.epochs is None:
+            parsed.epochs = self.fast_epochs if parsed.fast else self.default_epochs
+        return parsed
+
+
+def make_parser(doc, epochs=None, fast_epochs=2):
+    """The flags every example takes (--epochs unless epochs is None); add more with parser.add_argument."""
+    parser = _Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.default_epochs, parser.fast_epochs = epochs, fast_epochs
     parser.add_argument("--device", default="cpu", help="cpu or cuda (GPUNET_CUDA_SIM=1 simulates cuda)")
-    parser.add_argument("--epochs", type=int, default=epochs, help="training epochs (default: %(default)s)")
-    parser.add_argument("--fast", action="store_true", help="tiny sizes and a few batches, for smoke tests")
+    if epochs is not None:
+        parser.add_argument("--epochs", type=int, help=f"training epochs (default: {epochs}; {fast_epochs} with --fast)")
+    parser.add_argument("--fast", action="store_true", help="tiny data and sizes, for smoke tests")
     parser.add_argument("--plot", metavar="PATH", help="save a figure as PNG to PATH")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

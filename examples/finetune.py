@@ -56,7 +56,7 @@ def evaluate(model, parity_head, loader, device):
 
 
 def main(argv=None):
-    parser = make_parser(__doc__, epochs=7)
+    parser = make_parser(__doc__, epochs=7, fast_epochs=4)
     parser.add_argument("--checkpoint", default=lenet_digits.DEFAULT_CHECKPOINT,
                         help="pretrained LeNet from lenet_digits.py (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -69,14 +69,13 @@ def main(argv=None):
         pre_argv = ["--checkpoint", args.checkpoint, "--seed", str(args.seed), "--device", args.device]
         lenet_digits.main(pre_argv + ["--fast"] * args.fast + ["--quiet"] * args.quiet)
     checkpoint = torch.load(args.checkpoint, map_location=device)
-    model = lenet_digits.LeNet5().to(device)
+    model = lenet_digits.LeNet5(activation=lenet_digits.ACTIVATIONS[checkpoint["activation"]]).to(device)
     model.load_state_dict(checkpoint["model"])
 
     # The new task: same images, labels relabelled by a fixed permutation; plus odd/even for the second head.
     x_train, y_train, x_test, y_test = load_digits(size=32, seed=args.seed)
     if args.fast:
         x_train, y_train, x_test, y_test = x_train[:96], y_train[:96], x_test[:64], y_test[:64]
-        args.epochs = min(args.epochs, 4)
     permutation = torch.randperm(10, generator=torch.Generator().manual_seed(1234))
     train_set = TensorDataset(x_train, permutation[y_train], y_train % 2)
     test_set = TensorDataset(x_test, permutation[y_test], y_test % 2)
@@ -146,6 +145,7 @@ def main(argv=None):
     frozen = [k for k in state if k.startswith("features.")]
     frozen_unchanged = all(torch.equal(state[k], checkpoint["model"][k]) for k in frozen)
     frozen_without_grad = all(p.grad is None for p in model.features.parameters())
+    classifier_changed = not torch.equal(state["classifier.0.weight"], checkpoint["model"]["classifier.0.weight"])
     print(f"frozen feature weights identical to the checkpoint: {frozen_unchanged}; "
           f"no gradient ever computed for them: {frozen_without_grad}")
 
@@ -168,7 +168,7 @@ def main(argv=None):
     metrics = {"test_accuracy": accuracy_history[-1], "parity_accuracy": parity_accuracy,
                "first_train_loss": loss_history[0], "train_loss": loss_history[-1], "lr_history": lr_history,
                "add_head_epoch": add_head_epoch, "frozen_unchanged": frozen_unchanged,
-               "frozen_without_grad": frozen_without_grad, "epochs": args.epochs, "seconds": timer.seconds}
+               "frozen_without_grad": frozen_without_grad, "classifier_changed": classifier_changed, "epochs": args.epochs, "seconds": timer.seconds}
     print_metrics("finetune", {k: v for k, v in metrics.items() if k != "lr_history"})
     return metrics
 

@@ -2,10 +2,12 @@
 
     python examples/lenet_digits.py [--epochs 12] [--device cuda] [--plot lenet.png] [--checkpoint PATH]
 
-Trains LeNet-5 (conv 1->6 5x5, pool, conv 6->16 5x5, pool, fc 120, fc 84, fc 10) on 80% of the
-1,797 digits, reports accuracy on the held-out 20% (stratified, fixed seed), saves a checkpoint
-{'model', 'optimizer', 'epoch'} with gpunet.save, then loads it into a fresh model and evaluates again:
-both accuracies must be equal. Reaches about 98% test accuracy in well under a minute on a laptop CPU.
+Trains LeNet-5 (conv 1->6 5x5, tanh, max-pool, conv 6->16 5x5, tanh, max-pool, fc 120, fc 84, fc 10)
+with Adam and a cosine learning-rate schedule on 80% of the 1,797 digits, each batch shifted by up to
+2 pixels (a cheap augmentation), and reports accuracy on the held-out 20% (stratified, fixed seed).
+Then saves a checkpoint {'model', 'optimizer', 'epoch'} with gpunet.save, loads it into a fresh model
+and evaluates again: both accuracies must be equal. Reaches about 98% test accuracy in under a minute
+on a laptop CPU.
 """
 import os
 import sys
@@ -19,12 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import RunningMean, Timer, load_digits, make_parser, print_metrics, progress, pyplot, save_figure  # noqa: E402
 
 DEFAULT_CHECKPOINT = os.path.join("runs", "lenet_digits.pt")
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
 class LeNet5(nn.Module):
     """LeNet-5 for 1x32x32 inputs: `features` (convolutions) and `classifier` (fully connected)."""
 
-    def __init__(self, num_classes=10, activation=nn.ReLU):
+    def __init__(self, num_classes=10, activation=nn.Tanh):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, 6, kernel_size=5), activation(), nn.MaxPool2d(2),   # 6 x 28 x 28 -> 6 x 14 x 14
@@ -59,6 +62,9 @@ def train_epoch(model, loader, optimizer, device, bar_desc, args):
     bar = progress(loader, bar_desc, args)
     for x, y in bar:
         x, y = x.to(device), y.to(device)
+        if args.shift:  # augmentation: move the whole batch by a random (dy, dx) (the border is background)
+            dy, dx = torch.randint(-args.shift, args.shift + 1, (2,)).tolist()
+            x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
         loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
@@ -72,8 +78,9 @@ def train_epoch(model, loader, optimizer, device, bar_desc, args):
 def main(argv=None):
     parser = make_parser(__doc__, epochs=12)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--activation", choices=["relu", "tanh"], default="relu")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--shift", type=int, default=2, help="random shift in pixels for augmentation (0: none)")
+    parser.add_argument("--activation", choices=["relu", "tanh"], default="tanh")
     parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="where to save (default: %(default)s)")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
@@ -82,11 +89,10 @@ def main(argv=None):
     x_train, y_train, x_test, y_test = load_digits(size=32, seed=args.seed)
     if args.fast:  # a few batches of tiny data: checks the plumbing, not the accuracy
         x_train, y_train, x_test, y_test = x_train[:96], y_train[:96], x_test[:64], y_test[:64]
-        args.epochs = min(args.epochs, 2)
     train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size, shuffle=True)
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=256)
 
-    activation = {"relu": nn.ReLU, "tanh": nn.Tanh}[args.activation]
+    activation = ACTIVATIONS[args.activation]
     model = LeNet5(activation=activation).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
@@ -103,8 +109,8 @@ def main(argv=None):
 
     # Checkpoint: everything needed to resume, in one file; then restore into a fresh model.
     os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": args.epochs},
-               args.checkpoint)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": args.epochs,
+                "activation": args.activation}, args.checkpoint)
     checkpoint = torch.load(args.checkpoint, map_location=device)
     restored = LeNet5(activation=activation).to(device)
     restored.load_state_dict(checkpoint["model"])

@@ -62,8 +62,8 @@ class FunctionCtx(Node):
                 if counter[0] != version:
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified by an inplace "
-                        f"operation: [{tensor.dtype.name} tensor of shape {list(tensor.shape)}], which is output 0 "
-                        f"of {self.name()}, is at version {counter[0]}; expected version {version} instead.")
+                        f"operation: [{tensor.dtype.name} tensor of shape {list(tensor.shape)}], saved for "
+                        f"{self.name()}, is at version {counter[0]}; expected version {version} instead.")
         return self._saved
 
     def mark_non_differentiable(self, *tensors):

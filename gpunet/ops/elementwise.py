@@ -249,7 +249,13 @@ def remainder(input, other):
     return _nondiff(a, b, lambda x, y: x % y)
 
 
-fmod = remainder
+def fmod(input, other):
+    """C-style remainder: the result has the sign of the dividend (remainder() follows the divisor)."""
+    a, b = promote(input, other, "fmod")
+    if any(isinstance(t, Tensor) and t.requires_grad for t in (a, b)) and _dtype_of(a, b).is_floating_point:
+        return a - trunc(_detach(a) / _detach(b)) * b  # grad 1 in x and -trunc(x / y) in y
+    xp = (a if isinstance(a, Tensor) else b)._device.xp
+    return _nondiff(a, b, xp.fmod)
 
 
 def _detach(x):

@@ -81,6 +81,16 @@ def _scatter_(self, dim, index, src=None, value=None, reduce=None):
     return I.commit_inplace(self, S.scatter(self, dim, index, src, value, reduce))
 
 
+def _softmax(self, dim, dtype=None):
+    from gpunet.nn.functional import softmax  # nn sits above ops; import at call time
+    return softmax(self, dim, dtype=dtype)
+
+
+def _log_softmax(self, dim, dtype=None):
+    from gpunet.nn.functional import log_softmax
+    return log_softmax(self, dim, dtype=dtype)
+
+
 def _max_method(self, dim=None, keepdim=False):
     return R.max(self, dim, keepdim)
 
@@ -111,7 +121,7 @@ def bind(cls):
         # arithmetic
         "add": E.add, "sub": E.sub, "subtract": E.sub, "mul": E.mul, "multiply": E.mul, "div": E.div,
         "divide": E.div, "true_divide": E.div, "floor_divide": E.floor_divide, "remainder": E.remainder,
-        "fmod": E.remainder, "pow": E.pow, "neg": E.neg, "negative": E.neg, "abs": E.abs, "absolute": E.abs,
+        "fmod": E.fmod, "pow": E.pow, "neg": E.neg, "negative": E.neg, "abs": E.abs, "absolute": E.abs,
         "exp": E.exp, "expm1": E.expm1, "log": E.log, "log2": E.log2, "log10": E.log10, "log1p": E.log1p,
         "sqrt": E.sqrt, "rsqrt": E.rsqrt, "reciprocal": E.reciprocal, "square": E.square,
         "sin": E.sin, "cos": E.cos, "tan": E.tan, "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu,
@@ -126,7 +136,7 @@ def bind(cls):
         "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": _max_method, "min": _min_method,
         "amax": R.amax, "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "var": R.var, "std": R.std,
         "logsumexp": R.logsumexp, "norm": R.norm, "cumsum": R.cumsum, "all": R.all, "any": R.any,
-        "count_nonzero": R.count_nonzero,
+        "count_nonzero": R.count_nonzero, "softmax": _softmax, "log_softmax": _log_softmax,
         # linear algebra
         "matmul": L.matmul, "mm": L.mm, "bmm": L.bmm, "dot": L.dot, "mv": L.mv, "outer": L.outer,
         "inner": L.inner, "addmm": L.addmm,

@@ -53,11 +53,15 @@ class _FlatGroup:
         self.names = None
         self.buckets = []
         self.member_ids = frozenset()
-        if len(set(ids)) != len(ids):  # a param listed twice is updated twice: per tensor, as PyTorch does
+        self.duplicates = len(set(ids)) != len(ids)
+        self._split(params)
+
+    def _split(self, params):
+        if self.duplicates:  # a param listed twice is updated twice: per tensor, as PyTorch does
             self.members_eligible, self.others = [], list(params)
-            return
-        self.members_eligible = [p for p in params if p._device.type in gather]
-        self.others = [p for p in params if p._device.type not in gather]
+        else:
+            self.members_eligible = [p for p in params if p._device.type in self.gather]
+            self.others = [p for p in params if p._device.type not in self.gather]
 
     def step(self, opt, group, spec):
         names = tuple(name for name, _ in spec)
@@ -77,6 +81,7 @@ class _FlatGroup:
 
     def _rebuild(self, opt, group, spec):
         self.buckets = []  # views into the old buffers stay valid arrays until rebound below
+        self._split(group["params"])  # a param may have moved to another device
         has_state = opt._has_state(group, spec)
         members = {}
         for p in self.members_eligible:

@@ -27,6 +27,10 @@ Two ways to call the kernel, both giving the same numbers (the tests check bit f
 A group holding one param twice (PyTorch warns, and updates it twice) always takes the per-tensor
 path, which updates it twice as PyTorch does.
 """
+import types
+
+import numpy as np
+
 from gpunet.backend import CPU
 from gpunet.optim import _flat
 from gpunet.optim.optimizer import Optimizer
@@ -47,7 +51,6 @@ def _scalar_dtype():
 def new_scalar_state(value, group, param):
     """A 0-d state tensor ('step', 'mu_product'): on the CPU in the scalar dtype, or float32 on the param's
     device for groups with fused=True or capturable=True, as PyTorch keeps them."""
-    import numpy as np
     if group.get("fused") or group.get("capturable"):
         xp = param._device.xp
         return _make(xp.full((), value, dtype=np.float32), param._device)
@@ -58,7 +61,7 @@ def bump(state, key, by=None, times=None):
     """state[key] += by (or *= times), in place in its 0-d tensor; returns the new value as a Python float."""
     t = state[key]
     if not isinstance(t, Tensor):  # a plain number from an old checkpoint
-        t = state[key] = _make(__import__("numpy").asarray(float(t), dtype=_scalar_dtype()), CPU)
+        t = state[key] = _make(np.asarray(float(t), dtype=_scalar_dtype()), CPU)
     a = t._data
     if by is not None:
         a += by
@@ -111,7 +114,7 @@ class FusedOptimizer(Optimizer):
 
     # {device type: gather limit}: groups on these devices use flat buffers (gpunet.optim._flat); params up to
     # the limit (None: all) share one kernel call per step. Others take the per-tensor path.
-    _flat_gather = {"cpu": 1 << 17, "cuda": None}
+    _flat_gather = types.MappingProxyType({"cpu": 1 << 17, "cuda": None})
 
     def __init__(self, params, defaults):
         self._flat = {}
@@ -124,9 +127,6 @@ class FusedOptimizer(Optimizer):
             for key in ("step", "mu_product"):
                 if key in per_param and not isinstance(per_param[key], Tensor):
                     bump(per_param, key, by=0.0)  # a number from an older checkpoint -> a 0-d tensor
-
-    def __getstate__(self):
-        return super().__getstate__()
 
     # ---- what an algorithm defines ----------------------------------------------------------------
     def _state_spec(self, group):
@@ -150,18 +150,18 @@ class FusedOptimizer(Optimizer):
     def _has_state(self, group, spec):
         return bool(spec) or type(self)._init_scalars is not FusedOptimizer._init_scalars
 
-    def _ensure_state(self, group, p, spec, make_array=None):
-        """The param's state dict, created or completed with every non-lazy entry of spec (zero-size work
-        when complete). make_array(p, name) gives the array a new entry wraps (flat: a buffer view)."""
+    def _ensure_state(self, group, p, spec):
+        """The param's state dict, created or completed with every entry of spec that has a fill value."""
         state = self.state[p]
         if not state:
+            if p._data.dtype.name not in ("float32", "float64"):
+                raise TypeError(f"{type(self).__name__}: a parameter of shape {tuple(p.shape)} has dtype "
+                                f"{p.dtype}; the fused kernels update float32 and float64 parameters (keep a "
+                                "float32 master copy of lower-precision weights)")
             self._init_scalars(group, p, state)
         for name, fill in spec:
             if fill is not None and name not in state:
-                arr = make_array(p, name) if make_array is not None else p._device.xp.empty(p._data.shape,
-                                                                                             p._data.dtype)
-                arr[...] = fill
-                state[name] = _make(arr, p._device)
+                state[name] = _make(p._device.xp.full(p._data.shape, fill, dtype=p._data.dtype), p._device)
         return state
 
     def step(self, closure=None):
@@ -174,6 +174,9 @@ class FusedOptimizer(Optimizer):
                 params = _flat.step_group(self, group, spec)  # the params left to the per-tensor path
             if params:
                 self._step_per_tensor(group, spec, params)
+        if len(self._flat) > len(self.param_groups):  # groups removed by the user: free their buffers
+            live = {id(g) for g in self.param_groups}
+            self._flat = {k: v for k, v in self._flat.items() if k in live}
         return loss
 
     def _step_per_tensor(self, group, spec, params):

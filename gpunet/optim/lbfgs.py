@@ -49,7 +49,11 @@ class LBFGS(Optimizer):
 
     # ---- flat views of the params -------------------------------------------------------------------
     def _xp(self):
-        return self._params[0]._device.xp
+        device = self._params[0]._device
+        if any(p._device is not device for p in self._params):
+            raise RuntimeError("LBFGS: all parameters must be on one device, got "
+                               f"{sorted({str(p.device) for p in self._params})}")
+        return device.xp
 
     def _flat_grad(self):
         xp = self._xp()
@@ -154,8 +158,10 @@ class LBFGS(Optimizer):
             if line_search_fn is not None:
                 x0 = [p._data.copy() for p in self._params]
                 # PyTorch's search uses its own tolerance_change=1e-9, not the group's: kept for equal numbers
-                loss, g, t, ls_evals = _strong_wolfe(lambda tt: self._evaluate(closure, x0, tt, d), xp, t, d,
-                                                     loss, g, gtd, 1e-9)
+                def evaluate(tt, x0=x0, d=d):
+                    return self._evaluate(closure, x0, tt, d)
+
+                loss, g, t, ls_evals = _strong_wolfe(evaluate, xp, t, d, loss, g, gtd, 1e-9)
                 self._add(t, d)
                 opt_cond = float(xp.abs(g).max()) <= tol_grad
             else:

@@ -3,8 +3,10 @@
 Each algorithm is timed two ways: (a) one kernel call per tensor, as the CPU optimizer calls it, and
 (b) one call over a flat buffer holding every tensor (how a CUDA param group is laid out). The rate
 is bytes moved per step (param, grad and state read once, param and state written once) over time,
-judged against the in-place bandwidth roof and PyTorch's fastest path for the same update
-(``fused=True`` where PyTorch supports it on the device, else its for-loop ``foreach=False``).
+judged against the in-place bandwidth roof (its 28 B/element pass re-timed over the same buffers in
+the same rounds, since the shared machine's bandwidth drifts) and PyTorch's fastest path for the same
+update (``fused=True`` where PyTorch supports it on the device, else its for-loop ``foreach=False``).
+Times are the best of interleaved rounds (see _interleaved_best).
 """
 import ctypes
 import math

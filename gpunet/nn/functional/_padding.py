@@ -95,10 +95,11 @@ def pad(input, pad, mode="constant", value=None):
                                   f"'replicate' or 'circular')")
     if value not in (None, 0):
         raise ValueError(f"pad(): padding mode {mode!r} doesn't take in value argument")
-    if k > 3 or nd < k + 1:
-        raise NotImplementedError(f"pad(): {mode} padding of the last {k} dims needs a {k + 1}-D or {k + 2}-D "
-                                  f"input (at most 3 padded dims), got a {nd}-D input of shape "
-                                  f"{list(input._data.shape)}")
+    if k > 3 or nd not in (k + 1, k + 2):
+        raise NotImplementedError(f"Padding size {len(pad)} is not supported for {nd}D input tensor. Supported "
+                                  f"combinations for non-constant padding: 2D or 3D input with padding size 2, 3D or "
+                                  f"4D input with padding size 4, 4D or 5D input with padding size 6 (got input of "
+                                  f"shape {list(input._data.shape)}, mode {mode!r})")
     axis_indices = []
     for axis, (b, a) in pairs:
         n = input._data.shape[axis]

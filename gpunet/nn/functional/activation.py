@@ -10,7 +10,8 @@ import numpy as _np
 
 from gpunet.autograd.function import Op
 from gpunet.nn.functional._common import check_float, check_tensor, inplace_apply
-from gpunet.ops import elementwise as _E, shape as _S
+from gpunet.ops import elementwise as _E
+from gpunet.ops import shape as _S
 from gpunet.tensor import _dim
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "gelu", "silu",
@@ -380,7 +381,10 @@ def threshold(input, threshold, value, inplace=False):
 
 
 def threshold_(input, threshold, value):
-    return globals()["threshold"](input, threshold, value, True)
+    return _threshold(input, threshold, value, True)
+
+
+_threshold = threshold  # threshold_'s parameter shadows the function's name
 
 
 def tanhshrink(input):

@@ -66,8 +66,8 @@ def _dropout(input, p, training, inplace, shape, name):
 
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (training only)."""
-    return _dropout(input, p, training, inplace, input._data.shape if hasattr(input, "_data") else None,
-                    "dropout")
+    check_float(input, "dropout")
+    return _dropout(input, p, training, inplace, input._data.shape, "dropout")
 
 
 def _feature_shape(input, name, batched_ndim):
@@ -137,8 +137,8 @@ def _alpha(input, p, training, inplace, shape, name):
 
 
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
-    return _alpha(input, p, training, inplace, input._data.shape if hasattr(input, "_data") else None,
-                  "alpha_dropout")
+    check_float(input, "alpha_dropout")
+    return _alpha(input, p, training, inplace, input._data.shape, "alpha_dropout")
 
 
 def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):

@@ -17,18 +17,17 @@ class Linear(Op):
         y = xp.matmul(x2, w.T)
         if b is not None:
             y += b
-        ctx.save_for_backward(x2, w)
-        ctx.x_shape = x.shape
+        ctx.save_for_backward(x, w)  # the input itself, so an in-place change to it is caught at backward
         return y.reshape(x.shape[:-1] + (w.shape[0],)) if x.ndim != 2 else y
 
     @staticmethod
     def backward(ctx, g):
-        x2, w = ctx.saved_tensors
+        x, w = ctx.saved_tensors
         xp = ctx.device.xp
         nx, nw, nb = ctx.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        gx = xp.matmul(g2, w).reshape(ctx.x_shape) if nx else None
-        gw = xp.matmul(g2.T, x2) if nw else None
+        gx = xp.matmul(g2, w).reshape(x.shape) if nx else None
+        gw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if nw else None
         gb = g2.sum(axis=0) if nb else None
         return gx, gw, gb
 

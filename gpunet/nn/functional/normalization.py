@@ -10,6 +10,8 @@ import math
 
 from gpunet.autograd.function import Op
 from gpunet.nn.functional._common import check_float, check_same_device, check_tensor
+from gpunet.nn.functional._padding import pad
+from gpunet.nn.functional.pooling import avg_pool2d
 from gpunet.ops._util import unbroadcast
 from gpunet.ops.elementwise import clamp_min
 from gpunet.tensor import _dim
@@ -86,13 +88,20 @@ def _update_running(xp, running, mean, var, count):
         rv += (momentum * unbiased).astype(rv.dtype, copy=False)
 
 
-def _check_param(op, t, name, channels):
+def _check_param(op, t, name, channels, input):
     if t is None:
         return
     check_tensor(t, name, op)
     if t._data.size != channels:
         raise RuntimeError(f"{op}: {name} should contain {channels} elements not {t._data.size} "
                            f"({name} has shape {list(t._data.shape)})")
+    _check_dtype(op, t, name, input)
+
+
+def _check_dtype(op, t, name, input):
+    if t._data.dtype != input._data.dtype:
+        raise RuntimeError(f"{op}: expected {name} to have the input's dtype {input.dtype}, got {t.dtype} (convert "
+                           f"the module or the input, e.g. module.double() or input.float())")
 
 
 def _bump(*tensors):
@@ -114,9 +123,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"batch_norm: expected at least 2D input (got {nd}D input of shape "
                          f"{list(input._data.shape)})")
     n, c = input._data.shape[:2]
-    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
-                    ("running_var", running_var)):
-        _check_param("batch_norm", t, name, c)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        _check_param("batch_norm", t, name, c, input)
     check_same_device("batch_norm", input, weight, bias, running_mean, running_var)
     view, param = (n, c, -1), (1, c, 1)
     if training:
@@ -151,7 +160,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     n, c = input._data.shape[:2]
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                     ("running_var", running_var)):
-        _check_param("instance_norm", t, name, c)
+        _check_param("instance_norm", t, name, c, input)
     view, param = (n, c, -1), (1, c, 1)
     if use_input_stats:
         if input._data.size // max(n * c, 1) == 1:
@@ -190,6 +199,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                 raise RuntimeError(f"layer_norm: Expected {name} to be of same shape as normalized_shape, but got "
                                    f"{name} of shape {list(t._data.shape)} and normalized_shape = "
                                    f"{list(normalized_shape)}")
+            _check_dtype("layer_norm", t, name, input)
     check_same_device("layer_norm", input, weight, bias)
     m = math.prod(normalized_shape)
     return Normalize.apply(input, weight, bias, (-1, m), (1,), (1, m), eps, None, None)
@@ -206,7 +216,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input "
                            f"of shape {list(input._data.shape)} and num_groups={num_groups}")
     for name, t in (("weight", weight), ("bias", bias)):
-        _check_param("group_norm", t, name, c)
+        _check_param("group_norm", t, name, c, input)
     check_same_device("group_norm", input, weight, bias)
     g = num_groups
     return Normalize.apply(input, weight, bias, (n, g, c // g, -1), (2, 3), (1, g, c // g, 1), eps, None, None)
@@ -220,8 +230,6 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         raise ValueError(f"Expected 3D or higher dimensionality input (got {nd} dimensions)")
     if input.numel() == 0:
         return input
-    from gpunet.nn.functional._padding import pad
-    from gpunet.nn.functional.pooling import avg_pool2d
     sq = (input * input).unsqueeze(1)
     n, c = input._data.shape[:2]
     if nd == 3:

@@ -75,7 +75,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                              f"(num_embeddings={num})")
     if max_norm is not None:
         _renorm_rows(weight, idx, float(max_norm), float(norm_type))
-    return Embedding.apply(weight, idx, padding_idx, bool(scale_grad_by_freq))
+    # the index tensor goes in as a Tensor, so an in-place change to it before backward is caught
+    return Embedding.apply(weight, input, padding_idx, bool(scale_grad_by_freq))
 
 
 def one_hot(tensor, num_classes=-1):

@@ -5,7 +5,8 @@ PyTorch does; transposed convolutions support only 'zeros', as in PyTorch.
 """
 import math
 
-from gpunet.nn import functional as F, init
+from gpunet.nn import functional as F
+from gpunet.nn import init
 from gpunet.nn.functional._common import ntuple
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter

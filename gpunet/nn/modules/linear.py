@@ -1,7 +1,8 @@
 """Identity, Linear (y = x W^T + b) and Bilinear, initialised as PyTorch does."""
 import math
 
-from gpunet.nn import functional as F, init
+from gpunet.nn import functional as F
+from gpunet.nn import init
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty

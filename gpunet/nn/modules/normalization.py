@@ -4,7 +4,8 @@ PairwiseDistance. Parameter and buffer names, shapes and initial values are PyTo
 import warnings
 
 from gpunet import dtypes
-from gpunet.nn import functional as F, init
+from gpunet.nn import functional as F
+from gpunet.nn import init
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty, ones, tensor, zeros

@@ -1,6 +1,7 @@
 """Embedding: a lookup table of num_embeddings vectors, initialised N(0, 1) with the padding row zeroed."""
 from gpunet.autograd.grad_mode import no_grad
-from gpunet.nn import functional as F, init
+from gpunet.nn import functional as F
+from gpunet.nn import init
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty

@@ -47,7 +47,7 @@ def _setitem(x, idx, value):
 def test_inplace_on_non_leaf_matches_torch(name):
     """The op runs on a non-leaf (x * 1) so autograd records it; grads flow back to the leaf."""
     op = INPLACE[name]
-    check_op(lambda x: op(x * 1) * 1, (3, 4) if name not in ("add_tensor_alpha", "imul") else (3, 4))
+    check_op(lambda x: op(x * 1) * 1, (3, 4))
 
 
 def test_inplace_returns_self_and_bumps_version():
@@ -121,7 +121,7 @@ def test_random_fills_change_values_and_follow_dtype():
     x.exponential_(2.0)
     assert x.min().item() >= 0 and abs(x.mean().item() - 0.5) < 0.1
     b = gpunet.zeros(1000).bernoulli_(0.25)
-    assert set(b.unique().tolist()) <= {0.0, 1.0} if hasattr(b, "unique") else True
+    assert set(b.tolist()) <= {0.0, 1.0}
     assert abs(b.mean().item() - 0.25) < 0.06
     r = gpunet.zeros(100, dtype=gpunet.int64).random_(0, 4)
     assert set(r.tolist()) <= {0, 1, 2, 3}
@@ -188,3 +188,41 @@ def test_grad_zero_and_sgd_update_idiom():
         w -= 0.1 * w.grad
     w.grad.zero_()
     assert w.tolist() == pytest.approx([0.8, 1.6]) and w.grad.tolist() == [0.0, 0.0] and w.is_leaf
+
+
+def test_write_through_integer_index_reaches_the_storage():
+    x = gpunet.zeros(3)
+    x[0].add_(1)
+    x[1].fill_(5)
+    y = gpunet.zeros(2, 2)
+    y[0, 1].fill_(3)
+    y[1][0] = 4.0
+    assert x.tolist() == [1.0, 5.0, 0.0] and y.tolist() == [[0.0, 3.0], [4.0, 0.0]]
+    with gpunet.no_grad():
+        w = gpunet.zeros(4, requires_grad=True)
+        w[1:3].fill_(1.0)  # the LSTM forget-gate bias idiom
+        w[0].add_(2.0)
+    assert w.tolist() == [2.0, 1.0, 1.0, 0.0]
+
+
+def test_inplace_on_view_of_tensor_requiring_grad_raises_clearly():
+    """gpunet does not rebase a base's history after an in-place op through a view (PyTorch does):
+    rather than give silently wrong gradients, it refuses."""
+    x = gpunet.ones(3, requires_grad=True)
+    h = x * 2
+    for op in (lambda: h[0:2].zero_(), lambda: h[0].mul_(2), lambda: h.view(3).add_(1),
+               lambda: h[1:].fill_(0.0), lambda: h.unsqueeze(1).t().clamp_(0, 1), lambda: h.unsqueeze(0).normal_()):
+        with pytest.raises(RuntimeError, match="in-place operation on a view"):
+            op()
+    h[0:2] = 0.0  # index the base instead: recorded correctly
+    (h * gpunet.arange(3.0)).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 4.0]
+
+
+def test_inplace_after_matmul_of_batched_input():
+    x = gpunet.randn(2, 3, 4, requires_grad=True)
+    w = gpunet.randn(4, 5, requires_grad=True)
+    y = x @ w  # the internal reshape of the batched product is not a view of a user tensor
+    y.relu_()
+    y.sum().backward()
+    assert w.grad.shape == (4, 5) and x.grad.shape == (2, 3, 4)

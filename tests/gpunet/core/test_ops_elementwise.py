@@ -1,7 +1,8 @@
 """Elementwise ops: forward and gradients vs PyTorch and float64 finite differences, broadcasting included."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import gpunet
@@ -91,6 +92,18 @@ def test_ternary_ops():
     check_op(lambda x, y, z: lib(x).addcdiv(x, y, z, value=2), (3, 4), (4,), (3, 1), low=0.5, high=2)
     check_op(lambda x, lo, hi: x.clamp(lo, hi), (3, 4), (4,), (3, 1), low=-2, high=2)
     check_op(lambda x, y, w: lib(x).lerp(x, y, w), (3, 4), (3, 4), (4,))
+
+
+def test_fmod_and_remainder_signs():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-3, 3, (3, 4))
+    y = rng.uniform(0.5, 2, (4,)) * np.array([1, -1, 1, -1])
+    check_op(lambda a, b: lib(a).fmod(a, b), x, y)
+    check_op(lambda a, b: a.remainder(b), x, y)
+    check_op(lambda a: a.fmod(-1.5), x)
+    assert gpunet.tensor([-3.0, 3.0]).fmod(2).tolist() == [-1.0, 1.0]  # sign of the dividend
+    assert gpunet.tensor([-3.0, 3.0]).remainder(2).tolist() == [1.0, 1.0]  # sign of the divisor
+    assert gpunet.tensor([-3, 3]).fmod(-2).tolist() == [-1, 1]
 
 
 def test_masked_fill_and_where_grads():

@@ -65,3 +65,12 @@ def test_linear_float32_stays_float32_on_device(device):
     assert y.dtype == gpunet.float32 and y.device.type == device
     y.sum().backward()
     assert x.grad.dtype == gpunet.float32 and np.isfinite(x.grad.cpu().numpy()).all()
+
+
+def test_linear_detects_inplace_change_of_saved_input():
+    x = gpunet.randn(2, 3, 4)
+    w = gpunet.randn(5, 4, requires_grad=True)
+    y = F.linear(x, w)
+    x.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

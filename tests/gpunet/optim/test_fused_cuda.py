@@ -67,14 +67,20 @@ def count_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("device", FLAT_DEVICES)
-def test_one_launch_per_group_whatever_the_tensor_count(device, count_calls):
+def test_one_launch_per_group_whatever_the_tensor_count(device, count_calls, monkeypatch):
     ps = make(device, SHAPES * 3)  # 15 tensors
     extra = make(device, [(3,), (2, 2)])
     opt = build(gpunet.optim.Adam, [{"params": ps}, {"params": extra, "lr": 0.01}], device, lr=0.1)
+    xp = ps[0].device.xp
+    gathers = []
+    concatenate = xp.concatenate
     for k in range(2):
         grads(ps + extra, k)
+        monkeypatch.setattr(xp, "concatenate", lambda *a, **kw: gathers.append(1) or concatenate(*a, **kw))
         opt.step()
+        monkeypatch.setattr(xp, "concatenate", concatenate)
     assert count_calls["adam_step"] == 2 * 2  # 2 steps x 2 groups
+    assert len(gathers) == 2 * 2  # one grad gather per group and step
     flat = opt._flat[id(opt.param_groups[0])].buckets[0]
     for p in ps:  # params and state are views of the group's flat buffers
         assert np.shares_memory(p._data, flat.flat_param)
@@ -131,7 +137,7 @@ def test_frozen_params_split_the_flat_run(device, count_calls):
     kw = dict(lr=0.1, momentum=0.9, weight_decay=0.1)
     expected, _ = reference_run(gpunet.optim.SGD, kw, scenario, 4)
     count_calls.clear()
-    got, opt = flat_run(gpunet.optim.SGD, kw, scenario, 4, device)
+    got, _ = flat_run(gpunet.optim.SGD, kw, scenario, 4, device)
     assert_same(got, expected, exact=device == "cpu-flat")
     # steps 0 and 3: one call for all; steps 1 and 2: three runs, params 0 | 2 | 4, around the frozen 1 and 3
     assert count_calls["sgd_step"] == 1 + 3 + 3 + 1
@@ -147,7 +153,7 @@ def test_param_rebound_by_user_is_picked_up(device):
 
     kw = dict(lr=0.05, amsgrad=True)
     expected, _ = reference_run(gpunet.optim.Adam, kw, scenario, 4)
-    got, opt = flat_run(gpunet.optim.Adam, kw, scenario, 4, device)
+    got, _ = flat_run(gpunet.optim.Adam, kw, scenario, 4, device)
     assert_same(got, expected)
 
 
@@ -215,7 +221,7 @@ def test_state_replaced_or_cleared_by_user(device):
         grads(ps, k)
 
     kw = dict(lr=0.05)
-    expected, ref_opt = reference_run(gpunet.optim.Adam, kw, scenario, 5)
+    expected, _ = reference_run(gpunet.optim.Adam, kw, scenario, 5)
     got, opt = flat_run(gpunet.optim.Adam, kw, scenario, 5, device)
     assert_same(got, expected)
     assert float(opt.state[opt.param_groups[0]["params"][0]]["step"]) == 3.0
@@ -235,8 +241,8 @@ def test_mixed_dtypes_get_one_bucket_each(device, count_calls):
 
 @pytest.mark.parametrize("device", FLAT_DEVICES)
 def test_duplicate_param_is_updated_twice(device):
+    ps = make(device, [(3,)])
     with pytest.warns(UserWarning, match="duplicate"):
-        ps = make(device, [(3,)])
         opt = build(gpunet.optim.SGD, [ps[0], ps[0]], device, lr=0.1)
     ps[0].grad = gpunet.ones(3, dtype=gpunet.float64, device=ps[0].device)
     before = host(ps)[0]
@@ -258,3 +264,19 @@ def test_non_contiguous_param_and_state_are_written_back():
         opt_p.step()
         opt_q.step()
     np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_params_moved_to_cuda_after_construction_take_their_state_along():
+    """model.to('cuda') after building the optimizer rebinds p.data: the next step rebuilds on the new device."""
+    kw = dict(lr=0.05, momentum=0.9)
+    expected, _ = reference_run(gpunet.optim.SGD, kw, lambda opt, ps, k: grads(ps, k), 3)
+    ps = make("cpu")
+    opt = gpunet.optim.SGD(ps, **kw)  # default layout: flat on both devices
+    for k in range(3):
+        if k == 1:
+            for p in ps:
+                p.data = p.data.to("cuda")
+        grads(ps, k)
+        opt.step()
+    assert all(p.is_cuda and opt.state[p]["momentum_buffer"].is_cuda for p in ps)
+    assert_same(host(ps), expected)

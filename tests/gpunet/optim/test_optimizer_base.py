@@ -386,3 +386,31 @@ def test_deepcopy_gives_an_independent_equal_optimizer():
     for a, b in zip(values(ps), values(twin_ps)):
         np.testing.assert_array_equal(a, b)
     assert twin_ps[0] is not ps[0] and twin._step_count == 1  # counted from the copy on
+
+
+@pytest.mark.parametrize("flat", [{}, {"cpu": None}], ids=["per-tensor", "flat"])
+def test_zero_size_and_zero_dim_params(flat):
+    empty, scalar, vec = leaf(0), gpunet.tensor(0.5, requires_grad=True), leaf(3)
+    opt = gpunet.optim.Adam([empty, scalar, vec], lr=0.1)
+    opt._flat_gather = flat
+    for _ in range(2):
+        empty.grad, scalar.grad, vec.grad = gpunet.zeros(0), gpunet.tensor(1.0), gpunet.ones(3)
+        opt.step()
+    assert tuple(empty.shape) == (0,) and tuple(scalar.shape) == ()
+    assert float(scalar) == pytest.approx(0.3, rel=1e-5)  # Adam moves by ~lr per step on a constant grad
+    assert tuple(opt.state[scalar]["exp_avg"].shape) == ()
+
+
+def test_unsupported_param_dtype_is_named():
+    p = gpunet.zeros(3, dtype=gpunet.float16, requires_grad=True)
+    opt = gpunet.optim.Adam([p])
+    p.grad = gpunet.zeros(3, dtype=gpunet.float16)
+    with pytest.raises(TypeError, match=r"Adam: a parameter of shape \(3,\) has dtype .*float16"):
+        opt.step()
+
+
+def test_lbfgs_params_on_two_devices_raise():
+    a, b = leaf(2), gpunet.zeros(2, device="cuda", requires_grad=True)
+    opt = gpunet.optim.LBFGS([a, b])
+    with pytest.raises(RuntimeError, match="LBFGS: all parameters must be on one device"):
+        opt.step(lambda: (a * a).sum())

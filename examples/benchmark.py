@@ -1,0 +1,104 @@
+"""Training-step throughput of gpunet and PyTorch (CPU), side by side in one run.
+
+    python examples/benchmark.py [--windows 5] [--steps-per-window 10] [--device cuda]
+
+Models (the same code runs on both libraries):
+- MLP: 784-512-256-10 with ReLU, batch 128, cross-entropy, SGD with momentum 0.9;
+- LeNet: LeNet-5 on 3x32x32 inputs (conv 3->6 5x5, pool, conv 6->16 5x5, pool, 120, 84, 10), batch 64.
+One training step = forward, loss, zero_grad, backward, optimizer step, then reading the loss value
+(.item(), which also waits for an asynchronous device). After warm-up steps, each library runs
+several timed windows of a few steps; the median window gives steps/s. PyTorch runs on the CPU with
+its default threads; it is skipped when not installed. ratio = gpunet steps/s / PyTorch steps/s
+(1.0 is parity; above 1, gpunet is faster).
+"""
+import os
+import statistics
+import sys
+import time
+
+import gpunet
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import make_parser, print_metrics  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+def mlp(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def lenet(lib):
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+
+
+BENCHMARKS = {"MLP 784-512-256-10, batch 128": (mlp, (128, 784)),
+              "LeNet-5 3x32x32, batch 64": (lenet, (64, 3, 32, 32))}
+
+
+def steps_per_second(lib, build, input_shape, device, warmup, windows, steps_per_window):
+    lib.manual_seed(0)
+    model = build(lib).to(device)
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    criterion = lib.nn.CrossEntropyLoss()
+    x = lib.randn(*input_shape, device=device)
+    y = lib.randint(0, 10, (input_shape[0],), device=device)
+
+    def step():
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(windows):
+        start = time.perf_counter()
+        for _ in range(steps_per_window):
+            step()
+        times.append((time.perf_counter() - start) / steps_per_window)
+    return 1.0 / statistics.median(times)
+
+
+def main(argv=None):
+    parser = make_parser(__doc__)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--windows", type=int, default=5)
+    parser.add_argument("--steps-per-window", type=int, default=10)
+    parser.add_argument("--no-torch", action="store_true", help="measure gpunet only")
+    args = parser.parse_args(argv)
+    if args.fast:
+        args.warmup, args.windows, args.steps_per_window = 1, 2, 2
+    use_torch = torch is not None and not args.no_torch
+    print(f"gpunet on {args.device}; PyTorch {torch.__version__ + ' on cpu' if use_torch else 'not measured'}")
+    print(f"{'steps/s':32s} {'gpunet':>8s} {'pytorch':>8s} {'ratio':>6s}")
+    metrics = {}
+    for key, (build, shape) in BENCHMARKS.items():
+        ours = steps_per_second(gpunet, build, shape, gpunet.device(args.device), args.warmup, args.windows,
+                                args.steps_per_window)
+        theirs = (steps_per_second(torch, build, shape, torch.device("cpu"), args.warmup, args.windows,
+                                   args.steps_per_window) if use_torch else None)
+        ratio = ours / theirs if theirs else None
+        print(f"{key:32s} {ours:8.1f} " + (f"{theirs:8.1f} {ratio:6.2f}" if theirs else f"{'-':>8s} {'-':>6s}"))
+        name = key.split()[0].lower().replace("-5", "")
+        metrics.update({f"{name}_gpunet_steps_per_s": ours, f"{name}_torch_steps_per_s": theirs,
+                        f"{name}_ratio": ratio})
+    print("ratio = gpunet steps/s / PyTorch steps/s (1.0 is parity; above 1, gpunet is faster)")
+    print_metrics("benchmark", metrics)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The example programs run in-process in their --fast mode, and their key behaviour holds.
+
+Each example's main(argv) returns a dict of its final metrics; these tests assert on it. One slow test
+trains LeNet-5 with the default settings and checks the accuracy the example promises.
+"""
+import importlib
+import math
+import os
+import sys
+
+import pytest
+
+import gpunet
+
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "examples")
+os.environ.setdefault("MPLBACKEND", "Agg")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def example(name):
+    """Import examples/<name>.py (the examples import each other and _common by plain name)."""
+    path = os.path.abspath(EXAMPLES)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module(name)
+
+
+def assert_png(path):
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG_MAGIC
+    assert os.path.getsize(path) > 1000
+
+
+def test_lenet_checkpoint_round_trip(tmp_path):
+    checkpoint, plot = tmp_path / "lenet.pt", tmp_path / "lenet.png"
+    m = example("lenet_digits").main(["--fast", "--quiet", "--checkpoint", str(checkpoint), "--plot", str(plot)])
+    assert m["train_loss"] < m["first_train_loss"]
+    assert m["reloaded_test_accuracy"] == m["test_accuracy"]
+    saved = gpunet.load(str(checkpoint))
+    assert set(saved) >= {"model", "optimizer", "epoch"} and saved["epoch"] == m["epochs"] == 2
+    assert "features.0.weight" in saved["model"] and "classifier.4.bias" in saved["model"]
+    assert len(saved["optimizer"]["state"]) == 10  # Adam state for each of the 10 parameters
+    assert_png(plot)
+
+
+def test_finetune_freezes_features_and_follows_the_lr_schedule(tmp_path):
+    checkpoint = tmp_path / "lenet.pt"  # missing: finetune trains one first (in fast mode)
+    m = example("finetune").main(["--fast", "--quiet", "--epochs", "7", "--checkpoint", str(checkpoint),
+                                  "--plot", str(tmp_path / "finetune.png")])
+    assert checkpoint.exists()
+    assert m["frozen_unchanged"] and m["frozen_without_grad"]
+    assert m["classifier_changed"]  # the comparison above is not vacuous: trained layers did move
+    # epochs 1-2: probe (lr halved by editing param_groups); 3+: one group per layer, StepLR(2, 0.5);
+    # epoch 5: the odd/even head joins with lr 0.05 and is decayed with the others from then on.
+    expected = [[0.05], [0.025], [0.005, 0.01, 0.02], [0.005, 0.01, 0.02], [0.0025, 0.005, 0.01, 0.05],
+                [0.0025, 0.005, 0.01, 0.05], [0.00125, 0.0025, 0.005, 0.025]]
+    assert m["add_head_epoch"] == 5
+    assert len(m["lr_history"]) == len(expected)
+    for got, want in zip(m["lr_history"], expected):
+        assert got == pytest.approx(want, rel=1e-12)
+    assert 0.0 <= m["parity_accuracy"] <= 1.0
+    assert_png(tmp_path / "finetune.png")
+
+
+def test_gan_writes_an_image_grid(tmp_path):
+    plot = tmp_path / "gan.png"
+    m = example("gan_digits").main(["--fast", "--quiet", "--plot", str(plot)])
+    assert_png(plot)
+    assert m["discriminator_frozen_ok"]
+    assert math.isfinite(m["d_loss"]) and math.isfinite(m["g_loss"])
+    assert 0.0 < m["d_real"] < 1.0 and 0.0 < m["d_fake"] < 1.0
+
+
+def test_autoencoder_decoder_fine_tuning_recovers_accuracy(tmp_path):
+    m = example("autoencoder_channel").main(["--fast", "--quiet", "--epochs", "10", "--hidden", "32",
+                                             "--plot", str(tmp_path / "channel.png")])
+    assert m["final_loss"] < 0.5 * m["first_loss"]
+    assert m["encoder_unchanged"]
+    assert m["fine_tune_final_loss"] < m["fine_tune_first_loss"]
+    assert m["changed_channel_accuracy_after"] > m["changed_channel_accuracy_before"] + 0.1
+    assert_png(tmp_path / "channel.png")
+
+
+def test_char_gru_learns_and_samples():
+    char_gru = example("char_gru")
+    m = char_gru.main(["--fast", "--quiet", "--epochs", "3"])
+    assert m["final_loss"] < m["first_loss"] - 0.3
+    assert m["val_loss"] < m["uniform_loss"]
+    assert isinstance(m["sample"], str) and m["sample"].startswith(char_gru.PROMPT)
+    assert len(m["sample"]) == len(char_gru.PROMPT) + 20
+
+
+def test_basics(tmp_path):
+    m = example("basics").main(["--fast", "--quiet", "--plot", str(tmp_path / "basics.png")])
+    # custom Functions: gradients equal autograd's through the built-in ops (gradcheck ran inside)
+    for name in ("Exp", "MyReLU", "LinearFunction"):
+        assert m[f"grad_diff_{name}"] < 1e-12
+    assert m["linreg_final_loss"] < 1e-2 * m["linreg_first_loss"]
+    assert m["linreg_w_error"] < 0.05 and m["linreg_b_error"] < 0.05
+    assert m["poisson_final_loss"] < m["poisson_first_loss"]
+    for key, value in m.items():
+        if key.startswith("final_loss/"):
+            assert value < math.log(10), key  # every optimizer/schedule beat the initial ~uniform guess
+    steps = 30
+    lrs = m["lr_curves"]
+    assert lrs["constant"] == pytest.approx([0.05] * steps)
+    assert lrs["StepLR"] == pytest.approx([0.05 * 0.3 ** (i // 10) for i in range(steps)])
+    assert lrs["CosineAnnealingLR"] == pytest.approx(
+        [0.05 * (1 + math.cos(math.pi * i / steps)) / 2 for i in range(steps)], rel=1e-9)
+    one_cycle = lrs["OneCycleLR"]
+    assert one_cycle[0] == pytest.approx(0.2 / 25) and max(one_cycle) == pytest.approx(0.2, rel=1e-3)
+    assert one_cycle[-1] == pytest.approx(0.2 / 25 / 1e4, rel=1e-6)
+    assert_png(tmp_path / "basics.png")
+
+
+def test_benchmark_reports_throughput():
+    m = example("benchmark").main(["--fast"])
+    for name in ("mlp", "lenet"):
+        assert m[f"{name}_gpunet_steps_per_s"] > 0
+        if m[f"{name}_torch_steps_per_s"] is not None:
+            assert m[f"{name}_ratio"] == pytest.approx(m[f"{name}_gpunet_steps_per_s"] / m[f"{name}_torch_steps_per_s"])
+
+
+def test_example_on_simulated_cuda():
+    if not gpunet.cuda.is_available():
+        pytest.skip("no cuda device (set GPUNET_CUDA_SIM=1 to simulate one)")
+    m = example("autoencoder_channel").main(["--fast", "--quiet", "--device", "cuda"])
+    assert m["final_loss"] < m["first_loss"]
+    assert m["encoder_unchanged"]
+
+
+@pytest.mark.slow
+def test_lenet_default_run_reaches_97_percent(tmp_path):
+    m = example("lenet_digits").main(["--quiet", "--checkpoint", str(tmp_path / "lenet.pt")])
+    assert m["test_accuracy"] >= 0.97
+    assert m["reloaded_test_accuracy"] == m["test_accuracy"]
