@@ -251,7 +251,7 @@ def compare(device, args):
 
 def plot(results, path):
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
     for name, (losses, _) in results["optimizers"].items():
         axes[0].plot(smooth(losses), label=name)
     for name, (losses, lrs) in results["schedulers"].items():

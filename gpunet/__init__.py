@@ -4,6 +4,9 @@
 
 Tensors with autograd on NumPy (CPU) or CuPy + Numba CUDA kernels (GPU); see README.md.
 """
+import builtins as _builtins
+import operator as _operator
+
 from gpunet import backend as _backend  # noqa: F401  (imports kernels first: simulator switch)
 from gpunet.backend import Device as device  # noqa: F401
 from gpunet.dtypes import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16,  # noqa: F401
@@ -34,6 +37,7 @@ from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone
                               narrow, nonzero, permute, reshape, roll, scatter,
                               scatter_add, select, split, squeeze, stack, swapaxes, swapdims, t, tile, transpose,
                               tril, triu, unbind, unflatten, unsqueeze, vstack, where)
+from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401,E402
 from gpunet.serialization import load, save  # noqa: F401,E402
 
 float = float32  # noqa: A001  (torch.float)
@@ -56,13 +60,27 @@ def numel(input):
     return input.numel()
 
 
+def set_num_threads(num_threads):
+    """Threads for gpunet's parallel CPU kernels (Numba), capped at Numba's pool size; BLAS keeps its own."""
+    import numba
+    n = _operator.index(num_threads)
+    if n <= 0:
+        raise RuntimeError("set_num_threads expects a positive integer")
+    numba.set_num_threads(_builtins.min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def get_num_threads():
+    import numba
+    return numba.get_num_threads()
+
+
 def set_printoptions(**kwargs):
     """Accepted for compatibility; gpunet's printing follows PyTorch's defaults."""
 
 
 __version__ = "0.1.0"
 
-from gpunet import nn, optim  # noqa: F401,E402
+from gpunet import backends, nn, optim  # noqa: F401,E402
 from gpunet.ops.methods import _log_softmax as log_softmax, _softmax as softmax  # noqa: F401,E402
 from gpunet import utils  # noqa: F401,E402
 import gpunet.utils.data  # noqa: F401,E402

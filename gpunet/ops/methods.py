@@ -3,7 +3,7 @@
 The arithmetic operators keep a fast path for the common case (same dtypes, or a Python number of
 the tensor's category) and fall back to full PyTorch promotion otherwise.
 """
-from gpunet.ops import creation, elementwise as E, inplace as I, linalg as L, reduce as R, shape as S
+from gpunet.ops import creation, elementwise as E, inplace as I, linalg as L, reduce as R, shape as S, sorting as O
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
 
 
@@ -137,6 +137,7 @@ def bind(cls):
         "amax": R.amax, "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "var": R.var, "std": R.std,
         "logsumexp": R.logsumexp, "norm": R.norm, "cumsum": R.cumsum, "all": R.all, "any": R.any,
         "count_nonzero": R.count_nonzero, "softmax": _softmax, "log_softmax": _log_softmax,
+        "sort": O.sort, "argsort": O.argsort, "topk": O.topk,
         # linear algebra
         "matmul": L.matmul, "mm": L.mm, "bmm": L.bmm, "dot": L.dot, "mv": L.mv, "outer": L.outer,
         "inner": L.inner, "addmm": L.addmm,

@@ -17,5 +17,5 @@ from gpunet.optim.rmsprop import RMSprop  # noqa: F401
 from gpunet.optim.sgd import SGD  # noqa: F401
 from gpunet.optim import lr_scheduler  # noqa: F401,E402
 
-__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer", "RAdam", "RMSprop",
-           "SGD", "lr_scheduler"]
+__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer", "RAdam",
+           "RMSprop", "SGD", "lr_scheduler"]

@@ -91,7 +91,8 @@ class _FlatGroup:
                 opt._ensure_state(group, p, spec)  # complete: no slot of a member is left uninitialised
             members.setdefault((p._device, p._data.dtype), []).append(p)
         for (device, dtype), params in members.items():
-            self.buckets.append(_Bucket(opt, spec, params, device, dtype, has_state, self.gather[device.type]))
+            limit = self.gather[device.type]
+            self.buckets.append(_Bucket(opt, spec, params, device, dtype, has_state, limit))
         self.member_ids = frozenset(id(p) for b in self.buckets for p in b.params)
 
 

@@ -165,7 +165,7 @@ class FusedOptimizer(Optimizer):
         return state
 
     def step(self, closure=None):
-        """Perform one optimization step; ``closure`` (optional) re-evaluates the model and returns the loss."""
+        """One optimization step; ``closure`` (optional) re-evaluates the model and returns the loss."""
         loss = self._run_closure(closure)
         for group in self.param_groups:
             spec = self._state_spec(group)

@@ -12,7 +12,10 @@ __all__ = ["Adadelta"]
 
 
 class Adadelta(FusedOptimizer):
-    """Adadelta (Zeiler), as torch.optim.Adadelta. State per param: ``step``, ``square_avg``, ``acc_delta``."""
+    """Adadelta (Zeiler), as torch.optim.Adadelta.
+
+    State per param: ``step``, ``square_avg``, ``acc_delta``.
+    """
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
                  maximize=False, differentiable=False):

@@ -29,8 +29,8 @@ class Adagrad(FusedOptimizer):
             raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
         check_eps(eps)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
-                        differentiable=differentiable, fused=fused)
+                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
         check_fused(fused, foreach, differentiable)
         for group in self.param_groups:
@@ -48,5 +48,5 @@ class Adagrad(FusedOptimizer):
         return (bump(state, "step", by=1),)
 
     def _update(self, K, group, param, grad, arrays, scalars):
-        K.adagrad_step(param, grad, arrays["sum"], _scalar(group["lr"]), group["lr_decay"], group["weight_decay"],
-                       group["eps"], group["maximize"], scalars[0])
+        K.adagrad_step(param, grad, arrays["sum"], _scalar(group["lr"]), group["lr_decay"],
+                       group["weight_decay"], group["eps"], group["maximize"], scalars[0])

@@ -39,7 +39,8 @@ def resnet18_shapes():
     for out_ch, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
         for block in range(2):
             first_in = in_ch if block == 0 else out_ch
-            shapes += [(out_ch, first_in, 3, 3), (out_ch,), (out_ch,), (out_ch, out_ch, 3, 3), (out_ch,), (out_ch,)]
+            shapes += [(out_ch, first_in, 3, 3), (out_ch,), (out_ch,)]
+            shapes += [(out_ch, out_ch, 3, 3), (out_ch,), (out_ch,)]
             if block == 0 and (stride != 1 or in_ch != out_ch):
                 shapes += [(out_ch, in_ch, 1, 1), (out_ch,), (out_ch,)]  # downsample conv + BN
         in_ch = out_ch
@@ -155,6 +156,14 @@ def run(device="cpu", quick=False):
     return rows, roof_gbs, total, len(shapes)
 
 
+LEGEND = """\
+gpunet ms: the default (flat buffers; CPU: tensors up to 2**17 elements share one kernel call, larger
+  ones get a call each; CUDA: one call); per-tensor: a kernel call per tensor; gather-all: every grad
+  copied into one buffer, one call. ratio = gpunet default / PyTorch (below 1: faster). GB/s and %roof
+  are the default's; %roof: of the roof measured at the start; %roof*: of the same roof pass timed in
+  the same rounds as the steps (the machine's load drifts)."""
+
+
 def _fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
@@ -168,23 +177,21 @@ def main(argv=None):
     if args.device == "cuda":
         import kernels
         if kernels.simulator_enabled():
-            sys.exit("gpunet.optim.bench: the CUDA simulator is far too slow for 11.7M elements; use a real GPU")
+            sys.exit("gpunet.optim.bench: the CUDA simulator is far too slow for 11.7M elements; "
+                     "use a real GPU")
     rows, roof_gbs, total, n = run(args.device, args.quick)
     print(f"optimizer.step() over {total / 1e6:.2f}M float32 params in {n} tensors (ResNet-18 shapes), "
-          f"device {args.device}; in-place bandwidth roof (kernels.bench.roof.measure): {_fmt(roof_gbs, '.1f')} GB/s")
+          f"device {args.device}; in-place bandwidth roof (kernels.bench.roof.measure): "
+          f"{_fmt(roof_gbs, '.1f')} GB/s")
     head = (f"{'optimizer':<18} {'gpunet ms':>9} {'per-tensor':>10} {'gather-all':>10} {'torch ms':>9} "
             f"{'ratio':>6} {'B/el':>5} {'GB/s':>6} {'%roof':>6} {'%roof*':>6}  PyTorch path")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['label']:<18} {r['ms']:>9.2f} {r['tensor_ms']:>10.2f} {r['flat_ms']:>10.2f} "
-              f"{_fmt(r['torch_ms'], '.2f'):>9} {_fmt(r['ratio'], '.2f'):>6} {r['bytes_per']:>5} {r['gbs']:>6.1f} "
-              f"{_fmt(r['pct_roof'], '.0f'):>6} {r['pct_inrun']:>6.0f}  {r['torch_path']}")
-    print("gpunet ms: the default (flat buffers; CPU: tensors up to 2**17 elements share one kernel call, larger ones "
-          "get a call each;\nCUDA: one call); per-tensor: a kernel call per tensor; gather-all: every grad copied "
-          "into one buffer, one call.\nratio = gpunet default / PyTorch (below 1: faster); GB/s and %roof are the "
-          "default's; %roof: of the roof measured\nat the start; %roof*: of the same roof pass timed in the same "
-          "rounds as the steps (the machine's load drifts)")
+              f"{_fmt(r['torch_ms'], '.2f'):>9} {_fmt(r['ratio'], '.2f'):>6} {r['bytes_per']:>5} "
+              f"{r['gbs']:>6.1f} {_fmt(r['pct_roof'], '.0f'):>6} {r['pct_inrun']:>6.0f}  {r['torch_path']}")
+    print(LEGEND)
 
 
 if __name__ == "__main__":

@@ -89,8 +89,8 @@ class LBFGS(Optimizer):
         """Run up to max_iter L-BFGS iterations; ``closure`` (required) clears the grads, computes the
         loss, calls backward and returns the loss. Returns the loss of the first evaluation."""
         if closure is None:
-            raise RuntimeError("LBFGS requires a closure: step(closure) where closure() re-evaluates the model "
-                               "and returns the loss")
+            raise RuntimeError("LBFGS requires a closure: step(closure) where closure() re-evaluates the "
+                               "model and returns the loss")
         group = self.param_groups[0]
         lr = _scalar(group["lr"])
         max_iter, max_eval = group["max_iter"], group["max_eval"]

@@ -1,7 +1,8 @@
 """NAdam (Adam with Nesterov momentum and a momentum schedule), optionally NAdamW (torch.optim.NAdam).
 
 Momentum schedule, computed here on the host per step t (PyTorch's NAdam docs):
-    mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay)),  mu_product = mu_1 * ... * mu_t  (state 'mu_product')
+    mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay))
+    mu_product = mu_1 * ... * mu_t  (state 'mu_product')
 Update (fused kernel ``K.nadam_step``):
     decoupled_weight_decay: p *= 1 - lr*weight_decay, else g += weight_decay * p
     m, v as Adam;  d = sqrt(v / (1 - beta2^t)) + eps

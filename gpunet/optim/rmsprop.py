@@ -49,6 +49,6 @@ class RMSprop(FusedOptimizer):
         return ()  # the update does not depend on the step count
 
     def _update(self, K, group, param, grad, arrays, scalars):
-        K.rmsprop_step(param, grad, arrays["square_avg"], arrays.get("grad_avg"), arrays.get("momentum_buffer"),
-                       _scalar(group["lr"]), group["alpha"], group["eps"], group["weight_decay"],
-                       group["momentum"], group["centered"], group["maximize"])
+        K.rmsprop_step(param, grad, arrays["square_avg"], arrays.get("grad_avg"),
+                       arrays.get("momentum_buffer"), _scalar(group["lr"]), group["alpha"], group["eps"],
+                       group["weight_decay"], group["momentum"], group["centered"], group["maximize"])

@@ -40,4 +40,5 @@ class SGD(FusedOptimizer):
 
     def _update(self, K, group, param, grad, arrays, scalars):
         K.sgd_step(param, grad, arrays.get("momentum_buffer"), _scalar(group["lr"]), group["momentum"],
-                   group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"], scalars[0])
+                   group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"],
+                   scalars[0])

@@ -22,3 +22,18 @@ def test_program_matches_pytorch(name):
     got = fn(gpunet, got_init)
     assert got_init.calls == ref_init.calls
     assert_same(ref, got, fn.dtype)
+
+
+def test_assert_same_catches_differences():
+    """The comparison itself must fail on a wrong value, dtype, key, length or flag."""
+    import numpy as np
+
+    ref = {"losses": [1.0, 0.5], "w": np.ones(3, dtype=np.float32), "ok": True, "names": ["a"], "n": 3}
+    assert_same(ref, {**ref, "losses": [1.0, 0.5 + 4e-6]}, "float32")
+    bad = [{**ref, "losses": [1.0, 0.5001]}, {**ref, "w": np.ones(3)}, {**ref, "ok": False}, {**ref, "n": 4},
+           {**ref, "names": ["a", "b"]}, {k: v for k, v in ref.items() if k != "n"}]
+    for got in bad:
+        with pytest.raises(AssertionError):
+            assert_same(ref, got, "float32")
+    with pytest.raises(AssertionError):
+        assert_same({"x": [1.0]}, {"x": [1.0 + 1e-9]}, "float64")

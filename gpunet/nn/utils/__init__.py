@@ -1,5 +1,6 @@
 """gpunet.nn.utils: gradient clipping, parameter/vector conversion, safetensors state dicts."""
 
+from gpunet.nn.utils import rnn  # noqa: F401
 from gpunet.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
 from gpunet.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
 from gpunet.nn.utils.safetensors_io import load_safetensors, save_safetensors

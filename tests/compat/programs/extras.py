@@ -31,7 +31,7 @@ def lbfgs_regression(torch, init):
     step_losses = [optimizer.step(closure).item() for _ in range(2)]
     return {"step_losses": step_losses, "n_evals": len(evals), "evals": evals,
             "weight": model.weight.detach().numpy(), "bias": model.bias.detach().numpy(),
-            "func_evals": optimizer.state[optimizer._params[0]]["func_evals"]}
+            "func_evals": optimizer.state[model.weight]["func_evals"]}
 
 
 @program(dtype="float64")

@@ -17,8 +17,10 @@ def _tokens(rng, batch, max_len, vocab):
 
 @program()
 def gru_classifier(torch, init):
-    """Embedding(padding_idx) -> 2-layer batch_first GRU -> Linear on the last hidden state; Adam."""
+    """Variable-length sequences collated with pad_sequence, Embedding(padding_idx) -> 2-layer batch_first
+    GRU -> Linear on each sequence's last valid output (picked by length, no packing); Adam."""
     nn = torch.nn
+    pad_sequence = nn.utils.rnn.pad_sequence
 
     class GRUClassifier(nn.Module):
         def __init__(self, vocab, emb, hidden, classes):
@@ -27,19 +29,22 @@ def gru_classifier(torch, init):
             self.gru = nn.GRU(emb, hidden, num_layers=2, batch_first=True)
             self.fc = nn.Linear(hidden, classes)
 
-        def forward(self, ids):
+        def forward(self, ids, lengths):
             out, h_n = self.gru(self.embedding(ids))
-            return self.fc(h_n[-1]), out
+            last = out[torch.arange(ids.size(0)), lengths - 1]
+            return self.fc(last), out
 
     rng = np.random.default_rng(3)
-    ids, _ = _tokens(rng, 5, 7, 12)
-    ids, labels = torch.tensor(ids), torch.tensor(rng.integers(0, 3, 5))
+    sequences = [torch.tensor(rng.integers(1, 12, n)) for n in rng.integers(2, 8, 5)]
+    lengths = torch.tensor([len(s) for s in sequences])
+    ids = pad_sequence(sequences, batch_first=True, padding_value=0)
+    labels = torch.tensor(rng.integers(0, 3, 5))
     model = init(GRUClassifier(12, 6, 8, 3))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     losses = []
     for _ in range(4):
         optimizer.zero_grad()
-        logits, out = model(ids)
+        logits, out = model(ids, lengths)
         loss = nn.functional.cross_entropy(logits, labels)
         loss.backward()
         optimizer.step()

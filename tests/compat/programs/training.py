@@ -115,8 +115,10 @@ def finetune_frozen(torch, init):
 
 @program()
 def dataloader_loop(torch, init):
-    """TensorDataset + DataLoader (shuffle=False), train()/eval() epochs, no_grad evaluation, accuracy."""
+    """TensorDataset + DataLoader (shuffle=False), train()/eval() epochs, no_grad evaluation, accuracy;
+    device-agnostic (gpunet's simulated cuda device runs it under the test suite)."""
     nn = torch.nn
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     from_numpy = torch.from_numpy
     DataLoader = torch.utils.data.DataLoader
     TensorDataset = torch.utils.data.TensorDataset
@@ -132,7 +134,7 @@ def dataloader_loop(torch, init):
 
     # no bias before BatchNorm: its true gradient is 0 and Adam would amplify rounding noise
     model = init(nn.Sequential(nn.Linear(4, 16, bias=False), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(p=0.0),
-                               nn.Linear(16, 3)))
+                               nn.Linear(16, 3))).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     criterion = nn.CrossEntropyLoss(reduction="sum")
     history = []
@@ -140,6 +142,7 @@ def dataloader_loop(torch, init):
         model.train()
         total, batches = 0.0, 0
         for xb, yb in train_loader:
+            xb, yb = xb.to(device), yb.to(device, non_blocking=True)
             optimizer.zero_grad()
             loss = criterion(model(xb), yb) / len(yb)
             loss.backward()
@@ -150,6 +153,7 @@ def dataloader_loop(torch, init):
         correct, seen, val_loss = 0, 0, 0.0
         with torch.no_grad():
             for xb, yb in val_loader:
+                xb, yb = xb.to(device), yb.to(device)
                 out = model(xb)
                 val_loss += criterion(out, yb).item()
                 correct += (out.argmax(1) == yb).sum().item()
@@ -159,7 +163,8 @@ def dataloader_loop(torch, init):
     return {"len": [len(train_ds), len(train_loader), len(val_loader)], "history": history,
             "first_batch": [list(t.shape) for t in next(iter(train_loader))],
             "label_dtype": str(next(iter(train_loader))[1].dtype).replace("torch.", "").replace("gpunet.", ""),
-            "params": [p.detach().numpy() for p in model.parameters()]}
+            "device_type": model[0].weight.device.type == device.type,
+            "params": [p.detach().cpu().numpy() for p in model.parameters()]}
 
 
 @program()

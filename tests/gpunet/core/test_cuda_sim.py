@@ -6,7 +6,7 @@ import gpunet
 
 from .helpers import check_op, lib, to_numpy
 
-pytestmark = pytest.mark.skipif(not gpunet.cuda.is_available(), reason="no cuda device (GPU or GPUNET_CUDA_SIM=1)")
+needs_cuda = pytest.mark.skipif(not gpunet.cuda.is_available(), reason="no cuda device (GPU or GPUNET_CUDA_SIM=1)")
 
 OPS = {
     "add_broadcast": (lambda x, y: x + y, [(3, 4), (4,)]),
@@ -30,13 +30,14 @@ OPS = {
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
-def test_op_on_cuda_matches_torch_and_fd(name):
+def test_op_matches_torch_and_fd(name, device):
     fn, shapes = OPS[name]
-    out = check_op(fn, *shapes, device="cuda")
+    out = check_op(fn, *shapes, device=device)
     first = out[0] if isinstance(out, tuple) else out
-    assert first.device == gpunet.device("cuda:0")
+    assert first.device.type == device
 
 
+@needs_cuda
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_op_on_cuda_equals_cpu(name):
     fn, shapes = OPS[name]
@@ -54,6 +55,7 @@ def test_op_on_cuda_equals_cpu(name):
         np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-12, atol=1e-12)
 
 
+@needs_cuda
 def test_gather_scatter_index_select_on_cuda():
     idx = np.array([[0, 2, 1, 0], [2, 2, 0, 1]])
     check_op(lambda x, i: x.gather(0, i), (3, 4), idx, device="cuda")
@@ -63,6 +65,7 @@ def test_gather_scatter_index_select_on_cuda():
     check_op(lambda x, i, s: x.scatter(0, i, s), (3, 4), uniq, (1, 4), device="cuda")
 
 
+@needs_cuda
 def test_transfers_both_ways():
     x = gpunet.tensor([[1.0, 2.0], [3.0, 4.0]])
     c = x.cuda()
@@ -80,6 +83,7 @@ def test_transfers_both_ways():
     assert z.device.type == "cuda" and z.dtype == gpunet.int32 and z.type() == "torch.cuda.IntTensor"
 
 
+@needs_cuda
 def test_creation_on_cuda():
     for t in (gpunet.ones(2, device="cuda"), gpunet.rand(2, device="cuda"), gpunet.arange(3, device="cuda"),
               gpunet.eye(2, device="cuda"), gpunet.full((2,), 3, device="cuda"), gpunet.tensor([1], device="cuda"),
@@ -87,6 +91,7 @@ def test_creation_on_cuda():
         assert t.device == gpunet.device("cuda:0")  # a tensor's device always carries the index, as torch
 
 
+@needs_cuda
 def test_backward_across_devices():
     x = gpunet.tensor([1.0, 2.0], dtype=gpunet.float64, requires_grad=True)
     y = (x.cuda() * 3).exp().sum()
@@ -99,6 +104,7 @@ def test_backward_across_devices():
     assert w.grad.device.type == "cuda" and w.grad.tolist() == [2.0, 2.0]
 
 
+@needs_cuda
 def test_mixing_devices_errors_name_both():
     a, b = gpunet.ones(2), gpunet.ones(2, device="cuda")
     pattern = r"Expected all tensors to be on the same device.*(cpu and cuda:0|cuda:0 and cpu)"
@@ -114,6 +120,7 @@ def test_mixing_devices_errors_name_both():
         b.numpy()
 
 
+@needs_cuda
 def test_grad_accumulates_on_cuda_leaf():
     w = gpunet.ones(3, device="cuda", requires_grad=True)
     for _ in range(2):
@@ -124,6 +131,7 @@ def test_grad_accumulates_on_cuda_leaf():
     assert w.tolist() == [-1.0, -1.0, -1.0] and w.device.type == "cuda"
 
 
+@needs_cuda
 def test_inplace_and_random_on_cuda():
     x = gpunet.zeros(4, device="cuda")
     x.add_(1).mul_(3)
@@ -135,6 +143,7 @@ def test_inplace_and_random_on_cuda():
     assert x.tolist() == [1.0, 2.0, 3.0, 4.0] and x.device.type == "cuda"
 
 
+@needs_cuda
 def test_cuda_module_api():
     assert gpunet.cuda.device_count() >= 1 and gpunet.cuda.current_device() == 0
     gpunet.cuda.synchronize()

@@ -35,10 +35,13 @@ CASES = (
     + [("Adagrad", dict(lr=0.05, **o))
        for o in grid(lr_decay=[0.0, 0.01], initial_accumulator_value=[0.0, 0.1], weight_decay=[0.0, 0.1])]
     + [("Adagrad", dict(lr=0.05, maximize=True))]
-    + [("Adadelta", dict(lr=0.5, **o)) for o in grid(rho=[0.9, 0.5], weight_decay=[0.0, 0.1], maximize=[False, True])]
-    + [("Adamax", dict(lr=0.02, betas=(0.8, 0.99), **o)) for o in grid(weight_decay=[0.0, 0.1], maximize=[False, True])]
+    + [("Adadelta", dict(lr=0.5, **o))
+       for o in grid(rho=[0.9, 0.5], weight_decay=[0.0, 0.1], maximize=[False, True])]
+    + [("Adamax", dict(lr=0.02, betas=(0.8, 0.99), **o))
+       for o in grid(weight_decay=[0.0, 0.1], maximize=[False, True])]
     + [("NAdam", dict(lr=0.02, betas=(0.8, 0.99), **o))
-       for o in grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True], momentum_decay=[4e-3, 2e-2])]
+       for o in grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True],
+                     momentum_decay=[4e-3, 2e-2])]
     + [("NAdam", dict(lr=0.02, maximize=True))]
     + [("RAdam", dict(lr=0.02, betas=(0.8, 0.9), **o))
        for o in grid(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True], maximize=[False, True])]
@@ -51,7 +54,7 @@ def case_id(case):
     return f"{name}({opts})"
 
 
-# ---- the problem: a few params of different shapes, loss = sum w (p - c)^2 + 0.1 p^4 --------------------------
+# ---- the problem: a few params of different shapes, loss = sum w (p - c)^2 + 0.1 p^4 ---------------------
 def problem(dtype):
     rng = np.random.default_rng(7)
     p0 = [rng.uniform(-1.5, 1.5, s).astype(dtype) for s in SHAPES]
@@ -99,7 +102,7 @@ def _state_numpy(state):
             for i, s in state.items()}
 
 
-# ---- per-tensor NumPy reference of each algorithm (PyTorch's docs), in the param's dtype ---------------------
+# ---- per-tensor NumPy reference of each algorithm (PyTorch's docs), in the param's dtype -----------------
 def reference(name, kw, dtype, steps):
     p0, w, c = problem(dtype)
     ps = [a.copy() for a in p0]
@@ -220,7 +223,8 @@ _MAX = dict(maximize=False, weight_decay=0.0)
 DEFAULTS = {
     "SGD": dict(_MAX, momentum=0.0, dampening=0.0, nesterov=False),
     "Adam": dict(_MAX, betas=(0.9, 0.999), eps=1e-8, amsgrad=False, decoupled_weight_decay=False),
-    "AdamW": dict(_MAX, betas=(0.9, 0.999), eps=1e-8, amsgrad=False, decoupled_weight_decay=True, weight_decay=1e-2),
+    "AdamW": dict(_MAX, betas=(0.9, 0.999), eps=1e-8, amsgrad=False, decoupled_weight_decay=True,
+                  weight_decay=1e-2),
     "RMSprop": dict(_MAX, alpha=0.99, eps=1e-8, momentum=0.0, centered=False),
     "Adagrad": dict(_MAX, lr_decay=0.0, initial_accumulator_value=0.0, eps=1e-10),
     "Adadelta": dict(_MAX, rho=0.9, eps=1e-6),
@@ -238,7 +242,7 @@ def assert_close(actual, expected, dtype, what):
                                    err_msg=f"{what}[{i}]")
 
 
-# ---- tests ----------------------------------------------------------------------------------------------------
+# ---- tests ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_trajectory_matches_reference_and_torch(case, dtype):
@@ -309,13 +313,16 @@ def test_signature_and_group_keys_match_torch(name):
 
 
 BAD_ARGS = [
-    ("SGD", dict(lr=-1)), ("SGD", dict(momentum=-1)), ("SGD", dict(weight_decay=-1)), ("SGD", dict(nesterov=True)),
+    ("SGD", dict(lr=-1)), ("SGD", dict(momentum=-1)), ("SGD", dict(weight_decay=-1)),
+    ("SGD", dict(nesterov=True)),
     ("SGD", dict(momentum=0.9, dampening=0.1, nesterov=True)), ("SGD", dict(fused=True, foreach=True)),
-    ("Adam", dict(lr=-1)), ("Adam", dict(eps=-1)), ("Adam", dict(betas=(1.0, 0.9))), ("Adam", dict(betas=(0.9, 1.5))),
+    ("Adam", dict(lr=-1)), ("Adam", dict(eps=-1)), ("Adam", dict(betas=(1.0, 0.9))),
+    ("Adam", dict(betas=(0.9, 1.5))),
     ("Adam", dict(weight_decay=-1)), ("Adam", dict(fused=True, foreach=True)),
     ("Adam", dict(fused=True, differentiable=True)), ("AdamW", dict(betas=(-0.1, 0.9))),
     ("RMSprop", dict(alpha=-1)), ("RMSprop", dict(momentum=-1)), ("RMSprop", dict(eps=-1)),
-    ("Adagrad", dict(lr_decay=-1)), ("Adagrad", dict(initial_accumulator_value=-1)), ("Adagrad", dict(eps=-1)),
+    ("Adagrad", dict(lr_decay=-1)), ("Adagrad", dict(initial_accumulator_value=-1)),
+    ("Adagrad", dict(eps=-1)),
     ("Adadelta", dict(rho=1.5)), ("Adadelta", dict(lr=-0.5)), ("Adamax", dict(betas=(0.9, 1.0))),
     ("NAdam", dict(momentum_decay=-1)), ("RAdam", dict(weight_decay=-1)), ("LBFGS", dict(lr=-1)),
 ]

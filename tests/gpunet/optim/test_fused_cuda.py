@@ -1,6 +1,7 @@
 """The flat-buffer path (CUDA's default; also forced on the CPU here, where it is fast to test): O(1) kernel
 launches per param group, params and state as views of flat buffers, and the same numbers as the per-tensor
-path when params are frozen, rebound, added, or state is loaded or replaced. Simulated cuda uses tiny sizes."""
+path when params are frozen, rebound, added, or state is loaded or replaced. Simulated cuda uses tiny
+sizes."""
 import copy
 
 import numpy as np
@@ -189,7 +190,8 @@ def test_load_state_dict_rebuilds_from_loaded_state(device):
     saved = copy.deepcopy(cpu_opt.state_dict())
     cpu_opt.load_state_dict(copy.deepcopy(saved))  # loaded tensors are used as they are, not copied
 
-    dev_params = [gpunet.tensor(p.detach().numpy(), device=device.split("-")[0], requires_grad=True) for p in ps]
+    dev = device.split("-")[0]
+    dev_params = [gpunet.tensor(p.detach().numpy(), device=dev, requires_grad=True) for p in ps]
     opt = build(gpunet.optim.NAdam, dev_params, device, **kw)
     grads(dev_params, 0)
     opt.step()  # builds flat buffers with other state, which loading must replace
@@ -267,7 +269,8 @@ def test_non_contiguous_param_and_state_are_written_back():
 
 
 def test_params_moved_to_cuda_after_construction_take_their_state_along():
-    """model.to('cuda') after building the optimizer rebinds p.data: the next step rebuilds on the new device."""
+    """model.to('cuda') after building the optimizer rebinds p.data: the next step rebuilds on the new
+    device."""
     kw = dict(lr=0.05, momentum=0.9)
     expected, _ = reference_run(gpunet.optim.SGD, kw, lambda opt, ps, k: grads(ps, k), 3)
     ps = make("cpu")

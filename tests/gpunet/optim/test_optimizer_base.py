@@ -1,5 +1,5 @@
-"""Optimizer's contract (PyTorch's docs): param groups and their errors, frozen vs zero-grad params, zero_grad,
-state_dict layout and loading, resume equivalence, step counting and hooks."""
+"""Optimizer's contract (PyTorch's docs): param groups and their errors, frozen vs zero-grad params,
+zero_grad, state_dict layout and loading, resume equivalence, step counting and hooks."""
 import copy
 import warnings
 
@@ -23,13 +23,15 @@ ALGOS = {
 
 
 def leaf(*shape, value=None, dtype=None):
-    data = np.arange(1, int(np.prod(shape)) + 1, dtype=np.float64).reshape(shape) / 10 if value is None else value
-    return gpunet.tensor(data, dtype=dtype or gpunet.float32, requires_grad=True)
+    if value is None:
+        value = np.arange(1, int(np.prod(shape)) + 1, dtype=np.float64).reshape(shape) / 10
+    return gpunet.tensor(value, dtype=dtype or gpunet.float32, requires_grad=True)
 
 
 def set_grads(params, scale=1.0):
     for i, p in enumerate(params):
-        p.grad = gpunet.tensor(np.cos(np.arange(p.numel()) + i).reshape(tuple(p.shape)) * scale, dtype=p.dtype)
+        g = np.cos(np.arange(p.numel()) + i).reshape(tuple(p.shape)) * scale
+        p.grad = gpunet.tensor(g, dtype=p.dtype)
 
 
 def values(params):
@@ -61,11 +63,13 @@ def test_params_forms():
 
 
 @pytest.mark.parametrize("make,exc,msg", [
-    (lambda a, b: gpunet.optim.SGD(a), TypeError, "params argument given to the optimizer should be an iterable"),
+    (lambda a, b: gpunet.optim.SGD(a), TypeError,
+     "params argument given to the optimizer should be an iterable"),
     (lambda a, b: gpunet.optim.SGD([]), ValueError, "optimizer got an empty parameter list"),
     (lambda a, b: gpunet.optim.SGD(iter([])), ValueError, "optimizer got an empty parameter list"),
     (lambda a, b: gpunet.optim.SGD([{"params": {a}}]), TypeError, "Please use a list instead"),
-    (lambda a, b: gpunet.optim.SGD([a, 3]), TypeError, "optimizer can only optimize Tensors, but one of the params is int"),
+    (lambda a, b: gpunet.optim.SGD([a, 3]), TypeError,
+     "optimizer can only optimize Tensors, but one of the params is int"),
     (lambda a, b: gpunet.optim.SGD([a * 2]), ValueError, "can't optimize a non-leaf Tensor"),
     (lambda a, b: gpunet.optim.SGD([{"params": [a]}, {"params": [a, b]}]), ValueError,
      "some parameters appear in more than one parameter group"),
@@ -129,7 +133,7 @@ def test_duplicate_param_in_group_warns_and_is_updated_twice():
     assert float(opt.state[p]["step"]) == 4.0
 
 
-# ---- frozen and zero-grad params ----------------------------------------------------------------------------
+# ---- frozen and zero-grad params ----------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 @pytest.mark.parametrize("flat", [{}, {"cpu": None}, {"cpu": 3}], ids=["per-tensor", "flat", "flat-small"])
 def test_frozen_param_never_moves_and_zero_grad_param_does(name, flat):
@@ -163,7 +167,9 @@ def test_param_frozen_mid_training_keeps_values_and_state(flat):
             g = np.sin(np.arange(p.numel()) + step + i).reshape(tuple(p.shape)).astype(np.float32)
             p.grad = None if i == frozen else gpunet.tensor(g)
             tp.grad = None if i == frozen else torch.tensor(g)
-        snapshot = (ps[1].detach().numpy().copy(), opt.state[ps[1]]["exp_avg"].numpy().copy()) if frozen else None
+        snapshot = None
+        if frozen:
+            snapshot = (ps[1].detach().numpy().copy(), opt.state[ps[1]]["exp_avg"].numpy().copy())
         opt.step()
         topt.step()
         if frozen:
@@ -219,7 +225,7 @@ def test_closure_runs_with_grad_enabled_and_loss_is_returned():
     np.testing.assert_allclose(p.detach().numpy(), [0.1 - 0.02, 0.2 - 0.04], rtol=1e-6)
 
 
-# ---- state_dict ------------------------------------------------------------------------------------------------
+# ---- state_dict ---------------------------------------------------------------------------------------
 def _train(opt, params, steps, start=0):
     for k in range(start, start + steps):
         set_grads(params, scale=1.0 + 0.1 * k)
@@ -231,7 +237,9 @@ def test_state_dict_layout_matches_torch(name):
     torch = pytest.importorskip("torch")
     ps = [leaf(2, 3), leaf(4), leaf(2), leaf(3)]
     tps = [torch.tensor(p.detach().numpy(), requires_grad=True) for p in ps]
-    groups = lambda q: [{"params": [q[0], q[1]]}, {"params": [q[2], q[3]], "lr": 0.01}]  # noqa: E731
+    def groups(q):
+        return [{"params": [q[0], q[1]]}, {"params": [q[2], q[3]], "lr": 0.01}]
+
     opt = getattr(gpunet.optim, name)(groups(ps), **ALGOS[name])
     topt = getattr(torch.optim, name)(groups(tps), **ALGOS[name])
     for k in range(3):
@@ -250,7 +258,8 @@ def test_state_dict_layout_matches_torch(name):
         for key, tv in tstate.items():
             v = sd["state"][i][key]
             assert isinstance(v, gpunet.Tensor) and str(v.device) == "cpu"
-            assert tuple(v.shape) == tuple(tv.shape) and str(v.dtype).split(".")[-1] == str(tv.dtype).split(".")[-1]
+            assert tuple(v.shape) == tuple(tv.shape)
+            assert str(v.dtype).split(".")[-1] == str(tv.dtype).split(".")[-1]
             np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -301,8 +310,8 @@ def test_load_state_dict_errors():
     opt = gpunet.optim.SGD([{"params": [a]}, {"params": [b, c]}], lr=0.1)
     with pytest.raises(ValueError, match="loaded state dict has a different number of parameter groups"):
         opt.load_state_dict({"state": {}, "param_groups": [{"params": [0], "lr": 0.1}]})
-    with pytest.raises(ValueError, match="loaded state dict contains a parameter group that doesn't match the "
-                                         "size of optimizer's group"):
+    with pytest.raises(ValueError, match="loaded state dict contains a parameter group that doesn't match "
+                                         "the size of optimizer's group"):
         opt.load_state_dict({"state": {}, "param_groups": [{"params": [0]}, {"params": [1]}]})
 
 
@@ -333,7 +342,7 @@ def test_load_state_dict_accepts_plain_number_step():
     assert float(opt.state[p]["step"]) == 2.0
 
 
-# ---- step counting, hooks, copies ------------------------------------------------------------------------------
+# ---- step counting, hooks, copies ---------------------------------------------------------------------
 def test_step_count_counts_every_step_including_overriding_subclasses():
     class Tracked(gpunet.optim.Adam):
         calls = 0

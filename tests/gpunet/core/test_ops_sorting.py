@@ -1,0 +1,62 @@
+"""sort / argsort / topk: values, indices (stable tie order, NaN as largest), gradients, errors."""
+import numpy as np
+import pytest
+
+import gpunet
+
+from .helpers import check_op, lib
+
+CASES = {
+    "sort": lambda x: x.sort(dim=1),
+    "sort_desc": lambda x: x.sort(0, True),
+    "sort_fn": lambda x: lib(x).sort(x, descending=True),
+    "topk": lambda x: x.topk(2),
+    "topk_dim0_smallest": lambda x: lib(x).topk(x, 2, dim=0, largest=False),
+}
+
+
+def lib(x):
+    return gpunet if isinstance(x, gpunet.Tensor) else __import__("torch")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_values_indices_and_grad(name):
+    check_op(CASES[name], (3, 5))
+
+
+def test_argsort_matches_torch_with_ties_and_nan(device):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).integers(0, 3, (4, 9)).astype(np.float64)
+    a[1, 3] = a[2, 0] = np.nan
+    x, t = gpunet.tensor(a, device=device), torch.tensor(a)
+    for kw in (dict(dim=1), dict(dim=0, descending=True), dict(dim=-1, descending=True)):
+        np.testing.assert_array_equal(gpunet.argsort(x, stable=True, **kw).cpu().numpy(),
+                                      torch.argsort(t, stable=True, **kw).numpy())
+        got, ref = x.sort(stable=True, **kw), t.sort(stable=True, **kw)
+        np.testing.assert_array_equal(got.values.cpu().numpy(), ref.values.numpy())
+        np.testing.assert_array_equal(got.indices.cpu().numpy(), ref.indices.numpy())
+    k = x.topk(4, dim=1)
+    assert k.indices.dtype == gpunet.int64 and tuple(k.values.shape) == (4, 4)
+    np.testing.assert_array_equal(k.values.cpu().numpy(), torch.topk(t, 4, dim=1).values.numpy())
+
+
+def test_integer_bool_and_scalar_inputs():
+    assert gpunet.tensor([3, 1, 2]).sort().values.tolist() == [1, 2, 3]
+    assert gpunet.tensor([True, False, True]).argsort(stable=True).tolist() == [1, 0, 2]
+    v, i = gpunet.sort(gpunet.tensor(2.5))
+    assert v.item() == 2.5 and i.item() == 0 and i.dtype == gpunet.int64
+
+
+def test_topk_accuracy_pattern():
+    logits = gpunet.tensor([[0.1, 0.5, 0.2, 0.9], [0.8, 0.1, 0.05, 0.3]])
+    target = gpunet.tensor([1, 3])
+    _, pred = logits.topk(2, 1, True, True)
+    correct = pred.t().eq(target.view(1, -1).expand_as(pred.t()))
+    assert correct[:1].sum().item() == 0 and correct[:2].sum().item() == 2
+
+
+def test_errors():
+    with pytest.raises(RuntimeError, match="selected index k out of range"):
+        gpunet.tensor([1.0, 2.0]).topk(3)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        gpunet.ones(2, 3).sort(dim=2)
