@@ -1,9 +1,9 @@
 """A GAN that learns to draw 8x8 handwritten digits (scikit-learn's digits), with a grid of samples as PNG.
 
-    python examples/gan_digits.py [--epochs 150] [--device cuda] [--plot gan.png]
+    python examples/gan_digits.py [--epochs 100] [--device cuda] [--plot gan.png]
 
 Generator: latent noise (16) -> 128 -> 256 -> 64 pixels in [-1, 1] (tanh). Discriminator: 64 -> 256 ->
-128 -> 1 logit. Each network has its own Adam (lr 2e-4, betas (0.5, 0.999)); the loss is
+128 -> 1 logit. Each network has its own Adam (lr 1e-3, betas (0.5, 0.999)); the loss is
 nn.BCEWithLogitsLoss. While the generator trains, the discriminator is frozen with
 requires_grad_(False), so the generator's backward pass computes no gradients for its weights.
 
@@ -51,9 +51,9 @@ def judge(images, real_images, real_labels):
 
 
 def main(argv=None):
-    parser = make_parser(__doc__, epochs=150)
+    parser = make_parser(__doc__, epochs=100)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)

@@ -52,6 +52,14 @@ def is_tensor(obj):
     return isinstance(obj, Tensor)
 
 
+def softmax(input, dim, dtype=None):
+    return nn.functional.softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim, dtype=None):
+    return nn.functional.log_softmax(input, dim, dtype=dtype)
+
+
 def is_floating_point(input):
     return input.is_floating_point()
 

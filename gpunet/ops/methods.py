@@ -99,6 +99,16 @@ def _min_method(self, dim=None, keepdim=False):
     return R.min(self, dim, keepdim)
 
 
+def _softmax(self, dim, dtype=None):
+    from gpunet.nn.functional import softmax
+    return softmax(self, dim, dtype=dtype)
+
+
+def _log_softmax(self, dim, dtype=None):
+    from gpunet.nn.functional import log_softmax
+    return log_softmax(self, dim, dtype=dtype)
+
+
 def bind(cls):
     global Tensor
     Tensor = cls
@@ -160,6 +170,7 @@ def bind(cls):
         "new_tensor": _new_tensor, "new_zeros": _new_factory(creation.zeros),
         "new_ones": _new_factory(creation.ones), "new_empty": _new_factory(creation.empty), "new_full": _new_full,
         "bernoulli": creation.bernoulli, "multinomial": creation.multinomial,
+        "softmax": _softmax, "log_softmax": _log_softmax,
     })
     for name in ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt", "sin",
                  "cos", "tanh", "sigmoid", "relu", "sign", "floor", "ceil", "round", "trunc", "clamp", "clamp_min",

@@ -15,8 +15,9 @@ def check_float(x, op, name="input"):
     """PyTorch's floating-point ops refuse integer and bool tensors."""
     check_tensor(x, name, op)
     if x._data.dtype.kind != "f":
-        raise RuntimeError(f'"{op}" not implemented for \'{_dtype_word(x)}\': {name} must be a floating-point '
-                           f"tensor, got {x.dtype}")
+        word = _dtype_word(x)
+        raise RuntimeError(f'"{op}" not implemented for \'{word}\': {name} must be a floating-point tensor, '
+                           f"got {x.dtype}")
 
 
 def _dtype_word(x):
@@ -32,8 +33,8 @@ def check_same_device(op, *tensors):
         if dev is None:
             dev = t._device
         elif t._device is not dev:
-            raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
-                               f"{dev} and {t._device}! ({op})")
+            raise RuntimeError("Expected all tensors to be on the same device, but found at least two "
+                               f"devices, {dev} and {t._device}! ({op})")
 
 
 def ntuple(value, n, name, op):
@@ -66,7 +67,8 @@ def legacy_reduction(size_average, reduce, reduction, emit_warning=True):
     else:
         out = "none"
     if emit_warning:
-        warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{out}' instead.",
+        warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{out}' "
+                      "instead.",
                       UserWarning, stacklevel=3)
     return out
 

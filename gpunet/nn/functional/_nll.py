@@ -36,7 +36,7 @@ def _log_softmax_rows(xp, x2):
 
 
 class ClassNLL(Op):
-    """Negative log-likelihood of class indices; on logits (cross_entropy) or on log-probabilities (nll_loss)."""
+    """Negative log-likelihood of class indices, on logits (cross_entropy) or log-probabilities (nll_loss)."""
     _backward_name = "NllLossBackward0"
 
     @staticmethod
@@ -48,7 +48,7 @@ class ClassNLL(Op):
         valid = t1 != ignore_index
         ts = xp.where(valid, t1, 0)
         picked = xp.take_along_axis(lsm, ts[:, None], axis=1)[:, 0]
-        w_t = (weight[ts] * valid).astype(x.dtype, copy=False) if weight is not None else valid.astype(x.dtype)
+        w_t = valid.astype(x.dtype) if weight is None else (weight[ts] * valid).astype(x.dtype, copy=False)
         loss = xp.where(valid, -picked * w_t, 0).astype(x.dtype, copy=False)
         if eps:
             wl = lsm * weight if weight is not None else lsm
@@ -136,8 +136,8 @@ def _check_weight(op, weight, c, input):
         return None
     check_tensor(weight, "weight", op)
     if weight._data.shape != (c,):
-        raise RuntimeError(f"{op}: weight tensor should be defined either for all {c} classes or no classes but got "
-                           f"weight tensor of shape: {list(weight._data.shape)}")
+        raise RuntimeError(f"{op}: weight tensor should be defined either for all {c} classes or no classes "
+                           f"but got weight tensor of shape: {list(weight._data.shape)}")
     check_same_device(op, input, weight)
     return weight._data.astype(input._data.dtype, copy=False)
 
@@ -146,27 +146,29 @@ def _check_index_target(op, input, target, ignore_index):
     """Shape, dtype and range checks for class-index targets; returns the class count C."""
     shape = input._data.shape
     if len(shape) == 0:
-        raise ValueError(f"{op}: input must have at least 1 dimension (C,), (N, C) or (N, C, d1, ...), got a "
-                         f"0-D tensor")
+        raise ValueError(f"{op}: input must have at least 1 dimension (C,), (N, C) or (N, C, d1, ...), got "
+                         "a 0-D tensor")
     c = shape[1] if len(shape) > 1 else shape[0]
     t = target._data
     if t.dtype.kind not in "iu":
-        raise RuntimeError(f"{op}: expected scalar type Long but found {target.dtype} (class-index targets must be "
-                           f"an integer tensor of shape {list(shape[:1] + shape[2:]) if len(shape) > 1 else []}; "
-                           f"class probabilities must have the input's shape {list(shape)})")
+        raise RuntimeError(f"{op}: expected scalar type Long but found {target.dtype} (class-index targets "
+                           "must be an integer tensor of shape "
+                           f"{list(shape[:1] + shape[2:]) if len(shape) > 1 else []}; class probabilities "
+                           f"must have the input's shape {list(shape)})")
     expected = shape[:1] + shape[2:] if len(shape) > 1 else ()
     if t.shape != expected:
         if len(shape) == 2 and t.ndim == 1:
-            raise ValueError(f"Expected input batch_size ({shape[0]}) to match target batch_size ({t.shape[0]}).")
-        raise RuntimeError(f"{op}: Expected target size {list(expected)}, got {list(t.shape)} (input has shape "
-                           f"{list(shape)})")
+            raise ValueError(f"Expected input batch_size ({shape[0]}) to match target batch_size "
+                             f"({t.shape[0]}).")
+        raise RuntimeError(f"{op}: Expected target size {list(expected)}, got {list(t.shape)} (input has "
+                           f"shape {list(shape)})")
     check_same_device(op, input, target)
     if t.size:
         bad = (t != ignore_index) & ((t < 0) | (t >= c))
         if bad.any():
             value = int(t[bad].reshape(-1)[0])
-            raise IndexError(f"{op}: Target {value} is out of bounds: expected class indices in [0, {c - 1}] for "
-                             f"{c} classes (or ignore_index={ignore_index})")
+            raise IndexError(f"{op}: Target {value} is out of bounds: expected class indices in [0, "
+                             f"{c - 1}] for {c} classes (or ignore_index={ignore_index})")
     return c
 
 

@@ -82,13 +82,14 @@ def pad(input, pad, mode="constant", value=None):
         raise ValueError(f"pad(): padding length must be divisible by 2, got {len(pad)} ({list(pad)})")
     k = len(pad) // 2
     if k > nd:
-        raise ValueError(f"pad(): padding length {len(pad)} is too large for a {nd}-D input (at most {2 * nd})")
+        raise ValueError(f"pad(): padding length {len(pad)} is too large for a {nd}-D input (at most "
+                         f"{2 * nd})")
     pairs = [(nd - 1 - i, (pad[2 * i], pad[2 * i + 1])) for i in range(k)]
     if mode == "constant":
         for axis, (b, a) in pairs:
             if input._data.shape[axis] + b + a < 0:
-                raise RuntimeError(f"pad(): the input size {input._data.shape[axis]} at dimension {axis} plus "
-                                   f"padding ({b}, {a}) is negative")
+                raise RuntimeError(f"pad(): the input size {input._data.shape[axis]} at dimension {axis} "
+                                   f"plus padding ({b}, {a}) is negative")
         return ConstantPad.apply(input, pairs, 0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"pad(): mode {mode!r} is not supported (expected 'constant', 'reflect', "
@@ -96,22 +97,23 @@ def pad(input, pad, mode="constant", value=None):
     if value not in (None, 0):
         raise ValueError(f"pad(): padding mode {mode!r} doesn't take in value argument")
     if k > 3 or nd not in (k + 1, k + 2):
-        raise NotImplementedError(f"Padding size {len(pad)} is not supported for {nd}D input tensor. Supported "
-                                  f"combinations for non-constant padding: 2D or 3D input with padding size 2, 3D or "
-                                  f"4D input with padding size 4, 4D or 5D input with padding size 6 (got input of "
-                                  f"shape {list(input._data.shape)}, mode {mode!r})")
+        raise NotImplementedError(f"Padding size {len(pad)} is not supported for {nd}D input tensor. "
+                                  "Supported combinations for non-constant padding: 2D or 3D input with "
+                                  "padding size 2, 3D or 4D input with padding size 4, 4D or 5D input with "
+                                  f"padding size 6 (got input of shape {list(input._data.shape)}, mode "
+                                  f"{mode!r})")
     axis_indices = []
     for axis, (b, a) in pairs:
         n = input._data.shape[axis]
         if b < 0 or a < 0:
             raise RuntimeError(f"pad(): negative padding ({b}, {a}) is only supported in constant mode")
         if mode == "reflect" and (b >= n or a >= n):
-            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
-                               f"but got: padding ({b}, {a}) at dimension {axis} of input "
+            raise RuntimeError("Argument #4: Padding size should be less than the corresponding input "
+                               f"dimension, but got: padding ({b}, {a}) at dimension {axis} of input "
                                f"{list(input._data.shape)}")
         if mode == "circular" and (b > n or a > n):
-            raise RuntimeError(f"pad(): circular padding ({b}, {a}) at dimension {axis} must not exceed the input "
-                               f"size {n} (input {list(input._data.shape)})")
+            raise RuntimeError(f"pad(): circular padding ({b}, {a}) at dimension {axis} must not exceed the "
+                               f"input size {n} (input {list(input._data.shape)})")
         if mode == "replicate" and n == 0:
             raise RuntimeError(f"pad(): replicate padding needs a non-empty dimension {axis}")
         if b or a:

@@ -14,10 +14,10 @@ from gpunet.ops import elementwise as _E
 from gpunet.ops import shape as _S
 from gpunet.tensor import _dim
 
-__all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "gelu", "silu",
-           "mish", "sigmoid", "tanh", "softplus", "softsign", "hardtanh", "hardtanh_", "hardsigmoid", "hardswish",
-           "logsigmoid", "threshold", "threshold_", "softmax", "softmin", "log_softmax", "glu", "prelu",
-           "tanhshrink", "softshrink", "hardshrink"]
+__all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "gelu",
+           "silu", "mish", "sigmoid", "tanh", "softplus", "softsign", "hardtanh", "hardtanh_", "hardsigmoid",
+           "hardswish", "logsigmoid", "threshold", "threshold_", "softmax", "softmin", "log_softmax", "glu",
+           "prelu", "tanhshrink", "softshrink", "hardshrink"]
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -66,7 +66,8 @@ class Elu(Op):
         pos, neg = ctx.saved_tensors
         alpha, scale, input_scale = ctx.consts
         # d/dx alpha*scale*(exp(x*s)-1) = s * (neg + alpha*scale)
-        return ctx.device.xp.where(pos, g * scale, g * ((neg + alpha * scale) * input_scale)), None, None, None
+        gx = ctx.device.xp.where(pos, g * scale, g * ((neg + alpha * scale) * input_scale))
+        return gx, None, None, None
 
 
 class Gelu(Op):
@@ -75,22 +76,21 @@ class Gelu(Op):
     @staticmethod
     def forward(ctx, a, approximate):
         xp = ctx.device.xp
-        ctx.save_for_backward(a)
-        ctx.approximate = approximate
         if approximate == "tanh":
             t = xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI)
-            return 0.5 * a * (1 + t)
-        return 0.5 * a * (1 + ctx.device.K.erf(a * _INV_SQRT_2))
+            out = 0.5 * a * (1 + t)
+            if ctx.needs_input_grad[0]:
+                ctx.save_for_backward(0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (
+                    1 + 3 * 0.044715 * a * a)))
+            return out
+        cdf = 0.5 * (1 + ctx.device.K.erf(a * _INV_SQRT_2))
+        if ctx.needs_input_grad[0]:  # the derivative reuses this erf: one erf call per forward + backward
+            ctx.save_for_backward(cdf + a * xp.exp(-0.5 * a * a) * _INV_SQRT_2PI)
+        return a * cdf
 
     @staticmethod
     def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        xp = ctx.device.xp
-        if ctx.approximate == "tanh":
-            t = xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI)
-            d = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a))
-        else:
-            d = 0.5 * (1 + ctx.device.K.erf(a * _INV_SQRT_2)) + a * xp.exp(-0.5 * a * a) * _INV_SQRT_2PI
+        (d,) = ctx.saved_tensors
         return g * d, None
 
 
@@ -195,7 +195,8 @@ class Hardswish(Op):
     def forward(ctx, a):
         xp = ctx.device.xp
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(xp.where(a <= -3, 0, xp.where(a < 3, a / 3 + 0.5, 1)).astype(a.dtype, copy=False))
+            d = xp.where(a <= -3, 0, xp.where(a < 3, a / 3 + 0.5, 1))
+            ctx.save_for_backward(d.astype(a.dtype, copy=False))
         return a * xp.clip(a + 3, 0, 6) / 6
 
     @staticmethod
@@ -407,8 +408,8 @@ def hardshrink(input, lambd=0.5):
 
 def _softmax_dim(name, ndim, dim, stacklevel):
     if dim is None:
-        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
-                      f"dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+                      "include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
         return 0 if ndim in (0, 1, 3) else 1
     return _dim(dim, ndim, name)
 
@@ -457,10 +458,11 @@ def prelu(input, weight):
     check_tensor(weight, "weight", "prelu")
     n = weight.numel()
     if n != 1:
-        channels = input._data.shape[1] if input._data.ndim >= 2 else input._data.shape[0] if input._data.ndim else 1
+        nd = input._data.ndim
+        channels = input._data.shape[1] if nd >= 2 else input._data.shape[0] if nd else 1
         if n != channels:
-            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
-                               f"{n} and channel size = {channels}.")
+            raise RuntimeError("Mismatch of parameter numbers and input channel size. Found parameter "
+                               f"numbers = {n} and channel size = {channels}.")
         if input._data.ndim >= 2:
             weight = weight.reshape((1, n) + (1,) * (input._data.ndim - 2))
     elif weight._data.ndim:

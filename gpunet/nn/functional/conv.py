@@ -34,7 +34,8 @@ class ConvTranspose2d(Op):
     def forward(ctx, x, w, b, stride, padding, output_padding, dilation, groups):
         ctx.save_for_backward(x, w)
         ctx.args = (stride, padding, output_padding, dilation, groups)
-        return ctx.device.K.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups)
+        K = ctx.device.K
+        return K.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, g):
@@ -51,19 +52,23 @@ def _check_common(op, input, weight, bias, dims):
         check_tensor(bias, "bias", op)
     check_same_device(op, input, weight, bias)
     if weight._data.ndim != dims + 2:
-        raise RuntimeError(f"{op}: expected weight to be {dims + 2}-D, got shape {list(weight._data.shape)}")
+        raise RuntimeError(f"{op}: expected weight to be {dims + 2}-D, got shape "
+                           f"{list(weight._data.shape)}")
     if input._data.ndim not in (dims + 1, dims + 2):
-        raise RuntimeError(f"Expected {dims + 1}D (unbatched) or {dims + 2}D (batched) input to {op}, but got "
-                           f"input of size: {list(input._data.shape)}")
-    if input._data.dtype != weight._data.dtype or (bias is not None and bias._data.dtype != input._data.dtype):
-        raise RuntimeError(f"{op}: Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same"
+        raise RuntimeError(f"Expected {dims + 1}D (unbatched) or {dims + 2}D (batched) input to {op}, but "
+                           f"got input of size: {list(input._data.shape)}")
+    dtype = input._data.dtype
+    if weight._data.dtype != dtype or (bias is not None and bias._data.dtype != dtype):
+        raise RuntimeError(f"{op}: Input type ({input.dtype}) and weight type ({weight.dtype}) should be "
+                           "the same"
                            + ("" if bias is None else f" (bias type {bias.dtype})"))
 
 
 def _check_bias(op, bias, channels):
     if bias is not None and bias._data.shape != (channels,):
-        raise RuntimeError(f"{op}: Given weight with {channels} output channels, expected bias to be 1-D with "
-                           f"{channels} elements, but got bias of size {list(bias._data.shape)} instead")
+        raise RuntimeError(f"{op}: Given weight with {channels} output channels, expected bias to be 1-D "
+                           f"with {channels} elements, but got bias of size {list(bias._data.shape)} "
+                           "instead")
 
 
 def _same_padding(op, weight, stride, dilation, dims):
@@ -114,8 +119,8 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims, op):
             raise RuntimeError(f"{op}: negative padding is not supported, got {padding}")
     c_out, c_per_group = weight._data.shape[:2]
     if c_out % groups:
-        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but "
-                           f"got weight of size {list(weight._data.shape)} instead")
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at "
+                           f"dimension 0, but got weight of size {list(weight._data.shape)} instead")
     if x._data.shape[1] != c_per_group * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {list(weight._data.shape)}, expected "
                            f"input{list(x._data.shape)} to have {c_per_group * groups} channels, but got "
@@ -131,9 +136,9 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims, op):
     padded = [n + 2 * p for n, p in zip(in_sizes, padding)]
     eff = [d * (k - 1) + 1 for d, k in zip(dilation, ks)]
     if any(pn < e for pn, e in zip(padded, eff)):
-        raise RuntimeError(f"{op}: Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
-                           f"Kernel size: ({' x '.join(map(str, eff))}). Kernel size can't be greater than actual "
-                           f"input size")
+        raise RuntimeError(f"{op}: Calculated padded input size per channel: "
+                           f"({' x '.join(map(str, padded))}). Kernel size: ({' x '.join(map(str, eff))}). "
+                           "Kernel size can't be greater than actual input size")
     if dims == 1:
         out = Conv2d.apply(x.unsqueeze(2), weight.unsqueeze(2), bias, (1,) + stride, (0,) + padding,
                            (1,) + dilation, groups).squeeze(2)
@@ -158,8 +163,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, dims, op):
     _check_common(op, input, weight, bias, dims)
     if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int or a tuple of ints, got {padding!r} (string padding is "
-                         f"only supported by convolutions, not transposed convolutions)")
+        raise ValueError(f"{op}: padding must be an int or a tuple of ints, got {padding!r} (string padding "
+                         "is only supported by convolutions, not transposed convolutions)")
     stride = ntuple(stride, dims, "stride", op)
     padding = ntuple(padding, dims, "padding", op)
     output_padding = ntuple(output_padding, dims, "output_padding", op)
@@ -171,24 +176,25 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
         raise RuntimeError(f"{op}: non-positive groups is not supported, got {groups!r}")
     for o, s, d in zip(output_padding, stride, dilation):
         if o < 0 or (o >= s and o >= d):
-            raise RuntimeError(f"{op}: output padding must be smaller than either stride or dilation, but got "
-                               f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
+            raise RuntimeError(f"{op}: output padding must be smaller than either stride or dilation, but "
+                               f"got output_padding={output_padding}, stride={stride}, dilation={dilation}")
     unbatched = input._data.ndim == dims + 1
     x = input.unsqueeze(0) if unbatched else input
     c_in, c_out_per_group = weight._data.shape[:2]
     if x._data.shape[1] != c_in:
         raise RuntimeError(f"Given transposed=1, weight of size {list(weight._data.shape)}, expected "
                            f"input{list(x._data.shape)} to have {c_in} channels, but got {x._data.shape[1]} "
-                           f"channels instead")
+                           "channels instead")
     if c_in % groups:
-        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but "
-                           f"got weight of size {list(weight._data.shape)} instead")
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at "
+                           f"dimension 0, but got weight of size {list(weight._data.shape)} instead")
     _check_bias(op, bias, c_out_per_group * groups)
     sizes = [(n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in
              zip(x._data.shape[2:], stride, padding, dilation, weight._data.shape[2:], output_padding)]
     if any(v < 1 for v in sizes):
-        raise RuntimeError(f"{op}: output size would be {tuple(sizes)} for input {list(x._data.shape)}, weight "
-                           f"{list(weight._data.shape)}, stride {stride}, padding {padding}: expected at least 1")
+        raise RuntimeError(f"{op}: output size would be {tuple(sizes)} for input {list(x._data.shape)}, "
+                           f"weight {list(weight._data.shape)}, stride {stride}, padding {padding}: "
+                           "expected at least 1")
     if dims == 1:
         out = ConvTranspose2d.apply(x.unsqueeze(2), weight.unsqueeze(2), bias, (1,) + stride, (0,) + padding,
                                     (0,) + output_padding, (1,) + dilation, groups).squeeze(2)

@@ -82,9 +82,10 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of (N, C, L) or (C, L) inputs."""
     check_float(input, "dropout1d")
     if input._data.ndim not in (2, 3):
-        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input._data.ndim}D input. Note "
-                           f"that dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
-                           f"dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input._data.ndim}D input. "
+                           "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
+                           "spatial dimension, a channel dimension, and an optional batch dimension (i.e. "
+                           "2D or 3D inputs).")
     return _dropout(input, p, training, inplace, _feature_shape(input, "dropout1d", 3), "dropout1d")
 
 
@@ -93,17 +94,18 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     check_float(input, "dropout2d")
     nd = input._data.ndim
     if nd not in (3, 4):
-        warnings.warn(f"dropout2d: Received a {nd}-D input to dropout2d, which is deprecated and will result in an "
-                      f"error in a future release. To retain the behavior and silence this warning, please use "
-                      f"dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 "
-                      f"spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
-                      f"inputs).", UserWarning, stacklevel=2)
+        warnings.warn(f"dropout2d: Received a {nd}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this "
+                      "warning, please use dropout instead. Note that dropout2d exists to provide "
+                      "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, and "
+                      "an optional batch dimension (i.e. 3D or 4D inputs).", UserWarning, stacklevel=2)
     if nd == 3:
-        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
-                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
-                      "This behavior will change in a future release to interpret the input as one without a "
-                      "batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, "
-                      "please switch to using dropout1d instead.", UserWarning, stacklevel=2)
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+                      "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+                      "the channel dim. This behavior will change in a future release to interpret the "
+                      "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+                      "channel-wise dropout behavior, please switch to using dropout1d "
+                      "instead.", UserWarning, stacklevel=2)
     shape = input._data.shape[:2] + (1,) * (nd - 2) if nd >= 2 else input._data.shape
     return _dropout(input, p, training, inplace, shape, "dropout2d")
 
@@ -112,11 +114,11 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) inputs."""
     check_float(input, "dropout3d")
     if input._data.ndim not in (4, 5):
-        warnings.warn(f"dropout3d: Received a {input._data.ndim}-D input to dropout3d, which is deprecated and "
-                      f"will result in an error in a future release. To retain the behavior and silence this "
-                      f"warning, please use dropout instead. Note that dropout3d exists to provide channel-wise "
-                      f"dropout on inputs with 3 spatial dimensions, a channel dimension, and an optional batch "
-                      f"dimension (i.e. 4D or 5D inputs).", UserWarning, stacklevel=2)
+        warnings.warn(f"dropout3d: Received a {input._data.ndim}-D input to dropout3d, which is deprecated "
+                      "and will result in an error in a future release. To retain the behavior and silence "
+                      "this warning, please use dropout instead. Note that dropout3d exists to provide "
+                      "channel-wise dropout on inputs with 3 spatial dimensions, a channel dimension, and "
+                      "an optional batch dimension (i.e. 4D or 5D inputs).", UserWarning, stacklevel=2)
     return _dropout(input, p, training, inplace, _feature_shape(input, "dropout3d", 5), "dropout3d")
 
 

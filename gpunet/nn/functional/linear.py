@@ -36,8 +36,8 @@ def _mm_error(x, w, where):
     rows = x._data.size // max(x._data.shape[-1], 1) if x._data.ndim else 1
     k = x._data.shape[-1] if x._data.ndim else 1
     return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{k} and {w._data.shape[1]}x"
-                        f"{w._data.shape[0]}){where}: input has shape {list(x._data.shape)}, weight has shape "
-                        f"{list(w._data.shape)} (expected input[..., {w._data.shape[1]}])")
+                        f"{w._data.shape[0]}){where}: input has shape {list(x._data.shape)}, weight has "
+                        f"shape {list(w._data.shape)} (expected input[..., {w._data.shape[1]}])")
 
 
 def linear(input, weight, bias=None):
@@ -51,9 +51,11 @@ def linear(input, weight, bias=None):
         raise RuntimeError(f"linear(): weight must be 1-D or 2-D, got shape {list(weight._data.shape)}")
     if input._data.ndim == 0 or input._data.shape[-1] != weight._data.shape[1]:
         raise _mm_error(input, weight, "")
-    if input._data.dtype != weight._data.dtype or (bias is not None and bias._data.dtype != input._data.dtype):
-        raise RuntimeError(f"linear(): expected input, weight and bias to have the same dtype, but got input "
-                           f"{input.dtype}, weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}"))
+    dtype = input._data.dtype
+    if weight._data.dtype != dtype or (bias is not None and bias._data.dtype != dtype):
+        with_bias = "" if bias is None else f", bias {bias.dtype}"
+        raise RuntimeError("linear(): expected input, weight and bias to have the same dtype, but got "
+                           f"input {input.dtype}, weight {weight.dtype}{with_bias}")
     check_same_device("linear", input, weight, bias)
     if bias is not None and bias._data.shape != (weight._data.shape[0],):
         return linear(input, weight) + bias  # a broadcastable bias of another shape: not the fused path
@@ -67,13 +69,13 @@ def bilinear(input1, input2, weight, bias=None):
     for name, t in (("input1", input1), ("input2", input2), ("weight", weight)):
         check_tensor(t, name, "bilinear")
     if weight._data.ndim != 3:
-        raise RuntimeError(f"bilinear(): weight must be 3-D (out_features, in1_features, in2_features), got "
+        raise RuntimeError("bilinear(): weight must be 3-D (out_features, in1_features, in2_features), got "
                            f"shape {list(weight._data.shape)}")
     out_f, in1, in2 = weight._data.shape
     if input1._data.shape[-1:] != (in1,) or input2._data.shape[-1:] != (in2,):
-        raise RuntimeError(f"bilinear(): input1 {list(input1._data.shape)} and input2 {list(input2._data.shape)} "
-                           f"do not match weight {list(weight._data.shape)} (expected input1[..., {in1}] and "
-                           f"input2[..., {in2}])")
+        raise RuntimeError(f"bilinear(): input1 {list(input1._data.shape)} and input2 "
+                           f"{list(input2._data.shape)} do not match weight {list(weight._data.shape)} "
+                           f"(expected input1[..., {in1}] and input2[..., {in2}])")
     if input1._data.shape[:-1] != input2._data.shape[:-1]:
         raise RuntimeError(f"bilinear(): input1 and input2 must have the same batch dims, got "
                            f"{list(input1._data.shape)} and {list(input2._data.shape)}")

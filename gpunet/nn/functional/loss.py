@@ -89,14 +89,16 @@ def _regression(input, target, kind, param, size_average, reduce, reduction, op)
     check_reduction(reduction, op)
     check_same_device(op, input, target)
     if target._data.shape != input._data.shape:
-        warnings.warn(f"Using a target size ({size_str(target._data.shape)}) that is different to the input size "
-                      f"({size_str(input._data.shape)}). This will likely lead to incorrect results due to "
-                      f"broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=3)
+        warnings.warn(f"Using a target size ({size_str(target._data.shape)}) that is different to the input "
+                      f"size ({size_str(input._data.shape)}). This will likely lead to incorrect results "
+                      "due to broadcasting. Please ensure they have the same "
+                      "size.", UserWarning, stacklevel=3)
         try:
             np.broadcast_shapes(input._data.shape, target._data.shape)
         except ValueError:
-            raise RuntimeError(f"{op}: The size of tensor a ({list(input._data.shape)}) must match the size of "
-                               f"tensor b ({list(target._data.shape)}): they cannot be broadcast") from None
+            raise RuntimeError(f"{op}: The size of tensor a ({list(input._data.shape)}) must match the size "
+                               f"of tensor b ({list(target._data.shape)}): they cannot be "
+                               "broadcast") from None
     if target._data.dtype != input._data.dtype:
         target = target.to(input.dtype)
     return Regression.apply(input, target, kind, param, reduction)
@@ -122,7 +124,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta (got {beta}).")
     if beta == 0:
         return _regression(input, target, "l1", None, size_average, reduce, reduction, "smooth_l1_loss")
-    return _regression(input, target, "smooth_l1", float(beta), size_average, reduce, reduction, "smooth_l1_loss")
+    return _regression(input, target, "smooth_l1", float(beta), size_average, reduce, reduction,
+                       "smooth_l1_loss")
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -163,7 +166,8 @@ class BinaryCrossEntropy(Op):
         gw_ = gs * w if w is not None else gs
         gx = gt = gw = None
         if nx:
-            gx = unbroadcast(xp.broadcast_to(gw_ * (x - t) / xp.maximum((1 - x) * x, 1e-12), x_shape), x_shape)
+            d = (x - t) / xp.maximum((1 - x) * x, 1e-12)
+            gx = unbroadcast(xp.broadcast_to(gw_ * d, x_shape), x_shape)
         if nt:
             gt = unbroadcast(xp.broadcast_to(gw_ * dt, t_shape), t_shape)
         if nw:
@@ -177,8 +181,8 @@ def _binary_args(op, input, target, weight, size_average, reduce, reduction):
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, op)
     if target._data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: Found dtype {target.dtype} but expected a floating-point target (got integer "
-                           f"labels? use target.float())")
+        raise RuntimeError(f"{op}: Found dtype {target.dtype} but expected a floating-point target (got "
+                           "integer labels? use target.float())")
     check_same_device(op, input, target, weight)
     if target._data.dtype != input._data.dtype:
         target = target.to(input.dtype)
@@ -187,8 +191,8 @@ def _binary_args(op, input, target, weight, size_average, reduce, reduction):
         try:
             np.broadcast_shapes(weight._data.shape, input._data.shape)
         except ValueError:
-            raise RuntimeError(f"{op}: weight of shape {list(weight._data.shape)} cannot be broadcast to the "
-                               f"input's shape {list(input._data.shape)}") from None
+            raise RuntimeError(f"{op}: weight of shape {list(weight._data.shape)} cannot be broadcast to "
+                               f"the input's shape {list(input._data.shape)}") from None
         if weight._data.dtype != input._data.dtype:
             weight = weight.to(input.dtype)
     return target, weight, reduction
@@ -196,11 +200,12 @@ def _binary_args(op, input, target, weight, size_average, reduce, reduction):
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """Binary cross entropy of probabilities input in [0, 1] against target of the same shape."""
-    target, weight, reduction = _binary_args("binary_cross_entropy", input, target, weight, size_average, reduce,
-                                             reduction)
+    target, weight, reduction = _binary_args("binary_cross_entropy", input, target, weight, size_average,
+                                             reduce, reduction)
     if target._data.shape != input._data.shape:
-        raise ValueError(f"Using a target size ({size_str(target._data.shape)}) that is different to the input size "
-                         f"({size_str(input._data.shape)}) is deprecated. Please ensure they have the same size.")
+        raise ValueError(f"Using a target size ({size_str(target._data.shape)}) that is different to the "
+                         f"input size ({size_str(input._data.shape)}) is deprecated. Please ensure they "
+                         "have the same size.")
     x = input._data
     if x.size and bool(((x < 0) | (x > 1)).any()):
         raise RuntimeError("all elements of input should be between 0 and 1 (binary_cross_entropy takes "
@@ -261,14 +266,15 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         try:
             np.broadcast_shapes(pos_weight._data.shape, input._data.shape)
         except ValueError:
-            raise RuntimeError(f"{op}: pos_weight of shape {list(pos_weight._data.shape)} cannot be broadcast to "
-                               f"the input's shape {list(input._data.shape)} (it is indexed by the last dim)") from None
+            raise RuntimeError(f"{op}: pos_weight of shape {list(pos_weight._data.shape)} cannot be "
+                               f"broadcast to the input's shape {list(input._data.shape)} (it is indexed by "
+                               "the last dim)") from None
         if pos_weight._data.dtype != input._data.dtype:
             pos_weight = pos_weight.to(input.dtype)
     return BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction)
 
 
-# ---- KL divergence -------------------------------------------------------------------------------------------
+# ---- KL divergence ---------------------------------------------------------------------------------------
 class KLDiv(Op):
     """target * (log(target) - input) (0 where target == 0), or exp(t) * (t - input) with log_target."""
     _backward_name = "KlDivBackward0"
@@ -315,9 +321,10 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce, reduction)
     elif reduction == "mean":
-        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
-                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
-                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support "
+                      "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+                      "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+                      "major release.",
                       UserWarning, stacklevel=2)
     if reduction != "batchmean":
         check_reduction(reduction, "kl_div")
@@ -326,7 +333,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return KLDiv.apply(input, target, bool(log_target), reduction)
 
 
-# ---- composite losses ----------------------------------------------------------------------------------------
+# ---- composite losses ------------------------------------------------------------------------------------
 def _reduction_arg(size_average, reduce, reduction, op):
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, op)
@@ -368,7 +375,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return reduce_loss(loss, reduction)
 
 
-def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
     """1 - cos(x1, x2) where target == 1; max(0, cos(x1, x2) - margin) where target == -1."""
     reduction = _reduction_arg(size_average, reduce, reduction, "cosine_embedding_loss")
     dim = target._data.ndim
@@ -385,8 +393,8 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     """max(0, -target * (input1 - input2) + margin)."""
     reduction = _reduction_arg(size_average, reduce, reduction, "margin_ranking_loss")
     if not (input1._data.ndim == input2._data.ndim == target._data.ndim):
-        raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
-                           f"input1: {size_str(input1.shape)}, input2: {size_str(input2.shape)}, "
+        raise RuntimeError("margin_ranking_loss : All input tensors should have same dimension but got "
+                           f"sizes: input1: {size_str(input1.shape)}, input2: {size_str(input2.shape)}, "
                            f"target: {size_str(target.shape)} ")
     return reduce_loss(clamp_min(-target * (input1 - input2) + margin, 0), reduction)
 

@@ -67,7 +67,8 @@ class Normalize(Op):
         if nx:
             gh = g * w.reshape(param_shape) if w is not None else g
             if batch_stats:
-                gx = gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True)
+                gx = gh - gh.mean(axis=axes, keepdims=True)
+                gx -= xhat * (gh * xhat).mean(axis=axes, keepdims=True)
                 gx *= invstd
             else:
                 gx = gh * invstd
@@ -100,8 +101,8 @@ def _check_param(op, t, name, channels, input):
 
 def _check_dtype(op, t, name, input):
     if t._data.dtype != input._data.dtype:
-        raise RuntimeError(f"{op}: expected {name} to have the input's dtype {input.dtype}, got {t.dtype} (convert "
-                           f"the module or the input, e.g. module.double() or input.float())")
+        raise RuntimeError(f"{op}: expected {name} to have the input's dtype {input.dtype}, got {t.dtype} "
+                           "(convert the module or the input, e.g. module.double() or input.float())")
 
 
 def _bump(*tensors):
@@ -135,8 +136,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         running = None
         if running_mean is not None or running_var is not None:
             if momentum is None:
-                raise ValueError("batch_norm: momentum=None is only meaningful in BatchNorm modules (cumulative "
-                                 "average); pass a float")
+                raise ValueError("batch_norm: momentum=None is only meaningful in BatchNorm modules "
+                                 "(cumulative average); pass a float")
             running = (None if running_mean is None else running_mean._data,
                        None if running_var is None else running_var._data, float(momentum))
         out = Normalize.apply(input, weight, bias, view, (0, 2), param, eps, None, running)
@@ -156,7 +157,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     check_float(input, "instance_norm")
     nd = input._data.ndim
     if nd < 3:
-        raise ValueError(f"instance_norm: expected at least 3D input (N, C, *), got shape {list(input._data.shape)}")
+        raise ValueError("instance_norm: expected at least 3D input (N, C, *), got shape "
+                         f"{list(input._data.shape)}")
     n, c = input._data.shape[:2]
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                     ("running_var", running_var)):
@@ -190,14 +192,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     k = len(normalized_shape)
     shape = input._data.shape
     if k == 0 or shape[len(shape) - k:] != normalized_shape or len(shape) < k:
-        raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
-                           f"[*, {', '.join(map(str, normalized_shape))}], but got input of size{list(shape)}")
+        raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, "
+                           f"{', '.join(map(str, normalized_shape))}], but got input of size{list(shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None:
             check_tensor(t, name, "layer_norm")
             if t._data.shape != normalized_shape:
-                raise RuntimeError(f"layer_norm: Expected {name} to be of same shape as normalized_shape, but got "
-                                   f"{name} of shape {list(t._data.shape)} and normalized_shape = "
+                raise RuntimeError(f"layer_norm: Expected {name} to be of same shape as normalized_shape, "
+                                   f"but got {name} of shape {list(t._data.shape)} and normalized_shape = "
                                    f"{list(normalized_shape)}")
             _check_dtype("layer_norm", t, name, input)
     check_same_device("layer_norm", input, weight, bias)
@@ -213,13 +215,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                            f"{input._data.ndim}")
     n, c = input._data.shape[:2]
     if num_groups <= 0 or c % num_groups:
-        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input "
-                           f"of shape {list(input._data.shape)} and num_groups={num_groups}")
+        raise RuntimeError("Expected number of channels in input to be divisible by num_groups, but got "
+                           f"input of shape {list(input._data.shape)} and num_groups={num_groups}")
     for name, t in (("weight", weight), ("bias", bias)):
         _check_param("group_norm", t, name, c, input)
     check_same_device("group_norm", input, weight, bias)
     g = num_groups
-    return Normalize.apply(input, weight, bias, (n, g, c // g, -1), (2, 3), (1, g, c // g, 1), eps, None, None)
+    view, param = (n, g, c // g, -1), (1, g, c // g, 1)
+    return Normalize.apply(input, weight, bias, view, (2, 3), param, eps, None, None)
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):

@@ -93,8 +93,8 @@ def _batched(input, op, dims):
         raise RuntimeError(f"{op}: Expected {dims + 1}D or {dims + 2}D input {shape}, got input of size "
                            f"{list(input._data.shape)}")
     if any(s == 0 for s in input._data.shape[-dims:]):
-        raise RuntimeError(f"{op}: Expected input's non-batch dimensions to have positive length, but input has "
-                           f"a shape of {list(input._data.shape)}")
+        raise RuntimeError(f"{op}: Expected input's non-batch dimensions to have positive length, but input "
+                           f"has a shape of {list(input._data.shape)}")
     return (input.unsqueeze(0), True) if nd == dims + 1 else (input, False)
 
 
@@ -108,7 +108,8 @@ def _out_size(n, k, s, p, d, ceil_mode):
 
 def _window(op, x, kernel_size, stride, padding, dilation, ceil_mode, dims):
     kernel_size = ntuple(kernel_size, dims, "kernel_size", op)
-    stride = kernel_size if stride is None or stride == [] or stride == () else ntuple(stride, dims, "stride", op)
+    default = stride is None or stride == [] or stride == ()
+    stride = kernel_size if default else ntuple(stride, dims, "stride", op)
     padding = ntuple(padding, dims, "padding", op)
     dilation = ntuple(dilation, dims, "dilation", op)
     if any(k <= 0 for k in kernel_size) or any(s <= 0 for s in stride) or any(d <= 0 for d in dilation):
@@ -123,8 +124,9 @@ def _window(op, x, kernel_size, stride, padding, dilation, ceil_mode, dims):
                                                                           dilation)]
     if any(o < 1 for o in outs):
         c = x._data.shape[1]
-        raise RuntimeError(f"{op}: Given input size: ({'x'.join(map(str, (c,) + sizes))}). Calculated output size: "
-                           f"({'x'.join(map(str, (c,) + tuple(outs)))}). Output size is too small")
+        raise RuntimeError(f"{op}: Given input size: ({'x'.join(map(str, (c,) + sizes))}). Calculated "
+                           f"output size: ({'x'.join(map(str, (c,) + tuple(outs)))}). Output size is too "
+                           "small")
     if dims == 1:
         return (1,) + kernel_size, (1,) + stride, (0,) + padding, (1,) + dilation
     return kernel_size, stride, padding, dilation
@@ -151,7 +153,7 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Max over kernel_size windows; stride defaults to kernel_size; return_indices also gives flat indices."""
+    """Max over kernel_size windows; stride defaults to kernel_size; return_indices adds flat indices."""
     y, idx = _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 2, "max_pool2d")
     return (y, idx) if return_indices else y
 

@@ -53,8 +53,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     check_tensor(weight, "weight", "embedding")
     check_same_device("embedding", input, weight)
     if input._data.dtype.kind not in "iu":
-        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
-                           f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar "
+                           f"types: Long, Int; but got {input.dtype} instead (while checking arguments for "
+                           "embedding)")
     if weight._data.ndim != 2:
         raise RuntimeError(f"embedding: 'weight' must be 2-D (num_embeddings, embedding_dim), got shape "
                            f"{list(weight._data.shape)}")
@@ -63,8 +64,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     num = weight._data.shape[0]
     if padding_idx is not None:
         if not -num <= padding_idx < num:
-            raise AssertionError(f"Padding_idx must be within num_embeddings (got padding_idx={padding_idx} for "
-                                 f"{num} embeddings)")
+            raise AssertionError(f"Padding_idx must be within num_embeddings (got padding_idx={padding_idx} "
+                                 f"for {num} embeddings)")
         padding_idx = padding_idx % num
     idx = input._data
     if idx.size:

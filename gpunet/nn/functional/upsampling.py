@@ -15,8 +15,8 @@ from gpunet.nn.functional._common import check_float, check_tensor
 from gpunet.nn.functional._padding import pad
 from gpunet.nn.functional.pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
 
-__all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle", "pixel_unshuffle",
-           "pad"]
+__all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle",
+           "pixel_unshuffle", "pad"]
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
@@ -97,43 +97,45 @@ def _sizes(input, size, scale_factor, dims, recompute):
     if size is not None:
         sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * dims
         if len(sizes) != dims:
-            raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input "
-                             f"with spatial dimensions of {list(in_sizes)} and output size of {list(sizes)}. "
-                             f"Please provide input tensor in (N, C, d1, d2, ...,dK) format and output size in "
-                             f"(o1, o2, ...,oK) format.")
+            raise ValueError("Input and output must have the same number of spatial dimensions, but got "
+                             f"input with spatial dimensions of {list(in_sizes)} and output size of "
+                             f"{list(sizes)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+                             "and output size in (o1, o2, ...,oK) format.")
         return tuple(int(s) for s in sizes), (None,) * dims
     if scale_factor is None:
         raise ValueError("either size or scale_factor should be defined")
     scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * dims
     if len(scales) != dims:
-        raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got input "
-                         f"with spatial dimensions of {list(in_sizes)} and scale_factor of shape {list(scales)}.")
+        raise ValueError("Input and scale_factor must have the same number of spatial dimensions, but got "
+                         f"input with spatial dimensions of {list(in_sizes)} and scale_factor of shape "
+                         f"{list(scales)}.")
     sizes = tuple(int(math.floor(float(n) * float(s))) for n, s in zip(in_sizes, scales))
     return sizes, ((None,) * dims if recompute else tuple(float(s) for s in scales))
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resize the spatial dims of (N, C, L), (N, C, H, W) or (N, C, D, H, W) input to size or by scale_factor."""
+    """Resize the spatial dims of (N, C, L), (N, C, H, W) or (N, C, D, H, W) input (size or scale_factor)."""
     check_float(input, "interpolate")
     dims = input._data.ndim - 2
     if dims not in (1, 2, 3):
-        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got "
-                                  f"{input._data.ndim}D) for the modes: nearest | linear | bilinear | trilinear | "
-                                  f"area | nearest-exact (got {mode})")
+        raise NotImplementedError("Input Error: Only 3D, 4D and 5D input Tensors supported (got "
+                                  f"{input._data.ndim}D) for the modes: nearest | linear | bilinear | "
+                                  f"trilinear | area | nearest-exact (got {mode})")
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
             raise ValueError("align_corners option can only be set with the interpolating modes: "
                              "linear | bilinear | bicubic | trilinear")
     elif mode in _LINEAR:
         if _LINEAR[mode] != dims:
-            raise NotImplementedError(f"Got {dims + 2}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
+            raise NotImplementedError(f"Got {dims + 2}D input, but {mode} mode needs {_LINEAR[mode] + 2}D "
+                                      "input")
         align_corners = bool(align_corners)
     elif mode == "bicubic":
         raise NotImplementedError("interpolate(mode='bicubic') is not supported by gpunet")
     else:
-        raise NotImplementedError(f"interpolate: unknown mode {mode!r} (expected nearest | linear | bilinear | "
-                                  f"trilinear | area | nearest-exact)")
+        raise NotImplementedError(f"interpolate: unknown mode {mode!r} (expected nearest | linear | "
+                                  "bilinear | trilinear | area | nearest-exact)")
     if antialias:
         raise NotImplementedError("interpolate(antialias=True) is not supported by gpunet")
     if recompute_scale_factor and size is not None:
@@ -165,13 +167,15 @@ def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=
 
 
 def upsample_nearest(input, size=None, scale_factor=None):
-    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` "
+                  "instead.",
                   UserWarning, stacklevel=2)
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
 def upsample_bilinear(input, size=None, scale_factor=None):
-    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` "
+                  "instead.",
                   UserWarning, stacklevel=2)
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
@@ -185,8 +189,9 @@ def pixel_shuffle(input, upscale_factor):
         raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with "
                            f"{len(shape)} dimension(s)")
     if r <= 0 or shape[-3] % (r * r):
-        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
-                           f"of upscale_factor, but input.size(-3)={shape[-3]} is not divisible by {r * r}")
+        raise RuntimeError("pixel_shuffle expects its input's 'channel' dimension to be divisible by the "
+                           f"square of upscale_factor, but input.size(-3)={shape[-3]} is not divisible by "
+                           f"{r * r}")
     lead, (c, h, w) = shape[:-3], shape[-3:]
     nl = len(lead)
     x = input.reshape(lead + (c // (r * r), r, r, h, w))
@@ -200,12 +205,12 @@ def pixel_unshuffle(input, downscale_factor):
     r = int(downscale_factor)
     shape = input._data.shape
     if len(shape) < 3:
-        raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with "
-                           f"{len(shape)} dimension(s)")
+        raise RuntimeError("pixel_unshuffle expects input to have at least 3 dimensions, but got input "
+                           f"with {len(shape)} dimension(s)")
     lead, (c, h, w) = shape[:-3], shape[-3:]
     if r <= 0 or h % r or w % r:
-        raise RuntimeError(f"pixel_unshuffle expects height and width to be divisible by downscale_factor, but "
-                           f"input of size {list(shape)} is not divisible by {r}")
+        raise RuntimeError("pixel_unshuffle expects height and width to be divisible by downscale_factor, "
+                           f"but input of size {list(shape)} is not divisible by {r}")
     nl = len(lead)
     x = input.reshape(lead + (c, h // r, r, w // r, r))
     x = x.permute(*range(nl), nl, nl + 2, nl + 4, nl + 1, nl + 3)

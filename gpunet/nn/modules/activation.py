@@ -5,8 +5,8 @@ from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh",
-           "Softplus", "Softsign", "Hardtanh", "Hardsigmoid", "Hardswish", "LogSigmoid", "Threshold", "Softmax",
-           "Softmin", "LogSoftmax", "GLU", "PReLU", "Tanhshrink", "Softshrink", "Hardshrink"]
+           "Softplus", "Softsign", "Hardtanh", "Hardsigmoid", "Hardswish", "LogSigmoid", "Threshold",
+           "Softmax", "Softmin", "LogSoftmax", "GLU", "PReLU", "Tanhshrink", "Softshrink", "Hardshrink"]
 
 
 def _inplace_repr(inplace, lead=True):

@@ -32,7 +32,8 @@ class _ConvNd(Module):
         if out_channels % groups:
             raise ValueError("out_channels must be divisible by groups")
         if padding_mode not in _MODES:
-            raise ValueError(f"padding_mode must be one of {list(_MODES)}, but got padding_mode='{padding_mode}'")
+            raise ValueError(f"padding_mode must be one of {list(_MODES)}, but got "
+                             f"padding_mode='{padding_mode}'")
         if self._transposed and padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {name}')
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -87,9 +88,9 @@ class _ConvNd(Module):
         c = shape[-self._dims - 1]
         if c != self.in_channels:
             what = "transposed=1, " if self._transposed else ""
-            raise RuntimeError(f"Given {what}groups={self.groups}, weight of size {list(self.weight.shape)}, "
-                               f"expected input{list(shape)} to have {self.in_channels} channels, but got {c} "
-                               f"channels instead (in {self!r})")
+            raise RuntimeError(f"Given {what}groups={self.groups}, weight of size "
+                               f"{list(self.weight.shape)}, expected input{list(shape)} to have "
+                               f"{self.in_channels} channels, but got {c} channels instead (in {self!r})")
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -137,15 +138,15 @@ class ConvTranspose2d(_ConvNd):
     """Transposed 2-D convolution; weight (C_in, C_out/groups, kH, kW)."""
     _transposed = True
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         if isinstance(padding, str):
             raise ValueError(f"{type(self).__name__}: padding must be an int or a tuple, got {padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, output_padding, device, dtype)
 
     def _output_padding(self, input, output_size):
-        """output_padding that makes the output exactly output_size (PyTorch's forward(input, output_size))."""
+        """The output_padding that makes the output exactly output_size (forward(input, output_size))."""
         if output_size is None:
             return self.output_padding
         n = self._dims

@@ -27,8 +27,8 @@ class Unflatten(Module):
             raise NotImplementedError("Unflatten: named dims (a str dim) are not supported by gpunet")
         if not isinstance(unflattened_size, (tuple, list)) or not all(
                 isinstance(s, int) and not isinstance(s, bool) for s in unflattened_size):
-            raise TypeError(f"unflattened_size must be tuple of ints, but found type {type(unflattened_size).__name__}"
-                            f" ({unflattened_size!r})")
+            raise TypeError("unflattened_size must be tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__} ({unflattened_size!r})")
         self.dim, self.unflattened_size = dim, unflattened_size
 
     def forward(self, input):

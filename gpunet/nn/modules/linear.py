@@ -21,7 +21,7 @@ class Identity(Module):
 
 
 class Linear(Module):
-    """y = x W^T + b; weight (out_features, in_features) ~ kaiming_uniform(a=sqrt(5)), bias ~ U(+-1/sqrt(in))."""
+    """y = x W^T + b; weight (out, in) ~ kaiming_uniform(a=sqrt(5)), bias ~ U(+-1/sqrt(in_features))."""
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
@@ -47,12 +47,13 @@ class Linear(Module):
             rows = math.prod(shape[:-1]) if len(shape) else 1
             k = shape[-1] if len(shape) else 1
             raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{k} and "
-                               f"{self.weight.shape[1]}x{self.weight.shape[0]}) in {self!r}: expected input of "
-                               f"shape [..., {self.weight.shape[1]}], got {list(shape)}")
+                               f"{self.weight.shape[1]}x{self.weight.shape[0]}) in {self!r}: expected input "
+                               f"of shape [..., {self.weight.shape[1]}], got {list(shape)}")
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 class Bilinear(Module):

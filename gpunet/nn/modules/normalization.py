@@ -17,8 +17,10 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "Insta
 class _NormBase(Module):
     """weight/bias (affine) and running_mean/running_var/num_batches_tracked (track_running_stats)."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None, bias=True):
+    _version = 2  # version 2 added num_batches_tracked; older checkpoints load with it set to 0
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -54,6 +56,15 @@ class _NormBase(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        key = prefix + "num_batches_tracked"
+        version = local_metadata.get("version")
+        if self.track_running_stats and (version is None or version < 2) and key not in state_dict:
+            state_dict[key] = tensor(0, dtype=dtypes.int64, device=self.num_batches_tracked.device)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
@@ -62,15 +73,16 @@ class _NormBase(Module):
 class _BatchNorm(_NormBase):
     _ndims = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None, *, bias=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None, *, bias=True):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias)
 
     def _check_input_dim(self, input):
         nd = input.dim()
         if nd not in self._ndims:
             want = " or ".join(f"{d}D" for d in self._ndims)
-            raise ValueError(f"expected {want} input (got {nd}D input of shape {list(input.shape)}) in {self!r}")
+            raise ValueError(f"expected {want} input (got {nd}D input of shape {list(input.shape)}) in "
+                             f"{self!r}")
 
     def forward(self, input):
         self._check_input_dim(input)
@@ -102,8 +114,8 @@ class BatchNorm3d(_BatchNorm):
 class _InstanceNorm(_NormBase):
     _ndims = 2
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
-                 dtype=None, *, bias=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False,
+                 device=None, dtype=None, *, bias=True):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias)
 
     def forward(self, input):
@@ -115,8 +127,9 @@ class _InstanceNorm(_NormBase):
             if self.affine:
                 raise ValueError(f"expected input's size at dim={feature_dim} to match num_features "
                                  f"({self.num_features}), but got: {input.size(feature_dim)}.")
-            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can silence this "
-                          f"warning by not passing in num_features, which is not used because affine=False",
+            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can silence "
+                          "this warning by not passing in num_features, which is not used because "
+                          "affine=False",
                           UserWarning, stacklevel=2)
         unbatched = nd == self._ndims + 1
         x = input.unsqueeze(0) if unbatched else input
@@ -141,7 +154,8 @@ class InstanceNorm3d(_InstanceNorm):
 class LayerNorm(Module):
     """Normalise over the trailing normalized_shape dims; weight ones, bias zeros when elementwise_affine."""
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None,
+                 dtype=None):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
@@ -175,7 +189,8 @@ class LayerNorm(Module):
 class GroupNorm(Module):
     """Normalise num_groups groups of channels per sample; per-channel weight ones, bias zeros."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *,
+                 bias=True):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError("num_channels must be divisible by num_groups")

@@ -7,10 +7,11 @@ __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1
 
 
 class MaxPool2d(Module):
-    """Max over kernel_size windows; stride defaults to kernel_size; return_indices for MaxUnpool-style use."""
+    """Max over kernel_size windows; stride defaults to kernel_size; return_indices adds flat indices."""
     _fn = staticmethod(F.max_pool2d)
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
@@ -109,7 +110,8 @@ class LPPool2d(Module):
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__()
-        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
 
     def forward(self, input):
         return self._fn(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)

@@ -1,4 +1,4 @@
-"""check_layer: a layer built in gpunet and in torch with the same weights gives the same outputs and gradients.
+"""check_layer: a layer built in gpunet and in torch with the same weights gives the same results.
 
     check_layer(lambda nn: nn.Conv2d(3, 4, 3), x_array)
 
@@ -31,7 +31,10 @@ def port(src, dst):
 
 def check_layer(make, *arrays, dtype="float64", train=True, steps=1, atol=None, rtol=None, device="cpu",
                 needs=None):
-    """needs[i] False: float input i does not require grad. Returns (gpunet module, torch module, gpunet outputs of the last step)."""
+    """needs[i] False: float input i does not require grad.
+
+    Returns (gpunet module, torch module, gpunet outputs of the last step).
+    """
     d_atol, d_rtol = TOL[dtype]
     atol = d_atol if atol is None else atol
     rtol = d_rtol if rtol is None else rtol
@@ -54,7 +57,7 @@ def check_layer(make, *arrays, dtype="float64", train=True, steps=1, atol=None, 
         rng = np.random.default_rng(step)
         seeds = []
         for o, t in zip(outs, touts):
-            assert tuple(o.shape) == tuple(t.shape), f"output shape {tuple(o.shape)} vs torch {tuple(t.shape)}"
+            assert tuple(o.shape) == tuple(t.shape), f"shape {tuple(o.shape)} vs torch {tuple(t.shape)}"
             assert o.dtype.name == str(t.dtype).split(".")[-1]
             np.testing.assert_allclose(to_np(o), to_np(t), atol=atol, rtol=rtol, err_msg="forward output")
             seeds.append(rng.uniform(-1, 1, size=tuple(o.shape)) if t.requires_grad else None)
@@ -62,7 +65,8 @@ def check_layer(make, *arrays, dtype="float64", train=True, steps=1, atol=None, 
         if pairs:
             gpunet.autograd.backward([o for o, _, _ in pairs],
                                      [gpunet.tensor(s, dtype=o.dtype, device=device) for o, _, s in pairs])
-            torch.autograd.backward([t for _, t, _ in pairs], [torch.tensor(s, dtype=t.dtype) for _, t, s in pairs])
+            torch.autograd.backward([t for _, t, _ in pairs], [torch.tensor(s, dtype=t.dtype) for _, t,
+                                                               s in pairs])
         for i, (x, t) in enumerate(zip(xs, ts)):
             if t.grad is not None or x.grad is not None:
                 np.testing.assert_allclose(to_np(x.grad), to_np(t.grad), atol=atol, rtol=rtol,
@@ -74,5 +78,6 @@ def check_layer(make, *arrays, dtype="float64", train=True, steps=1, atol=None, 
             np.testing.assert_allclose(to_np(p.grad), to_np(tp.grad), atol=atol, rtol=rtol,
                                        err_msg=f"gradient of parameter {name}")
         for (name, b), (_, tb) in zip(gm.named_buffers(), tm.named_buffers()):
-            np.testing.assert_allclose(to_np(b), to_np(tb), atol=atol, rtol=max(rtol, 1e-7), err_msg=f"buffer {name}")
+            np.testing.assert_allclose(to_np(b), to_np(tb), atol=atol, rtol=max(rtol, 1e-7), err_msg="buffer "
+                                                                                                     f"{name}")
     return gm, tm, out

@@ -45,7 +45,7 @@ def rand(*shape, seed=0, low=-2.0, high=2.0):
 
 def compare(fn, *arrays, dtype="float64", needs=None, device="cpu", atol=None, rtol=None, fd=None, seed=0,
             check_torch=True):
-    """Compare fn(gpunet F, ...) with fn(torch F, ...): outputs and all input gradients. Returns gpunet outputs.
+    """Compare fn(gpunet F, ...) with fn(torch F, ...): outputs and all input gradients; returns gpunet's.
 
     Float arrays are cast to dtype and require grad (unless needs[i] is False); integer/bool arrays are
     passed as they are. fd (default: when dtype is float64 and torch is missing) adds a finite-difference
@@ -72,8 +72,8 @@ def compare(fn, *arrays, dtype="float64", needs=None, device="cpu", atol=None, r
         touts = _tuple(fn(TF, *ts))
         assert len(touts) == len(outs)
         for i, (o, t) in enumerate(zip(outs, touts)):
-            assert tuple(o.shape) == tuple(t.shape), f"output {i}: shape {tuple(o.shape)} vs torch {tuple(t.shape)}"
-            assert o.dtype.name == str(t.dtype).replace("torch.", ""), f"output {i}: {o.dtype} vs torch {t.dtype}"
+            assert tuple(o.shape) == tuple(t.shape), f"output {i}: {tuple(o.shape)} vs torch {tuple(t.shape)}"
+            assert o.dtype.name == str(t.dtype).split(".")[-1], f"output {i}: {o.dtype} vs torch {t.dtype}"
             np.testing.assert_allclose(to_np(o), to_np(t), atol=atol, rtol=rtol, equal_nan=True,
                                        err_msg=f"forward output {i}")
         tdiff = [(t, torch.tensor(s, dtype=t.dtype)) for t, s in zip(touts, seeds) if s is not None

@@ -1,4 +1,4 @@
-"""Activations: forward and gradients vs torch (float64 and float32), finite differences, stability, in-place."""
+"""Activations: forward and gradients vs torch (float64, float32), finite differences, stability, in-place."""
 import warnings
 
 import numpy as np
@@ -58,7 +58,8 @@ def test_activation_matches_torch(name, fn, dtype):
     compare(fn, x, dtype=dtype, fd=dtype == "float64", rtol=rtol)
 
 
-@pytest.mark.parametrize("name,fn", ACTIVATIONS[:12] + ACTIVATIONS[26:31], ids=[a[0] for a in ACTIVATIONS[:12] +
+@pytest.mark.parametrize("name,fn", ACTIVATIONS[:12] + ACTIVATIONS[26:31],
+                         ids=[a[0] for a in ACTIVATIONS[:12] +
                                                                                 ACTIVATIONS[26:31]])
 def test_activation_gradcheck(name, fn):
     x = rand(2, 3, seed=2, low=-2, high=2)
@@ -80,7 +81,8 @@ def test_gradients_at_kinks_match_torch():
         compare(fn, x, fd=False, rtol=1e-7)  # torch's hardsigmoid uses a float32 1/6
 
 
-@pytest.mark.parametrize("name", ["relu", "relu6", "leaky_relu", "elu", "selu", "celu", "silu", "mish", "hardtanh",
+@pytest.mark.parametrize("name", ["relu", "relu6", "leaky_relu", "elu", "selu", "celu", "silu", "mish",
+                                  "hardtanh",
                                   "hardsigmoid", "hardswish", "threshold"])
 def test_inplace_writes_into_input_and_keeps_grad(name):
     args = {"threshold": (0.1, 0.0)}.get(name, ())
@@ -127,7 +129,8 @@ def test_softmax_rows_sum_to_one_and_log_softmax_consistent():
     x = gpunet.randn(5, 7, 3)
     for d in (0, 1, 2, -1):
         np.testing.assert_allclose(to_np(F.softmax(x, d).sum(d)), 1.0, rtol=1e-6)
-        np.testing.assert_allclose(to_np(F.log_softmax(x, d).exp()), to_np(F.softmax(x, d)), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(to_np(F.log_softmax(x, d).exp()), to_np(F.softmax(x, d)), rtol=1e-5,
+                                   atol=1e-7)
 
 
 def test_softmax_dtype_argument_and_implicit_dim():
@@ -177,7 +180,8 @@ def test_float32_stays_float32():
 
 @pytest.mark.parametrize("name,fn", [a for a in ACTIVATIONS if a[0] in ("relu", "gelu", "silu", "leaky_relu",
                                                                           "elu", "softplus", "softmax1",
-                                                                          "log_softmax1", "hardtanh", "mish")],
+                                                                          "log_softmax1", "hardtanh",
+                                                                          "mish")],
                          ids=lambda v: v if isinstance(v, str) else "")
 def test_activation_cuda_equals_cpu(name, fn):
     if not gpunet.cuda.is_available():

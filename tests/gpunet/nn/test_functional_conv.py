@@ -1,4 +1,4 @@
-"""conv1d/conv2d/conv_transpose1d/conv_transpose2d: option grids vs torch, gradcheck, errors, simulated cuda."""
+"""conv1d/2d and conv_transpose1d/2d: option grids vs torch, gradcheck, errors, simulated cuda."""
 import numpy as np
 import pytest
 
@@ -29,19 +29,23 @@ def test_conv2d_matches_torch(xs, ws, kw, bias):
 
 
 def test_conv2d_gradcheck():
-    gradcheck(lambda F, x, w, b: F.conv2d(x, w, b, stride=2, padding=1), rand(1, 2, 4, 4), rand(2, 2, 3, 3, seed=1),
+    gradcheck(lambda F, x, w, b: F.conv2d(x, w, b, stride=2, padding=1), rand(1, 2, 4, 4), rand(2, 2, 3, 3,
+                                                                                                seed=1),
               rand(2, seed=2))
-    gradcheck(lambda F, x, w: F.conv2d(x, w, padding="same", groups=2), rand(1, 2, 3, 4), rand(2, 1, 2, 2, seed=1))
+    gradcheck(lambda F, x, w: F.conv2d(x, w, padding="same", groups=2), rand(1, 2, 3, 4), rand(2, 1, 2, 2,
+                                                                                               seed=1))
 
 
 CONV1D = [((2, 3, 9), (4, 3, 3), {}), ((2, 4, 9), (4, 2, 3), {"stride": 2, "padding": 2, "groups": 2}),
-          ((3, 8), (2, 3, 4), {"padding": "same", "dilation": 2}), ((1, 2, 7), (2, 2, 2), {"padding": "same"})]
+          ((3, 8), (2, 3, 4), {"padding": "same", "dilation": 2}), ((1, 2, 7), (2, 2, 2),
+                                                                    {"padding": "same"})]
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("xs,ws,kw", CONV1D)
 def test_conv1d_matches_torch(xs, ws, kw):
-    compare(lambda F, x, w, b: F.conv1d(x, w, b, **kw), rand(*xs, seed=1), rand(*ws, seed=2), rand(ws[0], seed=3),
+    compare(lambda F, x, w, b: F.conv1d(x, w, b, **kw), rand(*xs, seed=1), rand(*ws, seed=2), rand(ws[0],
+                                                                                                   seed=3),
             fd=True)
 
 
@@ -78,7 +82,8 @@ def test_conv2d_weight_only_gradient():
 
 
 def test_conv2d_channel_mismatch_names_expected_and_got():
-    with pytest.raises(RuntimeError, match=r"expected input\[2, 4, 5, 5\] to have 3 channels, but got 4 channels"):
+    with pytest.raises(RuntimeError,
+                       match=r"expected input\[2, 4, 5, 5\] to have 3 channels, but got 4 channels"):
         F.conv2d(gpunet.randn(2, 4, 5, 5), gpunet.randn(8, 3, 3, 3))
     with pytest.raises(RuntimeError, match="to have 4 channels, but got 3"):
         F.conv_transpose2d(gpunet.randn(1, 3, 5, 5), gpunet.randn(4, 2, 3, 3))
@@ -92,7 +97,8 @@ def test_conv2d_argument_errors():
         F.conv2d(x, gpunet.randn(1, 2, 3, 3), stride=2, padding="same")
     with pytest.raises(ValueError, match="Invalid padding string"):
         F.conv2d(x, gpunet.randn(1, 2, 3, 3), padding="full")
-    with pytest.raises(RuntimeError, match="Expected 3D \\(unbatched\\) or 4D \\(batched\\) input to conv2d"):
+    with pytest.raises(RuntimeError, match="Expected 3D \\(unbatched\\) or 4D \\(batched\\) input to "
+                                           "conv2d"):
         F.conv2d(gpunet.randn(4, 4), gpunet.randn(1, 2, 3, 3))
     with pytest.raises(RuntimeError, match="Input type"):
         F.conv2d(x.double(), gpunet.randn(1, 2, 3, 3))

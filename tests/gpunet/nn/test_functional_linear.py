@@ -39,7 +39,8 @@ def test_linear_dtype_mismatch_raises():
 
 @pytest.mark.parametrize("bias", [True, False])
 def test_bilinear_matches_torch(bias):
-    arrays = [rand(4, 2, seed=1), rand(4, 3, seed=2), rand(5, 2, 3, seed=3)] + ([rand(5, seed=4)] if bias else [])
+    arrays = [rand(4, 2, seed=1), rand(4, 3, seed=2), rand(5, 2, 3, seed=3)]
+    arrays += [rand(5, seed=4)] if bias else []
     compare(lambda F, a, b, w, *bb: F.bilinear(a, b, w, *bb), *arrays, fd=True)
     compare(lambda F, a, b, w, *bb: F.bilinear(a, b, w, *bb), *arrays, dtype="float32")
 
@@ -55,7 +56,8 @@ def test_linear_cuda_equals_cpu():
     if not gpunet.cuda.is_available():
         pytest.skip("no cuda device")
     same_on_devices(lambda F, x, w, b: F.linear(x, w, b), rand(2, 3, 3), rand(4, 3, seed=1), rand(4, seed=2))
-    same_on_devices(lambda F, a, b, w: F.bilinear(a, b, w), rand(2, 2), rand(2, 3, seed=1), rand(4, 2, 3, seed=2))
+    same_on_devices(lambda F, a, b, w: F.bilinear(a, b, w), rand(2, 2), rand(2, 3, seed=1), rand(4, 2, 3,
+                                                                                                 seed=2))
 
 
 def test_linear_float32_stays_float32_on_device(device):

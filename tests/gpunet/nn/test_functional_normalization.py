@@ -1,4 +1,4 @@
-"""batch_norm, instance_norm, layer_norm, group_norm, normalize, distances: vs torch, gradcheck, running stats."""
+"""batch/instance/layer/group norm, normalize, distances: vs torch, gradcheck, running stats."""
 import numpy as np
 import pytest
 
@@ -41,7 +41,8 @@ def test_batch_norm_eval_uses_running_stats():
 
 
 def test_batch_norm_training_without_running_stats_and_gradcheck():
-    gradcheck(lambda F, x, w, b: F.batch_norm(x, None, None, w, b, training=True), rand(3, 2, 2), rand(2, seed=1),
+    gradcheck(lambda F, x, w, b: F.batch_norm(x, None, None, w, b, training=True), rand(3, 2, 2), rand(2,
+                                                                                                       seed=1),
               rand(2, seed=2))
     gradcheck(lambda F, x: F.batch_norm(x, None, None, training=True), rand(4, 2))
 
@@ -69,7 +70,8 @@ def test_batch_norm_errors():
 @pytest.mark.parametrize("shape,norm", [((4, 5), (5,)), ((2, 3, 4), (4,)), ((2, 3, 4), (3, 4)), ((5,), (5,))])
 @pytest.mark.parametrize("affine", ["both", "weight", "none"])
 def test_layer_norm_matches_torch(shape, norm, affine):
-    wb = {"both": [rand(*norm, seed=2), rand(*norm, seed=3)], "weight": [rand(*norm, seed=2)], "none": []}[affine]
+    wb = {"both": [rand(*norm, seed=2), rand(*norm, seed=3)], "weight": [rand(*norm, seed=2)],
+          "none": []}[affine]
     compare(lambda F, x, *wb: F.layer_norm(x, norm, *wb, eps=1e-4), rand(*shape, seed=1), *wb, fd=True)
     compare(lambda F, x, *wb: F.layer_norm(x, norm, *wb), rand(*shape, seed=1), *wb, dtype="float32")
 
@@ -80,7 +82,8 @@ def test_layer_norm_accepts_int_normalized_shape():
 
 
 def test_layer_norm_errors():
-    with pytest.raises(RuntimeError, match=r"Given normalized_shape=\[5\], expected input with shape \[\*, 5\]"):
+    with pytest.raises(RuntimeError,
+                       match=r"Given normalized_shape=\[5\], expected input with shape \[\*, 5\]"):
         F.layer_norm(gpunet.randn(2, 3, 4), (5,))
     with pytest.raises(RuntimeError, match="Expected weight to be of same shape as normalized_shape"):
         F.layer_norm(gpunet.randn(2, 4), (4,), gpunet.ones(3))
@@ -97,7 +100,8 @@ def test_group_norm_matches_torch(groups, shape, affine):
 
 
 def test_group_norm_error():
-    with pytest.raises(RuntimeError, match="Expected number of channels in input to be divisible by num_groups"):
+    with pytest.raises(RuntimeError, match="Expected number of channels in input to be divisible by "
+                                           "num_groups"):
         F.group_norm(gpunet.randn(2, 6, 4), 4)
 
 
@@ -131,7 +135,8 @@ def test_normalize_zero_vector_is_zero_with_finite_grad():
 
 @pytest.mark.parametrize("dim,shapes", [(1, ((3, 4), (3, 4))), (0, ((4,), (4,))), (-1, ((2, 1, 4), (3, 4)))])
 def test_cosine_similarity_matches_torch(dim, shapes):
-    compare(lambda F, a, b: F.cosine_similarity(a, b, dim=dim), rand(*shapes[0], seed=1), rand(*shapes[1], seed=2),
+    compare(lambda F, a, b: F.cosine_similarity(a, b, dim=dim), rand(*shapes[0], seed=1), rand(*shapes[1],
+                                                                                               seed=2),
             fd=True)
 
 

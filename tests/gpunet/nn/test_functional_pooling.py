@@ -1,4 +1,4 @@
-"""Pooling: max/avg/adaptive/lp pooling, 1-D and 2-D, option grids vs torch, gradcheck, errors, simulated cuda."""
+"""Pooling: max/avg/adaptive/lp pooling, 1-D and 2-D, vs torch, gradients, errors, simulated cuda."""
 import numpy as np
 import pytest
 
@@ -15,7 +15,8 @@ def _distinct(*shape, seed=0):
 
 
 MAXPOOL = [
-    (2, {}), (3, {"stride": 2, "padding": 1}), ((2, 3), {"stride": (1, 2)}), (3, {"stride": 2, "ceil_mode": True}),
+    (2, {}), (3, {"stride": 2, "padding": 1}), ((2, 3), {"stride": (1, 2)}), (3, {"stride": 2,
+                                                                                  "ceil_mode": True}),
     (2, {"stride": 1, "dilation": 2}), (3, {"stride": 2, "padding": 1, "dilation": 2, "ceil_mode": True}),
 ]
 

@@ -28,7 +28,8 @@ def test_interpolate_2d_matches_torch(shape, kw, mode, align):
             dtype="float32")
 
 
-@pytest.mark.parametrize("mode,align", [("nearest", None), ("linear", False), ("linear", True), ("area", None)])
+@pytest.mark.parametrize("mode,align", [("nearest", None), ("linear", False), ("linear", True), ("area",
+                                                                                                 None)])
 @pytest.mark.parametrize("kw", [{"scale_factor": 2}, {"size": 7}, {"scale_factor": 0.6}])
 def test_interpolate_1d_matches_torch(kw, mode, align):
     compare(lambda F, x: F.interpolate(x, mode=mode, align_corners=align, **kw), rand(2, 3, 5, seed=1))
@@ -62,7 +63,8 @@ def test_interpolate_errors():
     x = gpunet.randn(1, 1, 2, 2)
     with pytest.raises(ValueError, match="only one of size or scale_factor should be defined"):
         F.interpolate(x, size=3, scale_factor=2)
-    with pytest.raises(ValueError, match="align_corners option can only be set with the interpolating modes"):
+    with pytest.raises(ValueError, match="align_corners option can only be set with the interpolating "
+                                         "modes"):
         F.interpolate(x, scale_factor=2, align_corners=True)
     with pytest.raises(NotImplementedError, match="Got 4D input, but linear mode needs 3D input"):
         F.interpolate(x, scale_factor=2, mode="linear")
@@ -90,7 +92,8 @@ def test_pad_matches_torch(pad, mode):
 
 def test_pad_errors():
     x = gpunet.randn(1, 2, 3, 3)
-    with pytest.raises(RuntimeError, match="Padding size should be less than the corresponding input dimension"):
+    with pytest.raises(RuntimeError, match="Padding size should be less than the corresponding input "
+                                           "dimension"):
         F.pad(x, (3, 3, 0, 0), mode="reflect")
     with pytest.raises(ValueError, match="divisible by 2"):
         F.pad(x, (1, 2, 3))

@@ -24,7 +24,8 @@ DEVICE_LAYERS = [
     ("AdaptiveMaxPool2d", lambda: nn.AdaptiveMaxPool2d((2, 1)), [X]),
     ("Flatten", lambda: nn.Flatten(), [X]),
     ("Unflatten", lambda: nn.Unflatten(2, (2, 2)), [X]),
-    ("activations", lambda: nn.Sequential(nn.ReLU(), nn.GELU(), nn.SiLU(), nn.LeakyReLU(), nn.ELU(), nn.Tanh(),
+    ("activations", lambda: nn.Sequential(nn.ReLU(), nn.GELU(), nn.SiLU(), nn.LeakyReLU(), nn.ELU(),
+                                          nn.Tanh(),
                                           nn.Sigmoid(), nn.Softplus(), nn.Hardtanh(), nn.Mish(), nn.PReLU(2)),
      [X]),
     ("Softmax", lambda: nn.Softmax(dim=1), [X]),
@@ -52,7 +53,8 @@ DEVICE_LAYERS = [
 ]
 
 
-@pytest.mark.parametrize("make,arrays", [(m, a) for _, m, a in DEVICE_LAYERS], ids=[n for n, _, _ in DEVICE_LAYERS])
+@pytest.mark.parametrize("make,arrays", [(m, a) for _, m, a in DEVICE_LAYERS], ids=[n for n, _,
+                                                                                    _ in DEVICE_LAYERS])
 def test_layer_cuda_equals_cpu(make, arrays):
     if not gpunet.cuda.is_available():
         pytest.skip("no cuda device")
@@ -89,7 +91,8 @@ def test_linear_wrong_in_features_names_the_layer():
 
 
 def test_conv_wrong_channels_names_expected_and_got_and_the_layer():
-    with pytest.raises(RuntimeError, match=r"to have 3 channels, but got 4 channels instead \(in Conv2d\(3, 8"):
+    with pytest.raises(RuntimeError,
+                       match=r"to have 3 channels, but got 4 channels instead \(in Conv2d\(3, 8"):
         nn.Conv2d(3, 8, 3)(gpunet.randn(1, 4, 5, 5))
     with pytest.raises(RuntimeError, match="transposed=1.*to have 4 channels, but got 2"):
         nn.ConvTranspose2d(4, 2, 3)(gpunet.randn(1, 2, 5, 5))

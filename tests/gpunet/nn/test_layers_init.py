@@ -1,4 +1,4 @@
-"""Layer construction: default initialisation statistics (PyTorch's formulas), reprs, attributes, validation."""
+"""Layer construction: default initialisation (PyTorch's formulas), reprs, attributes, validation."""
 import math
 
 import numpy as np
@@ -89,30 +89,35 @@ REPRS = [
     "nn.ReLU()", "nn.ReLU(True)", "nn.ReLU6()", "nn.LeakyReLU(0.2, True)", "nn.ELU(0.5)", "nn.SELU()",
     "nn.CELU()", "nn.GELU()", "nn.GELU('tanh')", "nn.SiLU(True)", "nn.Mish()", "nn.Sigmoid()", "nn.Tanh()",
     "nn.Softplus(2, 10)", "nn.Hardtanh(-2, 2, True)", "nn.Hardsigmoid()", "nn.Hardswish()", "nn.Softmax()",
-    "nn.Softmax(1)", "nn.LogSoftmax(dim=-1)", "nn.Softmin(0)", "nn.Threshold(0.1, 20)", "nn.GLU()", "nn.PReLU(3)",
-    "nn.Softshrink()", "nn.Hardshrink(0.3)", "nn.Softsign()", "nn.LogSigmoid()", "nn.Identity(3, a=4)",
-    "nn.Linear(3, 4)", "nn.Linear(3, 4, bias=False)", "nn.Bilinear(2, 3, 4)", "nn.Conv2d(3, 4, 3)",
+    "nn.Softmax(1)", "nn.LogSoftmax(dim=-1)", "nn.Softmin(0)", "nn.Threshold(0.1, 20)", "nn.GLU()",
+    "nn.PReLU(3)", "nn.Softshrink()", "nn.Hardshrink(0.3)", "nn.Softsign()", "nn.LogSigmoid()",
+    "nn.Identity(3, a=4)", "nn.Linear(3, 4)", "nn.Linear(3, 4, bias=False)", "nn.Bilinear(2, 3, 4)",
+    "nn.Conv2d(3, 4, 3)",
     "nn.Conv2d(3, 4, (3, 5), stride=2, padding=1, dilation=2, bias=False, padding_mode='reflect')",
-    "nn.Conv2d(4, 4, 3, padding='same', groups=2)", "nn.Conv1d(3, 4, 3)", "nn.Conv1d(3, 4, 3, padding='valid')",
-    "nn.ConvTranspose2d(3, 4, 3)", "nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=1, padding=1)",
-    "nn.ConvTranspose1d(3, 4, 3, dilation=2, groups=1)", "nn.MaxPool2d(2)", "nn.MaxPool2d(3, 2, 1, 2, True, True)",
-    "nn.AvgPool2d(2)", "nn.AvgPool2d(3, 2, 1, True, False, 5)", "nn.AdaptiveAvgPool2d((None, 3))",
-    "nn.AdaptiveAvgPool2d(1)", "nn.AdaptiveMaxPool2d(2)", "nn.MaxPool1d(2)", "nn.AvgPool1d(3)",
-    "nn.AdaptiveAvgPool1d(3)", "nn.AdaptiveMaxPool1d(2, True)", "nn.LPPool2d(2, 3)", "nn.Flatten()",
-    "nn.Unflatten(1, (2, 3))", "nn.Dropout()", "nn.Dropout(0.2, True)", "nn.Dropout2d()", "nn.Dropout1d()",
-    "nn.AlphaDropout(0.1)", "nn.BatchNorm1d(3)", "nn.BatchNorm2d(3, momentum=None, affine=False, "
-    "track_running_stats=False)", "nn.BatchNorm2d(3, bias=False)", "nn.BatchNorm3d(2)", "nn.LayerNorm(4)",
+    "nn.Conv2d(4, 4, 3, padding='same', groups=2)", "nn.Conv1d(3, 4, 3)",
+    "nn.Conv1d(3, 4, 3, padding='valid')", "nn.ConvTranspose2d(3, 4, 3)",
+    "nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=1, padding=1)",
+    "nn.ConvTranspose1d(3, 4, 3, dilation=2, groups=1)", "nn.MaxPool2d(2)",
+    "nn.MaxPool2d(3, 2, 1, 2, True, True)", "nn.AvgPool2d(2)", "nn.AvgPool2d(3, 2, 1, True, False, 5)",
+    "nn.AdaptiveAvgPool2d((None, 3))", "nn.AdaptiveAvgPool2d(1)", "nn.AdaptiveMaxPool2d(2)",
+    "nn.MaxPool1d(2)", "nn.AvgPool1d(3)", "nn.AdaptiveAvgPool1d(3)", "nn.AdaptiveMaxPool1d(2, True)",
+    "nn.LPPool2d(2, 3)", "nn.Flatten()", "nn.Unflatten(1, (2, 3))", "nn.Dropout()", "nn.Dropout(0.2, True)",
+    "nn.Dropout2d()", "nn.Dropout1d()", "nn.AlphaDropout(0.1)", "nn.BatchNorm1d(3)",
+    "nn.BatchNorm2d(3, momentum=None, affine=False, track_running_stats=False)",
+    "nn.BatchNorm2d(3, bias=False)", "nn.BatchNorm3d(2)", "nn.LayerNorm(4)",
     "nn.LayerNorm((2, 3), elementwise_affine=False)", "nn.LayerNorm(4, bias=False)", "nn.GroupNorm(2, 4)",
-    "nn.GroupNorm(2, 4, affine=False)", "nn.InstanceNorm2d(3)", "nn.InstanceNorm1d(3, affine=True, "
-    "track_running_stats=True)", "nn.LocalResponseNorm(2)", "nn.Embedding(10, 3)",
-    "nn.Embedding(10, 3, padding_idx=0, max_norm=1.0)", "nn.Embedding(10, 3, scale_grad_by_freq=True)",
-    "nn.Upsample(scale_factor=2)", "nn.Upsample(size=(3, 4), mode='bilinear', align_corners=True)",
+    "nn.GroupNorm(2, 4, affine=False)", "nn.InstanceNorm2d(3)",
+    "nn.InstanceNorm1d(3, affine=True, track_running_stats=True)", "nn.LocalResponseNorm(2)",
+    "nn.Embedding(10, 3)", "nn.Embedding(10, 3, padding_idx=0, max_norm=1.0)",
+    "nn.Embedding(10, 3, scale_grad_by_freq=True)", "nn.Upsample(scale_factor=2)",
+    "nn.Upsample(size=(3, 4), mode='bilinear', align_corners=True)",
     "nn.UpsamplingNearest2d(scale_factor=2)", "nn.UpsamplingBilinear2d(size=4)", "nn.PixelShuffle(2)",
-    "nn.PixelUnshuffle(2)", "nn.ZeroPad2d(1)", "nn.ConstantPad2d((1, 2, 3, 4), 3.5)", "nn.ReflectionPad2d(1)",
-    "nn.ReplicationPad1d((1, 2))", "nn.CircularPad2d(1)", "nn.MSELoss()", "nn.L1Loss(reduction='sum')",
-    "nn.SmoothL1Loss(beta=0.5)", "nn.HuberLoss(delta=2)", "nn.CrossEntropyLoss()", "nn.NLLLoss()", "nn.BCELoss()",
-    "nn.BCEWithLogitsLoss()", "nn.KLDivLoss()", "nn.CosineSimilarity()", "nn.PairwiseDistance()",
-    "nn.CosineEmbeddingLoss()", "nn.TripletMarginLoss()", "nn.PoissonNLLLoss()", "nn.GaussianNLLLoss()",
+    "nn.PixelUnshuffle(2)", "nn.ZeroPad2d(1)", "nn.ConstantPad2d((1, 2, 3, 4), 3.5)",
+    "nn.ReflectionPad2d(1)", "nn.ReplicationPad1d((1, 2))", "nn.CircularPad2d(1)", "nn.MSELoss()",
+    "nn.L1Loss(reduction='sum')", "nn.SmoothL1Loss(beta=0.5)", "nn.HuberLoss(delta=2)",
+    "nn.CrossEntropyLoss()", "nn.NLLLoss()", "nn.BCELoss()", "nn.BCEWithLogitsLoss()", "nn.KLDivLoss()",
+    "nn.CosineSimilarity()", "nn.PairwiseDistance()", "nn.CosineEmbeddingLoss()", "nn.TripletMarginLoss()",
+    "nn.PoissonNLLLoss()", "nn.GaussianNLLLoss()",
 ]
 
 
@@ -132,7 +137,8 @@ def test_layer_attributes_match_torch_names():
     ct = nn.ConvTranspose2d(4, 2, 3, output_padding=1, stride=2)
     assert ct.output_padding == (1, 1) and ct.transposed and ct.weight.shape == (4, 2, 3, 3)
     bn = nn.BatchNorm1d(3, eps=1e-3, momentum=0.2)
-    assert (bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats) == (3, 1e-3, 0.2, True, True)
+    assert (bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats) == (3, 1e-3, 0.2, True,
+                                                                                         True)
     assert nn.Linear(3, 4).in_features == 3 and nn.Embedding(3, 2, padding_idx=-1).padding_idx == 2
     assert nn.LayerNorm(4).normalized_shape == (4,) and nn.Dropout(0.3).p == 0.3
     assert nn.CrossEntropyLoss(reduction="sum").reduction == "sum"

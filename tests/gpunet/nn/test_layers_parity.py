@@ -1,4 +1,4 @@
-"""Every layer against torch with the same weights: outputs, input/parameter gradients, buffers, state_dict."""
+"""Every layer against torch with the same weights: outputs, input/parameter grads, buffers, state_dict."""
 import numpy as np
 import pytest
 
@@ -19,7 +19,8 @@ LAYERS = [  # (id, constructor, input arrays)
     ("Bilinear", lambda nn: nn.Bilinear(2, 3, 4), [rand(5, 2), rand(5, 3, seed=2)]),
     ("Identity", lambda nn: nn.Identity(7, k=1), [rand(3)]),
     ("Conv2d", lambda nn: nn.Conv2d(4, 3, 3), [X4]),
-    ("Conv2d-opts", lambda nn: nn.Conv2d(4, 6, (3, 2), stride=2, padding=1, dilation=(1, 2), groups=2, bias=False),
+    ("Conv2d-opts", lambda nn: nn.Conv2d(4, 6, (3, 2), stride=2, padding=1, dilation=(1, 2), groups=2,
+                                         bias=False),
      [X4]),
     ("Conv2d-same", lambda nn: nn.Conv2d(4, 2, 3, padding="same"), [X4]),
     ("Conv2d-reflect", lambda nn: nn.Conv2d(4, 2, 3, padding=1, padding_mode="reflect"), [X4]),
@@ -81,7 +82,8 @@ LAYERS = [  # (id, constructor, input arrays)
     ("LocalResponseNorm", lambda nn: nn.LocalResponseNorm(3), [X4]),
     ("Upsample-nearest", lambda nn: nn.Upsample(scale_factor=2), [X4]),
     ("Upsample-bilinear", lambda nn: nn.Upsample(size=(5, 7), mode="bilinear"), [X4]),
-    ("Upsample-bilinear-ac", lambda nn: nn.Upsample(scale_factor=1.5, mode="bilinear", align_corners=True), [X4]),
+    ("Upsample-bilinear-ac", lambda nn: nn.Upsample(scale_factor=1.5, mode="bilinear", align_corners=True),
+     [X4]),
     ("UpsamplingNearest2d", lambda nn: nn.UpsamplingNearest2d(size=3), [X4]),
     ("UpsamplingBilinear2d", lambda nn: nn.UpsamplingBilinear2d(scale_factor=2), [X4]),
     ("PixelShuffle", lambda nn: nn.PixelShuffle(2), [X4]),
@@ -158,7 +160,8 @@ LOSSES = [
     ("SmoothL1Loss", lambda nn: nn.SmoothL1Loss(beta=0.5), "reg"),
     ("HuberLoss", lambda nn: nn.HuberLoss(delta=0.5, reduction="none"), "reg"),
     ("CrossEntropyLoss", lambda nn: nn.CrossEntropyLoss(), "cls"),
-    ("CrossEntropyLoss-opts", lambda nn: nn.CrossEntropyLoss(weight=_w(nn), ignore_index=1, label_smoothing=0.1),
+    ("CrossEntropyLoss-opts", lambda nn: nn.CrossEntropyLoss(weight=_w(nn), ignore_index=1,
+                                                             label_smoothing=0.1),
      "cls"),
     ("NLLLoss", lambda nn: nn.NLLLoss(weight=_w(nn), reduction="sum"), "cls"),
     ("BCELoss", lambda nn: nn.BCELoss(weight=_w(nn)), "prob"),
@@ -200,7 +203,8 @@ def test_loss_module_matches_torch(make, kind):
 def test_loss_module_three_inputs_match_torch():
     a, b = rand(4, 5, seed=1), rand(4, 5, seed=2)
     check_layer(lambda nn: nn.CosineEmbeddingLoss(margin=0.2), a, b, np.array([1, -1, 1, -1]))
-    check_layer(lambda nn: nn.MarginRankingLoss(margin=0.1), a[:, 0], b[:, 0], np.array([1.0, -1.0, 1.0, -1.0]))
+    check_layer(lambda nn: nn.MarginRankingLoss(margin=0.1), a[:, 0], b[:, 0], np.array([1.0, -1.0, 1.0,
+                                                                                         -1.0]))
     check_layer(lambda nn: nn.TripletMarginLoss(margin=0.5), a, b, rand(4, 5, seed=3))
     check_layer(lambda nn: nn.GaussianNLLLoss(), a, b, np.abs(rand(4, 5, seed=3)))
     check_layer(lambda nn: nn.HingeEmbeddingLoss(), a, np.sign(b))
@@ -213,7 +217,8 @@ def test_module_equals_functional_exactly():
     lin = nn.Linear(5, 2)
     np.testing.assert_array_equal(to_np(lin(x)), to_np(F.linear(x, lin.weight, lin.bias)))
     bn = nn.BatchNorm2d(4).eval()
-    np.testing.assert_array_equal(to_np(bn(x)), to_np(F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight,
+    np.testing.assert_array_equal(to_np(bn(x)), to_np(F.batch_norm(x, bn.running_mean, bn.running_var,
+                                                                   bn.weight,
                                                                    bn.bias)))
     ln = nn.LayerNorm(5)
     np.testing.assert_array_equal(to_np(ln(x)), to_np(F.layer_norm(x, (5,), ln.weight, ln.bias)))
@@ -226,7 +231,9 @@ def test_module_equals_functional_exactly():
 
 def test_weights_port_both_ways():
     for make in (lambda nn: nn.Conv2d(3, 4, 3), lambda nn: nn.Linear(3, 2), lambda nn: nn.BatchNorm2d(3),
-                 lambda nn: nn.Embedding(4, 2), lambda nn: nn.LayerNorm(3), lambda nn: nn.ConvTranspose2d(3, 2, 2)):
+                 lambda nn: nn.Embedding(4, 2), lambda nn: nn.LayerNorm(3), lambda nn: nn.ConvTranspose2d(3,
+                                                                                                          2,
+                                                                                                          2)):
         gm, tm = make(nn), make(torch.nn)
         assert state_layout(gm) == state_layout(tm)
         port(gm, tm)  # gpunet -> torch
