@@ -26,7 +26,7 @@ import gpunet.nn.functional as F
 from gpunet.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import RunningMean, Timer, make_parser, print_metrics, progress, pyplot, save_figure  # noqa: E402
+from _common import RunningMean, Timer, make_parser, print_metrics, progress, pyplot, save_figure
 
 
 # ---------------------------------------------------------------------------------------------- 1.

@@ -19,7 +19,7 @@ import time
 import gpunet
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import make_parser, print_metrics  # noqa: E402
+from _common import make_parser, print_metrics
 
 try:
     import torch

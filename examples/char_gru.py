@@ -22,7 +22,7 @@ import gpunet.nn as nn
 import gpunet.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import RunningMean, Timer, make_parser, print_metrics, progress, pyplot, save_figure  # noqa: E402
+from _common import RunningMean, Timer, make_parser, print_metrics, progress, pyplot, save_figure
 
 PROMPT = "Return the "
 MODULES = ["functools", "itertools", "collections", "json", "string", "textwrap", "shutil", "random",

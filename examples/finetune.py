@@ -25,8 +25,8 @@ import gpunet.nn.functional as F
 from gpunet.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lenet_digits  # noqa: E402
-from _common import RunningMean, Timer, load_digits, make_parser, print_metrics, progress, pyplot, save_figure  # noqa: E402
+import lenet_digits
+from _common import RunningMean, Timer, load_digits, make_parser, print_metrics, progress, pyplot, save_figure
 
 PROBE_LR = 0.05             # epochs 1-2: the new output layer alone (halved by hand for epoch 2)
 FINETUNE_EPOCH = 3          # from here on the whole classifier trains, one lr per layer:

@@ -21,7 +21,7 @@ import gpunet.nn as nn
 from gpunet.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import RunningMean, Timer, image_grid, make_parser, print_metrics, progress  # noqa: E402
+from _common import RunningMean, Timer, image_grid, make_parser, print_metrics, progress
 
 LATENT = 16
 

@@ -18,7 +18,7 @@ import gpunet.nn.functional as F
 from gpunet.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import RunningMean, Timer, load_digits, make_parser, print_metrics, progress, pyplot, save_figure  # noqa: E402
+from _common import RunningMean, Timer, load_digits, make_parser, print_metrics, progress, pyplot, save_figure
 
 DEFAULT_CHECKPOINT = os.path.join("runs", "lenet_digits.pt")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
