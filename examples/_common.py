@@ -28,7 +28,8 @@ def make_parser(doc, epochs=None, fast_epochs=2):
     parser.default_epochs, parser.fast_epochs = epochs, fast_epochs
     parser.add_argument("--device", default="cpu", help="cpu or cuda (GPUNET_CUDA_SIM=1 simulates cuda)")
     if epochs is not None:
-        parser.add_argument("--epochs", type=int, help=f"training epochs (default: {epochs}; {fast_epochs} with --fast)")
+        parser.add_argument("--epochs", type=int,
+                            help=f"training epochs (default: {epochs}; {fast_epochs} with --fast)")
     parser.add_argument("--fast", action="store_true", help="tiny data and sizes, for smoke tests")
     parser.add_argument("--plot", metavar="PATH", help="save a figure as PNG to PATH")
     parser.add_argument("--seed", type=int, default=0)

@@ -4,9 +4,9 @@
 
 Transmitter (encoder): a message m in 0..15 (4 bits), one-hot -> 32 -> 2 numbers, a point in the
 plane, normalized to unit average power. Channel: received = transmitted @ response.T + Gaussian
-noise. Receiver (decoder): 2 -> 64 -> 64 -> 16 logits (--hidden sets the widths). Encoder and decoder train jointly (one Adam
-over net.parameters()) through the noisy channel with cross-entropy: they invent a 16-point
-constellation, like 16-QAM.
+noise. Receiver (decoder): 2 -> 64 -> 64 -> 16 logits (--hidden sets the widths). Encoder and
+decoder train jointly (one Adam over net.parameters()) through the noisy channel with cross-entropy:
+they invent a 16-point constellation, like 16-QAM.
 
 Then the channel changes (a 30 degree phase rotation and 20% attenuation). The transmitter is deployed
 and cannot change, so only the receiver is fine-tuned, with a second optimizer over
@@ -133,11 +133,13 @@ def main(argv=None):
     if args.plot:
         plot_constellation(net, device, args.plot)
 
-    window = max(1, min(50, len(joint_losses) // 4))
+    window = max(1, min(50, len(joint_losses) // 4))  # losses are noisy: compare means over a window
     metrics = {"message_accuracy": trained[0], "bit_accuracy": trained[1],
                "changed_channel_accuracy_before": before[0], "changed_channel_accuracy_after": after[0],
-               "changed_channel_bit_accuracy_before": before[1], "changed_channel_bit_accuracy_after": after[1],
-               "first_loss": sum(joint_losses[:window]) / window, "final_loss": sum(joint_losses[-window:]) / window,
+               "changed_channel_bit_accuracy_before": before[1],
+               "changed_channel_bit_accuracy_after": after[1],
+               "first_loss": sum(joint_losses[:window]) / window,
+               "final_loss": sum(joint_losses[-window:]) / window,
                "fine_tune_first_loss": sum(fine_tune_losses[:window]) / window,
                "fine_tune_final_loss": sum(fine_tune_losses[-window:]) / window,
                "encoder_unchanged": encoder_unchanged, "steps": steps, "seconds": timer.seconds}
@@ -146,7 +148,7 @@ def main(argv=None):
 
 
 def plot_constellation(net, device, path):
-    """The learned constellation (one colour per message) and what the receiver sees on the changed channel."""
+    """The learned constellation (a colour per message) and what the receiver sees on the changed channel."""
     plt = pyplot()
     with torch.no_grad():
         messages = torch.arange(M, device=device).repeat(200)

@@ -168,7 +168,8 @@ def poisson_regression(device, args):
     with torch.no_grad():
         rate = Exp.apply(layer2(MyReLU.apply(layer1(x)))).cpu().numpy()
     rate_error = float(np.abs(rate - true_rate).mean() / true_rate.mean())
-    return {"poisson_first_loss": losses[0], "poisson_final_loss": losses[-1], "poisson_rate_rel_error": rate_error}
+    return {"poisson_first_loss": losses[0], "poisson_final_loss": losses[-1],
+            "poisson_rate_rel_error": rate_error}
 
 
 # ---------------------------------------------------------------------------------------------- 3.
@@ -290,7 +291,8 @@ def main(argv=None):
     metrics["seconds"] = timer.seconds
     if args.plot:
         plot(results, args.plot)
-    print_metrics("basics", {k: v for k, v in metrics.items() if not k.startswith(("final_loss/", "lr_curves"))})
+    print_metrics("basics", {k: v for k, v in metrics.items()
+                             if not k.startswith(("final_loss/", "lr_curves"))})
     return metrics
 
 

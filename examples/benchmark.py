@@ -82,7 +82,8 @@ def main(argv=None):
     if args.fast:
         args.warmup, args.windows, args.steps_per_window = 1, 2, 2
     use_torch = torch is not None and not args.no_torch
-    print(f"gpunet on {args.device}; PyTorch {torch.__version__ + ' on cpu' if use_torch else 'not measured'}")
+    reference = f"PyTorch {torch.__version__} on cpu" if use_torch else "PyTorch not measured"
+    print(f"gpunet on {args.device}; {reference}")
     print(f"{'steps/s':32s} {'gpunet':>8s} {'pytorch':>8s} {'ratio':>6s}")
     metrics = {}
     for key, (build, shape) in BENCHMARKS.items():
@@ -91,7 +92,8 @@ def main(argv=None):
         theirs = (steps_per_second(torch, build, shape, torch.device("cpu"), args.warmup, args.windows,
                                    args.steps_per_window) if use_torch else None)
         ratio = ours / theirs if theirs else None
-        print(f"{key:32s} {ours:8.1f} " + (f"{theirs:8.1f} {ratio:6.2f}" if theirs else f"{'-':>8s} {'-':>6s}"))
+        reference = f"{theirs:8.1f} {ratio:6.2f}" if theirs else f"{'-':>8s} {'-':>6s}"
+        print(f"{key:32s} {ours:8.1f} {reference}")
         name = key.split()[0].lower().replace("-5", "")
         metrics.update({f"{name}_gpunet_steps_per_s": ours, f"{name}_torch_steps_per_s": theirs,
                         f"{name}_ratio": ratio})

@@ -35,7 +35,8 @@ def stdlib_docstrings(max_chars):
     parts = []
     for name in MODULES:
         module = importlib.import_module(name)
-        members = [module] + [getattr(module, attr) for attr in sorted(vars(module)) if not attr.startswith("_")]
+        public = [getattr(module, attr) for attr in sorted(vars(module)) if not attr.startswith("_")]
+        members = [module] + public
         for obj in members:
             if obj is not module and getattr(obj, "__module__", None) != name:
                 continue  # re-exported from elsewhere
@@ -90,7 +91,8 @@ def evaluate(model, data, seq_len):
             y = data[:, start + 1:start + seq_len + 1]
             x = x[:, :y.shape[1]]
             logits, hidden = model(x, hidden)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
+            total += loss.item()
             count += y.numel()
     return total / count
 
@@ -156,7 +158,8 @@ def main(argv=None):
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(losses, lw=0.8, label="training (per step)")
-        ax.plot([steps_per_epoch * (e + 1) for e in range(len(val_losses))], val_losses, "o-", label="validation")
+        epoch_ends = [steps_per_epoch * (e + 1) for e in range(len(val_losses))]
+        ax.plot(epoch_ends, val_losses, "o-", label="validation")
         ax.axhline(uniform, color="gray", ls="--", lw=0.8, label="uniform guessing")
         ax.set(xlabel="step", ylabel="cross-entropy (nats/char)", title="character-level GRU")
         ax.legend()

@@ -89,7 +89,8 @@ def main(argv=None):
     model.classifier[-1] = nn.Linear(84, 10).to(device)
 
     # 2. Linear probe: optimize whatever still requires grad, i.e. the new output layer.
-    optimizer = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=PROBE_LR, momentum=0.9)
+    trainable = filter(lambda p: p.requires_grad, model.parameters())
+    optimizer = torch.optim.SGD(trainable, lr=PROBE_LR, momentum=0.9)
     scheduler = parity_head = None
     add_head_epoch = FINETUNE_EPOCH + max(1, (args.epochs - FINETUNE_EPOCH + 1) // 2)
 
@@ -110,7 +111,7 @@ def main(argv=None):
                 ], lr=OUTPUT_LR, momentum=0.9)
                 scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=STEP_SIZE, gamma=GAMMA)
             if epoch == add_head_epoch:
-                # A new head joins mid-training: its own param group, decayed by the same scheduler from now on.
+                # A new head joins mid-training: its own param group, decayed by the same scheduler from now.
                 parity_head = nn.Linear(84, 2).to(device)
                 optimizer.add_param_group({"params": parity_head.parameters(), "lr": PARITY_LR})
 
@@ -145,7 +146,8 @@ def main(argv=None):
     frozen = [k for k in state if k.startswith("features.")]
     frozen_unchanged = all(torch.equal(state[k], checkpoint["model"][k]) for k in frozen)
     frozen_without_grad = all(p.grad is None for p in model.features.parameters())
-    classifier_changed = not torch.equal(state["classifier.0.weight"], checkpoint["model"]["classifier.0.weight"])
+    key = "classifier.0.weight"
+    classifier_changed = not torch.equal(state[key], checkpoint["model"][key])
     print(f"frozen feature weights identical to the checkpoint: {frozen_unchanged}; "
           f"no gradient ever computed for them: {frozen_without_grad}")
 
@@ -153,9 +155,10 @@ def main(argv=None):
         plt = pyplot()
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
         epochs = range(1, args.epochs + 1)
-        series = {"output layer (probe)": [(e, lrs[0]) for e, lrs in zip(epochs, lr_history) if e < FINETUNE_EPOCH]}
+        history = list(zip(epochs, lr_history))
+        series = {"output layer (probe)": [(e, lrs[0]) for e, lrs in history if e < FINETUNE_EPOCH]}
         for g, name in enumerate(["classifier[0]", "classifier[2]", "output layer", "odd/even head"]):
-            series[name] = [(e, lrs[g]) for e, lrs in zip(epochs, lr_history) if e >= FINETUNE_EPOCH and len(lrs) > g]
+            series[name] = [(e, lrs[g]) for e, lrs in history if e >= FINETUNE_EPOCH and len(lrs) > g]
         for name, points in series.items():
             if points:
                 ax1.plot(*zip(*points), marker="o", drawstyle="steps-post", label=name)
@@ -168,7 +171,8 @@ def main(argv=None):
     metrics = {"test_accuracy": accuracy_history[-1], "parity_accuracy": parity_accuracy,
                "first_train_loss": loss_history[0], "train_loss": loss_history[-1], "lr_history": lr_history,
                "add_head_epoch": add_head_epoch, "frozen_unchanged": frozen_unchanged,
-               "frozen_without_grad": frozen_without_grad, "classifier_changed": classifier_changed, "epochs": args.epochs, "seconds": timer.seconds}
+               "frozen_without_grad": frozen_without_grad, "classifier_changed": classifier_changed,
+               "epochs": args.epochs, "seconds": timer.seconds}
     print_metrics("finetune", {k: v for k, v in metrics.items() if k != "lr_history"})
     return metrics
 

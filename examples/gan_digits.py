@@ -47,7 +47,7 @@ def judge(images, real_images, real_labels):
     from sklearn.linear_model import LogisticRegression
     classifier = LogisticRegression(max_iter=2000).fit(real_images, real_labels)
     probabilities = classifier.predict_proba(images)
-    return float(probabilities.max(axis=1).mean()), int(len(np.unique(probabilities.argmax(axis=1))))
+    return float(probabilities.max(axis=1).mean()), len(np.unique(probabilities.argmax(axis=1)))
 
 
 def main(argv=None):
@@ -102,7 +102,8 @@ def main(argv=None):
 
                 d_value, g_value = d_loss.item(), g_loss.item()
                 d_total, g_total = d_total + d_value, g_total + g_value
-                bar.set_postfix(d_loss=f"{d_running.update(d_value):.3f}", g_loss=f"{g_running.update(g_value):.3f}")
+                bar.set_postfix(d_loss=f"{d_running.update(d_value):.3f}",
+                                g_loss=f"{g_running.update(g_value):.3f}")
             history["d_loss"].append(d_total / len(loader))
             history["g_loss"].append(g_total / len(loader))
             if epoch % 25 == 0 or epoch == args.epochs:
@@ -121,8 +122,9 @@ def main(argv=None):
     discriminator.eval()
     with torch.no_grad():
         samples = (generator(torch.randn(1000, LATENT, device=device)).cpu().numpy() + 1) / 2
-        d_real = torch.sigmoid(discriminator(torch.from_numpy(pixels[:500] * 2 - 1).to(device))).mean().item()
-        d_fake = torch.sigmoid(discriminator(torch.from_numpy(samples[:500] * 2 - 1).to(device))).mean().item()
+        real, fake = (torch.from_numpy(a[:500] * 2 - 1).to(device) for a in (pixels, samples))
+        d_real = torch.sigmoid(discriminator(real)).mean().item()  # mean probability "real" it assigns
+        d_fake = torch.sigmoid(discriminator(fake)).mean().item()
         grid = (generator(fixed_noise).cpu().numpy() + 1) / 2
     confidence, classes = judge(samples, digits.data / 16.0, digits.target)
     print(f"D(real) {d_real:.3f}  D(fake) {d_fake:.3f}; a digit classifier on 1000 samples: mean confidence "

@@ -159,11 +159,7 @@ class Op(Function):
 
     @classmethod
     def apply(cls, *args):
-        ctx = cls._node_cls()
-        grad_on = _enabled[0]
         raw = []
-        needs = []
-        edges = []
         requires = False
         device = None
         for a in args:
@@ -174,20 +170,20 @@ class Op(Function):
                 elif d is not device:
                     _device_error(cls, device, d)
                 raw.append(a._data)
-                if grad_on and a.requires_grad:
+                if a._requires_grad:
                     requires = True
-                    needs.append(True)
-                    edges.append(_edge(a))
-                else:
-                    needs.append(False)
-                    edges.append(None)
             else:
                 raw.append(a)
-                needs.append(False)
-                edges.append(None)
-        ctx.needs_input_grad = needs
+        ctx = cls._node_cls()
         ctx.device = device
         ctx._saved = ()
+        if requires and _enabled[0]:
+            needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
+            edges = [_edge(a) if n else None for a, n in zip(args, needs)]
+        else:
+            requires = False
+            needs = edges = (False,) * len(args)
+        ctx.needs_input_grad = needs
         out = cls.forward(ctx, *raw)
         if not requires:
             if type(out) is tuple:

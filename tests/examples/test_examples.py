@@ -37,7 +37,8 @@ def assert_png(path):
 
 def test_lenet_checkpoint_round_trip(tmp_path):
     checkpoint, plot = tmp_path / "lenet.pt", tmp_path / "lenet.png"
-    m = example("lenet_digits").main(["--fast", "--quiet", "--checkpoint", str(checkpoint), "--plot", str(plot)])
+    argv = ["--fast", "--quiet", "--checkpoint", str(checkpoint), "--plot", str(plot)]
+    m = example("lenet_digits").main(argv)
     assert m["train_loss"] < m["first_train_loss"]
     assert m["reloaded_test_accuracy"] == m["test_accuracy"]
     saved = gpunet.load(str(checkpoint))
@@ -122,7 +123,8 @@ def test_benchmark_reports_throughput():
     for name in ("mlp", "lenet"):
         assert m[f"{name}_gpunet_steps_per_s"] > 0
         if m[f"{name}_torch_steps_per_s"] is not None:
-            assert m[f"{name}_ratio"] == pytest.approx(m[f"{name}_gpunet_steps_per_s"] / m[f"{name}_torch_steps_per_s"])
+            ratio = m[f"{name}_gpunet_steps_per_s"] / m[f"{name}_torch_steps_per_s"]
+            assert m[f"{name}_ratio"] == pytest.approx(ratio)
 
 
 def test_example_on_simulated_cuda():
