@@ -318,12 +318,41 @@ def cumsum(input, dim, *, dtype=None):
     return CumSum.apply(input, d)
 
 
+class Norm(Op):
+    """||x||_p over axes (None: all elements) for a finite p > 1. The gradient at a zero vector is zero, as
+    in PyTorch; composing sqrt(sum(x * x)) would give inf * 0 = NaN there (e.g. norm(w - w0) at w = w0)."""
+    _backward_name = "LinalgVectorNormBackward0"
+
+    @staticmethod
+    def forward(ctx, a, p, axes, keepdim):
+        xp = ctx.device.xp
+        if p == 2.0:
+            n = xp.sqrt((a * a).sum(axis=_axes(axes), keepdims=True))
+        else:
+            n = (xp.abs(a) ** p).sum(axis=_axes(axes), keepdims=True) ** (1.0 / p)
+        ctx.save_for_backward(a, n)
+        ctx.p = p
+        if keepdim:
+            return n
+        return n.reshape(()) if axes is None else n.squeeze(axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, n = ctx.saved_tensors
+        xp = ctx.device.xp
+        safe = xp.where(n == 0, 1, n)
+        d = a / safe if ctx.p == 2.0 else xp.sign(a) * xp.abs(a) ** (ctx.p - 1) / safe ** (ctx.p - 1)
+        return xp.where(n == 0, 0, g.reshape(n.shape) * d).astype(a.dtype, copy=False), None, None, None
+
+
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector/Frobenius norm: p in {'fro', 2, 1, inf, -inf, 0, any float} over dim (None: all elements)."""
     if dtype is not None:
         input = input.to(dtype)
     if p == "fro" or p == 2:
-        return (input * input).sum(dim, keepdim).sqrt() if dim is not None else _l2_all(input)
+        _float_input(input, "norm")
+        axes = _reduce_axes(dim, input._data.ndim, "norm") if dim is not None and dim != () else None
+        return Norm.apply(input, 2.0, axes, keepdim)
     if p == float("inf"):
         return input.abs().amax(dim if dim is not None else (), keepdim)
     if p == float("-inf"):
@@ -334,11 +363,11 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return input.abs().sum(dim, keepdim)
     if p == "nuc":
         raise NotImplementedError("norm(p='nuc') is not supported by gpunet")
+    if isinstance(p, (int, float)) and p > 1 and p != float("inf"):
+        _float_input(input, "norm")
+        axes = _reduce_axes(dim, input._data.ndim, "norm") if dim is not None and dim != () else None
+        return Norm.apply(input, float(p), axes, keepdim)
     return (input.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
-
-
-def _l2_all(input):
-    return (input * input).sum().sqrt()
 
 
 def all(input, dim=None, keepdim=False):
