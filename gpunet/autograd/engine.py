@@ -164,9 +164,14 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, user_roots
                 for nr, g in grads.items():
                     if (node, nr) in capture:
                         capture[(node, nr)] = g
-            n_out = getattr(node, "_n_outputs", None) or (max(grads) + 1)
-            ordered = [grads.get(i) for i in range(n_out)]
-            out_grads = _run_node(node, ordered)
+            n_out = node._n_outputs
+            ordered = (grads.get(0),) if n_out == 1 else [grads.get(i) for i in range(n_out)]
+            if node._fn._raw and not node._freed:  # gpunet's own ops: the common case, inlined
+                out_grads = node._fn.backward(node, *ordered)
+                if type(out_grads) is not tuple:
+                    out_grads = (out_grads,)
+            else:
+                out_grads = _run_node(node, ordered)
         if not retain_graph and node._saved:
             node._saved = None
             node._freed = True

@@ -48,6 +48,7 @@ class FunctionCtx(Node):
 
     __slots__ = ()
     _fn = None
+    _n_outputs = 1  # multi-output ops set their own count
 
     def save_for_backward(self, *values):
         self._saved = values
@@ -178,8 +179,16 @@ class Op(Function):
         ctx.device = device
         ctx._saved = ()
         if requires and _enabled[0]:
-            needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
-            edges = [_edge(a) if n else None for a, n in zip(args, needs)]
+            needs = []
+            edges = []
+            for a in args:
+                if isinstance(a, Tensor) and a._requires_grad:
+                    needs.append(True)
+                    fn = a.grad_fn
+                    edges.append((fn, a._out_nr) if fn is not None else _edge(a))
+                else:
+                    needs.append(False)
+                    edges.append(None)
         else:
             requires = False
             needs = edges = (False,) * len(args)
