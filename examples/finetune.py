@@ -69,7 +69,8 @@ def main(argv=None):
         pre_argv = ["--checkpoint", args.checkpoint, "--seed", str(args.seed), "--device", args.device]
         lenet_digits.main(pre_argv + ["--fast"] * args.fast + ["--quiet"] * args.quiet)
     checkpoint = torch.load(args.checkpoint, map_location=device)
-    model = lenet_digits.LeNet5(activation=lenet_digits.ACTIVATIONS[checkpoint["activation"]]).to(device)
+    activation = lenet_digits.ACTIVATIONS[checkpoint.get("activation", "tanh")]
+    model = lenet_digits.LeNet5(activation=activation).to(device)
     model.load_state_dict(checkpoint["model"])
 
     # The new task: same images, labels relabelled by a fixed permutation; plus odd/even for the second head.

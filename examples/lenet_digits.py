@@ -5,9 +5,9 @@
 Trains LeNet-5 (conv 1->6 5x5, tanh, max-pool, conv 6->16 5x5, tanh, max-pool, fc 120, fc 84, fc 10)
 with Adam and a cosine learning-rate schedule on 80% of the 1,797 digits, each batch shifted by up to
 2 pixels (a cheap augmentation), and reports accuracy on the held-out 20% (stratified, fixed seed).
-Then saves a checkpoint {'model', 'optimizer', 'epoch'} with gpunet.save, loads it into a fresh model
-and evaluates again: both accuracies must be equal. Reaches about 98% test accuracy in under a minute
-on a laptop CPU.
+Then saves a checkpoint {'model', 'optimizer', 'scheduler', 'epoch', ...} with gpunet.save, loads it
+into a fresh model and evaluates again: both accuracies must be equal. Reaches about 98% test accuracy
+in under a minute on a laptop CPU.
 """
 import os
 import sys
@@ -109,13 +109,17 @@ def main(argv=None):
 
     # Checkpoint: everything needed to resume, in one file; then restore into a fresh model.
     os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": args.epochs,
-                "activation": args.activation}, args.checkpoint)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": args.epochs, "activation": args.activation},
+               args.checkpoint)
     checkpoint = torch.load(args.checkpoint, map_location=device)
-    restored = LeNet5(activation=activation).to(device)
+    restored = LeNet5(activation=ACTIVATIONS[checkpoint["activation"]]).to(device)
     restored.load_state_dict(checkpoint["model"])
+    # To continue training from checkpoint["epoch"], restore the optimizer and scheduler as well:
     resumed_optimizer = torch.optim.Adam(restored.parameters(), lr=args.lr)
     resumed_optimizer.load_state_dict(checkpoint["optimizer"])
+    resumed_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(resumed_optimizer, T_max=args.epochs)
+    resumed_scheduler.load_state_dict(checkpoint["scheduler"])
     restored_accuracy = evaluate(restored, test_loader, device)
     print(f"saved checkpoint to {args.checkpoint} (epoch {checkpoint['epoch']})")
     print(f"test accuracy: trained model {accuracy:.2%}, reloaded model {restored_accuracy:.2%}")

@@ -89,6 +89,5 @@ def set_printoptions(**kwargs):
 __version__ = "0.1.0"
 
 from gpunet import backends, nn, optim  # noqa: F401,E402
-from gpunet.ops.methods import _log_softmax as log_softmax, _softmax as softmax  # noqa: F401,E402
 from gpunet import utils  # noqa: F401,E402
 import gpunet.utils.data  # noqa: F401,E402

@@ -3,7 +3,8 @@
 The arithmetic operators keep a fast path for the common case (same dtypes, or a Python number of
 the tensor's category) and fall back to full PyTorch promotion otherwise.
 """
-from gpunet.ops import creation, elementwise as E, inplace as I, linalg as L, reduce as R, shape as S, sorting as O
+from gpunet.ops import creation, elementwise as E, inplace as I, linalg as L, reduce as R, shape as S
+from gpunet.ops import sorting as O
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
 
 
@@ -81,16 +82,6 @@ def _scatter_(self, dim, index, src=None, value=None, reduce=None):
     return I.commit_inplace(self, S.scatter(self, dim, index, src, value, reduce))
 
 
-def _softmax(self, dim, dtype=None):
-    from gpunet.nn.functional import softmax  # nn sits above ops; import at call time
-    return softmax(self, dim, dtype=dtype)
-
-
-def _log_softmax(self, dim, dtype=None):
-    from gpunet.nn.functional import log_softmax
-    return log_softmax(self, dim, dtype=dtype)
-
-
 def _max_method(self, dim=None, keepdim=False):
     return R.max(self, dim, keepdim)
 
@@ -146,7 +137,7 @@ def bind(cls):
         "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": _max_method, "min": _min_method,
         "amax": R.amax, "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "var": R.var, "std": R.std,
         "logsumexp": R.logsumexp, "norm": R.norm, "cumsum": R.cumsum, "all": R.all, "any": R.any,
-        "count_nonzero": R.count_nonzero, "softmax": _softmax, "log_softmax": _log_softmax,
+        "count_nonzero": R.count_nonzero,
         "sort": O.sort, "argsort": O.argsort, "topk": O.topk,
         # linear algebra
         "matmul": L.matmul, "mm": L.mm, "bmm": L.bmm, "dot": L.dot, "mv": L.mv, "outer": L.outer,

@@ -345,12 +345,18 @@ class Norm(Op):
         return xp.where(n == 0, 0, g.reshape(n.shape) * d).astype(a.dtype, copy=False), None, None, None
 
 
+def _norm_input(input):
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. "
+                           f"Got {input.dtype}")
+
+
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector/Frobenius norm: p in {'fro', 2, 1, inf, -inf, 0, any float} over dim (None: all elements)."""
     if dtype is not None:
         input = input.to(dtype)
     if p == "fro" or p == 2:
-        _float_input(input, "norm")
+        _norm_input(input)
         axes = _reduce_axes(dim, input._data.ndim, "norm") if dim is not None and dim != () else None
         return Norm.apply(input, 2.0, axes, keepdim)
     if p == float("inf"):
@@ -364,7 +370,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p == "nuc":
         raise NotImplementedError("norm(p='nuc') is not supported by gpunet")
     if isinstance(p, (int, float)) and p > 1 and p != float("inf"):
-        _float_input(input, "norm")
+        _norm_input(input)
         axes = _reduce_axes(dim, input._data.ndim, "norm") if dim is not None and dim != () else None
         return Norm.apply(input, float(p), axes, keepdim)
     return (input.abs() ** p).sum(dim, keepdim) ** (1.0 / p)

@@ -42,7 +42,8 @@ def test_lenet_checkpoint_round_trip(tmp_path):
     assert m["train_loss"] < m["first_train_loss"]
     assert m["reloaded_test_accuracy"] == m["test_accuracy"]
     saved = gpunet.load(str(checkpoint))
-    assert set(saved) >= {"model", "optimizer", "epoch"} and saved["epoch"] == m["epochs"] == 2
+    assert set(saved) >= {"model", "optimizer", "scheduler", "epoch"} and saved["epoch"] == m["epochs"] == 2
+    assert saved["scheduler"]["last_epoch"] == 2
     assert "features.0.weight" in saved["model"] and "classifier.4.bias" in saved["model"]
     assert len(saved["optimizer"]["state"]) == 10  # Adam state for each of the 10 parameters
     assert_png(plot)

@@ -6,7 +6,7 @@ pack_* functions raise NotImplementedError naming the padded alternative.
 
 from gpunet.tensor import Tensor
 
-__all__ = ["pad_sequence", "unpad_sequence", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence"]
+__all__ = ["pack_padded_sequence", "pack_sequence", "pad_packed_sequence", "pad_sequence", "unpad_sequence"]
 
 
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):

@@ -40,7 +40,7 @@ class Init:
         return module
 
 
-TOLERANCES = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-10)}
+TOLERANCES = {"float32": {"rtol": 1e-5, "atol": 1e-5}, "float64": {"rtol": 1e-10, "atol": 1e-10}}
 
 
 def assert_same(ref, got, dtype, path="result"):

@@ -30,7 +30,7 @@ def gru_classifier(torch, init):
             self.fc = nn.Linear(hidden, classes)
 
         def forward(self, ids, lengths):
-            out, h_n = self.gru(self.embedding(ids))
+            out, _ = self.gru(self.embedding(ids))
             last = out[torch.arange(ids.size(0)), lengths - 1]
             return self.fc(last), out
 

@@ -65,7 +65,7 @@ def dtype_details(torch, init):
     counts = (ints % 3 == 0).sum()
     one_hot = torch.nn.functional.one_hot(labels, num_classes=3)
     probs = torch.softmax(one_hot.float() * 2.0, dim=-1)
-    names = lambda t: str(t.dtype).split(".")[-1]  # noqa: E731
+    names = lambda t: str(t.dtype).split(".")[-1]
     return {
         "dtypes": [names(t) for t in (labels, weights, ints, r, lin, z, o, f, mean_label, half, floor, mixed,
                                        scaled, counts, one_hot, probs, labels.long(), weights.double(),

@@ -1,5 +1,6 @@
 """Training-loop machinery: clipping + warmup, fine-tuning with frozen layers, DataLoader loops,
 checkpoint resume, and a GAN step with two optimizers."""
+import itertools
 import os
 import tempfile
 
@@ -10,7 +11,7 @@ from ._harness import program
 
 def _mlp(nn, sizes):
     layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
 

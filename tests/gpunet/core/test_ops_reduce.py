@@ -198,3 +198,21 @@ def test_count_nonzero_and_std_mean():
     s, m = gpunet.std_mean(x, dim=1)
     np.testing.assert_allclose(m.numpy(), [1.0, 8 / 3], rtol=1e-6)
     np.testing.assert_allclose(s.numpy(), np.std(x.numpy(), axis=1, ddof=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("p", [2, "fro", 3, 1.5])
+def test_norm_gradient_at_zero_vector_is_zero(p, device):
+    """norm(w - w0) at w = w0 (and zero rows with dim) has a zero gradient, as in PyTorch, not NaN."""
+    a = gpunet.tensor([[0.0, 0.0], [3.0, 4.0]], device=device, requires_grad=True)
+    (a - a.detach()).norm(p).backward()
+    assert a.grad.cpu().numpy().tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    a.grad = None
+    a.norm(p, dim=1).sum().backward()
+    g = a.grad.cpu().numpy()
+    assert g[0].tolist() == [0.0, 0.0] and np.isfinite(g).all() and (g[1] > 0).all()
+    check_op(lambda x: x.norm(p, dim=1), (3, 4))
+
+
+def test_norm_of_integer_tensor_errors():
+    with pytest.raises(RuntimeError, match="Expected a floating point or complex tensor as input"):
+        gpunet.tensor([1, 2]).norm()
