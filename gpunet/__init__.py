@@ -32,11 +32,11 @@ from gpunet.ops.elementwise import (abs, absolute, add, addcdiv, addcmul, allclo
 from gpunet.ops.linalg import addmm, baddbmm, bmm, dot, ger, inner, matmul, mm, mv, outer  # noqa: F401
 from gpunet.ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, logsumexp,  # noqa: F401
                                max, mean, min, norm, prod, std, std_mean, sum, var, var_mean)
+from gpunet.ops.indexing import (gather, index_select, masked_fill, masked_select, nonzero, scatter,  # noqa: F401
+                                 scatter_add, tril, triu, where)
 from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate,  # noqa: F401
-                              flatten, flip, gather, hstack, index_select, masked_fill, masked_select, movedim,
-                              narrow, nonzero, permute, reshape, roll, scatter,
-                              scatter_add, select, split, squeeze, stack, swapaxes, swapdims, t, tile, transpose,
-                              tril, triu, unbind, unflatten, unsqueeze, vstack, where)
+                              flatten, flip, hstack, movedim, narrow, permute, reshape, roll, select, split, squeeze,
+                              stack, swapaxes, swapdims, t, tile, transpose, unbind, unflatten, unsqueeze, vstack)
 from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401,E402
 from gpunet.serialization import load, save  # noqa: F401,E402
 

@@ -1,6 +1,7 @@
 """Every differentiable op, each defined once (forward with its backward), plus creation functions.
 
-Modules: elementwise (arithmetic, unary math, comparisons), reduce (sum, mean, max, ...),
-shape (views, indexing, cat/stack, gather/scatter), linalg (matmul family), convert (to/cast),
-creation (tensor, zeros, rand, ...), inplace (the `op_` forms), methods (binds all onto Tensor).
+Modules: elementwise (binary arithmetic, comparisons), unary (exp/log/trig/activations' primitives),
+reduce (sum, mean, max, ...), shape (views, permutations, cat/stack/split), indexing (getitem/setitem,
+gather/scatter, where), linalg (matmul family), sorting (sort/topk), convert (to/cast), creation
+(tensor, zeros, rand, ...), inplace (the `op_` forms), methods (binds all onto Tensor).
 """

@@ -75,3 +75,9 @@ def expand_reduced(grad, shape, axes, keepdim):
             new_shape[ax] = 1
         grad = grad.reshape(new_shape)
     return grad
+
+
+def _view_of(out, base):
+    """Views share their base's version counter, so an in-place change through either is seen."""
+    out._vc = base._vc
+    return out

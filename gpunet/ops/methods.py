@@ -3,7 +3,7 @@
 The arithmetic operators keep a fast path for the common case (same dtypes, or a Python number of
 the tensor's category) and fall back to full PyTorch promotion otherwise.
 """
-from gpunet.ops import creation, elementwise as E, inplace as I, linalg as L, reduce as R, shape as S
+from gpunet.ops import creation, elementwise as E, indexing as X, inplace as I, linalg as L, reduce as R, shape as S
 from gpunet.ops import sorting as O
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
 
@@ -79,7 +79,7 @@ def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=Fal
 
 
 def _scatter_(self, dim, index, src=None, value=None, reduce=None):
-    return I.commit_inplace(self, S.scatter(self, dim, index, src, value, reduce))
+    return I.commit_inplace(self, X.scatter(self, dim, index, src, value, reduce))
 
 
 def _max_method(self, dim=None, keepdim=False):
@@ -116,7 +116,7 @@ def bind(cls):
         "__floordiv__": E.floor_divide, "__rfloordiv__": _rfloordiv, "__mod__": E.remainder, "__rmod__": _rmod,
         "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt, "__ge__": E.ge,
         "__and__": E.logical_and, "__or__": E.logical_or, "__xor__": E.logical_xor, "__invert__": E.logical_not,
-        "__getitem__": S.getitem, "__setitem__": S.setitem,
+        "__getitem__": X.getitem, "__setitem__": X.setitem,
         "__iadd__": I.inplace(E.add, "__iadd__"), "__isub__": I.inplace(E.sub, "__isub__"),
         "__imul__": I.inplace(E.mul, "__imul__"), "__itruediv__": I.inplace(E.div, "__itruediv__"),
         # arithmetic
@@ -149,10 +149,10 @@ def bind(cls):
         "t": S.t, "movedim": S.movedim, "expand": S.expand, "expand_as": S.expand_as,
         "broadcast_to": S.broadcast_to, "contiguous": S.contiguous, "clone": S.clone, "repeat": S.repeat,
         "tile": S.tile, "flip": S.flip, "roll": S.roll, "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
-        "narrow": S.narrow, "select": S.select, "gather": S.gather, "scatter": S.scatter,
-        "scatter_add": S.scatter_add, "index_select": S.index_select, "masked_fill": S.masked_fill,
-        "masked_select": S.masked_select, "where": lambda self, cond, other: S.where(cond, self, other),
-        "nonzero": S.nonzero, "tril": S.tril, "triu": S.triu,
+        "narrow": S.narrow, "select": S.select, "gather": X.gather, "scatter": X.scatter,
+        "scatter_add": X.scatter_add, "index_select": X.index_select, "masked_fill": X.masked_fill,
+        "masked_select": X.masked_select, "where": lambda self, cond, other: X.where(cond, self, other),
+        "nonzero": X.nonzero, "tril": X.tril, "triu": X.triu,
         # in place
         "zero_": I.zero_, "fill_": I.fill_, "copy_": I.copy_, "normal_": I.normal_, "uniform_": I.uniform_,
         "exponential_": I.exponential_, "bernoulli_": I.bernoulli_, "random_": I.random_,

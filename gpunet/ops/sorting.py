@@ -1,6 +1,6 @@
 """Sorting: argsort, sort, topk. Indices come from a stable sort on the device; values are a gather, so
 gradients flow back to the selected elements through gather's backward."""
-from gpunet.ops.shape import gather
+from gpunet.ops.indexing import gather
 from gpunet.tensor import Tensor, _dim, _make
 
 

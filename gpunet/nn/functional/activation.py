@@ -11,7 +11,7 @@ import numpy as _np
 from gpunet.autograd.function import Op
 from gpunet.nn.functional._common import check_float, check_tensor, inplace_apply
 from gpunet.ops import elementwise as _E
-from gpunet.ops import shape as _S
+from gpunet.ops import indexing as _S
 from gpunet.tensor import _dim
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "gelu",

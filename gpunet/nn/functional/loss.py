@@ -18,7 +18,7 @@ from gpunet.nn.functional.activation import logsigmoid, softplus
 from gpunet.nn.functional.normalization import pairwise_distance
 from gpunet.ops._util import unbroadcast
 from gpunet.ops.elementwise import clamp_min, log
-from gpunet.ops.shape import where
+from gpunet.ops.indexing import where
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss",
