@@ -7,7 +7,7 @@ paths (the common CNN case). float16 is computed in float32 and cast back.
 Shapes and arguments are validated by kernels._pool_shapes before any kernel runs.
 """
 import numpy as np
-from numba import njit, prange
+from numba import int64, njit, prange, uint64
 
 from kernels import _pool_shapes as shapes
 
@@ -123,62 +123,82 @@ def _max_fwd_2x2(x, y, ind):
             ind[p, oh, ow] = arg
 
 
+@njit(cache=True, inline="always")
+def _take(v, best):
+    # strict > keeps the first max; a NaN always wins (the last NaN, as PyTorch)
+    return (v > best) | (v != v)
+
+
 @njit(parallel=True, cache=True)
 def _max_fwd_3x3s2p1(x, y, ind, oh_hi, ow_hi):
-    # kernel 3, stride 2, padding 1 (the ResNet stem). With the window shape, stride and padding
-    # as constants, LLVM can prove the interior indices non-negative and vectorises across ow
-    # (measured ~3.5x faster than the general loop); outputs in [1, oh_hi) x [1, ow_hi) have
-    # their whole window inside the input, the border ring takes the clipped path.
-    planes, width = x.shape[0], x.shape[2]
+    # kernel 3, stride 2, padding 1 (the ResNet stem). Outputs in [1, oh_hi) x [1, ow_hi) have their
+    # whole window inside the input. Separable: a row pass takes the 3-tap max (and its flat index)
+    # of every input row at each interior output column into per-plane scratch, then a column pass
+    # takes the max of 3 row results. Row-then-column with strict > picks the same tap as the
+    # row-major scan (first max; last NaN). Flat unsigned indices and selects instead of branches
+    # let LLVM vectorise both passes (measured ~2x faster than the one-pass 9-tap loop, which was
+    # itself ~2x faster than the general kernel). The border ring takes the clipped path.
+    planes, height, width = x.shape
     ho_n, wo_n = y.shape[1], y.shape[2]
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    indf = ind.reshape(-1)
+    nw = uint64(max(ow_hi - 1, 0))
+    uw = uint64(width)
+    uwo = uint64(wo_n)
+    one = uint64(1)
+    two = uint64(2)
     for p in prange(planes):
-        for oh in range(1, oh_hi):
-            h0 = 2 * oh - 1
-            for ow in range(1, ow_hi):
-                w0 = 2 * ow - 1
-                best = x[p, h0, w0]
-                arg = h0 * width + w0
-                v = x[p, h0 + 0, w0 + 1]
-                if v > best or v != v:
-                    best = v
-                    arg = (h0 + 0) * width + w0 + 1
-                v = x[p, h0 + 0, w0 + 2]
-                if v > best or v != v:
-                    best = v
-                    arg = (h0 + 0) * width + w0 + 2
-                v = x[p, h0 + 1, w0 + 0]
-                if v > best or v != v:
-                    best = v
-                    arg = (h0 + 1) * width + w0 + 0
-                v = x[p, h0 + 1, w0 + 1]
-                if v > best or v != v:
-                    best = v
-                    arg = (h0 + 1) * width + w0 + 1
-                v = x[p, h0 + 1, w0 + 2]
-                if v > best or v != v:
-                    best = v
-                    arg = (h0 + 1) * width + w0 + 2
-                v = x[p, h0 + 2, w0 + 0]
-                if v > best or v != v:
-                    best = v
-                    arg = (h0 + 2) * width + w0 + 0
-                v = x[p, h0 + 2, w0 + 1]
-                if v > best or v != v:
-                    best = v
-                    arg = (h0 + 2) * width + w0 + 1
-                v = x[p, h0 + 2, w0 + 2]
-                if v > best or v != v:
-                    best = v
-                    arg = (h0 + 2) * width + w0 + 2
-                y[p, oh, ow] = best
-                ind[p, oh, ow] = arg
+        rb = np.empty(height * wo_n, dtype=x.dtype)
+        ra = np.empty(height * wo_n, dtype=np.int64)
+        pb = uint64(p) * uint64(height * width)
+        for h in range(uint64(height)):
+            r0 = pb + h * uw
+            s0 = h * uwo
+            for k in range(nw):
+                w0 = two * k + one  # output column k + 1
+                best = xf[r0 + w0]
+                arg = int64(w0)
+                v = xf[r0 + w0 + one]
+                t = _take(v, best)
+                best = v if t else best
+                arg = int64(w0 + one) if t else arg
+                v = xf[r0 + w0 + two]
+                t = _take(v, best)
+                best = v if t else best
+                arg = int64(w0 + two) if t else arg
+                rb[s0 + k] = best
+                ra[s0 + k] = arg + int64(h * uw)
+        ob = uint64(p) * uint64(ho_n * wo_n)
+        for oh in range(one, uint64(max(oh_hi, 1))):
+            a0 = (two * oh - one) * uwo
+            a1 = a0 + uwo
+            a2 = a1 + uwo
+            o0 = ob + oh * uwo + one
+            for k in range(nw):
+                best = rb[a0 + k]
+                arg = ra[a0 + k]
+                v = rb[a1 + k]
+                t = _take(v, best)
+                best = v if t else best
+                arg = ra[a1 + k] if t else arg
+                v = rb[a2 + k]
+                t = _take(v, best)
+                best = v if t else best
+                arg = ra[a2 + k] if t else arg
+                yf[o0 + k] = best
+                indf[o0 + k] = arg
+        # border ring: row 0, rows >= oh_hi, and columns 0 / >= ow_hi of the interior rows
         for oh in range(ho_n):
-            border_row = oh == 0 or oh >= oh_hi
+            edge_row = oh == 0 or oh >= oh_hi
             for ow in range(wo_n):
-                if border_row or ow == 0 or ow >= ow_hi:
+                if edge_row or ow == 0 or ow >= ow_hi:
                     best, arg = _max_window_clipped(x, p, 2 * oh - 1, 2 * ow - 1, 3, 3, 1, 1)
                     y[p, oh, ow] = best
                     ind[p, oh, ow] = arg
+                elif ow < ow_hi - 1:
+                    # skip the interior columns
+                    continue
 
 
 @njit(parallel=True, cache=True)
