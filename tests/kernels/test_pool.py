@@ -250,6 +250,22 @@ def test_float32_stays_float32():
     assert KC.adaptive_avg_pool2d_backward(np.ones((2, 3, 1, 1), np.float32), x.shape).dtype == np.float32
 
 
+
+@pytest.mark.parametrize("hw", [(1, 1), (2, 3), (5, 4), (8, 8), (9, 11), (16, 7)])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pool_3x3s2p1_fast_path_matches_reference(hw, ceil_mode):
+    # the separable 3x3/2 pad 1 kernel: odd/even/tiny sizes (border rows and columns), ceil_mode's
+    # extra window, many ties (first max wins) and NaNs (the last NaN wins), float64 and float32
+    k, s, p, d = (3, 3), (2, 2), (1, 1), (1, 1)
+    x = np.round(np.random.default_rng(3).standard_normal((2, 3) + hw) * 2) / 2
+    x[np.random.default_rng(4).random(x.shape) < 0.05] = np.nan
+    for a in (x, x.astype(np.float32)):
+        y, ind = KC.max_pool2d_forward(a, k, s, p, d, ceil_mode)
+        y_ref, ind_ref = ref_max_pool(a, k, s, p, d, ceil_mode)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(ind, ind_ref)
+        assert y.dtype == a.dtype
+
 # ---------------------------------------------------------------------------------------------
 # CPU against PyTorch (values, indices and autograd gradients)
 
