@@ -66,8 +66,8 @@ def accuracy(net, device, n=20000):
         return (received == sent).float().mean().item(), 1.0 - wrong_bits.item()
 
 
-def train(net, optimizer, steps, batch_size, device, desc, args):
-    """Train on fresh random messages each step; returns the loss of every step."""
+def train(net, optimizer, steps, batch_size, device, desc, args, scheduler=None):
+    """Train on fresh random messages each step (scheduler: stepped every batch); returns the losses."""
     losses, running = [], RunningMean()
     bar = progress(range(steps), desc, args)
     for _ in bar:
@@ -76,6 +76,8 @@ def train(net, optimizer, steps, batch_size, device, desc, args):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{running.update(losses[-1]):.4f}")
     return losses
@@ -102,9 +104,7 @@ def main(argv=None):
         joint_losses = []
         for epoch in range(1, args.epochs + 1):
             joint_losses += train(net, optimizer, args.steps_per_epoch, args.batch_size, device,
-                                  f"joint {epoch}/{args.epochs}", args)
-            for _ in range(args.steps_per_epoch):
-                scheduler.step()
+                                  f"joint {epoch}/{args.epochs}", args, scheduler)
         net.eval()
         trained = accuracy(net, device)
         print(f"after joint training: message accuracy {trained[0]:.2%}, bit accuracy {trained[1]:.2%}")

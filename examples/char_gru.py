@@ -7,6 +7,7 @@ functions and classes (so it ships with every Python). Model: nn.Embedding -> nn
 -> nn.Linear over the characters. Training uses truncated backpropagation through time: the text is
 cut into `batch_size` parallel streams, each step reads the next `seq_len` characters of every stream,
 and the hidden state is carried over between steps but detached, so gradients stop at the window.
+Adam with a one-cycle learning-rate schedule (OneCycleLR) and gradient-norm clipping at 1.0.
 The last 10% of the text is held out to report validation loss (nats per character). At the end the
 model writes text one character at a time with torch.multinomial.
 """
@@ -113,16 +114,16 @@ def main(argv=None):
 
     text = stdlib_docstrings(args.max_chars)
     chars = sorted(set(text))
-    encoded = torch.tensor([chars.index(c) for c in text], dtype=torch.int64)
+    index = {c: i for i, c in enumerate(chars)}
+    encoded = torch.tensor([index[c] for c in text], dtype=torch.int64)
     split = int(0.9 * len(encoded))
     train_data = streams(encoded[:split], args.batch_size).to(device)
     val_data = streams(encoded[split:], 4).to(device)
-    print(f"{len(text):,} characters of docstrings, {len(chars)} distinct; "
-          f"{train_data.shape[1] // args.seq_len} steps per epoch")
+    steps_per_epoch = (train_data.shape[1] - 1) // args.seq_len  # the targets are shifted by one
+    print(f"{len(text):,} characters of docstrings, {len(chars)} distinct; {steps_per_epoch} steps per epoch")
 
     model = CharGRU(len(chars), hidden_size=args.hidden_size).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = (train_data.shape[1] - 1) // args.seq_len
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=steps_per_epoch)
     losses, val_losses = [], []

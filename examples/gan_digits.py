@@ -1,10 +1,10 @@
 """A GAN that learns to draw 8x8 handwritten digits (scikit-learn's digits), with a grid of samples as PNG.
 
-    python examples/gan_digits.py [--epochs 100] [--device cuda] [--plot gan.png]
+    python examples/gan_digits.py [--epochs 200] [--device cuda] [--plot gan.png]
 
-Generator: latent noise (16) -> 128 -> 256 -> 64 pixels in [-1, 1] (tanh). Discriminator: 64 -> 256 ->
-128 -> 1 logit. Each network has its own Adam (lr 1e-3, betas (0.5, 0.999)); the loss is
-nn.BCEWithLogitsLoss. While the generator trains, the discriminator is frozen with
+Generator: latent noise (16) -> 128 -> 128 -> 64 pixels in [-1, 1] (tanh). Discriminator: 64 -> 128 ->
+128 -> 1 logit (--hidden sets the widths). Each network has its own Adam (lr 1e-3, betas (0.5, 0.999));
+the loss is nn.BCEWithLogitsLoss. While the generator trains, the discriminator is frozen with
 requires_grad_(False), so the generator's backward pass computes no gradients for its weights.
 
 To judge the samples without looking at them, a logistic-regression digit classifier (scikit-learn,
@@ -26,19 +26,19 @@ from _common import RunningMean, Timer, image_grid, make_parser, print_metrics, 
 LATENT = 16
 
 
-def make_generator():
+def make_generator(hidden=128):
     return nn.Sequential(
-        nn.Linear(LATENT, 128), nn.LeakyReLU(0.2),
-        nn.Linear(128, 256), nn.LeakyReLU(0.2),
-        nn.Linear(256, 64), nn.Tanh(),
+        nn.Linear(LATENT, hidden), nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+        nn.Linear(hidden, 64), nn.Tanh(),
     )
 
 
-def make_discriminator():
+def make_discriminator(hidden=128):
     return nn.Sequential(
-        nn.Linear(64, 256), nn.LeakyReLU(0.2), nn.Dropout(0.2),
-        nn.Linear(256, 128), nn.LeakyReLU(0.2),
-        nn.Linear(128, 1),  # a logit: BCEWithLogitsLoss applies the sigmoid stably
+        nn.Linear(64, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.2),
+        nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+        nn.Linear(hidden, 1),  # a logit: BCEWithLogitsLoss applies the sigmoid stably
     )
 
 
@@ -51,9 +51,10 @@ def judge(images, real_images, real_labels):
 
 
 def main(argv=None):
-    parser = make_parser(__doc__, epochs=100)
+    parser = make_parser(__doc__, epochs=200)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, default=128, help="width of both networks' hidden layers")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
@@ -66,7 +67,8 @@ def main(argv=None):
     loader = DataLoader(TensorDataset(torch.from_numpy(pixels * 2 - 1)), batch_size=args.batch_size,
                         shuffle=True, drop_last=True)
 
-    generator, discriminator = make_generator().to(device), make_discriminator().to(device)
+    generator = make_generator(args.hidden).to(device)
+    discriminator = make_discriminator(args.hidden).to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.5, 0.999))
     criterion = nn.BCEWithLogitsLoss()
@@ -106,7 +108,7 @@ def main(argv=None):
                                 g_loss=f"{g_running.update(g_value):.3f}")
             history["d_loss"].append(d_total / len(loader))
             history["g_loss"].append(g_total / len(loader))
-            if epoch % 25 == 0 or epoch == args.epochs:
+            if epoch % 50 == 0 or epoch == args.epochs:
                 print(f"epoch {epoch:3d}  discriminator loss {history['d_loss'][-1]:.3f}  "
                       f"generator loss {history['g_loss'][-1]:.3f}")
 

@@ -10,6 +10,15 @@ first imported, so the switch is made here, before anything imports numba.
 import os
 import sys
 
+# Numba's default OpenMP layer leaves its threads spinning after each parallel kernel, which starves
+# the BLAS threads of the GEMM that usually comes next (LeNet training ran 6x slower here). The
+# workqueue layer's threads sleep instead. It must be chosen before the first parallel launch; an
+# explicit NUMBA_THREADING_LAYER from the user wins. (Workqueue kernels must not be called from
+# several Python threads at once; DataLoader workers are processes, so they are fine.)
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+if "numba" in sys.modules:
+    sys.modules["numba"].config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
+
 if os.environ.get("GPUNET_CUDA_SIM", "") not in ("", "0"):
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
     if "numba" in sys.modules and "numba.cuda" not in sys.modules:
