@@ -123,7 +123,7 @@ def _accumulate(leaf, grad, shared):
             leaf.grad = _make(existing + grad, leaf._device)
 
 
-def run_backward(roots, root_grads, retain_graph=False, capture=None, user_roots=()):
+def run_backward(roots, root_grads, retain_graph=False, capture=None):
     """Walk the graph from roots [(node, output_nr)] with root_grads [array].
 
     capture: None to accumulate into leaves, or a dict {(node, output_nr): None} to fill with the

@@ -41,17 +41,7 @@ class inference_mode(_GradMode):
         self.mode = not mode
 
     def __call__(self, fn):
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = _enabled[0]
-            _enabled[0] = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _enabled[0] = prev
-        return wrapper
+        return _with_mode(fn, self.mode)
 
 
 class set_grad_enabled(_GradMode):
@@ -70,15 +60,18 @@ class set_grad_enabled(_GradMode):
         return False
 
     def __call__(self, fn):
-        _enabled[0] = self._prev
-        mode = self.mode
+        _enabled[0] = self._prev  # as a decorator it must not change the mode now
+        return _with_mode(fn, self.mode)
 
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = _enabled[0]
-            _enabled[0] = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _enabled[0] = prev
-        return wrapper
+
+def _with_mode(fn, mode):
+    """fn wrapped to run with grad mode set to `mode`, restoring the caller's mode afterwards."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        prev = _enabled[0]
+        _enabled[0] = mode
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _enabled[0] = prev
+    return wrapper

@@ -51,8 +51,6 @@ def _parse_to_args(args, kwargs):
             dtype = a
         elif isinstance(a, (str, Device, int)):
             device = a
-        elif isinstance(a, bool):
-            pass
         elif a is None:
             pass
         else:
