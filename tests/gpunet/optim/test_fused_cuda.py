@@ -97,7 +97,7 @@ def test_per_tensor_path_calls_the_kernel_per_param(count_calls):
     assert count_calls["sgd_step"] == len(SHAPES)
 
 
-def test_cpu_default_gathers_small_tensors_and_calls_large_ones_alone(count_calls):
+def test_cpu_gather_limit_gathers_small_tensors_and_calls_large_ones_alone(count_calls):
     shapes = [(4,), (40,), (3,), (50,), (2,)]
     ps = make("cpu", shapes)
     opt = gpunet.optim.Adam(ps, lr=0.1)
@@ -108,7 +108,7 @@ def test_cpu_default_gathers_small_tensors_and_calls_large_ones_alone(count_call
     bucket = opt._flat[id(opt.param_groups[0])].buckets[0]
     assert [tuple(p.shape) for p in bucket.params] == [(4,), (3,), (2,), (40,), (50,)]
     assert bucket.flat_grad.size == 9  # only the gathered tensors' grads are copied
-    assert gpunet.optim.Adam(ps)._flat_gather == {"cpu": 1 << 17, "cuda": None}
+    assert gpunet.optim.Adam(ps)._flat_gather == {"cpu": None, "cuda": None}  # default: one call per group
 
 
 def reference_run(cls, kw, scenario, steps):
