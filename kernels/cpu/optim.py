@@ -6,14 +6,18 @@ weight decay, maximize, amsgrad, nesterov, ... as runtime scalar arguments. Host
 corrections, step sizes) come from kernels._optim_scalars as one small array in the arrays' dtype, so
 float32 arrays get float32 math as in PyTorch. Moving averages are written ``m + (1 - beta)*(g - m)``
 (PyTorch's lerp; the docs' ``beta*m + (1 - beta)*g``). Kernels compile lazily per dtype, cached on disk.
+The public ``<algo>_step`` wrappers (validation, state slots, host scalars) are shared with the
+other backend through kernels._optim_steps; this file holds the loops and how to run them.
 """
 import math
+import sys
 
 import numba
 import numpy as np
 from numba import njit, prange
 
 from kernels import _optim_scalars as S
+from kernels import _optim_steps
 from kernels._checks import check_step_arrays
 
 __all__ = ["adadelta_step", "adagrad_step", "adam_step", "adamax_step", "nadam_step", "radam_step",
@@ -73,17 +77,6 @@ def _sgd(param, grad, buf, scalars, use_momentum, nesterov, maximize, first_step
         param[i] = p - lr * g
 
 
-def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize,
-             first_step):
-    """SGD: g += wd*p; b = g on the first step, else momentum*b + (1-dampening)*g; g = g + momentum*b
-    (nesterov) or b; p -= lr*g. maximize negates the gradient first. momentum_buffer: None if
-    momentum == 0."""
-    _check("sgd_step", {"param": param, "grad": grad, "momentum_buffer": momentum_buffer},
-           {"momentum_buffer": "momentum != 0"} if momentum != 0 else {})
-    _run(_sgd, (param, grad, _state(momentum_buffer, param)),
-         S.sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, first_step))
-
-
 @_Loop
 def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars, decoupled, amsgrad, maximize):
     (one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_scale, step_size,
@@ -108,20 +101,6 @@ def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars, decoupled, 
             max_exp_avg_sq[i] = v_max
             v = v_max
         param[i] = p - (step_size * m) / (np.sqrt(v) / bias_correction2_sqrt + eps)
-
-
-def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
-              decoupled_weight_decay, amsgrad, maximize, step):
-    """Adam (AdamW when decoupled_weight_decay) at 1-based step: p *= 1 - lr*wd (decoupled) or g += wd*p;
-    m, v moving averages; v_max = max(v_max, v) if amsgrad; p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps),
-    bc_k = 1 - beta_k**step. max_exp_avg_sq: None unless amsgrad."""
-    needed = {"exp_avg": "", "exp_avg_sq": ""}
-    if amsgrad:
-        needed["max_exp_avg_sq"] = "amsgrad=True"
-    _check("adam_step", {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
-                         "max_exp_avg_sq": max_exp_avg_sq}, needed)
-    _run(_adam, (param, grad, exp_avg, exp_avg_sq, _state(max_exp_avg_sq, param)),
-         S.adam(lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize, step))
 
 
 @_Loop
@@ -149,22 +128,6 @@ def _rmsprop(param, grad, square_avg, grad_avg, buf, scalars, use_momentum, cent
             param[i] = p - (lr * g) / avg
 
 
-def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum,
-                 centered, maximize):
-    """RMSprop: v = alpha*v + (1-alpha)*g^2; centered: g_avg moving average and v~ = v - g_avg^2;
-    d = sqrt(v~) + eps (eps outside the sqrt); momentum > 0: b = momentum*b + g/d, p -= lr*b; else
-    p -= lr*g/d. grad_avg: None unless centered; momentum_buffer: None unless momentum > 0."""
-    needed = {"square_avg": ""}
-    if centered:
-        needed["grad_avg"] = "centered=True"
-    if momentum > 0:
-        needed["momentum_buffer"] = "momentum > 0"
-    _check("rmsprop_step", {"param": param, "grad": grad, "square_avg": square_avg, "grad_avg": grad_avg,
-                            "momentum_buffer": momentum_buffer}, needed)
-    _run(_rmsprop, (param, grad, square_avg, _state(grad_avg, param), _state(momentum_buffer, param)),
-         S.rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize))
-
-
 @_Loop
 def _adagrad(param, grad, state_sum, scalars, maximize):
     clr, weight_decay, eps = scalars
@@ -176,13 +139,6 @@ def _adagrad(param, grad, state_sum, scalars, maximize):
         s = state_sum[i] + g * g
         state_sum[i] = s
         param[i] = p - (clr * g) / (np.sqrt(s) + eps)
-
-
-def adagrad_step(param, grad, state_sum, lr, lr_decay, weight_decay, eps, maximize, step):
-    """Adagrad at 1-based step: clr = lr / (1 + (step-1)*lr_decay); g += wd*p; s += g^2;
-    p -= clr * g / (sqrt(s) + eps)."""
-    _check("adagrad_step", {"param": param, "grad": grad, "state_sum": state_sum}, {"state_sum": ""})
-    _run(_adagrad, (param, grad, state_sum), S.adagrad(lr, lr_decay, weight_decay, eps, maximize, step))
 
 
 @_Loop
@@ -199,14 +155,6 @@ def _adadelta(param, grad, square_avg, acc_delta, scalars, maximize):
         delta = np.sqrt(u + eps) / np.sqrt(sq + eps) * g
         acc_delta[i] = rho * u + one_minus_rho * (delta * delta)
         param[i] = p - lr * delta
-
-
-def adadelta_step(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize):
-    """Adadelta: g += wd*p; v = rho*v + (1-rho)*g^2; dx = sqrt(u + eps)/sqrt(v + eps) * g;
-    u = rho*u + (1-rho)*dx^2; p -= lr*dx."""
-    _check("adadelta_step", {"param": param, "grad": grad, "square_avg": square_avg, "acc_delta": acc_delta},
-           {"square_avg": "", "acc_delta": ""})
-    _run(_adadelta, (param, grad, square_avg, acc_delta), S.adadelta(lr, rho, eps, weight_decay, maximize))
 
 
 @_Loop
@@ -226,15 +174,6 @@ def _adamax(param, grad, exp_avg, exp_inf, scalars, maximize):
             u = a
         exp_inf[i] = u
         param[i] = p - (clr * m) / u
-
-
-def adamax_step(param, grad, exp_avg, exp_inf, lr, beta1, beta2, eps, weight_decay, maximize, step):
-    """Adamax at 1-based step: g += wd*p; m moving average; u = max(beta2*u, |g| + eps);
-    p -= lr/(1 - beta1**step) * m / u."""
-    _check("adamax_step", {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_inf": exp_inf},
-           {"exp_avg": "", "exp_inf": ""})
-    _run(_adamax, (param, grad, exp_avg, exp_inf),
-         S.adamax(lr, beta1, beta2, eps, weight_decay, maximize, step))
 
 
 @_Loop
@@ -257,20 +196,6 @@ def _nadam(param, grad, exp_avg, exp_avg_sq, scalars, decoupled, maximize):
         denom = np.sqrt(v / bias_correction2) + eps
         p = p - (grad_coef * g) / denom
         param[i] = p - (avg_coef * m) / denom
-
-
-def nadam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay,
-               maximize, mu, mu_next, mu_product, mu_product_next, step):
-    """NAdam (NAdamW when decoupled_weight_decay) at 1-based step, with the caller's momentum schedule
-    mu = mu_t = beta1*(1 - 0.5*0.96**(t*momentum_decay)), mu_next = mu_{t+1}, mu_product = mu_1*...*mu_t,
-    mu_product_next = mu_product*mu_next: p *= 1 - lr*wd or g += wd*p; m, v moving averages;
-    d = sqrt(v/(1 - beta2**step)) + eps; p -= lr*(1-mu)/(1-mu_product) * g/d;
-    p -= lr*mu_next/(1-mu_product_next) * m/d."""
-    _check("nadam_step", {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
-           {"exp_avg": "", "exp_avg_sq": ""})
-    _run(_nadam, (param, grad, exp_avg, exp_avg_sq),
-         S.nadam(lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, mu, mu_next,
-                 mu_product, mu_product_next, step))
 
 
 @_Loop
@@ -296,12 +221,5 @@ def _radam(param, grad, exp_avg, exp_avg_sq, scalars, rectified, decoupled, maxi
         param[i] = p - update
 
 
-def radam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay,
-               maximize, step):
-    """RAdam at 1-based step: p *= 1 - lr*wd or g += wd*p; m, v moving averages; m^ = m/(1 - beta1**step);
-    if rho_t > 5: p -= lr * m^ * sqrt(1 - beta2**step)/(sqrt(v) + eps) * rect, else p -= lr * m^
-    (rho_t and rect: kernels._optim_scalars.radam)."""
-    _check("radam_step", {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
-           {"exp_avg": "", "exp_avg_sq": ""})
-    _run(_radam, (param, grad, exp_avg, exp_avg_sq),
-         S.radam(lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, step))
+(sgd_step, adam_step, rmsprop_step, adagrad_step, adadelta_step, adamax_step, nadam_step,
+ radam_step) = _optim_steps.define(sys.modules[__name__])
