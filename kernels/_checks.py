@@ -56,11 +56,22 @@ def check_step_arrays(op, array_type, arrays, needed):
 
     arrays: {name: array or None}, param first; needed: {state name: the option that needs it, or ""}.
     param and grad are always needed. Every array given must be a 1-D, C-contiguous array_type of the
-    param's length and dtype (float32/float64); all but grad must be writeable.
+    param's length and dtype (float32/float64); all but grad must be writeable. grad may instead be a
+    list or tuple of such arrays (segments) whose lengths add up to the param's.
     """
+    grad = arrays["grad"]
+    if isinstance(grad, (list, tuple)):
+        _check_arrays(op, array_type, {name: a for name, a in arrays.items() if name != "grad"}, needed)
+        _check_segments(op, array_type, grad, arrays["param"])
+    else:
+        _check_arrays(op, array_type, arrays, {"grad": "", **needed})
+
+
+def _check_arrays(op, array_type, arrays, needed):
     param = arrays["param"]
+    required = ("param", *needed)
     if (type(param) is array_type and param.ndim == 1 and param.dtype.char in "fd"
-            and arrays["grad"] is not None and all(arrays[name] is not None for name in needed)):
+            and all(arrays[name] is not None for name in required)):
         shape, dtype = param.shape, param.dtype  # fast path: one call per tensor per step
         for name, a in arrays.items():
             if a is not None and not (type(a) is array_type and a.shape == shape and a.dtype == dtype
@@ -69,25 +80,40 @@ def check_step_arrays(op, array_type, arrays, needed):
                 break
         else:
             return
-    for name, reason in (("param", ""), ("grad", ""), *needed.items()):
+    for name in required:
         if arrays[name] is None:
+            reason = needed.get(name, "")
             why = f" when {reason}" if reason else ""
             raise ValueError(f"{op}: {name} is required{why}, got None")
     for name, a in arrays.items():
         if a is None:
             continue
-        if not isinstance(a, array_type):
-            raise TypeError(f"{op}: {name} must be a {array_type.__module__}.{array_type.__name__}, "
-                            f"got {type(a).__name__}")
-        if a.ndim != 1:
-            raise ValueError(f"{op}: {name} must be 1-D (a flat view), got shape {tuple(a.shape)}")
-        if not a.flags.c_contiguous:
-            raise ValueError(f"{op}: {name} must be C-contiguous, got strides {a.strides}")
-        if a.dtype != param.dtype:
-            raise TypeError(f"{op}: {name} has dtype {a.dtype}, expected param's dtype {param.dtype}")
+        _check_flat(op, array_type, name, a, param)
         if a.shape != param.shape:
             raise ValueError(f"{op}: {name} has {a.shape[0]} elements, expected param's {param.shape[0]}")
         if name != "grad" and not getattr(a.flags, "writeable", True):
             raise ValueError(f"{op}: {name} is updated in place but is read-only")
     if str(param.dtype) not in STEP_DTYPES:
         raise TypeError(f"{op}: arrays must be float32 or float64, got {param.dtype}")
+
+
+def _check_flat(op, array_type, name, a, param):
+    if not isinstance(a, array_type):
+        raise TypeError(f"{op}: {name} must be a {array_type.__module__}.{array_type.__name__}, "
+                        f"got {type(a).__name__}")
+    if a.ndim != 1:
+        raise ValueError(f"{op}: {name} must be 1-D (a flat view), got shape {tuple(a.shape)}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{op}: {name} must be C-contiguous, got strides {a.strides}")
+    if a.dtype != param.dtype:
+        raise TypeError(f"{op}: {name} has dtype {a.dtype}, expected param's dtype {param.dtype}")
+
+
+def _check_segments(op, array_type, segments, param):
+    dtype, total = param.dtype, 0
+    for k, g in enumerate(segments):
+        if not (type(g) is array_type and g.ndim == 1 and g.dtype == dtype and g.flags.c_contiguous):
+            _check_flat(op, array_type, f"grad segment {k}", g, param)
+        total += g.shape[0]
+    if total != param.size:
+        raise ValueError(f"{op}: grad segments hold {total} elements in all, expected param's {param.size}")

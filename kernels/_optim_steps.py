@@ -6,6 +6,10 @@ A backend module (kernels/cpu/optim.py, kernels/cuda/optim.py) provides ``_check
 algorithm (``_sgd``, ``_adam``, ...). ``define(backend)`` returns the eight ``<algo>_step`` functions,
 in the order of ``STEPS``, bound to that backend; so both tables share names, signatures, docstrings and
 validation by construction, and only the per-element loops differ.
+
+Every step takes ``grad`` either as one array of the param's length or as a list of 1-D arrays (segments)
+whose lengths add up to it: the grads of several params whose data lie back to back in ``param`` (a param
+group kept in one flat buffer). The CPU reads the segments where they are; CUDA gathers them first.
 """
 from kernels import _optim_scalars as S
 

@@ -6,11 +6,9 @@ param's ``_data`` is rebound to a view of its slice of the flat param buffer (va
 and each state tensor is replaced by a tensor viewing its slice, so ``state_dict()`` still shows
 per-param tensors and the model sees every update without copies.
 
-Params up to the device's gather limit (``FusedOptimizer._flat_gather``) are laid out first; a step
-copies their grads into the grad buffer (one concatenate) and makes ONE kernel call over all of them.
-Larger params each get their own call on their slice with their own grad (no copy). CUDA gathers
-everything (no limit: one call per bucket, launch overhead dominates there); the CPU gathers tensors
-up to 2**17 elements, so ResNet-18's 62 tensors take 13 calls and the copies move ~1% of the bytes.
+A step makes ONE kernel call per bucket (per run, below) and hands the kernel the list of the params'
+grads as they are: the CPU kernel reads them in place, the CUDA one gathers them first (see the kernels'
+``<algo>_step``). Devices taking this path: ``FusedOptimizer._flat_devices``.
 
 Correctness when things change under the optimizer, checked at every step (identity tests only):
 
@@ -36,7 +34,7 @@ def step_group(opt, group, spec):
     ids = tuple(map(id, params))
     fg = opt._flat.get(id(group))
     if fg is None or fg.group is not group or fg.ids != ids:
-        fg = opt._flat[id(group)] = _FlatGroup(group, ids, opt._flat_gather)
+        fg = opt._flat[id(group)] = _FlatGroup(group, ids, opt._flat_devices)
     if fg.members_eligible:
         fg.step(opt, group, spec)
     return fg.others
@@ -45,10 +43,10 @@ def step_group(opt, group, spec):
 class _FlatGroup:
     """The flat layout of one param group: its buckets, and the params it leaves to the per-tensor path."""
 
-    def __init__(self, group, ids, gather):
+    def __init__(self, group, ids, devices):
         params = group["params"]
         self.group = group
-        self.gather = gather
+        self.devices = devices
         self.ids = ids
         self.names = None
         self.buckets = []
@@ -60,8 +58,8 @@ class _FlatGroup:
         if self.duplicates:  # a param listed twice is updated twice: per tensor, as PyTorch does
             self.members_eligible, self.others = [], list(params)
         else:
-            self.members_eligible = [p for p in params if p._device.type in self.gather]
-            self.others = [p for p in params if p._device.type not in self.gather]
+            self.members_eligible = [p for p in params if p._device.type in self.devices]
+            self.others = [p for p in params if p._device.type not in self.devices]
 
     def step(self, opt, group, spec):
         names = tuple(name for name, _ in spec)
@@ -91,21 +89,17 @@ class _FlatGroup:
                 opt._ensure_state(group, p, spec)  # complete: no slot of a member is left uninitialised
             members.setdefault((p._device, p._data.dtype), []).append(p)
         for (device, dtype), params in members.items():
-            limit = self.gather[device.type]
-            self.buckets.append(_Bucket(opt, spec, params, device, dtype, has_state, limit))
+            self.buckets.append(_Bucket(opt, spec, params, device, dtype, has_state))
         self.member_ids = frozenset(id(p) for b in self.buckets for p in b.params)
 
 
 class _Bucket:
-    """One (group, device, dtype): flat param, grad and state buffers and the views handed out."""
+    """One (group, device, dtype): flat param and state buffers and the views handed out."""
 
-    def __init__(self, opt, spec, params, device, dtype, has_state, limit):
+    def __init__(self, opt, spec, params, device, dtype, has_state):
         xp = device.xp
         self.device = device
-        gathered = [p for p in params if limit is None or p._data.size <= limit]
-        alone = [p for p in params if limit is not None and p._data.size > limit]
-        self.n_gathered = len(gathered)
-        self.params = params = gathered + alone
+        self.params = params
         self.states = [opt.state[p] if has_state else None for p in params]
         offsets = [0]
         for p in params:
@@ -113,7 +107,6 @@ class _Bucket:
         self.offsets = offsets
         total = offsets[-1]
         self.flat_param = xp.empty(total, dtype)
-        self.flat_grad = xp.empty(offsets[self.n_gathered], dtype)
         self.flat_state = {name: xp.empty(total, dtype) for name, _ in spec}
         self.param_views = []
         self.state_views = []
@@ -152,14 +145,11 @@ class _Bucket:
         params, states, offsets = self.params, self.states, self.offsets
         runs = []  # (first member, end member, kernel scalars): one kernel call each
         start = key = None
-        n_gathered = self.n_gathered
         for i, p in enumerate(params):
-            if p._grad is None or i >= n_gathered:
+            if p._grad is None:
                 if start is not None:
                     runs.append((start, i, key))
                     start = None
-                if p._grad is not None:  # past the gather limit: a call of its own
-                    runs.append((i, i + 1, opt._advance(group, states[i] if has_state else {})))
                 continue
             scalars = opt._advance(group, states[i] if has_state else {})
             if start is not None and scalars == key:
@@ -170,14 +160,10 @@ class _Bucket:
         if start is not None:
             runs.append((start, len(params), key))
         lazy = [name for name, fill in spec if fill is None]
-        K, xp = self.device.K, self.device.xp
+        K = self.device.K
         for i0, i1, scalars in runs:
             lo, hi = offsets[i0], offsets[i1]
-            if i1 - i0 == 1:
-                grad = params[i0]._grad._data.reshape(-1)
-            else:
-                grad = self.flat_grad[lo:hi]
-                xp.concatenate([p._grad._data.reshape(-1) for p in params[i0:i1]], out=grad)
+            grad = [flat_grad(p) for p in params[i0:i1]]
             for name in lazy:  # buffers the kernel's first step writes become state now
                 for i in range(i0, i1):
                     if name not in states[i]:
@@ -186,6 +172,14 @@ class _Bucket:
             opt._update(K, group, self.flat_param[lo:hi], grad, arrays, scalars)
             for p in params[i0:i1]:
                 p._vc[0] += 1
+
+
+def flat_grad(p):
+    """p's grad as a 1-D C-contiguous array of p's dtype (the grad's own memory when it is contiguous)."""
+    g = p._grad._data
+    if not g.flags.c_contiguous:
+        g = p._device.xp.ascontiguousarray(g)
+    return g.reshape(-1)
 
 
 def _copy_state(view, t, p, name):

@@ -12,22 +12,19 @@ state (``_advance``, returning the scalars the kernel call needs), and the kerne
 
 Two ways to call the kernel, both giving the same numbers (the tests check bit for bit):
 
-- flat (the default on CPU and CUDA, ``_flat_gather``): see ``gpunet.optim._flat``. CUDA makes one
-  launch per (group, dtype) whatever the tensor count; the CPU makes one call for all tensors up to
-  2**17 elements and one per larger tensor (13 calls for ResNet-18's 62 tensors). Why not a call per
-  tensor on the CPU: each call costs ~20 us of Python and argument checks (1.4 ms a step for
-  ResNet-18, ~25% of the kernel time), and every large call is a parallel region whose threads must
-  meet (costly on a loaded machine); why not one call for everything on the CPU: the grads would be
-  copied every step (12 more bytes per float32 element for Adam's 28). ``python -m gpunet.optim.bench``
-  measures the two extremes against PyTorch.
-- per tensor (devices not in ``_flat_gather``, and groups listing a param twice): one call per param
+- flat (the default on CPU and CUDA, ``_flat_devices``): see ``gpunet.optim._flat``. One kernel call per
+  (group, device, dtype) whatever the tensor count, given the list of the params' grads (the CPU kernel
+  reads them in place; no gather copy). Why not a call per tensor: each call costs ~20 us of Python and
+  argument checks, and each parallel kernel call wakes Numba's thread pool (~85 us under the workqueue
+  layer, kernels/__init__.py): for ResNet-18's 62 tensors that is more than the update's memory traffic
+  allows. ``python -m gpunet.optim.bench`` measures both against PyTorch.
+- per tensor (devices not in ``_flat_devices``, and groups listing a param twice): one call per param
   on 1-D views of its data, grad and state; a non-contiguous param or state array goes through a
   contiguous copy written back after the call, a non-contiguous grad is copied.
 
 A group holding one param twice (PyTorch warns, and updates it twice) always takes the per-tensor
 path, which updates it twice as PyTorch does.
 """
-import types
 
 import numpy as np
 
@@ -112,11 +109,9 @@ def _contiguous_1d(array):
 class FusedOptimizer(Optimizer):
     """Base of the algorithms whose update is one fused kernel per call (everything but LBFGS)."""
 
-    # {device type: gather limit}: groups on these devices use flat buffers (gpunet.optim._flat); params up to
-    # the limit (None: all) share one kernel call per step. Others take the per-tensor path.
-    # CPU gathers every grad too: under Numba's workqueue threading layer (kernels/__init__.py) each parallel
-    # kernel call costs ~0.3 ms, more than copying the grads (measured with python -m gpunet.optim.bench).
-    _flat_gather = types.MappingProxyType({"cpu": None, "cuda": None})
+    # device types whose groups use flat buffers and one kernel call per step (gpunet.optim._flat); params
+    # on other devices take the per-tensor path
+    _flat_devices = frozenset({"cpu", "cuda"})
 
     def __init__(self, params, defaults):
         self._flat = {}
@@ -172,7 +167,7 @@ class FusedOptimizer(Optimizer):
         for group in self.param_groups:
             spec = self._state_spec(group)
             params = group["params"]
-            if self._flat_gather:
+            if self._flat_devices:
                 params = _flat.step_group(self, group, spec)  # the params left to the per-tensor path
             if params:
                 self._step_per_tensor(group, spec, params)
@@ -193,7 +188,7 @@ class FusedOptimizer(Optimizer):
                 state = {}
             scalars = self._advance(group, state)
             param, write_param = _contiguous_1d(p._data)
-            grad = g._data.reshape(-1)
+            grad = _flat.flat_grad(p)
             arrays = {}
             written = []
             for name, fill in spec:

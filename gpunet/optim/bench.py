@@ -4,10 +4,9 @@ parameters (11.69M float32 in 62 tensors, grads set), against PyTorch's fastest 
 For SGD (momentum 0.9), Adam, AdamW, RMSprop and Adagrad it reports the median (``--stat min``: the
 fastest) step time of
 
-- gpunet's optimizer as it runs by default (flat buffers; on the CPU, tensors up to 2**17 elements share
-  one fused-kernel call and larger tensors get one each),
-- the same optimizer with one kernel call per tensor, and with every grad gathered into one buffer for a
-  single call (CUDA's layout), the two extremes the CPU default was chosen between,
+- gpunet's optimizer as it runs by default (flat param and state buffers, one fused-kernel call per group
+  reading the grads in place; CUDA gathers the grads first),
+- the same optimizer with one kernel call per tensor (what the flat layout saves),
 - PyTorch's fastest CPU path for that algorithm: ``fused=True`` where PyTorch supports it, else
   ``foreach=False`` (its for-loop, faster than foreach on the CPU); the table names the path,
 
@@ -58,14 +57,14 @@ def _keep_heap():
         pass
 
 
-def _gpunet_step(name, kwargs, shapes, grads, device, flat):
+def _gpunet_step(name, kwargs, shapes, grads, device, flat_devices):
     import gpunet
     params = [gpunet.full(s, 0.5, device=device).requires_grad_() for s in shapes]
     for p, g in zip(params, grads):
         p.grad = gpunet.tensor(g.reshape(tuple(p.shape)), device=device)
     opt = getattr(gpunet.optim, name)(params, **kwargs)
-    if flat is not None:
-        opt._flat_gather = flat
+    if flat_devices is not None:
+        opt._flat_devices = flat_devices
     return opt.step
 
 
@@ -100,9 +99,16 @@ def _sync(device):
             pass
 
 
-def _interleaved_times(fns, device, repeat, stat, warmup=3):
-    """Median (or min) seconds of each fn, timed in turn within every round so that drifting load hits all
-    alike."""
+SETTLE_S = 0.03
+
+
+def _interleaved_times(fns, device, repeat, stat, warmup=3, per_round=3):
+    """Median (or min) seconds of each fn over `repeat` rounds. Within a round each fn gets an idle gap and
+    one untimed call, then `per_round` timed calls back to back, in turn with the other fns so that
+    drifting load hits all alike. The gap and the untimed call absorb the switch between libraries:
+    PyTorch's OpenMP threads keep spinning for several ms after its step and took a core from whatever
+    ran right after it (gpunet's step measured 20-30% slower), and a library whose threads went to sleep
+    pays their wake-up once (in a training loop the same library's work runs between two steps)."""
     for fn in fns:
         for _ in range(warmup):
             fn()
@@ -110,10 +116,14 @@ def _interleaved_times(fns, device, repeat, stat, warmup=3):
     times = [[] for _ in fns]
     for _ in range(repeat):
         for fn, out in zip(fns, times):
-            t0 = time.perf_counter()
+            time.sleep(SETTLE_S)
             fn()
             _sync(device)
-            out.append(time.perf_counter() - t0)
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                _sync(device)
+                out.append(time.perf_counter() - t0)
     reduce = np.min if stat == "min" else np.median
     return [float(reduce(t)) for t in times]
 
@@ -138,19 +148,18 @@ def run(device="cpu", quick=False, stat="median"):
     total = sum(math.prod(s) for s in shapes)
     rng = np.random.default_rng(0)
     grads = [(0.01 * rng.standard_normal(math.prod(s))).astype(np.float32) for s in shapes]
-    repeat = 7 if quick else 21
+    repeat = 3 if quick else 7
     roof_fn = _roof_pass(device, total)
     rows = []
     for label, name, kwargs, bytes_per in CASES:
         fns = [_gpunet_step(name, kwargs, shapes, grads, device, None),
-               _gpunet_step(name, kwargs, shapes, grads, device, {}),
-               _gpunet_step(name, kwargs, shapes, grads, device, {"cpu": None, "cuda": None}), roof_fn]
+               _gpunet_step(name, kwargs, shapes, grads, device, frozenset()), roof_fn]
         torch_fn, torch_path = _torch_step(name, kwargs, shapes, grads, device)
         if torch_fn is not None:
             fns.append(torch_fn)
-        t_default, t_tensor, t_flat, t_roof, *t_torch = _interleaved_times(fns, device, repeat, stat)
+        t_default, t_tensor, t_roof, *t_torch = _interleaved_times(fns, device, repeat, stat)
         gbs = bytes_per * total / t_default / 1e9
-        rows.append(dict(label=label, ms=t_default * 1e3, tensor_ms=t_tensor * 1e3, flat_ms=t_flat * 1e3,
+        rows.append(dict(label=label, ms=t_default * 1e3, tensor_ms=t_tensor * 1e3,
                          torch_ms=t_torch[0] * 1e3 if t_torch else None, torch_path=torch_path,
                          ratio=t_default / t_torch[0] if t_torch else None, bytes_per=bytes_per, gbs=gbs,
                          pct_roof=100 * gbs / roof_gbs if roof_gbs else None,
@@ -160,9 +169,8 @@ def run(device="cpu", quick=False, stat="median"):
 
 
 LEGEND = """\
-gpunet ms: the default (flat buffers; CPU: tensors up to 2**17 elements share one kernel call, larger
-  ones get a call each; CUDA: one call); per-tensor: a kernel call per tensor; gather-all: every grad
-  copied into one buffer, one call. ratio = gpunet default / PyTorch (below 1: faster). GB/s and %roof
+gpunet ms: the default (flat buffers, one kernel call per group); per-tensor: a kernel call per tensor.
+  ratio = gpunet default / PyTorch (below 1: faster). GB/s and %roof
   are the default's; %roof: of the roof measured at the start; %roof*: of the same roof pass timed in
   the same rounds as the steps (the machine's load drifts)."""
 
@@ -188,12 +196,12 @@ def main(argv=None):
     print(f"optimizer.step() over {total / 1e6:.2f}M float32 params in {n} tensors (ResNet-18 shapes), "
           f"device {args.device}; in-place bandwidth roof (kernels.bench.roof.measure): "
           f"{_fmt(roof_gbs, '.1f')} GB/s; {args.stat} times")
-    head = (f"{'optimizer':<18} {'gpunet ms':>9} {'per-tensor':>10} {'gather-all':>10} {'torch ms':>9} "
+    head = (f"{'optimizer':<18} {'gpunet ms':>9} {'per-tensor':>10} {'torch ms':>9} "
             f"{'ratio':>6} {'B/el':>5} {'GB/s':>6} {'%roof':>6} {'%roof*':>6}  PyTorch path")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['label']:<18} {r['ms']:>9.2f} {r['tensor_ms']:>10.2f} {r['flat_ms']:>10.2f} "
+        print(f"{r['label']:<18} {r['ms']:>9.2f} {r['tensor_ms']:>10.2f} "
               f"{_fmt(r['torch_ms'], '.2f'):>9} {_fmt(r['ratio'], '.2f'):>6} {r['bytes_per']:>5} "
               f"{r['gbs']:>6.1f} {_fmt(r['pct_roof'], '.0f'):>6} {r['pct_inrun']:>6.0f}  {r['torch_path']}")
     print(LEGEND)

@@ -31,7 +31,18 @@ def _check(op, arrays, needed):
 
 
 def _run(kernel, arrays, scalars):
-    launch(kernel, arrays[0].size, *arrays, *S.unpacked(arrays[0].dtype, scalars))
+    param, grad, *state = arrays
+    if isinstance(grad, (list, tuple)):
+        grad = _gather(grad, param)
+    launch(kernel, param.size, param, grad, *state, *S.unpacked(param.dtype, scalars))
+
+
+def _gather(segments, param):
+    # One kernel reads one grad array: the segments are copied back to back first (on a GPU the copy
+    # costs a fraction of the update; CuPy's stream-ordered memory pool keeps the buffer between steps).
+    if not segments:
+        return _launch.xp.empty(0, param.dtype)
+    return _launch.xp.concatenate(segments)
 
 
 def _state(a, like):

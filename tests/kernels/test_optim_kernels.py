@@ -416,6 +416,49 @@ def test_cpu_matches_reference(case, dtype, loop, monkeypatch):
     assert_same_state(fused, ref, dtype)
 
 
+@pytest.mark.parametrize("K", [KC, KG], ids=["cpu", "cuda"])
+@pytest.mark.parametrize("name", list(ALGOS))
+def test_grad_segments_equal_one_grad_array(K, name, monkeypatch):
+    # a param group's grads, passed as they are: segments back to back along the param, some empty; small
+    # work items on the CPU so items start and end inside segments
+    monkeypatch.setattr(cpu_optim, "SERIAL_BELOW", 0)
+    monkeypatch.setattr(cpu_optim, "WORK_ITEM", 7)
+    spec = ALGOS[name]
+    o = spec.options[-1]
+    rng = np.random.default_rng(1)
+    whole = make_arrays(spec, o, 257, np.float64, rng, K.xp)
+    split = copy_arrays(whole)
+    bounds = [0, 0, 5, 5, 105, 257]
+    for t in range(1, 4):
+        grad = K.xp.asarray(rng.standard_normal(257))
+        whole["grad"] = grad
+        split["grad"] = [grad[a:b].copy() for a, b in zip(bounds, bounds[1:])]
+        lr = lr_at(spec.hyper["lr"], t)
+        spec.call(K, whole, o, t, lr)
+        spec.call(K, split, o, t, lr)
+    for key, value in whole.items():
+        if key != "grad" and hasattr(value, "shape"):
+            np.testing.assert_array_equal(host(split[key]), host(value), err_msg=key)
+
+
+@pytest.mark.parametrize("K", [KC, KG], ids=["cpu", "cuda"])
+def test_bad_grad_segments_raise_before_update(K):
+    xp = K.xp
+    p, m, v = xp.ones(6), xp.zeros(6), xp.zeros(6)
+    cases = {
+        "too few elements": ([xp.ones(2), xp.ones(3)], ValueError, "grad segments hold 5 elements in all, "
+                                                                   "expected param's 6"),
+        "float32 segment": ([xp.ones(2), xp.ones(4, dtype=np.float32)], TypeError,
+                            "grad segment 1 has dtype float32"),
+        "2-D segment": ([xp.ones((2, 3))], ValueError, "grad segment 0 must be 1-D"),
+        "strided segment": ([xp.ones(12)[::2]], ValueError, "grad segment 0 must be C-contiguous"),
+    }
+    for segments, error, message in cases.values():
+        with pytest.raises(error, match="adam_step: " + message):
+            K.adam_step(p, segments, m, v, None, 0.1, 0.9, 0.999, 1e-8, 0.0, False, False, False, 1)
+    np.testing.assert_array_equal(host(p), 1.0)
+
+
 def test_sgd_first_step_ignores_dampening_and_old_buffer():
     p, g = np.ones(5), np.full(5, 2.0)
     buf = np.full(5, np.nan)

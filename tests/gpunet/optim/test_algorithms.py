@@ -76,7 +76,7 @@ def run_gpunet(name, kw, dtype, steps, device="cpu", flat=None):
     ct = [gpunet.tensor(a, device=device) for a in c]
     opt = getattr(gpunet.optim, name)(params, **kw)
     if flat is not None:
-        opt._flat_gather = flat
+        opt._flat_devices = flat
     for _ in range(steps):
         opt.zero_grad()
         loss_of(params, wt, ct, kw).backward()

@@ -135,13 +135,13 @@ def test_duplicate_param_in_group_warns_and_is_updated_twice():
 
 # ---- frozen and zero-grad params ----------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
-@pytest.mark.parametrize("flat", [{}, {"cpu": None}, {"cpu": 3}], ids=["per-tensor", "flat", "flat-small"])
+@pytest.mark.parametrize("flat", [frozenset(), {"cpu"}], ids=["per-tensor", "flat"])
 def test_frozen_param_never_moves_and_zero_grad_param_does(name, flat):
     frozen, zero, live = leaf(3), leaf(3), leaf(3)
     frozen.requires_grad_(False)
     opt = getattr(gpunet.optim, name)([frozen, zero, live], lr=0.1, weight_decay=0.1,
                                       **({"momentum": 0.9} if name == "SGD" else {}))
-    opt._flat_gather = flat
+    opt._flat_devices = flat
     before = values([frozen, zero])
     for _ in range(3):
         zero.grad = gpunet.zeros(3)
@@ -153,13 +153,13 @@ def test_frozen_param_never_moves_and_zero_grad_param_does(name, flat):
     assert len(opt.state_dict()["state"]) == 2
 
 
-@pytest.mark.parametrize("flat", [{}, {"cpu": None}, {"cpu": 3}], ids=["per-tensor", "flat", "flat-small"])
+@pytest.mark.parametrize("flat", [frozenset(), {"cpu"}], ids=["per-tensor", "flat"])
 def test_param_frozen_mid_training_keeps_values_and_state(flat):
     torch = pytest.importorskip("torch")
     ps = [leaf(4), leaf(2, 2), leaf(3)]
     tps = [torch.tensor(p.detach().numpy(), requires_grad=True) for p in ps]
     opt = gpunet.optim.Adam(ps, lr=0.1, weight_decay=0.1)
-    opt._flat_gather = flat
+    opt._flat_devices = flat
     topt = torch.optim.Adam(tps, lr=0.1, weight_decay=0.1)
     for step in range(8):
         frozen = 1 if 2 <= step < 5 else None  # the middle param sits out three steps, then comes back
@@ -267,7 +267,7 @@ def test_state_dict_of_fresh_optimizer_is_empty():
     assert gpunet.optim.Adam([leaf(2)]).state_dict()["state"] == {}
 
 
-@pytest.mark.parametrize("flat", [{}, {"cpu": None}, {"cpu": 3}], ids=["per-tensor", "flat", "flat-small"])
+@pytest.mark.parametrize("flat", [frozenset(), {"cpu"}], ids=["per-tensor", "flat"])
 @pytest.mark.parametrize("name", list(ALGOS))
 def test_resume_is_bitwise_equal_to_uninterrupted_training(name, flat):
     ref = [leaf(2, 3), leaf(4)]
@@ -276,12 +276,12 @@ def test_resume_is_bitwise_equal_to_uninterrupted_training(name, flat):
 
     ps = [leaf(2, 3), leaf(4)]
     first = getattr(gpunet.optim, name)(ps, **ALGOS[name])
-    first._flat_gather = flat
+    first._flat_devices = flat
     _train(first, ps, 3)
     saved = copy.deepcopy(first.state_dict())  # what a checkpoint holds
     resumed_params = [gpunet.tensor(p.detach().numpy(), requires_grad=True) for p in ps]
     resumed = getattr(gpunet.optim, name)(resumed_params, lr=123.0)
-    resumed._flat_gather = flat
+    resumed._flat_devices = flat
     resumed.load_state_dict(saved)
     assert resumed.param_groups[0]["lr"] == ALGOS[name]["lr"]  # loaded hyperparameters replace current ones
     _train(resumed, resumed_params, 3, start=3)
@@ -397,11 +397,11 @@ def test_deepcopy_gives_an_independent_equal_optimizer():
     assert twin_ps[0] is not ps[0] and twin._step_count == 1  # counted from the copy on
 
 
-@pytest.mark.parametrize("flat", [{}, {"cpu": None}], ids=["per-tensor", "flat"])
+@pytest.mark.parametrize("flat", [frozenset(), {"cpu"}], ids=["per-tensor", "flat"])
 def test_zero_size_and_zero_dim_params(flat):
     empty, scalar, vec = leaf(0), gpunet.tensor(0.5, requires_grad=True), leaf(3)
     opt = gpunet.optim.Adam([empty, scalar, vec], lr=0.1)
-    opt._flat_gather = flat
+    opt._flat_devices = flat
     for _ in range(2):
         empty.grad, scalar.grad, vec.grad = gpunet.zeros(0), gpunet.tensor(1.0), gpunet.ones(3)
         opt.step()
