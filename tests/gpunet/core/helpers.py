@@ -7,17 +7,12 @@ and checks every input gradient against float64 central differences.
 import numpy as np
 
 import gpunet
+from tests.gpunet._helpers_common import FD_EPS, as_tuple, fd_check, to_numpy
 
 try:
     import torch
 except ImportError:  # the finite-difference check still runs
     torch = None
-
-FD_EPS = 1e-6
-
-
-def _as_tuple(out):
-    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
 def make_inputs(shapes, seed=0, low=-2.0, high=2.0):
@@ -30,13 +25,6 @@ def make_inputs(shapes, seed=0, low=-2.0, high=2.0):
         else:
             arrays.append(rng.uniform(low, high, size=s))
     return arrays
-
-
-def to_numpy(t):
-    """Host NumPy copy of a gpunet or torch tensor."""
-    if isinstance(t, gpunet.Tensor):
-        return np.array(t.detach().cpu().numpy())
-    return t.detach().numpy()
 
 
 def _is_float(a):
@@ -55,7 +43,7 @@ def check_op(fn, *shapes, torch_fn=None, low=-2.0, high=2.0, seed=0, grad=True, 
     needs = [grad and _is_float(a) for a in arrays]
     xs = [gpunet.tensor(a, device=device, requires_grad=n) for a, n in zip(arrays, needs)]
     result = fn(*xs)
-    outs = _as_tuple(result)
+    outs = as_tuple(result)
     rng = np.random.default_rng(seed + 1)
     seeds = [rng.uniform(-1, 1, size=tuple(o.shape)) if o.is_floating_point() else None for o in outs]
     diff = [(o, s) for o, s in zip(outs, seeds) if s is not None and o.requires_grad]
@@ -69,13 +57,13 @@ def check_op(fn, *shapes, torch_fn=None, low=-2.0, high=2.0, seed=0, grad=True, 
     if torch is not None:
         _compare_torch(torch_fn or fn, arrays, needs, outs, seeds, xs, grad, atol, rtol)
     if grad and fd and diff and all(a.dtype == np.float64 for a, n in zip(arrays, needs) if n):
-        _compare_fd(fn, arrays, needs, seeds, xs, device, fd_atol, fd_rtol)
+        fd_check(fn, arrays, needs, seeds, xs, device, FD_EPS, fd_atol, fd_rtol)
     return result
 
 
 def _compare_torch(fn, arrays, needs, outs, seeds, xs, grad, atol, rtol):
     ts = [torch.tensor(a, requires_grad=n) for a, n in zip(arrays, needs)]
-    touts = _as_tuple(fn(*ts))
+    touts = as_tuple(fn(*ts))
     assert len(touts) == len(outs), f"{len(outs)} outputs, torch gives {len(touts)}"
     for i, (o, t) in enumerate(zip(outs, touts)):
         assert tuple(o.shape) == tuple(t.shape), f"output {i}: shape {tuple(o.shape)} vs torch {tuple(t.shape)}"
@@ -92,32 +80,6 @@ def _compare_torch(fn, arrays, needs, outs, seeds, xs, grad, atol, rtol):
         mine = np.zeros(arrays[i].shape) if x.grad is None else to_numpy(x.grad)  # unused input: zero grad
         ref = np.zeros(arrays[i].shape) if t.grad is None else to_numpy(t.grad)
         np.testing.assert_allclose(mine, ref, atol=atol, rtol=rtol, err_msg=f"gradient of input {i} vs torch")
-
-
-def _compare_fd(fn, arrays, needs, seeds, xs, device, atol, rtol):
-    """Central differences of sum(seed * fn(x)) with respect to every element of every float input."""
-    def objective(arrs):
-        with gpunet.no_grad():
-            outs = _as_tuple(fn(*[gpunet.tensor(a, device=device) for a in arrs]))
-        return sum(float((to_numpy(o) * s).sum()) for o, s in zip(outs, seeds) if s is not None)
-
-    for i, (a, n) in enumerate(zip(arrays, needs)):
-        if not n:
-            continue
-        numeric = np.zeros(a.shape)
-        work = [b.copy() for b in arrays]
-        flat = work[i].reshape(-1)
-        for e in range(flat.size):
-            orig = flat[e]
-            flat[e] = orig + FD_EPS
-            plus = objective(work)
-            flat[e] = orig - FD_EPS
-            minus = objective(work)
-            flat[e] = orig
-            numeric.reshape(-1)[e] = (plus - minus) / (2 * FD_EPS)
-        analytic = np.zeros(a.shape) if xs[i].grad is None else to_numpy(xs[i].grad)
-        np.testing.assert_allclose(analytic, numeric, atol=atol, rtol=rtol,
-                                   err_msg=f"gradient of input {i} vs finite differences")
 
 
 def lib(t):

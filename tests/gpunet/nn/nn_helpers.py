@@ -12,6 +12,9 @@ import pytest
 
 import gpunet
 import gpunet.nn.functional as GF
+from tests.gpunet._helpers_common import as_tuple
+from tests.gpunet._helpers_common import fd_check as _fd_check
+from tests.gpunet._helpers_common import to_numpy as to_np
 
 try:
     import torch
@@ -27,16 +30,6 @@ def device(request):
     if request.param == "cuda" and not gpunet.cuda.is_available():
         pytest.skip("cuda device not available (neither a GPU nor GPUNET_CUDA_SIM=1)")
     return request.param
-
-
-def to_np(t):
-    if isinstance(t, gpunet.Tensor):
-        return np.array(t.detach().cpu().numpy())
-    return t.detach().cpu().numpy()
-
-
-def _tuple(out):
-    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
 def rand(*shape, seed=0, low=-2.0, high=2.0):
@@ -57,7 +50,7 @@ def compare(fn, *arrays, dtype="float64", needs=None, device="cpu", atol=None, r
     arrays = [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays]
     needs = [a.dtype.kind == "f" for a in arrays] if needs is None else list(needs)
     xs = [gpunet.tensor(a, device=device, requires_grad=n) for a, n in zip(arrays, needs)]
-    outs = _tuple(fn(GF, *xs))
+    outs = as_tuple(fn(GF, *xs))
     rng = np.random.default_rng(seed + 7)
     seeds = [rng.uniform(-1, 1, size=tuple(o.shape)) if o.is_floating_point() else None for o in outs]
     diff = [(o, s) for o, s in zip(outs, seeds) if s is not None and o.requires_grad]
@@ -69,7 +62,7 @@ def compare(fn, *arrays, dtype="float64", needs=None, device="cpu", atol=None, r
             assert tuple(x.grad.shape) == a.shape and x.grad.dtype == x.dtype and x.grad.device == x.device
     if torch is not None and check_torch:
         ts = [torch.tensor(a, requires_grad=n) for a, n in zip(arrays, needs)]
-        touts = _tuple(fn(TF, *ts))
+        touts = as_tuple(fn(TF, *ts))
         assert len(touts) == len(outs)
         for i, (o, t) in enumerate(zip(outs, touts)):
             assert tuple(o.shape) == tuple(t.shape), f"output {i}: {tuple(o.shape)} vs torch {tuple(t.shape)}"
@@ -94,29 +87,8 @@ def compare(fn, *arrays, dtype="float64", needs=None, device="cpu", atol=None, r
 
 
 def fd_check(fn, arrays, needs, seeds, xs, device, eps=1e-6, atol=1e-5, rtol=1e-4):
-    """Central differences of sum(seed * fn(x)) against the analytic gradients already in xs[i].grad."""
-    def objective(arrs):
-        with gpunet.no_grad():
-            outs = _tuple(fn(GF, *[gpunet.tensor(a, device=device) for a in arrs]))
-        return sum(float((to_np(o) * s).sum()) for o, s in zip(outs, seeds) if s is not None)
-
-    for i, (a, n) in enumerate(zip(arrays, needs)):
-        if not n:
-            continue
-        numeric = np.zeros(a.shape)
-        work = [b.copy() for b in arrays]
-        flat = work[i].reshape(-1)
-        for e in range(flat.size):
-            orig = flat[e]
-            flat[e] = orig + eps
-            plus = objective(work)
-            flat[e] = orig - eps
-            minus = objective(work)
-            flat[e] = orig
-            numeric.reshape(-1)[e] = (plus - minus) / (2 * eps)
-        analytic = np.zeros(a.shape) if xs[i].grad is None else to_np(xs[i].grad)
-        np.testing.assert_allclose(analytic, numeric, atol=atol, rtol=rtol,
-                                   err_msg=f"gradient of input {i} vs finite differences")
+    """Central differences of sum(seed * fn(GF, x)) against the analytic gradients already in xs[i].grad."""
+    _fd_check(lambda *t: fn(GF, *t), arrays, needs, seeds, xs, device, eps, atol, rtol)
 
 
 def gradcheck(fn, *arrays, device="cpu"):
@@ -132,7 +104,7 @@ def same_on_devices(fn, *arrays, dtype="float32", atol=1e-6, rtol=1e-5):
     for dev in ("cpu", "cuda"):
         arrs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays]
         xs = [gpunet.tensor(a, device=dev, requires_grad=a.dtype.kind == "f") for a in arrs]
-        outs = _tuple(fn(GF, *xs))
+        outs = as_tuple(fn(GF, *xs))
         rng = np.random.default_rng(3)
         diff = [(o, rng.uniform(-1, 1, size=tuple(o.shape))) for o in outs if o.requires_grad]
         if diff:
