@@ -18,8 +18,16 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def median_time(fn, device="cpu", repeat=7, warmup=2, min_time=0.0):
-    """Median wall time of fn() in seconds over `repeat` runs after `warmup` runs."""
+SETTLE_S = 0.03
+
+
+def median_time(fn, device="cpu", repeat=7, warmup=2):
+    """Median wall time of fn() in seconds over `repeat` runs after `warmup` runs.
+
+    Starts with a short idle gap: PyTorch's OpenMP threads keep spinning for several ms after its last
+    call and would take a core from whatever is timed next (the two libraries share this process).
+    """
+    time.sleep(SETTLE_S)
     for _ in range(warmup):
         fn()
     sync(device)

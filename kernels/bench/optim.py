@@ -1,7 +1,9 @@
 """Fused optimizer steps over ResNet-18's parameters (11.69M float32 in 62 tensors).
 
-Each algorithm is timed two ways: (a) one kernel call per tensor, as the CPU optimizer calls it, and
-(b) one call over a flat buffer holding every tensor (how a CUDA param group is laid out). The rate
+Each algorithm is timed three ways: (a) one kernel call per tensor; (b) one call over flat buffers holding
+every tensor's param, grad and state; (c) one call over the flat param and state buffers with the 62 grads
+passed as they are, a list of segments (how gpunet's optimizer calls it: the CPU kernel reads them in
+place, the CUDA one gathers them first). The rate
 is bytes moved per step (param, grad and state read once, param and state written once) over time,
 judged against the in-place bandwidth roof (its 28 B/element pass re-timed over the same buffers in
 the same rounds, since the shared machine's bandwidth drifts) and PyTorch's fastest path for the same
@@ -92,7 +94,8 @@ def _torch_step(device, shapes, grads_host, name, kwargs):
 
 
 def _steps(K, step_fn, per_tensor, flat):
-    """Two callables doing one optimizer step: one kernel call per tensor, or one over the flat buffers."""
+    """Three callables doing one optimizer step: a kernel call per tensor, one over the flat buffers, and one
+    over the flat param and state with the per-tensor grads as segments."""
     counter = {"t": 0}
 
     def per_tensor_step():
@@ -104,7 +107,13 @@ def _steps(K, step_fn, per_tensor, flat):
         counter["t"] += 1
         step_fn(K, flat, counter["t"])
 
-    return per_tensor_step, flat_step
+    segmented = [flat[0], [arrays[1] for arrays in per_tensor], *flat[2:]]
+
+    def segments_step():
+        counter["t"] += 1
+        step_fn(K, segmented, counter["t"])
+
+    return per_tensor_step, flat_step, segments_step
 
 
 def _interleaved_best(fns, devices, repeat, warmup=2):
@@ -166,13 +175,14 @@ def rows(device, quick, roof):
         for arrays in [flat] + per_tensor:  # fresh state per algorithm
             arrays[2][:] = 0.0
             arrays[3][:] = 0.0
-        per_tensor_step, flat_step = _steps(K, step_fn, per_tensor, flat)
+        per_tensor_step, flat_step, segments_step = _steps(K, step_fn, per_tensor, flat)
         torch_step, torch_note = _torch_step(device, shapes, grads_host, torch_name, kwargs)
-        fns, devices = [per_tensor_step, flat_step, _roof_pass(device, flat)], [device] * 3
+        fns = [per_tensor_step, flat_step, segments_step, _roof_pass(device, flat)]
+        devices = [device] * len(fns)
         if torch_step is not None:
             fns.append(torch_step)
             devices.append(torch_dev)
-        t_tensor, t_flat, t_roof, *t_torch = _interleaved_best(fns, devices, repeat)
+        t_tensor, t_flat, t_segments, t_roof, *t_torch = _interleaved_best(fns, devices, repeat)
         t_torch = t_torch[0] if t_torch else None
         # the machine's bandwidth drifts with other load: judge against the roof timed in the same rounds
         local_roof = {"GB/s": 28 * total / t_roof / 1e9}
@@ -181,5 +191,7 @@ def rows(device, quick, roof):
         out.append(row(label + " per-tensor", shape_note, t_tensor, work, "GB/s", local_roof, t_torch, note))
         out.append(row(label + " flat", shape_note + " (1 call)", t_flat, work, "GB/s", local_roof, t_torch,
                        note))
+        out.append(row(label + " segments", shape_note + " (1 call)", t_segments, work, "GB/s", local_roof,
+                       t_torch, note))
         del torch_step
     return out
