@@ -175,7 +175,7 @@ class _Bucket:
 
 
 def flat_grad(p):
-    """p's grad as a 1-D C-contiguous array of p's dtype (the grad's own memory when it is contiguous)."""
+    """p's grad as a 1-D C-contiguous array (the grad's own memory when it is contiguous)."""
     g = p._grad._data
     if not g.flags.c_contiguous:
         g = p._device.xp.ascontiguousarray(g)
