@@ -21,12 +21,16 @@ from numba import njit, prange
 from kernels import _optim_scalars as S
 from kernels import _optim_steps
 from kernels._checks import check_step_arrays
+from kernels.cpu._serial import serial_twin
 
 __all__ = ["adadelta_step", "adagrad_step", "adam_step", "adamax_step", "nadam_step", "radam_step",
            "rmsprop_step", "sgd_step"]
 
-# Arrays below this many elements run on the calling thread alone: waking the pool costs more than the
-# loop, and on a busy machine a parallel region can wait a scheduler tick (ms) for a descheduled worker.
+# Arrays below this many elements run on the calling thread alone (a serial twin, kernels/cpu/_serial.py):
+# waking the pool costs more than the loop (~110 us a call for 1,000 elements, also with
+# numba.set_num_threads(1)). Not higher: the serial Adam loop does not vectorise (too many arrays for
+# LLVM's runtime alias checks; the parallel one has noalias arguments) and measured 2.4x slower than the
+# pool at 2**17 elements, SGD 3x faster.
 SERIAL_BELOW = 1 << 15
 # Work item size (elements): small, because prange splits the items evenly by count and each segment's
 # last item is short; 2**11-2**14 measured within 2-8% of one flat grad on ResNet-18's 62 grads, 2**16 20%.
@@ -45,18 +49,11 @@ class _Loop:
 
     def __init__(self, loop):
         self.kernel = njit(parallel=True, fastmath=False, cache=True)(loop)
+        self.serial = serial_twin(self.kernel, fastmath=False)
 
     def __call__(self, param, grads, *args):
-        work = _work_items(grads, WORK_ITEM)
-        if param.size >= SERIAL_BELOW:
-            self.kernel(param, grads, work, *args)
-            return
-        previous = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            self.kernel(param, grads, work, *args)
-        finally:
-            numba.set_num_threads(previous)
+        kernel = self.kernel if param.size >= SERIAL_BELOW else self.serial
+        kernel(param, grads, _work_items(grads, WORK_ITEM), *args)
 
 
 @njit(cache=True)

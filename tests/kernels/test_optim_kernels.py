@@ -416,12 +416,13 @@ def test_cpu_matches_reference(case, dtype, loop, monkeypatch):
     assert_same_state(fused, ref, dtype)
 
 
-@pytest.mark.parametrize("K", [KC, KG], ids=["cpu", "cuda"])
+@pytest.mark.parametrize("K, serial_below", [(KC, 0), (KC, 1 << 40), (KG, 0)],
+                         ids=["cpu-thread-pool", "cpu-one-thread", "cuda"])
 @pytest.mark.parametrize("name", list(ALGOS))
-def test_grad_segments_equal_one_grad_array(K, name, monkeypatch):
+def test_grad_segments_equal_one_grad_array(K, serial_below, name, monkeypatch):
     # a param group's grads, passed as they are: segments back to back along the param, some empty; small
     # work items on the CPU so items start and end inside segments
-    monkeypatch.setattr(cpu_optim, "SERIAL_BELOW", 0)
+    monkeypatch.setattr(cpu_optim, "SERIAL_BELOW", serial_below)
     monkeypatch.setattr(cpu_optim, "WORK_ITEM", 7)
     spec = ALGOS[name]
     o = spec.options[-1]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kernels.cpu as KC
+import kernels.cpu.pool as cpu_pool
 import kernels.cuda as KG
 
 # ---------------------------------------------------------------------------------------------
@@ -210,6 +211,20 @@ def test_adaptive_avg_pool_cpu_matches_reference(case):
     gy = _rand(y.shape, seed=1)
     gx = KC.adaptive_avg_pool2d_backward(gy, shape)
     np.testing.assert_allclose(gx, _apply_t(m, shape, gy), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("serial_below", [0, 1 << 40], ids=["thread-pool", "one-thread"])
+def test_global_average_pool_both_paths_match_reference(monkeypatch, serial_below):
+    # adaptive 1x1 runs on the calling thread below GLOBAL_SERIAL_BELOW elements, on the pool above
+    monkeypatch.setattr(cpu_pool, "GLOBAL_SERIAL_BELOW", serial_below)
+    for shape in [(2, 4, 4, 4), (3, 5, 7, 3)]:
+        x = _rand(shape)
+        m, out = _adaptive_weights(shape, (1, 1))
+        y = KC.adaptive_avg_pool2d_forward(x, out)
+        np.testing.assert_allclose(y, _apply(m, out, x), rtol=1e-12, atol=1e-12)
+        gy = _rand(y.shape, seed=1)
+        np.testing.assert_allclose(KC.adaptive_avg_pool2d_backward(gy, shape), _apply_t(m, shape, gy),
+                                   rtol=1e-12, atol=1e-12)
 
 
 def test_non_contiguous_inputs_and_float16():
