@@ -15,9 +15,9 @@ Two ways to call the kernel, both giving the same numbers (the tests check bit f
 - flat (the default on CPU and CUDA, ``_flat_devices``): see ``gpunet.optim._flat``. One kernel call per
   (group, device, dtype) whatever the tensor count, given the list of the params' grads (the CPU kernel
   reads them in place; no gather copy). Why not a call per tensor: each call costs ~20 us of Python and
-  argument checks, and each parallel kernel call wakes Numba's thread pool (~85 us under the workqueue
-  layer, kernels/__init__.py): ResNet-18's 62 tensors measured 2.5x slower per tensor than in one call
-  (``python -m gpunet.optim.bench`` measures both against PyTorch).
+  argument checks, and each parallel kernel call wakes Numba's thread pool (~2 us under the TBB layer,
+  ~85-120 us under workqueue, kernels/__init__.py): ResNet-18's 62 tensors measured 1.2x (TBB) and 2.5x
+  (workqueue) slower per tensor than in one call (``python -m gpunet.optim.bench`` measures both).
 - per tensor (devices not in ``_flat_devices``, and groups listing a param twice): one call per param
   on 1-D views of its data, grad and state; a non-contiguous param or state array goes through a
   contiguous copy written back after the call, a non-contiguous grad is copied.

@@ -21,17 +21,17 @@ from numba import njit, prange
 from kernels import _optim_scalars as S
 from kernels import _optim_steps
 from kernels._checks import check_step_arrays
-from kernels.cpu._serial import serial_twin
+from kernels.cpu._serial import serial_below, serial_twin
 
 __all__ = ["adadelta_step", "adagrad_step", "adam_step", "adamax_step", "nadam_step", "radam_step",
            "rmsprop_step", "sgd_step"]
 
-# Arrays below this many elements run on the calling thread alone (a serial twin, kernels/cpu/_serial.py):
-# waking the pool costs more than the loop (~110 us a call for 1,000 elements, also with
-# numba.set_num_threads(1)). Not higher: the serial Adam loop does not vectorise (too many arrays for
-# LLVM's runtime alias checks; the parallel one has noalias arguments) and measured 2.4x slower than the
-# pool at 2**17 elements, SGD 3x faster.
-SERIAL_BELOW = 1 << 15
+# Arrays below this many elements run on the calling thread alone (a serial twin, kernels/cpu/_serial.py);
+# None: 2**15 under the workqueue layer, whose pool wake-up (~110 us a call for 1,000 elements) costs more
+# than the loop, 2**12 under TBB (wake-up ~2 us). Not higher: the serial Adam loop does not vectorise
+# (too many arrays for LLVM's runtime alias checks; the parallel one has noalias arguments) and measured
+# 2.4x slower than the workqueue pool at 2**17 elements and 4x slower than TBB's at 2**15.
+SERIAL_BELOW = None
 # Work item size (elements): small, because prange splits the items evenly by count and each segment's
 # last item is short; 2**11-2**14 measured within 2-8% of one flat grad on ResNet-18's 62 grads, 2**16 20%.
 WORK_ITEM = 1 << 12
@@ -52,7 +52,8 @@ class _Loop:
         self.serial = serial_twin(self.kernel, fastmath=False)
 
     def __call__(self, param, grads, *args):
-        kernel = self.kernel if param.size >= SERIAL_BELOW else self.serial
+        limit = SERIAL_BELOW if SERIAL_BELOW is not None else serial_below(1 << 15, 1 << 12)
+        kernel = self.kernel if param.size >= limit else self.serial
         kernel(param, grads, _work_items(grads, WORK_ITEM), *args)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from numba import int64, njit, prange, uint64
 
 from kernels import _pool_shapes as shapes
-from kernels.cpu._serial import serial_twin
+from kernels.cpu._serial import serial_below, serial_twin
 
 # reassociation only (no nnan/ninf): lets LLVM vectorise plain sums, NaN and inf still propagate
 _REASSOC = {"reassoc"}
@@ -377,11 +377,16 @@ def _global_mean_bwd(gy, gx):
             gx[p, t] = g
 
 
-# Global average pooling up to GLOBAL_SERIAL_BELOW elements runs on the calling thread: on (32, 512, 4, 4)
-# the serial pass measured ~20 us against ~95 us for waking the pool (kernels/cpu/_serial.py).
-GLOBAL_SERIAL_BELOW = 1 << 20
+# Global average pooling below GLOBAL_SERIAL_BELOW elements runs on the calling thread; None: 2**20 under
+# the workqueue layer (on (32, 512, 4, 4) serial ~20 us against ~95 us with the pool), 2**14 under TBB
+# (the pool measured 19 us there against 26 us serial). See kernels/cpu/_serial.py.
+GLOBAL_SERIAL_BELOW = None
 _global_mean_fwd_serial = serial_twin(_global_mean_fwd, fastmath=_REASSOC)
 _global_mean_bwd_serial = serial_twin(_global_mean_bwd)
+
+
+def _global_serial_below():
+    return GLOBAL_SERIAL_BELOW if GLOBAL_SERIAL_BELOW is not None else serial_below(1 << 20, 1 << 14)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,7 +496,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
     if (ho, wo) == (1, 1):
         h, w = x.shape[2:]
         planes = _planes(x, dtype).reshape(n * c, h * w)
-        fwd = _global_mean_fwd_serial if planes.size < GLOBAL_SERIAL_BELOW else _global_mean_fwd
+        fwd = _global_mean_fwd_serial if planes.size < _global_serial_below() else _global_mean_fwd
         fwd(planes, y.reshape(n * c), dtype.type(0))
     else:
         _adaptive_fwd(_planes(x, dtype), y)
@@ -505,7 +510,7 @@ def adaptive_avg_pool2d_backward(grad_y, x_shape):
     dtype = _compute_dtype(grad_y)
     gx = np.empty((n * c, h, w), dtype=dtype)
     if tuple(grad_y.shape[2:]) == (1, 1):
-        bwd = _global_mean_bwd_serial if gx.size < GLOBAL_SERIAL_BELOW else _global_mean_bwd
+        bwd = _global_mean_bwd_serial if gx.size < _global_serial_below() else _global_mean_bwd
         bwd(_planes(grad_y, dtype).reshape(n * c), gx.reshape(n * c, h * w))
     else:
         _adaptive_bwd(_planes(grad_y, dtype), gx)
