@@ -2,7 +2,9 @@
 
 A backend supplies ``xp`` (numpy or cupy), ``workspace(slot, shape, dtype)`` (a scratch array whose
 contents are undefined; the CPU reuses one buffer per slot so large temporaries are not page-faulted
-in again on every call), ``im2col(x, g, cols)`` and ``col2im(cols, g, gx)``.
+in again on every call), ``im2col(x, g, cols)``, ``col2im(cols, g, gx)`` and ``matmul_nt(a, b, out,
+accumulate)`` (out = a @ b.T, or out += it: the weight gradient's GEMM, whose inner dimension is the
+batch's pixels).
 
 Layout: the column matrix is (C*kH*kW, N*Ho*Wo), rows ordered (c, kh, kw), so group g's rows are
 one contiguous block and every product is a plain 2-D GEMM on row blocks:
@@ -99,10 +101,7 @@ def backward(B, gy, x, w, g, need_x, need_w):
         if need_w:
             cols = _columns(B, x[n0:n1], gc)
             for rows, krows in _group_blocks(g):
-                if n0 == 0:
-                    xp.matmul(gy_t[rows], cols[krows].T, out=gw[rows])
-                else:
-                    gw[rows] += xp.matmul(gy_t[rows], cols[krows].T)
+                B.matmul_nt(gy_t[rows], cols[krows], gw[rows], n0 > 0)
         if need_x:
             gcols = B.workspace("gcols", (w2.shape[1] * g.groups, gy_t.shape[1]), gy.dtype)
             for rows, krows in _group_blocks(g):

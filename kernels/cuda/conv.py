@@ -65,6 +65,13 @@ class _CUDA:
         return xp.empty(shape, dtype=dtype)  # CuPy's memory pool already reuses device memory
 
     @staticmethod
+    def matmul_nt(a, b, out, accumulate):
+        if accumulate:
+            out += xp.matmul(a, b.T)
+        else:
+            xp.matmul(a, b.T, out=out)
+
+    @staticmethod
     def im2col(x, g, cols):
         (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
         N, C, H, W = x.shape

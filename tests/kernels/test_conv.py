@@ -260,6 +260,21 @@ def test_batch_chunking_gives_the_same_result(monkeypatch, case):
             np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[8]], ids=["plain", "groups", "strided-groups"])
+def test_weight_gradient_few_rows_loop_equals_blas(monkeypatch, case):
+    """Up to FEW_ROWS output channels per group the weight gradient runs in a Numba loop, above in BLAS."""
+    rng = np.random.default_rng(5)
+    x, w, b, s, p, d, g = _conv_args(case, np.float64, rng)
+    x = np.concatenate([x, x[::-1], x])  # several batch chunks: the loop accumulates across them
+    gy = rng.standard_normal(KC.conv2d_forward(x, w, b, s, p, d, g).shape)
+    results = []
+    for few_rows in (cpu_conv.FEW_ROWS, 0):
+        monkeypatch.setattr(cpu_conv, "FEW_ROWS", few_rows)
+        monkeypatch.setattr(cpu_conv._CPU, "chunk_bytes", 8 * w[0].size * gy[0, 0].size)  # ~1 sample
+        results.append(KC.conv2d_backward(gy, x, w, s, p, d, g, (False, True, False))[1])
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-12)
+
+
 def test_float16_computes_in_float32():
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
