@@ -442,6 +442,21 @@ def test_grad_segments_equal_one_grad_array(K, serial_below, name, monkeypatch):
             np.testing.assert_array_equal(host(split[key]), host(value), err_msg=key)
 
 
+@pytest.mark.parametrize("serial_below", [0, 1 << 40], ids=["thread-pool", "one-thread"])
+def test_many_and_read_only_grad_segments(serial_below, monkeypatch):
+    # more segments than one chunk of the typed-list builder, one of them read-only; and no segments at all
+    monkeypatch.setattr(cpu_optim, "SERIAL_BELOW", serial_below)
+    n = 2 * cpu_optim.SEGMENT_CHUNK + 3
+    grad = np.arange(1.0, 2 * n + 1)
+    segments = [grad[2 * k:2 * k + 2].copy() for k in range(n)]
+    segments[n // 2].flags.writeable = False
+    p = np.zeros(2 * n)
+    KC.sgd_step(p, segments, None, 0.5, 0.0, 0.0, 0.0, False, False, True)
+    np.testing.assert_array_equal(p, -0.5 * grad)
+    e = np.empty(0)
+    KC.adam_step(e, [], e.copy(), e.copy(), None, 0.1, 0.9, 0.999, 1e-8, 0.0, False, False, False, 1)
+
+
 @pytest.mark.parametrize("K", [KC, KG], ids=["cpu", "cuda"])
 def test_bad_grad_segments_raise_before_update(K):
     xp = K.xp
