@@ -4,7 +4,9 @@ At the first step, each (group, device, dtype) gets a bucket: one flat buffer ho
 back to back, one per array state (exp_avg, ...) with the same layout, and a grad buffer. Each
 param's ``_data`` is rebound to a view of its slice of the flat param buffer (values copied in),
 and each state tensor is replaced by a tensor viewing its slice, so ``state_dict()`` still shows
-per-param tensors and the model sees every update without copies.
+per-param tensors and the model sees every update without copies. The members' 0-d scalar state
+('step', NAdam's 'mu_product') becomes views of one small array per key: while every member has a grad
+and the same counts, one ``_advance`` and one vector copy stand for 62 per-param bumps (~100 us).
 
 A step makes ONE kernel call per bucket (per run, below) and hands the kernel the list of the params'
 grads as they are: the CPU kernel reads them in place, the CUDA one gathers them first (see the kernels'
@@ -25,7 +27,10 @@ What users see: from its first step the optimizer owns the storage of its params
 that shared a param's memory before (``gpunet.from_numpy(a)`` as a param, ``w = p.detach()``) no longer
 follows the param after the first step (or a rebuild); take views after it, or read ``p`` itself.
 """
-from gpunet.tensor import _make
+import numpy as np
+
+from gpunet.backend import CPU
+from gpunet.tensor import Tensor, _make
 
 
 def step_group(opt, group, spec):
@@ -125,6 +130,7 @@ class _Bucket:
                     state[name] = _make(sview, device)
                 views[name] = sview
             self.state_views.append(views)
+        self.flat_scalars = _share_scalars(self.states, self.state_views) if has_state else {}
 
     def intact(self, opt):
         """True while every param and state tensor still holds the view handed out."""
@@ -143,7 +149,47 @@ class _Bucket:
 
     def step(self, opt, group, spec, has_state):
         params, states, offsets = self.params, self.states, self.offsets
-        runs = []  # (first member, end member, kernel scalars): one kernel call each
+        lazy = [name for name, fill in spec if fill is None]
+        if self.flat_scalars is not None and self._uniform(lazy):
+            runs = [(0, len(params), self._advance_all(opt, group, has_state))]
+        else:
+            runs = self._runs(opt, group, has_state)
+        K = self.device.K
+        for i0, i1, scalars in runs:
+            lo, hi = offsets[i0], offsets[i1]
+            grad = [flat_grad(p) for p in params[i0:i1]]
+            for name in lazy:  # buffers the kernel's first step writes become state now
+                for i in range(i0, i1):
+                    if name not in states[i]:
+                        states[i][name] = _make(self.state_views[i][name], self.device)
+            arrays = {name: flat[lo:hi] for name, flat in self.flat_state.items()}
+            opt._update(K, group, self.flat_param[lo:hi], grad, arrays, scalars)
+            for p in params[i0:i1]:
+                p._vc[0] += 1
+
+    def _uniform(self, lazy):
+        """True when every member has a grad and the same scalar state and lazy buffers: then one
+        ``_advance`` stands for all of them."""
+        if not all(p._grad is not None for p in self.params):
+            return False
+        for flat in self.flat_scalars.values():
+            if flat.min() != flat.max():
+                return False
+        states = self.states
+        return all(all((name in s) == (name in states[0]) for s in states) for name in lazy)
+
+    def _advance_all(self, opt, group, has_state):
+        """Advance the first member's scalar state and copy it to the others (views of one array each)."""
+        scalars = opt._advance(group, self.states[0] if has_state else {})
+        for flat in self.flat_scalars.values():
+            flat[1:] = flat[0]
+        return scalars
+
+    def _runs(self, opt, group, has_state):
+        """[(first member, end member, kernel scalars)]: members with grads and equal scalars after
+        ``_advance``, one kernel call each."""
+        params, states = self.params, self.states
+        runs = []
         start = key = None
         for i, p in enumerate(params):
             if p._grad is None:
@@ -159,19 +205,7 @@ class _Bucket:
             start, key = i, scalars
         if start is not None:
             runs.append((start, len(params), key))
-        lazy = [name for name, fill in spec if fill is None]
-        K = self.device.K
-        for i0, i1, scalars in runs:
-            lo, hi = offsets[i0], offsets[i1]
-            grad = [flat_grad(p) for p in params[i0:i1]]
-            for name in lazy:  # buffers the kernel's first step writes become state now
-                for i in range(i0, i1):
-                    if name not in states[i]:
-                        states[i][name] = _make(self.state_views[i][name], self.device)
-            arrays = {name: flat[lo:hi] for name, flat in self.flat_state.items()}
-            opt._update(K, group, self.flat_param[lo:hi], grad, arrays, scalars)
-            for p in params[i0:i1]:
-                p._vc[0] += 1
+        return runs
 
 
 def flat_grad(p):
@@ -189,3 +223,28 @@ def _copy_state(view, t, p, name):
     if t._device is not p._device:
         t = t.to(p._device)
     view.reshape(-1)[...] = t._data.reshape(-1)
+
+
+def _share_scalars(states, state_views):
+    """Rebind the members' 0-d CPU state tensors ('step', ...) to views of one array per key, sharing one
+    version counter (as views do); return {key: that array}, or None when the members' scalar state
+    differs in keys, dtype or device (those buckets advance member by member)."""
+    def scalars(state):
+        return {k: t for k, t in state.items() if isinstance(t, Tensor) and t._data.ndim == 0}
+
+    per_member = [scalars(s) for s in states]
+    first = per_member[0]
+    for member in per_member:
+        if member.keys() != first.keys() or any(
+                t._device is not CPU or t._data.dtype != first[k]._data.dtype for k, t in member.items()):
+            return None
+    flats = {}
+    for key, t0 in first.items():
+        tensors = [member[key] for member in per_member]
+        flat = flats[key] = np.array([t._data for t in tensors], t0._data.dtype)
+        vc = [max(t._vc[0] for t in tensors)]
+        for i, state in enumerate(states):
+            view = state_views[i][key] = flat[i:i + 1].reshape(())
+            state[key] = _make(view, CPU)
+            state[key]._vc = vc
+    return flats

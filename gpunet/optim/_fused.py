@@ -8,7 +8,7 @@ state (``_advance``, returning the scalars the kernel call needs), and the kerne
 - params whose ``.grad`` is None are skipped (frozen: no weight decay, no momentum, no state change);
 - state is created lazily, at a param's first step with a grad, with PyTorch's keys and order;
 - every step makes one pass over each param's data, grad and state, with no temporaries the size
-  of the model (the flat grad buffer is allocated once).
+  of the model.
 
 Two ways to call the kernel, both giving the same numbers (the tests check bit for bit):
 
@@ -136,7 +136,9 @@ class FusedOptimizer(Optimizer):
 
     def _advance(self, group, state):
         """Advance the scalar state for this step; return the (hashable) scalars the kernel call needs.
-        Params whose tuples are equal can share one kernel call."""
+        Params whose tuples are equal can share one kernel call. It may read only the group, the state's
+        0-d entries and which array state exists: flat buckets advance one member for all members that
+        agree on those (``gpunet.optim._flat``)."""
         return ()
 
     def _update(self, K, group, param, grad, arrays, scalars):

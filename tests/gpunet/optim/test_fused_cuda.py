@@ -229,6 +229,50 @@ def test_state_replaced_or_cleared_by_user(device):
     assert float(opt.state[opt.param_groups[0]["params"][0]]["step"]) == 3.0
 
 
+@pytest.mark.parametrize("name", ["Adam", "NAdam"])
+@pytest.mark.parametrize("device", FLAT_DEVICES)
+def test_step_counts_that_differ_or_are_edited(device, name, count_calls):
+    """A bucket keeps its members' 'step' (and NAdam's 'mu_product') as views of one array and advances
+    them together while they agree; a member frozen for a step, or a count edited in place or replaced,
+    gives each member its own count again, as on the per-tensor path."""
+    def scenario(opt, ps, k):
+        grads(ps, k, skip=(1,) if k == 1 else ())
+        if k == 3:
+            opt.state[ps[0]]["step"] += 5  # in place, in the shared array
+        if k == 4:
+            opt.state[ps[3]]["step"] = gpunet.tensor(1.0)
+
+    cls = getattr(gpunet.optim, name)
+    expected, ref_opt = reference_run(cls, dict(lr=0.05), scenario, 6)
+    count_calls.clear()
+    got, opt = flat_run(cls, dict(lr=0.05), scenario, 6, device)
+    assert_same(got, expected, exact=device == "cpu-flat")
+    for p, q in zip(opt.param_groups[0]["params"], ref_opt.param_groups[0]["params"]):
+        for key, value in ref_opt.state[q].items():
+            if value.ndim == 0:
+                assert float(opt.state[p][key]) == float(value), key
+    steps = [float(opt.state[p]["step"]) for p in opt.param_groups[0]["params"]]
+    assert steps == [11.0, 5.0, 6.0, 3.0, 6.0]
+    if name == "Adam":  # one call while the counts agree (step 0), then one per run of equal counts
+        assert count_calls["adam_step"] == 1 + 2 + 3 + 3 + 5 + 5
+
+
+def test_step_counts_of_a_bucket_are_views_of_one_array_with_one_version():
+    ps = make("cpu")
+    opt = gpunet.optim.Adam(ps, lr=0.1)
+    for k in range(3):
+        grads(ps, k)
+        opt.step()
+    steps = [opt.state[p]["step"] for p in ps]
+    assert [float(s) for s in steps] == [3.0] * len(ps)
+    assert all(np.shares_memory(s._data, steps[0]._data.base) for s in steps)
+    versions = [s._version for s in steps]
+    grads(ps, 3)
+    opt.step()
+    assert [s._version for s in steps] == [v + 1 for v in versions]
+    assert [float(s) for s in steps] == [4.0] * len(ps)
+
+
 @pytest.mark.parametrize("device", FLAT_DEVICES)
 def test_mixed_dtypes_get_one_bucket_each(device, count_calls):
     dev = device.split("-")[0]
