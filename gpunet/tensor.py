@@ -173,8 +173,7 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
 
-    def __hash__(self):
-        return id(self)
+    __hash__ = object.__hash__  # by identity, as torch.Tensor (and in C: optimizer state is keyed by params)
 
     def __bool__(self):
         if self._data.size != 1:
