@@ -16,12 +16,13 @@ and write p, m, v = 28 B) times elements over time, as a percentage of the in-pl
 the same roof pass re-timed between the steps (this machine's load drifts; ratios within a round hold).
 """
 import argparse
-import ctypes
 import math
 import sys
-import time
 
 import numpy as np
+
+from kernels.bench.common import interleaved_times, keep_heap
+from kernels.bench.optim import resnet18_shapes
 
 CASES = [  # label, class name, kwargs, bytes moved per element
     ("SGD momentum=0.9", "SGD", dict(lr=0.01, momentum=0.9), 20),
@@ -30,31 +31,6 @@ CASES = [  # label, class name, kwargs, bytes moved per element
     ("RMSprop", "RMSprop", dict(lr=1e-2), 20),
     ("Adagrad", "Adagrad", dict(lr=1e-2), 20),
 ]
-
-
-def resnet18_shapes():
-    """The 62 parameter shapes of torchvision's ResNet-18: convs, BN weight/bias pairs, fc."""
-    shapes = [(64, 3, 7, 7), (64,), (64,)]
-    in_ch = 64
-    for out_ch, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-        for block in range(2):
-            first_in = in_ch if block == 0 else out_ch
-            shapes += [(out_ch, first_in, 3, 3), (out_ch,), (out_ch,)]
-            shapes += [(out_ch, out_ch, 3, 3), (out_ch,), (out_ch,)]
-            if block == 0 and (stride != 1 or in_ch != out_ch):
-                shapes += [(out_ch, in_ch, 1, 1), (out_ch,), (out_ch,)]  # downsample conv + BN
-        in_ch = out_ch
-    return shapes + [(1000, 512), (1000,)]
-
-
-def _keep_heap():
-    # PyTorch's unfused paths allocate temporaries: keep glibc from unmapping them after every step
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 2 ** 31)  # M_TRIM_THRESHOLD
-    except OSError:
-        pass
 
 
 def _gpunet_step(name, kwargs, shapes, grads, device, flat_devices):
@@ -87,47 +63,6 @@ def _torch_step(name, kwargs, shapes, grads, device):
     return opt.step, f"{name}({path})"
 
 
-def _sync(device):
-    if device == "cuda":
-        import gpunet
-        gpunet.cuda.synchronize()
-        try:
-            import torch
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-        except ImportError:
-            pass
-
-
-SETTLE_S = 0.03
-
-
-def _interleaved_times(fns, device, repeat, stat, warmup=3, per_round=3):
-    """Median (or min) seconds of each fn over `repeat` rounds. Within a round each fn gets an idle gap and
-    one untimed call, then `per_round` timed calls back to back, in turn with the other fns so that
-    drifting load hits all alike. The gap and the untimed call absorb the switch between libraries:
-    PyTorch's OpenMP threads keep spinning for several ms after its step and took a core from whatever
-    ran right after it (gpunet's step measured 20-30% slower), and a library whose threads went to sleep
-    pays their wake-up once (in a training loop the same library's work runs between two steps)."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    _sync(device)
-    times = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, out in zip(fns, times):
-            time.sleep(SETTLE_S)
-            fn()
-            _sync(device)
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                fn()
-                _sync(device)
-                out.append(time.perf_counter() - t0)
-    reduce = np.min if stat == "min" else np.median
-    return [float(reduce(t)) for t in times]
-
-
 def _roof_pass(device, n):
     from kernels.bench import roof
     if device == "cuda":
@@ -142,7 +77,7 @@ def _roof_pass(device, n):
 def run(device="cpu", quick=False, stat="median"):
     """Measure every case; returns (rows, roof GB/s from kernels.bench.roof.measure)."""
     from kernels.bench import roof
-    _keep_heap()
+    keep_heap()
     roof_gbs = roof.measure(device, quick)["GB/s"]
     shapes = resnet18_shapes()
     total = sum(math.prod(s) for s in shapes)
@@ -157,7 +92,8 @@ def run(device="cpu", quick=False, stat="median"):
         torch_fn, torch_path = _torch_step(name, kwargs, shapes, grads, device)
         if torch_fn is not None:
             fns.append(torch_fn)
-        t_default, t_tensor, t_roof, *t_torch = _interleaved_times(fns, device, repeat, stat)
+        devices = [device] * 3 + ["torch-cuda" if device == "cuda" else "cpu"] * (len(fns) - 3)
+        t_default, t_tensor, t_roof, *t_torch = interleaved_times(fns, devices, repeat, stat, warmup=3)
         gbs = bytes_per * total / t_default / 1e9
         rows.append(dict(label=label, ms=t_default * 1e3, tensor_ms=t_tensor * 1e3,
                          torch_ms=t_torch[0] * 1e3 if t_torch else None, torch_path=torch_path,

@@ -16,6 +16,8 @@ def _fmt(value, spec):
 def print_table(rows, roof, device):
     print(f"device: {device}   ceilings measured in this run: GEMM {_fmt(roof['GFLOP/s'], '.1f')} GFLOP/s, "
           f"in-place bandwidth {_fmt(roof['GB/s'], '.1f')} GB/s")
+    if device == "cpu":
+        print(roof_mod.blas_note())
     header = f"{'kernel':<34} {'shape':<34} {'ms':>9} {'rate':>14} {'%roof':>6} {'torch ms':>9} {'ratio':>6}  note"
     print(header)
     print("-" * len(header))
@@ -43,7 +45,8 @@ def main(argv=None):
         module = importlib.import_module(f"kernels.bench.{area}")
         rows.extend(module.rows(args.device, args.quick, roof))
     if args.json:
-        print(json.dumps({"device": args.device, "roof": roof, "rows": rows}, indent=2))
+        blas = roof_mod.blas_note() if args.device == "cpu" else None
+        print(json.dumps({"device": args.device, "roof": roof, "blas": blas, "rows": rows}, indent=2))
     else:
         print_table(rows, roof, args.device)
 

@@ -5,7 +5,7 @@ FLOPs per pass = 2 * N * C_out * Ho * Wo * (C_in / groups) * kH * kW; forward+ba
 """
 import numpy as np
 
-from kernels.bench.common import median_time, row, torch
+from kernels.bench.common import compare, row, torch
 
 # (name, N, C_in, H, W, C_out, k, padding)
 SHAPES = [
@@ -23,18 +23,21 @@ def _flops(N, C, H, W, C_out, k, p):
     return 2.0 * N * C_out * Ho * Wo * C * k * k
 
 
-def _torch_times(device, N, C, H, W, C_out, k, p, repeat):
+def _torch_fns(device, N, C, H, W, C_out, k, p):
+    """PyTorch's forward and forward+backward of the same conv, as callables (None without PyTorch)."""
     if torch is None or (device == "cuda" and not torch.cuda.is_available()):
         return None, None
     dev = "cuda" if device == "cuda" else "cpu"
-    sync_dev = "torch-cuda" if device == "cuda" else "cpu"
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(N, C, H, W, generator=gen).to(dev)
     w = torch.randn(C_out, C, k, k, generator=gen).to(dev)
     b = torch.randn(C_out, generator=gen).to(dev)
     F = torch.nn.functional
-    with torch.no_grad():
-        t_fwd = median_time(lambda: F.conv2d(x, w, b, padding=p), sync_dev, repeat)
+
+    def fwd():
+        with torch.no_grad():
+            return F.conv2d(x, w, b, padding=p)
+
     xg, wg, bg = (t.clone().requires_grad_() for t in (x, w, b))
     gy = torch.ones(N, C_out, H + 2 * p - k + 1, W + 2 * p - k + 1, device=dev)
 
@@ -42,7 +45,7 @@ def _torch_times(device, N, C, H, W, C_out, k, p, repeat):
         xg.grad = wg.grad = bg.grad = None  # assign, don't accumulate, as our kernels do
         F.conv2d(xg, wg, bg, padding=p).backward(gy)
 
-    return t_fwd, median_time(fwd_bwd, sync_dev, repeat)
+    return fwd, fwd_bwd
 
 
 def rows(device, quick, roof):
@@ -53,7 +56,7 @@ def rows(device, quick, roof):
         import kernels.cpu as K
         SIMULATOR, xp = False, np
     shapes = SIM_SHAPES if SIMULATOR else SHAPES
-    repeat = 1 if SIMULATOR else (3 if quick else 9)
+    repeat = 1 if SIMULATOR else (3 if quick else 7)  # rounds of 3 timed calls each
     out = []
     rng = np.random.default_rng(0)
     for name, N, C, H, W, C_out, k, p in shapes:
@@ -70,9 +73,10 @@ def rows(device, quick, roof):
             K.conv2d_forward(x, w, b, *args)
             return K.conv2d_backward(gy, x, w, *args, (True, True, True))
 
-        t_fwd = median_time(fwd, device, repeat, warmup=1 if SIMULATOR else 2)
-        t_fb = median_time(fwd_bwd, device, repeat, warmup=1 if SIMULATOR else 2)
-        tt_fwd, tt_fb = (None, None) if SIMULATOR else _torch_times(device, N, C, H, W, C_out, k, p, repeat)
+        torch_fwd, torch_fb = (None, None) if SIMULATOR else _torch_fns(device, N, C, H, W, C_out, k, p)
+        rounds = dict(warmup=1, per_round=1) if SIMULATOR else {}
+        t_fwd, tt_fwd = compare(fwd, torch_fwd, device, repeat, **rounds)
+        t_fb, tt_fb = compare(fwd_bwd, torch_fb, device, repeat, **rounds)
         shape = f"{N}x{C}x{H}x{W}->{C_out} k{k} p{p}"
         flops = _flops(N, C, H, W, C_out, k, p)
         note = "CUDA simulator: smoke test, times meaningless" if SIMULATOR else name

@@ -8,16 +8,14 @@ is bytes moved per step (param, grad and state read once, param and state writte
 judged against the in-place bandwidth roof (its 28 B/element pass re-timed over the same buffers in
 the same rounds, since the shared machine's bandwidth drifts) and PyTorch's fastest path for the same
 update (``fused=True`` where PyTorch supports it on the device, else its for-loop ``foreach=False``).
-Times are the best of interleaved rounds (see _interleaved_best).
+Times are the best of interleaved rounds (kernels.bench.common.interleaved_times).
 """
-import ctypes
 import math
-import time
 
 import numpy as np
 
 from kernels.bench import roof as roof_mod
-from kernels.bench.common import row, sync, torch
+from kernels.bench.common import interleaved_times, keep_heap, row, torch
 
 
 def resnet18_shapes():
@@ -66,16 +64,6 @@ CASES = [
 ]
 
 
-def _keep_heap():
-    # PyTorch's unfused paths allocate temporaries; keep glibc from returning them to the OS each step
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 2 ** 31)  # M_TRIM_THRESHOLD
-    except OSError:
-        pass
-
-
 def _torch_step(device, shapes, grads_host, name, kwargs):
     """(PyTorch's fastest step for this optimizer as a callable, a note naming the path)."""
     if torch is None or (device == "cuda" and not torch.cuda.is_available()):
@@ -116,27 +104,6 @@ def _steps(K, step_fn, per_tensor, flat):
     return per_tensor_step, flat_step, segments_step
 
 
-def _interleaved_best(fns, devices, repeat, warmup=2):
-    """Best (minimum) seconds of each fn over `repeat` rounds, the fns timed in turn within every round.
-
-    The machine is small and shared: other processes' load drifts and a parallel region can wait a
-    whole scheduler tick for a descheduled thread. Interleaving hits every contender alike, and the
-    best round is the closest to what the machine can do (timeit's reasoning), for us and PyTorch both.
-    """
-    for fn, device in zip(fns, devices):
-        for _ in range(warmup):
-            fn()
-        sync(device)
-    times = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, device, out in zip(fns, devices, times):
-            t0 = time.perf_counter()
-            fn()
-            sync(device)
-            out.append(time.perf_counter() - t0)
-    return [min(t) for t in times]
-
-
 def _roof_pass(device, flat):
     """The roof's in-place 28 B/element pass over the flat buffers (timed alongside the steps)."""
     if device == "cuda":
@@ -156,7 +123,7 @@ def rows(device, quick, roof):
     else:
         import kernels.cpu as K
         xp = np
-    _keep_heap()
+    keep_heap()
     shapes = resnet18_shapes()
     sizes = [math.prod(s) for s in shapes]
     total = sum(sizes)
@@ -182,7 +149,7 @@ def rows(device, quick, roof):
         if torch_step is not None:
             fns.append(torch_step)
             devices.append(torch_dev)
-        t_tensor, t_flat, t_segments, t_roof, *t_torch = _interleaved_best(fns, devices, repeat)
+        t_tensor, t_flat, t_segments, t_roof, *t_torch = interleaved_times(fns, devices, repeat, stat="min")
         t_torch = t_torch[0] if t_torch else None
         # the machine's bandwidth drifts with other load: judge against the roof timed in the same rounds
         local_roof = {"GB/s": 28 * total / t_roof / 1e9}

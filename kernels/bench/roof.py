@@ -3,7 +3,13 @@
 - GEMM rate: float32 square matmul through BLAS (CPU) or cuBLAS (CUDA), in GFLOP/s.
 - Memory bandwidth: an in-place pass that reads four float32 arrays and writes three (the shape
   of an Adam step, 28 bytes per element), parallel Numba on CPU or a CUDA kernel on GPU, in GB/s.
+- BLAS: which OpenBLAS kernel set NumPy's BLAS runs (its GEMM rate depends on it; an
+  ``OPENBLAS_CORETYPE`` in the environment overrides OpenBLAS's own CPU detection).
 """
+import ctypes
+import glob
+import os
+
 import numpy as np
 from numba import njit, prange
 
@@ -35,6 +41,34 @@ def _cuda_inplace_kernel():
             v[i] = vi
             p[i] -= 0.001 * mi / (vi ** 0.5 + 1e-8)
     return inplace_pass
+
+
+def openblas_core():
+    """The kernel set ("core") of the OpenBLAS NumPy loaded, e.g. 'SkylakeX' or 'Haswell'; None when NumPy
+    uses another BLAS or the library cannot be asked."""
+    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
+    for path in glob.glob(libs):
+        try:
+            lib = ctypes.CDLL(path)  # NumPy loaded it already: the same library, not a second copy
+        except OSError:
+            continue
+        for symbol in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                       "openblas_get_corename"):
+            get = getattr(lib, symbol, None)
+            if get is not None:
+                get.restype = ctypes.c_char_p
+                return get().decode()
+    return None
+
+
+def blas_note():
+    """A line naming NumPy's OpenBLAS kernel set, and the environment variable that forced it, if any."""
+    core = openblas_core()
+    if core is None:
+        return "BLAS: not OpenBLAS, or its kernel set is unknown"
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    why = f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (OpenBLAS's own CPU detection)"
+    return f"BLAS: OpenBLAS, {core} kernels{why}"
 
 
 def measure(device="cpu", quick=False):
