@@ -20,15 +20,19 @@ def sync(device):
 
 
 SETTLE_S = 0.03
+# After a GEMM, OpenBLAS's worker threads keep spinning (yielding) for ~2**28 cycles (~0.1 s here) before
+# they sleep; PyTorch's next 2-thread call, timed inside that window, measured 0.13 -> 3.7-29 ms (LeNet c2
+# forward). Rounds that time a BLAS-calling fn next to PyTorch wait this long between fns.
+BLAS_SETTLE_S = 0.25
 
 
-def median_time(fn, device="cpu", repeat=7, warmup=2):
+def median_time(fn, device="cpu", repeat=7, warmup=2, settle=SETTLE_S):
     """Median wall time of fn() in seconds over `repeat` runs after `warmup` runs.
 
     Starts with a short idle gap: PyTorch's OpenMP threads keep spinning for several ms after its last
     call and would take a core from whatever is timed next (the two libraries share this process).
     """
-    time.sleep(SETTLE_S)
+    time.sleep(settle)
     for _ in range(warmup):
         fn()
     sync(device)
@@ -41,12 +45,13 @@ def median_time(fn, device="cpu", repeat=7, warmup=2):
     return float(np.median(times))
 
 
-def interleaved_times(fns, devices, repeat, stat="median", warmup=2, per_round=3):
+def interleaved_times(fns, devices, repeat, stat="median", warmup=2, per_round=3, settle=SETTLE_S):
     """Median (or, with stat="min", the best) seconds of each fn over `repeat` rounds, the fns in turn
     within every round so that the shared machine's drifting load hits every contender alike.
 
-    In a round each fn gets an idle gap (PyTorch's OpenMP threads keep spinning for several ms after
-    its call and took a core from whatever ran next: gpunet's optimizer step measured 20-30% slower)
+    In a round each fn gets an idle gap of `settle` seconds (PyTorch's OpenMP threads keep spinning for
+    several ms after its call and took a core from whatever ran next: gpunet's optimizer step measured
+    20-30% slower; OpenBLAS's spin far longer, see BLAS_SETTLE_S)
     and one untimed call (a library whose threads went to sleep pays their wake-up once, as between
     two steps of a training loop), then `per_round` timed calls back to back. devices[i] is what
     `sync` needs for fns[i] ("cpu", "cuda", "torch-cuda").
@@ -58,7 +63,7 @@ def interleaved_times(fns, devices, repeat, stat="median", warmup=2, per_round=3
     times = [[] for _ in fns]
     for _ in range(repeat):
         for fn, device, out in zip(fns, devices, times):
-            time.sleep(SETTLE_S)
+            time.sleep(settle)
             fn()
             sync(device)
             for _ in range(per_round):

@@ -5,7 +5,7 @@ FLOPs per pass = 2 * N * C_out * Ho * Wo * (C_in / groups) * kH * kW; forward+ba
 """
 import numpy as np
 
-from kernels.bench.common import compare, row, torch
+from kernels.bench.common import BLAS_SETTLE_S, compare, row, torch
 
 # (name, N, C_in, H, W, C_out, k, padding)
 SHAPES = [
@@ -74,7 +74,7 @@ def rows(device, quick, roof):
             return K.conv2d_backward(gy, x, w, *args, (True, True, True))
 
         torch_fwd, torch_fb = (None, None) if SIMULATOR else _torch_fns(device, N, C, H, W, C_out, k, p)
-        rounds = dict(warmup=1, per_round=1) if SIMULATOR else {}
+        rounds = dict(warmup=1, per_round=1) if SIMULATOR else dict(settle=BLAS_SETTLE_S)
         t_fwd, tt_fwd = compare(fwd, torch_fwd, device, repeat, **rounds)
         t_fb, tt_fb = compare(fwd_bwd, torch_fb, device, repeat, **rounds)
         shape = f"{N}x{C}x{H}x{W}->{C_out} k{k} p{p}"
