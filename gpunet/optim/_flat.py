@@ -126,8 +126,7 @@ class _Bucket:
                 sview = self.flat_state[name][lo:hi].reshape(view.shape)
                 t = state.get(name) if state is not None else None
                 if t is not None:
-                    _copy_state(sview, t, p, name)
-                    state[name] = _make(sview, device)
+                    _adopt(state, name, t, sview, p, device)
                 views[name] = sview
             self.state_views.append(views)
         self.flat_scalars = _share_scalars(self.states, self.state_views) if has_state else {}
@@ -216,17 +215,23 @@ def flat_grad(p):
     return g.reshape(-1)
 
 
-def _copy_state(view, t, p, name):
+def _adopt(state, name, t, view, p, device):
+    """Make state[name] (tensor t) hold `view`, a slice of a flat buffer, with t's values. The tensor object
+    is kept when it is on the param's device, so references to it (a loaded checkpoint's dict) keep seeing
+    the updates, as PyTorch's optimizers update loaded state tensors in place."""
     if t._data.size != view.size:
         raise RuntimeError(f"{name} state of a parameter of shape {tuple(view.shape)} has shape "
                            f"{tuple(t._data.shape)}; expected the parameter's shape")
-    if t._device is not p._device:
-        t = t.to(p._device)
-    view.reshape(-1)[...] = t._data.reshape(-1)
+    source = t if t._device is p._device else t.to(p._device)
+    view.reshape(-1)[...] = source._data.reshape(-1)
+    if t._device is device:
+        t._data = view
+    else:
+        state[name] = _make(view, device)
 
 
 def _share_scalars(states, state_views):
-    """Rebind the members' 0-d CPU state tensors ('step', ...) to views of one array per key, sharing one
+    """Point the members' 0-d CPU state tensors ('step', ...) at views of one array per key, sharing one
     version counter (as views do); return {key: that array}, or None when the members' scalar state
     differs in keys, dtype or device (those buckets advance member by member)."""
     def scalars(state):
@@ -243,8 +248,7 @@ def _share_scalars(states, state_views):
         tensors = [member[key] for member in per_member]
         flat = flats[key] = np.array([t._data for t in tensors], t0._data.dtype)
         vc = [max(t._vc[0] for t in tensors)]
-        for i, state in enumerate(states):
-            view = state_views[i][key] = flat[i:i + 1].reshape(())
-            state[key] = _make(view, CPU)
-            state[key]._vc = vc
+        for i, t in enumerate(tensors):  # the tensor objects stay (see _adopt); their data moves
+            t._data = state_views[i][key] = flat[i:i + 1].reshape(())
+            t._vc = vc
     return flats

@@ -330,6 +330,26 @@ def test_load_casts_state_to_param_dtype_and_keeps_step():
     assert float(opt32.state[p32]["step"]) == 3.0
 
 
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per-tensor"])
+def test_loaded_state_tensors_are_the_ones_updated(flat):
+    # as in PyTorch: state tensors already on the param's device and dtype are used, not copied, so the
+    # loaded dict (a checkpoint's) sees the resumed training's updates
+    ps = [leaf(3), leaf(2)]
+    opt = gpunet.optim.Adam(ps, lr=0.1)
+    _train(opt, ps, 2)
+    saved = copy.deepcopy(opt.state_dict())
+    fresh = [leaf(3), leaf(2)]
+    resumed = gpunet.optim.Adam(fresh, lr=0.1)
+    if not flat:
+        resumed._flat_devices = frozenset()
+    resumed.load_state_dict(saved)
+    _train(resumed, fresh, 2)
+    for i, p in enumerate(fresh):
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert resumed.state[p][key] is saved["state"][i][key], key
+        assert float(saved["state"][i]["step"]) == 4.0
+
+
 def test_load_state_dict_accepts_plain_number_step():
     p = leaf(3)
     opt = gpunet.optim.Adam([p], lr=0.1)
