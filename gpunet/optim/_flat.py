@@ -1,12 +1,13 @@
 """Flat buffers for a param group: few fused-kernel calls per group and step, whatever its tensor count.
 
 At the first step, each (group, device, dtype) gets a bucket: one flat buffer holding its params
-back to back, one per array state (exp_avg, ...) with the same layout, and a grad buffer. Each
-param's ``_data`` is rebound to a view of its slice of the flat param buffer (values copied in),
-and each state tensor is replaced by a tensor viewing its slice, so ``state_dict()`` still shows
-per-param tensors and the model sees every update without copies. The members' 0-d scalar state
-('step', NAdam's 'mu_product') becomes views of one small array per key: while every member has a grad
-and the same counts, one ``_advance`` and one vector copy stand for 62 per-param bumps (~100 us).
+back to back, and one per array state (exp_avg, ...) with the same layout. Each param's ``_data`` is
+rebound to a view of its slice of the flat param buffer (values copied in), and so is each state
+tensor's (the tensor objects stay, as PyTorch updates a loaded checkpoint's tensors in place), so
+``state_dict()`` still shows per-param tensors and the model sees every update without copies. The
+members' 0-d scalar state ('step', NAdam's 'mu_product') becomes views of one small array per key:
+while every member has a grad and the same counts, one ``_advance`` and one vector copy stand for 62
+per-param bumps (~100 us).
 
 A step makes ONE kernel call per bucket (per run, below) and hands the kernel the list of the params'
 grads as they are: the CPU kernel reads them in place, the CUDA one gathers them first (see the kernels'
@@ -129,7 +130,9 @@ class _Bucket:
                     _adopt(state, name, t, sview, p, device)
                 views[name] = sview
             self.state_views.append(views)
-        self.flat_scalars = _share_scalars(self.states, self.state_views) if has_state else {}
+        self.flat_scalars = {}
+        if has_state:
+            self.flat_scalars = _share_scalars(self.states, self.state_views, self.flat_state)
 
     def intact(self, opt):
         """True while every param and state tensor still holds the view handed out."""
@@ -230,12 +233,14 @@ def _adopt(state, name, t, view, p, device):
         state[name] = _make(view, device)
 
 
-def _share_scalars(states, state_views):
-    """Point the members' 0-d CPU state tensors ('step', ...) at views of one array per key, sharing one
-    version counter (as views do); return {key: that array}, or None when the members' scalar state
-    differs in keys, dtype or device (those buckets advance member by member)."""
+def _share_scalars(states, state_views, array_state):
+    """Point the members' 0-d CPU state tensors ('step', ...; not the array state of a 0-d param) at
+    views of one array per key, sharing one version counter (as views do); return {key: that array}, or
+    None when the members' scalar state differs in keys, dtype or device (those buckets advance member
+    by member)."""
     def scalars(state):
-        return {k: t for k, t in state.items() if isinstance(t, Tensor) and t._data.ndim == 0}
+        return {k: t for k, t in state.items()
+                if k not in array_state and isinstance(t, Tensor) and t._data.ndim == 0}
 
     per_member = [scalars(s) for s in states]
     first = per_member[0]

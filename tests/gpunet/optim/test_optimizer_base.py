@@ -428,6 +428,23 @@ def test_zero_size_and_zero_dim_params(flat):
     assert tuple(empty.shape) == (0,) and tuple(scalar.shape) == ()
     assert float(scalar) == pytest.approx(0.3, rel=1e-5)  # Adam moves by ~lr per step on a constant grad
     assert tuple(opt.state[scalar]["exp_avg"].shape) == ()
+    assert float(opt.state[scalar]["exp_avg"]) == pytest.approx(0.19)  # 0.1, then 0.9 * 0.1 + 0.1
+
+
+@pytest.mark.parametrize("flat", [frozenset(), {"cpu"}], ids=["per-tensor", "flat"])
+def test_state_of_zero_dim_params_is_the_state_updated(flat):
+    # a bucket of 0-d params only: their 0-d exp_avg is array state, not a step counter
+    ps = [gpunet.tensor(0.5, requires_grad=True), gpunet.tensor(-0.5, requires_grad=True)]
+    opt = gpunet.optim.Adam(ps, lr=0.1)
+    opt._flat_devices = flat
+    for _ in range(3):
+        ps[0].grad, ps[1].grad = gpunet.tensor(1.0), gpunet.tensor(2.0)
+        opt.step()
+    for p, g in zip(ps, (1.0, 2.0)):
+        state = opt.state[p]
+        assert float(state["step"]) == 3.0
+        assert float(state["exp_avg"]) == pytest.approx(g * (1 - 0.9 ** 3))
+        assert float(state["exp_avg_sq"]) == pytest.approx(g * g * (1 - 0.999 ** 3))
 
 
 def test_unsupported_param_dtype_is_named():
