@@ -51,10 +51,10 @@ def interleaved_times(fns, devices, repeat, stat="median", warmup=2, per_round=3
 
     In a round each fn gets an idle gap of `settle` seconds (PyTorch's OpenMP threads keep spinning for
     several ms after its call and took a core from whatever ran next: gpunet's optimizer step measured
-    20-30% slower; OpenBLAS's spin far longer, see BLAS_SETTLE_S)
-    and one untimed call (a library whose threads went to sleep pays their wake-up once, as between
-    two steps of a training loop), then `per_round` timed calls back to back. devices[i] is what
-    `sync` needs for fns[i] ("cpu", "cuda", "torch-cuda").
+    20-30% slower; OpenBLAS's workers spin far longer, see BLAS_SETTLE_S) and one untimed call (a
+    library whose threads went to sleep pays their wake-up once, as between two steps of a training
+    loop), then `per_round` timed calls back to back. devices[i] is what `sync` needs for fns[i]
+    ("cpu", "cuda", "torch-cuda").
     """
     for fn, device in zip(fns, devices):
         for _ in range(warmup):
