@@ -2,14 +2,17 @@
 
 The GEMM orchestration is shared with kernels.cuda (kernels/_conv_im2col.py); this file supplies
 the CPU pieces:
-- im2col: a Numba loop writing the (C*kH*kW, N*Ho*Wo) column matrix row by row, one contiguous
-  output row (Wo elements) at a time, zeros where a tap reads padding: no padded copy of x. The
-  NumPy version (an ``as_strided`` view (C, kH, kW, N, Ho, Wo) of a zero-padded x, copied once;
-  tests/kernels/test_conv.py keeps it as a reference) measured 1.3-1.8x slower on the benchmark
-  shapes, mostly NumPy's per-inner-row overhead on runs of 10-32 elements.
+- im2col: the input is first zero-padded into a scratch copy (``_pad``; skipped without padding),
+  then a Numba loop writes the (C*kH*kW, N*Ho*Wo) column matrix row by row, one contiguous output
+  row (Wo elements) at a time. With the padding materialised no run needs clipping; that measured
+  1.3-2x faster than clipping each run against the unpadded input (the padded copy costs ~1/9 of
+  the columns' writes for a 3x3 kernel). The NumPy version (an ``as_strided`` view of the padded x,
+  copied once; tests/kernels/test_conv.py keeps it as a reference) measured 1.3-1.8x slower than
+  even the clipping loop, mostly NumPy's per-inner-row overhead on runs of 10-32 elements.
 - col2im: a Numba loop over (n, c) planes that adds the kH*kW shifted (strided) runs of the
-  column matrix into the plane, which stays in L1; flat unsigned indexing lets the runs vectorise
-  (4-6x faster than 2-D indexing, whose negative-index check blocks it).
+  column matrix into a zeroed padded scratch plane (in L1), then copies its interior out; flat
+  unsigned indexing lets the runs vectorise (4-6x faster than 2-D indexing, whose negative-index
+  check blocks it).
 - Both are single-threaded on purpose: they run right after a BLAS call, whose worker thread keeps
   spinning on the second core for a while, and a 2-thread ``prange`` there measured slower than
   one thread (it waits for the spinner's time slice); under Numba's TBB layer a parallel version
@@ -58,10 +61,15 @@ class _CPU:
         else:
             np.matmul(a, b.T, out=out)
 
-    @staticmethod
-    def im2col(x, g, cols):
+    @classmethod
+    def im2col(cls, x, g, cols):
         (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
-        _im2col(x, cols, g.kH, g.kW, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo)
+        if ph or pw:
+            N, C, H, W = x.shape
+            padded = cls.workspace("padded", (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+            _pad(x, padded, ph, pw)
+            x = padded
+        _im2col(x, cols, g.kH, g.kW, sh, sw, dh, dw, g.Ho, g.Wo)
 
     @staticmethod
     def col2im(cols, g, gx):
@@ -104,77 +112,85 @@ def _few_rows_nt(a, b, out, accumulate, zero):
             out[m, k] = acc
 
 
-@njit(inline="always")
-def _valid_range(k, d, p, s, n_out, size):
-    """Output positions o in [lo, hi) whose input position o*s - p + k*d lies in [0, size)."""
-    off = k * d - p
-    lo = 0 if off >= 0 else (-off + s - 1) // s
-    hi = (size - 1 - off) // s + 1 if size - 1 - off >= 0 else 0
-    hi = min(hi, n_out)
-    return off, lo, max(lo, hi)
+@njit(cache=True)
+def _pad(x, xp, ph, pw):
+    """xp = x zero-padded by ph rows and pw columns on each side of every (n, c) plane."""
+    N, C, H, W = x.shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    src = x.reshape(-1)
+    dst = xp.reshape(-1)
+    for t in range(N * C):
+        plane = uint64(t * Hp * Wp)
+        dst[plane:plane + uint64(ph * Wp)] = 0
+        dst[plane + uint64((ph + H) * Wp):plane + uint64(Hp * Wp)] = 0
+        for h in range(H):
+            d0 = plane + uint64((h + ph) * Wp)
+            s0 = uint64((t * H + h) * W)
+            for j in range(uint64(pw)):
+                dst[d0 + j] = 0
+                dst[d0 + uint64(pw + W) + j] = 0
+            for j in range(uint64(W)):
+                dst[d0 + uint64(pw) + j] = src[s0 + j]
 
 
 @njit(cache=True)
-def _im2col(x, cols, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
-    N, C, H, W = x.shape
-    src = x.reshape(-1)
+def _im2col(xp, cols, kH, kW, sh, sw, dh, dw, Ho, Wo):
+    # xp is the padded input, so every tap's run of Wo outputs reads inside it: no boundary logic
+    # (measured 1.3-2x faster than clipping each run against the unpadded input)
+    N, C, Hp, Wp = xp.shape
+    src = xp.reshape(-1)
     dst = cols.reshape(-1)
     M = N * Ho * Wo
     for row in range(C * kH * kW):
         c = row // (kH * kW)
         kh = (row // kW) % kH
         kw = row % kW
-        offh, hlo, hhi = _valid_range(kh, dh, ph, sh, Ho, H)
-        offw, wlo, whi = _valid_range(kw, dw, pw, sw, Wo, W)
         for n in range(N):
-            plane = (n * C + c) * H * W
+            tap = ((n * C + c) * Hp + kh * dh) * Wp + kw * dw
             for ho in range(Ho):
-                d0 = uint64(row * M + (n * Ho + ho) * Wo)  # unsigned: see _col2im
-                if ho < hlo or ho >= hhi:  # the whole output row reads padding
-                    for j in range(uint64(Wo)):
-                        dst[d0 + j] = 0
-                    continue
-                for j in range(uint64(wlo)):
-                    dst[d0 + j] = 0
-                s0 = uint64(plane + (ho * sh + offh) * W + wlo * sw + offw)
-                d1 = d0 + uint64(wlo)
+                # unsigned offsets: Numba then skips its negative-index wraparound branch and
+                # LLVM vectorises the run
+                s0 = uint64(tap + ho * sh * Wp)
+                d0 = uint64(row * M + (n * Ho + ho) * Wo)
                 if sw == 1:
-                    for j in range(uint64(whi - wlo)):
-                        dst[d1 + j] = src[s0 + j]
+                    for j in range(uint64(Wo)):
+                        dst[d0 + j] = src[s0 + j]
                 else:
-                    for j in range(uint64(whi - wlo)):
-                        dst[d1 + j] = src[s0 + j * uint64(sw)]
-                for j in range(uint64(whi), uint64(Wo)):
-                    dst[d0 + j] = 0
+                    for j in range(uint64(Wo)):
+                        dst[d0 + j] = src[s0 + j * uint64(sw)]
 
 
 @njit(cache=True)
 def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
+    # each (n, c) plane is summed in a zeroed padded scratch plane (in L1), whose interior is then
+    # copied out: the runs need no clipping against the borders
     N, C, H, W = gx.shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
     M = cols.shape[1]
     src = cols.reshape(-1)
     dst = gx.reshape(-1)
+    acc = np.empty(Hp * Wp, dtype=gx.dtype)
     for t in range(N * C):
         n = t // C
         c = t % C
-        plane = t * H * W
-        dst[plane:plane + H * W] = 0
+        acc[:] = 0
         for kh in range(kH):
-            offh, hlo, hhi = _valid_range(kh, dh, ph, sh, Ho, H)
             for kw in range(kW):
-                offw, wlo, whi = _valid_range(kw, dw, pw, sw, Wo, W)
                 row = (c * kH + kh) * kW + kw
-                for ho in range(hlo, hhi):
-                    # unsigned offsets: Numba then skips its negative-index wraparound branch and
-                    # LLVM vectorises the run (measured 4-6x faster than 2-D indexing)
-                    s0 = uint64(row * M + (n * Ho + ho) * Wo + wlo)
-                    d0 = uint64(plane + (ho * sh + offh) * W + wlo * sw + offw)
+                for ho in range(Ho):
+                    s0 = uint64(row * M + (n * Ho + ho) * Wo)
+                    d0 = uint64((ho * sh + kh * dh) * Wp + kw * dw)
                     if sw == 1:
-                        for j in range(uint64(whi - wlo)):
-                            dst[d0 + j] += src[s0 + j]
+                        for j in range(uint64(Wo)):
+                            acc[d0 + j] += src[s0 + j]
                     else:
-                        for j in range(uint64(whi - wlo)):
-                            dst[d0 + j * uint64(sw)] += src[s0 + j]
+                        for j in range(uint64(Wo)):
+                            acc[d0 + j * uint64(sw)] += src[s0 + j]
+        for h in range(H):
+            s0 = uint64((h + ph) * Wp + pw)
+            d0 = uint64((t * H + h) * W)
+            for j in range(uint64(W)):
+                dst[d0 + j] = acc[s0 + j]
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
