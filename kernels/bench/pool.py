@@ -8,7 +8,9 @@ PyTorch does the same work: max pooling with return_indices=True; backward throu
 """
 import numpy as np
 
-from kernels.bench.common import median_time, row, torch
+from kernels.bench.common import compare, row, torch
+
+F = torch.nn.functional if torch is not None else None
 
 # (label, shape, kernel, stride, padding)
 _MAX_CASES = [
@@ -55,118 +57,93 @@ def _nbytes(shape, itemsize):
     return int(np.prod(shape)) * itemsize
 
 
-def _max_rows(K, xp, device, timer, roof):
-    out = []
+def _torch_pair(device, x, pool):
+    """PyTorch's forward and forward+backward of `pool` (tensor -> pooled tensor) on x, or (None, None)."""
+    if not _torch_ok(device):
+        return None, None
+    xt = torch.as_tensor(np.asarray(x) if device == "cpu" else x.get(),
+                         device=_torch_device(device)).requires_grad_(True)
+    with torch.no_grad():
+        gyt = torch.ones_like(pool(xt))
+
+    def fwd():
+        with torch.no_grad():
+            return pool(xt)
+
+    return fwd, lambda: torch.autograd.grad(pool(xt), xt, gyt)
+
+
+def _max_cases(K, xp, device):
     for label, shape, k, s, p in _MAX_CASES:
         shape = _shape(shape, device)
         x = xp.asarray(np.random.default_rng(0).standard_normal(shape, dtype=np.float32))
-        y, ind = K.max_pool2d_forward(x, k, s, p, (1, 1), False)
+        y, _ = K.max_pool2d_forward(x, k, s, p, (1, 1), False)
         gy = xp.ones_like(y)
-        xb, yb, ib = _nbytes(shape, 4), _nbytes(y.shape, 4), _nbytes(y.shape, 8)
 
-        def fwd():
+        def fwd(x=x, k=k, s=s, p=p):
             return K.max_pool2d_forward(x, k, s, p, (1, 1), False)
 
-        def fwd_bwd():
+        def fwd_bwd(x=x, k=k, s=s, p=p, gy=gy):
             _, i = K.max_pool2d_forward(x, k, s, p, (1, 1), False)
             return K.max_pool2d_backward(gy, i, x.shape)
 
-        t_fwd, t_both = timer(fwd), timer(fwd_bwd)
-        tt_fwd = tt_both = None
-        if _torch_ok(device):
-            F = torch.nn.functional
-            xt = torch.as_tensor(np.asarray(x) if device == "cpu" else x.get(),
-                                 device=_torch_device(device)).requires_grad_(True)
-            gyt = torch.ones(y.shape, device=xt.device)
-            with torch.no_grad():
-                tt_fwd = timer(lambda: F.max_pool2d(xt, k, s, p, return_indices=True), "torch-" + device)
-
-            def torch_both():
-                yt, _ = F.max_pool2d(xt, k, s, p, return_indices=True)
-                return torch.autograd.grad(yt, xt, gyt)
-
-            tt_both = timer(torch_both, "torch-" + device)
-        name = f"max_pool2d {label}"
-        out.append(row(name + " fwd", str(shape), t_fwd, xb + yb + ib, "GB/s", roof, tt_fwd,
-                       "x + y + int64 indices"))
-        out.append(row(name + " fwd+bwd", str(shape), t_both, 2 * (xb + yb + ib), "GB/s", roof, tt_both,
-                       "fwd + grad_y, indices read, grad_x written"))
-    return out
+        torch_fns = _torch_pair(device, x,
+                                lambda t, k=k, s=s, p=p: F.max_pool2d(t, k, s, p, return_indices=True)[0])
+        moved = _nbytes(shape, 4) + _nbytes(y.shape, 4) + _nbytes(y.shape, 8)
+        yield (f"max_pool2d {label}", shape, fwd, fwd_bwd, torch_fns, moved,
+               "x + y + int64 indices", "fwd + grad_y, indices read, grad_x written")
 
 
-def _avg_rows(K, xp, device, timer, roof):
-    out = []
+def _avg_cases(K, xp, device):
     for label, shape, k, s, p in _AVG_CASES:
         shape = _shape(shape, device)
         x = xp.asarray(np.random.default_rng(0).standard_normal(shape, dtype=np.float32))
         y = K.avg_pool2d_forward(x, k, s, p, False, True, None)
         gy = xp.ones_like(y)
-        xb, yb = _nbytes(shape, 4), _nbytes(y.shape, 4)
 
-        def fwd():
+        def fwd(x=x, k=k, s=s, p=p):
             return K.avg_pool2d_forward(x, k, s, p, False, True, None)
 
-        def fwd_bwd():
+        def fwd_bwd(x=x, k=k, s=s, p=p, gy=gy):
             K.avg_pool2d_forward(x, k, s, p, False, True, None)
             return K.avg_pool2d_backward(gy, x.shape, k, s, p, False, True, None)
 
-        t_fwd, t_both = timer(fwd), timer(fwd_bwd)
-        tt_fwd = tt_both = None
-        if _torch_ok(device):
-            F = torch.nn.functional
-            xt = torch.as_tensor(np.asarray(x) if device == "cpu" else x.get(),
-                                 device=_torch_device(device)).requires_grad_(True)
-            gyt = torch.ones(y.shape, device=xt.device)
-            with torch.no_grad():
-                tt_fwd = timer(lambda: F.avg_pool2d(xt, k, s, p), "torch-" + device)
-            tt_both = timer(lambda: torch.autograd.grad(F.avg_pool2d(xt, k, s, p), xt, gyt), "torch-" + device)
-        name = f"avg_pool2d {label}"
-        out.append(row(name + " fwd", str(shape), t_fwd, xb + yb, "GB/s", roof, tt_fwd, "x + y"))
-        out.append(row(name + " fwd+bwd", str(shape), t_both, 2 * (xb + yb), "GB/s", roof, tt_both,
-                       "fwd + grad_y read, grad_x written"))
-    return out
+        torch_fns = _torch_pair(device, x, lambda t, k=k, s=s, p=p: F.avg_pool2d(t, k, s, p))
+        yield (f"avg_pool2d {label}", shape, fwd, fwd_bwd, torch_fns, _nbytes(shape, 4) + _nbytes(y.shape, 4),
+               "x + y", "fwd + grad_y read, grad_x written")
 
 
-def _adaptive_rows(K, xp, device, timer, roof):
-    out = []
+def _adaptive_cases(K, xp, device):
     for label, shape, size in _ADAPTIVE_CASES:
         shape = _shape(shape, device)
         x = xp.asarray(np.random.default_rng(0).standard_normal(shape, dtype=np.float32))
         y = K.adaptive_avg_pool2d_forward(x, size)
         gy = xp.ones_like(y)
-        xb, yb = _nbytes(shape, 4), _nbytes(y.shape, 4)
 
-        def fwd_bwd():
+        def fwd(x=x, size=size):
+            return K.adaptive_avg_pool2d_forward(x, size)
+
+        def fwd_bwd(x=x, size=size, gy=gy):
             K.adaptive_avg_pool2d_forward(x, size)
             return K.adaptive_avg_pool2d_backward(gy, x.shape)
 
-        t_fwd = timer(lambda: K.adaptive_avg_pool2d_forward(x, size))
-        t_both = timer(fwd_bwd)
-        tt_fwd = tt_both = None
-        if _torch_ok(device):
-            F = torch.nn.functional
-            xt = torch.as_tensor(np.asarray(x) if device == "cpu" else x.get(),
-                                 device=_torch_device(device)).requires_grad_(True)
-            gyt = torch.ones(y.shape, device=xt.device)
-            with torch.no_grad():
-                tt_fwd = timer(lambda: F.adaptive_avg_pool2d(xt, size), "torch-" + device)
-            tt_both = timer(lambda: torch.autograd.grad(F.adaptive_avg_pool2d(xt, size), xt, gyt),
-                            "torch-" + device)
-        name = f"adaptive_avg_pool2d {label}"
-        out.append(row(name + " fwd", str(shape), t_fwd, xb + yb, "GB/s", roof, tt_fwd, "x + y"))
-        out.append(row(name + " fwd+bwd", str(shape), t_both, 2 * (xb + yb), "GB/s", roof, tt_both,
-                       "fwd + grad_y read, grad_x written"))
-    return out
+        torch_fns = _torch_pair(device, x, lambda t, size=size: F.adaptive_avg_pool2d(t, size))
+        yield (f"adaptive_avg_pool2d {label}", shape, fwd, fwd_bwd, torch_fns,
+               _nbytes(shape, 4) + _nbytes(y.shape, 4), "x + y", "fwd + grad_y read, grad_x written")
 
 
 def rows(device, quick, roof):
+    """Forward and forward+backward rows per case; each timed in interleaved rounds against PyTorch's."""
     K, xp = _module(device)
-    repeat = 5 if quick else 21
-    if _simulated(device):
-        repeat = 1
-
-    def timer(fn, dev=device):
-        return median_time(fn, dev, repeat=repeat, warmup=2)
-
-    return _max_rows(K, xp, device, timer, roof) + _avg_rows(K, xp, device, timer, roof) + \
-        _adaptive_rows(K, xp, device, timer, roof)
+    repeat = 1 if _simulated(device) else (3 if quick else 7)  # rounds of 3 timed calls each
+    rounds = dict(warmup=1, per_round=1) if _simulated(device) else {}
+    out = []
+    for make in (_max_cases, _avg_cases, _adaptive_cases):
+        for name, shape, fwd, fwd_bwd, torch_fns, moved, fwd_note, both_note in make(K, xp, device):
+            t_fwd, tt_fwd = compare(fwd, torch_fns[0], device, repeat, **rounds)
+            t_both, tt_both = compare(fwd_bwd, torch_fns[1], device, repeat, **rounds)
+            # forward+backward moves the forward's bytes again: grad_y (+ indices) read, grad_x written
+            out.append(row(name + " fwd", str(shape), t_fwd, moved, "GB/s", roof, tt_fwd, fwd_note))
+            out.append(row(name + " fwd+bwd", str(shape), t_both, 2 * moved, "GB/s", roof, tt_both,
+                           both_note))
+    return out
