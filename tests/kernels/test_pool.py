@@ -266,13 +266,15 @@ def test_float32_stays_float32():
 
 
 
-@pytest.mark.parametrize("hw", [(1, 1), (2, 3), (5, 4), (8, 8), (9, 11), (16, 7)])
+@pytest.mark.parametrize("hw", [(1, 1), (1, 2), (2, 3), (5, 4), (8, 8), (9, 11), (16, 7), (7, 16)])
 @pytest.mark.parametrize("ceil_mode", [False, True])
 def test_max_pool_3x3s2p1_fast_path_matches_reference(hw, ceil_mode):
-    # the separable 3x3/2 pad 1 kernel: odd/even/tiny sizes (border rows and columns), ceil_mode's
-    # extra window, many ties (first max wins) and NaNs (the last NaN wins), float64 and float32
+    # the separable 3x3/2 pad 1 kernel: odd widths (copied into rows ending in -inf), even and tiny
+    # sizes (border rows and columns), ceil_mode's extra window (the generic kernel), many ties (first
+    # max wins), -inf inputs (never the padding's index) and NaNs (the last NaN wins), float64 and float32
     k, s, p, d = (3, 3), (2, 2), (1, 1), (1, 1)
     x = np.round(np.random.default_rng(3).standard_normal((2, 3) + hw) * 2) / 2
+    x[np.random.default_rng(5).random(x.shape) < 0.3] = -np.inf
     x[np.random.default_rng(4).random(x.shape) < 0.05] = np.nan
     for a in (x, x.astype(np.float32)):
         y, ind = KC.max_pool2d_forward(a, k, s, p, d, ceil_mode)
