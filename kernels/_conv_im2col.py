@@ -14,6 +14,11 @@ one contiguous block and every product is a plain 2-D GEMM on row blocks:
 where y_t / gy_t are the output / grad-output with N and C swapped (one small transpose copy).
 conv_transpose2d forward is conv2d's grad-input and its backward is conv2d's forward and
 grad-weight, with the ConvGeom from kernels._conv_shapes in conv2d orientation.
+
+Column handoff: conv2d_forward(..., keep_columns=True) also returns the column matrix when it is at
+most KEEP_COLUMNS_BYTES (else None), and conv2d_backward(..., columns=it) reads it for the weight
+gradient instead of running im2col again. The second im2col was 12-14% of LeNet's second layer's
+forward+backward; the cap bounds the memory a training step keeps per layer until its backward.
 """
 import numpy as np
 
@@ -46,8 +51,17 @@ def _chunks(B, g):
     return [(n0, min(n0 + step, g.N)) for n0 in range(0, max(g.N, 1), step)] if g.N else []
 
 
-def _columns(B, x, g):
-    cols = B.workspace("cols", (g.C * g.kH * g.kW, g.N * g.Ho * g.Wo), x.dtype)
+KEEP_COLUMNS_BYTES = 4 << 20
+
+
+def _columns_shape(g):
+    return g.C * g.kH * g.kW, g.N * g.Ho * g.Wo
+
+
+def _columns(B, x, g, keep=False):
+    """im2col of x into the workspace (a new array when kept: the workspace is reused by the next call)."""
+    shape = _columns_shape(g)
+    cols = B.xp.empty(shape, dtype=x.dtype) if keep else B.workspace("cols", shape, x.dtype)
     B.im2col(x, g, cols)
     return cols
 
@@ -62,15 +76,20 @@ def _to_channel_major(B, a, slot):
     return t
 
 
-def forward(B, x, w, b, g):
-    """conv2d of contiguous x (g's input side) with w (C_out, C/groups, kH, kW), plus optional bias."""
+def forward(B, x, w, b, g, keep_columns=False):
+    """(conv2d of contiguous x (g's input side) with w (C_out, C/groups, kH, kW), plus optional bias;
+    the column matrix when keep_columns and it fits KEEP_COLUMNS_BYTES, else None)."""
     xp = B.xp
     w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
     y = xp.empty((g.N, g.C_out, g.Ho, g.Wo), dtype=x.dtype)
     HW = g.Ho * g.Wo
-    for n0, n1 in _chunks(B, g):
+    chunks = _chunks(B, g)
+    keep = (keep_columns and len(chunks) == 1
+            and np.prod(_columns_shape(g)) * x.dtype.itemsize <= KEEP_COLUMNS_BYTES)
+    cols = None
+    for n0, n1 in chunks:
         gc, yc = g._replace(N=n1 - n0), y[n0:n1]
-        cols = _columns(B, x[n0:n1], gc)
+        cols = _columns(B, x[n0:n1], gc, keep)
         if gc.N == 1:
             y_t = yc.reshape(g.C_out, HW)
         else:
@@ -86,11 +105,12 @@ def forward(B, x, w, b, g):
             yc.reshape(gc.N, g.C_out, HW)[...] = src
         else:
             xp.add(src, b.reshape(1, -1, 1), out=yc.reshape(gc.N, g.C_out, HW))
-    return y
+    return y, (cols if keep else None)
 
 
-def backward(B, gy, x, w, g, need_x, need_w):
-    """(grad_x, grad_w) of sum(gy * conv2d(x, w)); one im2col and one gy transpose per chunk serve both."""
+def backward(B, gy, x, w, g, need_x, need_w, columns=None):
+    """(grad_x, grad_w) of sum(gy * conv2d(x, w)); one gy transpose per chunk serves both, and one im2col
+    per chunk (none when forward's columns, the whole batch's, are handed in)."""
     xp = B.xp
     w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
     gx = xp.empty((g.N, g.C, g.H, g.W), dtype=gy.dtype) if need_x else None
@@ -99,7 +119,10 @@ def backward(B, gy, x, w, g, need_x, need_w):
         gc = g._replace(N=n1 - n0)
         gy_t = _to_channel_major(B, gy[n0:n1], "grad_t")
         if need_w:
-            cols = _columns(B, x[n0:n1], gc)
+            if columns is None:
+                cols = _columns(B, x[n0:n1], gc)
+            else:
+                cols = columns[:, n0 * g.Ho * g.Wo:n1 * g.Ho * g.Wo]
             for rows, krows in _group_blocks(g):
                 B.matmul_nt(gy_t[rows], cols[krows], gw[rows], n0 > 0)
         if need_x:
@@ -119,22 +142,37 @@ def _finish(dtype, *arrays):
     return tuple(None if a is None else a.astype(dtype, copy=False) for a in arrays)
 
 
-def conv2d_forward(B, x, w, b, stride, padding, dilation, groups):
+def conv2d_forward(B, x, w, b, stride, padding, dilation, groups, keep_columns):
     op = "conv2d_forward"
     g = conv2d_geometry(op, x, w, b, stride, padding, dilation, groups)
     dtype = x.dtype
     x, w, b = _prepare(B, x, w, b)
-    return _finish(dtype, forward(B, x, w, b, g))[0]
+    y, cols = forward(B, x, w, b, g, keep_columns)
+    y = _finish(dtype, y)[0]
+    return (y, cols) if keep_columns else y
 
 
-def conv2d_backward(B, grad_y, x, w, stride, padding, dilation, groups, needs):
+def _check_columns(op, B, columns, g, dtype):
+    if columns is None:
+        return
+    expected, dtype = _columns_shape(g), _compute_dtype(dtype)
+    if not (isinstance(columns, B.xp.ndarray) and tuple(columns.shape) == expected and columns.dtype == dtype
+            and columns.flags.c_contiguous):
+        raise ValueError(f"{op}: columns must be the C-contiguous {expected} {dtype} array that "
+                         f"conv2d_forward(..., keep_columns=True) returned for this input, got "
+                         f"{type(columns).__name__} of shape {getattr(columns, 'shape', None)} and dtype "
+                         f"{getattr(columns, 'dtype', None)}")
+
+
+def conv2d_backward(B, grad_y, x, w, stride, padding, dilation, groups, needs, columns):
     op = "conv2d_backward"
     g = conv2d_geometry(op, x, w, None, stride, padding, dilation, groups)
     check_grad_output(op, grad_y, (g.N, g.C_out, g.Ho, g.Wo), x.dtype)
     need_x, need_w, need_b = check_needs(op, needs)
+    _check_columns(op, B, columns, g, x.dtype)
     dtype = x.dtype
     grad_y, x, w = _prepare(B, grad_y, x, w)
-    gx, gw = backward(B, grad_y, x, w, g, need_x, need_w)
+    gx, gw = backward(B, grad_y, x, w, g, need_x, need_w, columns)
     gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None
     return _finish(dtype, gx, gw, gb)
 
@@ -157,7 +195,7 @@ def conv_transpose2d_backward(B, grad_y, x, w, stride, padding, output_padding, 
     need_x, need_w, need_b = check_needs(op, needs)
     dtype = x.dtype
     grad_y, x, w = _prepare(B, grad_y, x, w)
-    gx = forward(B, grad_y, w, None, g) if need_x else None
+    gx = forward(B, grad_y, w, None, g)[0] if need_x else None
     # grad_w: conv2d's weight gradient with this op's x as the grad-output and grad_y as the input
     gw = backward(B, x, grad_y, w, g, False, True)[1] if need_w else None
     gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None

@@ -70,8 +70,9 @@ def rows(device, quick, roof):
             return K.conv2d_forward(x, w, b, *args)
 
         def fwd_bwd(x=x, w=w, b=b, gy=gy, args=args):
-            K.conv2d_forward(x, w, b, *args)
-            return K.conv2d_backward(gy, x, w, *args, (True, True, True))
+            # as gpunet's conv2d in training: forward keeps its columns (when small) for backward
+            _, cols = K.conv2d_forward(x, w, b, *args, keep_columns=True)
+            return K.conv2d_backward(gy, x, w, *args, (True, True, True), cols)
 
         torch_fwd, torch_fb = (None, None) if SIMULATOR else _torch_fns(device, N, C, H, W, C_out, k, p)
         rounds = dict(warmup=1, per_round=1) if SIMULATOR else dict(settle=BLAS_SETTLE_S)

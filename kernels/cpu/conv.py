@@ -193,14 +193,19 @@ def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
                 dst[d0 + j] = acc[s0 + j]
 
 
-def conv2d_forward(x, w, b, stride, padding, dilation, groups):
-    """y = conv2d(x, w) + b, as F.conv2d; x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW)."""
-    return _impl.conv2d_forward(_CPU, x, w, b, stride, padding, dilation, groups)
+def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=False):
+    """y = conv2d(x, w) + b, as F.conv2d; x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW).
+
+    With keep_columns, returns (y, columns): the im2col matrix, for conv2d_backward's weight gradient,
+    or None when it is larger than kernels._conv_im2col.KEEP_COLUMNS_BYTES.
+    """
+    return _impl.conv2d_forward(_CPU, x, w, b, stride, padding, dilation, groups, keep_columns)
 
 
-def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs):
-    """(grad_x, grad_w, grad_b) of conv2d; entries whose `needs` flag is False are None."""
-    return _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups, needs)
+def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, columns=None):
+    """(grad_x, grad_w, grad_b) of conv2d; entries whose `needs` flag is False are None. columns: what
+    conv2d_forward(..., keep_columns=True) returned for this x, or None to recompute it."""
+    return _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups, needs, columns)
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups):

@@ -5,6 +5,7 @@ import pytest
 
 import kernels.cpu as KC
 import kernels.cuda as KG
+from kernels import _conv_im2col as conv_impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import conv as cpu_conv
 from kernels.cuda import conv as cuda_conv
@@ -275,6 +276,55 @@ def test_weight_gradient_few_rows_loop_equals_blas(monkeypatch, case):
     np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[5]], ids=["plain", "groups", "depthwise"])
+def test_forward_columns_serve_the_weight_gradient(monkeypatch, case):
+    """keep_columns hands forward's im2col to backward: same numbers, and backward runs no im2col."""
+    rng = np.random.default_rng(13)
+    x, w, b, s, p, d, g = _conv_args(case, np.float64, rng)
+    y, cols = KC.conv2d_forward(x, w, b, s, p, d, g, keep_columns=True)
+    np.testing.assert_array_equal(y, KC.conv2d_forward(x, w, b, s, p, d, g))
+    gy = rng.standard_normal(y.shape)
+    want = KC.conv2d_backward(gy, x, w, s, p, d, g, ALL)
+    KC.conv2d_forward(2 * x, w, b, s, p, d, g)  # reuses the workspace: kept columns must not live there
+    calls = []
+    real_im2col = cpu_conv._CPU.im2col
+    monkeypatch.setattr(cpu_conv._CPU, "im2col", lambda *a: calls.append(1) or real_im2col(*a))
+    got = KC.conv2d_backward(gy, x, w, s, p, d, g, ALL, cols)
+    assert calls == []
+    for a, b_ in zip(got, want):
+        np.testing.assert_array_equal(a, b_)
+    # the whole batch's columns also serve a backward that splits the batch into chunks
+    monkeypatch.setattr(cpu_conv._CPU, "chunk_bytes", 1)
+    for a, b_ in zip(KC.conv2d_backward(gy, x, w, s, p, d, g, ALL, cols), want):
+        np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
+    assert calls == []
+
+
+def test_forward_keeps_columns_only_up_to_the_cap(monkeypatch):
+    rng = np.random.default_rng(14)
+    x, w = rng.standard_normal((4, 3, 6, 6)), rng.standard_normal((2, 3, 3, 3))
+    nbytes = 3 * 9 * 4 * 16 * 8  # the (C*kH*kW, N*Ho*Wo) float64 columns
+    monkeypatch.setattr(conv_impl, "KEEP_COLUMNS_BYTES", nbytes)
+    assert KC.conv2d_forward(x, w, None, 1, 0, 1, 1, keep_columns=True)[1].shape == (27, 64)
+    monkeypatch.setattr(conv_impl, "KEEP_COLUMNS_BYTES", nbytes - 1)
+    y, cols = KC.conv2d_forward(x, w, None, 1, 0, 1, 1, keep_columns=True)
+    assert cols is None and y.shape == (4, 2, 4, 4)
+    monkeypatch.setattr(cpu_conv._CPU, "chunk_bytes", nbytes // 4)  # several chunks: nothing kept
+    monkeypatch.setattr(conv_impl, "KEEP_COLUMNS_BYTES", nbytes)
+    assert KC.conv2d_forward(x, w, None, 1, 0, 1, 1, keep_columns=True)[1] is None
+
+
+@pytest.mark.parametrize("K", [KC, KG], ids=["cpu", "cuda"])
+def test_conv2d_backward_bad_columns(no_kernels, K):
+    xp = np if K is KC else gxp
+    x, w, gy = xp.zeros((2, 3, 8, 8), np.float32), xp.zeros((4, 3, 3, 3), np.float32), xp.zeros((2, 4, 6, 6),
+                                                                                                  np.float32)
+    for bad in (xp.zeros((27, 71), np.float32), xp.zeros((27, 72), np.float64), xp.zeros((72, 27), np.float32).T,
+                [[0.0] * 72] * 27):
+        with pytest.raises(ValueError, match=r"conv2d_backward: columns must be the C-contiguous \(27, 72\)"):
+            K.conv2d_backward(gy, x, w, 1, 0, 1, 1, ALL, bad)
+
+
 def test_float16_computes_in_float32():
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
@@ -321,9 +371,15 @@ def test_cuda_conv2d_matches_cpu(case):
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y_dev = KG.conv2d_forward(_to_dev(x), _to_dev(w), _to_dev(b), s, p, d, g)
     np.testing.assert_allclose(_to_host(y_dev), y, rtol=1e-5, atol=1e-5)
+    want = KC.conv2d_backward(gy, x, w, s, p, d, g, ALL)
     got = KG.conv2d_backward(_to_dev(gy), _to_dev(x), _to_dev(w), s, p, d, g, ALL)
-    for a, want in zip(got, KC.conv2d_backward(gy, x, w, s, p, d, g, ALL)):
-        np.testing.assert_allclose(_to_host(a), want, rtol=1e-5, atol=1e-5)
+    for a, b_ in zip(got, want):
+        np.testing.assert_allclose(_to_host(a), b_, rtol=1e-5, atol=1e-5)
+    # forward's columns handed to backward on the device, as gpunet's conv2d does
+    _, cols = KG.conv2d_forward(_to_dev(x), _to_dev(w), _to_dev(b), s, p, d, g, keep_columns=True)
+    got = KG.conv2d_backward(_to_dev(gy), _to_dev(x), _to_dev(w), s, p, d, g, ALL, cols)
+    for a, b_ in zip(got, want):
+        np.testing.assert_allclose(_to_host(a), b_, rtol=1e-5, atol=1e-5)
 
 
 def test_cuda_conv_transpose2d_matches_cpu():

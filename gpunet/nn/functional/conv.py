@@ -15,15 +15,22 @@ class Conv2d(Op):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
-        ctx.save_for_backward(x, w)
         ctx.args = (stride, padding, dilation, groups)
-        return ctx.device.K.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+        K = ctx.device.K
+        if not ctx.needs_input_grad[1]:
+            ctx.save_for_backward(x, w, None)
+            return K.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+        # the weight gradient reads forward's im2col columns, kept when small (see kernels._conv_im2col);
+        # saved with x and w, they are freed with them after backward
+        y, columns = K.conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=True)
+        ctx.save_for_backward(x, w, columns)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved_tensors
+        x, w, columns = ctx.saved_tensors
         n = ctx.needs_input_grad
-        gx, gw, gb = ctx.device.K.conv2d_backward(g, x, w, *ctx.args, (n[0], n[1], n[2]))
+        gx, gw, gb = ctx.device.K.conv2d_backward(g, x, w, *ctx.args, (n[0], n[1], n[2]), columns)
         return gx, gw, gb, None, None, None, None
 
 

@@ -4,6 +4,8 @@ import pytest
 
 import gpunet
 import gpunet.nn.functional as F
+from kernels import _conv_im2col
+from kernels.cpu import conv as cpu_conv
 
 from .nn_helpers import compare, gradcheck, rand, same_on_devices
 
@@ -123,3 +125,25 @@ def test_conv2d_float32_result_dtype():
     y = F.conv2d(gpunet.randn(1, 2, 4, 4), gpunet.randn(3, 2, 3, 3))
     assert y.dtype == gpunet.float32 and y.shape == (1, 3, 2, 2)
     assert np.isfinite(y.numpy()).all()
+
+
+def test_conv2d_backward_reuses_forward_columns(monkeypatch):
+    # the weight gradient reads the im2col columns forward kept: backward runs no im2col, frees them
+    # with the other saved values, and a frozen weight keeps none
+    calls = []
+    real = cpu_conv._CPU.im2col
+    monkeypatch.setattr(cpu_conv._CPU, "im2col", lambda *a: calls.append(1) or real(*a))
+    x = gpunet.tensor(rand(2, 3, 6, 5, seed=1), requires_grad=True)
+    w = gpunet.tensor(rand(4, 3, 3, 3, seed=2), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert len(calls) == 1 and y.grad_fn._saved[2] is not None
+    y.sum().backward()
+    assert len(calls) == 1 and y.grad_fn._saved is None
+    gw = w.grad.numpy().copy()
+    w.grad = None
+    monkeypatch.setattr(cpu_conv._CPU, "im2col", real)
+    monkeypatch.setattr(_conv_im2col, "KEEP_COLUMNS_BYTES", 0)  # recomputed in backward: same gradient
+    F.conv2d(x, w, padding=1).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), gw)
+    w.requires_grad_(False)
+    assert F.conv2d(x, w, padding=1).grad_fn._saved[2] is None
