@@ -181,9 +181,10 @@ def _max_fwd_3x3s2p1(x, y, ind):
         for h in range(height):
             j = h * wo_n
             c = base + uint64(2 * j)
+            best = src[c]
             v = src[c + one]
-            t = _take(v, src[c])
-            row_max[j] = v if t else src[c]
+            t = _take(v, best)
+            row_max[j] = v if t else best
             row_arg[j] = int32(2 * j + 1) if t else int32(2 * j)
         out = uint64(p) * uint64(ho_n * wo_n)
         uwo = uint64(wo_n)

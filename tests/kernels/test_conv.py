@@ -317,10 +317,9 @@ def test_forward_keeps_columns_only_up_to_the_cap(monkeypatch):
 @pytest.mark.parametrize("K", [KC, KG], ids=["cpu", "cuda"])
 def test_conv2d_backward_bad_columns(no_kernels, K):
     xp = np if K is KC else gxp
-    x, w, gy = xp.zeros((2, 3, 8, 8), np.float32), xp.zeros((4, 3, 3, 3), np.float32), xp.zeros((2, 4, 6, 6),
-                                                                                                  np.float32)
-    for bad in (xp.zeros((27, 71), np.float32), xp.zeros((27, 72), np.float64), xp.zeros((72, 27), np.float32).T,
-                [[0.0] * 72] * 27):
+    x, w, gy = (xp.zeros(shape, np.float32) for shape in ((2, 3, 8, 8), (4, 3, 3, 3), (2, 4, 6, 6)))
+    wrong_shape, wrong_dtype = xp.zeros((27, 71), np.float32), xp.zeros((27, 72), np.float64)
+    for bad in (wrong_shape, wrong_dtype, xp.zeros((72, 27), np.float32).T, [[0.0] * 72] * 27):
         with pytest.raises(ValueError, match=r"conv2d_backward: columns must be the C-contiguous \(27, 72\)"):
             K.conv2d_backward(gy, x, w, 1, 0, 1, 1, ALL, bad)
 
