@@ -78,9 +78,9 @@ class _CPU:
 
 
 # Weight-gradient GEMMs with at most this many output channels (per group) run in _few_rows_nt. OpenBLAS
-# runs LeNet's first layer's (6 x 12,544) @ (12,544 x 75) products at ~35 GFLOP/s: that layer's weight
-# gradient took 1.87 ms with it and 1.63 ms with the loop below; at 16 rows (LeNet's second layer) the
-# two are equal, so larger GEMMs stay with BLAS.
+# runs LeNet's first layer's (6 x 50,176) @ (50,176 x 75) product at ~35-40 GFLOP/s, the loop below at
+# ~100 (1.28 vs 0.45 ms); at 12 rows the loop still led (124 against 78 GFLOP/s), at 16 BLAS did (137
+# against 79), so larger GEMMs stay with BLAS.
 FEW_ROWS = 8
 _BLOCK = 2048  # pixels per work item of _few_rows_nt
 
@@ -88,7 +88,8 @@ _BLOCK = 2048  # pixels per work item of _few_rows_nt
 @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
 def _few_rows_nt(a, b, out, accumulate, zero):
     # dot products of each row of a with each row of b over the long pixel axis, in blocks of pixels
-    # summed per block (vectorised by reassociation) and then across blocks in a fixed order
+    # summed per block (vectorised by reassociation) and then across blocks in a fixed order. Four rows
+    # of a share each pass over a row of b (one row at a time measured 1.4-2.6x slower: load-bound).
     M, P = a.shape
     K = b.shape[0]
     blocks = (P + _BLOCK - 1) // _BLOCK
@@ -96,14 +97,23 @@ def _few_rows_nt(a, b, out, accumulate, zero):
     for blk in prange(blocks):
         lo = blk * _BLOCK
         hi = min(P, lo + _BLOCK)
-        for k in range(K):
-            bk = b[k, lo:hi]
-            for m in range(M):
-                am = a[m, lo:hi]
-                acc = zero
+        for m0 in range(0, M, 4):
+            # rows past M repeat the last row; their sums are dropped
+            a0 = a[m0, lo:hi]
+            a1 = a[min(m0 + 1, M - 1), lo:hi]
+            a2 = a[min(m0 + 2, M - 1), lo:hi]
+            a3 = a[min(m0 + 3, M - 1), lo:hi]
+            for k in range(K):
+                bk = b[k, lo:hi]
+                s0 = s1 = s2 = s3 = zero
                 for j in range(hi - lo):
-                    acc += am[j] * bk[j]
-                partial[blk, m, k] = acc
+                    s0 += a0[j] * bk[j]
+                    s1 += a1[j] * bk[j]
+                    s2 += a2[j] * bk[j]
+                    s3 += a3[j] * bk[j]
+                for r, s in enumerate((s0, s1, s2, s3)):
+                    if m0 + r < M:
+                        partial[blk, m0 + r, k] = s
     for m in range(M):
         for k in range(K):
             acc = out[m, k] if accumulate else zero

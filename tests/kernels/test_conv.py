@@ -261,7 +261,11 @@ def test_batch_chunking_gives_the_same_result(monkeypatch, case):
             np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[8]], ids=["plain", "groups", "strided-groups"])
+SEVEN_OUT = (2, 3, 7, 6, 7, (3, 3), (1, 1), (1, 1), (1, 1), 1, True)  # rows in groups of 4: one full, one of 3
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[8], SEVEN_OUT],
+                         ids=["plain", "groups", "strided-groups", "seven-out"])
 def test_weight_gradient_few_rows_loop_equals_blas(monkeypatch, case):
     """Up to FEW_ROWS output channels per group the weight gradient runs in a Numba loop, above in BLAS."""
     rng = np.random.default_rng(5)
