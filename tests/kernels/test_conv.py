@@ -261,7 +261,7 @@ def test_batch_chunking_gives_the_same_result(monkeypatch, case):
             np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
 
 
-SEVEN_OUT = (2, 3, 7, 6, 7, (3, 3), (1, 1), (1, 1), (1, 1), 1, True)  # rows in groups of 4: one full, one of 3
+SEVEN_OUT = (2, 3, 7, 6, 7, (3, 3), (1, 1), (1, 1), (1, 1), 1, True)  # 7 rows: groups of 4 and 3
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[8], SEVEN_OUT],
