@@ -224,7 +224,7 @@ class Tensor:
     def item(self):
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
-        return self._data.item()
+        return self._host().item()
 
     def tolist(self):
         return self._host().tolist()

@@ -21,6 +21,24 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     if "numba" in sys.modules:
         sys.modules["numba"].config.THREADING_LAYER_PRIORITY = _priority.split()
 
+
+def _load_tbb_from_prefix():
+    # The tbb wheel puts libtbb.so.12 in <prefix>/lib. The loader finds it there only through the Python
+    # binary's rpath, which in a venv names the base install, not the venv: Numba would then fall back to
+    # workqueue without a word. Loaded here by path, the library is found by its soname when Numba's TBB
+    # layer asks for it.
+    path = os.path.join(sys.prefix, "lib", "libtbb.so.12")
+    if sys.platform.startswith("linux") and os.path.exists(path):
+        import ctypes
+        try:
+            ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        except OSError:  # a broken install: Numba reports what it can and falls back
+            pass
+
+
+if os.environ.get("NUMBA_THREADING_LAYER", "tbb") == "tbb":
+    _load_tbb_from_prefix()
+
 if os.environ.get("GPUNET_CUDA_SIM", "") not in ("", "0"):
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
     if "numba" in sys.modules and "numba.cuda" not in sys.modules:

@@ -100,7 +100,8 @@ def backend_of(dev):
 
 
 def array_device(array):
-    """The Device an array lives on: the only CuPy-versus-NumPy test in gpunet."""
-    if type(array).__module__.startswith("cupy"):
+    """The Device an array lives on: the only CuPy-versus-NumPy test in gpunet (a simulated device array,
+    kernels.cuda.strict_sim.DeviceArray, is a cuda one)."""
+    if type(array).__module__.startswith(("cupy", "kernels.cuda")):
         return CUDA0
     return CPU

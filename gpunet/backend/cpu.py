@@ -20,6 +20,15 @@ def synchronize():
     pass
 
 
+def device_assert(key, bad, values, error):
+    """Raise error(v), v the first of `values` where the bool array `bad` is true; on the CPU at once.
+
+    (The cuda backend defers the check to its next synchronisation; see there.) `key` names the check.
+    """
+    if bad.size and bad.any():
+        raise error(values.reshape(-1)[bad.reshape(-1).argmax()].item())
+
+
 def scatter_add(target, index, values):
     """target[index] += values, accumulating repeated indices.
 

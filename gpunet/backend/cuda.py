@@ -2,7 +2,6 @@
 
 Imported lazily, the first time a CUDA device is used, so `import gpunet` never fails for lack of CUDA.
 """
-import numpy as np
 
 import kernels
 from kernels.cuda import _launch
@@ -37,32 +36,69 @@ def require():
 
 
 def to_host(array):
-    if SIMULATOR:
-        return np.array(array, copy=True)
-    return xp.asnumpy(array)
+    """The one way from the device to the host in gpunet (in the simulator, counted in strict_sim.syncs).
+
+    The host has waited for the device, so the pending device asserts are checked too."""
+    host = xp.asnumpy(array)
+    _raise_failed_asserts()
+    return host
 
 
 def from_host(array):
-    if SIMULATOR:
-        return np.array(array, copy=True)
     return xp.asarray(array)
 
 
 def make_rng(seed):
-    if SIMULATOR:
-        return np.random.Generator(np.random.PCG64(seed))
     return xp.random.Generator(xp.random.XORWOW(seed))
 
 
 def synchronize():
     if not SIMULATOR and is_available():
         xp.cuda.get_current_stream().synchronize()
+    _raise_failed_asserts()
+
+
+# Device asserts: a check of device values (an index in range, a probability in [0, 1]) would stall the
+# GPU if the host read the answer at once. Like PyTorch's device-side asserts, the answer stays on the
+# device and the error is raised at the next synchronisation (to_host: .item(), .cpu(), printing;
+# gpunet.cuda.synchronize()), before any value reaches the user; unlike them, it names the op and the
+# first bad value. Checks under one key fold into one flag and one first bad value, so a loop that never
+# synchronises holds a fixed amount of memory.
+_pending = {}  # key -> [failed: device bool, first bad value: device scalar, error(value) -> Exception]
+
+
+def device_assert(key, bad, values, error):
+    """Raise error(v), v the first of `values` where the bool array `bad` is true, at the next sync.
+
+    `key` names the check and everything the message depends on (op, sizes), as calls with one key share
+    a flag."""
+    if not bad.size:
+        return
+    bad, values = bad.reshape(-1), values.reshape(-1)
+    failed, first = bad.any(), values[bad.argmax()]
+    entry = _pending.get(key)
+    if entry is None:
+        _pending[key] = [failed, first, error]
+    else:
+        entry[1] = xp.where(entry[0], entry[1], first)
+        entry[0] = entry[0] | failed
+
+
+def _raise_failed_asserts():
+    if not _pending:
+        return
+    entries = list(_pending.values())
+    _pending.clear()
+    failed = xp.asnumpy(xp.stack([e[0] for e in entries]))
+    for (_, first, error), f in zip(entries, failed):
+        if f:
+            raise error(xp.asnumpy(first).item())
 
 
 def scatter_add(target, index, values):
     """target[index] += values, accumulating repeated indices."""
     if SIMULATOR:
-        np.add.at(target, index, values)
+        from kernels.cuda.strict_sim import cupyx
     else:
         import cupyx
-        cupyx.scatter_add(target, index, values)
+    cupyx.scatter_add(target, index, values)

@@ -268,7 +268,9 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
     dev = canonical(device)
     np_dtype = (_dt.to_dtype(dtype) if dtype is not None else _dt.int64).np
-    return _finish(_rng(generator, dev).permutation(n).astype(np_dtype), dev, requires_grad)
+    # the order of n uniform draws: CuPy's Generator has no permutation()
+    order = dev.xp.argsort(_rng(generator, dev).random(n, dtype=np.float64))
+    return _finish(order.astype(np_dtype), dev, requires_grad)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False):

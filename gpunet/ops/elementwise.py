@@ -324,7 +324,9 @@ def isfinite(input):
 
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
-    return input.shape == other.shape and bool((input._data == other._data).all())
+    if input.shape != other.shape:
+        return False
+    return bool(input._device.backend.to_host((input._data == other._data).all()))
 
 
 def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):

@@ -185,6 +185,11 @@ def _check_index(input, index, dim, op):
     return _dim(dim, input._data.ndim, op)
 
 
+def _check_range(input, index, n, op, error):
+    # indices count from the end when negative: [-n, n) is in range
+    input._device.backend.device_assert((op, "index", n), (index >= n) | (index < -n), index, error)
+
+
 def gather(input, dim, index):
     d = _check_index(input, index, dim, "gather")
     for k, (si, sa) in enumerate(zip(index._data.shape, input._data.shape)):
@@ -193,8 +198,8 @@ def gather(input, dim, index):
                                f"{list(index._data.shape)} to be smaller than self {list(input._data.shape)} "
                                f"apart from dimension {d}")
     n = input._data.shape[d]
-    if index._data.size and (int(index._data.max()) >= n or int(index._data.min()) < -n):
-        raise RuntimeError(f"gather(): index out of bounds for dimension {d} with size {n}")
+    _check_range(input, index._data, n, "gather", lambda v: RuntimeError(
+        f"gather(): index out of bounds for dimension {d} with size {n} (index {v})"))
     a = input
     if index._data.shape != input._data.shape:
         sl = tuple(slice(0, s) if k != d else slice(None) for k, s in enumerate(index._data.shape))
@@ -273,8 +278,8 @@ def index_select(input, dim, index):
         raise IndexError("index_select(): Index is supposed to be a vector of integer indices")
     d = _dim(dim, input._data.ndim, "index_select")
     n = input._data.shape[d] if input._data.ndim else 1
-    if index._data.size and (int(index._data.max()) >= n or int(index._data.min()) < -n):
-        raise IndexError(f"index_select(): index out of range in self (dimension {d} has size {n})")
+    _check_range(input, index._data, n, "index_select", lambda v: IndexError(
+        f"index_select(): index {v} out of range in self (dimension {d} has size {n})"))
     return IndexSelect.apply(input, d, index._data.reshape(-1))
 
 

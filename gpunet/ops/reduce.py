@@ -1,4 +1,6 @@
 """Reductions: sum, mean, prod, max/min (with and without dim), var/std, logsumexp, norm, cumsum."""
+import numpy as np
+
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.ops._util import expand_reduced, norm_dims
@@ -147,7 +149,8 @@ class LogSumExp(Op):
         ax = _axes(axes)
         m = a.max(axis=ax, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        with xp.errstate(divide="ignore"):  # an all -inf slice gives -inf quietly, as PyTorch
+        # an all -inf slice gives -inf quietly, as PyTorch (errstate is NumPy's: CuPy does not warn)
+        with np.errstate(divide="ignore"):
             out = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdim = axes, keepdim

@@ -49,8 +49,10 @@ def new_scalar_state(value, group, param):
     """A 0-d state tensor ('step', 'mu_product'): on the CPU in the scalar dtype, or float32 on the param's
     device for groups with fused=True or capturable=True, as PyTorch keeps them."""
     if group.get("fused") or group.get("capturable"):
-        xp = param._device.xp
-        return _make(xp.full((), value, dtype=np.float32), param._device)
+        host = np.full((), value, dtype=np.float32)
+        t = _make(param._device.backend.from_host(host), param._device)
+        t._extra_set("host_copy", (t._vc[0], host))  # see _tracked_on_host
+        return t
     return _make(np.full((), value, dtype=_scalar_dtype()), CPU)
 
 
@@ -65,7 +67,27 @@ def bump(state, key, by=None, times=None):
     else:
         a *= times
     t._vc[0] += 1
-    return float(a)
+    if t._device is CPU:
+        return float(a)
+    return _tracked_on_host(t, by, times)
+
+
+# Fused and capturable groups keep their scalar state on the param's device, as PyTorch does, but the
+# kernels take host scalars: reading the value back each step would stall the GPU. So the host repeats
+# each update on its own copy (same dtype, same operation, so the same number), and reads the device
+# value only when the tensor is new to it or was changed by someone else (its version moved): one sync.
+def _tracked_on_host(t, by, times):
+    version, host = t._extra_get("host_copy") or (None, None)
+    if version == t._vc[0] - 1:
+        host = host.copy()
+        if by is not None:
+            host += by
+        else:
+            host *= times
+    else:
+        host = t._host()
+    t._extra_set("host_copy", (t._vc[0], host))
+    return float(host)
 
 
 def check_lr(lr):

@@ -16,6 +16,7 @@ or |f_k - f_{k-1}| < tolerance_change. Scalars (step sizes, dot products) are Py
 import math
 
 from gpunet.autograd.grad_mode import enable_grad
+from gpunet.backend import array_device
 from gpunet.optim._fused import _scalar, check_lr
 from gpunet.optim.optimizer import Optimizer
 from gpunet.tensor import Tensor, _make
@@ -109,7 +110,7 @@ class LBFGS(Optimizer):
         evals = 1
         state["func_evals"] += 1
         g = self._flat_grad()
-        if float(xp.abs(g).max()) <= tol_grad:
+        if _num(xp.abs(g).max()) <= tol_grad:
             return orig_loss
 
         d = _arr(state.get("d"))
@@ -133,7 +134,7 @@ class LBFGS(Optimizer):
             else:
                 y = g - prev_g
                 s = d * t
-                ys = float(xp.dot(y, s))
+                ys = _num(xp.dot(y, s))
                 if ys > 1e-10:  # keep the pair only when it gives a positive-definite update
                     if len(old_dirs) == history_size:
                         old_dirs.pop(0)
@@ -142,16 +143,16 @@ class LBFGS(Optimizer):
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(1.0 / ys)
-                    h_diag = ys / float(xp.dot(y, y))
+                    h_diag = ys / _num(xp.dot(y, y))
                 d = self._two_loop(state, -g, old_dirs, old_stps, ro, h_diag, history_size)
 
             prev_g = g.copy()
             prev_loss = loss
             if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / float(xp.abs(g).sum())) * lr
+                t = min(1.0, 1.0 / _num(xp.abs(g).sum())) * lr
             else:
                 t = lr
-            gtd = float(xp.dot(g, d))
+            gtd = _num(xp.dot(g, d))
             if gtd > -tol_change:  # not a descent direction
                 break
 
@@ -163,7 +164,7 @@ class LBFGS(Optimizer):
 
                 loss, g, t, ls_evals = _strong_wolfe(evaluate, xp, t, d, loss, g, gtd, 1e-9)
                 self._add(t, d)
-                opt_cond = float(xp.abs(g).max()) <= tol_grad
+                opt_cond = _num(xp.abs(g).max()) <= tol_grad
             else:
                 self._add(t, d)
                 ls_evals = 0
@@ -172,14 +173,14 @@ class LBFGS(Optimizer):
                     with enable_grad():
                         loss = float(closure())
                     g = self._flat_grad()
-                    opt_cond = float(xp.abs(g).max()) <= tol_grad
+                    opt_cond = _num(xp.abs(g).max()) <= tol_grad
                     ls_evals = 1
             evals += ls_evals
             state["func_evals"] += ls_evals
 
             if n_iter == max_iter or evals >= max_eval or opt_cond:
                 break
-            if float(xp.abs(d * t).max()) <= tol_change or abs(loss - prev_loss) < tol_change:
+            if _num(xp.abs(d * t).max()) <= tol_change or abs(loss - prev_loss) < tol_change:
                 break
 
         device = self._params[0]._device
@@ -201,17 +202,22 @@ class LBFGS(Optimizer):
             al = state["al"] = (list(al) if al else []) + [None] * (history_size - len(al or []))
         k = len(old_dirs)
         for i in range(k - 1, -1, -1):
-            al[i] = float(old_stps[i].dot(q)) * ro[i]
+            al[i] = _num(old_stps[i].dot(q)) * ro[i]
             q -= al[i] * old_dirs[i]
         r = q * h_diag
         for i in range(k):
-            beta = float(old_dirs[i].dot(r)) * ro[i]
+            beta = _num(old_dirs[i].dot(r)) * ro[i]
             r += (al[i] - beta) * old_stps[i]
         return r
 
 
 def _arr(value):
     return value._data if isinstance(value, Tensor) else value
+
+
+def _num(a):
+    """A device scalar as a Python float: L-BFGS decides on the host (as PyTorch's does), a sync each."""
+    return float(array_device(a).backend.to_host(a))
 
 
 def _cubic_min(x1, f1, g1, x2, f2, g2, lo=None, hi=None):
@@ -234,10 +240,10 @@ def _cubic_min(x1, f1, g1, x2, f2, g2, lo=None, hi=None):
 def _strong_wolfe(evaluate, xp, t, d, f0, g0, gtd0, tol_change, c1=1e-4, c2=0.9, max_ls=25):
     """Line search along d from (f0, g0) for t satisfying the strong Wolfe conditions
     f(t) <= f0 + c1 t g0.d and |g(t).d| <= c2 |g0.d|. Returns (f, g, t, evaluations)."""
-    d_norm = float(xp.abs(d).max())
+    d_norm = _num(xp.abs(d).max())
     f, g = evaluate(t)
     evals = 1
-    gtd = float(xp.dot(g, d))
+    gtd = _num(xp.dot(g, d))
     prev = (0.0, f0, g0, gtd0)  # (t, f, g, g.d) at the previous trial
     bracket = None  # two (t, f, g, g.d) points around a minimiser, or one point that satisfies the conditions
     it = 0
@@ -256,7 +262,7 @@ def _strong_wolfe(evaluate, xp, t, d, f0, g0, gtd0, tol_change, c1=1e-4, c2=0.9,
         t = t_next
         f, g = evaluate(t)
         evals += 1
-        gtd = float(xp.dot(g, d))
+        gtd = _num(xp.dot(g, d))
         it += 1
     if bracket is None:  # out of evaluations while still going downhill
         bracket = [(0.0, f0, g0, gtd0), (t, f, g, gtd)]
@@ -281,7 +287,7 @@ def _strong_wolfe(evaluate, xp, t, d, f0, g0, gtd0, tol_change, c1=1e-4, c2=0.9,
             insufficient = False
         f, g = evaluate(t)
         evals += 1
-        gtd = float(xp.dot(g, d))
+        gtd = _num(xp.dot(g, d))
         it += 1
         if f > f0 + c1 * t * gtd0 or f >= bracket[low][1]:
             bracket[high] = (t, f, g, gtd)

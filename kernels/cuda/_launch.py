@@ -1,6 +1,7 @@
 """The one place that knows how kernels.cuda reaches the device.
 
-- ``xp``: cupy on a real GPU, numpy in simulator mode (the simulator runs on host arrays).
+- ``xp``: cupy on a real GPU; in simulator mode ``kernels.cuda.strict_sim.namespace``, NumPy held to
+  CuPy's API, whose device arrays refuse implicit conversion to the host as CuPy's do.
 - ``launch(kernel, n, *args)``: sizes a 1-D grid for n threads and launches on CuPy's current
   stream without waiting on it (Numba's default per-launch sync on CuPy arrays would turn the
   asynchronous pipeline into lockstep). The simulator has no external streams: it launches plainly.
@@ -23,7 +24,10 @@ except Exception as exc:  # numba missing or broken: kernels.cuda can't run, ker
     _reason = f"numba.cuda could not be imported: {exc}"
 
 SIMULATOR = simulator_enabled()
-if SIMULATOR or cuda is None:
+if SIMULATOR:
+    from kernels.cuda import strict_sim
+    xp = strict_sim.namespace
+elif cuda is None:
     xp = np
 else:
     try:
@@ -53,7 +57,7 @@ def require():
 def _device_args(args):
     # launchers pass C-contiguous arrays: the simulator refuses strided ones, and kernels index flat
     if SIMULATOR:
-        return args
+        return [a._host if type(a) is strict_sim.DeviceArray else a for a in args]
     return [cuda.as_cuda_array(a, sync=False) if hasattr(a, "__cuda_array_interface__") else a
             for a in args]
 

@@ -164,11 +164,10 @@ def _check_index_target(op, input, target, ignore_index):
                            f"shape {list(shape)})")
     check_same_device(op, input, target)
     if t.size:
-        bad = (t != ignore_index) & ((t < 0) | (t >= c))
-        if bad.any():
-            value = int(t[bad].reshape(-1)[0])
-            raise IndexError(f"{op}: Target {value} is out of bounds: expected class indices in [0, "
-                             f"{c - 1}] for {c} classes (or ignore_index={ignore_index})")
+        input._device.backend.device_assert(
+            ("target", op, c, ignore_index), (t != ignore_index) & ((t < 0) | (t >= c)), t,
+            lambda value: IndexError(f"{op}: Target {value} is out of bounds: expected class indices in [0, "
+                                     f"{c - 1}] for {c} classes (or ignore_index={ignore_index})"))
     return c
 
 

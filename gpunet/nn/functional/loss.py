@@ -207,9 +207,11 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          f"input size ({size_str(input._data.shape)}) is deprecated. Please ensure they "
                          "have the same size.")
     x = input._data
-    if x.size and bool(((x < 0) | (x > 1)).any()):
-        raise RuntimeError("all elements of input should be between 0 and 1 (binary_cross_entropy takes "
-                           "probabilities; use binary_cross_entropy_with_logits for logits)")
+    input._device.backend.device_assert(
+        ("binary_cross_entropy", "input"), (x < 0) | (x > 1), x,
+        lambda v: RuntimeError(f"all elements of input should be between 0 and 1 (found {v}; "
+                               "binary_cross_entropy takes probabilities: use "
+                               "binary_cross_entropy_with_logits for logits)"))
     return BinaryCrossEntropy.apply(input, target, weight, reduction)
 
 
@@ -364,8 +366,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         elif not (input._data.shape[:-1] == var._data.shape[:-1] and var._data.shape[-1:] == (1,)):
             raise ValueError(f"var is of incorrect size: input {list(input._data.shape)}, var "
                              f"{list(var._data.shape)}")
-    if bool((var._data < 0).any()):
-        raise ValueError("var has negative entry/entries")
+    var._device.backend.device_assert(("gaussian_nll_loss", "var"), var._data < 0, var._data,
+                                      lambda v: ValueError(f"var has negative entry/entries (found {v})"))
     with no_grad():  # PyTorch clamps var for stability without letting the clamp stop the gradient
         clamped = clamp_min(var.detach(), eps)
     var = var + (clamped - var.detach())

@@ -68,12 +68,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                                  f"for {num} embeddings)")
         padding_idx = padding_idx % num
     idx = input._data
-    if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= num:
-            bad = lo if lo < 0 else hi
-            raise IndexError(f"index out of range in self: embedding index {bad} is outside [0, {num - 1}] "
-                             f"(num_embeddings={num})")
+    weight._device.backend.device_assert(
+        ("embedding", num), (idx < 0) | (idx >= num), idx,
+        lambda v: IndexError(f"index out of range in self: embedding index {v} is outside [0, {num - 1}] "
+                             f"(num_embeddings={num})"))
     if max_norm is not None:
         _renorm_rows(weight, idx, float(max_norm), float(norm_type))
     # the index tensor goes in as a Tensor, so an in-place change to it before backward is caught
@@ -87,16 +85,15 @@ def one_hot(tensor, num_classes=-1):
     if a.dtype.kind not in "iu":
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     xp = tensor._device.xp
-    if a.size:
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0:
-            raise RuntimeError("Class values must be non-negative.")
-        if num_classes == -1:
-            num_classes = hi + 1
-        elif hi >= num_classes:
-            raise RuntimeError(f"Class values must be smaller than num_classes (got class {hi} for "
-                               f"num_classes={num_classes}).")
-    elif num_classes == -1:
-        raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    backend = tensor._device.backend
+    if num_classes == -1:
+        if not a.size:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(backend.to_host(a.max())) + 1  # the output's shape depends on the data: a sync
+    backend.device_assert(("one_hot", "negative"), a < 0, a,
+                          lambda v: RuntimeError(f"Class values must be non-negative (got class {v})."))
+    backend.device_assert(("one_hot", num_classes), a >= num_classes, a,
+                          lambda v: RuntimeError(f"Class values must be smaller than num_classes (got "
+                                                 f"class {v} for num_classes={num_classes})."))
     out = (a[..., None] == xp.arange(num_classes)).astype(xp.int64)
     return _make(out, tensor._device)
