@@ -108,13 +108,13 @@ class DeviceArray:
         return DeviceArray(self._host.copy())
 
     def __getitem__(self, key):
-        key = _index(key)
+        key = _index(key, self._host.shape)
         if _is_mask(key):
             syncs["boolean mask index"] += 1
         return _wrap(self._host[key])
 
     def __setitem__(self, key, value):
-        self._host[_index(key)] = value._host if type(value) is DeviceArray else value
+        self._host[_index(key, self._host.shape)] = value._host if type(value) is DeviceArray else value
 
     def __getattr__(self, name):
         entry = _API["cupy.ndarray"].get(name)
@@ -148,20 +148,34 @@ def _operand(op, other):
 def _binary(name, fn):
     def forward(self, other):
         other = _operand(name, other)
-        return NotImplemented if other is NotImplemented else _wrap(fn(self._host, other))
+        if other is NotImplemented:
+            return NotImplemented
+        with np.errstate(all="ignore"):
+            return _wrap(fn(self._host, other))
 
     def reflected(self, other):
         other = _operand(name, other)
-        return NotImplemented if other is NotImplemented else _wrap(fn(other, self._host))
+        if other is NotImplemented:
+            return NotImplemented
+        with np.errstate(all="ignore"):
+            return _wrap(fn(other, self._host))
 
     def inplace(self, other):
         other = _operand(name, other)
         if other is NotImplemented:
             return NotImplemented
-        fn(self._host, other, out=self._host) if isinstance(fn, np.ufunc) else fn(self._host, other)
+        with np.errstate(all="ignore"):
+            fn(self._host, other, out=self._host)
         return self
 
     return forward, reflected, inplace
+
+
+def _unary(fn):
+    def op(self):
+        with np.errstate(all="ignore"):
+            return _wrap(fn(self._host))
+    return op
 
 
 for _name, _fn in {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
@@ -177,14 +191,39 @@ for _name, _fn in {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge"
                    "eq": operator.eq, "ne": operator.ne}.items():
     setattr(DeviceArray, f"__{_name}__", _binary(f"__{_name}__", _fn)[0])
 for _name, _fn in {"neg": np.negative, "pos": np.positive, "abs": np.absolute, "invert": np.invert}.items():
-    setattr(DeviceArray, f"__{_name}__", lambda self, _fn=_fn: _wrap(_fn(self._host)))
+    setattr(DeviceArray, f"__{_name}__", _unary(_fn))
 
 
-def _index(key):
-    # CuPy turns host index arrays and lists into device arrays (host to device: allowed)
-    if type(key) is tuple:
-        return tuple(k._host if type(k) is DeviceArray else k for k in key)
-    return key._host if type(key) is DeviceArray else key
+def _index(key, shape):
+    """An index as CuPy reads it: host index arrays and lists are fine (host to device), and integer array
+    indices out of bounds wrap around (CuPy does not check them on the device; NumPy raises)."""
+    keys = [k._host if type(k) is DeviceArray else k for k in (key if type(key) is tuple else (key,))]
+    arrays = [np.asarray(k) if isinstance(k, (list, tuple, np.ndarray)) else None for k in keys]
+    used = sum(0 if k is None or k is Ellipsis else (a.ndim if a is not None and a.dtype == np.bool_ else 1)
+               for k, a in zip(keys, arrays))
+    axis = 0
+    for i, (k, a) in enumerate(zip(keys, arrays)):
+        if k is Ellipsis:
+            axis += len(shape) - used
+        elif a is not None and a.dtype == np.bool_:
+            axis += a.ndim
+        elif k is not None:
+            if a is not None and a.dtype.kind in "iu" and axis < len(shape) and shape[axis]:
+                keys[i] = a % shape[axis]
+            axis += 1
+    return tuple(keys)
+
+
+def _take(a, indices, axis=None, out=None):
+    return np.take(a, np.asarray(indices) % (a.size if axis is None else a.shape[axis]), axis, out)
+
+
+def _take_along_axis(a, indices, axis):
+    return np.take_along_axis(a, indices % a.shape[axis], axis)
+
+
+def _put_along_axis(arr, indices, values, axis):
+    np.put_along_axis(arr, indices % arr.shape[axis], values, axis)
 
 
 def _is_mask(key):
@@ -235,7 +274,8 @@ def _checked(fn, name, entry, host_ok=False):
             _check_keywords(name, entry, kwargs)
         out = kwargs.get("out")
         kwargs = {k: _unwrap(v, name, host_ok) for k, v in kwargs.items()}
-        result = fn(*_unwrap(args, name, host_ok), **kwargs)
+        with np.errstate(all="ignore"):  # CuPy never warns of inf or nan
+            result = fn(*_unwrap(args, name, host_ok), **kwargs)
         if syncing:
             syncs[name] += 1
         if type(out) is DeviceArray and result is out._host:
@@ -347,10 +387,13 @@ lib = _Namespace("cupy.lib", np.lib,
 
 def _scatter_add(a, slices, value):
     # cupyx.scatter_add: a[slices] += value, accumulating repeated indices
-    np.add.at(a._host, _index(slices), value._host if type(value) is DeviceArray else value)
+    np.add.at(a._host, _index(slices, a.shape), value._host if type(value) is DeviceArray else value)
 
 
 cupyx = _Namespace("cupyx", None, {"scatter_add": _scatter_add})
 namespace = _Namespace("cupy", np, {"ndarray": DeviceArray, "asnumpy": asnumpy, "random": random,
                                     "linalg": linalg, "fft": fft, "lib": lib})
 namespace._overrides.update({name: _from_host(name) for name in ("array", "asarray", "asanyarray")})
+namespace._overrides.update({name: _checked(fn, f"cupy.{name}", _API["cupy"][name]) for name, fn in
+                             {"take": _take, "take_along_axis": _take_along_axis,
+                              "put_along_axis": _put_along_axis}.items()})

@@ -1,0 +1,53 @@
+"""A training step on cuda never makes the host wait for the device unless the user asks for a value.
+
+On a GPU, a device-to-host transfer (or an op whose output shape depends on the data) stalls the host
+until the device has caught up, which empties the launch pipeline. The strict simulator counts each
+such event (kernels.cuda.strict_sim.syncs); a LeNet step of the lenet_digits example (forward, loss,
+backward, optimizer.step(), zero_grad) must count none.
+"""
+import importlib
+import os
+import sys
+
+import pytest
+
+import gpunet
+import gpunet.nn.functional as F
+
+if not gpunet.cuda.is_simulated():
+    pytest.skip("counting synchronisations needs the strict simulator (GPUNET_CUDA_SIM=1)",
+                allow_module_level=True)
+
+from kernels.cuda import strict_sim  # noqa: E402
+
+OPTIMIZERS = {
+    "SGD momentum": lambda p: gpunet.optim.SGD(p, lr=0.1, momentum=0.9),
+    "Adam (the example's)": lambda p: gpunet.optim.Adam(p, lr=1e-3),
+    "Adam fused (step on the device)": lambda p: gpunet.optim.Adam(p, lr=1e-3, fused=True),
+    "NAdam fused": lambda p: gpunet.optim.NAdam(p, lr=1e-3, fused=True),
+}
+
+
+def lenet_module():
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+    if os.path.abspath(path) not in sys.path:
+        sys.path.insert(0, os.path.abspath(path))
+    return importlib.import_module("lenet_digits")
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_lenet_training_step_on_cuda_never_waits_for_the_device(name):
+    gpunet.manual_seed(0)
+    model = lenet_module().LeNet5().to("cuda")
+    optimizer = OPTIMIZERS[name](model.parameters())
+    x = gpunet.randn(2, 1, 32, 32, device="cuda")
+    y = gpunet.tensor([3, 7], device="cuda")
+    strict_sim.syncs.clear()
+    for _ in range(2):  # the first step creates the optimizer state; the second is the steady state
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert dict(strict_sim.syncs) == {}
+    loss.item()  # asked for: one transfer, then one for the pending device asserts (the target range)
+    assert dict(strict_sim.syncs) == {"asnumpy": 2}
