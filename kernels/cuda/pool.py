@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from kernels import _pool_shapes as shapes
-from kernels.cuda._launch import SIMULATOR, cuda, launch, require, xp
+from kernels.cuda._launch import SIMULATOR, cuda, kernel, launch, require, xp
 
 __all__ = [
     "max_pool2d_forward", "max_pool2d_backward",
@@ -26,12 +26,7 @@ __all__ = [
 ]
 
 
-def _kernel(fn):
-    # importing kernels.cuda must not fail when numba.cuda is unavailable: _launch.require() says why
-    return cuda.jit(cache=True)(fn) if cuda is not None else fn
-
-
-@_kernel
+@kernel
 def _max_fwd(x, y, ind, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, dh, dw):
     t = cuda.grid(1)
     if t >= n:
@@ -71,7 +66,7 @@ def _max_fwd(x, y, ind, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, dh
     ind[t] = arg
 
 
-@_kernel
+@kernel
 def _max_bwd(gy, ind, gx, n, plane_out, plane_in):
     t = cuda.grid(1)
     if t >= n:
@@ -82,7 +77,7 @@ def _max_bwd(gy, ind, gx, n, plane_out, plane_in):
         cuda.atomic.add(gx, (t // plane_out) * plane_in + k, gy[t])
 
 
-@_kernel
+@kernel
 def _avg_fwd(x, y, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include_pad, divisor, zero):
     t = cuda.grid(1)
     if t >= n:
@@ -114,7 +109,7 @@ def _avg_fwd(x, y, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include
     y[t] = acc / div
 
 
-@_kernel
+@kernel
 def _avg_bwd(gy, gx, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include_pad, divisor, zero):
     t = cuda.grid(1)
     if t >= n:
@@ -150,7 +145,7 @@ def _avg_bwd(gy, gx, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, inclu
     gx[t] = acc
 
 
-@_kernel
+@kernel
 def _adaptive_fwd(x, y, n, height, width, ho_n, wo_n, zero):
     t = cuda.grid(1)
     if t >= n:
@@ -171,7 +166,7 @@ def _adaptive_fwd(x, y, n, height, width, ho_n, wo_n, zero):
     y[t] = acc / ((he - hs) * (we - ws))
 
 
-@_kernel
+@kernel
 def _adaptive_bwd(gy, gx, n, height, width, ho_n, wo_n, zero):
     t = cuda.grid(1)
     if t >= n:
