@@ -8,6 +8,7 @@
 """
 import ctypes
 import glob
+import math
 import os
 
 import numpy as np
@@ -32,12 +33,13 @@ def _inplace_pass(p, g, m, v):
 def _cuda_inplace_kernel(p, g, m, v):
     i = cuda.grid(1)
     if i < p.size:
+        f = p.dtype.type  # constants in the arrays' dtype: float literals would compute in float64
         gi = g[i]
-        mi = 0.9 * m[i] + 0.1 * gi
-        vi = 0.999 * v[i] + 0.001 * gi * gi
+        mi = f(0.9) * m[i] + f(0.1) * gi
+        vi = f(0.999) * v[i] + f(0.001) * gi * gi
         m[i] = mi
         v[i] = vi
-        p[i] -= 0.001 * mi / (vi ** 0.5 + 1e-8)
+        p[i] -= f(0.001) * mi / (math.sqrt(vi) + f(1e-8))
 
 
 def cuda_inplace_pass(p, g, m, v):

@@ -106,7 +106,7 @@ def _avg_fwd(x, y, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include
         div = padded
     else:
         div = (he - hs) * (we - ws)
-    y[t] = acc / div
+    y[t] = acc / x.dtype.type(div)  # a float32 / int64 division would be float64 in compiled code
 
 
 @kernel
@@ -141,7 +141,7 @@ def _avg_bwd(gy, gx, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, inclu
                 div = hpad * (we - ws)
             else:
                 div = hcount * (min(we, width) - max(ws, 0))
-            acc += gy[base + oh * wo_n + ow] / div
+            acc += gy[base + oh * wo_n + ow] / gy.dtype.type(div)  # not float64: acc stays in the dtype
     gx[t] = acc
 
 
@@ -163,7 +163,7 @@ def _adaptive_fwd(x, y, n, height, width, ho_n, wo_n, zero):
     for h in range(hs, he):
         for w in range(ws, we):
             acc += x[base + h * width + w]
-    y[t] = acc / ((he - hs) * (we - ws))
+    y[t] = acc / x.dtype.type((he - hs) * (we - ws))  # a float32 / int64 division would be float64
 
 
 @kernel
@@ -188,7 +188,7 @@ def _adaptive_bwd(gy, gx, n, height, width, ho_n, wo_n, zero):
         for ow in range(ow_lo, ow_hi + 1):
             ws = (ow * width) // wo_n
             we = ((ow + 1) * width + wo_n - 1) // wo_n
-            acc += gy[base + oh * wo_n + ow] / ((he - hs) * (we - ws))
+            acc += gy[base + oh * wo_n + ow] / gy.dtype.type((he - hs) * (we - ws))  # not float64, as above
     gx[t] = acc
 
 
