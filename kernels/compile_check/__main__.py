@@ -79,11 +79,11 @@ def _cells(r):
 
 
 def _print_table(rows):
-    header = " ".join(format(name, spec) for name, spec in _COLUMNS)
+    header = " ".join(format(name, spec) for name, spec in _COLUMNS).rstrip()
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(" ".join(format(cell, spec) for cell, (_, spec) in zip(_cells(r), _COLUMNS)))
+        print(" ".join(format(cell, spec) for cell, (_, spec) in zip(_cells(r), _COLUMNS)).rstrip())
     print("regs: registers per thread; spills, stack (local memory), lmem, smem (shared memory): bytes;\n"
           "occupancy: resident warps / 64 per SM at that block size (blocks per SM); "
           "f64: PTX instructions with an .f64 type")
