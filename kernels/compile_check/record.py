@@ -78,29 +78,27 @@ def _exercise_special(K, xp, rng, dtype):
     K.erf(xp.asarray(rng.standard_normal((3, 5)).astype(dtype)))
 
 
-_STEP_VARIANTS = {  # each step's options (the kernels take them as runtime scalars) and their values
-    "sgd_step": ({"lr": 0.1, "dampening": 0.1},
-                 _variants(momentum=(0.0, 0.9), weight_decay=(0.0, 0.01), nesterov=(False, True),
-                           maximize=(False, True), first_step=(False, True))),
-    "adam_step": ({"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "step": 3},
-                  _variants(weight_decay=(0.0, 0.01), decoupled_weight_decay=(False, True),
-                            amsgrad=(False, True), maximize=(False, True))),
-    "rmsprop_step": ({"lr": 1e-2, "alpha": 0.99, "eps": 1e-8},
-                     _variants(weight_decay=(0.0, 0.01), momentum=(0.0, 0.9), centered=(False, True),
-                               maximize=(False, True))),
-    "adagrad_step": ({"lr": 1e-2, "lr_decay": 0.01, "eps": 1e-10, "step": 3},
-                     _variants(weight_decay=(0.0, 0.01), maximize=(False, True))),
-    "adadelta_step": ({"lr": 1.0, "rho": 0.9, "eps": 1e-6},
-                      _variants(weight_decay=(0.0, 0.01), maximize=(False, True))),
-    "adamax_step": ({"lr": 2e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "step": 3},
-                    _variants(weight_decay=(0.0, 0.01), maximize=(False, True))),
-    "nadam_step": ({"lr": 2e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "mu": 0.8, "mu_next": 0.81,
-                    "mu_product": 0.5, "mu_product_next": 0.4, "step": 3},
-                   _variants(weight_decay=(0.0, 0.01), decoupled_weight_decay=(False, True),
-                             maximize=(False, True))),
-    "radam_step": ({"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
-                   _variants(weight_decay=(0.0, 0.01), decoupled_weight_decay=(False, True),
-                             maximize=(False, True), step=(1, 10))),  # step 10: rectified
+_STEP_VARIANTS = {  # each step's fixed arguments, and its options (runtime scalars of one kernel) to vary
+    "sgd_step": ({"lr": 0.1, "dampening": 0.1, "weight_decay": 0.01},
+                 _variants(momentum=(0.0, 0.9), nesterov=(False, True), maximize=(False, True),
+                           first_step=(False, True))),
+    "adam_step": ({"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01, "step": 3},
+                  _variants(decoupled_weight_decay=(False, True), amsgrad=(False, True),
+                            maximize=(False, True))),
+    "rmsprop_step": ({"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.01},
+                     _variants(momentum=(0.0, 0.9), centered=(False, True), maximize=(False, True))),
+    "adagrad_step": ({"lr": 1e-2, "lr_decay": 0.01, "weight_decay": 0.01, "eps": 1e-10, "step": 3},
+                     _variants(maximize=(False, True))),
+    "adadelta_step": ({"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.01},
+                      _variants(maximize=(False, True))),
+    "adamax_step": ({"lr": 2e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01, "step": 3},
+                    _variants(maximize=(False, True))),
+    "nadam_step": ({"lr": 2e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01, "mu": 0.8,
+                    "mu_next": 0.81, "mu_product": 0.5, "mu_product_next": 0.4, "step": 3},
+                   _variants(decoupled_weight_decay=(False, True), maximize=(False, True))),
+    "radam_step": ({"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01},
+                   _variants(decoupled_weight_decay=(False, True), maximize=(False, True),
+                             step=(1, 10))),  # step 10: rectified
 }
 
 _STEP_STATE = {  # each step's state arguments; None where an option leaves the slot unused
