@@ -12,6 +12,7 @@ from kernels.cuda._launch import cuda, kernel, launch, xp
 
 __all__ = ["conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward"]
 
+
 @kernel
 def _im2col_kernel(x, cols, N, C, H, W, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo, total):
     i = cuda.grid(1)
@@ -31,6 +32,7 @@ def _im2col_kernel(x, cols, N, C, H, W, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo, 
             cols[i] = x[((n * C + c) * H + h) * W + w]
         else:
             cols[i] = 0
+
 
 @kernel
 def _col2im_kernel(cols, gx, zero, N, C, H, W, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo, total):
