@@ -8,12 +8,14 @@
 """
 import ctypes
 import glob
+import math
 import os
 
 import numpy as np
 from numba import njit, prange
 
 from kernels.bench.common import BLAS_SETTLE_S, median_time
+from kernels.cuda._launch import cuda, kernel, launch
 
 
 @njit(parallel=True, cache=True)
@@ -27,20 +29,22 @@ def _inplace_pass(p, g, m, v):
         p[i] -= 0.001 * mi / (np.sqrt(vi) + 1e-8)
 
 
-def _cuda_inplace_kernel():
-    from numba import cuda
+@kernel(dtypes=("float32",))  # the roof is measured on float32 arrays only
+def _cuda_inplace_kernel(p, g, m, v):
+    i = cuda.grid(1)
+    if i < p.size:
+        f = p.dtype.type  # constants in the arrays' dtype: float literals would compute in float64
+        gi = g[i]
+        mi = f(0.9) * m[i] + f(0.1) * gi
+        vi = f(0.999) * v[i] + f(0.001) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= f(0.001) * mi / (math.sqrt(vi) + f(1e-8))
 
-    @cuda.jit(cache=True)
-    def inplace_pass(p, g, m, v):
-        i = cuda.grid(1)
-        if i < p.size:
-            gi = g[i]
-            mi = 0.9 * m[i] + 0.1 * gi
-            vi = 0.999 * v[i] + 0.001 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            p[i] -= 0.001 * mi / (vi ** 0.5 + 1e-8)
-    return inplace_pass
+
+def cuda_inplace_pass(p, g, m, v):
+    """The in-place pass on the device (CuPy arrays; NumPy arrays in simulator mode)."""
+    launch(_cuda_inplace_kernel, p.size, p, g, m, v)
 
 
 def openblas_core():
@@ -74,7 +78,7 @@ def blas_note():
 def measure(device="cpu", quick=False):
     """Return {'GFLOP/s': gemm_rate, 'GB/s': inplace_bandwidth} for the device."""
     if device == "cuda":
-        from kernels.cuda._launch import SIMULATOR, launch, xp
+        from kernels.cuda._launch import SIMULATOR, xp
         if SIMULATOR:
             return {"GFLOP/s": None, "GB/s": None}
     else:
@@ -86,8 +90,7 @@ def measure(device="cpu", quick=False):
     n = 4_000_000 if quick else 16_000_000
     p, g, m, v = (xp.full(n, 0.5, dtype=xp.float32) for _ in range(4))
     if device == "cuda":
-        kernel = _cuda_inplace_kernel()
-        t_bw = median_time(lambda: launch(kernel, n, p, g, m, v), device)
+        t_bw = median_time(lambda: cuda_inplace_pass(p, g, m, v), device)
     else:
         t_bw = median_time(lambda: _inplace_pass(p, g, m, v), device, settle=BLAS_SETTLE_S)  # after the GEMM
     return {"GFLOP/s": 2 * n_gemm ** 3 / t_gemm / 1e9, "GB/s": 28 * n / t_bw / 1e9}

@@ -6,6 +6,8 @@
   stream without waiting on it (Numba's default per-launch sync on CuPy arrays would turn the
   asynchronous pipeline into lockstep). The simulator has no external streams: it launches plainly.
 - ``launch2d/3d`` size multi-dimensional grids the same way.
+- ``kernel(fn)`` declares every CUDA kernel of the package (``KERNELS``), so kernels.compile_check
+  can compile each one for real GPUs with the argument types ``recorder`` saw at its launches.
 Nothing here synchronizes.
 """
 import math
@@ -54,6 +56,21 @@ def require():
         raise RuntimeError(f"kernels.cuda cannot run here: {_reason}")
 
 
+KERNELS = {}  # "module.qualname" -> (kernel, dtypes): every CUDA kernel in the package, declared by kernel()
+recorder = None  # kernels.compile_check sets a callable(kernel, args, threads_per_block) to see launches
+
+
+def kernel(fn=None, *, dtypes=("float32", "float64")):
+    """Declare a CUDA kernel: ``cuda.jit(cache=True)``, registered in KERNELS. ``dtypes``: the float
+    dtypes its launchers instantiate it in (kernels.compile_check compiles and checks each).
+    Without numba.cuda the kernel stays a plain function (launching says why it cannot run)."""
+    def declare(fn):
+        compiled = fn if cuda is None else cuda.jit(cache=True)(fn)
+        KERNELS[f"{fn.__module__}.{fn.__qualname__}"] = (compiled, tuple(dtypes))
+        return compiled
+    return declare if fn is None else declare(fn)
+
+
 def _device_args(args):
     # launchers pass C-contiguous arrays: the simulator refuses strided ones, and kernels index flat
     if SIMULATOR:
@@ -77,10 +94,16 @@ def launch(kernel, n, *args, threads=THREADS_PER_BLOCK):
     require()
     if n <= 0:
         return
-    kernel[blocks_for(n, threads), threads, _stream()](*_device_args(args))
+    args = _device_args(args)
+    if recorder is not None:
+        recorder(kernel, args, threads)
+    kernel[blocks_for(n, threads), threads, _stream()](*args)
 
 
 def launch_grid(kernel, grid, block, *args):
     """Launch with an explicit grid and block (tuples)."""
     require()
-    kernel[grid, block, _stream()](*_device_args(args))
+    args = _device_args(args)
+    if recorder is not None:
+        recorder(kernel, args, math.prod(block))
+    kernel[grid, block, _stream()](*args)

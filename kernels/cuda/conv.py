@@ -8,52 +8,53 @@ The GEMM orchestration is shared with kernels.cpu (kernels/_conv_im2col.py). Her
 Both index flat C-contiguous arrays and guard ``i < n``. Launches go through kernels.cuda._launch.
 """
 from kernels import _conv_im2col as _impl
-from kernels.cuda._launch import cuda, launch, xp
+from kernels.cuda._launch import cuda, kernel, launch, xp
 
 __all__ = ["conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward"]
 
-if cuda is not None:
-    @cuda.jit(cache=True)
-    def _im2col_kernel(x, cols, N, C, H, W, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo, total):
-        i = cuda.grid(1)
-        if i < total:
-            M = N * Ho * Wo
-            row = i // M
-            col = i - row * M
-            c = row // (kH * kW)
-            kh = (row // kW) % kH
-            kw = row % kW
-            n = col // (Ho * Wo)
-            ho = (col // Wo) % Ho
-            wo = col % Wo
-            h = ho * sh - ph + kh * dh
-            w = wo * sw - pw + kw * dw
-            if 0 <= h < H and 0 <= w < W:
-                cols[i] = x[((n * C + c) * H + h) * W + w]
-            else:
-                cols[i] = 0
 
-    @cuda.jit(cache=True)
-    def _col2im_kernel(cols, gx, zero, N, C, H, W, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo, total):
-        i = cuda.grid(1)
-        if i < total:
-            w = i % W
-            h = (i // W) % H
-            c = (i // (H * W)) % C
-            n = i // (C * H * W)
-            M = N * Ho * Wo
-            acc = zero[0]  # a zero of the arrays' dtype (a literal 0.0 would accumulate in float64)
-            for kh in range(kH):
-                hh = h + ph - kh * dh
-                if hh >= 0 and hh % sh == 0 and hh // sh < Ho:
-                    ho = hh // sh
-                    for kw in range(kW):
-                        ww = w + pw - kw * dw
-                        if ww >= 0 and ww % sw == 0 and ww // sw < Wo:
-                            wo = ww // sw
-                            row = (c * kH + kh) * kW + kw
-                            acc += cols[row * M + (n * Ho + ho) * Wo + wo]
-            gx[i] = acc
+@kernel
+def _im2col_kernel(x, cols, N, C, H, W, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo, total):
+    i = cuda.grid(1)
+    if i < total:
+        M = N * Ho * Wo
+        row = i // M
+        col = i - row * M
+        c = row // (kH * kW)
+        kh = (row // kW) % kH
+        kw = row % kW
+        n = col // (Ho * Wo)
+        ho = (col // Wo) % Ho
+        wo = col % Wo
+        h = ho * sh - ph + kh * dh
+        w = wo * sw - pw + kw * dw
+        if 0 <= h < H and 0 <= w < W:
+            cols[i] = x[((n * C + c) * H + h) * W + w]
+        else:
+            cols[i] = 0
+
+
+@kernel
+def _col2im_kernel(cols, gx, zero, N, C, H, W, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo, total):
+    i = cuda.grid(1)
+    if i < total:
+        w = i % W
+        h = (i // W) % H
+        c = (i // (H * W)) % C
+        n = i // (C * H * W)
+        M = N * Ho * Wo
+        acc = zero[0]  # a zero of the arrays' dtype (a literal 0.0 would accumulate in float64)
+        for kh in range(kH):
+            hh = h + ph - kh * dh
+            if hh >= 0 and hh % sh == 0 and hh // sh < Ho:
+                ho = hh // sh
+                for kw in range(kW):
+                    ww = w + pw - kw * dw
+                    if ww >= 0 and ww % sw == 0 and ww // sw < Wo:
+                        wo = ww // sw
+                        row = (c * kH + kh) * kW + kw
+                        acc += cols[row * M + (n * Ho + ho) * Wo + wo]
+        gx[i] = acc
 
 
 class _CUDA:

@@ -14,15 +14,10 @@ from kernels import _optim_scalars as S
 from kernels import _optim_steps
 from kernels._checks import check_step_arrays
 from kernels.cuda import _launch
-from kernels.cuda._launch import cuda, launch
+from kernels.cuda._launch import cuda, kernel, launch
 
 __all__ = ["adadelta_step", "adagrad_step", "adam_step", "adamax_step", "nadam_step", "radam_step",
            "rmsprop_step", "sgd_step"]
-
-
-def _kernel(fn):
-    # importing never needs a GPU: without numba.cuda the kernels stay plain functions (launch refuses)
-    return fn if cuda is None else cuda.jit(cache=True)(fn)
 
 
 def _check(op, arrays, needed):
@@ -50,7 +45,7 @@ def _state(a, like):
     return _launch.xp.empty(0, like.dtype) if a is None else a
 
 
-@_kernel
+@kernel
 def _sgd(param, grad, buf, lr, momentum, one_minus_dampening, weight_decay, use_momentum, nesterov, maximize,
          first_step):
     i = cuda.grid(1)
@@ -69,7 +64,7 @@ def _sgd(param, grad, buf, lr, momentum, one_minus_dampening, weight_decay, use_
         param[i] = p - lr * g
 
 
-@_kernel
+@kernel
 def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_minus_beta1, beta2, one_minus_beta2, eps,
           weight_decay, decay_scale, step_size, bias_correction2_sqrt, decoupled, amsgrad, maximize):
     i = cuda.grid(1)
@@ -95,7 +90,7 @@ def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_minus_beta1, bet
         param[i] = p - (step_size * m) / (math.sqrt(v) / bias_correction2_sqrt + eps)
 
 
-@_kernel
+@kernel
 def _rmsprop(param, grad, square_avg, grad_avg, buf, lr, alpha, one_minus_alpha, eps, weight_decay, momentum,
              use_momentum, centered, maximize):
     i = cuda.grid(1)
@@ -121,7 +116,7 @@ def _rmsprop(param, grad, square_avg, grad_avg, buf, lr, alpha, one_minus_alpha,
             param[i] = p - (lr * g) / avg
 
 
-@_kernel
+@kernel
 def _adagrad(param, grad, state_sum, clr, weight_decay, eps, maximize):
     i = cuda.grid(1)
     if i < param.size:
@@ -134,7 +129,7 @@ def _adagrad(param, grad, state_sum, clr, weight_decay, eps, maximize):
         param[i] = p - (clr * g) / (math.sqrt(s) + eps)
 
 
-@_kernel
+@kernel
 def _adadelta(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, weight_decay, maximize):
     i = cuda.grid(1)
     if i < param.size:
@@ -150,7 +145,7 @@ def _adadelta(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, w
         param[i] = p - lr * delta
 
 
-@_kernel
+@kernel
 def _adamax(param, grad, exp_avg, exp_inf, one_minus_beta1, beta2, eps, weight_decay, clr, maximize):
     i = cuda.grid(1)
     if i < param.size:
@@ -169,7 +164,7 @@ def _adamax(param, grad, exp_avg, exp_inf, one_minus_beta1, beta2, eps, weight_d
         param[i] = p - (clr * m) / u
 
 
-@_kernel
+@kernel
 def _nadam(param, grad, exp_avg, exp_avg_sq, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay,
            decay_scale, bias_correction2, grad_coef, avg_coef, decoupled, maximize):
     i = cuda.grid(1)
@@ -191,7 +186,7 @@ def _nadam(param, grad, exp_avg, exp_avg_sq, one_minus_beta1, beta2, one_minus_b
         param[i] = p - (avg_coef * m) / denom
 
 
-@_kernel
+@kernel
 def _radam(param, grad, exp_avg, exp_avg_sq, lr, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay,
            decay_scale, bias_correction1, bias_correction2_sqrt, rect, rectified, decoupled, maximize):
     i = cuda.grid(1)

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from kernels import _pool_shapes as shapes
-from kernels.cuda._launch import SIMULATOR, cuda, launch, require, xp
+from kernels.cuda._launch import SIMULATOR, cuda, kernel, launch, require, xp
 
 __all__ = [
     "max_pool2d_forward", "max_pool2d_backward",
@@ -26,12 +26,7 @@ __all__ = [
 ]
 
 
-def _kernel(fn):
-    # importing kernels.cuda must not fail when numba.cuda is unavailable: _launch.require() says why
-    return cuda.jit(cache=True)(fn) if cuda is not None else fn
-
-
-@_kernel
+@kernel
 def _max_fwd(x, y, ind, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, dh, dw):
     t = cuda.grid(1)
     if t >= n:
@@ -71,7 +66,7 @@ def _max_fwd(x, y, ind, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, dh
     ind[t] = arg
 
 
-@_kernel
+@kernel
 def _max_bwd(gy, ind, gx, n, plane_out, plane_in):
     t = cuda.grid(1)
     if t >= n:
@@ -82,7 +77,7 @@ def _max_bwd(gy, ind, gx, n, plane_out, plane_in):
         cuda.atomic.add(gx, (t // plane_out) * plane_in + k, gy[t])
 
 
-@_kernel
+@kernel
 def _avg_fwd(x, y, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include_pad, divisor, zero):
     t = cuda.grid(1)
     if t >= n:
@@ -111,10 +106,10 @@ def _avg_fwd(x, y, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include
         div = padded
     else:
         div = (he - hs) * (we - ws)
-    y[t] = acc / div
+    y[t] = acc / x.dtype.type(div)  # a float32 / int64 division would be float64 in compiled code
 
 
-@_kernel
+@kernel
 def _avg_bwd(gy, gx, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include_pad, divisor, zero):
     t = cuda.grid(1)
     if t >= n:
@@ -146,11 +141,11 @@ def _avg_bwd(gy, gx, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, inclu
                 div = hpad * (we - ws)
             else:
                 div = hcount * (min(we, width) - max(ws, 0))
-            acc += gy[base + oh * wo_n + ow] / div
+            acc += gy[base + oh * wo_n + ow] / gy.dtype.type(div)  # not float64: acc stays in the dtype
     gx[t] = acc
 
 
-@_kernel
+@kernel
 def _adaptive_fwd(x, y, n, height, width, ho_n, wo_n, zero):
     t = cuda.grid(1)
     if t >= n:
@@ -168,10 +163,10 @@ def _adaptive_fwd(x, y, n, height, width, ho_n, wo_n, zero):
     for h in range(hs, he):
         for w in range(ws, we):
             acc += x[base + h * width + w]
-    y[t] = acc / ((he - hs) * (we - ws))
+    y[t] = acc / x.dtype.type((he - hs) * (we - ws))  # a float32 / int64 division would be float64
 
 
-@_kernel
+@kernel
 def _adaptive_bwd(gy, gx, n, height, width, ho_n, wo_n, zero):
     t = cuda.grid(1)
     if t >= n:
@@ -193,7 +188,7 @@ def _adaptive_bwd(gy, gx, n, height, width, ho_n, wo_n, zero):
         for ow in range(ow_lo, ow_hi + 1):
             ws = (ow * width) // wo_n
             we = ((ow + 1) * width + wo_n - 1) // wo_n
-            acc += gy[base + oh * wo_n + ow] / ((he - hs) * (we - ws))
+            acc += gy[base + oh * wo_n + ow] / gy.dtype.type((he - hs) * (we - ws))  # not float64, as above
     gx[t] = acc
 
 

@@ -1,22 +1,16 @@
 """Special functions on the device: erf (for GELU and the normal CDF)."""
 import math
 
-from kernels.cuda._launch import cuda, launch, xp
+from kernels.cuda._launch import cuda, kernel, launch, xp
 
 __all__ = ["erf"]
 
-_kernels = {}
 
-
-def _erf_kernel():
-    if "erf" not in _kernels:
-        @cuda.jit(cache=True)
-        def erf_kernel(x, out):
-            i = cuda.grid(1)
-            if i < x.size:
-                out[i] = math.erf(x[i])
-        _kernels["erf"] = erf_kernel
-    return _kernels["erf"]
+@kernel
+def _erf_kernel(x, out):
+    i = cuda.grid(1)
+    if i < x.size:
+        out[i] = math.erf(x[i])
 
 
 def erf(x):
@@ -24,5 +18,5 @@ def erf(x):
     orig = x.dtype
     flat = xp.ascontiguousarray(x.reshape(-1).astype(xp.float32) if orig == xp.float16 else x.reshape(-1))
     out = xp.empty_like(flat)
-    launch(_erf_kernel(), flat.size, flat, out)
+    launch(_erf_kernel, flat.size, flat, out)
     return out.reshape(x.shape).astype(orig, copy=False)
