@@ -1,6 +1,6 @@
 """Training-step throughput of gpunet and PyTorch (CPU), side by side in one run.
 
-    python examples/benchmark.py [--windows 5] [--steps-per-window 10] [--device cuda]
+    python examples/benchmark.py [--windows 5] [--steps-per-window 10] [--device cuda] [--torch-device cuda]
 
 Models (the same code runs on both libraries):
 - MLP: 784-512-256-10 with ReLU, batch 128, cross-entropy, SGD with momentum 0.9;
@@ -8,9 +8,11 @@ Models (the same code runs on both libraries):
 One training step = forward, loss, zero_grad, backward, optimizer step, then reading the loss value
 (.item(), which also waits for an asynchronous device). After warm-up steps, each library runs
 several timed windows of a few steps; the median window gives steps/s. PyTorch runs on the CPU with
-its default threads; it is skipped when not installed. ratio = gpunet steps/s / PyTorch steps/s
+its default threads (or on --torch-device); it is skipped when not installed.
+ratio = gpunet steps/s / PyTorch steps/s
 (1.0 is parity; above 1, gpunet is faster).
 """
+import json
 import os
 import statistics
 import sys
@@ -78,19 +80,21 @@ def main(argv=None):
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--steps-per-window", type=int, default=10)
     parser.add_argument("--no-torch", action="store_true", help="measure gpunet only")
+    parser.add_argument("--torch-device", default="cpu", help="where PyTorch runs: cpu, or cuda")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     if args.fast:
         args.warmup, args.windows, args.steps_per_window = 1, 2, 2
     use_torch = torch is not None and not args.no_torch
-    reference = f"PyTorch {torch.__version__} on cpu" if use_torch else "PyTorch not measured"
+    reference = f"PyTorch {torch.__version__} on {args.torch_device}" if use_torch else "PyTorch not measured"
     print(f"gpunet on {args.device}; {reference}")
     print(f"{'steps/s':32s} {'gpunet':>8s} {'pytorch':>8s} {'ratio':>6s}")
     metrics = {}
     for key, (build, shape) in BENCHMARKS.items():
         ours = steps_per_second(gpunet, build, shape, gpunet.device(args.device), args.warmup, args.windows,
                                 args.steps_per_window)
-        theirs = (steps_per_second(torch, build, shape, torch.device("cpu"), args.warmup, args.windows,
-                                   args.steps_per_window) if use_torch else None)
+        theirs = (steps_per_second(torch, build, shape, torch.device(args.torch_device), args.warmup,
+                                   args.windows, args.steps_per_window) if use_torch else None)
         ratio = ours / theirs if theirs else None
         reference = f"{theirs:8.1f} {ratio:6.2f}" if theirs else f"{'-':>8s} {'-':>6s}"
         print(f"{key:32s} {ours:8.1f} {reference}")
@@ -99,6 +103,10 @@ def main(argv=None):
                         f"{name}_ratio": ratio})
     print("ratio = gpunet steps/s / PyTorch steps/s (1.0 is parity; above 1, gpunet is faster)")
     print_metrics("benchmark", metrics)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": args.device, "torch_device": args.torch_device if use_torch else None,
+                       **metrics}, f, indent=1)
     return metrics
 
 

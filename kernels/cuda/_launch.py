@@ -5,7 +5,7 @@
 - ``launch(kernel, n, *args)``: sizes a 1-D grid for n threads and launches on CuPy's current
   stream without waiting on it (Numba's default per-launch sync on CuPy arrays would turn the
   asynchronous pipeline into lockstep). The simulator has no external streams: it launches plainly.
-- ``launch2d/3d`` size multi-dimensional grids the same way.
+- ``launch_grid(kernel, grid, block, *args)``: an explicit grid and block.
 - ``kernel(fn)`` declares every CUDA kernel of the package (``KERNELS``), so kernels.compile_check
   can compile each one for real GPUs with the argument types ``recorder`` saw at its launches.
 Nothing here synchronizes.

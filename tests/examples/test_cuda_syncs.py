@@ -20,11 +20,10 @@ if not gpunet.cuda.is_simulated():
 
 from kernels.cuda import strict_sim  # noqa: E402
 
-OPTIMIZERS = {
+OPTIMIZERS = {  # each steps the same model in turn (a conv net in the simulator is slow: one model)
     "SGD momentum": lambda p: gpunet.optim.SGD(p, lr=0.1, momentum=0.9),
     "Adam (the example's)": lambda p: gpunet.optim.Adam(p, lr=1e-3),
-    "Adam fused (step on the device)": lambda p: gpunet.optim.Adam(p, lr=1e-3, fused=True),
-    "NAdam fused": lambda p: gpunet.optim.NAdam(p, lr=1e-3, fused=True),
+    "Adam fused (its step lives on the device)": lambda p: gpunet.optim.Adam(p, lr=1e-3, fused=True),
 }
 
 
@@ -35,19 +34,20 @@ def lenet_module():
     return importlib.import_module("lenet_digits")
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_lenet_training_step_on_cuda_never_waits_for_the_device(name):
+def test_lenet_training_step_on_cuda_never_waits_for_the_device():
     gpunet.manual_seed(0)
     model = lenet_module().LeNet5().to("cuda")
-    optimizer = OPTIMIZERS[name](model.parameters())
-    x = gpunet.randn(2, 1, 32, 32, device="cuda")
-    y = gpunet.tensor([3, 7], device="cuda")
+    optimizers = {name: make(model.parameters()) for name, make in OPTIMIZERS.items()}
+    x = gpunet.randn(1, 1, 32, 32, device="cuda")
+    y = gpunet.tensor([7], device="cuda")
     strict_sim.syncs.clear()
-    for _ in range(2):  # the first step creates the optimizer state; the second is the steady state
+    for _ in range(2):  # the first step creates the optimizers' state; the second is the steady state
         loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
+        for optimizer in optimizers.values():
+            optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
-    assert dict(strict_sim.syncs) == {}
+        for name, optimizer in optimizers.items():
+            optimizer.step()
+            assert dict(strict_sim.syncs) == {}, name
     loss.item()  # asked for: one transfer, then one for the pending device asserts (the target range)
     assert dict(strict_sim.syncs) == {"asnumpy": 2}
