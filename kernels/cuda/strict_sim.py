@@ -99,7 +99,7 @@ class DeviceArray:
         return len(self._host)
 
     def __iter__(self):
-        return (DeviceArray(np.asarray(row)) for row in self._host)
+        return (_wrap(row) for row in self._host)
 
     def __copy__(self):
         return DeviceArray(self._host.copy())
@@ -185,7 +185,7 @@ for _name, _fn in {"add": np.add, "sub": np.subtract, "mul": np.multiply, "trued
     _f, _r, _i = _binary(f"__{_name}__", _fn)
     setattr(DeviceArray, f"__{_name}__", _f)
     setattr(DeviceArray, f"__r{_name}__", _r)
-    if _name != "matmul":  # ndarray @= is matmul with out=, which NumPy refuses for an operand; so does CuPy
+    if _name != "matmul":  # no @= (NumPy's needs a square right operand; gpunet has no use for it)
         setattr(DeviceArray, f"__i{_name}__", _i)
 for _name, _fn in {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
                    "eq": operator.eq, "ne": operator.ne}.items():
