@@ -5,19 +5,11 @@ _seeds = {"cpu": 0, "cuda": 0}
 _rngs = {}
 
 
-def _backend(dev_type):
-    if dev_type == "cpu":
-        from gpunet.backend import cpu
-        return cpu
-    from gpunet.backend import cuda
-    return cuda
-
-
 def rng_for(device):
     """The generator for a Device (created lazily from the last seed)."""
     rng = _rngs.get(device.type)
     if rng is None:
-        rng = _rngs[device.type] = _backend(device.type).make_rng(_seeds[device.type])
+        rng = _rngs[device.type] = device.backend.make_rng(_seeds[device.type])
     return rng
 
 

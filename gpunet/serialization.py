@@ -53,7 +53,7 @@ from collections import OrderedDict
 import numpy as np
 
 from gpunet import dtypes as _dt
-from gpunet.backend import CPU, Device, backend_of, canonical
+from gpunet.backend import CPU, Device, canonical
 from gpunet.tensor import Size, Tensor, _make
 
 __all__ = ["save", "load", "CheckpointError"]
@@ -196,7 +196,7 @@ class _Encoder:
         out, table = [], []
         for i, (root, device, lo, hi, members) in enumerate(self.groups.values()):
             window = root.reshape(-1).view(device.xp.uint8)[lo:hi]
-            host = np.ascontiguousarray(backend_of(device).to_host(window))
+            host = np.ascontiguousarray(device.backend.to_host(window))
             out.append(host)
             table.append({"offset": 0, "nbytes": int(host.nbytes), "crc32": zlib.crc32(memoryview(host))})
             for entry, member_lo in members:
@@ -516,7 +516,7 @@ class _Reader:
         key = (t["blob"], device)
         blob = self.device_blobs.get(key)
         if blob is None:
-            blob = self.device_blobs[key] = backend_of(device).from_host(self.host_blob(t["blob"]))
+            blob = self.device_blobs[key] = device.backend.from_host(self.host_blob(t["blob"]))
         item = dtype.itemsize
         strides = t["strides"]
         span = sum((n - 1) * s for n, s in zip(shape, strides)) + 1

@@ -232,11 +232,7 @@ class Tensor:
     def _host(self):
         if self._device is CPU:
             return self._data
-        return self._device_backend().to_host(self._data)
-
-    def _device_backend(self):
-        from gpunet.backend import backend_of
-        return backend_of(self._device)
+        return self._device.backend.to_host(self._data)
 
     def numpy(self, force=False):
         if self._requires_grad and not force:

@@ -9,7 +9,7 @@ import kernels  # noqa: F401  (must come before numba: it turns on the CUDA simu
 class Device:
     """`gpunet.device('cpu')`, `gpunet.device('cuda')`, `gpunet.device('cuda:0')`, `device('cuda', 0)`."""
 
-    __slots__ = ("type", "index")
+    __slots__ = ("type", "index", "_backend")
 
     def __init__(self, type, index=None):
         if isinstance(type, Device):
@@ -31,6 +31,7 @@ class Device:
             raise RuntimeError(f"device(): device index must be non-negative, got {index}")
         self.type = type
         self.index = index
+        self._backend = None
 
     def __repr__(self):
         if self.index is None:
@@ -53,16 +54,25 @@ class Device:
 
     @property
     def xp(self):
-        return backend_of(self).xp
+        return self.backend.xp
 
     @property
     def K(self):
-        return backend_of(self).K
+        return self.backend.K
 
     @property
     def backend(self):
-        """The backend module: xp, K, to_host, from_host, make_rng, scatter_add, synchronize."""
-        return backend_of(self)
+        """The backend module (xp, K, to_host, from_host, make_rng, scatter_add, synchronize,
+        device_assert): gpunet's one device-to-backend lookup, made once per Device object."""
+        backend = self._backend
+        if backend is None:
+            if self.type == "cpu":
+                from gpunet.backend import cpu as backend
+            else:
+                from gpunet.backend import cuda as backend
+                backend.require()  # says why there is no cuda device; nothing is cached until there is one
+            self._backend = backend
+        return backend
 
 
 device = Device
@@ -88,15 +98,6 @@ def canonical(dev):
         raise RuntimeError(f"CUDA device {dev} is not available: gpunet uses one GPU "
                            f"(device_count() == {cuda_backend.device_count()})")
     return CUDA0
-
-
-def backend_of(dev):
-    if dev.type == "cpu":
-        from gpunet.backend import cpu
-        return cpu
-    from gpunet.backend import cuda
-    cuda.require()
-    return cuda
 
 
 def array_device(array):

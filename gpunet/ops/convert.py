@@ -1,7 +1,7 @@
 """Moving between devices and dtypes: Tensor.to / .cuda / .cpu / .float ..., differentiable."""
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
-from gpunet.backend import Device, backend_of, canonical
+from gpunet.backend import Device, canonical
 from gpunet.tensor import Tensor, _make
 
 
@@ -32,8 +32,8 @@ class ToDevice(Op):
 
 
 def _transfer(array, source, target):
-    host = backend_of(source).to_host(array)
-    return backend_of(target).from_host(host)
+    host = source.backend.to_host(array)
+    return target.backend.from_host(host)
 
 
 def _parse_to_args(args, kwargs):

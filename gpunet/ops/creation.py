@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from gpunet import dtypes as _dt
-from gpunet.backend import CPU, backend_of, canonical
+from gpunet.backend import CPU, canonical
 from gpunet.random import rng_for
 from gpunet.tensor import Tensor, _make
 
@@ -90,7 +90,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     if host.dtype.kind not in "biuf":
         raise TypeError(f"tensor(): can't convert data of NumPy dtype {host.dtype} to a gpunet tensor")
     _dt.from_numpy_dtype(host.dtype)
-    return _finish(backend_of(dev).from_host(host) if dev is not CPU else host, dev, requires_grad)
+    return _finish(dev.backend.from_host(host) if dev is not CPU else host, dev, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -322,7 +322,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
         out[i] = rng.choice(row.size, size=num_samples, replace=replacement, p=row / total)
     out = out.reshape(probs.shape[:-1] + (num_samples,))
     dev = input._device
-    return _make(out if dev is CPU else backend_of(dev).from_host(out), dev)
+    return _make(out if dev is CPU else dev.backend.from_host(out), dev)
 
 
 # ---- legacy constructors ---------------------------------------------------------------------------

@@ -243,6 +243,7 @@ def test_cuda_checkpoint_without_cuda(monkeypatch):
 
     monkeypatch.setattr(cuda_backend, "is_available", lambda: False)
     monkeypatch.setattr(cuda_backend._launch, "available", lambda: False)
+    monkeypatch.setattr(gpunet.backend.CUDA0, "_backend", None)  # as on a machine that never had CUDA
     assert gpunet.load(io.BytesIO(data), map_location="cpu")["g"].device.type == "cpu"
     with pytest.raises(RuntimeError, match="map_location='cpu'"):
         gpunet.load(io.BytesIO(data))
