@@ -1,6 +1,7 @@
 """Indexing ops: getitem/setitem, gather/scatter, index_select, where/masked_fill, nonzero, tril/triu."""
 from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import _enabled
+from gpunet.backend import CPU
 from gpunet.ops._util import _view_of, unbroadcast
 from gpunet.tensor import Tensor, _dim, _make
 
@@ -12,12 +13,13 @@ def _convert_index(index, device):
     out, advanced = [], False
     for i in index:
         if isinstance(i, Tensor):
-            if i._device is not device:
+            if i._device is not device and i._device is not CPU:
                 raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
                                    f"({device}), got {i._device}")
             if i._data.dtype.kind not in "biu":
                 raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got {i.dtype}")
-            out.append(i._data)
+            # a cpu index into a cuda tensor is copied to the device, as in PyTorch
+            out.append(i._data if i._device is device else device.backend.from_host(i._data))
             advanced = True
         elif isinstance(i, (list, range)) or hasattr(i, "__array__") and not isinstance(i, (int, slice)):
             out.append(device.xp.asarray(i))
