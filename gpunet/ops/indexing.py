@@ -177,10 +177,18 @@ def _full_index(xp, index, dim):
     return tuple(grids)
 
 
+def _check_index_device(input, index, op):
+    """The index goes to the kernel as a raw array, past Function.apply's device check: check it here."""
+    if index._device is not input._device:
+        raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                           f"{input._device} and {index._device}! (when checking argument index in {op})")
+
+
 def _check_index(input, index, dim, op):
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int64 for index, got "
                            f"{index.dtype if isinstance(index, Tensor) else type(index).__name__}")
+    _check_index_device(input, index, op)
     if index._data.ndim != input._data.ndim:
         raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as input tensor "
                            f"(index shape {list(index._data.shape)}, input shape {list(input._data.shape)})")
@@ -273,6 +281,7 @@ class IndexSelect(Op):
 def index_select(input, dim, index):
     if not isinstance(index, Tensor) or index._data.ndim > 1 or index._data.dtype.kind not in "iu":
         raise IndexError("index_select(): Index is supposed to be a vector of integer indices")
+    _check_index_device(input, index, "index_select")
     d = _dim(dim, input._data.ndim, "index_select")
     n = input._data.shape[d] if input._data.ndim else 1
     if index._data.size and (int(index._data.max()) >= n or int(index._data.min()) < -n):

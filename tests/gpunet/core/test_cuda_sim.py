@@ -92,6 +92,12 @@ def test_mixing_devices_errors_name_both():
         a[0] = b[0]
     with pytest.raises(RuntimeError, match="indices should be either on cpu or on the same device"):
         a[gpunet.tensor([0], device="cuda")]
+    assert b[gpunet.tensor([1])].tolist() == [1.0]  # a cpu index into a cuda tensor is fine, as in torch
+    i = gpunet.tensor([[0, 1]])
+    for op in (lambda: b.view(1, 2).gather(1, i), lambda: b.index_select(0, i[0]),
+               lambda: b.view(1, 2).scatter_add(1, i, b.view(1, 2)), lambda: b.view(1, 2).scatter(1, i, 0.0)):
+        with pytest.raises(RuntimeError, match=pattern):  # unlike indexing, these need a device index
+            op()
     with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
         b.numpy()
 
