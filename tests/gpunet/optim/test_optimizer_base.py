@@ -282,7 +282,7 @@ def test_state_dict_of_fresh_optimizer_is_empty():
 @FLAT
 @pytest.mark.parametrize("name", list(ALGOS))
 def test_resume_is_bitwise_equal_to_uninterrupted_training(name, flat, device):
-    half = 2 if simulated(device) else 3  # a step launches kernels, ~25 ms each in the simulator
+    half = 1 if simulated(device) else 3  # a step launches kernels, ~25 ms each in the simulator
     ref = [leaf(2, 3, device=device), leaf(4, device=device)]
     opt = getattr(gpunet.optim, name)(ref, **ALGOS[name])
     _train(opt, ref, 2 * half)
