@@ -81,9 +81,9 @@ def test_one_launch_per_group_whatever_the_tensor_count(device, count_calls, mon
     # CUDA gathers each group's grads once per step; the CPU kernel reads them where they are
     assert len(gathers) == (2 * 2 if device == "cuda" else 0)
     flat = opt._flat[id(opt.param_groups[0])].buckets[0]
-    for p in ps:  # params and state are views of the group's flat buffers
-        assert np.shares_memory(p._data, flat.flat_param)
-        assert np.shares_memory(opt.state[p]["exp_avg"]._data, flat.flat_state["exp_avg"])
+    for p in ps:  # params and state are views of the group's flat buffers (asked of the device's xp)
+        assert xp.shares_memory(p._data, flat.flat_param)
+        assert xp.shares_memory(opt.state[p]["exp_avg"]._data, flat.flat_state["exp_avg"])
         assert tuple(opt.state[p]["exp_avg"].shape) == tuple(p.shape)
 
 
