@@ -88,14 +88,15 @@ def test_parameter_basics():
         Parameter([1.0, 2.0])
 
 
-def test_parameter_deepcopy_and_grad():
-    p = Parameter(gpunet.randn(3))
+def test_parameter_deepcopy_and_grad(device):
+    p = Parameter(gpunet.randn(3, device=device))
     (p * p).sum().backward()
     p.tag = "decoder"
     q = copy.deepcopy(p)
     assert type(q) is Parameter and q is not p and q.requires_grad and q.tag == "decoder"
-    assert np.array_equal(q.detach().numpy(), p.detach().numpy()) and q.data_ptr() != p.data_ptr()
-    assert np.array_equal(q.grad.numpy(), p.grad.numpy())
+    assert q.device.type == device and q.grad.device.type == device
+    assert np.array_equal(q.detach().cpu().numpy(), p.detach().cpu().numpy()) and q.data_ptr() != p.data_ptr()
+    assert np.array_equal(q.grad.cpu().numpy(), p.grad.cpu().numpy())
     assert type(Parameter._from_tensor(gpunet.zeros(2))) is Parameter
 
 
@@ -310,9 +311,9 @@ def test_zero_grad_and_requires_grad(device):
 
 
 # ---- to / dtype / device -------------------------------------------------------------------------
-def test_double_keeps_identity_and_casts_floats_only():
-    net = Net()
-    net(gpunet.randn(4, 2)).sum().backward()
+def test_double_keeps_identity_and_casts_floats_only(device):
+    net = Net().to(device)
+    net(gpunet.randn(4, 2, device=device)).sum().backward()
     params = list(net.parameters())
     assert net.double() is net
     assert [p for p in net.parameters()] == params and all(a is b for a, b in zip(net.parameters(), params))
@@ -335,6 +336,7 @@ def test_double_keeps_identity_and_casts_floats_only():
         net.to(gpunet.int32)
     net.type(gpunet.float64)  # type() casts every tensor, ints included
     assert net.norm.num_batches_tracked.dtype == gpunet.float64
+    assert all(t.device.type == device for t in [*net.parameters(), *net.buffers()])
 
 
 def test_to_device_keeps_parameter_identity():
@@ -363,12 +365,12 @@ def test_to_device_keeps_parameter_identity():
     assert net.fc.weight.device.type == "cuda" and net.fc.weight is params[0]
 
 
-def test_optimizer_built_before_move_still_updates():
+def test_optimizer_built_before_move_still_updates(device):
     """The motivating case: an optimizer holding the Parameter objects keeps working after .double()."""
-    net = Linear(2, 1)
+    net = Linear(2, 1).to(device)
     params = list(net.parameters())
     net.double()
-    net(gpunet.ones(3, 2, dtype=gpunet.float64)).sum().backward()
+    net(gpunet.ones(3, 2, dtype=gpunet.float64, device=device)).sum().backward()
     with gpunet.no_grad():
         for p in params:
             p -= 0.1 * p.grad
