@@ -2,13 +2,16 @@
 
 Set GPUNET_TEST_REAL_GPU=1 on a machine with an NVIDIA GPU to run the same tests on CuPy arrays.
 The switch must happen before numba is first imported, hence at the top of the root conftest.
+
+The `device` fixture runs a test once on "cpu" and once on "cuda" (simulated, or the real GPU); it is
+the one device parametrisation of the suite.
 """
 import os
 
+import pytest  # pytest does not import numba
+
 if os.environ.get("GPUNET_TEST_REAL_GPU", "") in ("", "0"):
     os.environ.setdefault("GPUNET_CUDA_SIM", "1")
-
-import pytest  # noqa: E402
 
 REAL_GPU = os.environ.get("GPUNET_CUDA_SIM", "") in ("", "0")
 
@@ -20,3 +23,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request):
+    """"cpu" or "cuda"; the cuda run is skipped when neither a GPU nor GPUNET_CUDA_SIM=1 provides one."""
+    if request.param == "cuda":
+        import gpunet
+        if not gpunet.cuda.is_available():
+            pytest.skip("cuda device not available (neither a GPU with CuPy nor GPUNET_CUDA_SIM=1)")
+    return request.param

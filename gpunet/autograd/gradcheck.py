@@ -5,7 +5,6 @@ import numpy as np
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, **_ignored):
     """Compare analytical gradients of func(*inputs) with central differences, input by input."""
     from gpunet.autograd import grad
-    from gpunet.autograd.grad_mode import no_grad
     from gpunet.tensor import Tensor, _make
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     diff_inputs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
@@ -16,6 +15,10 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
                           UserWarning, stacklevel=2)
     outputs = func(*inputs)
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    if not any(out.requires_grad for out in outputs):
+        return True
+    sizes = [out.numel() for out in outputs]
+    numerical = [_numerical_jacobian(func, inputs, t, eps, sizes) for t in diff_inputs]
     for k, out in enumerate(outputs):
         if not out.requires_grad:
             continue
@@ -25,19 +28,10 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
             seed.reshape(-1)[j] = 1
             analytical = grad(out, diff_inputs, _make(seed, out._device), retain_graph=True, allow_unused=True)
             for i, t in enumerate(diff_inputs):
-                flat = t._data.reshape(-1)
-                numeric = np.zeros(flat.size)
-                for e in range(flat.size):
-                    orig = flat[e].item()
-                    with no_grad():
-                        flat[e] = orig + eps
-                        plus = _output_value(func(*inputs), k, j)
-                        flat[e] = orig - eps
-                        minus = _output_value(func(*inputs), k, j)
-                        flat[e] = orig
-                    numeric[e] = (plus - minus) / (2 * eps)
+                numeric = numerical[i][k][:, j]
                 a = analytical[i]
-                a = np.zeros(flat.size) if a is None else np.asarray(a.detach()._host(), dtype=np.float64).reshape(-1)
+                a = (np.zeros(t.numel()) if a is None
+                     else np.asarray(a.detach()._host(), dtype=np.float64).reshape(-1))
                 if not np.allclose(a, numeric, atol=atol, rtol=rtol):
                     msg = (f"Jacobian mismatch for output {k} element {j} with respect to input {i}:\n"
                            f"numerical: {numeric}\nanalytical: {a}")
@@ -47,7 +41,26 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     return True
 
 
-def _output_value(outputs, k, j):
+def _numerical_jacobian(func, inputs, t, eps, sizes):
+    """Central differences of every output with respect to every element of t: a (t.numel(), size) array
+    per output. One pair of evaluations per element of t serves all output elements."""
+    from gpunet.autograd.grad_mode import no_grad
+    flat = t._data.reshape(-1)
+    jacobians = [np.zeros((flat.size, n)) for n in sizes]
+    for e in range(flat.size):
+        orig = flat[e].item()
+        with no_grad():
+            flat[e] = orig + eps
+            plus = _output_values(func(*inputs))
+            flat[e] = orig - eps
+            minus = _output_values(func(*inputs))
+            flat[e] = orig
+        for jac, p, m in zip(jacobians, plus, minus):
+            jac[e] = (p - m) / (2 * eps)
+    return jacobians
+
+
+def _output_values(outputs):
     from gpunet.tensor import Tensor
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
-    return float(outputs[k]._host().reshape(-1)[j])
+    return [np.asarray(out._host(), dtype=np.float64).reshape(-1) for out in outputs]

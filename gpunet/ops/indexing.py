@@ -1,6 +1,7 @@
 """Indexing ops: getitem/setitem, gather/scatter, index_select, where/masked_fill, nonzero, tril/triu."""
 from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import _enabled
+from gpunet.backend import CPU
 from gpunet.ops._util import _view_of, unbroadcast
 from gpunet.tensor import Tensor, _dim, _make
 
@@ -12,12 +13,13 @@ def _convert_index(index, device):
     out, advanced = [], False
     for i in index:
         if isinstance(i, Tensor):
-            if i._device is not device:
+            if i._device is not device and i._device is not CPU:
                 raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
                                    f"({device}), got {i._device}")
             if i._data.dtype.kind not in "biu":
                 raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got {i.dtype}")
-            out.append(i._data)
+            # a cpu index into a cuda tensor is copied to the device, as in PyTorch
+            out.append(i._data if i._device is device else device.backend.from_host(i._data))
             advanced = True
         elif isinstance(i, (list, range)) or hasattr(i, "__array__") and not isinstance(i, (int, slice)):
             out.append(device.xp.asarray(i))
@@ -175,10 +177,18 @@ def _full_index(xp, index, dim):
     return tuple(grids)
 
 
+def _check_index_device(input, index, op):
+    """The index goes to the kernel as a raw array, past Function.apply's device check: check it here."""
+    if index._device is not input._device:
+        raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                           f"{input._device} and {index._device}! (when checking argument index in {op})")
+
+
 def _check_index(input, index, dim, op):
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int64 for index, got "
                            f"{index.dtype if isinstance(index, Tensor) else type(index).__name__}")
+    _check_index_device(input, index, op)
     if index._data.ndim != input._data.ndim:
         raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as input tensor "
                            f"(index shape {list(index._data.shape)}, input shape {list(input._data.shape)})")
@@ -276,6 +286,7 @@ class IndexSelect(Op):
 def index_select(input, dim, index):
     if not isinstance(index, Tensor) or index._data.ndim > 1 or index._data.dtype.kind not in "iu":
         raise IndexError("index_select(): Index is supposed to be a vector of integer indices")
+    _check_index_device(input, index, "index_select")
     d = _dim(dim, input._data.ndim, "index_select")
     n = input._data.shape[d] if input._data.ndim else 1
     _check_range(input, index._data, n, "index_select", lambda v: IndexError(

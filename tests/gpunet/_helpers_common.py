@@ -12,6 +12,12 @@ import gpunet
 FD_EPS = 1e-6
 
 
+def simulated(device):
+    """True for the cuda device in Numba's simulator, where a kernel launch costs ~25 ms: tests of
+    kernel-backed ops (conv, pooling, erf, optimizer steps) use smaller inputs there."""
+    return device != "cpu" and gpunet.cuda.is_simulated()
+
+
 def as_tuple(out):
     """A function's outputs as a tuple, whether it returned one tensor or a tuple/list of them."""
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)

@@ -5,7 +5,7 @@ import weakref
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gpunet
@@ -14,32 +14,32 @@ from gpunet import autograd
 from .helpers import check_op
 
 
-def _leaf(values, dtype=gpunet.float64):
-    return gpunet.tensor(values, dtype=dtype, requires_grad=True)
+def _leaf(values, dtype=gpunet.float64, device="cpu"):
+    return gpunet.tensor(values, dtype=dtype, requires_grad=True, device=device)
 
 
 # ---- graph shapes ------------------------------------------------------------------------------------
-def test_x_times_x():
-    x = _leaf([3.0])
+def test_x_times_x(device):
+    x = _leaf([3.0], device=device)
     (x * x).sum().backward()
     assert x.grad.tolist() == [6.0]
 
 
-def test_reused_intermediate():
-    a = _leaf([2.0])
+def test_reused_intermediate(device):
+    a = _leaf([2.0], device=device)
     b = a + a
     c = b + b  # micrograd#64: naive recursion gets this wrong
     c.backward()
     assert a.grad.tolist() == [4.0]
-    x = _leaf([1.5])
+    x = _leaf([1.5], device=device)
     y = x * 3
     z = y * y + y  # y used three times
     z.backward()
     assert x.grad.item() == pytest.approx((2 * 4.5 + 1) * 3)
 
 
-def test_diamond():
-    x = _leaf([2.0])
+def test_diamond(device):
+    x = _leaf([2.0], device=device)
     a = x * 3
     b = x.exp()
     c = a * b  # both branches meet again
@@ -49,8 +49,8 @@ def test_diamond():
     assert x.grad.item() == pytest.approx(expected)
 
 
-def test_deep_chain_has_no_recursion_limit():
-    x = gpunet.tensor([1.0], requires_grad=True)
+def test_deep_chain_has_no_recursion_limit(device):
+    x = gpunet.tensor([1.0], requires_grad=True, device=device)
     y = x
     for _ in range(10_000):
         y = y * 1.0001
@@ -58,24 +58,24 @@ def test_deep_chain_has_no_recursion_limit():
     assert x.grad.item() == pytest.approx(1.0001 ** 10_000, rel=1e-3)
 
 
-def test_multiple_outputs_and_unused_branch():
-    x = _leaf([[1.0, 2.0], [3.0, 4.0]])
+def test_multiple_outputs_and_unused_branch(device):
+    x = _leaf([[1.0, 2.0], [3.0, 4.0]], device=device)
     a, _ = x.unbind(0)
     (a * 2).sum().backward()  # the second output is unused
     assert x.grad.tolist() == [[2.0, 2.0], [0.0, 0.0]]
 
 
-def test_leaf_used_in_two_graphs_and_non_requiring_inputs():
-    w = _leaf([1.0, 2.0])
-    c = gpunet.tensor([3.0, 4.0], dtype=gpunet.float64)
+def test_leaf_used_in_two_graphs_and_non_requiring_inputs(device):
+    w = _leaf([1.0, 2.0], device=device)
+    c = gpunet.tensor([3.0, 4.0], dtype=gpunet.float64, device=device)
     out = (w * c).sum() + (w * w).sum()
     out.backward()
     assert w.grad.tolist() == [5.0, 8.0] and c.grad is None
 
 
 # ---- backward semantics --------------------------------------------------------------------------
-def test_grad_accumulates_across_calls():
-    x = _leaf([1.0, 2.0])
+def test_grad_accumulates_across_calls(device):
+    x = _leaf([1.0, 2.0], device=device)
     for _ in range(3):
         (x * x).sum().backward()
     assert x.grad.tolist() == [6.0, 12.0]
@@ -87,18 +87,18 @@ def test_grad_accumulates_across_calls():
     assert x.grad.tolist() == [3.0, 3.0]
 
 
-def test_accumulated_grad_is_not_aliased_to_graph_values():
-    x = _leaf([1.0, 2.0])
+def test_accumulated_grad_is_not_aliased_to_graph_values(device):
+    x = _leaf([1.0, 2.0], device=device)
     y = x * 1  # grad flowing into x is exactly the seed tensor
-    seed = gpunet.tensor([1.0, 1.0], dtype=gpunet.float64)
+    seed = gpunet.tensor([1.0, 1.0], dtype=gpunet.float64, device=device)
     y.backward(seed)
     y2 = x * 1
     y2.backward(seed)
     assert seed.tolist() == [1.0, 1.0] and x.grad.tolist() == [2.0, 2.0]
 
 
-def test_backward_twice_needs_retain_graph():
-    x = _leaf([2.0])
+def test_backward_twice_needs_retain_graph(device):
+    x = _leaf([2.0], device=device)
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
@@ -107,54 +107,54 @@ def test_backward_twice_needs_retain_graph():
         y.backward()
 
 
-def test_backward_twice_without_saved_tensors_is_allowed():
-    x = _leaf([2.0])
+def test_backward_twice_without_saved_tensors_is_allowed(device):
+    x = _leaf([2.0], device=device)
     y = (x + 1).sum()  # add saves nothing, as in torch
     y.backward()
     y.backward()
     assert x.grad.tolist() == [2.0]
 
 
-def test_backward_non_scalar_requires_gradient():
-    x = _leaf([1.0, 2.0])
+def test_backward_non_scalar_requires_gradient(device):
+    x = _leaf([1.0, 2.0], device=device)
     y = x * 2
     with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
         y.backward()
-    y.backward(gpunet.tensor([1.0, 0.5], dtype=gpunet.float64))
+    y.backward(gpunet.tensor([1.0, 0.5], dtype=gpunet.float64, device=device))
     assert x.grad.tolist() == [2.0, 1.0]
     with pytest.raises(RuntimeError, match="Mismatch in shape"):
-        (x * 2).backward(gpunet.ones(3, dtype=gpunet.float64))
+        (x * 2).backward(gpunet.ones(3, dtype=gpunet.float64, device=device))
 
 
-def test_backward_on_tensor_without_grad_raises():
+def test_backward_on_tensor_without_grad_raises(device):
     with pytest.raises(RuntimeError, match="does not require grad and does not have a grad_fn"):
-        gpunet.ones(1).sum().backward()
+        gpunet.ones(1, device=device).sum().backward()
 
 
-def test_backward_with_inputs_only_accumulates_there():
-    x, y = _leaf([1.0]), _leaf([2.0])
+def test_backward_with_inputs_only_accumulates_there(device):
+    x, y = _leaf([1.0], device=device), _leaf([2.0], device=device)
     (x * y).backward(inputs=[x])
     assert x.grad.tolist() == [2.0] and y.grad is None
 
 
-def test_autograd_backward_multiple_roots():
-    x = _leaf([1.0, 2.0])
+def test_autograd_backward_multiple_roots(device):
+    x = _leaf([1.0, 2.0], device=device)
     a, b = x * 2, x * x
     autograd.backward([a.sum(), b.sum()])
     assert x.grad.tolist() == [4.0, 6.0]
 
 
-def test_is_leaf_and_grad_fn():
-    x = _leaf([1.0])
+def test_is_leaf_and_grad_fn(device):
+    x = _leaf([1.0], device=device)
     y = x * 2
     assert x.is_leaf and not y.is_leaf and y.grad_fn.name() == "MulBackward0"
-    assert gpunet.ones(1).is_leaf and (gpunet.ones(1) * 2).is_leaf
+    assert gpunet.ones(1, device=device).is_leaf and (gpunet.ones(1, device=device) * 2).is_leaf
     edges = y.grad_fn.next_functions
     assert type(edges[0][0]).__name__ == "AccumulateGrad" and edges[0][0].variable is x
 
 
-def test_non_leaf_grad_is_none_unless_retained():
-    x = _leaf([1.0, 2.0])
+def test_non_leaf_grad_is_none_unless_retained(device):
+    x = _leaf([1.0, 2.0], device=device)
     y = x * 3
     y.retain_grad()
     z = y * y
@@ -168,8 +168,8 @@ def test_non_leaf_grad_is_none_unless_retained():
 
 
 # ---- hooks ---------------------------------------------------------------------------------------
-def test_leaf_hook_sees_and_replaces_grad():
-    x = _leaf([1.0, 2.0])
+def test_leaf_hook_sees_and_replaces_grad(device):
+    x = _leaf([1.0, 2.0], device=device)
     seen = []
     handle = x.register_hook(lambda g: seen.append(g.tolist()) or g * 10)
     (x * 3).sum().backward()
@@ -180,8 +180,8 @@ def test_leaf_hook_sees_and_replaces_grad():
     assert x.grad.tolist() == [3.0, 3.0] and len(seen) == 1
 
 
-def test_non_leaf_hook_changes_upstream_grad():
-    x = _leaf([1.0, 2.0])
+def test_non_leaf_hook_changes_upstream_grad(device):
+    x = _leaf([1.0, 2.0], device=device)
     y = x * 2
     seen = []
     y.register_hook(lambda g: seen.append(g.tolist()))  # returning None keeps the grad
@@ -191,24 +191,24 @@ def test_non_leaf_hook_changes_upstream_grad():
     assert x.grad.tolist() == [4.0, 8.0]  # (2 * y) * 0.5 * 2
 
 
-def test_leaf_hook_runs_for_autograd_grad():
-    x = _leaf([1.0, 2.0])
+def test_leaf_hook_runs_for_autograd_grad(device):
+    x = _leaf([1.0, 2.0], device=device)
     seen = []
     x.register_hook(lambda g: seen.append(g.tolist()) or g * 3)
     (g,) = autograd.grad((x * 2).sum(), x)
     assert seen == [[2.0, 2.0]] and g.tolist() == [6.0, 6.0] and x.grad is None
 
 
-def test_hook_on_tensor_without_grad_raises():
+def test_hook_on_tensor_without_grad_raises(device):
     with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that doesn't require gradient"):
-        gpunet.ones(2).register_hook(lambda g: g)
+        gpunet.ones(2, device=device).register_hook(lambda g: g)
 
 
-def test_hooks_match_torch():
+def test_hooks_match_torch(device):
     torch = pytest.importorskip("torch")
     results = []
-    for lib in (gpunet, torch):
-        x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    for lib, kw in ((gpunet, {"device": device}), (torch, {})):
+        x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True, **kw)
         y = x.exp()
         y.register_hook(lambda g: g * 2)
         z = (y * x).sum()
@@ -219,16 +219,16 @@ def test_hooks_match_torch():
 
 
 # ---- autograd.grad -------------------------------------------------------------------------------
-def test_autograd_grad():
-    x, y = _leaf([1.0, 2.0]), _leaf([3.0])
+def test_autograd_grad(device):
+    x, y = _leaf([1.0, 2.0], device=device), _leaf([3.0], device=device)
     out = (x * x).sum() * y
     gx, gy = autograd.grad(out, [x, y])
     assert gx.tolist() == [6.0, 12.0] and gy.tolist() == [5.0]
     assert x.grad is None and y.grad is None  # grad() leaves .grad alone
 
 
-def test_autograd_grad_non_leaf_and_allow_unused():
-    x, unused = _leaf([2.0]), _leaf([1.0])
+def test_autograd_grad_non_leaf_and_allow_unused(device):
+    x, unused = _leaf([2.0], device=device), _leaf([1.0], device=device)
     mid = x * 3
     out = (mid * mid).sum()
     (g_mid,) = autograd.grad(out, mid, retain_graph=True)
@@ -241,16 +241,17 @@ def test_autograd_grad_non_leaf_and_allow_unused():
     assert gu.tolist() == [0.0]
 
 
-def test_autograd_grad_with_grad_outputs():
-    x = _leaf([1.0, 2.0])
-    (g,) = autograd.grad(x * x, x, grad_outputs=gpunet.tensor([1.0, 10.0], dtype=gpunet.float64))
+def test_autograd_grad_with_grad_outputs(device):
+    x = _leaf([1.0, 2.0], device=device)
+    seed = gpunet.tensor([1.0, 10.0], dtype=gpunet.float64, device=device)
+    (g,) = autograd.grad(x * x, x, grad_outputs=seed)
     assert g.tolist() == [2.0, 40.0]
     with pytest.raises(RuntimeError, match="does not require grad"):
-        autograd.grad((x * 2).sum(), gpunet.ones(1))
+        autograd.grad((x * 2).sum(), gpunet.ones(1, device=device))
 
 
-def test_create_graph_is_refused_clearly():
-    x = _leaf([1.0])
+def test_create_graph_is_refused_clearly(device):
+    x = _leaf([1.0], device=device)
     with pytest.raises(NotImplementedError, match="higher-order"):
         autograd.grad((x * x).sum(), x, create_graph=True)
 
@@ -316,17 +317,17 @@ def test_inference_mode():
         assert (x * 2).requires_grad
 
 
-def test_variable():
-    v = autograd.Variable(gpunet.ones(2), requires_grad=True)
+def test_variable(device):
+    v = autograd.Variable(gpunet.ones(2, device=device), requires_grad=True)
     assert v.requires_grad and v.is_leaf
-    assert not autograd.Variable(gpunet.ones(2)).requires_grad
+    assert not autograd.Variable(gpunet.ones(2, device=device)).requires_grad
     (v * 2).sum().backward()
     assert v.grad.tolist() == [2.0, 2.0]
 
 
-def test_gradcheck():
-    x = _leaf([[0.3, -1.2], [0.8, 2.0]])
-    y = _leaf([0.5, 1.5])
+def test_gradcheck(device):
+    x = _leaf([[0.3, -1.2], [0.8, 2.0]], device=device)
+    y = _leaf([0.5, 1.5], device=device)
     assert autograd.gradcheck(lambda a, b: (a * b).tanh().sum(1), (x, y))
     assert autograd.gradcheck(lambda a: a.exp(), x)
 
@@ -342,13 +343,14 @@ def test_gradcheck():
     with pytest.raises(RuntimeError, match="Jacobian mismatch"):
         autograd.gradcheck(WrongGrad.apply, (x,))
     assert autograd.gradcheck(WrongGrad.apply, (x,), raise_exception=False) is False
+    x32 = gpunet.ones(2, requires_grad=True, device=device)
     with pytest.warns(UserWarning, match="not double precision"):
-        autograd.gradcheck(lambda a: a * 2, (gpunet.ones(2, requires_grad=True),), eps=1e-2, atol=1e-2)
+        autograd.gradcheck(lambda a: a * 2, (x32,), eps=1e-2, atol=1e-2)
 
 
 # ---- errors --------------------------------------------------------------------------------------
-def test_inplace_on_leaf_requiring_grad_raises():
-    x = gpunet.ones(2, requires_grad=True)
+def test_inplace_on_leaf_requiring_grad_raises(device):
+    x = gpunet.ones(2, requires_grad=True, device=device)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation"):
         x.add_(1)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
@@ -358,8 +360,8 @@ def test_inplace_on_leaf_requiring_grad_raises():
     assert x.tolist() == [2.0, 2.0]
 
 
-def test_version_counter_error():
-    x = _leaf([1.0, 2.0])
+def test_version_counter_error(device):
+    x = _leaf([1.0, 2.0], device=device)
     y = x.exp()  # exp saves its output
     loss = y.sum()
     y.add_(1)
@@ -369,8 +371,8 @@ def test_version_counter_error():
         loss.backward()
 
 
-def test_version_counter_error_message_names_version():
-    a = _leaf([1.0, 2.0])
+def test_version_counter_error_message_names_version(device):
+    a = _leaf([1.0, 2.0], device=device)
     b = a * 1
     c = b * b  # saves b at version 0
     b.mul_(2)
@@ -378,8 +380,8 @@ def test_version_counter_error_message_names_version():
         c.sum().backward()
 
 
-def test_version_counter_through_view():
-    a = _leaf([1.0, 2.0, 3.0])
+def test_version_counter_through_view(device):
+    a = _leaf([1.0, 2.0, 3.0], device=device)
     b = a * 1
     c = b.sin()  # saves b
     b.detach()[0] = 100.0  # write through a detached alias bumps the shared counter
@@ -387,19 +389,19 @@ def test_version_counter_through_view():
         c.sum().backward()
 
 
-def test_requires_grad_on_integer_tensor_raises():
+def test_requires_grad_on_integer_tensor_raises(device):
     with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
-        gpunet.tensor([1, 2]).requires_grad_()
+        gpunet.tensor([1, 2], device=device).requires_grad_()
 
 
-def test_integer_result_of_differentiable_input_does_not_require_grad():
-    x = _leaf([1.5, 2.5])
+def test_integer_result_of_differentiable_input_does_not_require_grad(device):
+    x = _leaf([1.5, 2.5], device=device)
     assert not x.argmax().requires_grad and not (x > 1).requires_grad and not x.long().requires_grad
 
 
 # ---- memory --------------------------------------------------------------------------------------
-def test_saved_arrays_released_after_backward():
-    x = _leaf(np.ones(1000))
+def test_saved_arrays_released_after_backward(device):
+    x = _leaf(np.ones(1000), device=device)
     y = x.exp()
     z = (y * x).sum()
     exp_node, mul_node = y.grad_fn, z.grad_fn.next_functions[0][0]
@@ -408,8 +410,8 @@ def test_saved_arrays_released_after_backward():
     assert not exp_node._saved and not mul_node._saved
 
 
-def test_saved_activation_freed_after_backward():
-    x = _leaf(np.ones(100))
+def test_saved_activation_freed_after_backward(device):
+    x = _leaf(np.ones(100), device=device)
     h = (x * 2).tanh()
     node_ref = weakref.ref(h.grad_fn)  # the tanh node holds the activation it saved
     loss = (h * h).sum()
@@ -457,8 +459,8 @@ def test_training_loop_memory_is_flat():
     assert losses[-1] < 1e-3 < losses[0]
 
 
-def test_accumulating_loss_tensor_keeps_graph_but_item_does_not():
-    w = gpunet.ones(4, requires_grad=True)
+def test_accumulating_loss_tensor_keeps_graph_but_item_does_not(device):
+    w = gpunet.ones(4, requires_grad=True, device=device)
     total, refs = 0.0, []
     for _ in range(20):
         loss = (w * 2).sum()
@@ -477,8 +479,8 @@ def test_accumulating_loss_tensor_keeps_graph_but_item_does_not():
     assert all(r() is None for r in refs)
 
 
-def test_no_grad_builds_no_graph():
-    w = gpunet.ones(4, requires_grad=True)
+def test_no_grad_builds_no_graph(device):
+    w = gpunet.ones(4, requires_grad=True, device=device)
     with gpunet.no_grad():
         out = [(w * 2).exp().sum() for _ in range(10)]
     assert all(o.grad_fn is None and not o.requires_grad for o in out)
@@ -491,10 +493,10 @@ _UNARY = [lambda a: a.tanh(), lambda a: a * 1.5, lambda a: a.sigmoid(), lambda a
 _BINARY = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b, lambda a, b: a / (1 + b * b)]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 6), st.integers(0, 99), st.integers(0, 99)),
                 min_size=1, max_size=12))
-def test_random_graph_gradients(program):
+def test_random_graph_gradients(device, program):
     """Random DAGs over two leaves, every intermediate reusable: grads match finite differences / torch."""
     def build(x, y):
         nodes = [x, y]
@@ -506,4 +508,4 @@ def test_random_graph_gradients(program):
                 nodes.append(_UNARY[op](a))
         return sum(n.sum() for n in nodes[2:])
 
-    check_op(build, (3, 3), (3,))
+    check_op(build, (3, 3), (3,), device=device)

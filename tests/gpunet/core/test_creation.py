@@ -1,4 +1,6 @@
 """Creation functions vs torch: shapes, dtypes and values where deterministic; legacy constructors; seeding."""
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -78,14 +80,34 @@ def _describe(x):
         return ("size", tuple(x))
     if not hasattr(x, "shape"):
         return ("dtype", str(x).replace("torch.", "").replace("gpunet.", ""))
-    arr = x.detach().numpy() if hasattr(x, "detach") else x
+    arr = x.detach().cpu().numpy() if hasattr(x, "detach") else x
     return tuple(x.shape), str(x.dtype).replace("torch.", "").replace("gpunet.", ""), np.asarray(arr).tolist()
 
 
+_FACTORIES = frozenset({"tensor", "as_tensor", "zeros", "ones", "full", "eye", "arange", "linspace",
+                        "logspace", "empty", "rand", "randn", "randint", "randperm"})
+
+
+class _On:
+    """gpunet with the factory functions that take `device` bound to one device."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __getattr__(self, name):
+        fn = getattr(gpunet, name)
+        return partial(fn, device=self.device) if name in _FACTORIES else fn
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_creation_matches_torch(name):
+def test_creation_matches_torch(name, device):
     torch = pytest.importorskip("torch")
-    mine, ref = _describe(CASES[name](gpunet)), _describe(CASES[name](torch))
+    if device != "cpu" and name[0].isupper():
+        pytest.skip("FloatTensor, LongTensor, ... are cpu tensor types")
+    out = CASES[name](_On(device))
+    if isinstance(out, gpunet.Tensor):
+        assert out.device.type == device
+    mine, ref = _describe(out), _describe(CASES[name](torch))
     if name.startswith(("empty", "Tensor_sizes", "LongTensor_size")) or "size" in name:
         mine, ref = mine[:2], ref[:2]  # uninitialised memory
     assert mine[:2] == ref[:2]
@@ -94,39 +116,42 @@ def test_creation_matches_torch(name):
                                    rtol=1e-6, err_msg=name)
 
 
-def test_creation_values_without_torch():
-    assert gpunet.tensor([[1, 2], [3, 4]]).dtype == gpunet.int64
-    assert gpunet.tensor([1.0]).dtype == gpunet.float32 and gpunet.tensor([True]).dtype == gpunet.bool
-    assert gpunet.arange(5).tolist() == [0, 1, 2, 3, 4] and gpunet.arange(5).dtype == gpunet.int64
-    assert gpunet.arange(0, 1, 0.25).tolist() == [0.0, 0.25, 0.5, 0.75]
-    assert gpunet.linspace(0, 1, 5).tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert gpunet.eye(2).tolist() == [[1.0, 0.0], [0.0, 1.0]]
-    assert gpunet.full((2,), 7).dtype == gpunet.int64 and gpunet.full((2,), 1.5).dtype == gpunet.float32
-    assert gpunet.zeros(2, 3).shape == (2, 3) and gpunet.ones(()).shape == ()
+def test_creation_values_without_torch(device):
+    assert gpunet.tensor([[1, 2], [3, 4]], device=device).dtype == gpunet.int64
+    assert gpunet.tensor([1.0], device=device).dtype == gpunet.float32
+    assert gpunet.tensor([True], device=device).dtype == gpunet.bool
+    assert gpunet.arange(5, device=device).tolist() == [0, 1, 2, 3, 4]
+    assert gpunet.arange(5, device=device).dtype == gpunet.int64
+    assert gpunet.arange(0, 1, 0.25, device=device).tolist() == [0.0, 0.25, 0.5, 0.75]
+    assert gpunet.linspace(0, 1, 5, device=device).tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert gpunet.eye(2, device=device).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    assert gpunet.full((2,), 7, device=device).dtype == gpunet.int64
+    assert gpunet.full((2,), 1.5, device=device).dtype == gpunet.float32
+    assert gpunet.zeros(2, 3, device=device).shape == (2, 3) and gpunet.ones((), device=device).shape == ()
     assert gpunet.Tensor(2, 3).shape == (2, 3) and gpunet.Tensor([1, 2]).dtype == gpunet.float32
     assert gpunet.LongTensor([1.7]).tolist() == [1]
-    assert isinstance(gpunet.ones(2, dtype=gpunet.int64), gpunet.LongTensor)
+    assert isinstance(gpunet.ones(2, dtype=gpunet.int64), gpunet.LongTensor)  # LongTensor is a cpu type
     assert not isinstance(gpunet.ones(2), gpunet.LongTensor)
     assert isinstance(gpunet.FloatTensor(2), gpunet.Tensor)
 
 
-def test_keywords():
-    x = gpunet.zeros(2, dtype=gpunet.float64, device="cpu", requires_grad=True)
-    assert x.requires_grad and x.is_leaf and x.dtype == gpunet.float64 and x.device == gpunet.device("cpu")
+def test_keywords(device):
+    x = gpunet.zeros(2, dtype=gpunet.float64, device=device, requires_grad=True)
+    assert x.requires_grad and x.is_leaf and x.dtype == gpunet.float64 and x.device.type == device
     for f in (gpunet.ones, gpunet.empty, gpunet.rand, gpunet.randn):
-        t = f(2, 2, requires_grad=True)
+        t = f(2, 2, requires_grad=True, device=device)
         assert t.requires_grad and t.grad_fn is None
-    assert gpunet.tensor([1.0], requires_grad=True).requires_grad
-    assert gpunet.full((1,), 2.0, requires_grad=True).requires_grad
-    assert gpunet.eye(2, requires_grad=True).requires_grad
-    assert gpunet.arange(3.0, requires_grad=True).requires_grad
+    assert gpunet.tensor([1.0], requires_grad=True, device=device).requires_grad
+    assert gpunet.full((1,), 2.0, requires_grad=True, device=device).requires_grad
+    assert gpunet.eye(2, requires_grad=True, device=device).requires_grad
+    assert gpunet.arange(3.0, requires_grad=True, device=device).requires_grad
 
 
-def test_requires_grad_on_integer_tensor_raises():
+def test_requires_grad_on_integer_tensor_raises(device):
     with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
-        gpunet.tensor([1, 2], requires_grad=True)
+        gpunet.tensor([1, 2], requires_grad=True, device=device)
     with pytest.raises(RuntimeError, match="floating point"):
-        gpunet.zeros(2, dtype=gpunet.int64).requires_grad_()
+        gpunet.zeros(2, dtype=gpunet.int64, device=device).requires_grad_()
 
 
 def test_from_numpy_shares_memory():
@@ -145,47 +170,48 @@ def test_from_numpy_shares_memory():
         gpunet.from_numpy([1, 2])
 
 
-def test_tensor_copies_tensor_and_as_tensor_does_not():
-    x = gpunet.ones(3)
+def test_tensor_copies_tensor_and_as_tensor_does_not(device):
+    x = gpunet.ones(3, device=device)
     assert gpunet.as_tensor(x) is x
     y = gpunet.tensor(x)
+    assert y.device.type == device  # a copy on the source's device
     y[0] = 5.0
     assert x[0].item() == 1.0
-    z = gpunet.ones(2, requires_grad=True)
+    z = gpunet.ones(2, requires_grad=True, device=device)
     assert not gpunet.tensor(z).requires_grad and gpunet.tensor(z).is_leaf
 
 
-def test_creation_errors():
+def test_creation_errors(device):
     with pytest.raises(RuntimeError, match="negative dimension"):
-        gpunet.zeros(-1)
+        gpunet.zeros(-1, device=device)
     with pytest.raises(TypeError):
-        gpunet.tensor("abc")
+        gpunet.tensor("abc", device=device)
     with pytest.raises(RuntimeError, match="step must be nonzero"):
-        gpunet.arange(0, 1, 0)
+        gpunet.arange(0, 1, 0, device=device)
     with pytest.raises(RuntimeError, match="upper bound and larger bound inconsistent with step sign"):
-        gpunet.arange(0, 5, -1)
+        gpunet.arange(0, 5, -1, device=device)
     with pytest.raises((ValueError, TypeError)):
-        gpunet.tensor([[1, 2], [3]])
+        gpunet.tensor([[1, 2], [3]], device=device)
 
 
 # ---- random --------------------------------------------------------------------------------------
-def test_random_shapes_dtypes_ranges():
+def test_random_shapes_dtypes_ranges(device):
     gpunet.manual_seed(0)
-    r = gpunet.rand(1000)
+    r = gpunet.rand(1000, device=device)
     assert r.dtype == gpunet.float32 and 0 <= r.min().item() and r.max().item() < 1
-    n = gpunet.randn(2000, dtype=gpunet.float64)
+    n = gpunet.randn(2000, dtype=gpunet.float64, device=device)
     assert n.dtype == gpunet.float64 and abs(n.mean().item()) < 0.1 and abs(n.std().item() - 1) < 0.1
-    i = gpunet.randint(3, 7, (500,))
+    i = gpunet.randint(3, 7, (500,), device=device)
     assert i.dtype == gpunet.int64 and set(i.tolist()) == {3, 4, 5, 6}
-    assert gpunet.randint(5, (2, 2)).shape == (2, 2)
-    p = gpunet.randperm(10)
+    assert gpunet.randint(5, (2, 2), device=device).shape == (2, 2)
+    p = gpunet.randperm(10, device=device)
     assert p.dtype == gpunet.int64 and sorted(p.tolist()) == list(range(10))
-    x = gpunet.ones(3, 4, dtype=gpunet.float64)
+    x = gpunet.ones(3, 4, dtype=gpunet.float64, device=device)
     for like in (gpunet.rand_like(x), gpunet.randn_like(x)):
         assert like.shape == (3, 4) and like.dtype == gpunet.float64
     ri = gpunet.randint_like(x, 0, 3)
     assert ri.shape == (3, 4) and ri.dtype == gpunet.float64
-    assert gpunet.rand(2, 3, dtype=gpunet.float16).dtype == gpunet.float16
+    assert gpunet.rand(2, 3, dtype=gpunet.float16, device=device).dtype == gpunet.float16
 
 
 def test_manual_seed_reproducible(device):

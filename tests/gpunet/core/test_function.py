@@ -41,8 +41,8 @@ class ScaleShift(Function):
 class SortWithIndices(Function):
     @staticmethod
     def forward(ctx, x):
-        order = np.argsort(x.detach().numpy(), kind="stable")
-        idx = gpunet.tensor(order)
+        order = np.argsort(x.detach().cpu().numpy(), kind="stable")
+        idx = gpunet.tensor(order, device=x.device)
         ctx.save_for_backward(idx)
         values = x[idx]
         ctx.mark_non_differentiable(idx)
@@ -56,8 +56,8 @@ class SortWithIndices(Function):
         return out
 
 
-def test_function_forward_backward():
-    x = gpunet.tensor([1.0, -2.0], dtype=gpunet.float64, requires_grad=True)
+def test_function_forward_backward(device):
+    x = gpunet.tensor([1.0, -2.0], dtype=gpunet.float64, requires_grad=True, device=device)
     y = Cube.apply(x)
     assert y.tolist() == [1.0, -8.0] and y.grad_fn is not None and not y.is_leaf
     assert "CubeBackward" in type(y.grad_fn).__name__
@@ -66,7 +66,7 @@ def test_function_forward_backward():
     assert gpunet.autograd.gradcheck(Cube.apply, (x,))
 
 
-def test_function_in_larger_graph_matches_torch():
+def test_function_in_larger_graph_matches_torch(device):
     torch = pytest.importorskip("torch")
 
     class TCube(torch.autograd.Function):
@@ -74,17 +74,17 @@ def test_function_in_larger_graph_matches_torch():
         backward = Cube.backward
 
     a = np.array([0.5, -1.5, 2.0])
-    x = gpunet.tensor(a, requires_grad=True)
+    x = gpunet.tensor(a, requires_grad=True, device=device)
     tx = torch.tensor(a, requires_grad=True)
     (Cube.apply(x.sin()) * x).sum().backward()
     (TCube.apply(tx.sin()) * tx).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), tx.grad.numpy(), rtol=1e-12)
 
 
-def test_needs_input_grad_and_non_tensor_args():
+def test_needs_input_grad_and_non_tensor_args(device):
     ScaleShift.calls.clear()
-    x = gpunet.tensor([1.0, 2.0], requires_grad=True)
-    y = gpunet.tensor([3.0, 4.0])
+    x = gpunet.tensor([1.0, 2.0], requires_grad=True, device=device)
+    y = gpunet.tensor([3.0, 4.0], device=device)
     out = ScaleShift.apply(x, 2.0, y, 1.0)
     assert ScaleShift.calls[-1] == (True, False, False, False)
     assert out.tolist() == [7.0, 17.0]
@@ -96,16 +96,16 @@ def test_needs_input_grad_and_non_tensor_args():
     assert y.grad.tolist() == [2.0, 4.0]
 
 
-def test_no_graph_when_nothing_requires_grad_or_under_no_grad():
-    out = Cube.apply(gpunet.tensor([2.0]))
+def test_no_graph_when_nothing_requires_grad_or_under_no_grad(device):
+    out = Cube.apply(gpunet.tensor([2.0], device=device))
     assert out.grad_fn is None and not out.requires_grad
-    x = gpunet.tensor([2.0], requires_grad=True)
+    x = gpunet.tensor([2.0], requires_grad=True, device=device)
     with gpunet.no_grad():
         out = Cube.apply(x)
     assert out.grad_fn is None and not out.requires_grad
 
 
-def test_forward_runs_without_recording():
+def test_forward_runs_without_recording(device):
     seen = []
 
     class Probe(Function):
@@ -119,21 +119,21 @@ def test_forward_runs_without_recording():
         def backward(ctx, g):
             return g * 2
 
-    x = gpunet.ones(2, requires_grad=True)
+    x = gpunet.ones(2, requires_grad=True, device=device)
     Probe.apply(x).sum().backward()
     assert seen == [False] and x.grad.tolist() == [2.0, 2.0]
 
 
-def test_mark_non_differentiable():
-    x = gpunet.tensor([3.0, 1.0, 2.0], requires_grad=True)
+def test_mark_non_differentiable(device):
+    x = gpunet.tensor([3.0, 1.0, 2.0], requires_grad=True, device=device)
     values, idx = SortWithIndices.apply(x)
     assert values.requires_grad and not idx.requires_grad and idx.dtype == gpunet.int64
     assert values.tolist() == [1.0, 2.0, 3.0] and idx.tolist() == [1, 2, 0]
-    (values * gpunet.tensor([1.0, 10.0, 100.0])).sum().backward()
+    (values * gpunet.tensor([1.0, 10.0, 100.0], device=device)).sum().backward()
     assert x.grad.tolist() == [100.0, 1.0, 10.0]
 
 
-def test_none_grad_for_unused_output_is_materialised():
+def test_none_grad_for_unused_output_is_materialised(device):
     class TwoOut(Function):
         @staticmethod
         def forward(ctx, x):
@@ -143,14 +143,14 @@ def test_none_grad_for_unused_output_is_materialised():
         def backward(ctx, ga, gb):
             return ga * 2 + gb * 3
 
-    x = gpunet.ones(2, requires_grad=True)
+    x = gpunet.ones(2, requires_grad=True, device=device)
     a, _ = TwoOut.apply(x)
     a.sum().backward()  # the second output is unused: its grad arrives as zeros
     assert x.grad.tolist() == [2.0, 2.0]
 
 
-def test_saved_tensors_version_check():
-    x = gpunet.tensor([1.0, 2.0], requires_grad=True)
+def test_saved_tensors_version_check(device):
+    x = gpunet.tensor([1.0, 2.0], requires_grad=True, device=device)
     h = x * 1
     y = Cube.apply(h)
     h.add_(1)
@@ -158,8 +158,8 @@ def test_saved_tensors_version_check():
         y.sum().backward()
 
 
-def test_saved_tensors_freed_after_backward():
-    x = gpunet.tensor([1.0, 2.0], requires_grad=True)
+def test_saved_tensors_freed_after_backward(device):
+    x = gpunet.tensor([1.0, 2.0], requires_grad=True, device=device)
     y = Cube.apply(x)
     y.sum().backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
@@ -172,7 +172,7 @@ def test_saved_tensors_freed_after_backward():
     assert x.grad.tolist() == [9.0, 36.0]
 
 
-def test_wrong_number_of_grads_and_wrong_shape():
+def test_wrong_number_of_grads_and_wrong_shape(device):
     class TooMany(Function):
         @staticmethod
         def forward(ctx, x):
@@ -189,16 +189,16 @@ def test_wrong_number_of_grads_and_wrong_shape():
 
         @staticmethod
         def backward(ctx, g):
-            return gpunet.ones(5)
+            return gpunet.ones(5, device=g.device)
 
-    x = gpunet.ones(2, requires_grad=True)
+    x = gpunet.ones(2, requires_grad=True, device=device)
     with pytest.raises(RuntimeError, match="incorrect number of gradients"):
         TooMany.apply(x).sum().backward()
     with pytest.raises(RuntimeError, match="invalid gradient at index 0"):
         BadShape.apply(x).sum().backward()
 
 
-def test_extra_trailing_none_grads_are_allowed():
+def test_extra_trailing_none_grads_are_allowed(device):
     class ExtraNone(Function):
         @staticmethod
         def forward(ctx, x):
@@ -208,18 +208,18 @@ def test_extra_trailing_none_grads_are_allowed():
         def backward(ctx, g):
             return g * 2, None
 
-    x = gpunet.ones(2, requires_grad=True)
+    x = gpunet.ones(2, requires_grad=True, device=device)
     ExtraNone.apply(x).sum().backward()
     assert x.grad.tolist() == [2.0, 2.0]
 
 
-def test_function_without_backward():
+def test_function_without_backward(device):
     class NoBackward(Function):
         @staticmethod
         def forward(ctx, x):
             return x * 1
 
-    x = gpunet.ones(1, requires_grad=True)
+    x = gpunet.ones(1, requires_grad=True, device=device)
     with pytest.raises(NotImplementedError, match="backward"):
         NoBackward.apply(x).sum().backward()
 
@@ -231,7 +231,7 @@ def test_mixed_devices_in_function():
         ScaleShift.apply(gpunet.ones(2, requires_grad=True), 1.0, gpunet.ones(2, device="cuda"), 0.0)
 
 
-def test_once_differentiable_decorator_is_accepted():
+def test_once_differentiable_decorator_is_accepted(device):
     class Twice(Function):
         @staticmethod
         def forward(ctx, x):
@@ -242,6 +242,6 @@ def test_once_differentiable_decorator_is_accepted():
         def backward(ctx, g):
             return g * 2
 
-    x = gpunet.ones(1, requires_grad=True)
+    x = gpunet.ones(1, requires_grad=True, device=device)
     Twice.apply(x).backward()
     assert x.grad.tolist() == [2.0]

@@ -1,7 +1,10 @@
 """Elementwise ops: forward and gradients vs PyTorch and float64 finite differences, broadcasting included."""
+from functools import partial
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
@@ -55,8 +58,8 @@ UNARY = [
 
 @pytest.mark.parametrize("name,fn,low,high", UNARY, ids=[u[0] for u in UNARY])
 @pytest.mark.parametrize("shape", [(3, 4), ()], ids=["3x4", "0d"])
-def test_unary(name, fn, low, high, shape):
-    check_op(fn, shape, low=low, high=high)
+def test_unary(name, fn, low, high, shape, device):
+    check_op(fn, shape, low=low, high=high, device=device)
 
 
 BINARY = [
@@ -83,35 +86,36 @@ SHAPE_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (
 
 @pytest.mark.parametrize("name,fn,low,high", BINARY, ids=[b[0] for b in BINARY])
 @pytest.mark.parametrize("shapes", SHAPE_PAIRS, ids=[f"{a}-{b}" for a, b in SHAPE_PAIRS])
-def test_binary_broadcast(name, fn, low, high, shapes):
-    check_op(fn, *shapes, low=low, high=high)
+def test_binary_broadcast(name, fn, low, high, shapes, device):
+    check_op(fn, *shapes, low=low, high=high, device=device)
 
 
-def test_ternary_ops():
-    check_op(lambda x, y, z: lib(x).addcmul(x, y, z, value=0.5), (3, 4), (4,), (3, 1))
-    check_op(lambda x, y, z: lib(x).addcdiv(x, y, z, value=2), (3, 4), (4,), (3, 1), low=0.5, high=2)
-    check_op(lambda x, lo, hi: x.clamp(lo, hi), (3, 4), (4,), (3, 1), low=-2, high=2)
-    check_op(lambda x, y, w: lib(x).lerp(x, y, w), (3, 4), (3, 4), (4,))
+def test_ternary_ops(device):
+    check_op(lambda x, y, z: lib(x).addcmul(x, y, z, value=0.5), (3, 4), (4,), (3, 1), device=device)
+    check_op(lambda x, y, z: lib(x).addcdiv(x, y, z, value=2), (3, 4), (4,), (3, 1), low=0.5, high=2,
+             device=device)
+    check_op(lambda x, lo, hi: x.clamp(lo, hi), (3, 4), (4,), (3, 1), low=-2, high=2, device=device)
+    check_op(lambda x, y, w: lib(x).lerp(x, y, w), (3, 4), (3, 4), (4,), device=device)
 
 
-def test_fmod_and_remainder_signs():
+def test_fmod_and_remainder_signs(device):
     rng = np.random.default_rng(3)
     x = rng.uniform(-3, 3, (3, 4))
     y = rng.uniform(0.5, 2, (4,)) * np.array([1, -1, 1, -1])
-    check_op(lambda a, b: lib(a).fmod(a, b), x, y)
-    check_op(lambda a, b: a.remainder(b), x, y)
-    check_op(lambda a: a.fmod(-1.5), x)
-    assert gpunet.tensor([-3.0, 3.0]).fmod(2).tolist() == [-1.0, 1.0]  # sign of the dividend
-    assert gpunet.tensor([-3.0, 3.0]).remainder(2).tolist() == [1.0, 1.0]  # sign of the divisor
-    assert gpunet.tensor([-3, 3]).fmod(-2).tolist() == [-1, 1]
+    check_op(lambda a, b: lib(a).fmod(a, b), x, y, device=device)
+    check_op(lambda a, b: a.remainder(b), x, y, device=device)
+    check_op(lambda a: a.fmod(-1.5), x, device=device)
+    assert gpunet.tensor([-3.0, 3.0], device=device).fmod(2).tolist() == [-1.0, 1.0]  # sign of the dividend
+    assert gpunet.tensor([-3.0, 3.0], device=device).remainder(2).tolist() == [1.0, 1.0]  # divisor's sign
+    assert gpunet.tensor([-3, 3], device=device).fmod(-2).tolist() == [-1, 1]
 
 
-def test_masked_fill_and_where_grads():
+def test_masked_fill_and_where_grads(device):
     mask = np.array([[True, False, True, False]] * 3)
-    check_op(lambda x, m: x.masked_fill(m, 0.5), (3, 4), mask)
-    check_op(lambda x, m: x.masked_fill(m, float("-inf")).exp(), (3, 4), mask)
-    check_op(lambda x, y, m: lib(x).where(m, x, y), (3, 4), (1, 4), mask)
-    check_op(lambda x, m: lib(x).where(m, x, 0.0), (3, 4), mask)
+    check_op(lambda x, m: x.masked_fill(m, 0.5), (3, 4), mask, device=device)
+    check_op(lambda x, m: x.masked_fill(m, float("-inf")).exp(), (3, 4), mask, device=device)
+    check_op(lambda x, y, m: lib(x).where(m, x, y), (3, 4), (1, 4), mask, device=device)
+    check_op(lambda x, m: lib(x).where(m, x, 0.0), (3, 4), mask, device=device)
 
 
 # ---- property test: every binary op over random broadcastable shape pairs ---------------------------
@@ -122,61 +126,61 @@ PROPERTY_OPS = {
 }
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_side=3),
        op=st.sampled_from(sorted(PROPERTY_OPS)), seed=st.integers(0, 2 ** 16))
-def test_binary_broadcast_property(shapes, op, seed):
+def test_binary_broadcast_property(shapes, op, seed, device):
     """grad.shape == input.shape and the values match finite differences (and torch where installed)."""
     a, b = shapes.input_shapes
-    check_op(PROPERTY_OPS[op], a, b, low=0.5, high=2.0, seed=seed)
+    check_op(PROPERTY_OPS[op], a, b, low=0.5, high=2.0, seed=seed, device=device)
 
 
 # ---- values and edge cases ------------------------------------------------------------------------
-def test_sigmoid_extremes_are_finite():
-    x = gpunet.tensor([-1000.0, -50.0, 0.0, 50.0, 1000.0], requires_grad=True)
+def test_sigmoid_extremes_are_finite(device):
+    x = gpunet.tensor([-1000.0, -50.0, 0.0, 50.0, 1000.0], requires_grad=True, device=device)
     y = x.sigmoid()
-    np.testing.assert_allclose(y.detach().numpy(), [0.0, 1.9287498e-22, 0.5, 1.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(y.detach().cpu().numpy(), [0.0, 1.9287498e-22, 0.5, 1.0, 1.0], rtol=1e-6)
     y.sum().backward()
-    assert np.isfinite(x.grad.numpy()).all()
+    assert np.isfinite(x.grad.cpu().numpy()).all()
 
 
-def test_pow_zero_base_and_exponent_grads():
-    x = gpunet.tensor([0.0, 2.0], dtype=gpunet.float64, requires_grad=True)
-    e = gpunet.tensor([0.0, 3.0], dtype=gpunet.float64, requires_grad=True)
+def test_pow_zero_base_and_exponent_grads(device):
+    x = gpunet.tensor([0.0, 2.0], dtype=gpunet.float64, requires_grad=True, device=device)
+    e = gpunet.tensor([0.0, 3.0], dtype=gpunet.float64, requires_grad=True, device=device)
     (x ** e).sum().backward()
     assert x.grad.tolist() == [0.0, 12.0]  # d/dx x**0 at x=0 is 0, as torch
     assert e.grad[1].item() == pytest.approx(8 * np.log(2))
     assert e.grad[0].item() == 0.0
 
 
-def test_relu_grad_at_zero_is_zero():
-    x = gpunet.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+def test_relu_grad_at_zero_is_zero(device):
+    x = gpunet.tensor([-1.0, 0.0, 1.0], requires_grad=True, device=device)
     x.relu().sum().backward()
     assert x.grad.tolist() == [0.0, 0.0, 1.0]
 
 
-def test_abs_grad_at_zero_is_zero():
-    x = gpunet.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+def test_abs_grad_at_zero_is_zero(device):
+    x = gpunet.tensor([-1.0, 0.0, 1.0], requires_grad=True, device=device)
     x.abs().sum().backward()
     assert x.grad.tolist() == [-1.0, 0.0, 1.0]
 
 
-def test_maximum_tie_splits_gradient():
-    x = gpunet.tensor([1.0, 2.0], requires_grad=True)
-    y = gpunet.tensor([1.0, 1.0], requires_grad=True)
+def test_maximum_tie_splits_gradient(device):
+    x = gpunet.tensor([1.0, 2.0], requires_grad=True, device=device)
+    y = gpunet.tensor([1.0, 1.0], requires_grad=True, device=device)
     gpunet.maximum(x, y).sum().backward()
     assert x.grad.tolist() == [0.5, 1.0] and y.grad.tolist() == [0.5, 0.0]
 
 
-def test_clamp_grad_at_boundary_passes():
-    x = gpunet.tensor([-1.0, 0.0, 0.5, 1.0, 2.0], requires_grad=True)
+def test_clamp_grad_at_boundary_passes(device):
+    x = gpunet.tensor([-1.0, 0.0, 0.5, 1.0, 2.0], requires_grad=True, device=device)
     x.clamp(0.0, 1.0).sum().backward()
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # torch passes the grad at min/max
 
 
-def test_integer_arithmetic_values():
-    a = gpunet.tensor([7, -7, 5])
-    b = gpunet.tensor([2, 2, -3])
+def test_integer_arithmetic_values(device):
+    a = gpunet.tensor([7, -7, 5], device=device)
+    b = gpunet.tensor([2, 2, -3], device=device)
     assert (a // b).tolist() == [3, -4, -2]  # floor division, as Python and torch
     assert (a % b).tolist() == [1, 1, -1]  # sign of the divisor
     assert (a * b).tolist() == [14, -14, -15]
@@ -188,8 +192,10 @@ def test_integer_arithmetic_values():
     assert lib(a).div(a, b, rounding_mode="floor").tolist() == [3, -4, -2]
 
 
-def test_reflected_and_floor_ops_match_torch():
+def test_reflected_and_floor_ops_match_torch(device):
     torch = pytest.importorskip("torch")
+    on_device = SimpleNamespace(tensor=partial(gpunet.tensor, device=device), where=gpunet.where,
+                                arange=partial(gpunet.arange, device=device))
     exprs = ["7 // M.arange(1, 4)", "7.5 // M.arange(1.0, 4.0)", "7 % M.arange(1, 4)", "-7.5 % M.arange(1.0, 4.0)",
              "M.tensor([-7.5, 7.5]) % -2", "M.tensor([-7, 7]) % -2", "M.tensor([-7, 7]) // -2",
              "M.arange(6.0) // 4", "2 ** M.tensor([1, 2])", "M.tensor([2, 3]) ** M.tensor([2, 3])",
@@ -200,20 +206,20 @@ def test_reflected_and_floor_ops_match_torch():
              "M.where(M.tensor([True, False]), 1.0, 0.0)", "M.where(M.tensor([True, False]), 1, 2)",
              "M.where(M.tensor([True, False]), M.tensor(1), 2.5)", "M.tensor([3.0, 1.0]).maximum(M.tensor([float('nan'), 0.0]))"]
     for e in exprs:
-        mine, ref = eval(e, {"M": gpunet, "np": np}), eval(e, {"M": torch, "np": np})
+        mine, ref = eval(e, {"M": on_device, "np": np}), eval(e, {"M": torch, "np": np})
         assert str(mine.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1], e
         np.testing.assert_allclose(np.asarray(mine.tolist(), dtype=float), np.asarray(ref.tolist(), dtype=float),
                                    rtol=1e-6, err_msg=e)
 
 
-def test_integer_pow_negative_raises():
+def test_integer_pow_negative_raises(device):
     with pytest.raises(RuntimeError, match="Integers to negative integer powers"):
-        gpunet.tensor([1, 2]) ** -1
+        gpunet.tensor([1, 2], device=device) ** -1
 
 
-def test_comparisons_return_bool():
-    a = gpunet.tensor([1.0, 2.0, 3.0])
-    b = gpunet.tensor([3.0, 2.0, 1.0])
+def test_comparisons_return_bool(device):
+    a = gpunet.tensor([1.0, 2.0, 3.0], device=device)
+    b = gpunet.tensor([3.0, 2.0, 1.0], device=device)
     for op, expected in [(a < b, [True, False, False]), (a <= b, [True, True, False]),
                          (a > b, [False, False, True]), (a >= b, [False, True, True]),
                          (a == b, [False, True, False]), (a != b, [True, False, True]),
@@ -224,40 +230,40 @@ def test_comparisons_return_bool():
     assert not (a < b).requires_grad
 
 
-def test_logical_ops():
-    p = gpunet.tensor([True, True, False, False])
-    q = gpunet.tensor([True, False, True, False])
+def test_logical_ops(device):
+    p = gpunet.tensor([True, True, False, False], device=device)
+    q = gpunet.tensor([True, False, True, False], device=device)
     assert (p & q).tolist() == [True, False, False, False]
     assert (p | q).tolist() == [True, True, True, False]
     assert (p ^ q).tolist() == [False, True, True, False]
     assert (~p).tolist() == [False, False, True, True]
-    assert gpunet.logical_not(gpunet.tensor([0.0, 2.0])).tolist() == [True, False]
+    assert gpunet.logical_not(gpunet.tensor([0.0, 2.0], device=device)).tolist() == [True, False]
 
 
-def test_isnan_isinf_isfinite():
-    x = gpunet.tensor([1.0, float("nan"), float("inf"), float("-inf")])
+def test_isnan_isinf_isfinite(device):
+    x = gpunet.tensor([1.0, float("nan"), float("inf"), float("-inf")], device=device)
     assert x.isnan().tolist() == [False, True, False, False]
     assert x.isinf().tolist() == [False, False, True, True]
     assert x.isfinite().tolist() == [True, False, False, False]
 
 
-def test_bad_operand_type_raises():
+def test_bad_operand_type_raises(device):
     with pytest.raises(TypeError):
-        gpunet.tensor([1.0]) + "a"
+        gpunet.tensor([1.0], device=device) + "a"
 
 
-def test_clamp_requires_a_bound():
+def test_clamp_requires_a_bound(device):
     with pytest.raises(RuntimeError, match="At least one of 'min' or 'max'"):
-        gpunet.tensor([1.0]).clamp()
+        gpunet.tensor([1.0], device=device).clamp()
 
 
-def test_elementwise_torch_parity_float32():
+def test_elementwise_torch_parity_float32(device):
     """float32 forward values track torch's to float32 precision (gradcheck is float64-only)."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     a = rng.uniform(0.5, 2, (5, 6)).astype(np.float32)
     for name in ("exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "sin", "cos", "erf", "log1p", "expm1"):
-        mine = getattr(gpunet.tensor(a), name)()
+        mine = getattr(gpunet.tensor(a, device=device), name)()
         ref = getattr(torch.tensor(a), name)()
         assert mine.dtype == gpunet.float32, name
-        np.testing.assert_allclose(mine.numpy(), ref.numpy(), rtol=2e-6, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(mine.cpu().numpy(), ref.numpy(), rtol=2e-6, atol=1e-6, err_msg=name)

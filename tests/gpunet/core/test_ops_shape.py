@@ -46,8 +46,8 @@ VIEWS = {
 
 
 @pytest.mark.parametrize("name", sorted(VIEWS))
-def test_shape_op(name):
-    check_op(VIEWS[name], (2, 3, 4))
+def test_shape_op(name, device):
+    check_op(VIEWS[name], (2, 3, 4), device=device)
 
 
 INDEXES = {
@@ -81,121 +81,124 @@ INDEXES_3D = {
 
 
 @pytest.mark.parametrize("name", sorted(INDEXES))
-def test_getitem(name):
-    check_op(INDEXES[name], (3, 4))
+def test_getitem(name, device):
+    check_op(INDEXES[name], (3, 4), device=device)
 
 
 @pytest.mark.parametrize("name", sorted(INDEXES_3D))
-def test_getitem_3d_torch_order(name):
-    check_op(INDEXES_3D[name], (2, 3, 4))
+def test_getitem_3d_torch_order(name, device):
+    check_op(INDEXES_3D[name], (2, 3, 4), device=device)
 
 
-def test_setitem_int_and_list_follows_torch_order():
-    x = gpunet.zeros(2, 3, 4)
-    x[0, :, [1, 2]] = gpunet.arange(6.0).reshape(3, 2)
+def test_setitem_int_and_list_follows_torch_order(device):
+    x = gpunet.zeros(2, 3, 4, device=device)
+    x[0, :, [1, 2]] = gpunet.arange(6.0, device=device).reshape(3, 2)
     assert x[0].tolist() == [[0, 0, 1, 0], [0, 2, 3, 0], [0, 4, 5, 0]] and x[1].sum().item() == 0
-    v = gpunet.arange(6.0).reshape(3, 2).requires_grad_()
-    h = gpunet.zeros(2, 3, 4) * 1
+    v = gpunet.arange(6.0, device=device).reshape(3, 2).requires_grad_()
+    h = gpunet.zeros(2, 3, 4, device=device) * 1
     h[1, :, [0, 3]] = v * 2
-    (h * gpunet.arange(4.0)).sum().backward()
+    (h * gpunet.arange(4.0, device=device)).sum().backward()
     assert v.grad.tolist() == [[0.0, 6.0]] * 3
 
 
-def test_cat_stack():
-    check_op(lambda x, y, z: lib(x).cat([x, y, z], 1), (2, 3), (2, 1), (2, 4))
-    check_op(lambda x, y: lib(x).cat((x, y), dim=-1), (2, 3), (2, 2))
-    check_op(lambda x, y: lib(x).cat([x, y]), (1, 3), (2, 3))
-    check_op(lambda x, y: lib(x).stack([x, y]), (2, 3), (2, 3))
-    check_op(lambda x, y: lib(x).stack([x, y], dim=-1), (2, 3), (2, 3))
-    check_op(lambda x, y: lib(x).stack([x, y], 1), (2, 3), (2, 3))
-    check_op(lambda x, y: lib(x).hstack([x, y]), (2, 3), (2, 3))
-    check_op(lambda x, y: lib(x).vstack([x, y]), (3,), (3,))
+def test_cat_stack(device):
+    check_op(lambda x, y, z: lib(x).cat([x, y, z], 1), (2, 3), (2, 1), (2, 4), device=device)
+    check_op(lambda x, y: lib(x).cat((x, y), dim=-1), (2, 3), (2, 2), device=device)
+    check_op(lambda x, y: lib(x).cat([x, y]), (1, 3), (2, 3), device=device)
+    check_op(lambda x, y: lib(x).stack([x, y]), (2, 3), (2, 3), device=device)
+    check_op(lambda x, y: lib(x).stack([x, y], dim=-1), (2, 3), (2, 3), device=device)
+    check_op(lambda x, y: lib(x).stack([x, y], 1), (2, 3), (2, 3), device=device)
+    check_op(lambda x, y: lib(x).hstack([x, y]), (2, 3), (2, 3), device=device)
+    check_op(lambda x, y: lib(x).vstack([x, y]), (3,), (3,), device=device)
 
 
-def test_cat_only_one_requires_grad():
-    x = gpunet.ones(2, requires_grad=True)
-    y = gpunet.zeros(3)
+def test_cat_only_one_requires_grad(device):
+    x = gpunet.ones(2, requires_grad=True, device=device)
+    y = gpunet.zeros(3, device=device)
     out = gpunet.cat([y, x])
-    (out * gpunet.arange(5.0)).sum().backward()
+    (out * gpunet.arange(5.0, device=device)).sum().backward()
     assert x.grad.tolist() == [3.0, 4.0] and y.grad is None
 
 
-def test_cat_errors():
+def test_cat_errors(device):
     with pytest.raises(RuntimeError, match="Sizes of tensors must match except in dimension 0"):
-        gpunet.cat([gpunet.ones(2, 3), gpunet.ones(2, 4)])
+        gpunet.cat([gpunet.ones(2, 3, device=device), gpunet.ones(2, 4, device=device)])
     with pytest.raises(RuntimeError, match="non-empty"):
         gpunet.cat([])
     with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
-        gpunet.stack([gpunet.ones(2), gpunet.ones(3)])
-    assert gpunet.cat([gpunet.ones(0), gpunet.ones(2, 3)]).shape == (2, 3)  # legacy empty 1-d is skipped
+        gpunet.stack([gpunet.ones(2, device=device), gpunet.ones(3, device=device)])
+    empty = gpunet.ones(0, device=device)  # a legacy empty 1-d tensor is skipped
+    assert gpunet.cat([empty, gpunet.ones(2, 3, device=device)]).shape == (2, 3)
 
 
-def test_gather_scatter_index_select():
+def test_gather_scatter_index_select(device):
     idx = np.array([[0, 2, 1, 0], [2, 2, 0, 1]])
-    check_op(lambda x, i: x.gather(0, i), (3, 4), idx)
-    check_op(lambda x, i: x.gather(1, i[:, :2]), (3, 4), idx)
-    check_op(lambda x, i: lib(x).gather(x, -1, i), (2, 3), idx[:, :3])
-    check_op(lambda x, i: x.index_select(0, i[0]), (3, 4), idx)
-    check_op(lambda x, i: x.index_select(-1, i[1]), (3, 3), idx)
+    check_op(lambda x, i: x.gather(0, i), (3, 4), idx, device=device)
+    check_op(lambda x, i: x.gather(1, i[:, :2]), (3, 4), idx, device=device)
+    check_op(lambda x, i: lib(x).gather(x, -1, i), (2, 3), idx[:, :3], device=device)
+    check_op(lambda x, i: x.index_select(0, i[0]), (3, 4), idx, device=device)
+    check_op(lambda x, i: x.index_select(-1, i[1]), (3, 3), idx, device=device)
     uniq = np.array([[0, 1, 2, 0], [1, 2, 0, 1]])  # no duplicate targets per column: scatter is deterministic
-    check_op(lambda x, i, s: x.scatter(0, i, s), (3, 4), uniq, (2, 4))
-    check_op(lambda x, i, s: x.scatter_add(0, i, s), (3, 4), idx, (2, 4))
-    check_op(lambda x, i: x.scatter(1, i[:, :2], 0.5), (2, 4), idx)
-    check_op(lambda x, i, s: x.scatter(1, i, s), (2, 4), np.array([[0, 3], [2, 1]]), (2, 2))
+    check_op(lambda x, i, s: x.scatter(0, i, s), (3, 4), uniq, (2, 4), device=device)
+    check_op(lambda x, i, s: x.scatter_add(0, i, s), (3, 4), idx, (2, 4), device=device)
+    check_op(lambda x, i: x.scatter(1, i[:, :2], 0.5), (2, 4), idx, device=device)
+    check_op(lambda x, i, s: x.scatter(1, i, s), (2, 4), np.array([[0, 3], [2, 1]]), (2, 2), device=device)
 
 
-def test_scatter_add_accumulates_duplicates():
-    x = gpunet.zeros(3)
-    out = x.scatter_add(0, gpunet.tensor([0, 0, 2, 0]), gpunet.ones(4))
+def test_scatter_add_accumulates_duplicates(device):
+    x = gpunet.zeros(3, device=device)
+    out = x.scatter_add(0, gpunet.tensor([0, 0, 2, 0], device=device), gpunet.ones(4, device=device))
     assert out.tolist() == [3.0, 0.0, 1.0]
-    y = gpunet.zeros(2, 3)
-    y.scatter_(1, gpunet.tensor([[2], [0]]), 5.0)
+    y = gpunet.zeros(2, 3, device=device)
+    y.scatter_(1, gpunet.tensor([[2], [0]], device=device), 5.0)
     assert y.tolist() == [[0, 0, 5], [5, 0, 0]]
 
 
-def test_gather_errors():
-    x = gpunet.ones(3, 4)
+def test_gather_errors(device):
+    x = gpunet.ones(3, 4, device=device)
     with pytest.raises(RuntimeError, match="index out of bounds"):
-        x.gather(1, gpunet.tensor([[4]]))
+        x.gather(1, gpunet.tensor([[4]], device=device))
     with pytest.raises(RuntimeError, match="Expected dtype int64 for index"):
-        x.gather(1, gpunet.tensor([[1.0]]))
+        x.gather(1, gpunet.tensor([[1.0]], device=device))
     with pytest.raises(RuntimeError, match="same number of dimensions"):
-        x.gather(1, gpunet.tensor([1]))
+        x.gather(1, gpunet.tensor([1], device=device))
     with pytest.raises(IndexError, match="out of range"):
-        x.index_select(0, gpunet.tensor([3]))
+        x.index_select(0, gpunet.tensor([3], device=device))
 
 
-def test_index_backward_accumulates_repeats():
-    x = gpunet.ones(3, requires_grad=True)
-    x[gpunet.tensor([0, 0, 2, 0])].sum().backward()
+def test_index_backward_accumulates_repeats(device):
+    x = gpunet.ones(3, requires_grad=True, device=device)
+    x[gpunet.tensor([0, 0, 2, 0], device=device)].sum().backward()
     assert x.grad.tolist() == [3.0, 0.0, 1.0]
 
 
-def test_getitem_errors():
-    x = gpunet.ones(2, 3)
+def test_getitem_errors(device):
+    x = gpunet.ones(2, 3, device=device)
     with pytest.raises(IndexError, match=r"shape \[2, 3\]"):
         x[5]
     with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool"):
-        x[gpunet.tensor([0.0])]
+        x[gpunet.tensor([0.0], device=device)]
 
 
-def test_views_share_memory_and_version():
-    base = gpunet.zeros(2, 3)
+def test_views_share_memory_and_version(device):
+    base = gpunet.zeros(2, 3, device=device)
     for v in (base.view(6), base[0], base.t(), base.unsqueeze(0), base.reshape(3, 2), base[:, 1:],
               base.transpose(0, 1), base.expand(4, 2, 3), base.squeeze(), base.flatten(), base[..., None],
               base.narrow(1, 0, 2), base.select(0, 1)):
-        assert np.shares_memory(v.numpy(), base.numpy())
+        if device == "cpu":  # np.shares_memory needs host arrays
+            assert np.shares_memory(v.numpy(), base.numpy())
         before = base._version
         if v.shape != (4, 2, 3):  # an expanded tensor cannot be written (torch refuses too)
             v.fill_(1.0)
             assert base._version == before + 1
-    assert not np.shares_memory(base[[0, 1]].numpy(), base.numpy())  # advanced indexing copies
-    assert not np.shares_memory(base.clone().numpy(), base.numpy())
-    assert not np.shares_memory(base.repeat(1, 1).numpy(), base.numpy())
+    if device == "cpu":
+        assert not np.shares_memory(base[[0, 1]].numpy(), base.numpy())  # advanced indexing copies
+        assert not np.shares_memory(base.clone().numpy(), base.numpy())
+        assert not np.shares_memory(base.repeat(1, 1).numpy(), base.numpy())
 
 
-def test_view_errors():
-    x = gpunet.ones(2, 3)
+def test_view_errors(device):
+    x = gpunet.ones(2, 3, device=device)
     with pytest.raises(RuntimeError, match=r"shape '\[4, 2\]' is invalid for input of size 6"):
         x.view(4, 2)
     with pytest.raises(RuntimeError, match="only one dimension can be inferred"):
@@ -209,8 +212,8 @@ def test_view_errors():
         x.permute(0)
 
 
-def test_size_and_shape():
-    x = gpunet.ones(2, 3, 4)
+def test_size_and_shape(device):
+    x = gpunet.ones(2, 3, 4, device=device)
     assert x.size() == (2, 3, 4) and x.shape == gpunet.Size([2, 3, 4])
     assert x.size(1) == 3 and x.size(-1) == 4 and x.shape[1:] == (3, 4)
     assert isinstance(x.shape[1:], gpunet.Size) and repr(x.shape) == "gpunet.Size([2, 3, 4])"
@@ -219,59 +222,61 @@ def test_size_and_shape():
         x.size(3)
 
 
-def test_squeeze_unsqueeze_edge_cases():
-    x = gpunet.ones(1, 3, 1)
+def test_squeeze_unsqueeze_edge_cases(device):
+    x = gpunet.ones(1, 3, 1, device=device)
     assert x.squeeze().shape == (3,)
     assert x.squeeze(1).shape == (1, 3, 1)  # non-1 dim: no-op
     assert x.squeeze(-1).shape == (1, 3)
     assert x.squeeze((0, 2)).shape == (3,)
-    assert gpunet.tensor(5.0).unsqueeze(0).shape == (1,)
-    assert gpunet.tensor(5.0).squeeze().shape == ()
+    assert gpunet.tensor(5.0, device=device).unsqueeze(0).shape == (1,)
+    assert gpunet.tensor(5.0, device=device).squeeze().shape == ()
     assert x.unsqueeze(3).shape == (1, 3, 1, 1)
     with pytest.raises(IndexError):
         x.unsqueeze(5)
 
 
-def test_split_chunk_shapes_match_torch():
+def test_split_chunk_shapes_match_torch(device):
     torch = pytest.importorskip("torch")
     for n, arg, dim in [(10, 3, 0), (10, [2, 8], 0), (7, 7, 0), (6, 4, 0)]:
         a = np.arange(n * 2.0).reshape(n, 2)
-        mine = [tuple(t.shape) for t in gpunet.tensor(a).split(arg, dim)]
+        mine = [tuple(t.shape) for t in gpunet.tensor(a, device=device).split(arg, dim)]
         ref = [tuple(t.shape) for t in torch.tensor(a).split(arg, dim)]
         assert mine == ref
     for n, chunks in [(10, 3), (5, 2), (6, 4), (1, 3), (7, 7)]:
-        mine = [tuple(t.shape) for t in gpunet.arange(n).chunk(chunks)]
+        mine = [tuple(t.shape) for t in gpunet.arange(n, device=device).chunk(chunks)]
         ref = [tuple(t.shape) for t in torch.arange(n).chunk(chunks)]
         assert mine == ref, (n, chunks)
 
 
-def test_where_masked_fill_values():
-    x = gpunet.tensor([[1.0, -2.0], [3.0, -4.0]])
-    assert gpunet.where(x > 0, x, gpunet.zeros(1)).tolist() == [[1.0, 0.0], [3.0, 0.0]]
+def test_where_masked_fill_values(device):
+    x = gpunet.tensor([[1.0, -2.0], [3.0, -4.0]], device=device)
+    assert gpunet.where(x > 0, x, gpunet.zeros(1, device=device)).tolist() == [[1.0, 0.0], [3.0, 0.0]]
     assert x.where(x < 0, 9.0).tolist() == [[9.0, -2.0], [9.0, -4.0]]
     assert x.masked_fill(x < 0, 0.0).tolist() == [[1.0, 0.0], [3.0, 0.0]]
-    assert x.masked_fill(gpunet.tensor([True, False]), gpunet.tensor(7.0)).tolist() == [[7.0, -2.0], [7.0, -4.0]]
+    mask, value = gpunet.tensor([True, False], device=device), gpunet.tensor(7.0, device=device)
+    assert x.masked_fill(mask, value).tolist() == [[7.0, -2.0], [7.0, -4.0]]
     with pytest.raises(RuntimeError, match="masked_fill only supports boolean masks"):
-        x.masked_fill(gpunet.tensor([1, 0]), 0.0)
+        x.masked_fill(gpunet.tensor([1, 0], device=device), 0.0)
     rows, cols = gpunet.where(x > 0)
     assert rows.tolist() == [0, 1] and cols.tolist() == [0, 0]
     assert (x > 0).nonzero().tolist() == [[0, 0], [1, 0]]
     assert x.masked_select(x > 0).tolist() == [1.0, 3.0]
 
 
-def test_masked_fill_grad_through_value_tensor():
+def test_masked_fill_grad_through_value_tensor(device):
     torch = pytest.importorskip("torch")
     mask = np.array([True, False, True])
-    v = gpunet.tensor(2.0, requires_grad=True)
-    x = gpunet.ones(3, requires_grad=True)
-    (x.masked_fill(gpunet.tensor(mask), v) * gpunet.tensor([1.0, 2.0, 3.0])).sum().backward()
+    v = gpunet.tensor(2.0, requires_grad=True, device=device)
+    x = gpunet.ones(3, requires_grad=True, device=device)
+    weights = gpunet.tensor([1.0, 2.0, 3.0], device=device)
+    (x.masked_fill(gpunet.tensor(mask, device=device), v) * weights).sum().backward()
     tv = torch.tensor(2.0, requires_grad=True)
     tx = torch.ones(3, requires_grad=True)
     (tx.masked_fill(torch.tensor(mask), tv) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
     assert v.grad.item() == tv.grad.item() and x.grad.tolist() == tx.grad.tolist()
 
 
-def test_expand_as_broadcast_tensors():
-    check_op(lambda x, y: x.expand_as(y) * y, (3, 1), (2, 3, 4))
-    check_op(lambda x, y: lib(x).broadcast_tensors(x, y)[0] * 2, (3, 1), (1, 4))
-    check_op(lambda x: lib(x).broadcast_to(x, (2, 3)), (3,))
+def test_expand_as_broadcast_tensors(device):
+    check_op(lambda x, y: x.expand_as(y) * y, (3, 1), (2, 3, 4), device=device)
+    check_op(lambda x, y: lib(x).broadcast_tensors(x, y)[0] * 2, (3, 1), (1, 4), device=device)
+    check_op(lambda x: lib(x).broadcast_to(x, (2, 3)), (3,), device=device)

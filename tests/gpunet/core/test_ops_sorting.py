@@ -16,8 +16,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_values_indices_and_grad(name):
-    check_op(CASES[name], (3, 5))
+def test_values_indices_and_grad(name, device):
+    check_op(CASES[name], (3, 5), device=device)
 
 
 def test_argsort_matches_torch_with_ties_and_nan(device):
@@ -36,23 +36,23 @@ def test_argsort_matches_torch_with_ties_and_nan(device):
     np.testing.assert_array_equal(k.values.cpu().numpy(), torch.topk(t, 4, dim=1).values.numpy())
 
 
-def test_integer_bool_and_scalar_inputs():
-    assert gpunet.tensor([3, 1, 2]).sort().values.tolist() == [1, 2, 3]
-    assert gpunet.tensor([True, False, True]).argsort(stable=True).tolist() == [1, 0, 2]
-    v, i = gpunet.sort(gpunet.tensor(2.5))
+def test_integer_bool_and_scalar_inputs(device):
+    assert gpunet.tensor([3, 1, 2], device=device).sort().values.tolist() == [1, 2, 3]
+    assert gpunet.tensor([True, False, True], device=device).argsort(stable=True).tolist() == [1, 0, 2]
+    v, i = gpunet.sort(gpunet.tensor(2.5, device=device))
     assert v.item() == 2.5 and i.item() == 0 and i.dtype == gpunet.int64
 
 
-def test_topk_accuracy_pattern():
-    logits = gpunet.tensor([[0.1, 0.5, 0.2, 0.9], [0.8, 0.1, 0.05, 0.3]])
-    target = gpunet.tensor([1, 3])
+def test_topk_accuracy_pattern(device):
+    logits = gpunet.tensor([[0.1, 0.5, 0.2, 0.9], [0.8, 0.1, 0.05, 0.3]], device=device)
+    target = gpunet.tensor([1, 3], device=device)
     _, pred = logits.topk(2, 1, True, True)
     correct = pred.t().eq(target.view(1, -1).expand_as(pred.t()))
     assert correct[:1].sum().item() == 0 and correct[:2].sum().item() == 2
 
 
-def test_errors():
+def test_errors(device):
     with pytest.raises(RuntimeError, match="selected index k out of range"):
-        gpunet.tensor([1.0, 2.0]).topk(3)
+        gpunet.tensor([1.0, 2.0], device=device).topk(3)
     with pytest.raises(IndexError, match="Dimension out of range"):
-        gpunet.ones(2, 3).sort(dim=2)
+        gpunet.ones(2, 3, device=device).sort(dim=2)

@@ -25,13 +25,6 @@ except ImportError:  # the finite-difference checks still run
 TOL = {"float64": (1e-10, 1e-8), "float32": (1e-5, 1e-5)}
 
 
-@pytest.fixture(params=["cpu", "cuda"])
-def device(request):
-    if request.param == "cuda" and not gpunet.cuda.is_available():
-        pytest.skip("cuda device not available (neither a GPU nor GPUNET_CUDA_SIM=1)")
-    return request.param
-
-
 def rand(*shape, seed=0, low=-2.0, high=2.0):
     return np.random.default_rng(seed).uniform(low, high, size=shape)
 
@@ -96,30 +89,6 @@ def gradcheck(fn, *arrays, device="cpu"):
     xs = [gpunet.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a, device=device,
                         requires_grad=a.dtype.kind == "f") for a in arrays]
     assert gpunet.autograd.gradcheck(lambda *t: fn(GF, *t), xs)
-
-
-def same_on_devices(fn, *arrays, dtype="float32", atol=1e-6, rtol=1e-5):
-    """fn(GF, ...) on cuda equals the cpu result (outputs and gradients)."""
-    results = {}
-    for dev in ("cpu", "cuda"):
-        arrs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays]
-        xs = [gpunet.tensor(a, device=dev, requires_grad=a.dtype.kind == "f") for a in arrs]
-        outs = as_tuple(fn(GF, *xs))
-        rng = np.random.default_rng(3)
-        diff = [(o, rng.uniform(-1, 1, size=tuple(o.shape))) for o in outs if o.requires_grad]
-        if diff:
-            gpunet.autograd.backward([o for o, _ in diff],
-                                     [gpunet.tensor(s, dtype=o.dtype, device=dev) for o, s in diff])
-        for o in outs:
-            assert o.device.type == dev
-        results[dev] = ([to_np(o) for o in outs], [None if x.grad is None else to_np(x.grad) for x in xs])
-    (cpu_o, cpu_g), (cuda_o, cuda_g) = results["cpu"], results["cuda"]
-    for a, b in zip(cpu_o, cuda_o):
-        np.testing.assert_allclose(b, a, atol=atol, rtol=rtol, equal_nan=True)
-    for a, b in zip(cpu_g, cuda_g):
-        assert (a is None) == (b is None)
-        if a is not None:
-            np.testing.assert_allclose(b, a, atol=atol, rtol=rtol)
 
 
 def needs_torch():

@@ -206,9 +206,9 @@ def _theirs(torch):
     return m
 
 
-def test_state_dict_keys_and_values_match_torch():
+def test_state_dict_keys_and_values_match_torch(device):
     torch = pytest.importorskip("torch")
-    ours, theirs = _ours(), _theirs(torch)
+    ours, theirs = _ours().to(device), _theirs(torch)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
     assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
@@ -217,8 +217,9 @@ def test_state_dict_keys_and_values_match_torch():
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     with torch.no_grad():
         want = theirs.heads[1](theirs.ordered(theirs.named["proj"](theirs.features(torch.tensor(x)))))
-    got = ours.heads[1](ours.ordered(ours.named["proj"](ours.features(gpunet.tensor(x)))))
-    np.testing.assert_allclose(got.detach().numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    got = ours.heads[1](ours.ordered(ours.named["proj"](ours.features(gpunet.tensor(x, device=device)))))
+    assert got.device.type == device
+    np.testing.assert_allclose(got.detach().cpu().numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_sequential_deletion_names_match_torch():
@@ -235,7 +236,7 @@ def test_sequential_deletion_names_match_torch():
     assert list(ours.state_dict()) == list(theirs.state_dict())
 
 
-def test_real_layers_state_dict_and_repr_match_torch():
+def test_real_layers_state_dict_and_repr_match_torch(device):
     """With the library's own layers (when present): same repr, same keys, same outputs from torch's weights."""
     torch = pytest.importorskip("torch")
     if not all(hasattr(nn, n) for n in ("Conv2d", "BatchNorm2d", "Linear", "ReLU", "Flatten", "MaxPool2d")):
@@ -254,10 +255,12 @@ def test_real_layers_state_dict_and_repr_match_torch():
     ours, theirs = build(nn), build(torch.nn)
     assert repr(ours) == repr(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    ours.load_state_dict({k: gpunet.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
+    ours.to(device).load_state_dict({k: gpunet.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
     ours.eval()
     theirs.eval()
     x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
     with torch.no_grad():
         want = theirs(torch.tensor(x)).numpy()
-    np.testing.assert_allclose(ours(gpunet.tensor(x)).detach().numpy(), want, rtol=1e-4, atol=1e-5)
+    got = ours(gpunet.tensor(x, device=device))
+    assert got.device.type == device
+    np.testing.assert_allclose(got.detach().cpu().numpy(), want, rtol=1e-4, atol=1e-5)

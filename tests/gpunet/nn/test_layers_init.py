@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import gpunet
-import gpunet.nn as nn
+from gpunet import nn
 
 from .nn_helpers import to_np, torch
 
@@ -18,29 +18,30 @@ def _check_uniform(t, bound):
 
 
 @pytest.mark.parametrize("make,fan_in", [
-    (lambda: nn.Linear(300, 200), 300),
-    (lambda: nn.Conv2d(16, 64, 3), 16 * 9),
-    (lambda: nn.Conv2d(16, 64, (3, 5), groups=4), 4 * 15),
-    (lambda: nn.Conv1d(20, 300, 7), 140),
-    (lambda: nn.ConvTranspose2d(64, 32, 3, groups=2), 16 * 9),  # weight.size(1) * k*k
+    (lambda d: nn.Linear(300, 200, device=d), 300),
+    (lambda d: nn.Conv2d(16, 64, 3, device=d), 16 * 9),
+    (lambda d: nn.Conv2d(16, 64, (3, 5), groups=4, device=d), 4 * 15),
+    (lambda d: nn.Conv1d(20, 300, 7, device=d), 140),
+    (lambda d: nn.ConvTranspose2d(64, 32, 3, groups=2, device=d), 16 * 9),  # weight.size(1) * k*k
 ])
-def test_linear_and_conv_default_init_bounds(make, fan_in):
+def test_linear_and_conv_default_init_bounds(make, fan_in, device):
     gpunet.manual_seed(0)
-    m = make()
+    m = make(device)
+    assert m.weight.device.type == device
     bound = 1 / math.sqrt(fan_in)  # kaiming_uniform(a=sqrt(5)) gives sqrt(6 / ((1 + 5) fan_in))
     _check_uniform(m.weight, bound)
     v = to_np(m.bias)
     assert np.abs(v).max() <= bound and v.std() > 0.4 * bound / math.sqrt(3)
 
 
-def test_bilinear_init_bounds():
-    m = nn.Bilinear(40, 30, 50)
+def test_bilinear_init_bounds(device):
+    m = nn.Bilinear(40, 30, 50, device=device)
     _check_uniform(m.weight, 1 / math.sqrt(40))
 
 
-def test_embedding_init_normal_and_padding_row_zero():
+def test_embedding_init_normal_and_padding_row_zero(device):
     gpunet.manual_seed(1)
-    e = nn.Embedding(500, 64, padding_idx=3)
+    e = nn.Embedding(500, 64, padding_idx=3, device=device)
     w = to_np(e.weight)
     assert (w[3] == 0).all()
     rest = np.delete(w, 3, axis=0)
@@ -48,8 +49,8 @@ def test_embedding_init_normal_and_padding_row_zero():
     assert e.weight.requires_grad and e.weight.dtype == gpunet.float32
 
 
-def test_norm_layers_init_and_buffers():
-    bn = nn.BatchNorm2d(5)
+def test_norm_layers_init_and_buffers(device):
+    bn = nn.BatchNorm2d(5, device=device)
     assert (to_np(bn.weight) == 1).all() and (to_np(bn.bias) == 0).all()
     assert (to_np(bn.running_mean) == 0).all() and (to_np(bn.running_var) == 1).all()
     assert bn.num_batches_tracked.dtype == gpunet.int64 and int(bn.num_batches_tracked) == 0
@@ -57,28 +58,29 @@ def test_norm_layers_init_and_buffers():
     assert [k for k, _ in bn.named_buffers()] == ["running_mean", "running_var", "num_batches_tracked"]
     assert nn.BatchNorm1d(3, affine=False).weight is None
     assert nn.BatchNorm1d(3, track_running_stats=False).running_mean is None
-    ln = nn.LayerNorm((2, 3))
+    ln = nn.LayerNorm((2, 3), device=device)
     assert ln.weight.shape == (2, 3) and (to_np(ln.weight) == 1).all() and (to_np(ln.bias) == 0).all()
-    gn = nn.GroupNorm(2, 6)
-    assert gn.weight.shape == (6,)
-    assert (to_np(nn.PReLU(3, 0.1).weight) == np.float32(0.1)).all()
+    gn = nn.GroupNorm(2, 6, device=device)
+    assert gn.weight.shape == (6,) and gn.weight.device.type == device
+    assert (to_np(nn.PReLU(3, 0.1, device=device).weight) == np.float32(0.1)).all()
 
 
-def test_factory_kwargs_dtype_and_device():
-    m = nn.Linear(3, 2, dtype=gpunet.float64)
+def test_factory_kwargs_dtype_and_device(device):
+    m = nn.Linear(3, 2, dtype=gpunet.float64, device=device)
     assert m.weight.dtype == gpunet.float64 and m.bias.dtype == gpunet.float64
-    c = nn.Conv2d(1, 2, 3, bias=False, dtype=gpunet.float64)
-    assert c.bias is None and c.weight.dtype == gpunet.float64
-    if gpunet.cuda.is_available():
-        bn = nn.BatchNorm1d(3, device="cuda")
-        assert bn.weight.device.type == "cuda" and bn.running_var.device.type == "cuda"
+    assert m.weight.device.type == device and m.bias.device.type == device
+    c = nn.Conv2d(1, 2, 3, bias=False, dtype=gpunet.float64, device=device)
+    assert c.bias is None and c.weight.dtype == gpunet.float64 and c.weight.device.type == device
+    bn = nn.BatchNorm1d(3, device=device)
+    assert bn.weight.device.type == device and bn.running_var.device.type == device
 
 
-def test_embedding_from_pretrained():
-    w = gpunet.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+def test_embedding_from_pretrained(device):
+    w = gpunet.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], device=device)
     e = nn.Embedding.from_pretrained(w)
     assert not e.weight.requires_grad and e.num_embeddings == 3 and e.embedding_dim == 2
-    np.testing.assert_array_equal(to_np(e(gpunet.tensor([2, 0]))), [[5, 6], [1, 2]])
+    assert e.weight.device.type == device
+    np.testing.assert_array_equal(to_np(e(gpunet.tensor([2, 0], device=device))), [[5, 6], [1, 2]])
     e2 = nn.Embedding.from_pretrained(w, freeze=False, padding_idx=1)
     assert e2.weight.requires_grad and (to_np(e2.weight)[1] == [3, 4]).all()  # padding row kept as given
     with pytest.raises(AssertionError, match="Embeddings parameter is expected to be 2-dimensional"):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import gpunet
-import gpunet.nn as nn
 import gpunet.nn.functional as F
+from gpunet import nn
 
 from .layer_helpers import check_layer, port, state_layout
 from .nn_helpers import rand, to_np, torch
@@ -100,9 +100,10 @@ LAYERS = [  # (id, constructor, input arrays)
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name,make,arrays", LAYERS, ids=[n for n, _, _ in LAYERS])
-def test_layer_matches_torch(name, make, arrays, dtype):
+def test_layer_matches_torch(name, make, arrays, dtype, device):
     check_layer(make, *arrays, dtype=dtype, train=not name.endswith("-eval"),
-                atol=None if dtype == "float64" else 1e-5, rtol=None if dtype == "float64" else 1e-4)
+                atol=None if dtype == "float64" else 1e-5, rtol=None if dtype == "float64" else 1e-4,
+                device=device)
 
 
 @pytest.mark.parametrize("make,shape", [
@@ -115,43 +116,44 @@ def test_layer_matches_torch(name, make, arrays, dtype):
     (lambda nn: nn.BatchNorm2d(4, track_running_stats=False), (3, 4, 2, 3)),
     (lambda nn: nn.BatchNorm3d(2, eps=1e-3), (2, 2, 2, 3, 2)),
 ], ids=["1d", "1d-3d-input", "2d", "2d-cumulative", "2d-noaffine", "2d-nobias", "2d-nostats", "3d"])
-def test_batchnorm_train_then_eval_matches_torch(make, shape):
-    gm, tm, _ = check_layer(make, rand(*shape, seed=1), train=True, steps=3)
+def test_batchnorm_train_then_eval_matches_torch(make, shape, device):
+    gm, tm, _ = check_layer(make, rand(*shape, seed=1), train=True, steps=3, device=device)
     x = rand(*shape, seed=9)
-    g = gm.eval()(gpunet.tensor(x))
+    g = gm.eval()(gpunet.tensor(x, device=device))
     t = tm.eval()(torch.tensor(x))
     np.testing.assert_allclose(to_np(g), t.detach().numpy(), rtol=1e-10, atol=1e-10)
     for (name, b), (_, tb) in zip(gm.named_buffers(), tm.named_buffers()):
         np.testing.assert_allclose(to_np(b), tb.numpy(), rtol=1e-7, err_msg=name)
 
 
-def test_batchnorm_eval_mode_gradients_match_torch():
-    check_layer(lambda nn: nn.BatchNorm2d(3), rand(2, 3, 2, 2), train=False)
+def test_batchnorm_eval_mode_gradients_match_torch(device):
+    check_layer(lambda nn: nn.BatchNorm2d(3), rand(2, 3, 2, 2), train=False, device=device)
 
 
-def test_instance_norm_eval_with_running_stats_matches_torch():
-    make = lambda nn: nn.InstanceNorm2d(3, affine=True, track_running_stats=True)  # noqa: E731
-    gm, tm, _ = check_layer(make, rand(2, 3, 4, 4), steps=2)
-    check_layer(lambda nn: make(nn), rand(2, 3, 4, 4), train=False)
+def test_instance_norm_eval_with_running_stats_matches_torch(device):
+    def make(nn):
+        return nn.InstanceNorm2d(3, affine=True, track_running_stats=True)
+    check_layer(make, rand(2, 3, 4, 4), steps=2, device=device)
+    check_layer(lambda nn: make(nn), rand(2, 3, 4, 4), train=False, device=device)
 
 
-def test_embedding_matches_torch():
+def test_embedding_matches_torch(device):
     idx = np.array([[0, 3, 2], [1, 3, 4]])
     for make in (lambda nn: nn.Embedding(5, 3), lambda nn: nn.Embedding(5, 3, padding_idx=3),
                  lambda nn: nn.Embedding(5, 3, scale_grad_by_freq=True),
                  lambda nn: nn.Embedding(5, 3, max_norm=1.0)):
-        check_layer(make, idx)
+        check_layer(make, idx, device=device)
 
 
-def test_conv_transpose_output_size_argument_matches_torch():
+def test_conv_transpose_output_size_argument_matches_torch(device):
     x = rand(1, 2, 3, 3)
-    gm, tm, _ = check_layer(lambda nn: nn.ConvTranspose2d(2, 3, 3, stride=2), x)
+    gm, tm, _ = check_layer(lambda nn: nn.ConvTranspose2d(2, 3, 3, stride=2), x, device=device)
     for size in ([7, 7], [8, 8], (1, 3, 8, 7)):
-        g = gm(gpunet.tensor(x), output_size=size)
+        g = gm(gpunet.tensor(x, device=device), output_size=size)
         t = tm(torch.tensor(x), output_size=size)
         np.testing.assert_allclose(to_np(g), t.detach().numpy(), rtol=1e-10)
     with pytest.raises(ValueError, match="requested an output size of"):
-        gm(gpunet.tensor(x), output_size=[10, 10])
+        gm(gpunet.tensor(x, device=device), output_size=[10, 10])
 
 
 LOSSES = [
@@ -195,51 +197,51 @@ def _loss_inputs(kind):
 
 
 @pytest.mark.parametrize("make,kind", [(m, k) for _, m, k in LOSSES], ids=[n for n, _, _ in LOSSES])
-def test_loss_module_matches_torch(make, kind):
-    gm, _, out = check_layer(make, *_loss_inputs(kind), needs=[True, kind != "sign"])
+def test_loss_module_matches_torch(make, kind, device):
+    gm, _, _ = check_layer(make, *_loss_inputs(kind), needs=[True, kind != "sign"], device=device)
     assert [k for k, _ in gm.named_buffers()] == [k for k, _ in make(torch.nn).named_buffers()]
 
 
-def test_loss_module_three_inputs_match_torch():
+def test_loss_module_three_inputs_match_torch(device):
     a, b = rand(4, 5, seed=1), rand(4, 5, seed=2)
-    check_layer(lambda nn: nn.CosineEmbeddingLoss(margin=0.2), a, b, np.array([1, -1, 1, -1]))
-    check_layer(lambda nn: nn.MarginRankingLoss(margin=0.1), a[:, 0], b[:, 0], np.array([1.0, -1.0, 1.0,
-                                                                                         -1.0]))
-    check_layer(lambda nn: nn.TripletMarginLoss(margin=0.5), a, b, rand(4, 5, seed=3))
-    check_layer(lambda nn: nn.GaussianNLLLoss(), a, b, np.abs(rand(4, 5, seed=3)))
-    check_layer(lambda nn: nn.HingeEmbeddingLoss(), a, np.sign(b))
+    check_layer(lambda nn: nn.CosineEmbeddingLoss(margin=0.2), a, b, np.array([1, -1, 1, -1]), device=device)
+    check_layer(lambda nn: nn.MarginRankingLoss(margin=0.1), a[:, 0], b[:, 0],
+                np.array([1.0, -1.0, 1.0, -1.0]), device=device)
+    check_layer(lambda nn: nn.TripletMarginLoss(margin=0.5), a, b, rand(4, 5, seed=3), device=device)
+    check_layer(lambda nn: nn.GaussianNLLLoss(), a, b, np.abs(rand(4, 5, seed=3)), device=device)
+    check_layer(lambda nn: nn.HingeEmbeddingLoss(), a, np.sign(b), device=device)
 
 
-def test_module_equals_functional_exactly():
-    x = gpunet.tensor(X4.astype(np.float32))
-    conv = nn.Conv2d(4, 3, 3, stride=2, padding=1)
+def test_module_equals_functional_exactly(device):
+    x = gpunet.tensor(X4.astype(np.float32), device=device)
+    conv = nn.Conv2d(4, 3, 3, stride=2, padding=1).to(device)
     np.testing.assert_array_equal(to_np(conv(x)), to_np(F.conv2d(x, conv.weight, conv.bias, 2, 1)))
-    lin = nn.Linear(5, 2)
+    lin = nn.Linear(5, 2).to(device)
     np.testing.assert_array_equal(to_np(lin(x)), to_np(F.linear(x, lin.weight, lin.bias)))
-    bn = nn.BatchNorm2d(4).eval()
+    bn = nn.BatchNorm2d(4).to(device).eval()
     np.testing.assert_array_equal(to_np(bn(x)), to_np(F.batch_norm(x, bn.running_mean, bn.running_var,
                                                                    bn.weight,
                                                                    bn.bias)))
-    ln = nn.LayerNorm(5)
+    ln = nn.LayerNorm(5).to(device)
     np.testing.assert_array_equal(to_np(ln(x)), to_np(F.layer_norm(x, (5,), ln.weight, ln.bias)))
     np.testing.assert_array_equal(to_np(nn.MaxPool2d(2)(x)), to_np(F.max_pool2d(x, 2)))
     np.testing.assert_array_equal(to_np(nn.GELU()(x)), to_np(F.gelu(x)))
-    t = gpunet.tensor([0, 1])
+    t = gpunet.tensor([0, 1], device=device)
     np.testing.assert_array_equal(to_np(nn.CrossEntropyLoss(label_smoothing=0.1)(x[:, :, 0, 0], t)),
                                   to_np(F.cross_entropy(x[:, :, 0, 0], t, label_smoothing=0.1)))
 
 
-def test_weights_port_both_ways():
+def test_weights_port_both_ways(device):
     for make in (lambda nn: nn.Conv2d(3, 4, 3), lambda nn: nn.Linear(3, 2), lambda nn: nn.BatchNorm2d(3),
                  lambda nn: nn.Embedding(4, 2), lambda nn: nn.LayerNorm(3), lambda nn: nn.ConvTranspose2d(3,
                                                                                                           2,
                                                                                                           2)):
-        gm, tm = make(nn), make(torch.nn)
+        gm, tm = make(nn).to(device), make(torch.nn)
         assert state_layout(gm) == state_layout(tm)
         port(gm, tm)  # gpunet -> torch
         for k, v in gm.state_dict().items():
             np.testing.assert_array_equal(tm.state_dict()[k].numpy(), to_np(v))
-        fresh = make(nn)
+        fresh = make(nn).to(device)
         port(tm, fresh)  # torch -> gpunet
         for k, v in fresh.state_dict().items():
             np.testing.assert_array_equal(to_np(v), tm.state_dict()[k].numpy())

@@ -9,27 +9,30 @@ from gpunet.nn.utils import rnn
 LENGTHS = (3, 1, 4)
 
 
-def _seqs(lib, requires_grad=False):
+def _seqs(lib, requires_grad=False, device="cpu"):
     rng = np.random.default_rng(0)
-    return [lib.tensor(rng.standard_normal((n, 2)), requires_grad=requires_grad) for n in LENGTHS]
+    return [lib.tensor(rng.standard_normal((n, 2)), requires_grad=requires_grad, device=device)
+            for n in LENGTHS]
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_pad_sequence_matches_torch(batch_first, side):
+def test_pad_sequence_matches_torch(batch_first, side, device):
     torch = pytest.importorskip("torch")
-    got = rnn.pad_sequence(_seqs(gpunet), batch_first=batch_first, padding_value=-1.5, padding_side=side)
+    got = rnn.pad_sequence(_seqs(gpunet, device=device), batch_first=batch_first, padding_value=-1.5,
+                           padding_side=side)
+    assert got.device.type == device
     ref = torch.nn.utils.rnn.pad_sequence(_seqs(torch), batch_first=batch_first, padding_value=-1.5,
                                           padding_side=side)
     assert tuple(got.shape) == tuple(ref.shape) and got.is_contiguous() == ref.is_contiguous()
-    np.testing.assert_array_equal(got.numpy(), ref.numpy())
+    np.testing.assert_array_equal(got.cpu().numpy(), ref.numpy())
 
 
-def test_pad_sequence_gradient_and_unpad_round_trip():
-    seqs = _seqs(gpunet, requires_grad=True)
+def test_pad_sequence_gradient_and_unpad_round_trip(device):
+    seqs = _seqs(gpunet, requires_grad=True, device=device)
     assert gradcheck(lambda *s: rnn.pad_sequence(list(s), batch_first=True), tuple(seqs))
     padded = rnn.pad_sequence(seqs)
-    back = rnn.unpad_sequence(padded, gpunet.tensor(LENGTHS))
+    back = rnn.unpad_sequence(padded, gpunet.tensor(LENGTHS))  # lengths on the cpu, as in torch
     assert all(gpunet.equal(a, b) for a, b in zip(back, seqs))
 
 
