@@ -179,7 +179,7 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
                                f"(shape {list(self._data.shape)})")
-        return bool(self._data.item())
+        return bool(self._host().item())
 
     def __float__(self):
         return float(self.item())
@@ -190,7 +190,7 @@ class Tensor:
     def __index__(self):
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self._data.item())
+        return int(self._host().item())
 
     def __complex__(self):
         return complex(self.item())

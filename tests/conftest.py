@@ -33,3 +33,19 @@ def device(request):
         if not gpunet.cuda.is_available():
             pytest.skip("cuda device not available (neither a GPU with CuPy nor GPUNET_CUDA_SIM=1)")
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def no_unreported_device_assert():
+    """A test must not leave a failed device assert behind (an error it never synchronised to see): the
+    next test's first synchronisation would raise it. Checking costs nothing when none is pending."""
+    yield
+    import sys
+    backend = sys.modules.get("gpunet.backend.cuda")
+    if backend is None or not backend._pending:
+        return
+    try:
+        backend.synchronize()
+    except Exception as exc:
+        pytest.fail(f"the test left a failed device assert unreported (synchronise inside pytest.raises): "
+                    f"{exc}")

@@ -46,9 +46,10 @@ def _numerical_jacobian(func, inputs, t, eps, sizes):
     per output. One pair of evaluations per element of t serves all output elements."""
     from gpunet.autograd.grad_mode import no_grad
     flat = t._data.reshape(-1)
+    values = np.array(t._host(), dtype=np.float64).reshape(-1)  # one read of the device, not one per element
     jacobians = [np.zeros((flat.size, n)) for n in sizes]
     for e in range(flat.size):
-        orig = flat[e].item()
+        orig = float(values[e])
         with no_grad():
             flat[e] = orig + eps
             plus = _output_values(func(*inputs))

@@ -1,4 +1,6 @@
 """Reductions: sum, mean, prod, max/min (with and without dim), var/std, logsumexp, norm, cumsum."""
+import warnings
+
 import numpy as np
 
 from gpunet import dtypes as _dt
@@ -274,7 +276,11 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     d = input - m
     axes = _reduce_axes(dim, input._data.ndim, "var") if dim is not None else None
     n = input._data.size if axes is None else _count(input._data.shape, axes)
-    return sum(d * d, dim, keepdim) / builtins_max(n - correction, 0)
+    if n - correction <= 0:  # PyTorch's warning, on every device (the result is inf or nan)
+        warnings.warn("var(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                      "reduction factor (input numel divided by output numel).", UserWarning, stacklevel=2)
+    with np.errstate(divide="ignore", invalid="ignore"):  # NumPy's own warning would be a second one
+        return sum(d * d, dim, keepdim) / builtins_max(n - correction, 0)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):

@@ -163,6 +163,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                     ("running_var", running_var)):
         _check_param("instance_norm", t, name, c, input)
+    check_same_device("instance_norm", input, weight, bias, running_mean, running_var)
     view, param = (n, c, -1), (1, c, 1)
     if use_input_stats:
         if input._data.size // max(n * c, 1) == 1:

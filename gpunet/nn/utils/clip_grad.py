@@ -58,7 +58,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
         norms.append(n.astype(t._data.dtype, copy=False))
     out_dtype = np.result_type(*[t._data.dtype for t in tensors])
     total = _vector_norm(xp, xp.stack(norms).astype(out_dtype, copy=False), norm_type).astype(out_dtype)
-    if error_if_nonfinite and not bool(xp.isfinite(total)):
+    if error_if_nonfinite and not device.backend.to_host(xp.isfinite(total)):  # a sync, as in PyTorch
         raise RuntimeError(
             f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
             "it cannot be clipped. To disable this error and scale the gradients by the non-finite "

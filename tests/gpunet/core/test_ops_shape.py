@@ -158,12 +158,14 @@ def test_gather_errors(device):
     x = gpunet.ones(3, 4, device=device)
     with pytest.raises(RuntimeError, match="index out of bounds"):
         x.gather(1, gpunet.tensor([[4]], device=device))
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
     with pytest.raises(RuntimeError, match="Expected dtype int64 for index"):
         x.gather(1, gpunet.tensor([[1.0]], device=device))
     with pytest.raises(RuntimeError, match="same number of dimensions"):
         x.gather(1, gpunet.tensor([1], device=device))
     with pytest.raises(IndexError, match="out of range"):
         x.index_select(0, gpunet.tensor([3], device=device))
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
 
 
 def test_index_backward_accumulates_repeats(device):

@@ -134,8 +134,10 @@ def test_cross_entropy_errors(device):
     x = gpunet.randn(3, 4, device=device)
     with pytest.raises(IndexError, match=r"Target 4 is out of bounds.*4 classes"):
         F.cross_entropy(x, gpunet.tensor([0, 4, 1], device=device))
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
     with pytest.raises(IndexError, match="Target -2 is out of bounds"):
         F.nll_loss(x, gpunet.tensor([0, -2, 1], device=device))
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
     with pytest.raises(ValueError, match=r"Expected input batch_size \(3\) to match target batch_size \(2\)"):
         F.cross_entropy(x, gpunet.tensor([0, 1], device=device))
     with pytest.raises(RuntimeError, match="expected scalar type Long but found"):
@@ -179,6 +181,7 @@ def test_binary_cross_entropy_errors(device):
     with pytest.raises(RuntimeError, match="all elements of input should be between 0 and 1"):
         F.binary_cross_entropy(gpunet.tensor([1.5, 0.5], device=device), gpunet.tensor([1.0, 0.0],
                                                                                        device=device))
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
     with pytest.raises(ValueError, match="Using a target size .* that is different to the input size"):
         F.binary_cross_entropy(gpunet.rand(3, 1, device=device), gpunet.rand(3, device=device))
     with pytest.raises(ValueError, match="Target size .* must be the same as input size"):

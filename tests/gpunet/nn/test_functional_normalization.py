@@ -117,7 +117,8 @@ def test_instance_norm_matches_torch_including_running_stats(device):
 
     def fn(Fm, x, w, b):
         lib = gpunet if Fm is F else torch
-        rm, rv = lib.zeros(3, dtype=lib.float64), lib.ones(3, dtype=lib.float64)
+        where = device if lib is gpunet else "cpu"
+        rm, rv = lib.zeros(3, dtype=lib.float64, device=where), lib.ones(3, dtype=lib.float64, device=where)
         runs[lib.__name__] = (rm, rv)
         return Fm.instance_norm(x, rm, rv, w, b, use_input_stats=True, momentum=0.2)
     compare(fn, rand(2, 3, 4, 3, seed=1), rand(3, seed=2), rand(3, seed=3), device=device)

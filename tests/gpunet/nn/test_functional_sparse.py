@@ -51,8 +51,10 @@ def test_embedding_errors(device):
     w = gpunet.randn(5, 3, device=device)
     with pytest.raises(IndexError, match="index out of range in self"):
         F.embedding(gpunet.tensor([0, 5], device=device), w)
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
     with pytest.raises(IndexError, match="index out of range in self"):
         F.embedding(gpunet.tensor([-1], device=device), w)
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
     with pytest.raises(RuntimeError, match="Expected tensor for argument #1 'indices'"):
         F.embedding(gpunet.tensor([0.0, 1.0], device=device), w)
     with pytest.raises(AssertionError, match="Padding_idx must be within num_embeddings"):
@@ -69,8 +71,10 @@ def test_one_hot_matches_torch(device):
 def test_one_hot_errors(device):
     with pytest.raises(RuntimeError, match="Class values must be smaller than num_classes"):
         F.one_hot(gpunet.tensor([0, 3], device=device), 3)
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
     with pytest.raises(RuntimeError, match="Class values must be non-negative"):
         F.one_hot(gpunet.tensor([-1, 0], device=device))
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
     with pytest.raises(RuntimeError, match="one_hot is only applicable to index tensor"):
         F.one_hot(gpunet.tensor([1.0], device=device))
 
