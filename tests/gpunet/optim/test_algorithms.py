@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from tests.gpunet._helpers_common import simulated
+from tests.helpers import simulated
 
 SHAPES = [(3, 4), (5,), (2, 3, 2)]
 STEPS = 50

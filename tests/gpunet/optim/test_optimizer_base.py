@@ -9,7 +9,7 @@ import pytest
 
 import gpunet
 from gpunet.optim.optimizer import Optimizer, required
-from tests.gpunet._helpers_common import simulated
+from tests.helpers import simulated
 
 ALGOS = {
     "SGD": {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1},

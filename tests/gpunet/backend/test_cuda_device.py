@@ -8,7 +8,7 @@ import pytest
 
 import gpunet
 
-from .helpers import check_op, lib
+from tests.helpers import check_op, lib
 
 needs_cuda = pytest.mark.skipif(not gpunet.cuda.is_available(), reason="no cuda device (GPU or GPUNET_CUDA_SIM=1)")
 

@@ -7,7 +7,7 @@ import pytest
 import gpunet
 from gpunet import nn
 
-from .nn_helpers import to_np, torch
+from tests.helpers import to_np, torch
 
 
 def _check_uniform(t, bound):

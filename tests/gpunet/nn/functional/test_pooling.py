@@ -4,9 +4,8 @@ import pytest
 
 import gpunet
 import gpunet.nn.functional as F
-from tests.gpunet._helpers_common import simulated
+from tests.helpers import compare, rand, simulated, to_np
 
-from .nn_helpers import compare, rand, to_np
 
 
 def _distinct(*shape, seed=0):

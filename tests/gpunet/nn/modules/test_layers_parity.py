@@ -6,8 +6,7 @@ import gpunet
 import gpunet.nn.functional as F
 from gpunet import nn
 
-from .layer_helpers import check_layer, port, state_layout
-from .nn_helpers import rand, to_np, torch
+from tests.helpers import check_layer, port, rand, state_layout, to_np, torch
 
 pytestmark = pytest.mark.skipif(torch is None, reason="torch is not installed")
 

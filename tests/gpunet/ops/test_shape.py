@@ -4,7 +4,7 @@ import pytest
 
 import gpunet
 
-from .helpers import check_op, lib
+from tests.helpers import check_op, lib
 
 VIEWS = {
     "view": lambda x: x.view(4, 6),

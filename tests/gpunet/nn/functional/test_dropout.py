@@ -5,7 +5,7 @@ import pytest
 import gpunet
 import gpunet.nn.functional as F
 
-from .nn_helpers import to_np
+from tests.helpers import to_np
 
 
 def test_dropout_scales_kept_and_zeroes_dropped(device):

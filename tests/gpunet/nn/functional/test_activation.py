@@ -7,7 +7,7 @@ import pytest
 import gpunet
 import gpunet.nn.functional as F
 
-from .nn_helpers import compare, gradcheck, rand, to_np, torch  # noqa: F401
+from tests.helpers import compare, gradcheck, rand, to_np
 
 ACTIVATIONS = [
     ("relu", lambda F, x: F.relu(x)),

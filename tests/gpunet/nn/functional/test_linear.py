@@ -5,7 +5,7 @@ import pytest
 import gpunet
 import gpunet.nn.functional as F
 
-from .nn_helpers import compare, gradcheck, rand
+from tests.helpers import compare, gradcheck, rand
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -5,7 +5,7 @@ import pytest
 import gpunet
 import gpunet.nn.functional as F
 
-from .nn_helpers import compare, gradcheck, rand, to_np
+from tests.helpers import compare, gradcheck, rand, to_np
 
 CASES = [
     ((1, 2, 3, 4), {"scale_factor": 2}),

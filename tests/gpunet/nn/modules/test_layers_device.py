@@ -6,7 +6,7 @@ import pytest
 import gpunet
 from gpunet import nn
 
-from .nn_helpers import to_np
+from tests.helpers import to_np
 
 
 def test_module_to_cuda_moves_parameters_and_buffers():

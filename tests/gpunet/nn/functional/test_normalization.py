@@ -4,9 +4,8 @@ import pytest
 
 import gpunet
 import gpunet.nn.functional as F
-from tests.gpunet._helpers_common import simulated
+from tests.helpers import compare, gradcheck, needs_torch, rand, simulated, to_np
 
-from .nn_helpers import compare, gradcheck, needs_torch, rand, to_np
 
 
 @pytest.mark.parametrize("shape", [(4, 3), (4, 3, 5), (2, 3, 4, 5)])

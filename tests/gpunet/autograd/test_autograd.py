@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import gpunet
 from gpunet import autograd
 
-from .helpers import check_op
+from tests.helpers import check_op
 
 
 def _leaf(values, dtype=gpunet.float64, device="cpu"):

@@ -6,9 +6,8 @@ import gpunet
 import gpunet.nn.functional as F
 from kernels import _conv_im2col
 from kernels.cpu import conv as cpu_conv
-from tests.gpunet._helpers_common import simulated
+from tests.helpers import compare, gradcheck, rand, simulated, to_np
 
-from .nn_helpers import compare, gradcheck, rand, to_np
 
 CONV2D = [  # (x shape, w shape, kwargs)
     ((2, 3, 6, 5), (4, 3, 3, 3), {}),

@@ -7,7 +7,7 @@ import pytest
 import gpunet
 import gpunet.nn.functional as F
 
-from .nn_helpers import compare, gradcheck, rand, to_np
+from tests.helpers import compare, gradcheck, rand, to_np
 
 REDUCTIONS = ["mean", "sum", "none"]
 

@@ -5,7 +5,7 @@ import pytest
 import gpunet
 import gpunet.nn.functional as F
 
-from .nn_helpers import compare, rand, to_np
+from tests.helpers import compare, rand, to_np
 
 IDX = np.array([[0, 2, 4, 2], [1, 0, 0, 3]])
 
@@ -32,7 +32,7 @@ def test_embedding_padding_row_gets_no_gradient(device):
 
 
 def test_embedding_max_norm_renormalises_rows_like_torch(device):
-    from .nn_helpers import torch
+    from tests.helpers import torch
     if torch is None:
         pytest.skip("torch is not installed")
     w0 = rand(5, 3, seed=2, low=-3, high=3)

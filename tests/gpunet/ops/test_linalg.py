@@ -4,7 +4,7 @@ import pytest
 
 import gpunet
 
-from .helpers import check_op, lib
+from tests.helpers import check_op, lib
 
 MATMUL_SHAPES = [
     ((3, 4), (4, 5)),

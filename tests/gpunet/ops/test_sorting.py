@@ -4,7 +4,7 @@ import pytest
 
 import gpunet
 
-from .helpers import check_op, lib
+from tests.helpers import check_op, lib
 
 CASES = {
     "sort": lambda x: x.sort(dim=1),

@@ -4,7 +4,7 @@ import pytest
 
 import gpunet
 
-from .helpers import check_op, lib
+from tests.helpers import check_op, lib
 
 DIM_CASES = [None, 0, 1, -1, (0, 2), (-1, -3), ()]
 REDUCE = {

@@ -4,7 +4,7 @@ import pytest
 
 import gpunet
 
-from .helpers import check_op, lib
+from tests.helpers import check_op, lib
 
 INPLACE = {
     "add_": lambda x: x.add_(2.0),
