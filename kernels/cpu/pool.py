@@ -207,11 +207,12 @@ def _avg_fwd(x, y, kh, kw, sh, sw, ph, pw, include_pad, divisor):
 
 
 @_kernel
-def _avg_fwd_2x2(x, y, divisor):
-    # full 2x2 windows: every divisor rule gives 4 unless overridden; the general kernel's numbers
+def _avg_fwd_2x2(x, y, scale):
+    # full 2x2 windows (divisor 4 unless overridden), the general kernel's numbers: the same sum, and
+    # scale = 1/divisor, exact for the power-of-two divisors this path takes (_exact_reciprocal)
     planes = x.shape[0]
     ho_n, wo_n = y.shape[1], y.shape[2]
-    zero, div = x.dtype.type(0), x.dtype.type(divisor)
+    zero = x.dtype.type(0)
     for row in prange(planes * ho_n):
         p = row // ho_n
         oh = row - p * ho_n
@@ -219,7 +220,7 @@ def _avg_fwd_2x2(x, y, divisor):
         for ow in range(wo_n):
             c0 = 2 * ow
             s = _P.sum_2x2(zero, x[p, r0, c0], x[p, r0, c0 + 1], x[p, r0 + 1, c0], x[p, r0 + 1, c0 + 1])
-            y[p, oh, ow] = s / div
+            y[p, oh, ow] = s * scale
 
 
 @_kernel
@@ -242,16 +243,15 @@ def _avg_bwd(gy, gx, kh, kw, sh, sw, ph, pw, include_pad, divisor):
 
 
 @_kernel
-def _avg_bwd_2x2(gy, gx, divisor):
+def _avg_bwd_2x2(gy, gx, scale):
     planes, height, width = gx.shape
     ho_n, wo_n = gy.shape[1], gy.shape[2]
-    div = gy.dtype.type(divisor)
     for row in prange(planes * ho_n):
         p = row // ho_n
         oh = row - p * ho_n
         r0 = 2 * oh
         for ow in range(wo_n):
-            g = gy[p, oh, ow] / div  # _P.avg_share of a full window
+            g = gy[p, oh, ow] * scale  # _P.avg_share of a full window: scale = 1/divisor, exact
             c0 = 2 * ow
             gx[p, r0, c0] = g
             gx[p, r0, c0 + 1] = g
@@ -358,6 +358,13 @@ def _is_2x2(kernel_size, stride, padding, dilation, in_hw, out_hw):
             and 2 * out_hw[0] <= in_hw[0] and 2 * out_hw[1] <= in_hw[1])
 
 
+def _exact_reciprocal(divisor):
+    # x * (1/d) rounds to x / d exactly when d is a power of two (1/d is exact): the 2x2 average fast
+    # paths multiply, as they did, and still give the general kernels' numbers (a division measured
+    # 5% slower there); other divisor_override values take the general kernels
+    return divisor > 0 and (divisor & (divisor - 1)) == 0
+
+
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     """Max over each window -> (y, indices); indices are flat h*W + w in the input plane (int64)."""
     k, s, p, d, out_shape = shapes.max_pool2d_args(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -402,8 +409,8 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include
     xp3 = _planes(x, dtype)
     n, c, ho, wo = out_shape
     y = np.empty((n * c, ho, wo), dtype=dtype)
-    if _is_2x2(k, s, p, (1, 1), x.shape[2:], (ho, wo)):
-        _avg_fwd_2x2(xp3, y, divisor or 4)
+    if _is_2x2(k, s, p, (1, 1), x.shape[2:], (ho, wo)) and _exact_reciprocal(divisor or 4):
+        _avg_fwd_2x2(xp3, y, dtype.type(1 / (divisor or 4)))
     else:
         _avg_fwd(xp3, y, k[0], k[1], s[0], s[1], p[0], p[1], bool(count_include_pad), divisor)
     return y.reshape(out_shape).astype(x.dtype, copy=False)
@@ -422,8 +429,8 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding, ceil_mode
     dtype = _compute_dtype(grad_y)
     gy = _planes(grad_y, dtype)
     gx = np.empty((n * c, h, w), dtype=dtype)
-    if _is_2x2(k, s, p, (1, 1), (h, w), out_shape[2:]):
-        _avg_bwd_2x2(gy, gx, divisor or 4)
+    if _is_2x2(k, s, p, (1, 1), (h, w), out_shape[2:]) and _exact_reciprocal(divisor or 4):
+        _avg_bwd_2x2(gy, gx, dtype.type(1 / (divisor or 4)))
     else:
         _avg_bwd(gy, gx, k[0], k[1], s[0], s[1], p[0], p[1], bool(count_include_pad), divisor)
     return gx.reshape(x_shape).astype(grad_y.dtype, copy=False)

@@ -390,6 +390,8 @@ CUDA_AVG = [
     ((2, 3, 7, 9), (3, 3), (1, 1), (1, 1), False, True, None),
     ((2, 3, 9, 11), (3, 3), (2, 1), (1, 1), True, False, None),
     ((3, 3, 12, 14), (2, 2), (2, 2), (0, 0), True, True, 3),
+    ((3, 3, 12, 14), (2, 2), (2, 2), (0, 0), False, True, None),   # the CPU's 2x2 fast paths
+    ((3, 3, 13, 14), (2, 2), (2, 2), (0, 0), False, False, 8),     # fast paths, odd height, a power of two
 ]
 
 
