@@ -4,23 +4,22 @@ Each ``<algo>_step`` updates 1-D C-contiguous arrays in place in a single pass (
 read once, param and state written once), following the algorithm in PyTorch's torch.optim docs, with
 weight decay, maximize, amsgrad, nesterov, ... as runtime scalar arguments. Host scalars (bias
 corrections, step sizes) come from kernels._optim_scalars as one small array in the arrays' dtype, so
-float32 arrays get float32 math as in PyTorch. Moving averages are written ``m + (1 - beta)*(g - m)``
-(PyTorch's lerp; the docs' ``beta*m + (1 - beta)*g``). Kernels compile lazily per dtype, cached on disk.
-The public ``<algo>_step`` wrappers (validation, state slots, host scalars) are shared with the
-other backend through kernels._optim_steps; this file holds the loops and how to run them. A grad
-given as segments (one per param of a flat param group) is read in place: one parallel call per step,
-however many tensors, and no gather copy.
+float32 arrays get float32 math as in PyTorch. Kernels compile lazily per dtype, cached on disk.
+Written once for both backends: the per-element maths (kernels/_optim_math.py, inlined into the loops
+here) and the public ``<algo>_step`` functions (kernels/_optim_steps.py: validation, state slots, host
+scalars); this file holds the loops and how to run them. A grad given as segments (one per param of a
+flat param group) is read in place: one parallel call per step, however many tensors, and no gather copy.
 """
-import math
 import sys
 
 import numba
 import numpy as np
 from numba import njit, prange
 
+from kernels import _optim_math, _optim_steps
 from kernels import _optim_scalars as S
-from kernels import _optim_steps
 from kernels._checks import check_step_arrays
+from kernels._shared_jit import cached_as, compile_functions
 from kernels.cpu._serial import serial_below, serial_twin
 
 __all__ = ["adadelta_step", "adagrad_step", "adam_step", "adamax_step", "nadam_step", "radam_step",
@@ -36,6 +35,8 @@ SERIAL_BELOW = None
 # last item is short; 2**11-2**14 measured within 2-8% of one flat grad on ResNet-18's 62 grads, 2**16 20%.
 WORK_ITEM = 1 << 12
 
+_M = compile_functions(_optim_math, njit(inline="always"))  # the per-element updates, inlined into the loops
+
 
 class _Loop:
     """A fused loop compiled once per dtype with prange over Numba's thread pool.
@@ -48,6 +49,7 @@ class _Loop:
     """
 
     def __init__(self, loop):
+        loop = cached_as(loop, _optim_math)  # its cache entries go stale when the inlined maths changes
         self.kernel = njit(parallel=True, fastmath=False, cache=True)(loop)
         self.serial = serial_twin(self.kernel, fastmath=False)
 
@@ -137,86 +139,94 @@ def _state(a, like):
     return np.empty(0, like.dtype) if a is None else a
 
 
+# The loops: each reads one element of every array, hands the values to the algorithm's update in
+# kernels/_optim_math.py (inlined: the loop vectorises as if the maths were written here) and stores what
+# it returns. _M.load/_M.store skip the state slots the options leave unused (empty placeholders).
+# The flags that choose which state is read and written (SGD's momentum, Adam's amsgrad, RMSprop's centered
+# and momentum) reach the inner loop (_<algo>_items) as constants, one branch per value. Left to LLVM, it
+# unswitched the loop on one runtime flag of its choosing and kept the others' loads and stores conditional:
+# RMSprop's default (not centered) loop stayed scalar (2-3x slower), and the serial Adam twin 10-30%.
+
+
+@njit(inline="always")
+def _sgd_items(param, grad, buf, scalars, use_momentum, nesterov, maximize, first_step):
+    lr, momentum, one_minus_dampening, weight_decay = scalars
+    for i in range(grad.size):
+        p = param[i]
+        b = _M.load(buf, i, use_momentum, p)
+        p, b = _M.sgd_update(p, grad[i], b, lr, momentum, one_minus_dampening, weight_decay, use_momentum,
+                             nesterov, maximize, first_step)
+        param[i] = p
+        _M.store(buf, i, use_momentum, b)
+
+
 @_Loop
 def _sgd(flat_param, grads, work, flat_buf, scalars, use_momentum, nesterov, maximize, first_step):
-    lr, momentum, one_minus_dampening, weight_decay = scalars
     for w in prange(work.shape[0]):
         span, grad = _item(work, w, grads)
         param, buf = flat_param[span], flat_buf[span]
-        for i in range(grad.size):
-            p = param[i]
-            g = -grad[i] if maximize else grad[i]
-            if weight_decay != 0:
-                g = g + weight_decay * p
-            if use_momentum:
-                if first_step:  # the buffer starts as the gradient, without dampening, as in PyTorch
-                    b = g
-                else:
-                    b = momentum * buf[i] + one_minus_dampening * g
-                buf[i] = b
-                g = g + momentum * b if nesterov else b
-            param[i] = p - lr * g
+        if use_momentum:
+            _sgd_items(param, grad, buf, scalars, True, nesterov, maximize, first_step)
+        else:
+            _sgd_items(param, grad, buf, scalars, False, nesterov, maximize, first_step)
+
+
+@njit(inline="always")
+def _adam_items(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars, decoupled, amsgrad, maximize):
+    (one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_scale, step_size,
+     bias_correction2_sqrt) = scalars
+    for i in range(grad.size):
+        p = param[i]
+        v_max = _M.load(max_exp_avg_sq, i, amsgrad, p)
+        p, m, v, v_max = _M.adam_update(p, grad[i], exp_avg[i], exp_avg_sq[i], v_max, one_minus_beta1, beta2,
+                                        one_minus_beta2, eps, weight_decay, decay_scale, step_size,
+                                        bias_correction2_sqrt, decoupled, amsgrad, maximize)
+        param[i], exp_avg[i], exp_avg_sq[i] = p, m, v
+        _M.store(max_exp_avg_sq, i, amsgrad, v_max)
 
 
 @_Loop
 def _adam(flat_param, grads, work, flat_exp_avg, flat_exp_avg_sq, flat_max_exp_avg_sq, scalars, decoupled,
           amsgrad, maximize):
-    (one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_scale, step_size,
-     bias_correction2_sqrt) = scalars
     for w in prange(work.shape[0]):
         span, grad = _item(work, w, grads)
         param, exp_avg, exp_avg_sq = flat_param[span], flat_exp_avg[span], flat_exp_avg_sq[span]
         max_exp_avg_sq = flat_max_exp_avg_sq[span]
-        for i in range(grad.size):
-            p = param[i]
-            g = -grad[i] if maximize else grad[i]
-            if weight_decay != 0:
-                if decoupled:
-                    p = p * decay_scale
-                else:
-                    g = g + weight_decay * p
-            m = exp_avg[i]
-            m = m + one_minus_beta1 * (g - m)
-            exp_avg[i] = m
-            v = beta2 * exp_avg_sq[i] + one_minus_beta2 * (g * g)
-            exp_avg_sq[i] = v
-            if amsgrad:
-                v_max = max_exp_avg_sq[i]
-                if v > v_max or math.isnan(v):  # NaN propagates, as torch.maximum does
-                    v_max = v
-                max_exp_avg_sq[i] = v_max
-                v = v_max
-            param[i] = p - (step_size * m) / (np.sqrt(v) / bias_correction2_sqrt + eps)
+        if amsgrad:
+            _adam_items(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars, decoupled, True, maximize)
+        else:
+            _adam_items(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars, decoupled, False, maximize)
+
+
+@njit(inline="always")
+def _rmsprop_items(param, grad, square_avg, grad_avg, buf, scalars, use_momentum, centered, maximize):
+    lr, alpha, one_minus_alpha, eps, weight_decay, momentum = scalars
+    for i in range(grad.size):
+        p = param[i]
+        ga, b = _M.load(grad_avg, i, centered, p), _M.load(buf, i, use_momentum, p)
+        p, sq, ga, b = _M.rmsprop_update(p, grad[i], square_avg[i], ga, b, lr, alpha, one_minus_alpha, eps,
+                                         weight_decay, momentum, use_momentum, centered, maximize)
+        param[i], square_avg[i] = p, sq
+        _M.store(grad_avg, i, centered, ga)
+        _M.store(buf, i, use_momentum, b)
 
 
 @_Loop
 def _rmsprop(flat_param, grads, work, flat_square_avg, flat_grad_avg, flat_buf, scalars, use_momentum,
              centered, maximize):
-    lr, alpha, one_minus_alpha, eps, weight_decay, momentum = scalars
     for w in prange(work.shape[0]):
         span, grad = _item(work, w, grads)
         param, square_avg = flat_param[span], flat_square_avg[span]
         grad_avg, buf = flat_grad_avg[span], flat_buf[span]
-        for i in range(grad.size):
-            p = param[i]
-            g = -grad[i] if maximize else grad[i]
-            if weight_decay != 0:
-                g = g + weight_decay * p
-            sq = alpha * square_avg[i] + one_minus_alpha * (g * g)
-            square_avg[i] = sq
-            if centered:
-                ga = grad_avg[i]
-                ga = ga + one_minus_alpha * (g - ga)
-                grad_avg[i] = ga
-                avg = np.sqrt(sq - ga * ga) + eps
-            else:
-                avg = np.sqrt(sq) + eps
+        if centered:
             if use_momentum:
-                b = momentum * buf[i] + g / avg
-                buf[i] = b
-                param[i] = p - lr * b
+                _rmsprop_items(param, grad, square_avg, grad_avg, buf, scalars, True, True, maximize)
             else:
-                param[i] = p - (lr * g) / avg
+                _rmsprop_items(param, grad, square_avg, grad_avg, buf, scalars, False, True, maximize)
+        elif use_momentum:
+            _rmsprop_items(param, grad, square_avg, grad_avg, buf, scalars, True, False, maximize)
+        else:
+            _rmsprop_items(param, grad, square_avg, grad_avg, buf, scalars, False, False, maximize)
 
 
 @_Loop
@@ -226,13 +236,8 @@ def _adagrad(flat_param, grads, work, flat_state_sum, scalars, maximize):
         span, grad = _item(work, w, grads)
         param, state_sum = flat_param[span], flat_state_sum[span]
         for i in range(grad.size):
-            p = param[i]
-            g = -grad[i] if maximize else grad[i]
-            if weight_decay != 0:
-                g = g + weight_decay * p
-            s = state_sum[i] + g * g
-            state_sum[i] = s
-            param[i] = p - (clr * g) / (np.sqrt(s) + eps)
+            param[i], state_sum[i] = _M.adagrad_update(
+                param[i], grad[i], state_sum[i], clr, weight_decay, eps, maximize)
 
 
 @_Loop
@@ -242,16 +247,9 @@ def _adadelta(flat_param, grads, work, flat_square_avg, flat_acc_delta, scalars,
         span, grad = _item(work, w, grads)
         param, square_avg, acc_delta = flat_param[span], flat_square_avg[span], flat_acc_delta[span]
         for i in range(grad.size):
-            p = param[i]
-            g = -grad[i] if maximize else grad[i]
-            if weight_decay != 0:
-                g = g + weight_decay * p
-            sq = rho * square_avg[i] + one_minus_rho * (g * g)
-            square_avg[i] = sq
-            u = acc_delta[i]
-            delta = np.sqrt(u + eps) / np.sqrt(sq + eps) * g
-            acc_delta[i] = rho * u + one_minus_rho * (delta * delta)
-            param[i] = p - lr * delta
+            param[i], square_avg[i], acc_delta[i] = _M.adadelta_update(
+                param[i], grad[i], square_avg[i], acc_delta[i], lr, rho, one_minus_rho, eps, weight_decay,
+                maximize)
 
 
 @_Loop
@@ -261,19 +259,9 @@ def _adamax(flat_param, grads, work, flat_exp_avg, flat_exp_inf, scalars, maximi
         span, grad = _item(work, w, grads)
         param, exp_avg, exp_inf = flat_param[span], flat_exp_avg[span], flat_exp_inf[span]
         for i in range(grad.size):
-            p = param[i]
-            g = -grad[i] if maximize else grad[i]
-            if weight_decay != 0:
-                g = g + weight_decay * p
-            m = exp_avg[i]
-            m = m + one_minus_beta1 * (g - m)
-            exp_avg[i] = m
-            u = beta2 * exp_inf[i]
-            a = np.abs(g) + eps
-            if a > u or math.isnan(a):  # NaN propagates, as torch.maximum does
-                u = a
-            exp_inf[i] = u
-            param[i] = p - (clr * m) / u
+            param[i], exp_avg[i], exp_inf[i] = _M.adamax_update(
+                param[i], grad[i], exp_avg[i], exp_inf[i], one_minus_beta1, beta2, eps, weight_decay, clr,
+                maximize)
 
 
 @_Loop
@@ -284,21 +272,9 @@ def _nadam(flat_param, grads, work, flat_exp_avg, flat_exp_avg_sq, scalars, deco
         span, grad = _item(work, w, grads)
         param, exp_avg, exp_avg_sq = flat_param[span], flat_exp_avg[span], flat_exp_avg_sq[span]
         for i in range(grad.size):
-            p = param[i]
-            g = -grad[i] if maximize else grad[i]
-            if weight_decay != 0:
-                if decoupled:
-                    p = p * decay_scale
-                else:
-                    g = g + weight_decay * p
-            m = exp_avg[i]
-            m = m + one_minus_beta1 * (g - m)
-            exp_avg[i] = m
-            v = beta2 * exp_avg_sq[i] + one_minus_beta2 * (g * g)
-            exp_avg_sq[i] = v
-            denom = np.sqrt(v / bias_correction2) + eps
-            p = p - (grad_coef * g) / denom
-            param[i] = p - (avg_coef * m) / denom
+            param[i], exp_avg[i], exp_avg_sq[i] = _M.nadam_update(
+                param[i], grad[i], exp_avg[i], exp_avg_sq[i], one_minus_beta1, beta2, one_minus_beta2, eps,
+                weight_decay, decay_scale, bias_correction2, grad_coef, avg_coef, decoupled, maximize)
 
 
 @_Loop
@@ -309,23 +285,19 @@ def _radam(flat_param, grads, work, flat_exp_avg, flat_exp_avg_sq, scalars, rect
         span, grad = _item(work, w, grads)
         param, exp_avg, exp_avg_sq = flat_param[span], flat_exp_avg[span], flat_exp_avg_sq[span]
         for i in range(grad.size):
-            p = param[i]
-            g = -grad[i] if maximize else grad[i]
-            if weight_decay != 0:
-                if decoupled:
-                    p = p * decay_scale
-                else:
-                    g = g + weight_decay * p
-            m = exp_avg[i]
-            m = m + one_minus_beta1 * (g - m)
-            exp_avg[i] = m
-            v = beta2 * exp_avg_sq[i] + one_minus_beta2 * (g * g)
-            exp_avg_sq[i] = v
-            update = m / bias_correction1 * lr
-            if rectified:
-                update = update * (bias_correction2_sqrt / (np.sqrt(v) + eps)) * rect
-            param[i] = p - update
+            param[i], exp_avg[i], exp_avg_sq[i] = _M.radam_update(
+                param[i], grad[i], exp_avg[i], exp_avg_sq[i], lr, one_minus_beta1, beta2, one_minus_beta2,
+                eps, weight_decay, decay_scale, bias_correction1, bias_correction2_sqrt, rect, rectified,
+                decoupled, maximize)
 
 
-(sgd_step, adam_step, rmsprop_step, adagrad_step, adadelta_step, adamax_step, nadam_step,
- radam_step) = _optim_steps.define(sys.modules[__name__])
+# the public functions (kernels/_optim_steps.py), bound to this module's loops
+_steps = _optim_steps.Steps(sys.modules[__name__])
+sgd_step = _steps.sgd_step
+adam_step = _steps.adam_step
+rmsprop_step = _steps.rmsprop_step
+adagrad_step = _steps.adagrad_step
+adadelta_step = _steps.adadelta_step
+adamax_step = _steps.adamax_step
+nadam_step = _steps.nadam_step
+radam_step = _steps.radam_step

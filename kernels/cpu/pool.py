@@ -4,12 +4,17 @@ Arrays are NCHW. Forward kernels walk each output's window once, writing y (and 
 the same pass; backward kernels scatter one plane per thread (a plane is owned by one thread, so
 no two threads ever add into the same element). 2x2 stride-2 windows with no padding have fast
 paths (the common CNN case). float16 is computed in float32 and cast back.
-Shapes and arguments are validated by kernels._pool_shapes before any kernel runs.
+The per-element maths (window bounds, divisors, the max rule, window sums accumulated in the array's
+dtype) is kernels/_pool_math.py, shared with kernels.cuda and inlined into the loops here; the fast paths
+compute the same numbers as the general loops. Shapes and arguments are validated by
+kernels._pool_shapes before any kernel runs.
 """
 import numpy as np
 from numba import int32, njit, prange, uint64
 
+from kernels import _pool_math
 from kernels import _pool_shapes as shapes
+from kernels._shared_jit import cached_as, compile_functions
 from kernels.cpu._serial import serial_below, serial_twin
 
 # reassociation only (no nnan/ninf): lets LLVM vectorise plain sums, NaN and inf still propagate
@@ -22,52 +27,25 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------------
-# window bounds along one axis: taps i in [lo, hi) land inside [0, size)
+_P = compile_functions(_pool_math, njit(inline="always"))  # the per-element maths, inlined into the loops
 
-@njit(cache=True, inline="always")
-def _taps(start, kernel, dilation, size):
-    lo = 0
-    if start < 0:
-        lo = (-start + dilation - 1) // dilation
-    hi = kernel
-    last = (size - 1 - start) // dilation + 1  # taps with start + i*dilation <= size - 1
-    if last < hi:
-        hi = last
-    return lo, hi
+
+def _kernel(fn):
+    """A parallel kernel using _P; its cache entries go stale when kernels/_pool_math.py changes."""
+    return njit(parallel=True, cache=True)(cached_as(fn, _pool_math))
 
 
 # ---------------------------------------------------------------------------------------------
 # max pooling
 
-@njit(cache=True, inline="always")
-def _max_window_clipped(x, p, h0, w0, kh, kw, dh, dw):
-    """Max and flat argmax of the window at (h0, w0) over its in-input taps (border windows)."""
-    height, width = x.shape[1], x.shape[2]
-    ilo, ihi = _taps(h0, kh, dh, height)
-    jlo, jhi = _taps(w0, kw, dw, width)
-    hb = h0 + ilo * dh
-    wb = w0 + jlo * dw
-    best = -np.inf
-    arg = hb * width + wb  # as PyTorch: the first in-input tap; an all-padding window keeps -inf and it
-    for i in range(ilo, ihi):
-        h = h0 + i * dh
-        for j in range(jlo, jhi):
-            w = w0 + j * dw
-            v = x[p, h, w]
-            if v > best or v != v:
-                best = v
-                arg = h * width + w
-    return best, arg
-
-
-@njit(parallel=True, cache=True)
+@_kernel
 def _max_fwd(x, y, ind, kh, kw, sh, sw, ph, pw, dh, dw, oh_lo, oh_hi, ow_lo, ow_hi):
     # Outputs in [oh_lo, oh_hi) x [ow_lo, ow_hi) have their whole window inside the input (computed
     # on the host): a tight loop without bounds arithmetic, compare-and-select instead of branches
     # (random data mispredicts them). Border outputs take the clipped path.
     planes, height, width = x.shape
     ho_n, wo_n = y.shape[1], y.shape[2]
+    xf = x.reshape(-1)
     for row in prange(planes * ho_n):
         p = row // ho_n
         oh = row - p * ho_n
@@ -83,19 +61,18 @@ def _max_fwd(x, y, ind, kh, kw, sh, sw, ph, pw, dh, dw, oh_lo, oh_hi, ow_lo, ow_
                     for j in range(kw):
                         w = w0 + j * dw
                         v = x[p, h, w]
-                        # strict > keeps the first max; a NaN always wins (the last NaN, as PyTorch)
-                        take = (v > best) | (v != v)
+                        take = _P.takes(v, best)
                         best = v if take else best
                         arg = (h * width + w) if take else arg
                 y[p, oh, ow] = best
                 ind[p, oh, ow] = arg
             else:
-                best, arg = _max_window_clipped(x, p, h0, w0, kh, kw, dh, dw)
+                best, arg = _P.max_window(xf, p * height * width, height, width, h0, w0, kh, kw, dh, dw)
                 y[p, oh, ow] = best
                 ind[p, oh, ow] = arg
 
 
-@njit(parallel=True, cache=True)
+@_kernel
 def _max_fwd_2x2(x, y, ind):
     planes, height, width = x.shape
     ho_n, wo_n = y.shape[1], y.shape[2]
@@ -109,28 +86,22 @@ def _max_fwd_2x2(x, y, ind):
             best = x[p, r0, c0]
             arg = r0 * width + c0
             v = x[p, r0, c0 + 1]
-            if v > best or v != v:
+            if _P.takes(v, best):
                 best = v
                 arg = r0 * width + c0 + 1
             v = x[p, r1, c0]
-            if v > best or v != v:
+            if _P.takes(v, best):
                 best = v
                 arg = r1 * width + c0
             v = x[p, r1, c0 + 1]
-            if v > best or v != v:
+            if _P.takes(v, best):
                 best = v
                 arg = r1 * width + c0 + 1
             y[p, oh, ow] = best
             ind[p, oh, ow] = arg
 
 
-@njit(cache=True, inline="always")
-def _take(v, best):
-    # strict > keeps the first max; a NaN always wins (the last NaN, as PyTorch)
-    return (v > best) | (v != v)
-
-
-@njit(parallel=True, cache=True)
+@_kernel
 def _max_fwd_3x3s2p1(x, y, ind):
     # kernel 3, stride 2, padding 1 (the ResNet stem) with ho = ceil(H/2) and wo = ceil(W/2), so every
     # window holds an input tap (checked on the host). Separable: a row pass takes the 3-tap max (and
@@ -171,11 +142,11 @@ def _max_fwd_3x3s2p1(x, y, ind):
             best = src[c - one]
             arg = int32(2 * j - 1)
             v = src[c]
-            t = _take(v, best)
+            t = _P.takes(v, best)
             best = v if t else best
             arg = int32(2 * j) if t else arg
             v = src[c + one]
-            t = _take(v, best)
+            t = _P.takes(v, best)
             row_max[j] = v if t else best
             row_arg[j] = int32(2 * j + 1) if t else arg
         for h in range(height):
@@ -183,7 +154,7 @@ def _max_fwd_3x3s2p1(x, y, ind):
             c = base + uint64(2 * j)
             best = src[c]
             v = src[c + one]
-            t = _take(v, best)
+            t = _P.takes(v, best)
             row_max[j] = v if t else best
             row_arg[j] = int32(2 * j + 1) if t else int32(2 * j)
         out = uint64(p) * uint64(ho_n * wo_n)
@@ -199,7 +170,7 @@ def _max_fwd_3x3s2p1(x, y, ind):
                 a = uint64(r) * uwo
                 for k in range(uwo):
                     v = row_max[a + k]
-                    t = _take(v, yf[o0 + k])
+                    t = _P.takes(v, yf[o0 + k])
                     yf[o0 + k] = v if t else yf[o0 + k]
                     indf[o0 + k] = (row_arg[a + k] - r * extra) if t else indf[o0 + k]
 
@@ -222,54 +193,37 @@ def _max_bwd(gy, ind, gx):
 # average pooling: divisor is divisor_override, else the window clipped to the padded input
 # (count_include_pad) or to the input itself
 
-@njit(cache=True, inline="always")
-def _avg_bounds(o, stride, pad, kernel, size):
-    start = o * stride - pad
-    end = min(start + kernel, size + pad)
-    padded = end - start
-    start = max(start, 0)
-    end = min(end, size)
-    return start, end, padded
-
-
-@njit(parallel=True, cache=True)
+@_kernel
 def _avg_fwd(x, y, kh, kw, sh, sw, ph, pw, include_pad, divisor):
     planes, height, width = x.shape
     ho_n, wo_n = y.shape[1], y.shape[2]
+    xf = x.reshape(-1)
     for row in prange(planes * ho_n):
         p = row // ho_n
         oh = row - p * ho_n
-        hs, he, hpad = _avg_bounds(oh, sh, ph, kh, height)
         for ow in range(wo_n):
-            ws, we, wpad = _avg_bounds(ow, sw, pw, kw, width)
-            acc = 0.0
-            for h in range(hs, he):
-                for w in range(ws, we):
-                    acc += x[p, h, w]
-            if divisor != 0:
-                div = divisor
-            elif include_pad:
-                div = hpad * wpad
-            else:
-                div = (he - hs) * (we - ws)
-            y[p, oh, ow] = acc / div
+            y[p, oh, ow] = _P.avg_pool_at(xf, p * height * width, height, width, oh, ow, kh, kw, sh, sw, ph,
+                                          pw, include_pad, divisor)
 
 
-@njit(parallel=True, cache=True)
+@_kernel
 def _avg_fwd_2x2(x, y, scale):
+    # full 2x2 windows (divisor 4 unless overridden), the general kernel's numbers: the same sum, and
+    # scale = 1/divisor, exact for the power-of-two divisors this path takes (_exact_reciprocal)
     planes = x.shape[0]
     ho_n, wo_n = y.shape[1], y.shape[2]
+    zero = x.dtype.type(0)
     for row in prange(planes * ho_n):
         p = row // ho_n
         oh = row - p * ho_n
         r0 = 2 * oh
         for ow in range(wo_n):
             c0 = 2 * ow
-            s = (x[p, r0, c0] + x[p, r0, c0 + 1]) + (x[p, r0 + 1, c0] + x[p, r0 + 1, c0 + 1])
+            s = _P.sum_2x2(zero, x[p, r0, c0], x[p, r0, c0 + 1], x[p, r0 + 1, c0], x[p, r0 + 1, c0 + 1])
             y[p, oh, ow] = s * scale
 
 
-@njit(parallel=True, cache=True)
+@_kernel
 def _avg_bwd(gy, gx, kh, kw, sh, sw, ph, pw, include_pad, divisor):
     planes, height, width = gx.shape
     ho_n, wo_n = gy.shape[1], gy.shape[2]
@@ -278,22 +232,17 @@ def _avg_bwd(gy, gx, kh, kw, sh, sw, ph, pw, include_pad, divisor):
             for w in range(width):
                 gx[p, h, w] = 0
         for oh in range(ho_n):
-            hs, he, hpad = _avg_bounds(oh, sh, ph, kh, height)
+            hs, he, hpad = _P.avg_window(oh, sh, ph, kh, height)
             for ow in range(wo_n):
-                ws, we, wpad = _avg_bounds(ow, sw, pw, kw, width)
-                if divisor != 0:
-                    div = divisor
-                elif include_pad:
-                    div = hpad * wpad
-                else:
-                    div = (he - hs) * (we - ws)
-                g = gy[p, oh, ow] / div
+                ws, we, wpad = _P.avg_window(ow, sw, pw, kw, width)
+                # _P.avg_share, with the window already at hand
+                g = gy[p, oh, ow] / _P.avg_divisor(hs, he, hpad, ws, we, wpad, include_pad, divisor, gy)
                 for h in range(hs, he):
                     for w in range(ws, we):
                         gx[p, h, w] += g
 
 
-@njit(parallel=True, cache=True)
+@_kernel
 def _avg_bwd_2x2(gy, gx, scale):
     planes, height, width = gx.shape
     ho_n, wo_n = gy.shape[1], gy.shape[2]
@@ -302,7 +251,7 @@ def _avg_bwd_2x2(gy, gx, scale):
         oh = row - p * ho_n
         r0 = 2 * oh
         for ow in range(wo_n):
-            g = gy[p, oh, ow] * scale
+            g = gy[p, oh, ow] * scale  # _P.avg_share of a full window: scale = 1/divisor, exact
             c0 = 2 * ow
             gx[p, r0, c0] = g
             gx[p, r0, c0 + 1] = g
@@ -320,26 +269,19 @@ def _avg_bwd_2x2(gy, gx, scale):
 # ---------------------------------------------------------------------------------------------
 # adaptive average pooling: window i spans [floor(i*H/Ho), ceil((i+1)*H/Ho))
 
-@njit(parallel=True, cache=True)
+@_kernel
 def _adaptive_fwd(x, y):
     planes, height, width = x.shape
     ho_n, wo_n = y.shape[1], y.shape[2]
+    xf = x.reshape(-1)
     for row in prange(planes * ho_n):
         p = row // ho_n
         oh = row - p * ho_n
-        hs = (oh * height) // ho_n
-        he = ((oh + 1) * height + ho_n - 1) // ho_n
         for ow in range(wo_n):
-            ws = (ow * width) // wo_n
-            we = ((ow + 1) * width + wo_n - 1) // wo_n
-            acc = 0.0
-            for h in range(hs, he):
-                for w in range(ws, we):
-                    acc += x[p, h, w]
-            y[p, oh, ow] = acc / ((he - hs) * (we - ws))
+            y[p, oh, ow] = _P.adaptive_pool_at(xf, p * height * width, height, width, oh, ow, ho_n, wo_n)
 
 
-@njit(parallel=True, cache=True)
+@_kernel
 def _adaptive_bwd(gy, gx):
     planes, height, width = gx.shape
     ho_n, wo_n = gy.shape[1], gy.shape[2]
@@ -348,12 +290,10 @@ def _adaptive_bwd(gy, gx):
             for w in range(width):
                 gx[p, h, w] = 0
         for oh in range(ho_n):
-            hs = (oh * height) // ho_n
-            he = ((oh + 1) * height + ho_n - 1) // ho_n
+            hs, he = _P.adaptive_window(oh, height, ho_n)
             for ow in range(wo_n):
-                ws = (ow * width) // wo_n
-                we = ((ow + 1) * width + wo_n - 1) // wo_n
-                g = gy[p, oh, ow] / ((he - hs) * (we - ws))
+                ws, we = _P.adaptive_window(ow, width, wo_n)
+                g = _P.adaptive_mean(gy[p, oh, ow], hs, he, ws, we, gy)  # _P.adaptive_share
                 for h in range(hs, he):
                     for w in range(ws, we):
                         gx[p, h, w] += g
@@ -418,6 +358,13 @@ def _is_2x2(kernel_size, stride, padding, dilation, in_hw, out_hw):
             and 2 * out_hw[0] <= in_hw[0] and 2 * out_hw[1] <= in_hw[1])
 
 
+def _exact_reciprocal(divisor):
+    # x * (1/d) rounds to x / d exactly when d is a power of two (1/d is exact): the 2x2 average fast
+    # paths multiply, as they did, and still give the general kernels' numbers (a division measured
+    # 5% slower there); other divisor_override values take the general kernels
+    return divisor > 0 and (divisor & (divisor - 1)) == 0
+
+
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     """Max over each window -> (y, indices); indices are flat h*W + w in the input plane (int64)."""
     k, s, p, d, out_shape = shapes.max_pool2d_args(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -462,9 +409,8 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include
     xp3 = _planes(x, dtype)
     n, c, ho, wo = out_shape
     y = np.empty((n * c, ho, wo), dtype=dtype)
-    if _is_2x2(k, s, p, (1, 1), x.shape[2:], (ho, wo)):
-        # full windows: every divisor rule gives 4 unless overridden
-        _avg_fwd_2x2(xp3, y, dtype.type(1.0 / (divisor or 4)))
+    if _is_2x2(k, s, p, (1, 1), x.shape[2:], (ho, wo)) and _exact_reciprocal(divisor or 4):
+        _avg_fwd_2x2(xp3, y, dtype.type(1 / (divisor or 4)))
     else:
         _avg_fwd(xp3, y, k[0], k[1], s[0], s[1], p[0], p[1], bool(count_include_pad), divisor)
     return y.reshape(out_shape).astype(x.dtype, copy=False)
@@ -483,8 +429,8 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding, ceil_mode
     dtype = _compute_dtype(grad_y)
     gy = _planes(grad_y, dtype)
     gx = np.empty((n * c, h, w), dtype=dtype)
-    if _is_2x2(k, s, p, (1, 1), (h, w), out_shape[2:]):
-        _avg_bwd_2x2(gy, gx, dtype.type(1.0 / (divisor or 4)))
+    if _is_2x2(k, s, p, (1, 1), (h, w), out_shape[2:]) and _exact_reciprocal(divisor or 4):
+        _avg_bwd_2x2(gy, gx, dtype.type(1 / (divisor or 4)))
     else:
         _avg_bwd(gy, gx, k[0], k[1], s[0], s[1], p[0], p[1], bool(count_include_pad), divisor)
     return gx.reshape(x_shape).astype(grad_y.dtype, copy=False)

@@ -7,7 +7,8 @@
   asynchronous pipeline into lockstep). The simulator has no external streams: it launches plainly.
 - ``launch_grid(kernel, grid, block, *args)``: an explicit grid and block.
 - ``kernel(fn)`` declares every CUDA kernel of the package (``KERNELS``), so kernels.compile_check
-  can compile each one for real GPUs with the argument types ``recorder`` saw at its launches.
+  can compile each one for real GPUs with the argument types ``recorder`` saw at its launches;
+  ``device_functions(module)`` compiles the per-element maths the kernels share with kernels.cpu.
 Nothing here synchronizes.
 """
 import math
@@ -15,6 +16,7 @@ import math
 import numpy as np
 
 from kernels import simulator_enabled
+from kernels._shared_jit import cached_as, compile_functions
 
 THREADS_PER_BLOCK = 256
 
@@ -60,15 +62,30 @@ KERNELS = {}  # "module.qualname" -> (kernel, dtypes): every CUDA kernel in the 
 recorder = None  # kernels.compile_check sets a callable(kernel, args, threads_per_block) to see launches
 
 
-def kernel(fn=None, *, dtypes=("float32", "float64")):
+def kernel(fn=None, *, dtypes=("float32", "float64"), uses=()):
     """Declare a CUDA kernel: ``cuda.jit(cache=True)``, registered in KERNELS. ``dtypes``: the float
-    dtypes its launchers instantiate it in (kernels.compile_check compiles and checks each).
-    Without numba.cuda the kernel stays a plain function (launching says why it cannot run)."""
+    dtypes its launchers instantiate it in (kernels.compile_check compiles and checks each). ``uses``: the
+    maths module (or modules) whose ``device_functions`` it inlines: its cache entries are tied to their
+    sources (kernels._shared_jit.cached_as). Without numba.cuda the kernel stays a plain function
+    (launching says why it cannot run)."""
     def declare(fn):
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        modules = uses if isinstance(uses, (tuple, list)) else (uses,)
+        if modules:
+            fn = cached_as(fn, *modules)
         compiled = fn if cuda is None else cuda.jit(cache=True)(fn)
-        KERNELS[f"{fn.__module__}.{fn.__qualname__}"] = (compiled, tuple(dtypes))
+        KERNELS[name] = (compiled, tuple(dtypes))
         return compiled
     return declare if fn is None else declare(fn)
+
+
+def device_functions(module):
+    """The plain scalar functions of a maths module (kernels/_optim_math.py, ...) as CUDA device functions
+    inlined into the kernels that call them: a module of ``cuda.jit(device=True, inline="always")`` copies
+    (kernels._shared_jit.compile_functions). Without numba.cuda, the module itself."""
+    if cuda is None:
+        return module
+    return compile_functions(module, cuda.jit(device=True, inline="always"))
 
 
 def _device_args(args):

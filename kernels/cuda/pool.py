@@ -8,16 +8,19 @@
   the windows that may have chosen it; atomics are the only parallel scatter. The sum is exact up to
   float rounding order, which only varies when one input element is the max of several windows
   (overlapping windows, stride < kernel); with stride >= kernel every element gets at most one add.
-float16 runs through the float32 kernels. Arguments are validated by kernels._pool_shapes before
-any launch; every launch goes through kernels.cuda._launch. In simulator mode, outputs are
-allocated NaN-filled (indices -1) so a thread that fails to write shows up in the tests.
+float16 runs through the float32 kernels. The per-element maths (window bounds, divisors, the max rule,
+window sums accumulated in the array's dtype) is kernels/_pool_math.py, shared with kernels.cpu and
+inlined into the kernels here. Arguments are validated by kernels._pool_shapes before any launch;
+every launch goes through kernels.cuda._launch. In simulator mode, outputs are allocated NaN-filled
+(indices -1) so a thread that fails to write shows up in the tests.
 """
 import math
 
 import numpy as np
 
+from kernels import _pool_math
 from kernels import _pool_shapes as shapes
-from kernels.cuda._launch import SIMULATOR, cuda, kernel, launch, require, xp
+from kernels.cuda._launch import SIMULATOR, cuda, device_functions, kernel, launch, require, xp
 
 __all__ = [
     "max_pool2d_forward", "max_pool2d_backward",
@@ -25,8 +28,10 @@ __all__ = [
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
 ]
 
+_P = device_functions(_pool_math)  # the per-element maths, inlined into the kernels
 
-@kernel
+
+@kernel(uses=_pool_math)
 def _max_fwd(x, y, ind, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, dh, dw):
     t = cuda.grid(1)
     if t >= n:
@@ -35,35 +40,8 @@ def _max_fwd(x, y, ind, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, dh
     r = t // wo_n
     oh = r % ho_n
     p = r // ho_n
-    base = p * height * width
-    h0 = oh * sh - ph
-    w0 = ow * sw - pw
-    hb = h0
-    while hb < 0:
-        hb += dh
-    wb = w0
-    while wb < 0:
-        wb += dw
-    arg = hb * width + wb  # as PyTorch: the first in-input tap (kept by an all-padding window)
-    best = x[base]
-    found = False
-    for i in range(kh):
-        h = h0 + i * dh
-        if h >= 0 and h < height:
-            for j in range(kw):
-                w = w0 + j * dw
-                if w >= 0 and w < width:
-                    v = x[base + h * width + w]
-                    # strict > keeps the first max; a NaN always wins (the last NaN, as PyTorch)
-                    if not found or v > best or v != v:
-                        best = v
-                        arg = h * width + w
-                        found = True
-    if found:
-        y[t] = best
-    else:
-        y[t] = -math.inf
-    ind[t] = arg
+    y[t], ind[t] = _P.max_window(x, p * height * width, height, width, oh * sh - ph, ow * sw - pw, kh, kw, dh,
+                                 dw)
 
 
 @kernel
@@ -77,8 +55,8 @@ def _max_bwd(gy, ind, gx, n, plane_out, plane_in):
         cuda.atomic.add(gx, (t // plane_out) * plane_in + k, gy[t])
 
 
-@kernel
-def _avg_fwd(x, y, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include_pad, divisor, zero):
+@kernel(uses=_pool_math)
+def _avg_fwd(x, y, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include_pad, divisor):
     t = cuda.grid(1)
     if t >= n:
         return
@@ -86,31 +64,12 @@ def _avg_fwd(x, y, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include
     r = t // wo_n
     oh = r % ho_n
     p = r // ho_n
-    hs = oh * sh - ph
-    he = min(hs + kh, height + ph)
-    ws = ow * sw - pw
-    we = min(ws + kw, width + pw)
-    padded = (he - hs) * (we - ws)
-    hs = max(hs, 0)
-    ws = max(ws, 0)
-    he = min(he, height)
-    we = min(we, width)
-    acc = zero
-    base = p * height * width
-    for h in range(hs, he):
-        for w in range(ws, we):
-            acc += x[base + h * width + w]
-    if divisor != 0:
-        div = divisor
-    elif include_pad:
-        div = padded
-    else:
-        div = (he - hs) * (we - ws)
-    y[t] = acc / x.dtype.type(div)  # a float32 / int64 division would be float64 in compiled code
+    y[t] = _P.avg_pool_at(x, p * height * width, height, width, oh, ow, kh, kw, sh, sw, ph, pw, include_pad,
+                          divisor)
 
 
-@kernel
-def _avg_bwd(gy, gx, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include_pad, divisor, zero):
+@kernel(uses=_pool_math)
+def _avg_bwd(gy, gx, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, include_pad, divisor):
     t = cuda.grid(1)
     if t >= n:
         return
@@ -118,35 +77,19 @@ def _avg_bwd(gy, gx, n, height, width, ho_n, wo_n, kh, kw, sh, sw, ph, pw, inclu
     r = t // width
     h = r % height
     p = r // height
-    # outputs whose window [o*s - pad, o*s - pad + k) contains this element
-    num = h + ph - kh + 1
-    oh_lo = 0 if num <= 0 else (num + sh - 1) // sh
-    oh_hi = min((h + ph) // sh, ho_n - 1)
-    num = w + pw - kw + 1
-    ow_lo = 0 if num <= 0 else (num + sw - 1) // sw
-    ow_hi = min((w + pw) // sw, wo_n - 1)
-    acc = zero
+    oh_lo, oh_hi = _P.avg_outputs(h, ph, kh, sh, ho_n)
+    ow_lo, ow_hi = _P.avg_outputs(w, pw, kw, sw, wo_n)
+    acc = gx.dtype.type(0)
     base = p * ho_n * wo_n
-    for oh in range(oh_lo, oh_hi + 1):
-        hs = oh * sh - ph
-        he = min(hs + kh, height + ph)
-        hpad = he - hs
-        hcount = min(he, height) - max(hs, 0)
-        for ow in range(ow_lo, ow_hi + 1):
-            ws = ow * sw - pw
-            we = min(ws + kw, width + pw)
-            if divisor != 0:
-                div = divisor
-            elif include_pad:
-                div = hpad * (we - ws)
-            else:
-                div = hcount * (min(we, width) - max(ws, 0))
-            acc += gy[base + oh * wo_n + ow] / gy.dtype.type(div)  # not float64: acc stays in the dtype
+    for oh in range(oh_lo, oh_hi):  # in output order: the sum the CPU's scatter makes
+        for ow in range(ow_lo, ow_hi):
+            acc += _P.avg_share(gy, base + oh * wo_n + ow, oh, ow, height, width, kh, kw, sh, sw, ph, pw,
+                                include_pad, divisor)
     gx[t] = acc
 
 
-@kernel
-def _adaptive_fwd(x, y, n, height, width, ho_n, wo_n, zero):
+@kernel(uses=_pool_math)
+def _adaptive_fwd(x, y, n, height, width, ho_n, wo_n):
     t = cuda.grid(1)
     if t >= n:
         return
@@ -154,20 +97,11 @@ def _adaptive_fwd(x, y, n, height, width, ho_n, wo_n, zero):
     r = t // wo_n
     oh = r % ho_n
     p = r // ho_n
-    hs = (oh * height) // ho_n
-    he = ((oh + 1) * height + ho_n - 1) // ho_n
-    ws = (ow * width) // wo_n
-    we = ((ow + 1) * width + wo_n - 1) // wo_n
-    acc = zero
-    base = p * height * width
-    for h in range(hs, he):
-        for w in range(ws, we):
-            acc += x[base + h * width + w]
-    y[t] = acc / x.dtype.type((he - hs) * (we - ws))  # a float32 / int64 division would be float64
+    y[t] = _P.adaptive_pool_at(x, p * height * width, height, width, oh, ow, ho_n, wo_n)
 
 
-@kernel
-def _adaptive_bwd(gy, gx, n, height, width, ho_n, wo_n, zero):
+@kernel(uses=_pool_math)
+def _adaptive_bwd(gy, gx, n, height, width, ho_n, wo_n):
     t = cuda.grid(1)
     if t >= n:
         return
@@ -175,20 +109,13 @@ def _adaptive_bwd(gy, gx, n, height, width, ho_n, wo_n, zero):
     r = t // width
     h = r % height
     p = r // height
-    # windows i with floor(i*H/Ho) <= h < ceil((i+1)*H/Ho): i in [h*Ho // H, ((h+1)*Ho - 1) // H]
-    oh_lo = (h * ho_n) // height
-    oh_hi = min(((h + 1) * ho_n - 1) // height, ho_n - 1)
-    ow_lo = (w * wo_n) // width
-    ow_hi = min(((w + 1) * wo_n - 1) // width, wo_n - 1)
-    acc = zero
+    oh_lo, oh_hi = _P.adaptive_outputs(h, height, ho_n)
+    ow_lo, ow_hi = _P.adaptive_outputs(w, width, wo_n)
+    acc = gx.dtype.type(0)
     base = p * ho_n * wo_n
-    for oh in range(oh_lo, oh_hi + 1):
-        hs = (oh * height) // ho_n
-        he = ((oh + 1) * height + ho_n - 1) // ho_n
-        for ow in range(ow_lo, ow_hi + 1):
-            ws = (ow * width) // wo_n
-            we = ((ow + 1) * width + wo_n - 1) // wo_n
-            acc += gy[base + oh * wo_n + ow] / gy.dtype.type((he - hs) * (we - ws))  # not float64, as above
+    for oh in range(oh_lo, oh_hi):  # in output order: the sum the CPU's scatter makes
+        for ow in range(ow_lo, ow_hi):
+            acc += _P.adaptive_share(gy, base + oh * wo_n + ow, oh, ow, height, width, ho_n, wo_n)
     gx[t] = acc
 
 
@@ -246,7 +173,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include
     y = _output(n_out, dtype)
     h, w = x.shape[2:]
     launch(_avg_fwd, n_out, xf, y, n_out, h, w, out_shape[2], out_shape[3], k[0], k[1], s[0], s[1],
-           p[0], p[1], bool(count_include_pad), divisor, dtype.type(0))
+           p[0], p[1], bool(count_include_pad), divisor)
     return y.reshape(out_shape).astype(x.dtype, copy=False)
 
 
@@ -264,7 +191,7 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding, ceil_mode
     n = int(np.prod(x_shape))
     gx = _output(n, dtype)
     launch(_avg_bwd, n, gy, gx, n, x_shape[2], x_shape[3], out_shape[2], out_shape[3], k[0], k[1],
-           s[0], s[1], p[0], p[1], bool(count_include_pad), divisor, dtype.type(0))
+           s[0], s[1], p[0], p[1], bool(count_include_pad), divisor)
     return gx.reshape(x_shape).astype(grad_y.dtype, copy=False)
 
 
@@ -276,7 +203,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
     n_, c, h, w = x.shape
     n_out = n_ * c * ho * wo
     y = _output(n_out, dtype)
-    launch(_adaptive_fwd, n_out, xf, y, n_out, h, w, ho, wo, dtype.type(0))
+    launch(_adaptive_fwd, n_out, xf, y, n_out, h, w, ho, wo)
     return y.reshape(n_, c, ho, wo).astype(x.dtype, copy=False)
 
 
@@ -287,5 +214,5 @@ def adaptive_avg_pool2d_backward(grad_y, x_shape):
     gy, dtype = _flat(grad_y)
     n = int(np.prod(x_shape))
     gx = _output(n, dtype)
-    launch(_adaptive_bwd, n, gy, gx, n, x_shape[2], x_shape[3], ho, wo, dtype.type(0))
+    launch(_adaptive_bwd, n, gy, gx, n, x_shape[2], x_shape[3], ho, wo)
     return gx.reshape(x_shape).astype(grad_y.dtype, copy=False)

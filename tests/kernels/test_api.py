@@ -28,3 +28,12 @@ def test_core_kernels_present():
                 "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
                 "sgd_step", "adam_step", "rmsprop_step", "adagrad_step"}
     assert expected <= names, expected - names
+
+
+def test_optimizer_steps_are_written_once():
+    # each <algo>_step of both tables is one `def` in kernels/_optim_steps.py, bound to the backend's loops
+    for name in kernels.cpu.optim.__all__:
+        cpu, cuda = getattr(kernels.cpu, name), getattr(kernels.cuda, name)
+        assert cpu.__func__ is cuda.__func__, name
+        assert inspect.getsourcefile(cpu).endswith("_optim_steps.py") and cpu.__name__ == name
+        assert cpu.__doc__ and cpu.__doc__ == cuda.__doc__

@@ -319,33 +319,57 @@ def test_max_pool_nan_matches_torch():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_avg_pool_cpu_matches_torch(dtype):
+    # bit for bit: sums in the dtype, row by row from zero, one division by the divisor, as PyTorch's CPU
+    # kernel (kernels/_pool_math.py); the 2x2 fast path included
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    for shape, k, s, p, ceil_mode, include_pad, divisor in AVG_CASES:
-        x = _rand(shape, dtype)
+    for shape, k, s, p, ceil_mode, include_pad, divisor in AVG_CASES + [((2, 3, 12, 12), (7, 7), (3, 3), (3, 3),
+                                                                          True, True, None)]:
+        x = _rand(shape, dtype) * 3 + 1
         xt = torch.tensor(x, requires_grad=True)
         yt = F.avg_pool2d(xt, k, s, p, ceil_mode, include_pad, divisor)
         y = KC.avg_pool2d_forward(x, k, s, p, ceil_mode, include_pad, divisor)
-        np.testing.assert_allclose(y, yt.detach().numpy(), **_tol(dtype))
+        np.testing.assert_array_equal(y, yt.detach().numpy())
         gy = _rand(y.shape, dtype, seed=1)
         (gxt,) = torch.autograd.grad(yt, xt, torch.tensor(gy))
         gx = KC.avg_pool2d_backward(gy, shape, k, s, p, ceil_mode, include_pad, divisor)
-        np.testing.assert_allclose(gx, gxt.numpy(), **_tol(dtype))
+        np.testing.assert_array_equal(gx, gxt.numpy())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adaptive_avg_pool_cpu_matches_torch(dtype):
+    # bit for bit but for the 1x1 output (global average: a vectorised sum, PyTorch takes a mean): sums in
+    # the dtype, divided by the window's height, then by its width, as PyTorch does
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    for shape, out in ADAPTIVE_CASES + [((2, 3, 13, 11), (4, 5)), ((2, 3, 7, 7), (1, 1))]:
-        x = _rand(shape, dtype)
+    for shape, out in ADAPTIVE_CASES + [((2, 3, 13, 11), (4, 5)), ((2, 3, 31, 29), (5, 7)), ((2, 3, 7, 7), (1, 1))]:
+        x = _rand(shape, dtype) * 3 + 1
         xt = torch.tensor(x, requires_grad=True)
         yt = F.adaptive_avg_pool2d(xt, out)
         y = KC.adaptive_avg_pool2d_forward(x, out)
-        np.testing.assert_allclose(y, yt.detach().numpy(), **_tol(dtype))
         gy = _rand(y.shape, dtype, seed=1)
         (gxt,) = torch.autograd.grad(yt, xt, torch.tensor(gy))
-        np.testing.assert_allclose(KC.adaptive_avg_pool2d_backward(gy, shape), gxt.numpy(), **_tol(dtype))
+        gx = KC.adaptive_avg_pool2d_backward(gy, shape)
+        if tuple(out) == (1, 1):
+            np.testing.assert_allclose(y, yt.detach().numpy(), **_tol(dtype))
+            np.testing.assert_allclose(gx, gxt.numpy(), **_tol(dtype))
+        else:
+            np.testing.assert_array_equal(y, yt.detach().numpy())
+            np.testing.assert_array_equal(gx, gxt.numpy())
+
+
+@pytest.mark.parametrize("K", [KC, KG], ids=["cpu", "cuda"])
+def test_float32_windows_sum_in_float32(K):
+    # 1 + 2**-24 rounds back to 1 in float32 at every step, as in PyTorch's float accumulator; a float64
+    # sum would give 1 + 3 * 2**-24 and a mean 2**-24 above 0.25 (the CPU backend once did)
+    if K is KG and not KG.available():
+        pytest.skip(f"kernels.cuda unavailable: {KG.unavailable_reason()}")
+    x = np.full((1, 1, 1, 8), 2.0 ** -24, np.float32)
+    x[0, 0, 0, ::4] = 1.0
+    xd = K.xp.asarray(x)
+    y = _host(K.avg_pool2d_forward(xd, (1, 4), (1, 4), (0, 0), False, True, None))
+    np.testing.assert_array_equal(y, np.full((1, 1, 1, 2), 0.25, np.float32))
+    np.testing.assert_array_equal(_host(K.adaptive_avg_pool2d_forward(xd, (1, 2))), y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,6 +390,8 @@ CUDA_AVG = [
     ((2, 3, 7, 9), (3, 3), (1, 1), (1, 1), False, True, None),
     ((2, 3, 9, 11), (3, 3), (2, 1), (1, 1), True, False, None),
     ((3, 3, 12, 14), (2, 2), (2, 2), (0, 0), True, True, 3),
+    ((3, 3, 12, 14), (2, 2), (2, 2), (0, 0), False, True, None),   # the CPU's 2x2 fast paths
+    ((3, 3, 13, 14), (2, 2), (2, 2), (0, 0), False, False, 8),     # fast paths, odd height, a power of two
 ]
 
 
@@ -386,35 +412,41 @@ def test_max_pool_cuda_matches_cpu(case):
 
 
 @cuda_only
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CUDA_AVG)
-def test_avg_pool_cuda_matches_cpu(case):
+def test_avg_pool_cuda_matches_cpu(case, dtype):
+    # bit for bit: both run kernels/_pool_math.py's sums and divisions (the CPU's 2x2 fast path and its
+    # scatter backward in the same order as CUDA's per-output and per-input threads)
     shape, k, s, p, ceil_mode, include_pad, divisor = case
-    x = _rand(shape, np.float64)
+    x = _rand(shape, dtype) * 3 + 1
     y = KC.avg_pool2d_forward(x, k, s, p, ceil_mode, include_pad, divisor)
     assert y.size > 256 or np.prod(shape) > 256
     yg = _host(KG.avg_pool2d_forward(KG.xp.asarray(x), k, s, p, ceil_mode, include_pad, divisor))
-    assert not np.isnan(yg).any()
-    np.testing.assert_allclose(yg, y, rtol=1e-12, atol=1e-12)
-    gy = _rand(y.shape, np.float64, seed=1)
+    assert yg.dtype == dtype
+    np.testing.assert_array_equal(yg, y)
+    gy = _rand(y.shape, dtype, seed=1)
     gx = _host(KG.avg_pool2d_backward(KG.xp.asarray(gy), shape, k, s, p, ceil_mode, include_pad, divisor))
-    assert not np.isnan(gx).any()
-    np.testing.assert_allclose(gx, KC.avg_pool2d_backward(gy, shape, k, s, p, ceil_mode, include_pad, divisor),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(gx, KC.avg_pool2d_backward(gy, shape, k, s, p, ceil_mode, include_pad, divisor))
 
 
 @cuda_only
 @pytest.mark.parametrize("case", [((2, 3, 7, 9), (3, 4)), ((2, 3, 5, 6), (7, 9)), ((2, 150, 2, 1), (1, 1))])
 def test_adaptive_avg_pool_cuda_matches_cpu(case):
+    # bit for bit, but for the CPU's 1x1 fast path (a vectorised, reassociated sum)
     shape, out = case
-    x = _rand(shape, np.float32)
+    x = _rand(shape, np.float32) * 3 + 1
     y = KC.adaptive_avg_pool2d_forward(x, out)
     yg = _host(KG.adaptive_avg_pool2d_forward(KG.xp.asarray(x), out))
     assert not np.isnan(yg).any() and yg.dtype == np.float32
-    np.testing.assert_allclose(yg, y, rtol=1e-5, atol=1e-6)
     gy = _rand(y.shape, np.float32, seed=1)
     gx = _host(KG.adaptive_avg_pool2d_backward(KG.xp.asarray(gy), shape))
     assert not np.isnan(gx).any()
-    np.testing.assert_allclose(gx, KC.adaptive_avg_pool2d_backward(gy, shape), rtol=1e-5, atol=1e-6)
+    if tuple(out) == (1, 1):
+        np.testing.assert_allclose(yg, y, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(gx, KC.adaptive_avg_pool2d_backward(gy, shape), rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(yg, y)
+        np.testing.assert_array_equal(gx, KC.adaptive_avg_pool2d_backward(gy, shape))
 
 
 # ---------------------------------------------------------------------------------------------
