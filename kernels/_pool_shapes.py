@@ -89,7 +89,8 @@ def check_x_shape(op, x_shape):
     try:
         shape = tuple(int(v) for v in x_shape)
     except (TypeError, ValueError):
-        raise ValueError(f"{op}: x_shape must be a sequence of 4 ints (N, C, H, W), got {x_shape!r}") from None
+        raise ValueError(f"{op}: x_shape must be a sequence of 4 ints (N, C, H, W), "
+                         f"got {x_shape!r}") from None
     if len(shape) != 4 or any(v < 0 for v in shape):
         raise ValueError(f"{op}: x_shape must be 4 non-negative ints (N, C, H, W), got {x_shape!r}")
     return shape
@@ -110,7 +111,8 @@ def max_pool2d_backward_args(grad_y, indices, x_shape):
         raise ValueError(f"{op}: indices has shape {tuple(indices.shape)}, expected grad_y's shape "
                          f"{tuple(grad_y.shape)}")
     if str(indices.dtype) != "int64":
-        raise TypeError(f"{op}: indices must be int64 (as returned by max_pool2d_forward), got {indices.dtype}")
+        raise TypeError(f"{op}: indices must be int64 (as returned by max_pool2d_forward), "
+                        f"got {indices.dtype}")
     check_float(grad_y, "grad_y", op)
     if tuple(grad_y.shape[:2]) != x_shape[:2]:
         raise ValueError(f"{op}: grad_y has shape {tuple(grad_y.shape)} but x_shape is {x_shape}: "

@@ -70,7 +70,8 @@ def make_inputs(shapes, seed=0, low=-2.0, high=2.0):
 # ---- the shared core: run on gpunet, backpropagate random seeds, compare with torch ------------------
 def _run_and_backward(run, arrays, needs, device, seed):
     """gpunet tensors from arrays, run(*tensors), and one backward of a random seed per float output:
-    (run's result, the input tensors, the outputs as a tuple, the seeds, whether anything was differentiated)."""
+    (run's result, the input tensors, the outputs as a tuple, the seeds,
+    whether anything was differentiated)."""
     xs = [gpunet.tensor(a, device=device, requires_grad=n) for a, n in zip(arrays, needs)]
     result = run(*xs)
     outs = as_tuple(result)
@@ -82,7 +83,8 @@ def _run_and_backward(run, arrays, needs, device, seed):
                                  [gpunet.tensor(s, dtype=o.dtype, device=device) for o, s in diff])
     for x, a in zip(xs, arrays):
         if x.grad is not None:
-            assert tuple(x.grad.shape) == a.shape, f"grad shape {tuple(x.grad.shape)} != input shape {a.shape}"
+            assert tuple(x.grad.shape) == a.shape, (
+                f"grad shape {tuple(x.grad.shape)} != input shape {a.shape}")
             assert x.grad.dtype == x.dtype and x.grad.device == x.device
     return result, xs, outs, seeds, bool(diff)
 
@@ -93,17 +95,20 @@ def _compare_with_torch(run, arrays, needs, xs, outs, seeds, atol, rtol):
     touts = as_tuple(run(*ts))
     assert len(touts) == len(outs), f"{len(outs)} outputs, torch gives {len(touts)}"
     for i, (o, t) in enumerate(zip(outs, touts)):
-        assert tuple(o.shape) == tuple(t.shape), f"output {i}: shape {tuple(o.shape)} vs torch {tuple(t.shape)}"
+        assert tuple(o.shape) == tuple(t.shape), (
+            f"output {i}: shape {tuple(o.shape)} vs torch {tuple(t.shape)}")
         assert o.dtype.name == str(t.dtype).split(".")[-1], f"output {i}: dtype {o.dtype} vs torch {t.dtype}"
         np.testing.assert_allclose(to_numpy(o), to_numpy(t), atol=atol, rtol=rtol, equal_nan=True,
                                    err_msg=f"forward output {i}")
         assert o.requires_grad == t.requires_grad, f"output {i}: requires_grad {o.requires_grad} vs torch"
-    tdiff = [(t, torch.tensor(s, dtype=t.dtype)) for t, s in zip(touts, seeds) if s is not None and t.requires_grad]
+    tdiff = [(t, torch.tensor(s, dtype=t.dtype)) for t, s in zip(touts, seeds)
+             if s is not None and t.requires_grad]
     if tdiff:
         torch.autograd.backward([t for t, _ in tdiff], [s for _, s in tdiff])
     for i, (x, t) in enumerate(zip(xs, ts)):
         if needs[i]:
-            mine = np.zeros(arrays[i].shape) if x.grad is None else to_numpy(x.grad)  # unused input: zero grad
+            # unused input: zero grad
+            mine = np.zeros(arrays[i].shape) if x.grad is None else to_numpy(x.grad)
             ref = np.zeros(arrays[i].shape) if t.grad is None else to_numpy(t.grad)
             np.testing.assert_allclose(mine, ref, atol=atol, rtol=rtol, equal_nan=True,
                                        err_msg=f"gradient of input {i} vs torch")
@@ -224,7 +229,8 @@ def check_layer(make, *arrays, dtype="float64", train=True, steps=1, atol=None, 
         for o, t in zip(outs, touts):
             assert tuple(o.shape) == tuple(t.shape), f"shape {tuple(o.shape)} vs torch {tuple(t.shape)}"
             assert o.dtype.name == str(t.dtype).split(".")[-1]
-            np.testing.assert_allclose(to_numpy(o), to_numpy(t), atol=atol, rtol=rtol, err_msg="forward output")
+            np.testing.assert_allclose(to_numpy(o), to_numpy(t), atol=atol, rtol=rtol,
+                                       err_msg="forward output")
             seeds.append(rng.uniform(-1, 1, size=tuple(o.shape)) if t.requires_grad else None)
         pairs = [(o, t, s) for o, t, s in zip(outs, touts, seeds) if s is not None]
         if pairs:

@@ -18,13 +18,15 @@ def print_table(rows, roof, device):
           f"in-place bandwidth {_fmt(roof['GB/s'], '.1f')} GB/s")
     if device == "cpu":
         print(roof_mod.blas_note())
-    header = f"{'kernel':<34} {'shape':<34} {'ms':>9} {'rate':>14} {'%roof':>6} {'torch ms':>9} {'ratio':>6}  note"
+    header = (f"{'kernel':<34} {'shape':<34} {'ms':>9} {'rate':>14} {'%roof':>6} "
+              f"{'torch ms':>9} {'ratio':>6}  note")
     print(header)
     print("-" * len(header))
     for r in rows:
         rate = f"{r['rate']:.1f} {r['unit']}"
-        print(f"{r['kernel']:<34} {r['shape']:<34} {r['ms']:>9.3f} {rate:>14} {_fmt(r['pct_roof'], '.0f'):>6} "
-              f"{_fmt(r['torch_ms'], '.3f'):>9} {_fmt(r['ratio'], '.2f'):>6}  {r['note']}")
+        print(f"{r['kernel']:<34} {r['shape']:<34} {r['ms']:>9.3f} {rate:>14} "
+              f"{_fmt(r['pct_roof'], '.0f'):>6} {_fmt(r['torch_ms'], '.3f'):>9} "
+              f"{_fmt(r['ratio'], '.2f'):>6}  {r['note']}")
     print("ratio = gpunet kernels time / PyTorch time (below 1 is faster than PyTorch)")
 
 

@@ -20,8 +20,9 @@ if not gpunet.cuda.is_simulated():
 
 from kernels.cuda import strict_sim  # noqa: E402
 
-OPTIMIZERS = {  # each steps the same model in turn (a conv net in the simulator is slow: one model, two
-    # optimizers; every algorithm shares the flat-bucket driver, so these two cover a host and a device 'step')
+# Each steps the same model in turn (a conv net in the simulator is slow: one model, two optimizers;
+# every algorithm shares the flat-bucket driver, so these two cover a host and a device 'step').
+OPTIMIZERS = {
     "Adam (the example's)": lambda p: gpunet.optim.Adam(p, lr=1e-3),
     "Adam fused (its step lives on the device)": lambda p: gpunet.optim.Adam(p, lr=1e-3, fused=True),
 }

@@ -14,7 +14,8 @@ COMPILE = {"ccs": ["sm_80", "sm_90"], "rows": [], "findings": ["cuda.pool._avg_b
 BENCH = {"roof": {"GFLOP/s": 50000.0, "GB/s": 4000.0},
          "rows": [{"kernel": "adam_step", "shape": "flat 11.7M", "ms": 0.05, "pct_roof": 91, "torch_ms": 0.06,
                    "ratio": 0.83}]}
-TRAIN = {"torch_device": "cpu", "mlp_gpunet_steps_per_s": 900.0, "mlp_torch_steps_per_s": 500.0, "mlp_ratio": 1.8,
+TRAIN = {"torch_device": "cpu",
+         "mlp_gpunet_steps_per_s": 900.0, "mlp_torch_steps_per_s": 500.0, "mlp_ratio": 1.8,
          "lenet_gpunet_steps_per_s": 400.0, "lenet_torch_steps_per_s": None, "lenet_ratio": None}
 
 

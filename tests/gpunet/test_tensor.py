@@ -161,7 +161,8 @@ def test_to_cpu_noop_and_device_objects():
     x = gpunet.ones(2)
     assert x.to("cpu") is x and x.cpu() is x and x.to(gpunet.device("cpu")) is x
     d = gpunet.device("cuda:0")
-    assert d.type == "cuda" and d.index == 0 and str(d) == "cuda:0" and repr(d) == "device(type='cuda', index=0)"
+    assert (d.type == "cuda" and d.index == 0 and str(d) == "cuda:0"
+            and repr(d) == "device(type='cuda', index=0)")
     assert gpunet.device("cpu") == "cpu" and gpunet.device("cuda", 0) == d
     with pytest.raises(RuntimeError, match="Expected one of cpu, cuda device type"):
         gpunet.device("tpu")
@@ -172,25 +173,30 @@ REPR_CASES = [
     "x.tensor([1., 2.5])", "x.tensor(3.)", "x.tensor(-0.5)", "x.tensor(float('nan'))", "x.tensor([1, 2])",
     "x.tensor([1, -200, 3])", "x.tensor([True, False])", "x.tensor([[True], [False]])",
     "x.tensor([1e-5, 1.])", "x.tensor([1e9, 1.])", "x.tensor([1e-10, 1.])", "x.tensor([1.5e10])",
-    "x.tensor([1., 2.], dtype=x.float64)", "x.tensor([1, 2], dtype=x.int32)", "x.tensor([1.5], dtype=x.float16)",
+    "x.tensor([1., 2.], dtype=x.float64)", "x.tensor([1, 2], dtype=x.int32)",
+    "x.tensor([1.5], dtype=x.float16)",
     "x.zeros(0)", "x.zeros(2, 0)", "x.zeros(0, dtype=x.int64)", "x.zeros(0, dtype=x.float64)",
-    "x.zeros(2, 0, dtype=x.int32)", "x.tensor([float('nan'), float('inf'), 1.5])", "x.tensor([float('-inf'), 1.])",
+    "x.zeros(2, 0, dtype=x.int32)", "x.tensor([float('nan'), float('inf'), 1.5])",
+    "x.tensor([float('-inf'), 1.])",
     "x.tensor([-1.5, 2.])", "x.tensor([[1., 2.], [3., 4.]])", "x.zeros(2, 2, 2)", "x.tensor([100., 1.])",
-    "x.tensor([1.23456789, 100000.])", "x.tensor([0., -0.])", "x.tensor([123456., 1.])", "x.tensor([12345.678])",
-    "x.tensor([0.1, 0.25, 1000.])", "x.tensor([0.001, 0.01])", "x.ones(3, 3) / 3",
+    "x.tensor([1.23456789, 100000.])", "x.tensor([0., -0.])", "x.tensor([123456., 1.])",
+    "x.tensor([12345.678])", "x.tensor([0.1, 0.25, 1000.])", "x.tensor([0.001, 0.01])", "x.ones(3, 3) / 3",
     "x.arange(12).reshape(3, 4)", "x.arange(10.).reshape(2, 5) / 7", "x.arange(8, dtype=x.int16) - 3",
     "x.tensor([[1e-5, -3.], [float('nan'), 2e3]])", "x.tensor([1., 2.], dtype=x.float16) * 1000",
     # line wrapping and summarisation
-    "x.arange(30.)", "x.arange(40)", "x.arange(60.).reshape(3, 20) * 1.5", "x.arange(24.).reshape(2, 12) * 1000 + 0.5",
+    "x.arange(30.)", "x.arange(40)", "x.arange(60.).reshape(3, 20) * 1.5",
+    "x.arange(24.).reshape(2, 12) * 1000 + 0.5",
     "x.arange(2000.)", "x.arange(1200).reshape(40, 30)", "x.arange(3000).reshape(10, 10, 30)",
     # autograd suffixes
     "x.tensor([1., 2.], requires_grad=True)", "x.tensor([1., 2.], requires_grad=True) * 2",
     "x.tensor([1., 2.], requires_grad=True) + 1", "x.tensor([1., 2.], requires_grad=True).exp()",
     "x.tensor([1., 2.], requires_grad=True).sum()", "x.tensor([1., 2.], requires_grad=True).mean()",
-    "x.tensor([[1., 2.]], requires_grad=True).view(2)", "x.tensor([1., 2.], dtype=x.float64, requires_grad=True)",
+    "x.tensor([[1., 2.]], requires_grad=True).view(2)",
+    "x.tensor([1., 2.], dtype=x.float64, requires_grad=True)",
     "x.tensor([[1., 2.]], dtype=x.float64, requires_grad=True) * 2", "(x.arange(25.) / 3).requires_grad_()",
     "x.arange(16.).reshape(4, 4).requires_grad_() * 1000.5", "x.tensor([1., 2.], requires_grad=True).relu()",
-    "x.tensor([1., 2.], requires_grad=True).sigmoid()", "x.tensor([[1., 2.]], requires_grad=True) @ x.ones(2, 1)",
+    "x.tensor([1., 2.], requires_grad=True).sigmoid()",
+    "x.tensor([[1., 2.]], requires_grad=True) @ x.ones(2, 1)",
 ]
 
 # Deliberate differences: gpunet records fewer distinct view nodes than PyTorch.

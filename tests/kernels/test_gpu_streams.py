@@ -31,6 +31,8 @@ def test_fused_adam_matches_cpu_on_device():
     dev = [cp.asarray(a) for a in host]
     host = [a.copy() for a in host]
     for step in range(1, 4):
-        C.adam_step(host[0], host[1], host[2], host[3], None, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False, step)
-        K.adam_step(dev[0], dev[1], dev[2], dev[3], None, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False, step)
+        C.adam_step(host[0], host[1], host[2], host[3], None,
+                    1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False, step)
+        K.adam_step(dev[0], dev[1], dev[2], dev[3], None,
+                    1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False, step)
     np.testing.assert_allclose(cp.asnumpy(dev[0]), host[0], rtol=1e-6, atol=1e-7)

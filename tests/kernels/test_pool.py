@@ -1,4 +1,4 @@
-"""Pooling kernels: kernels.cpu against a NumPy reference and PyTorch; kernels.cuda (simulator) against cpu."""
+"""Pooling kernels: kernels.cpu vs a NumPy reference and PyTorch; kernels.cuda (simulator) vs cpu."""
 import math
 
 import numpy as np
@@ -323,8 +323,8 @@ def test_avg_pool_cpu_matches_torch(dtype):
     # kernel (kernels/_pool_math.py); the 2x2 fast path included
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    for shape, k, s, p, ceil_mode, include_pad, divisor in AVG_CASES + [((2, 3, 12, 12), (7, 7), (3, 3), (3, 3),
-                                                                          True, True, None)]:
+    for shape, k, s, p, ceil_mode, include_pad, divisor in AVG_CASES + [
+            ((2, 3, 12, 12), (7, 7), (3, 3), (3, 3), True, True, None)]:
         x = _rand(shape, dtype) * 3 + 1
         xt = torch.tensor(x, requires_grad=True)
         yt = F.avg_pool2d(xt, k, s, p, ceil_mode, include_pad, divisor)
@@ -342,7 +342,8 @@ def test_adaptive_avg_pool_cpu_matches_torch(dtype):
     # the dtype, divided by the window's height, then by its width, as PyTorch does
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    for shape, out in ADAPTIVE_CASES + [((2, 3, 13, 11), (4, 5)), ((2, 3, 31, 29), (5, 7)), ((2, 3, 7, 7), (1, 1))]:
+    for shape, out in ADAPTIVE_CASES + [((2, 3, 13, 11), (4, 5)), ((2, 3, 31, 29), (5, 7)),
+                                        ((2, 3, 7, 7), (1, 1))]:
         x = _rand(shape, dtype) * 3 + 1
         xt = torch.tensor(x, requires_grad=True)
         yt = F.adaptive_avg_pool2d(xt, out)
@@ -379,7 +380,8 @@ def _host(a):
     return a if isinstance(a, np.ndarray) else KG.xp.asnumpy(a)
 
 
-cuda_only = pytest.mark.skipif(not KG.available(), reason=f"kernels.cuda unavailable: {KG.unavailable_reason()}")
+cuda_only = pytest.mark.skipif(not KG.available(),
+                               reason=f"kernels.cuda unavailable: {KG.unavailable_reason()}")
 
 CUDA_MAX = [
     ((3, 3, 12, 14), (2, 2), (2, 2), (0, 0), (1, 1), False),   # 378 outputs
@@ -426,7 +428,8 @@ def test_avg_pool_cuda_matches_cpu(case, dtype):
     np.testing.assert_array_equal(yg, y)
     gy = _rand(y.shape, dtype, seed=1)
     gx = _host(KG.avg_pool2d_backward(KG.xp.asarray(gy), shape, k, s, p, ceil_mode, include_pad, divisor))
-    np.testing.assert_array_equal(gx, KC.avg_pool2d_backward(gy, shape, k, s, p, ceil_mode, include_pad, divisor))
+    np.testing.assert_array_equal(gx, KC.avg_pool2d_backward(gy, shape, k, s, p, ceil_mode, include_pad,
+                                                             divisor))
 
 
 @cuda_only
@@ -462,16 +465,17 @@ def test_bad_arguments(K):
             fn(*args)
 
     mp, ap = K.max_pool2d_forward, K.avg_pool2d_forward
-    raises(ValueError, "max_pool2d_forward.*4-D", mp, xp.zeros((2, 6, 6)), (2, 2), (2, 2), (0, 0), (1, 1), False)
-    raises(ValueError, "max_pool2d_forward: kernel_size must be positive", mp, x, (0, 2), (2, 2), (0, 0), (1, 1),
+    raises(ValueError, "max_pool2d_forward.*4-D", mp, xp.zeros((2, 6, 6)), (2, 2), (2, 2), (0, 0), (1, 1),
            False)
+    raises(ValueError, "max_pool2d_forward: kernel_size must be positive", mp, x, (0, 2), (2, 2), (0, 0),
+           (1, 1), False)
     raises(ValueError, "max_pool2d_forward: stride", mp, x, (2, 2), (2, -1), (0, 0), (1, 1), False)
     raises(ValueError, "max_pool2d_forward: dilation", mp, x, (2, 2), (2, 2), (0, 0), (0, 1), False)
     raises(ValueError, "max_pool2d_forward: padding", mp, x, (2, 2), (2, 2), (-1, 0), (1, 1), False)
-    raises(ValueError, "max_pool2d_forward: pad should be at most half", mp, x, (3, 3), (1, 1), (2, 2), (2, 2),
-           False)
-    raises(ValueError, r"max_pool2d_forward: input of shape \(1, 2, 6, 6\) is too small", mp, x, (7, 7), (1, 1),
-           (0, 0), (1, 1), False)
+    raises(ValueError, "max_pool2d_forward: pad should be at most half", mp, x, (3, 3), (1, 1), (2, 2),
+           (2, 2), False)
+    raises(ValueError, r"max_pool2d_forward: input of shape \(1, 2, 6, 6\) is too small", mp, x, (7, 7),
+           (1, 1), (0, 0), (1, 1), False)
     raises(TypeError, "max_pool2d_forward.*floating", mp, xp.zeros((1, 2, 6, 6), dtype=np.int64), (2, 2),
            (2, 2), (0, 0), (1, 1), False)
     raises(ValueError, "avg_pool2d_forward: pad should be at most half", ap, x, (3, 3), (1, 1), (2, 2), False,
@@ -489,8 +493,8 @@ def test_bad_arguments(K):
     raises(ValueError, "max_pool2d_backward.*x_shape", K.max_pool2d_backward, gy, ind, (1, 3, 6, 6))
     raises(ValueError, r"avg_pool2d_backward: grad_y has shape \(1, 2, 3, 3\), expected \(1, 2, 2, 2\)",
            K.avg_pool2d_backward, gy, (1, 2, 4, 4), (2, 2), (2, 2), (0, 0), False, True, None)
-    raises(ValueError, "adaptive_avg_pool2d_forward: output_size must be positive", K.adaptive_avg_pool2d_forward,
-           x, (0, 2))
+    raises(ValueError, "adaptive_avg_pool2d_forward: output_size must be positive",
+           K.adaptive_avg_pool2d_forward, x, (0, 2))
     raises(ValueError, "adaptive_avg_pool2d_forward.*4-D", K.adaptive_avg_pool2d_forward, xp.zeros((2, 6, 6)),
            (2, 2))
     raises(ValueError, "adaptive_avg_pool2d_backward: grad_y has shape", K.adaptive_avg_pool2d_backward, gy,

@@ -30,7 +30,8 @@ class Init:
         self.calls = 0
 
     def __call__(self, module):
-        assert isinstance(module, self.torch.nn.Module), f"{type(module)} is not a {self.torch.__name__} Module"
+        assert isinstance(module, self.torch.nn.Module), (
+            f"{type(module)} is not a {self.torch.__name__} Module")
         if self.recording:
             self.states.append({k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()})
         else:

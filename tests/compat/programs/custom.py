@@ -34,8 +34,10 @@ def custom_module(torch, init):
         torch.set_default_dtype(torch.float32)
 
     seen = []
-    handles = [model.trunk[0].register_forward_hook(lambda m, inp, out: seen.append(out.detach().sum().item())),
-               model.heads["reg"].register_forward_pre_hook(lambda m, args: (args[0] * 0.5,))]
+    handles = [
+        model.trunk[0].register_forward_hook(lambda m, inp, out: seen.append(out.detach().sum().item())),
+        model.heads["reg"].register_forward_pre_hook(lambda m, args: (args[0] * 0.5,)),
+    ]
     rng = np.random.default_rng(6)
     x = torch.tensor(rng.standard_normal((8, 4)))
     y_cls = torch.tensor(rng.integers(0, 3, 8))

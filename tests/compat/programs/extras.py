@@ -136,7 +136,8 @@ def tied_language_model(torch, init):
     return {"losses": losses, "n_params": len(list(model.parameters())), "keys": sorted(sd),
             "tied": model.decoder.weight is model.embed.weight, "restored_same": same,
             "restored_tied": restored.decoder.weight is restored.embed.weight,
-            "ema": [p.numpy() for p in ema.parameters()], "params": [p.detach().numpy() for p in model.parameters()]}
+            "ema": [p.numpy() for p in ema.parameters()],
+            "params": [p.detach().numpy() for p in model.parameters()]}
 
 
 @program(dtype="float64")

@@ -48,8 +48,8 @@ def cnn_classifier(torch, init):
             super().__init__()
             # no conv bias before BatchNorm: its true gradient is 0, and Adam would amplify rounding noise
             self.features = nn.Sequential(
-                nn.Conv2d(1, 4, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
+                nn.Conv2d(1, 4, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(4),
+                nn.ReLU(inplace=True), nn.MaxPool2d(2),
                 nn.Conv2d(4, 8, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
                 nn.AdaptiveAvgPool2d((1, 1)),
             )
@@ -112,4 +112,5 @@ def conv_autoencoder(torch, init):
     with torch.no_grad():
         code = encoder(x)
         recon = decoder(code)
-    return {"losses": losses, "code_shape": list(code.shape), "recon": recon.numpy(), "params": _params(model)}
+    return {"losses": losses, "code_shape": list(code.shape), "recon": recon.numpy(),
+            "params": _params(model)}

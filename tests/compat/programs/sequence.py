@@ -112,7 +112,8 @@ def attention_block(torch, init):
             self.qkv = nn.Linear(d_model, 3 * d_model)
             self.proj = nn.Linear(d_model, d_model)
             self.dropout = nn.Dropout(0.1)
-            self.register_buffer("mask", torch.tril(torch.ones(max_len, max_len)).view(1, 1, max_len, max_len))
+            self.register_buffer("mask",
+                                 torch.tril(torch.ones(max_len, max_len)).view(1, 1, max_len, max_len))
 
         def forward(self, x):
             B, T, C = x.size()
@@ -132,7 +133,8 @@ def attention_block(torch, init):
             self.ln1 = nn.LayerNorm(d_model)
             self.attn = CausalSelfAttention(d_model, n_heads, max_len)
             self.ln2 = nn.LayerNorm(d_model)
-            self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
+            self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(),
+                                     nn.Linear(4 * d_model, d_model))
 
         def forward(self, x):
             x = x + self.attn(self.ln1(x))

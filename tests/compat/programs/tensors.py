@@ -39,7 +39,8 @@ def tensor_manipulation(torch, init):
     chunks = [t.sum().item() for t in x.detach().chunk(3, dim=1)]
     split = [list(t.shape) for t in torch.split(x.detach(), [2, 4], dim=1)]
     return {"y": y.item(), "x": x.detach().numpy(), "w": w.detach().numpy(), "x_grad": x.grad.numpy(),
-            "picked": picked.detach().numpy(), "n_pos": int(mask.sum()), "positives": positives.detach().numpy(),
+            "picked": picked.detach().numpy(), "n_pos": int(mask.sum()),
+            "positives": positives.detach().numpy(),
             "row_max": row_max.detach().numpy(), "row_arg": row_arg.tolist(), "one_hot": one_hot.numpy(),
             "argmax_flat": x.argmax().item(), "chunks": chunks, "split": split,
             "nonzero": torch.nonzero(one_hot).tolist(), "flip": x.detach().flip(0)[0].numpy(),
@@ -65,11 +66,15 @@ def dtype_details(torch, init):
     counts = (ints % 3 == 0).sum()
     one_hot = torch.nn.functional.one_hot(labels, num_classes=3)
     probs = torch.softmax(one_hot.float() * 2.0, dim=-1)
-    names = lambda t: str(t.dtype).split(".")[-1]
+
+    def names(t):
+        return str(t.dtype).split(".")[-1]
+
     return {
         "dtypes": [names(t) for t in (labels, weights, ints, r, lin, z, o, f, mean_label, half, floor, mixed,
                                        scaled, counts, one_hot, probs, labels.long(), weights.double(),
-                                       weights > 0, (weights > 0).int(), torch.tensor(3.5), torch.tensor(True))],
+                                       weights > 0, (weights > 0).int(), torch.tensor(3.5),
+                                       torch.tensor(True))],
         "is_float": [labels.is_floating_point(), weights.is_floating_point()],
         "default_dtype": names(torch.tensor(0.0)),
         "eq": [weights.dtype == torch.float32, labels.dtype == torch.long, ints.dtype == torch.int64],

@@ -163,7 +163,8 @@ def dataloader_loop(torch, init):
                         "batches": batches, "training": model.training})
     return {"len": [len(train_ds), len(train_loader), len(val_loader)], "history": history,
             "first_batch": [list(t.shape) for t in next(iter(train_loader))],
-            "label_dtype": str(next(iter(train_loader))[1].dtype).replace("torch.", "").replace("gpunet.", ""),
+            "label_dtype": (str(next(iter(train_loader))[1].dtype)
+                            .replace("torch.", "").replace("gpunet.", "")),
             "device_type": model[0].weight.device.type == device.type,
             "params": [p.detach().cpu().numpy() for p in model.parameters()]}
 

@@ -47,7 +47,9 @@ def tutorial_classifier(torch, init):
             x = F.relu(self.fc1(x))
             return self.fc2(x)
 
-    normalize = lambda img: (img - 0.5) / 0.5
+    def normalize(img):
+        return (img - 0.5) / 0.5
+
     trainloader = DataLoader(BlobImages(24, 16, normalize), batch_size=6, shuffle=False)
     testloader = DataLoader(BlobImages(12, 17, normalize), batch_size=4, shuffle=False)
     net = init(Net())

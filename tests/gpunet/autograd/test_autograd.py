@@ -1,4 +1,5 @@
-"""The autograd engine: graph shapes, accumulation, retain_graph, hooks, autograd.grad, grad modes, errors, memory."""
+"""The autograd engine: graph shapes, accumulation, retain_graph, hooks, autograd.grad, grad modes,
+errors, memory."""
 import gc
 import tracemalloc
 import weakref
@@ -200,7 +201,8 @@ def test_leaf_hook_runs_for_autograd_grad(device):
 
 
 def test_hook_on_tensor_without_grad_raises(device):
-    with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that doesn't require gradient"):
+    with pytest.raises(RuntimeError,
+                       match="cannot register a hook on a tensor that doesn't require gradient"):
         gpunet.ones(2, device=device).register_hook(lambda g: g)
 
 
@@ -351,7 +353,8 @@ def test_gradcheck(device):
 # ---- errors --------------------------------------------------------------------------------------
 def test_inplace_on_leaf_requiring_grad_raises(device):
     x = gpunet.ones(2, requires_grad=True, device=device)
-    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation"):
+    with pytest.raises(RuntimeError,
+                       match="a leaf Variable that requires grad is being used in an in-place operation"):
         x.add_(1)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
         x[0] = 5.0
@@ -365,9 +368,10 @@ def test_version_counter_error(device):
     y = x.exp()  # exp saves its output
     loss = y.sum()
     y.add_(1)
-    with pytest.raises(RuntimeError, match=r"one of the variables needed for gradient computation has been "
-                                           r"modified by an inplace operation: \[float64 tensor of shape \[2\]\], "
-                                           r"saved for ExpBackward0, is at version 1; expected version 0"):
+    with pytest.raises(RuntimeError,
+                       match=r"one of the variables needed for gradient computation has been "
+                             r"modified by an inplace operation: \[float64 tensor of shape \[2\]\], "
+                             r"saved for ExpBackward0, is at version 1; expected version 0"):
         loss.backward()
 
 

@@ -1,4 +1,5 @@
-"""Custom autograd.Function: ctx.save_for_backward / saved_tensors / needs_input_grad / mark_non_differentiable."""
+"""Custom autograd.Function: ctx.save_for_backward / saved_tensors / needs_input_grad /
+mark_non_differentiable."""
 import numpy as np
 import pytest
 

@@ -10,7 +10,8 @@ import gpunet
 
 from tests.helpers import check_op, lib
 
-needs_cuda = pytest.mark.skipif(not gpunet.cuda.is_available(), reason="no cuda device (GPU or GPUNET_CUDA_SIM=1)")
+needs_cuda = pytest.mark.skipif(not gpunet.cuda.is_available(),
+                                reason="no cuda device (GPU or GPUNET_CUDA_SIM=1)")
 
 OPS = {
     "add_broadcast": (lambda x, y: x + y, [(3, 4), (4,)]),
@@ -62,8 +63,9 @@ def test_transfers_both_ways():
 @needs_cuda
 def test_creation_on_cuda():
     for t in (gpunet.ones(2, device="cuda"), gpunet.rand(2, device="cuda"), gpunet.arange(3, device="cuda"),
-              gpunet.eye(2, device="cuda"), gpunet.full((2,), 3, device="cuda"), gpunet.tensor([1], device="cuda"),
-              gpunet.zeros_like(gpunet.ones(2, device="cuda")), gpunet.randn(2, device="cuda")):
+              gpunet.eye(2, device="cuda"), gpunet.full((2,), 3, device="cuda"),
+              gpunet.tensor([1], device="cuda"), gpunet.zeros_like(gpunet.ones(2, device="cuda")),
+              gpunet.randn(2, device="cuda")):
         assert t.device == gpunet.device("cuda:0")  # a tensor's device always carries the index, as torch
 
 

@@ -6,14 +6,16 @@ import pytest
 import gpunet
 import gpunet.nn.functional as F
 
-needs_cuda = pytest.mark.skipif(not gpunet.cuda.is_available(), reason="no cuda device (GPU or GPUNET_CUDA_SIM=1)")
+needs_cuda = pytest.mark.skipif(not gpunet.cuda.is_available(),
+                                reason="no cuda device (GPU or GPUNET_CUDA_SIM=1)")
 
 BAD_CALLS = {
     "gather": (lambda d: gpunet.zeros(3, device=d).gather(0, gpunet.tensor([0, 5], device=d)),
                RuntimeError, r"gather\(\): index out of bounds for dimension 0 with size 3 \(index 5\)"),
     "index_select": (lambda d: gpunet.zeros(3, device=d).index_select(0, gpunet.tensor([-4], device=d)),
                      IndexError, r"index -4 out of range"),
-    "cross_entropy": (lambda d: F.cross_entropy(gpunet.zeros(2, 4, device=d), gpunet.tensor([1, 7], device=d)),
+    "cross_entropy": (lambda d: F.cross_entropy(gpunet.zeros(2, 4, device=d),
+                                                gpunet.tensor([1, 7], device=d)),
                       IndexError, "Target 7 is out of bounds"),
     "embedding": (lambda d: F.embedding(gpunet.tensor([3, -1], device=d), gpunet.zeros(3, 2, device=d)),
                   IndexError, "embedding index 3 is outside"),

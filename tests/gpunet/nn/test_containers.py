@@ -237,7 +237,8 @@ def test_sequential_deletion_names_match_torch():
 
 
 def test_real_layers_state_dict_and_repr_match_torch(device):
-    """With the library's own layers (when present): same repr, same keys, same outputs from torch's weights."""
+    """With the library's own layers (when present): same repr, same keys, same outputs from
+    torch's weights."""
     torch = pytest.importorskip("torch")
     if not all(hasattr(nn, n) for n in ("Conv2d", "BatchNorm2d", "Linear", "ReLU", "Flatten", "MaxPool2d")):
         pytest.skip("gpunet.nn layers not available yet")

@@ -1,4 +1,4 @@
-"""Creation functions vs torch: shapes, dtypes and values where deterministic; legacy constructors; seeding."""
+"""Creation functions vs torch: shapes, dtypes, values where deterministic; legacy constructors; seeding."""
 from functools import partial
 
 import numpy as np
@@ -112,8 +112,8 @@ def test_creation_matches_torch(name, device):
         mine, ref = mine[:2], ref[:2]  # uninitialised memory
     assert mine[:2] == ref[:2]
     if len(mine) == 3:
-        np.testing.assert_allclose(np.asarray(mine[2], dtype=np.float64), np.asarray(ref[2], dtype=np.float64),
-                                   rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(np.asarray(mine[2], dtype=np.float64),
+                                   np.asarray(ref[2], dtype=np.float64), rtol=1e-6, err_msg=name)
 
 
 def test_creation_values_without_torch(device):
@@ -219,7 +219,8 @@ def test_manual_seed_reproducible(device):
     for _ in range(2):
         gpunet.manual_seed(123)
         draws.append([gpunet.rand(5, device=device).tolist(), gpunet.randn(3, device=device).tolist(),
-                      gpunet.randint(0, 100, (4,), device=device).tolist(), gpunet.randperm(6, device=device).tolist(),
+                      gpunet.randint(0, 100, (4,), device=device).tolist(),
+                      gpunet.randperm(6, device=device).tolist(),
                       gpunet.empty(3, device=device).normal_().tolist(),
                       gpunet.empty(3, device=device).uniform_(-1, 1).tolist()])
     assert draws[0] == draws[1]

@@ -139,7 +139,8 @@ def test_fills_under_no_grad_on_leaf_parameters(device):
     assert w.requires_grad and w.is_leaf and w.tolist() == [0.0, 0.0, 0.0]
     for op in (lambda: w.fill_(1.0), lambda: w.zero_(), lambda: w.normal_(), lambda: w.mul_(2),
                lambda: w.clamp_(0, 1), lambda: w.copy_(gpunet.ones(3, device=device))):
-        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        with pytest.raises(RuntimeError,
+                           match="a leaf Variable that requires grad is being used in an in-place"):
             op()
 
 
@@ -173,7 +174,8 @@ def test_inplace_dtype_rules(device):
     x = gpunet.tensor([1, 2, 3], device=device)
     x.mul_(2)
     assert x.tolist() == [2, 4, 6] and x.dtype == gpunet.int64
-    with pytest.raises(RuntimeError, match="result type float.* can't be cast to the desired output type int64"):
+    with pytest.raises(RuntimeError,
+                       match="result type float.* can't be cast to the desired output type int64"):
         x.div_(2)
     f = gpunet.ones(2, device=device)
     f.add_(gpunet.tensor([1, 2], device=device))
@@ -212,7 +214,8 @@ def test_inplace_on_view_of_tensor_requiring_grad_raises_clearly(device):
     x = gpunet.ones(3, requires_grad=True, device=device)
     h = x * 2
     for op in (lambda: h[0:2].zero_(), lambda: h[0].mul_(2), lambda: h.view(3).add_(1),
-               lambda: h[1:].fill_(0.0), lambda: h.unsqueeze(1).t().clamp_(0, 1), lambda: h.unsqueeze(0).normal_()):
+               lambda: h[1:].fill_(0.0), lambda: h.unsqueeze(1).t().clamp_(0, 1),
+               lambda: h.unsqueeze(0).normal_()):
         with pytest.raises(RuntimeError, match="in-place operation on a view"):
             op()
     h[0:2] = 0.0  # index the base instead: recorded correctly

@@ -1,4 +1,5 @@
-"""Reductions with dim / keepdim / negative dims / 0-d inputs: values and gradients vs torch and finite differences."""
+"""Reductions with dim / keepdim / negative dims / 0-d inputs: values and gradients vs torch and
+finite differences."""
 import numpy as np
 import pytest
 
@@ -160,7 +161,8 @@ def test_sum_over_zero_size_dim(device):
 
 def test_reduce_dim_out_of_range(device):
     x = gpunet.ones(2, 3, device=device)
-    with pytest.raises(IndexError, match=r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"):
+    with pytest.raises(IndexError,
+                       match=r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"):
         x.sum(2)
     with pytest.raises(IndexError):
         x.max(-3)

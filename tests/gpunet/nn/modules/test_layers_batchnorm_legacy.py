@@ -8,7 +8,8 @@ from gpunet import nn
 def test_legacy_checkpoint_without_num_batches_tracked_loads():
     src = nn.BatchNorm2d(3)
     src.running_mean.fill_(2.0)
-    legacy = {k: v for k, v in src.state_dict().items() if k != "num_batches_tracked"}  # plain dict: no _metadata
+    # plain dict: no _metadata
+    legacy = {k: v for k, v in src.state_dict().items() if k != "num_batches_tracked"}
     dst = nn.BatchNorm2d(3)
     dst.num_batches_tracked.fill_(7)
     result = dst.load_state_dict(legacy)

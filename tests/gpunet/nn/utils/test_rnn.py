@@ -1,4 +1,5 @@
-"""nn.utils.rnn: pad_sequence / unpad_sequence vs PyTorch, gradients, errors; pack_* say they're unsupported."""
+"""nn.utils.rnn: pad_sequence / unpad_sequence vs PyTorch, gradients, errors;
+pack_* say they're unsupported."""
 import numpy as np
 import pytest
 
