@@ -13,6 +13,7 @@ from gpunet.dtypes import (bool_ as bool, float16, float32, float64, get_default
                            int32, int64, set_default_dtype, uint8)
 from gpunet.dtypes import dtype  # noqa: F401
 from gpunet.tensor import Size, Tensor  # noqa: F401
+from gpunet import ops  # noqa: F401  (binds Tensor's operators and methods)
 from gpunet import autograd  # noqa: F401,E402
 from gpunet.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from gpunet.random import Generator, initial_seed, manual_seed, seed  # noqa: F401

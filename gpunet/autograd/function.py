@@ -8,6 +8,7 @@ gpunet's ops subclass `Op`: their forward/backward take and return raw arrays (n
 which keeps the per-op cost low. User `Function`s take and return Tensors, as in PyTorch.
 """
 from gpunet.autograd.grad_mode import _enabled, no_grad
+from gpunet.tensor import Tensor, _make
 
 FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors after "
                  "they have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -255,5 +256,3 @@ def _check_device(op, device, tensor):
 
 
 once_differentiable = (lambda fn: fn)  # gpunet has no double backward: every backward already runs once
-
-from gpunet.tensor import Tensor, _make  # noqa: E402  (tensor imports ops which import this module)

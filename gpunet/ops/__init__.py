@@ -5,3 +5,6 @@ reduce (sum, mean, max, ...), shape (views, permutations, cat/stack/split), inde
 gather/scatter, where), linalg (matmul family), sorting (sort/topk), convert (to/cast), creation
 (tensor, zeros, rand, ...), inplace (the `op_` forms), methods (binds all onto Tensor).
 """
+from gpunet.ops.methods import bind as _bind
+
+_bind()  # Tensor's operators and methods
