@@ -6,7 +6,7 @@ import numpy as np
 
 from gpunet import dtypes as _dt
 from gpunet._from_data import tensor
-from gpunet.backend import CPU, canonical
+from gpunet.backend import CPU, CUDA0, canonical
 from gpunet.random import rng_for
 from gpunet.tensor import Tensor, _make
 
@@ -46,7 +46,6 @@ def from_dlpack(ext_tensor):
     dev_type, _ = ext_tensor.__dlpack_device__()
     if int(dev_type) == 1:  # kDLCPU
         return _make(np.from_dlpack(ext_tensor), CPU)
-    from gpunet.backend import CUDA0
     return _make(CUDA0.xp.from_dlpack(ext_tensor), CUDA0)
 
 

@@ -10,6 +10,8 @@ import numpy as np
 from gpunet.autograd.engine import backward as _run_backward
 from gpunet.ops import convert as C, creation, elementwise as E, indexing as X, inplace as I, linalg as L
 from gpunet.ops import reduce as R, shape as S, sorting as O
+from gpunet.ops.fill import (bernoulli_, copy_, exponential_, fill_, log_normal_, normal_, random_, uniform_,
+                             zero_)
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
 from gpunet.tensor import Tensor
 
@@ -178,9 +180,9 @@ def bind(cls=Tensor):
         "masked_select": X.masked_select, "where": lambda self, cond, other: X.where(cond, self, other),
         "nonzero": X.nonzero, "tril": X.tril, "triu": X.triu,
         # in place
-        "zero_": I.zero_, "fill_": I.fill_, "copy_": I.copy_, "normal_": I.normal_, "uniform_": I.uniform_,
-        "exponential_": I.exponential_, "bernoulli_": I.bernoulli_, "random_": I.random_,
-        "log_normal_": I.log_normal_, "scatter_": _scatter_,
+        "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_, "uniform_": uniform_,
+        "exponential_": exponential_, "bernoulli_": bernoulli_, "random_": random_,
+        "log_normal_": log_normal_, "scatter_": _scatter_,
         # factories
         "new_tensor": _new_tensor, "new_zeros": _new_factory(creation.zeros),
         "new_ones": _new_factory(creation.ones), "new_empty": _new_factory(creation.empty), "new_full": _new_full,
