@@ -9,7 +9,7 @@ import numpy as np
 
 from gpunet.autograd.engine import backward as _run_backward
 from gpunet.ops import convert as C, creation, elementwise as E, indexing as X, inplace as I, linalg as L
-from gpunet.ops import reduce as R, shape as S, sorting as O
+from gpunet.ops import reduce as R, shape as S, softmax as SM, sorting as O
 from gpunet.ops.fill import (bernoulli_, copy_, exponential_, fill_, log_normal_, normal_, random_, uniform_,
                              zero_)
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
@@ -99,13 +99,11 @@ def _min_method(self, dim=None, keepdim=False):
 
 
 def _softmax(self, dim, dtype=None):
-    from gpunet.nn.functional import softmax
-    return softmax(self, dim, dtype=dtype)
+    return SM.softmax(self, dim, dtype=dtype)
 
 
 def _log_softmax(self, dim, dtype=None):
-    from gpunet.nn.functional import log_softmax
-    return log_softmax(self, dim, dtype=dtype)
+    return SM.log_softmax(self, dim, dtype=dtype)
 
 
 def _legacy_new(cls, *args, device=None, dtype=None):
