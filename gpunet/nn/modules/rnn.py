@@ -2,7 +2,7 @@
 
 Parameter names and shapes are PyTorch's (weight_ih_l0, weight_hh_l0_reverse, ...), so state dicts
 port both ways. Each layer projects the whole input sequence in one GEMM, then runs one fused step
-op per time step (gpunet/nn/functional/rnn.py).
+op per time step (gpunet/ops/rnn.py, called through gpunet/nn/functional/rnn.py).
 """
 import math
 
