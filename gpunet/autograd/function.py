@@ -143,7 +143,7 @@ class Function:
             non_diff = ctx.__dict__.get("_non_differentiable", ())
             # values that are not Tensors, and outputs marked non-differentiable, take no part
             arrays = tuple(o._data if isinstance(o, Tensor) and id(o) not in non_diff else None for o in outs)
-            recorded = _record(ctx, edges, args, arrays, device)
+            recorded = _record(ctx, tuple(edges), args, arrays, device)
         results = []
         for i, o in enumerate(outs):
             if not isinstance(o, Tensor):

@@ -1,4 +1,6 @@
 """Finite-difference gradient check (float64), as torch.autograd.gradcheck."""
+import warnings
+
 import numpy as np
 
 from gpunet.autograd.engine import grad
@@ -12,7 +14,6 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     diff_inputs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     for t in diff_inputs:
         if t._data.dtype != np.float64:
-            import warnings
             warnings.warn(f"gradcheck: input of dtype {t.dtype} is not double precision; results may be inaccurate",
                           UserWarning, stacklevel=2)
     outputs = func(*inputs)

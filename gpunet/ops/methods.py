@@ -10,9 +10,9 @@ import numpy as np
 from gpunet.autograd.engine import backward as _run_backward
 from gpunet.ops import convert as C, creation, elementwise as E, indexing as X, inplace as I, linalg as L
 from gpunet.ops import reduce as R, shape as S, softmax as SM, sorting as O
+from gpunet.ops.elementwise import Add, Div, Mul, Sub
 from gpunet.ops.fill import (bernoulli_, copy_, exponential_, fill_, log_normal_, normal_, random_, uniform_,
                              zero_)
-from gpunet.ops.elementwise import Add, Div, Mul, Sub
 from gpunet.tensor import Tensor
 
 
