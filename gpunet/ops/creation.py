@@ -295,4 +295,3 @@ ShortTensor = _legacy_class("ShortTensor", _dt.int16)
 CharTensor = _legacy_class("CharTensor", _dt.int8)
 ByteTensor = _legacy_class("ByteTensor", _dt.uint8)
 BoolTensor = _legacy_class("BoolTensor", _dt.bool_)
-

@@ -311,7 +311,6 @@ def _count(shape, axes):
     return n
 
 
-
 def logsumexp(input, dim, keepdim=False):
     axes = _reduce_axes(dim, input._data.ndim, "logsumexp")
     return LogSumExp.apply(input, axes, keepdim)

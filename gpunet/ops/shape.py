@@ -8,7 +8,6 @@ from gpunet.ops.indexing import getitem
 from gpunet.tensor import Tensor, _dim, _make
 
 
-
 def _sizes(args, op):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
