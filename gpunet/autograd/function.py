@@ -211,7 +211,8 @@ def _record(ctx, edges, args, out, device):
     arguments; out: the output array, or a tuple of arrays (None where an output takes no part).
     ctx becomes the grad_fn of the outputs, returned as Tensors; in a tuple, an output that is not
     floating point (indices) gets no history. Each value forward saved is tied to the version of
-    the Tensor holding it, so an in-place change to that Tensor before backward raises.
+    the Tensor holding it (a saved Tensor itself, or the input or output Tensor whose array it is),
+    so an in-place change to that Tensor before backward raises.
     """
     ctx.next_functions = edges
     ctx._hooks = None
@@ -224,20 +225,13 @@ def _record(ctx, edges, args, out, device):
     else:
         results = _make(out, device, True, ctx, 0)
     saved = ctx._saved
-    ctx._versions = _saved_versions(saved, args, results) if saved else None
-    return results
-
-
-def _saved_versions(saved, args, results):
-    """(version counter, version now, tensor) for each saved value: a saved Tensor itself (Function),
-    or the input or output Tensor whose array a saved array is (Op)."""
+    if not saved:
+        ctx._versions = None
+        return results
     outs = results if type(results) is tuple else (results,)
-    versions = []
+    versions = []  # inline, not a helper: this runs for most ops (the per-op cost)
     for s in saved:
-        if isinstance(s, Tensor):
-            versions.append((s._vc, s._vc[0], s))
-            continue
-        for t in args:
+        for t in args:  # an Op's saved array is most often an input's
             if isinstance(t, Tensor) and t._data is s:
                 versions.append((t._vc, t._vc[0], t))
                 break
@@ -246,7 +240,11 @@ def _saved_versions(saved, args, results):
                 if t is not None and t._data is s:
                     versions.append((t._vc, t._vc[0], t))
                     break
-    return versions
+            else:
+                if isinstance(s, Tensor):  # a Function saves Tensors
+                    versions.append((s._vc, s._vc[0], s))
+    ctx._versions = versions
+    return results
 
 
 def _edge(tensor):

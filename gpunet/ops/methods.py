@@ -17,16 +17,18 @@ from gpunet.tensor import Tensor
 
 
 def _fast(op_cls, slow, reverse=False):
+    apply = op_cls.apply  # bound once: the operators are the hottest calls there are
+
     def method(self, other):
         if isinstance(other, Tensor):
             if other._data.dtype == self._data.dtype and (op_cls is not Div or self._data.dtype.kind == "f"):
-                return op_cls.apply(other, self) if reverse else op_cls.apply(self, other)
+                return apply(other, self) if reverse else apply(self, other)
         else:
             kind = self._data.dtype.kind
             t = type(other)
             if (t is float and kind == "f") or (t is int and kind in "fiu" and op_cls is not Div) or (
                     t is int and op_cls is Div and kind == "f"):
-                return op_cls.apply(other, self) if reverse else op_cls.apply(self, other)
+                return apply(other, self) if reverse else apply(self, other)
         return slow(other, self) if reverse else slow(self, other)
     return method
 
