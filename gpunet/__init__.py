@@ -13,7 +13,8 @@ from gpunet.dtypes import (bool_ as bool, float16, float32, float64, get_default
                            int32, int64, set_default_dtype, uint8)
 from gpunet.dtypes import dtype  # noqa: F401
 from gpunet.tensor import Size, Tensor  # noqa: F401
-from gpunet import autograd  # noqa: F401,E402
+from gpunet import ops  # noqa: F401  (binds Tensor's operators and methods)
+from gpunet import autograd  # noqa: F401
 from gpunet.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from gpunet.random import Generator, initial_seed, manual_seed, seed  # noqa: F401
 from gpunet import cuda  # noqa: F401
@@ -37,8 +38,11 @@ from gpunet.ops.indexing import (gather, index_select, masked_fill, masked_selec
 from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate,  # noqa: F401
                               flatten, flip, hstack, movedim, narrow, permute, reshape, roll, select, split, squeeze,
                               stack, swapaxes, swapdims, t, tile, transpose, unbind, unflatten, unsqueeze, vstack)
-from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401,E402
-from gpunet.serialization import load, save  # noqa: F401,E402
+from gpunet.ops import softmax as _softmax
+from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
+from gpunet.serialization import load, save  # noqa: F401
+from gpunet import backends, nn, optim, utils  # noqa: F401
+import gpunet.utils.data  # noqa: F401
 
 float = float32  # noqa: A001  (torch.float)
 double = float64
@@ -53,11 +57,11 @@ def is_tensor(obj):
 
 
 def softmax(input, dim, dtype=None):
-    return nn.functional.softmax(input, dim, dtype=dtype)
+    return _softmax.softmax(input, dim, dtype=dtype)
 
 
 def log_softmax(input, dim, dtype=None):
-    return nn.functional.log_softmax(input, dim, dtype=dtype)
+    return _softmax.log_softmax(input, dim, dtype=dtype)
 
 
 def is_floating_point(input):
@@ -87,7 +91,3 @@ def set_printoptions(**kwargs):
 
 
 __version__ = "0.1.0"
-
-from gpunet import backends, nn, optim  # noqa: F401,E402
-from gpunet import utils  # noqa: F401,E402
-import gpunet.utils.data  # noqa: F401,E402

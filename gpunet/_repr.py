@@ -5,6 +5,8 @@ elements summarised to their first and last 3 entries along every dimension.
 """
 import numpy as np
 
+from gpunet.dtypes import get_default_dtype
+
 _PRECISION = 4
 _LINEWIDTH = 80
 _THRESHOLD = 1000
@@ -102,7 +104,6 @@ def _add_suffixes(body, suffixes, indent):
 
 
 def tensor_repr(t, prefix="tensor("):
-    from gpunet.dtypes import get_default_dtype
     arr = t.detach().cpu()._data
     indent = len(prefix)
     body = format_array(arr, indent)

@@ -1,4 +1,5 @@
 """gpunet.cuda: is_available, device_count, synchronize, manual_seed (as torch.cuda)."""
+from gpunet.random import seed_device
 
 
 def _backend():
@@ -31,8 +32,7 @@ def synchronize(device=None):
 
 
 def manual_seed(seed):
-    from gpunet import random
-    random.seed_device("cuda", seed)
+    seed_device("cuda", seed)
 
 
 manual_seed_all = manual_seed

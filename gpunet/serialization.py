@@ -46,14 +46,15 @@ import json
 import os
 import struct
 import sys
-import tempfile
 import zlib
 from collections import OrderedDict
 
 import numpy as np
 
 from gpunet import dtypes as _dt
+from gpunet._storage import address, atomic_write, root_array
 from gpunet.backend import CPU, Device, canonical
+from gpunet.nn.parameter import Parameter
 from gpunet.tensor import Size, Tensor, _make
 
 __all__ = ["save", "load", "CheckpointError"]
@@ -73,10 +74,6 @@ class CheckpointError(RuntimeError):
 
 def _align(n):
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN
-
-
-def _address(a):
-    return a.__array_interface__["data"][0] if hasattr(a, "__array_interface__") else a.data.ptr
 
 
 # ---- saving -------------------------------------------------------------------------------------------
@@ -154,8 +151,6 @@ class _Encoder:
     def tensor(self, t, where):
         idx = self.tensor_ids.get(id(t))
         if idx is None:
-            from gpunet.nn.parameter import Parameter
-
             idx = self.array(t._data, t._device, where)
             self.tensors[idx].update(requires_grad=bool(t._requires_grad), parameter=isinstance(t, Parameter))
             self.tensor_ids[id(t)] = idx
@@ -177,12 +172,12 @@ class _Encoder:
         }
         self.tensors.append(entry)
         if a.size:
-            root = _root(a)
+            root = root_array(a)
             if root is None or any(s < 0 or s % item for s in a.strides):
                 a = a.copy(order="C")  # stored on its own (ascontiguousarray would make 0-d arrays 1-d)
                 root = a
                 entry["strides"] = [s // item for s in a.strides]
-            lo = _address(a) - _address(root)
+            lo = address(a) - address(root)
             hi = lo + sum((n - 1) * s for n, s in zip(a.shape, a.strides)) + item
             g = self.groups.get(id(root))
             if g is None:
@@ -202,15 +197,6 @@ class _Encoder:
             for entry, member_lo in members:
                 entry["blob"], entry["offset"] = i, member_lo - lo
         return out, table
-
-
-def _root(a):
-    """The C-contiguous array owning a's memory (following views), or None when there is none."""
-    root = a
-    base = a.base
-    while base is not None and hasattr(base, "dtype") and hasattr(base, "strides"):
-        root, base = base, base.base
-    return root if root.flags.c_contiguous else None
 
 
 def _serialize(obj):
@@ -261,33 +247,13 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
     arguments are accepted for compatibility with torch.save and ignored: gpunet never pickles.
     """
     if isinstance(f, (str, os.PathLike)):
-        _atomic_write(os.fspath(f), lambda fh: _write(fh, obj))
+        atomic_write(os.fspath(f), lambda fh: _write(fh, obj))
     elif hasattr(f, "write"):
         if isinstance(f, io.TextIOBase):
             raise TypeError("gpunet.save: f must be opened in binary mode ('wb'), got a text file")
         _write(f, obj)
     else:
         raise TypeError(f"gpunet.save: f must be a path or a binary file object, got {type(f).__name__}")
-
-
-def _atomic_write(path, write_fn):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write_fn(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ---- loading -------------------------------------------------------------------------------------------
@@ -546,8 +512,6 @@ class _Reader:
         if t.get("requires_grad") and out.is_floating_point():
             out.requires_grad_(True)
         if t.get("parameter"):
-            from gpunet.nn.parameter import Parameter
-
             out = Parameter(out, requires_grad=bool(t.get("requires_grad")))
         self.built[i] = out
         return out

@@ -1,12 +1,21 @@
 """Tensor: a backend array (numpy or cupy) plus autograd metadata.
 
+Tensor is a leaf of the package: it imports only the layers below it (dtypes, backend) and small
+helpers that import nothing of gpunet (printing, hook handles). Everything computed from a tensor
+(operators, math, shape and device methods, backward) is an op: gpunet.ops binds those methods
+onto Tensor when it is imported (ops/methods.py), and `import gpunet` imports ops.
+
 The hot path (`_make`, the operators, `Op.apply`) stays lean: __slots__, no per-op objects beyond
 the graph node, and validation only where it costs nothing on the common path.
 """
+import weakref
+
 import numpy as np
 
 from gpunet import dtypes as _dt
+from gpunet._repr import tensor_repr
 from gpunet.backend import CPU, canonical
+from gpunet.utils.hooks import RemovableHandle
 
 _new = object.__new__
 _np_generic = np.generic
@@ -53,11 +62,7 @@ class Tensor:
                  "__weakref__")
     __array_priority__ = 1000  # numpy_scalar * tensor dispatches to Tensor.__rmul__
 
-    def __new__(cls, *args, device=None, dtype=None):
-        """Legacy constructor: Tensor(data), Tensor(*sizes), Tensor() -- default float dtype."""
-        from gpunet.ops.creation import legacy_new
-        return legacy_new(cls, args, device, dtype if dtype is not None else getattr(cls, "_legacy_dtype", None))
-
+    # Tensor(data) / Tensor(*sizes), the legacy constructor, is bound by ops (ops.creation.legacy_new)
     def __init__(self, *args, **kwargs):
         pass
 
@@ -196,17 +201,12 @@ class Tensor:
         return complex(self.item())
 
     def __repr__(self):
-        from gpunet._repr import tensor_repr
         return tensor_repr(self)
 
     def __format__(self, spec):
         if self._data.ndim == 0:
             return format(self.item(), spec)
         return object.__format__(self, spec) if spec else repr(self)
-
-    def __reduce_ex__(self, protocol):
-        from gpunet.ops.creation import _rebuild
-        return (_rebuild, (np.asarray(self.detach().cpu()._data), str(self._device), self._requires_grad))
 
     def __deepcopy__(self, memo):
         if not self.is_leaf:
@@ -252,11 +252,7 @@ class Tensor:
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
 
-    # ---- autograd -------------------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from gpunet.autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
-
+    # ---- autograd (backward is bound by ops: it runs gpunet.autograd's engine) --------------------
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
@@ -282,7 +278,6 @@ class Tensor:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is None or self._extra_get("retains_grad"):
             return
-        import weakref
         ref = weakref.ref(self)
 
         def keep(grad):
@@ -301,7 +296,6 @@ class Tensor:
         """Call hook(grad) when the gradient for this tensor is computed; it may return a new grad."""
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        from gpunet.utils.hooks import RemovableHandle
         if self.grad_fn is None:
             hooks = self._extra_setdefault("hooks", [])
         else:
@@ -331,20 +325,12 @@ class Tensor:
             self._extra = {}
         return self._extra.setdefault(key, value)
 
-    # ---- device and dtype -----------------------------------------------------------------------
-    def to(self, *args, **kwargs):
-        from gpunet.ops.convert import to
-        return to(self, *args, **kwargs)
-
+    # ---- device and dtype (to() and type() are ops, bound by ops.methods) -----------------------
     def cuda(self, device=None, non_blocking=False):
         return self.to("cuda" if device is None else canonical(device))
 
     def cpu(self):
         return self.to(CPU)
-
-    def type(self, dtype=None, non_blocking=False):
-        from gpunet.ops.convert import legacy_type
-        return legacy_type(self, dtype)
 
     def type_as(self, other):
         return self.to(other.dtype)
@@ -399,8 +385,3 @@ def _dim(dim, ndim, op):
 
 def _is_tensor(x):
     return isinstance(x, Tensor)
-
-
-from gpunet.ops import methods as _methods  # noqa: E402  binds operators and methods onto Tensor
-
-_methods.bind(Tensor)

@@ -1,4 +1,5 @@
-"""The backward engine: an iterative walk over the graph in dependency order.
+"""The backward engine: an iterative walk over the graph in dependency order, and its entry points
+backward() and grad() (gpunet.autograd.backward / .grad; Tensor.backward calls backward).
 
 - Gradients arriving at a node from several consumers are summed ("first assign, then add",
   out of place, so an array passed along two edges is never changed under another's feet).
@@ -6,8 +7,10 @@
 - Saved values are freed node by node unless retain_graph; a second walk then raises.
 - Leaves accumulate into `.grad` (in place once it exists, as PyTorch does), after their hooks.
 """
-from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad
+from gpunet._from_data import tensor
+from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, _edge
 from gpunet.autograd.grad_mode import no_grad
+from gpunet.tensor import Tensor, _make
 
 
 def _collect_dependencies(roots):
@@ -27,7 +30,6 @@ def _collect_dependencies(roots):
 
 
 def _call_hooks(hooks, grad, device):
-    from gpunet.tensor import _make
     for hook in hooks:
         result = hook(_make(grad, device))
         if result is not None:
@@ -54,7 +56,6 @@ def _run_node(node, grads):
 
 
 def _run_user_backward(node, fn, grads):
-    from gpunet.tensor import Tensor, _make
     xp = node.device.xp
     materialize = node.__dict__.get("_materialize", True)
     grad_tensors = []
@@ -100,7 +101,6 @@ def _broadcastable(src, dst):
 
 def _accumulate(leaf, grad, shared):
     """Add grad into leaf.grad; `shared` says grad may be referenced elsewhere (copy on first assign)."""
-    from gpunet.tensor import _make
     extra = leaf._extra
     if extra is not None and extra.get("hooks"):
         grad = _call_hooks(extra["hooks"], grad, leaf._device)
@@ -193,3 +193,80 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
             if left == 0:
                 ready.append(nxt)
     return capture
+
+
+# ---- entry points ------------------------------------------------------------------------------
+def _roots(tensors, grad_tensors, op):
+    if isinstance(tensors, Tensor):
+        tensors = (tensors,)
+    tensors = tuple(tensors)
+    if grad_tensors is None:
+        grad_tensors = (None,) * len(tensors)
+    elif isinstance(grad_tensors, Tensor):
+        grad_tensors = (grad_tensors,)
+    roots, grads = [], []
+    for t, g in zip(tensors, grad_tensors):
+        if not t._requires_grad:
+            raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not have a "
+                               "grad_fn")
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError(f"{op}: grad can be implicitly created only for scalar outputs (got a "
+                                   f"tensor of shape {list(t._data.shape)}); pass gradient=... of that shape")
+            g_arr = t._device.xp.ones(t._data.shape, dtype=t._data.dtype)
+        else:
+            if not isinstance(g, Tensor):
+                g = tensor(g, dtype=t.dtype, device=t._device)
+            if g._data.shape != t._data.shape:
+                raise RuntimeError(f"{op}: Mismatch in shape: grad_output[0] has a shape of "
+                                   f"{list(g._data.shape)} and output[0] has a shape of "
+                                   f"{list(t._data.shape)}.")
+            if g._device is not t._device:
+                raise RuntimeError(f"{op}: gradient is on {g._device} but the tensor is on {t._device}")
+            g_arr = g._data if g._data.dtype == t._data.dtype else g._data.astype(t._data.dtype)
+        roots.append(_edge(t))
+        grads.append(g_arr)
+    return roots, grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
+             inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (or only into `inputs`)."""
+    if create_graph:
+        raise NotImplementedError("backward(create_graph=True): gpunet does not support higher-order "
+                                  "gradients")
+    roots, grads = _roots(tensors, grad_tensors if grad_tensors is not None else grad_variables, "backward")
+    if inputs is not None:
+        inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        found = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, allow_unused=True)
+        for t, g in zip(inputs, found):
+            if g is not None:
+                t._grad = g if t._grad is None else t._grad + g
+        return
+    run_backward(roots, grads, bool(retain_graph))
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """Return d(outputs)/d(inputs) without touching any .grad."""
+    if create_graph:
+        raise NotImplementedError("grad(create_graph=True): gpunet does not support higher-order gradients")
+    single = isinstance(inputs, Tensor)
+    inputs = (inputs,) if single else tuple(inputs)
+    for t in inputs:
+        if not t._requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    roots, grads = _roots(outputs, grad_outputs, "grad")
+    keys = [_edge(t) for t in inputs]
+    capture = run_backward(roots, grads, bool(retain_graph), capture={k: None for k in keys})
+    result = []
+    for t, k in zip(inputs, keys):
+        g = capture.get(k)
+        if g is None:
+            if materialize_grads:
+                g = t._device.xp.zeros(t._data.shape, dtype=t._data.dtype)
+            elif not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
+                                   "graph. Set allow_unused=True if this is the desired behavior.")
+        result.append(None if g is None else _make(g if g.base is None else g.copy(), t._device))
+    return tuple(result)

@@ -5,9 +5,12 @@ input requires grad and grad mode is on, records the node as the outputs' `grad_
 per input: `(next_node, output_nr)` or None.
 
 gpunet's ops subclass `Op`: their forward/backward take and return raw arrays (numpy or cupy),
-which keeps the per-op cost low. User `Function`s take and return Tensors, as in PyTorch.
+which keeps the per-op cost low. User `Function`s take and return Tensors, as in PyTorch. Both
+record through one function, `_record` (edges, outputs, versions of saved values); each apply only
+scans its inputs its own way and runs forward.
 """
 from gpunet.autograd.grad_mode import _enabled, no_grad
+from gpunet.tensor import Tensor, _make
 
 FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors after "
                  "they have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -103,6 +106,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        """Run forward on Tensors (with grad mode off inside) and record the call through `_record`."""
         ctx = cls._node_cls()
         ctx._saved = ()
         ctx._versions = None
@@ -115,7 +119,7 @@ class Function:
         for a in args:
             if isinstance(a, Tensor):
                 device = _check_device(cls, device, a)
-                if grad_on and a.requires_grad:
+                if grad_on and a._requires_grad:
                     requires = True
                     needs.append(True)
                     edges.append(_edge(a))
@@ -133,23 +137,24 @@ class Function:
             out = cls.forward(ctx, *args, **kwargs)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
-        non_diff = ctx.__dict__.get("_non_differentiable", ())
+        recorded = None
+        if requires:
+            ctx._input_shapes = shapes
+            non_diff = ctx.__dict__.get("_non_differentiable", ())
+            # values that are not Tensors, and outputs marked non-differentiable, take no part
+            arrays = tuple(o._data if isinstance(o, Tensor) and id(o) not in non_diff else None for o in outs)
+            recorded = _record(ctx, tuple(edges), args, arrays, device)
         results = []
         for i, o in enumerate(outs):
-            if isinstance(o, Tensor):
-                diff = requires and id(o) not in non_diff and o.dtype.is_floating_point
-                t = _make(o._data, o._device, diff, ctx if diff else None, i)
-                t._vc = o._vc  # an output aliasing an input shares its version counter
-                results.append(t)
-            else:
+            if not isinstance(o, Tensor):
                 results.append(o)
-        if requires:
-            ctx.next_functions = tuple(edges)
-            ctx._input_shapes = shapes
-            ctx._n_outputs = len(outs)
-            saved = ctx._saved
-            if saved:
-                ctx._versions = [(t._vc, t._vc[0], t) for t in saved if isinstance(t, Tensor)]
+                continue
+            t = recorded[i] if recorded is not None else None
+            if t is None:
+                t = _make(o._data, o._device, False, None, i)
+            t._device = o._device
+            t._vc = o._vc  # an output aliasing an input shares its version counter
+            results.append(t)
         return results[0] if single else tuple(results)
 
 
@@ -160,6 +165,7 @@ class Op(Function):
 
     @classmethod
     def apply(cls, *args):
+        """Run forward on the inputs' arrays and, when a gradient can flow, record it through `_record`."""
         raw = []
         requires = False
         device = None
@@ -185,46 +191,60 @@ class Op(Function):
                 if isinstance(a, Tensor) and a._requires_grad:
                     needs.append(True)
                     fn = a.grad_fn
-                    edges.append((fn, a._out_nr) if fn is not None else _edge(a))
+                    edges.append((fn, a._out_nr) if fn is not None else _edge(a))  # _edge, inlined
                 else:
                     needs.append(False)
                     edges.append(None)
-        else:
-            requires = False
-            needs = edges = (False,) * len(args)
-        ctx.needs_input_grad = needs
+            ctx.needs_input_grad = needs
+            return _record(ctx, edges, args, cls.forward(ctx, *raw), device)
+        ctx.needs_input_grad = (False,) * len(args)
         out = cls.forward(ctx, *raw)
-        if not requires:
-            if type(out) is tuple:
-                return tuple(_make(o, device) for o in out)
-            return _make(out, device)
-        ctx.next_functions = edges
-        ctx._hooks = None
-        ctx._freed = False
         if type(out) is tuple:
-            ctx._n_outputs = len(out)
-            results = tuple(_make(o, device, o.dtype.kind == "f", ctx if o.dtype.kind == "f" else None, i)
-                            for i, o in enumerate(out))  # integer outputs (indices) get no history
-        else:
-            results = _make(out, device, True, ctx, 0)
-        saved = ctx._saved
-        if saved:
-            versions = []
-            outs = results if type(results) is tuple else (results,)
-            for s in saved:
-                for t in args:
-                    if isinstance(t, Tensor) and t._data is s:
-                        versions.append((t._vc, t._vc[0], t))
-                        break
-                else:
-                    for t in outs:
-                        if t._data is s:
-                            versions.append((t._vc, t._vc[0], t))
-                            break
-            ctx._versions = versions
-        else:
-            ctx._versions = None
+            return tuple(_make(o, device) for o in out)
+        return _make(out, device)
+
+
+def _record(ctx, edges, args, out, device):
+    """Record one call in the graph: the one recording path, taken by Op.apply and Function.apply.
+
+    edges: one per argument, `_edge(input)` or None where no gradient flows; args: the call's
+    arguments; out: the output array, or a tuple of arrays (None where an output takes no part).
+    ctx becomes the grad_fn of the outputs, returned as Tensors; in a tuple, an output that is not
+    floating point (indices) gets no history. Each value forward saved is tied to the version of
+    the Tensor holding it (a saved Tensor itself, or the input or output Tensor whose array it is),
+    so an in-place change to that Tensor before backward raises.
+    """
+    ctx.next_functions = edges
+    ctx._hooks = None
+    ctx._freed = False
+    if type(out) is tuple:
+        ctx._n_outputs = len(out)
+        results = tuple(None if o is None else _make(o, device, o.dtype.kind == "f",
+                                                     ctx if o.dtype.kind == "f" else None, i)
+                        for i, o in enumerate(out))
+    else:
+        results = _make(out, device, True, ctx, 0)
+    saved = ctx._saved
+    if not saved:
+        ctx._versions = None
         return results
+    outs = results if type(results) is tuple else (results,)
+    versions = []  # inline, not a helper: this runs for most ops (the per-op cost)
+    for s in saved:
+        for t in args:  # an Op's saved array is most often an input's
+            if isinstance(t, Tensor) and t._data is s:
+                versions.append((t._vc, t._vc[0], t))
+                break
+        else:
+            for t in outs:
+                if t is not None and t._data is s:
+                    versions.append((t._vc, t._vc[0], t))
+                    break
+            else:
+                if isinstance(s, Tensor):  # a Function saves Tensors
+                    versions.append((s._vc, s._vc[0], s))
+    ctx._versions = versions
+    return results
 
 
 def _edge(tensor):
@@ -255,5 +275,3 @@ def _check_device(op, device, tensor):
 
 
 once_differentiable = (lambda fn: fn)  # gpunet has no double backward: every backward already runs once
-
-from gpunet.tensor import Tensor, _make  # noqa: E402  (tensor imports ops which import this module)

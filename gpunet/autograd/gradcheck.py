@@ -1,16 +1,19 @@
 """Finite-difference gradient check (float64), as torch.autograd.gradcheck."""
+import warnings
+
 import numpy as np
+
+from gpunet.autograd.engine import grad
+from gpunet.autograd.grad_mode import no_grad
+from gpunet.tensor import Tensor, _make
 
 
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, **_ignored):
     """Compare analytical gradients of func(*inputs) with central differences, input by input."""
-    from gpunet.autograd import grad
-    from gpunet.tensor import Tensor, _make
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     diff_inputs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     for t in diff_inputs:
         if t._data.dtype != np.float64:
-            import warnings
             warnings.warn(f"gradcheck: input of dtype {t.dtype} is not double precision; results may be inaccurate",
                           UserWarning, stacklevel=2)
     outputs = func(*inputs)
@@ -44,7 +47,6 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
 def _numerical_jacobian(func, inputs, t, eps, sizes):
     """Central differences of every output with respect to every element of t: a (t.numel(), size) array
     per output. One pair of evaluations per element of t serves all output elements."""
-    from gpunet.autograd.grad_mode import no_grad
     flat = t._data.reshape(-1)
     values = np.array(t._host(), dtype=np.float64).reshape(-1)  # one read of the device, not one per element
     jacobians = [np.zeros((flat.size, n)) for n in sizes]
@@ -62,6 +64,5 @@ def _numerical_jacobian(func, inputs, t, eps, sizes):
 
 
 def _output_values(outputs):
-    from gpunet.tensor import Tensor
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     return [np.asarray(out._host(), dtype=np.float64).reshape(-1) for out in outputs]

@@ -3,4 +3,4 @@ from gpunet.nn.parameter import *  # noqa: F401,F403
 from gpunet.nn.module import *  # noqa: F401,F403
 from gpunet.nn.containers import *  # noqa: F401,F403
 from gpunet.nn.modules import *  # noqa: F401,F403
-from gpunet.nn import functional, init, utils  # noqa: F401,E402
+from gpunet.nn import functional, init, utils  # noqa: F401

@@ -12,6 +12,7 @@ import numpy as np
 
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.backend import CPU
+from gpunet.ops.creation import empty, randperm
 from gpunet.tensor import _make
 
 __all__ = [
@@ -245,8 +246,6 @@ def orthogonal_(tensor, gain=1, generator=None):
     rows = tensor.size(0)
     cols = tensor.numel() // rows
     with no_grad():
-        from gpunet.ops.creation import empty
-
         draw = empty(rows, cols, dtype=tensor.dtype, device=tensor.device).normal_(0, 1, generator=generator)
         flat = np.asarray(draw._host(), dtype=np.float64)
         if rows < cols:
@@ -265,8 +264,6 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
     num_zeros = math.ceil(sparsity * rows)
-    from gpunet.ops.creation import randperm
-
     with no_grad():
         tensor.normal_(0, std, generator=generator)
         for col in range(cols):

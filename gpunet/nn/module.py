@@ -8,10 +8,13 @@ is registered. state_dict / load_state_dict live in _module_state.py.
 
 from collections import OrderedDict
 
+from gpunet import dtypes as _dt
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.nn._hooks import BackwardHook, _add_hook
 from gpunet.nn._module_state import ModuleStateMixin
 from gpunet.nn.parameter import Parameter
+from gpunet.ops.convert import _parse_to_args
+from gpunet.ops.creation import empty
 from gpunet.tensor import Tensor
 
 __all__ = ["Module"]
@@ -409,9 +412,6 @@ class Module(ModuleStateMixin):
 
     def to(self, *args, **kwargs):
         """to(device), to(dtype), to(tensor), to(device, dtype); dtype casts touch floating tensors only."""
-        from gpunet import dtypes as _dt
-        from gpunet.ops.convert import _parse_to_args
-
         device, dtype, _ = _parse_to_args(args, dict(kwargs))
         if dtype is not None:
             dtype = _dt.to_dtype(dtype)
@@ -445,8 +445,6 @@ class Module(ModuleStateMixin):
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
     def to_empty(self, *, device, recurse=True):
-        from gpunet.ops.creation import empty
-
         return self._apply(lambda t: empty(*t.shape, dtype=t.dtype, device=device), recurse)
 
     def share_memory(self):

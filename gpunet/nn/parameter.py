@@ -1,5 +1,6 @@
 """Parameter: a leaf Tensor that a Module registers as learnable when assigned as an attribute."""
 
+from gpunet.ops.creation import empty
 from gpunet.tensor import Tensor
 
 __all__ = ["Parameter"]
@@ -16,8 +17,6 @@ class Parameter(Tensor):
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            from gpunet.ops.creation import empty
-
             data = empty(0)
         elif not isinstance(data, Tensor):
             raise TypeError(f"Parameter(): data must be a Tensor, got {type(data).__name__}")

@@ -1,5 +1,7 @@
 """Helpers shared by ops: un-broadcasting gradients, operand promotion, dims."""
 from gpunet import dtypes as _dt
+from gpunet._from_data import tensor as _tensor
+from gpunet.tensor import Tensor
 
 
 def unbroadcast(grad, shape):
@@ -21,7 +23,6 @@ def shape_of(x):
 
 def promote(a, b, op):
     """Bring two operands (Tensor or Python scalar) to PyTorch's result dtype; returns (a, b)."""
-    from gpunet.tensor import Tensor
     a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)
     if a_t and b_t:
         if a._data.dtype == b._data.dtype:
@@ -34,7 +35,6 @@ def promote(a, b, op):
             if hasattr(s, "dtype") and hasattr(s, "shape") and getattr(s, "ndim", 1) == 0:
                 s = s.item()  # numpy scalar: treat as a Python number (weak, as PyTorch does)
             elif hasattr(s, "__len__") or hasattr(s, "__array__"):
-                from gpunet.ops.creation import tensor as _tensor
                 t = a if a_t else b
                 s = _tensor(s, device=t._device)
             else:

@@ -2,9 +2,11 @@
 
 Unary math lives in ops/unary.py and is re-exported here, so `elementwise` names every elementwise op.
 """
-
+from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.ops._util import promote, shape_of, unbroadcast
+from gpunet.ops.unary import *  # noqa: F401,F403  (the re-export)
+from gpunet.ops.unary import trunc
 from gpunet.tensor import Tensor, _make
 
 
@@ -193,8 +195,7 @@ def _dtype_of(a, b):
 def _to_float(x):
     """True division of integer tensors gives the default float dtype."""
     if isinstance(x, Tensor) and x._data.dtype.kind != "f":
-        from gpunet import dtypes
-        return x.to(dtypes.get_default_dtype())
+        return x.to(_dt.get_default_dtype())
     return x
 
 
@@ -206,8 +207,7 @@ def pow(input, exponent):
             return input * 1
         if input._data.dtype.kind in "iub":
             if isinstance(exponent, float):  # int tensor ** float -> default float dtype, as PyTorch
-                from gpunet import dtypes
-                input = input.to(dtypes.get_default_dtype())
+                input = input.to(_dt.get_default_dtype())
             elif exponent < 0:
                 raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
         return PowScalar.apply(input, exponent)
@@ -348,6 +348,3 @@ def addcmul(input, tensor1, tensor2, *, value=1):
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
     return input + value * tensor1 / tensor2
-
-
-from gpunet.ops.unary import *  # noqa: F401,F403,E402  (trunc is used by div above)

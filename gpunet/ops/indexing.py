@@ -1,8 +1,10 @@
 """Indexing ops: getitem/setitem, gather/scatter, index_select, where/masked_fill, nonzero, tril/triu."""
+from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import _enabled
 from gpunet.backend import CPU
-from gpunet.ops._util import _view_of, unbroadcast
+from gpunet.ops._util import _view_of, promote, unbroadcast
+from gpunet.ops.inplace import check_inplace, commit_inplace
 from gpunet.tensor import Tensor, _dim, _make
 
 
@@ -134,7 +136,6 @@ class IndexPut(Op):
 
 def setitem(input, index, value):
     """input[index] = value, in place; recorded by autograd when input or value requires grad."""
-    from gpunet.ops.inplace import check_inplace, commit_inplace
     idx, advanced = _convert_index(index, input._device)
     if advanced and any(type(i) is int for i in idx):
         idx = _Chained(_ints_first(idx, input._data.ndim))
@@ -315,10 +316,8 @@ class Where(Op):
 def where(condition, input=None, other=None):
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
-    from gpunet.ops._util import promote
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # where(cond, 1.0, 0.0)
-        from gpunet import dtypes
-        input = _make(condition._device.xp.asarray(input, dtype=dtypes.result_type(input, other).np),
+        input = _make(condition._device.xp.asarray(input, dtype=_dt.result_type(input, other).np),
                       condition._device)
     a, b = promote(input, other, "where")
     cond = condition._data if isinstance(condition, Tensor) else condition

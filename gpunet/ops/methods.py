@@ -1,24 +1,34 @@
 """Binds operators and methods onto Tensor, so each op is written once as a function.
 
-The arithmetic operators keep a fast path for the common case (same dtypes, or a Python number of
-the tensor's category) and fall back to full PyTorch promotion otherwise.
+gpunet.ops calls bind() when it is imported: tensor.py imports nothing above itself, so every
+method that runs an op (operators, math, shape, device moves, backward, the legacy constructor,
+pickling) is attached here. The arithmetic operators keep a fast path for the common case (same
+dtypes, or a Python number of the tensor's category) and fall back to full PyTorch promotion.
 """
-from gpunet.ops import creation, elementwise as E, indexing as X, inplace as I, linalg as L, reduce as R, shape as S
-from gpunet.ops import sorting as O
+import numpy as np
+
+from gpunet.autograd.engine import backward as _run_backward
+from gpunet.ops import convert as C, creation, elementwise as E, indexing as X, inplace as I, linalg as L
+from gpunet.ops import reduce as R, shape as S, softmax as SM, sorting as O
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
+from gpunet.ops.fill import (bernoulli_, copy_, exponential_, fill_, log_normal_, normal_, random_, uniform_,
+                             zero_)
+from gpunet.tensor import Tensor
 
 
 def _fast(op_cls, slow, reverse=False):
+    apply = op_cls.apply  # bound once: the operators are the hottest calls there are
+
     def method(self, other):
         if isinstance(other, Tensor):
             if other._data.dtype == self._data.dtype and (op_cls is not Div or self._data.dtype.kind == "f"):
-                return op_cls.apply(other, self) if reverse else op_cls.apply(self, other)
+                return apply(other, self) if reverse else apply(self, other)
         else:
             kind = self._data.dtype.kind
             t = type(other)
             if (t is float and kind == "f") or (t is int and kind in "fiu" and op_cls is not Div) or (
                     t is int and op_cls is Div and kind == "f"):
-                return op_cls.apply(other, self) if reverse else op_cls.apply(self, other)
+                return apply(other, self) if reverse else apply(self, other)
         return slow(other, self) if reverse else slow(self, other)
     return method
 
@@ -91,18 +101,34 @@ def _min_method(self, dim=None, keepdim=False):
 
 
 def _softmax(self, dim, dtype=None):
-    from gpunet.nn.functional import softmax
-    return softmax(self, dim, dtype=dtype)
+    return SM.softmax(self, dim, dtype=dtype)
 
 
 def _log_softmax(self, dim, dtype=None):
-    from gpunet.nn.functional import log_softmax
-    return log_softmax(self, dim, dtype=dtype)
+    return SM.log_softmax(self, dim, dtype=dtype)
 
 
-def bind(cls):
-    global Tensor
-    Tensor = cls
+def _legacy_new(cls, *args, device=None, dtype=None):
+    """Legacy constructor: Tensor(data), Tensor(*sizes), Tensor() -- default float dtype."""
+    if dtype is None:
+        dtype = getattr(cls, "_legacy_dtype", None)
+    return creation.legacy_new(cls, args, device, dtype)
+
+
+def _reduce_ex(self, protocol):
+    host = np.asarray(self.detach().cpu()._data)
+    return (creation._rebuild, (host, str(self._device), self._requires_grad))
+
+
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    _run_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+def _type(self, dtype=None, non_blocking=False):
+    return C.legacy_type(self, dtype)
+
+
+def bind(cls=Tensor):
     fast = {
         "__add__": _fast(Add, E.add), "__radd__": _fast(Add, E.add, reverse=True),
         "__sub__": _fast(Sub, E.sub), "__rsub__": _rsub,
@@ -154,14 +180,16 @@ def bind(cls):
         "masked_select": X.masked_select, "where": lambda self, cond, other: X.where(cond, self, other),
         "nonzero": X.nonzero, "tril": X.tril, "triu": X.triu,
         # in place
-        "zero_": I.zero_, "fill_": I.fill_, "copy_": I.copy_, "normal_": I.normal_, "uniform_": I.uniform_,
-        "exponential_": I.exponential_, "bernoulli_": I.bernoulli_, "random_": I.random_,
-        "log_normal_": I.log_normal_, "scatter_": _scatter_,
+        "zero_": zero_, "fill_": fill_, "copy_": copy_, "normal_": normal_, "uniform_": uniform_,
+        "exponential_": exponential_, "bernoulli_": bernoulli_, "random_": random_,
+        "log_normal_": log_normal_, "scatter_": _scatter_,
         # factories
         "new_tensor": _new_tensor, "new_zeros": _new_factory(creation.zeros),
         "new_ones": _new_factory(creation.ones), "new_empty": _new_factory(creation.empty), "new_full": _new_full,
         "bernoulli": creation.bernoulli, "multinomial": creation.multinomial,
         "softmax": _softmax, "log_softmax": _log_softmax,
+        # device and dtype, autograd, construction and pickling
+        "to": C.to, "type": _type, "backward": _backward, "__reduce_ex__": _reduce_ex,
     })
     for name in ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt", "sin",
                  "cos", "tanh", "sigmoid", "relu", "sign", "floor", "ceil", "round", "trunc", "clamp", "clamp_min",
@@ -177,6 +205,7 @@ def bind(cls):
     methods["divide_"] = methods["div_"]
     for name, fn in methods.items():
         setattr(cls, name, fn)
+    cls.__new__ = staticmethod(_legacy_new)
     cls.T = property(_T)
     cls.mT = property(_mT)
     cls.H = property(_T)

@@ -1,4 +1,5 @@
 """Reductions: sum, mean, prod, max/min (with and without dim), var/std, logsumexp, norm, cumsum."""
+import builtins
 import warnings
 
 import numpy as np
@@ -6,7 +7,11 @@ import numpy as np
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.ops._util import expand_reduced, norm_dims
+from gpunet.ops.elementwise import maximum, minimum
 from gpunet.tensor import Tensor, _make
+from gpunet.utils.named import return_types
+
+builtins_max = builtins.max  # this module defines its own max
 
 
 def _axes(axes):
@@ -220,11 +225,9 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 def _max_min(input, dim, keepdim, is_max, name):
     if isinstance(dim, Tensor):  # max(a, b) elementwise
-        from gpunet.ops.elementwise import maximum, minimum
         return maximum(input, dim) if is_max else minimum(input, dim)
     if dim is None:
         return MaxMinAll.apply(input, None, False, is_max)
-    from gpunet.utils.named import return_types
     (d,) = norm_dims(dim, input._data.ndim, name)
     values, indices = MaxMinDim.apply(input, d, keepdim, is_max)
     return return_types(name, values, indices)
@@ -306,11 +309,6 @@ def _count(shape, axes):
     for a in axes:
         n *= shape[a]
     return n
-
-
-import builtins  # noqa: E402
-
-builtins_max = builtins.max
 
 
 def logsumexp(input, dim, keepdim=False):

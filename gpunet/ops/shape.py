@@ -1,8 +1,11 @@
 """Shape ops: views, permutations, expand/repeat/flip, cat/stack/split. Indexing lives in ops/indexing.py."""
+import numpy as np
+
+from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.ops._util import _view_of, norm_dims, unbroadcast
+from gpunet.ops.indexing import getitem
 from gpunet.tensor import Tensor, _dim, _make
-
 
 
 def _sizes(args, op):
@@ -223,7 +226,6 @@ def broadcast_to(input, shape):
 
 
 def broadcast_tensors(*tensors):
-    import numpy as np
     shape = np.broadcast_shapes(*[t._data.shape for t in tensors])
     return tuple(expand(t, shape) for t in tensors)
 
@@ -365,9 +367,8 @@ def cat(tensors, dim=0):
                 raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {d}. Expected size {a} "
                                    f"but got size {b} for tensor number {i} in the list.")
     dtype = nonempty[0].dtype
-    from gpunet import dtypes
     for t in nonempty[1:]:
-        dtype = dtypes.result_type(_make(t._data.reshape(-1)[:0], t._device).to(dtype), t)
+        dtype = _dt.result_type(_make(t._data.reshape(-1)[:0], t._device).to(dtype), t)
     nonempty = [t if t.dtype is dtype else t.to(dtype) for t in nonempty]
     return Cat.apply(d, *nonempty)
 
@@ -443,6 +444,3 @@ def select(input, dim, index):
     idx = [slice(None)] * input._data.ndim
     idx[d] = index
     return getitem(input, tuple(idx))
-
-
-from gpunet.ops.indexing import getitem  # noqa: E402  (narrow/select index; indexing does not import shape)

@@ -2,6 +2,7 @@
 gradients flow back to the selected elements through gather's backward."""
 from gpunet.ops.indexing import gather
 from gpunet.tensor import Tensor, _dim, _make
+from gpunet.utils.named import return_types
 
 
 def _order(input, dim, descending, op):
@@ -26,7 +27,6 @@ def argsort(input, dim=-1, descending=False, *, stable=False):
 
 def sort(input, dim=-1, descending=False, *, stable=False):
     """(values, indices) sorted along dim; values are differentiable."""
-    from gpunet.utils.named import return_types
     d, order = _order(input, dim, descending, "sort")
     indices = _make(order, input._device)
     values = gather(input, d, indices) if input._data.ndim else input.clone()
@@ -35,7 +35,6 @@ def sort(input, dim=-1, descending=False, *, stable=False):
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The k largest (or smallest) elements along dim as (values, indices), in sorted order."""
-    from gpunet.utils.named import return_types
     d, order = _order(input, dim, largest, "topk")
     n = input._data.shape[d] if input._data.ndim else 1
     if not 0 <= k <= n:

@@ -1,6 +1,7 @@
 """Unary elementwise math: exp/log family, trig, tanh/sigmoid/relu, erf, clamp, rounding."""
 import math
 
+from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.ops._util import unbroadcast
 from gpunet.tensor import Tensor
@@ -340,8 +341,7 @@ def _unary(op_cls, name, float_only=True):
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
         if float_only and input._data.dtype.kind != "f":
-            from gpunet import dtypes
-            input = input.to(dtypes.get_default_dtype())
+            input = input.to(_dt.get_default_dtype())
         return op_cls.apply(input)
     fn.__name__ = name
     return fn
@@ -388,8 +388,7 @@ def clamp(input, min=None, max=None):
     lo = min._data.astype(input._data.dtype) if isinstance(min, Tensor) and not min.requires_grad else min
     hi = max._data.astype(input._data.dtype) if isinstance(max, Tensor) and not max.requires_grad else max
     if isinstance(lo, float) and input._data.dtype.kind != "f" or isinstance(hi, float) and input._data.dtype.kind != "f":
-        from gpunet import dtypes
-        input = input.to(dtypes.get_default_dtype())
+        input = input.to(_dt.get_default_dtype())
     return Clamp.apply(input, lo, hi)
 
 

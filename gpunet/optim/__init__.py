@@ -15,7 +15,7 @@ from gpunet.optim.nadam import NAdam  # noqa: F401
 from gpunet.optim.radam import RAdam  # noqa: F401
 from gpunet.optim.rmsprop import RMSprop  # noqa: F401
 from gpunet.optim.sgd import SGD  # noqa: F401
-from gpunet.optim import lr_scheduler  # noqa: F401,E402
+from gpunet.optim import lr_scheduler  # noqa: F401
 
 __all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer", "RAdam",
            "RMSprop", "SGD", "lr_scheduler"]

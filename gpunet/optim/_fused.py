@@ -29,6 +29,7 @@ path, which updates it twice as PyTorch does.
 import numpy as np
 
 from gpunet.backend import CPU
+from gpunet.dtypes import get_default_dtype
 from gpunet.optim import _flat
 from gpunet.optim.optimizer import Optimizer
 from gpunet.tensor import Tensor, _make
@@ -41,7 +42,6 @@ def _scalar(value):
 
 def _scalar_dtype():
     # PyTorch keeps 'step' in float32, or float64 when the default dtype is float64
-    from gpunet.dtypes import get_default_dtype
     return "float64" if get_default_dtype().np.name == "float64" else "float32"
 
 

@@ -21,6 +21,8 @@ import sys
 
 import numpy as np
 
+from gpunet import optim
+from gpunet.ops.creation import full, tensor
 from kernels.bench.common import interleaved_times, keep_heap
 from kernels.bench.optim import resnet18_shapes
 
@@ -34,11 +36,10 @@ CASES = [  # label, class name, kwargs, bytes moved per element
 
 
 def _gpunet_step(name, kwargs, shapes, grads, device, flat_devices):
-    import gpunet
-    params = [gpunet.full(s, 0.5, device=device).requires_grad_() for s in shapes]
+    params = [full(s, 0.5, device=device).requires_grad_() for s in shapes]
     for p, g in zip(params, grads):
-        p.grad = gpunet.tensor(g.reshape(tuple(p.shape)), device=device)
-    opt = getattr(gpunet.optim, name)(params, **kwargs)
+        p.grad = tensor(g.reshape(tuple(p.shape)), device=device)
+    opt = getattr(optim, name)(params, **kwargs)
     if flat_devices is not None:
         opt._flat_devices = flat_devices
     return opt.step

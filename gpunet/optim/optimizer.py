@@ -17,6 +17,7 @@ from collections import OrderedDict, defaultdict
 from itertools import chain
 
 from gpunet.autograd.grad_mode import enable_grad
+from gpunet.dtypes import float32
 from gpunet.tensor import Tensor
 from gpunet.utils.hooks import RemovableHandle
 
@@ -337,7 +338,6 @@ def _cast(param, value, fused_step, key=None):
     if isinstance(value, Tensor):
         if key == "step":
             if fused_step:
-                from gpunet import float32
                 return value.to(dtype=float32, device=param.device)
             return value
         if param.is_floating_point():

@@ -1,4 +1,8 @@
-"""gpunet.nn.functional: the functional forms of layers and losses (torch.nn.functional)."""
+"""gpunet.nn.functional: the functional forms of layers and losses (torch.nn.functional).
+
+PyTorch's signatures, argument checks and error messages; the differentiable ops they call are in
+gpunet.ops (no Op is defined here).
+"""
 from gpunet.nn.functional.activation import *  # noqa: F401,F403
 from gpunet.nn.functional.conv import *  # noqa: F401,F403
 from gpunet.nn.functional.dropout import *  # noqa: F401,F403

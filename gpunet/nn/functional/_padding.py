@@ -1,76 +1,11 @@
-"""F.pad: constant (any dims, negative pads crop), reflect / replicate / circular (the last 1-3 dims)."""
-from gpunet.autograd.function import Op
+"""F.pad: constant (any dims, negative pads crop), reflect / replicate / circular (the last 1-3 dims).
+
+The arguments are checked here; the Ops are gpunet.ops.padding's.
+"""
 from gpunet.nn.functional._common import check_tensor
+from gpunet.ops.padding import ConstantPad, IndexPad, source_index
 
 __all__ = ["pad"]
-
-
-class ConstantPad(Op):
-    _backward_name = "ConstantPadNdBackward0"
-
-    @staticmethod
-    def forward(ctx, a, pairs, value):
-        xp = ctx.device.xp
-        out_shape, src, dst = _constant_regions(a.shape, pairs)
-        out = xp.full(out_shape, value, dtype=a.dtype)
-        out[dst] = a[src]
-        ctx.a_shape, ctx.src, ctx.dst = a.shape, src, dst
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        ga = ctx.device.xp.zeros(ctx.a_shape, dtype=g.dtype)
-        ga[ctx.src] = g[ctx.dst]
-        return ga, None, None
-
-
-def _constant_regions(shape, pairs):
-    """Output shape and the (source, destination) slices that the input's kept part occupies."""
-    out_shape, src, dst = list(shape), [slice(None)] * len(shape), [slice(None)] * len(shape)
-    for axis, (before, after) in pairs:
-        n = shape[axis]
-        out_shape[axis] = n + before + after
-        lo, hi = max(-before, 0), n - max(-after, 0)
-        src[axis] = slice(lo, max(hi, lo))
-        start = max(before, 0)
-        dst[axis] = slice(start, start + max(hi - lo, 0))
-    return tuple(out_shape), tuple(src), tuple(dst)
-
-
-class IndexPad(Op):
-    """Padding as a gather along each padded axis; the backward is the matching scatter-add."""
-    _backward_name = "ReflectionPadBackward0"
-
-    @staticmethod
-    def forward(ctx, a, axis_indices):
-        xp = ctx.device.xp
-        ctx.shapes = []
-        for axis, idx in axis_indices:
-            ctx.shapes.append(a.shape)
-            a = xp.take(a, xp.asarray(idx), axis=axis)
-        ctx.axis_indices = axis_indices
-        return a
-
-    @staticmethod
-    def backward(ctx, g):
-        xp = ctx.device.xp
-        for (axis, idx), shape in zip(reversed(ctx.axis_indices), reversed(ctx.shapes)):
-            out = xp.zeros(shape, dtype=g.dtype)
-            ctx.device.backend.scatter_add(out, (slice(None),) * axis + (xp.asarray(idx),), g)
-            g = out
-        return g, None
-
-
-def _source_index(n, before, after, mode):
-    """For every output position along one axis, the input position it copies."""
-    import numpy as np
-    o = np.arange(-before, n + after)
-    if mode == "reflect":
-        o = np.abs(o)
-        return np.where(o > n - 1, 2 * (n - 1) - o, o)
-    if mode == "replicate":
-        return np.clip(o, 0, n - 1)
-    return o % n  # circular
 
 
 def pad(input, pad, mode="constant", value=None):
@@ -117,7 +52,7 @@ def pad(input, pad, mode="constant", value=None):
         if mode == "replicate" and n == 0:
             raise RuntimeError(f"pad(): replicate padding needs a non-empty dimension {axis}")
         if b or a:
-            axis_indices.append((axis, _source_index(n, b, a, mode)))
+            axis_indices.append((axis, source_index(n, b, a, mode)))
     if not axis_indices:
         return input * 1
     return IndexPad.apply(input, axis_indices)

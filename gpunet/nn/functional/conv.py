@@ -1,55 +1,13 @@
-"""Convolutions: conv2d / conv_transpose2d as Ops over the device's kernels (K.conv2d_forward, ...).
+"""Convolutions: conv2d / conv_transpose2d over the Ops in gpunet.ops.conv (K.conv2d_forward, ...).
 
 1-D convolutions run as 2-D ones over a height-1 image; unbatched (C, H, W) inputs get a batch dim.
 Arguments are checked here with PyTorch's messages, so kernel errors are never the user's first clue.
 """
-from gpunet.autograd.function import Op
 from gpunet.nn.functional._common import check_float, check_same_device, check_tensor, ntuple
 from gpunet.nn.functional._padding import pad as _pad
+from gpunet.ops.conv import Conv2d, ConvTranspose2d
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
-
-
-class Conv2d(Op):
-    _backward_name = "ConvolutionBackward0"
-
-    @staticmethod
-    def forward(ctx, x, w, b, stride, padding, dilation, groups):
-        ctx.args = (stride, padding, dilation, groups)
-        K = ctx.device.K
-        if not ctx.needs_input_grad[1]:
-            ctx.save_for_backward(x, w, None)
-            return K.conv2d_forward(x, w, b, stride, padding, dilation, groups)
-        # the weight gradient reads forward's im2col columns, kept when small (see kernels._conv_im2col);
-        # saved with x and w, they are freed with them after backward
-        y, columns = K.conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=True)
-        ctx.save_for_backward(x, w, columns)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w, columns = ctx.saved_tensors
-        n = ctx.needs_input_grad
-        gx, gw, gb = ctx.device.K.conv2d_backward(g, x, w, *ctx.args, (n[0], n[1], n[2]), columns)
-        return gx, gw, gb, None, None, None, None
-
-
-class ConvTranspose2d(Op):
-    _backward_name = "ConvolutionBackward0"
-
-    @staticmethod
-    def forward(ctx, x, w, b, stride, padding, output_padding, dilation, groups):
-        ctx.save_for_backward(x, w)
-        ctx.args = (stride, padding, output_padding, dilation, groups)
-        K = ctx.device.K
-        return K.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        n = ctx.needs_input_grad
-        gx, gw, gb = ctx.device.K.conv_transpose2d_backward(g, x, w, *ctx.args, (n[0], n[1], n[2]))
-        return gx, gw, gb, None, None, None, None, None
 
 
 def _check_common(op, input, weight, bias, dims):

@@ -5,31 +5,13 @@ dropout draws one value per (n, c) and broadcasts it over the spatial dims.
 """
 import warnings
 
-from gpunet.autograd.function import Op
 from gpunet.nn.functional._common import check_float, inplace_apply
+from gpunet.ops.dropout import MaskedScale
 from gpunet.random import rng_for
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
 
 _SELU_NEG = 1.7580993408473766  # SELU's negative saturation value, -scale * alpha
-
-
-class MaskedScale(Op):
-    """y = x * mult (+ add); mult (and add) broadcast against x. The dropout Op."""
-    _backward_name = "NativeDropoutBackward0"
-
-    @staticmethod
-    def forward(ctx, x, mult, add):
-        ctx.save_for_backward(mult)
-        out = x * mult
-        if add is not None:
-            out += add
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (mult,) = ctx.saved_tensors
-        return g * mult, None, None
 
 
 def _check_p(p):

@@ -1,85 +1,28 @@
 """Loss functions (torch.nn.functional): regression, binary, KL and margin losses; cross_entropy/nll in _nll.
 
-The common losses are fused Ops that compute the per-element loss and its reduction together and
-only form the derivatives that backward will need. reduction is 'mean' | 'sum' | 'none' everywhere;
-the deprecated size_average/reduce flags map onto it with PyTorch's warning.
+The common losses are fused Ops (gpunet.ops.loss) that compute the per-element loss and its reduction
+together; the composite losses are built from other ops. reduction is 'mean' | 'sum' | 'none'
+everywhere; the deprecated size_average/reduce flags map onto it with PyTorch's warning.
 """
 import math
 import warnings
 
 import numpy as np
 
-from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.nn.functional._common import (check_float, check_reduction, check_same_device, check_tensor,
                                           legacy_reduction, reduce_loss, size_str)
 from gpunet.nn.functional._nll import cross_entropy, nll_loss
 from gpunet.nn.functional.activation import logsigmoid, softplus
 from gpunet.nn.functional.normalization import pairwise_distance
-from gpunet.ops._util import unbroadcast
 from gpunet.ops.elementwise import clamp_min, log
 from gpunet.ops.indexing import where
+from gpunet.ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, KLDiv, Regression
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss",
            "gaussian_nll_loss", "cosine_embedding_loss", "margin_ranking_loss", "hinge_embedding_loss",
            "soft_margin_loss", "multilabel_soft_margin_loss", "triplet_margin_loss"]
-
-
-def _reduce(xp, loss, reduction):
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if loss.size == 0:
-        return xp.full((), xp.nan, dtype=loss.dtype)
-    return loss.sum() / loss.dtype.type(loss.size)
-
-
-def _grad_scale(g, reduction, size):
-    """The upstream gradient per loss element: g itself ('none', 'sum') or g / numel ('mean')."""
-    return g / size if reduction == "mean" and size else g
-
-
-class Regression(Op):
-    """mse, l1, smooth_l1 (param = beta) and huber (param = delta) losses of d = input - target."""
-    _backward_name = "MseLossBackward0"
-
-    @staticmethod
-    def forward(ctx, x, t, kind, param, reduction):
-        xp = ctx.device.xp
-        d = x - t
-        if kind == "mse":
-            loss, deriv = d * d, (2 * d if any(ctx.needs_input_grad) else None)
-        else:
-            a = abs(d)
-            if kind == "l1":
-                loss = a
-            elif kind == "smooth_l1":
-                loss = xp.where(a < param, (0.5 / param) * d * d, a - 0.5 * param)
-            else:
-                loss = xp.where(a < param, 0.5 * d * d, param * (a - 0.5 * param))
-            deriv = None
-            if any(ctx.needs_input_grad):
-                s = xp.sign(d)
-                if kind == "l1":
-                    deriv = s
-                elif kind == "smooth_l1":
-                    deriv = xp.where(a < param, d / param, s)
-                else:
-                    deriv = xp.where(a < param, d, param * s)
-        ctx.save_for_backward(deriv)
-        ctx.consts = (x.shape, t.shape, reduction, loss.size)
-        return _reduce(xp, loss, reduction)
-
-    @staticmethod
-    def backward(ctx, g):
-        (deriv,) = ctx.saved_tensors
-        x_shape, t_shape, reduction, n = ctx.consts
-        gd = deriv * _grad_scale(g, reduction, n)
-        nx, nt = ctx.needs_input_grad[:2]
-        return (unbroadcast(gd, x_shape) if nx else None, unbroadcast(-gd, t_shape) if nt else None,
-                None, None, None)
 
 
 def _regression(input, target, kind, param, size_average, reduce, reduction, op):
@@ -138,41 +81,6 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 
 
 # ---- binary cross entropy ----------------------------------------------------------------------------------
-class BinaryCrossEntropy(Op):
-    """-w * (t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100 as PyTorch does."""
-    _backward_name = "BinaryCrossEntropyBackward0"
-
-    @staticmethod
-    def forward(ctx, x, t, w, reduction):
-        xp = ctx.device.xp
-        with np.errstate(divide="ignore"):
-            lx = xp.maximum(xp.log(x), -100)
-            l1x = xp.maximum(xp.log1p(-x), -100)
-        raw = -(t * lx + (1 - t) * l1x)
-        loss = raw * w if w is not None else raw
-        nx, nt, nw = ctx.needs_input_grad[:3]
-        ctx.save_for_backward(x if nx else None, t if nx else None, w, (l1x - lx) if nt else None,
-                              raw if nw else None)
-        ctx.consts = (x.shape, t.shape, None if w is None else w.shape, reduction, loss.size)
-        return _reduce(xp, loss, reduction)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, t, w, dt, raw = ctx.saved_tensors
-        x_shape, t_shape, w_shape, reduction, n = ctx.consts
-        xp = ctx.device.xp
-        nx, nt, nw = ctx.needs_input_grad[:3]
-        gs = _grad_scale(g, reduction, n)
-        gw_ = gs * w if w is not None else gs
-        gx = gt = gw = None
-        if nx:
-            d = (x - t) / xp.maximum((1 - x) * x, 1e-12)
-            gx = unbroadcast(xp.broadcast_to(gw_ * d, x_shape), x_shape)
-        if nt:
-            gt = unbroadcast(xp.broadcast_to(gw_ * dt, t_shape), t_shape)
-        if nw:
-            gw = unbroadcast(gs * raw, w_shape)
-        return gx, gt, gw, None
 
 
 def _binary_args(op, input, target, weight, size_average, reduce, reduction):
@@ -215,45 +123,6 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return BinaryCrossEntropy.apply(input, target, weight, reduction)
 
 
-class BinaryCrossEntropyWithLogits(Op):
-    """(1 - t) x + lw * softplus(-x), lw = 1 + (pos_weight - 1) t; softplus written without overflow."""
-    _backward_name = "BinaryCrossEntropyWithLogitsBackward0"
-
-    @staticmethod
-    def forward(ctx, x, t, w, pw, reduction):
-        xp = ctx.device.xp
-        sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-abs(x)))  # softplus(-x) = log(1 + exp(-x))
-        lw = 1 + (pw - 1) * t if pw is not None else None
-        raw = (1 - t) * x + (lw * sp if lw is not None else sp)
-        loss = raw * w if w is not None else raw
-        ctx.save_for_backward(x, t, w, pw, sp, lw, raw if ctx.needs_input_grad[2] else None)
-        ctx.consts = tuple(None if a is None else a.shape for a in (x, t, w, pw)) + (reduction, loss.size)
-        return _reduce(xp, loss, reduction)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, t, w, pw, sp, lw, raw = ctx.saved_tensors
-        x_shape, t_shape, w_shape, pw_shape, reduction, n = ctx.consts
-        xp = ctx.device.xp
-        nx, nt, nw, npw = ctx.needs_input_grad[:4]
-        gs = _grad_scale(g, reduction, n)
-        gw_ = gs * w if w is not None else gs
-        grads = [None, None, None, None]
-        if nx:
-            e = xp.exp(-abs(x))
-            sig_neg = xp.where(x >= 0, e / (1 + e), 1 / (1 + e))  # sigmoid(-x)
-            d = (1 - t) - (lw * sig_neg if lw is not None else sig_neg)
-            grads[0] = unbroadcast(xp.broadcast_to(gw_ * d, x_shape), x_shape)
-        if nt:
-            d = -x + ((pw - 1) * sp if pw is not None else 0)
-            grads[1] = unbroadcast(xp.broadcast_to(gw_ * d, t_shape), t_shape)
-        if nw:
-            grads[2] = unbroadcast(gs * raw, w_shape)
-        if npw:
-            grads[3] = unbroadcast(gw_ * t * sp, pw_shape)
-        return (*grads, None)
-
-
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     """sigmoid + binary cross entropy in one numerically stable step; pos_weight weighs positives."""
@@ -277,42 +146,6 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 # ---- KL divergence ---------------------------------------------------------------------------------------
-class KLDiv(Op):
-    """target * (log(target) - input) (0 where target == 0), or exp(t) * (t - input) with log_target."""
-    _backward_name = "KlDivBackward0"
-
-    @staticmethod
-    def forward(ctx, x, t, log_target, reduction):
-        xp = ctx.device.xp
-        if log_target:
-            et = xp.exp(t)
-            loss = et * (t - x)
-            ctx.save_for_backward(et, loss if ctx.needs_input_grad[1] else None)
-        else:
-            pos = t > 0
-            logt = xp.log(xp.where(pos, t, 1))
-            loss = xp.where(pos, t * logt, 0) - t * x
-            ctx.save_for_backward(t, xp.where(pos, logt + 1 - x, 0) if ctx.needs_input_grad[1] else None)
-        ctx.consts = (x.shape, t.shape, log_target, reduction, loss.size)
-        return _reduce(xp, loss, "sum" if reduction == "batchmean" else reduction) / (
-            x.dtype.type(x.shape[0]) if reduction == "batchmean" and x.ndim else 1)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        x_shape, t_shape, log_target, reduction, n = ctx.consts
-        xp = ctx.device.xp
-        if reduction == "batchmean":
-            gs = g / x_shape[0] if len(x_shape) else g
-        else:
-            gs = _grad_scale(g, reduction, n)
-        nx, nt = ctx.needs_input_grad[:2]
-        gx = unbroadcast(xp.broadcast_to(-a * gs, x_shape), x_shape) if nx else None
-        gt = None
-        if nt:
-            d = b + a if log_target else b  # d/dt exp(t)(t - x) = exp(t)(t - x) + exp(t)
-            gt = unbroadcast(xp.broadcast_to(d * gs, t_shape), t_shape)
-        return gx, gt, None, None
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):

@@ -1,92 +1,23 @@
-"""batch_norm, instance_norm, layer_norm, group_norm (one shared Op), normalize and vector distances.
+"""batch_norm, instance_norm, layer_norm, group_norm, normalize and vector distances (nn.functional).
 
-All four norms are "standardise x over some axes of a reshaped view, then scale and shift per
-parameter element"; the Op below does that with the textbook backward
-    dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = g * weight.
-Running statistics (batch_norm, instance_norm) are updated in place inside the forward, from the
-batch statistics it computes anyway, with the unbiased variance, as PyTorch does.
+The four norms share one Op, gpunet.ops.normalization.Normalize (statistics, scale and shift, and
+the running-statistics update); normalize and the distances use gpunet.ops.vector_norm.VectorNorm.
+The arguments are checked here with PyTorch's messages.
 """
 import math
 
-from gpunet.autograd.function import Op
+import numpy as np
+
 from gpunet.nn.functional._common import check_float, check_same_device, check_tensor
 from gpunet.nn.functional._padding import pad
 from gpunet.nn.functional.pooling import avg_pool2d
-from gpunet.ops._util import unbroadcast
 from gpunet.ops.elementwise import clamp_min
+from gpunet.ops.normalization import Normalize
+from gpunet.ops.vector_norm import VectorNorm
 from gpunet.tensor import _dim
 
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "normalize", "cosine_similarity",
            "pairwise_distance", "local_response_norm"]
-
-
-class Normalize(Op):
-    """y = (x - mean) * invstd * weight + bias, statistics over `axes` of x viewed as `view_shape`.
-
-    fixed: None (batch statistics, differentiated through) or (mean, var) arrays used as constants.
-    running: None or (running_mean, running_var, momentum) arrays updated in place from the batch stats.
-    """
-    _backward_name = "NativeBatchNormBackward0"
-
-    @staticmethod
-    def forward(ctx, x, w, b, view_shape, axes, param_shape, eps, fixed, running):
-        xp = ctx.device.xp
-        xv = x.reshape(view_shape)
-        if fixed is None:
-            mean = xv.mean(axis=axes, keepdims=True)
-            xhat = xv - mean
-            var = (xhat * xhat).mean(axis=axes, keepdims=True)
-            if running is not None:
-                _update_running(xp, running, mean, var, xv.size // max(mean.size, 1))
-        else:
-            mean, var = fixed
-            xhat = xv - mean
-        invstd = 1 / xp.sqrt(var + eps)
-        xhat *= invstd
-        if w is not None:
-            y = xhat * w.reshape(param_shape)
-            if b is not None:
-                y += b.reshape(param_shape)
-        else:
-            y = xhat + b.reshape(param_shape) if b is not None else xhat.copy()  # never alias the saved xhat
-        ctx.save_for_backward(xhat, invstd, w)
-        ctx.consts = (x.shape, axes, param_shape, None if b is None else b.shape, fixed is None)
-        return y.reshape(x.shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        xhat, invstd, w = ctx.saved_tensors
-        x_shape, axes, param_shape, b_shape, batch_stats = ctx.consts
-        nx, nw, nb = ctx.needs_input_grad[:3]
-        g = g.reshape(xhat.shape)
-        gx = gw = gb = None
-        if nw:
-            gw = unbroadcast(g * xhat, param_shape).reshape(w.shape)
-        if nb:
-            gb = unbroadcast(g, param_shape).reshape(b_shape)
-        if nx:
-            gh = g * w.reshape(param_shape) if w is not None else g
-            if batch_stats:
-                gx = gh - gh.mean(axis=axes, keepdims=True)
-                gx -= xhat * (gh * xhat).mean(axis=axes, keepdims=True)
-                gx *= invstd
-            else:
-                gx = gh * invstd
-            gx = gx.reshape(x_shape)
-        return gx, gw, gb, None, None, None, None, None, None
-
-
-def _update_running(xp, running, mean, var, count):
-    """running <- (1 - momentum) * running + momentum * batch stat (unbiased var), averaged over instances."""
-    rm, rv, momentum = running
-    if rm is not None:
-        c = rm.size
-        rm *= 1 - momentum
-        rm += (momentum * mean.reshape(-1, c).mean(axis=0)).astype(rm.dtype, copy=False)
-    if rv is not None:
-        unbiased = var.reshape(-1, rv.size).mean(axis=0) * (count / max(count - 1, 1))
-        rv *= 1 - momentum
-        rv += (momentum * unbiased).astype(rv.dtype, copy=False)
 
 
 def _check_param(op, t, name, channels, input):
@@ -252,44 +183,6 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 
 
 # ---- norms and distances -----------------------------------------------------------------------------------
-class VectorNorm(Op):
-    """||x||_p along dim (keepdim); the gradient at a zero vector is zero, as PyTorch's."""
-    _backward_name = "LinalgVectorNormBackward0"
-
-    @staticmethod
-    def forward(ctx, x, p, dim, keepdim):
-        xp = ctx.device.xp
-        a = abs(x)
-        if p == 2:
-            n = xp.sqrt((x * x).sum(axis=dim, keepdims=True))
-        elif p == 1:
-            n = a.sum(axis=dim, keepdims=True)
-        elif p == math.inf:
-            n = a.max(axis=dim, keepdims=True)
-        else:
-            n = (a ** p).sum(axis=dim, keepdims=True) ** (1.0 / p)
-        ctx.save_for_backward(x, n)
-        ctx.consts = (p, dim, keepdim)
-        return n if keepdim else n.squeeze(dim)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, n = ctx.saved_tensors
-        p, dim, keepdim = ctx.consts
-        xp = ctx.device.xp
-        if not keepdim:
-            g = xp.expand_dims(g, dim)
-        safe = xp.where(n == 0, 1, n)
-        if p == 2:
-            d = x / safe
-        elif p == 1:
-            d = xp.sign(x)
-        elif p == math.inf:
-            hit = abs(x) == n
-            d = xp.sign(x) * hit / hit.sum(axis=dim, keepdims=True)
-        else:
-            d = xp.sign(x) * abs(x) ** (p - 1) / safe ** (p - 1)
-        return xp.where(n == 0, 0, g * d).astype(x.dtype, copy=False), None, None, None
 
 
 def _vector_norm(x, p, dim, keepdim):
@@ -323,7 +216,6 @@ def _clamped_value(n, eps):
 
 
 def _broadcast_shape(a, b):
-    import numpy as np
     try:
         return np.broadcast_shapes(a._data.shape, b._data.shape)
     except ValueError:

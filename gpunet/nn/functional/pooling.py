@@ -1,10 +1,10 @@
-"""Pooling: max / avg / adaptive-avg pooling as Ops over the device's kernels; 1-D forms run as 2-D.
+"""Pooling: max / avg / adaptive pooling over the Ops in gpunet.ops.pooling; 1-D forms run as 2-D.
 
 Inputs are (N, C, H, W) or unbatched (C, H, W). max_pool indices are flat positions h * W + w
 within each (n, c) plane, as PyTorch returns them.
 """
-from gpunet.autograd.function import Op
 from gpunet.nn.functional._common import check_float, ntuple
+from gpunet.ops.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices", "avg_pool1d",
            "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
@@ -12,79 +12,6 @@ __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_wi
            "lp_pool1d", "lp_pool2d"]
 
 
-class MaxPool2d(Op):
-    _backward_name = "MaxPool2DWithIndicesBackward0"
-
-    @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
-        y, idx = ctx.device.K.max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
-        ctx.save_for_backward(idx)
-        ctx.x_shape = x.shape
-        return y, idx
-
-    @staticmethod
-    def backward(ctx, g, _g_idx):
-        (idx,) = ctx.saved_tensors
-        return ctx.device.K.max_pool2d_backward(g, idx, ctx.x_shape), None, None, None, None, None
-
-
-class AvgPool2d(Op):
-    _backward_name = "AvgPool2DBackward0"
-
-    @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-        ctx.args = (x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-        return ctx.device.K.avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                               divisor_override)
-
-    @staticmethod
-    def backward(ctx, g):
-        return (ctx.device.K.avg_pool2d_backward(g, *ctx.args),) + (None,) * 6
-
-
-class AdaptiveAvgPool2d(Op):
-    _backward_name = "AdaptiveAvgPool2DBackward0"
-
-    @staticmethod
-    def forward(ctx, x, output_size):
-        ctx.x_shape = x.shape
-        return ctx.device.K.adaptive_avg_pool2d_forward(x, output_size)
-
-    @staticmethod
-    def backward(ctx, g):
-        return ctx.device.K.adaptive_avg_pool2d_backward(g, ctx.x_shape), None
-
-
-class AdaptiveMaxPool2d(Op):
-    """Adaptive max pooling as a loop over output cells (outputs are small: 1x1 .. 7x7 in practice)."""
-    _backward_name = "AdaptiveMaxPool2DBackward0"
-
-    @staticmethod
-    def forward(ctx, x, output_size):
-        xp = ctx.device.xp
-        n, c, h, w = x.shape
-        ho, wo = output_size
-        y = xp.empty((n, c, ho, wo), dtype=x.dtype)
-        idx = xp.empty((n, c, ho, wo), dtype=xp.int64)
-        for i in range(ho):
-            h0, h1 = (i * h) // ho, -(-((i + 1) * h) // ho)
-            for j in range(wo):
-                w0, w1 = (j * w) // wo, -(-((j + 1) * w) // wo)
-                win = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
-                k = win.argmax(axis=2)
-                y[:, :, i, j] = xp.take_along_axis(win, k[:, :, None], axis=2)[:, :, 0]
-                idx[:, :, i, j] = (h0 + k // (w1 - w0)) * w + (w0 + k % (w1 - w0))
-        ctx.save_for_backward(idx)
-        ctx.x_shape = x.shape
-        return y, idx
-
-    @staticmethod
-    def backward(ctx, g, _g_idx):
-        (idx,) = ctx.saved_tensors
-        return ctx.device.K.max_pool2d_backward(g, idx, ctx.x_shape), None
-
-
-# ---- argument handling ---------------------------------------------------------------------------------
 def _batched(input, op, dims):
     check_float(input, op)
     nd = input._data.ndim
@@ -255,4 +182,3 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
     return (out.sign() * out.abs().relu()).mul(kernel_size).pow(1.0 / norm_type)
-

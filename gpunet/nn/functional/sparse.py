@@ -1,36 +1,11 @@
-"""embedding (one gather Op; backward scatter-adds rows, skipping padding_idx) and one_hot."""
-from gpunet.autograd.function import Op
+"""embedding (one gather Op, gpunet.ops.embedding; backward scatter-adds rows, skipping padding_idx)
+and one_hot."""
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.nn.functional._common import check_same_device, check_tensor
+from gpunet.ops.embedding import Embedding
 from gpunet.tensor import _make
 
 __all__ = ["embedding", "one_hot"]
-
-
-class Embedding(Op):
-    _backward_name = "EmbeddingBackward0"
-
-    @staticmethod
-    def forward(ctx, weight, indices, padding_idx, scale_grad_by_freq):
-        ctx.save_for_backward(indices)
-        ctx.consts = (weight.shape, padding_idx, scale_grad_by_freq)
-        return weight[indices]
-
-    @staticmethod
-    def backward(ctx, g):
-        (indices,) = ctx.saved_tensors
-        shape, padding_idx, by_freq = ctx.consts
-        xp = ctx.device.xp
-        flat = indices.reshape(-1)
-        rows = g.reshape(-1, shape[1])
-        if by_freq:
-            counts = xp.bincount(flat, minlength=shape[0])
-            rows = rows / counts[flat][:, None].astype(rows.dtype)
-        gw = xp.zeros(shape, dtype=g.dtype)
-        ctx.device.backend.scatter_add(gw, flat, rows)
-        if padding_idx is not None:
-            gw[padding_idx] = 0  # the padding row never receives a gradient
-        return gw, None, None, None
 
 
 def _renorm_rows(weight, indices, max_norm, norm_type):

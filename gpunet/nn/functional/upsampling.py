@@ -1,17 +1,13 @@
 """interpolate / upsample (nearest, nearest-exact, linear, bilinear, trilinear, area), pixel_shuffle, pad.
 
-Nearest and (bi/tri)linear resampling are separable: along each spatial axis, output o reads input
-positions i0[o], i1[o] with weights (1 - lam[o], lam[o]). The forward gathers; the backward applies the
-transposed (out x in) weight matrix along that axis with one matmul. Source indices follow PyTorch's
-formulas (including computing them in float32 for float32 inputs), so results match it exactly.
+Nearest and (bi/tri)linear resampling run the Resample Op of gpunet.ops.upsampling over per-axis
+plans built there; area mode is adaptive average pooling. The arguments are checked here.
 """
 import math
 import warnings
 
-import numpy as np
-
-from gpunet.autograd.function import Op
 from gpunet.nn.functional._common import check_float, check_tensor
+from gpunet.ops.upsampling import Resample, linear_plan, nearest_plan, plan_matrix
 from gpunet.nn.functional._padding import pad
 from gpunet.nn.functional.pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
 
@@ -19,75 +15,6 @@ __all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "
            "pixel_unshuffle", "pad"]
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
-
-
-class Resample(Op):
-    """plans: [(axis, i0, i1, lam, matrix)]; lam None means nearest (one source per output)."""
-    _backward_name = "UpsampleBackward0"
-
-    @staticmethod
-    def forward(ctx, x, plans):
-        xp = ctx.device.xp
-        shapes = []
-        for axis, i0, i1, lam, _ in plans:
-            shapes.append(x.shape)
-            a = xp.take(x, xp.asarray(i0), axis=axis)
-            if lam is not None:
-                bshape = [1] * x.ndim
-                bshape[axis] = lam.size
-                lam_b = xp.asarray(lam.astype(x.dtype)).reshape(bshape)
-                a *= 1 - lam_b
-                a += xp.take(x, xp.asarray(i1), axis=axis) * lam_b
-            x = a
-        ctx.plans, ctx.shapes = plans, shapes
-        return x
-
-    @staticmethod
-    def backward(ctx, g):
-        xp = ctx.device.xp
-        for (axis, _, _, _, matrix), shape in zip(reversed(ctx.plans), reversed(ctx.shapes)):
-            m = xp.asarray(matrix.astype(g.dtype))  # (out, in)
-            g = xp.moveaxis(xp.moveaxis(g, axis, -1) @ m, -1, axis)
-        return xp.ascontiguousarray(g), None
-
-
-def _nearest_plan(n_in, n_out, scale, exact):
-    if not exact and n_out == 2 * n_in:
-        idx = np.arange(n_out) >> 1
-    elif not exact and n_out == n_in:
-        idx = np.arange(n_out)
-    else:
-        s = np.float32(1.0 / scale if scale else n_in / n_out)  # PyTorch computes these in float
-        dst = np.arange(n_out, dtype=np.float32)
-        src = np.floor((dst + np.float32(0.5)) * s if exact else dst * s)
-        idx = np.minimum(src.astype(np.int64), n_in - 1)
-    return idx, None, None
-
-
-def _linear_plan(n_in, n_out, scale, align_corners, dtype):
-    ft = np.float32 if dtype == np.float32 or dtype == np.float16 else np.float64
-    dst = np.arange(n_out, dtype=ft)
-    if align_corners:
-        s = ft((n_in - 1) / (n_out - 1)) if n_out > 1 else ft(0)
-        src = dst * s
-    else:
-        s = ft(1.0 / scale) if scale else ft(n_in) / ft(n_out)
-        src = np.maximum(s * (dst + ft(0.5)) - ft(0.5), ft(0))
-    i0 = src.astype(np.int64)
-    i1 = i0 + (i0 < n_in - 1)
-    lam = src - i0.astype(ft)
-    return i0, i1, lam
-
-
-def _matrix(n_in, i0, i1, lam):
-    m = np.zeros((len(i0), n_in))
-    rows = np.arange(len(i0))
-    if lam is None:
-        m[rows, i0] = 1
-    else:
-        np.add.at(m, (rows, i0), 1 - lam.astype(np.float64))
-        np.add.at(m, (rows, i1), lam.astype(np.float64))
-    return m
 
 
 def _sizes(input, size, scale_factor, dims, recompute):
@@ -153,10 +80,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     plans = []
     for d, (n_in, n_out, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
         if mode in _LINEAR:
-            i0, i1, lam = _linear_plan(n_in, n_out, scale, align_corners, input._data.dtype)
+            i0, i1, lam = linear_plan(n_in, n_out, scale, align_corners, input._data.dtype)
         else:
-            i0, i1, lam = _nearest_plan(n_in, n_out, scale, mode == "nearest-exact")
-        plans.append((d + 2, i0, i1, lam, _matrix(n_in, i0, i1, lam)))
+            i0, i1, lam = nearest_plan(n_in, n_out, scale, mode == "nearest-exact")
+        plans.append((d + 2, i0, i1, lam, plan_matrix(n_in, i0, i1, lam)))
     return Resample.apply(input, plans)
 
 

@@ -1,5 +1,6 @@
 """Activation layers: thin Modules over nn.functional, with PyTorch's constructor arguments and reprs."""
 from gpunet.nn import functional as F
+from gpunet.nn.init import constant_
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty
@@ -227,8 +228,7 @@ class PReLU(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        from gpunet.nn import init
-        init.constant_(self.weight, self.init)
+        constant_(self.weight, self.init)
 
     def forward(self, input):
         return F.prelu(input, self.weight)

@@ -2,12 +2,13 @@
 
 Parameter names and shapes are PyTorch's (weight_ih_l0, weight_hh_l0_reverse, ...), so state dicts
 port both ways. Each layer projects the whole input sequence in one GEMM, then runs one fused step
-op per time step (gpunet/nn/functional/rnn.py).
+op per time step (gpunet/ops/rnn.py, called through gpunet/nn/functional/rnn.py).
 """
 import math
 
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.nn.functional import rnn as R
+from gpunet.nn.functional.dropout import dropout
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty, zeros
@@ -130,7 +131,6 @@ class RNNBase(Module):
                 c_last.append(c)
             layer_input = outputs[0] if directions == 1 else cat(outputs, 2)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                from gpunet.nn.functional import dropout
                 layer_input = dropout(layer_input, self.dropout, True)
         output = layer_input
         h_n = stack(h_last)

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from gpunet.ops.convert import _transfer
+from gpunet.ops.creation import tensor as _tensor
 from gpunet.tensor import Tensor, _make
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
@@ -40,14 +42,10 @@ def _vector_norm(xp, a, p):
 
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The norm of the norms of `tensors` (as if all were concatenated into one vector)."""
-    from gpunet.ops.convert import _transfer
-
     tensors = [t for t in _as_list(tensors) if t is not None]
     norm_type = float(norm_type)
     if not tensors:
-        from gpunet.ops.creation import tensor
-
-        return tensor(0.0)
+        return _tensor(0.0)
     device = tensors[0]._device
     xp = device.xp
     norms = []
@@ -72,8 +70,6 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     grads = [p._grad for p in _as_list(parameters) if p._grad is not None]
     if not grads:
         return
-    from gpunet.ops.convert import _transfer
-
     coef = total_norm._device.xp.minimum(float(max_norm) / (total_norm._data + 1e-6), 1.0)
     for g in grads:
         c = coef if g._device is total_norm._device else _transfer(coef, total_norm._device, g._device)

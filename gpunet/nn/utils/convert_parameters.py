@@ -1,5 +1,6 @@
 """parameters_to_vector / vector_to_parameters."""
 
+from gpunet.ops.shape import cat
 from gpunet.tensor import Tensor
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
@@ -16,8 +17,6 @@ def _check_same_device(params):
 
 def parameters_to_vector(parameters):
     """One 1-D tensor: the parameters flattened and concatenated (differentiable)."""
-    from gpunet.ops.shape import cat
-
     params = list(parameters)
     _check_same_device(params)
     return cat([p.reshape(-1) for p in params])

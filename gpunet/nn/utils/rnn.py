@@ -4,6 +4,8 @@ gpunet's RNNs take padded (optionally batch_first) input; packed sequences are n
 pack_* functions raise NotImplementedError naming the padded alternative.
 """
 
+from gpunet.ops.creation import full
+from gpunet.ops.shape import cat, stack
 from gpunet.tensor import Tensor
 
 __all__ = ["pack_padded_sequence", "pack_sequence", "pad_packed_sequence", "pad_sequence", "unpad_sequence"]
@@ -12,9 +14,6 @@ __all__ = ["pack_padded_sequence", "pack_sequence", "pad_packed_sequence", "pad_
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
     """Stack tensors of shapes (L_i, *) into (max L, B, *) -- (B, max L, *) if batch_first -- filling
     with padding_value on the right (or left). Differentiable with respect to every sequence."""
-    from gpunet.ops.creation import full
-    from gpunet.ops.shape import cat, stack
-
     if padding_side not in ("left", "right"):
         raise ValueError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
     if isinstance(sequences, Tensor):

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from gpunet import dtypes as _dt
+from gpunet._storage import address, atomic_write, root_array
 from gpunet.backend import canonical
 from gpunet.tensor import Tensor, _make
 
@@ -25,14 +26,12 @@ _ALIASES_KEY = "gpunet.aliases"
 
 def _memory_span(t):
     """(root id, lo, hi, exact-view key) of a tensor's bytes, for sharing detection."""
-    from gpunet.serialization import _address, _root
-
     a = t._data
-    root = _root(a)
+    root = root_array(a)
     if root is None:
         root = a
-    base = _address(root)
-    lo = _address(a) - base
+    base = address(root)
+    lo = address(a) - base
     hi = lo + sum((n - 1) * s for n, s in zip(a.shape, a.strides) if s > 0) + a.dtype.itemsize
     lo += sum((n - 1) * s for n, s in zip(a.shape, a.strides) if s < 0)
     return id(root), lo, hi, (id(root), lo, a.shape, a.strides, a.dtype.str)
@@ -57,8 +56,6 @@ def _find_shared(tensors):
 def save_safetensors(state_dict, path, metadata=None, dedupe=False):
     """Write a dict str -> Tensor to path (atomically) as a safetensors file; any device, stored from host."""
     import safetensors.numpy
-
-    from gpunet.serialization import _atomic_write
 
     if not isinstance(state_dict, dict):
         raise TypeError(
@@ -95,7 +92,7 @@ def save_safetensors(state_dict, path, metadata=None, dedupe=False):
         metadata[_ALIASES_KEY] = json.dumps(aliases)
     arrays = {k: np.asarray(v.detach()._host()).copy(order="C") for k, v in tensors.items()}
     data = safetensors.numpy.save(arrays, metadata=metadata or None)
-    _atomic_write(os.fspath(path), lambda fh: fh.write(data))
+    atomic_write(os.fspath(path), lambda fh: fh.write(data))
 
 
 def load_safetensors(path, device="cpu"):

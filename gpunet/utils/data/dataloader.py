@@ -12,6 +12,7 @@ from gpunet.random import rng_for
 from gpunet.utils.data.collate import default_collate, default_convert
 from gpunet.utils.data.dataset import IterableDataset
 from gpunet.utils.data.fetch import make_fetcher
+from gpunet.utils.data.multiprocessing_iter import MultiProcessingIter
 from gpunet.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 _FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
@@ -141,7 +142,6 @@ class DataLoader:
         base_seed = int(gen.integers(0, 2 ** 62))
         if self.num_workers == 0:
             return _SingleProcessIter(self)
-        from gpunet.utils.data.multiprocessing_iter import MultiProcessingIter
         if not self.persistent_workers:
             return MultiProcessingIter(self, base_seed)
         if self._iterator is None:

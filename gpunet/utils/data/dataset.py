@@ -3,6 +3,8 @@ import bisect
 import math
 import warnings
 
+from gpunet.ops.creation import randperm
+
 
 class Dataset:
     """A map-style dataset: subclasses define __getitem__(index) and usually __len__."""
@@ -140,7 +142,6 @@ def random_split(dataset, lengths, generator=None):
     The permutation comes from `generator` (a gpunet.Generator) or, without one, from the global CPU
     generator seeded by gpunet.manual_seed, so a split is reproducible either way.
     """
-    from gpunet.ops.creation import randperm
 
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:

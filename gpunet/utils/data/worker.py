@@ -12,6 +12,9 @@ import traceback
 
 import numpy as np
 
+from gpunet.random import manual_seed
+from gpunet.utils.data.fetch import make_fetcher
+
 _STATUS_CHECK_INTERVAL = 5.0  # seconds between checks that the main process is still alive
 
 _worker_info = None
@@ -69,9 +72,8 @@ class Exhausted:
 
 
 def _seed_worker(seed, worker_id):
-    import gpunet
     random.seed(seed)
-    gpunet.manual_seed(seed)
+    manual_seed(seed)
     np.random.seed(np.random.SeedSequence([worker_id, seed]).generate_state(1)[0])
 
 
@@ -79,8 +81,6 @@ def worker_loop(dataset_kind, dataset, index_queue, result_queue, auto_collation
                 base_seed, worker_init_fn, worker_id, num_workers, parent_pid):
     """Body of one worker process (module level, so that the spawn start method can import it)."""
     global _worker_info
-    from gpunet.utils.data.fetch import make_fetcher
-
     try:
         seed = base_seed + worker_id
         _seed_worker(seed, worker_id)

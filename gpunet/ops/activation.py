@@ -1,0 +1,206 @@
+"""Activation ops, each one fused Op (forward + backward on arrays): leaky_relu, elu (and selu, celu),
+gelu, silu, mish, softplus, logsigmoid, hardtanh, hardsigmoid, hardswish, threshold.
+
+nn.functional checks the arguments and calls these; relu, sigmoid and tanh are in ops/unary.py,
+softmax and log_softmax in ops/softmax.py.
+"""
+import math
+
+from gpunet.autograd.function import Op
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def stable_sigmoid(xp, a):
+    e = xp.exp(-abs(a))  # split by sign so exp never overflows
+    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class LeakyRelu(Op):
+    _backward_name = "LeakyReluBackward0"
+
+    @staticmethod
+    def forward(ctx, a, slope):
+        pos = a > 0
+        ctx.save_for_backward(pos)
+        ctx.slope = slope
+        return ctx.device.xp.where(pos, a, a * slope)
+
+    @staticmethod
+    def backward(ctx, g):
+        (pos,) = ctx.saved_tensors
+        return ctx.device.xp.where(pos, g, g * ctx.slope), None
+
+
+class Elu(Op):
+    """scale * (x if x > 0 else alpha * (exp(x * input_scale) - 1)): elu, selu and celu."""
+    _backward_name = "EluBackward0"
+
+    @staticmethod
+    def forward(ctx, a, alpha, scale, input_scale):
+        xp = ctx.device.xp
+        pos = a > 0
+        neg = xp.expm1(xp.minimum(a, 0) * input_scale) * (alpha * scale)
+        ctx.save_for_backward(pos, neg)
+        ctx.consts = (alpha, scale, input_scale)
+        return xp.where(pos, a * scale, neg)
+
+    @staticmethod
+    def backward(ctx, g):
+        pos, neg = ctx.saved_tensors
+        alpha, scale, input_scale = ctx.consts
+        # d/dx alpha*scale*(exp(x*s)-1) = s * (neg + alpha*scale)
+        gx = ctx.device.xp.where(pos, g * scale, g * ((neg + alpha * scale) * input_scale))
+        return gx, None, None, None
+
+
+class Gelu(Op):
+    _backward_name = "GeluBackward0"
+
+    @staticmethod
+    def forward(ctx, a, approximate):
+        xp = ctx.device.xp
+        if approximate == "tanh":
+            t = xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI)
+            out = 0.5 * a * (1 + t)
+            if ctx.needs_input_grad[0]:
+                ctx.save_for_backward(0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (
+                    1 + 3 * 0.044715 * a * a)))
+            return out
+        cdf = 0.5 * (1 + ctx.device.K.erf(a * _INV_SQRT_2))
+        if ctx.needs_input_grad[0]:  # the derivative reuses this erf: one erf call per forward + backward
+            ctx.save_for_backward(cdf + a * xp.exp(-0.5 * a * a) * _INV_SQRT_2PI)
+        return a * cdf
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved_tensors
+        return g * d, None
+
+
+class Silu(Op):
+    _backward_name = "SiluBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        s = stable_sigmoid(ctx.device.xp, a)
+        if ctx.needs_input_grad[0]:  # derivative formed now: the input may be overwritten (inplace=True)
+            ctx.save_for_backward(s * (1 + a * (1 - s)))
+        return a * s
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved_tensors
+        return g * d
+
+
+class Mish(Op):
+    _backward_name = "MishBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = ctx.device.xp
+        t = xp.tanh(xp.logaddexp(0, a))
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(t + a * (1 - t * t) * stable_sigmoid(xp, a))
+        return a * t
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved_tensors
+        return g * d
+
+
+class Softplus(Op):
+    _backward_name = "SoftplusBackward0"
+
+    @staticmethod
+    def forward(ctx, a, beta, threshold):
+        xp = ctx.device.xp
+        ba = a * beta
+        linear = ba > threshold  # PyTorch reverts to the identity above the threshold
+        ctx.save_for_backward(ba, linear)
+        return xp.where(linear, a, xp.logaddexp(0, ba) / beta)
+
+    @staticmethod
+    def backward(ctx, g):
+        ba, linear = ctx.saved_tensors
+        xp = ctx.device.xp
+        return xp.where(linear, g, g * stable_sigmoid(xp, ba)), None, None
+
+
+class LogSigmoid(Op):
+    _backward_name = "LogSigmoidBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = ctx.device.xp
+        ctx.save_for_backward(a)
+        return xp.minimum(a, 0) - xp.log1p(xp.exp(-abs(a)))
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * stable_sigmoid(ctx.device.xp, -a)
+
+
+class Hardtanh(Op):
+    _backward_name = "HardtanhBackward0"
+
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward((a > lo) & (a < hi))  # zero gradient at the corners, as PyTorch
+        return ctx.device.xp.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        (inside,) = ctx.saved_tensors
+        return g * inside, None, None
+
+
+class Hardsigmoid(Op):
+    _backward_name = "HardsigmoidBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward((a > -3) & (a < 3))
+        return ctx.device.xp.clip(a + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx, g):
+        (inside,) = ctx.saved_tensors
+        return g * inside / 6
+
+
+class Hardswish(Op):
+    _backward_name = "HardswishBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = ctx.device.xp
+        if ctx.needs_input_grad[0]:
+            d = xp.where(a <= -3, 0, xp.where(a < 3, a / 3 + 0.5, 1))
+            ctx.save_for_backward(d.astype(a.dtype, copy=False))
+        return a * xp.clip(a + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved_tensors
+        return g * d
+
+
+class Threshold(Op):
+    _backward_name = "ThresholdBackward0"
+
+    @staticmethod
+    def forward(ctx, a, threshold, value):
+        keep = a > threshold
+        ctx.save_for_backward(keep)
+        return ctx.device.xp.where(keep, a, a.dtype.type(value))
+
+    @staticmethod
+    def backward(ctx, g):
+        (keep,) = ctx.saved_tensors
+        return g * keep, None, None

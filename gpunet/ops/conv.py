@@ -1,0 +1,47 @@
+"""Convolution Ops over the device's kernels: conv2d (K.conv2d_forward/backward) and its transpose.
+
+nn.functional checks the arguments with PyTorch's messages and runs 1-D convolutions as 2-D ones.
+"""
+from gpunet.autograd.function import Op
+
+
+class Conv2d(Op):
+    _backward_name = "ConvolutionBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        ctx.args = (stride, padding, dilation, groups)
+        K = ctx.device.K
+        if not ctx.needs_input_grad[1]:
+            ctx.save_for_backward(x, w, None)
+            return K.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+        # the weight gradient reads forward's im2col columns, kept when small (see kernels._conv_im2col);
+        # saved with x and w, they are freed with them after backward
+        y, columns = K.conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=True)
+        ctx.save_for_backward(x, w, columns)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, columns = ctx.saved_tensors
+        n = ctx.needs_input_grad
+        gx, gw, gb = ctx.device.K.conv2d_backward(g, x, w, *ctx.args, (n[0], n[1], n[2]), columns)
+        return gx, gw, gb, None, None, None, None
+
+
+class ConvTranspose2d(Op):
+    _backward_name = "ConvolutionBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, output_padding, dilation, groups):
+        ctx.save_for_backward(x, w)
+        ctx.args = (stride, padding, output_padding, dilation, groups)
+        K = ctx.device.K
+        return K.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        n = ctx.needs_input_grad
+        gx, gw, gb = ctx.device.K.conv_transpose2d_backward(g, x, w, *ctx.args, (n[0], n[1], n[2]))
+        return gx, gw, gb, None, None, None, None, None

@@ -1,0 +1,20 @@
+"""MaskedScale: y = x * mult (+ add), the dropout Op; nn.functional draws mult (and add) and calls it."""
+from gpunet.autograd.function import Op
+
+
+class MaskedScale(Op):
+    """y = x * mult (+ add); mult (and add) broadcast against x. The dropout Op."""
+    _backward_name = "NativeDropoutBackward0"
+
+    @staticmethod
+    def forward(ctx, x, mult, add):
+        ctx.save_for_backward(mult)
+        out = x * mult
+        if add is not None:
+            out += add
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (mult,) = ctx.saved_tensors
+        return g * mult, None, None

@@ -1,0 +1,128 @@
+"""Cross entropy Ops: ClassNLL (class-index targets, on logits or log-probabilities) and SoftCrossEntropy
+(class-probability targets).
+
+Both move the class dim last and work on (M, C) rows. With class weights and reduction='mean' the
+loss is sum_i w[t_i] * l_i / sum_i w[t_i] over non-ignored i (PyTorch's weighted mean); label
+smoothing adds eps/C * sum_c w_c * (-log p_c) per row, normalised the same way.
+"""
+import numpy as np
+
+from gpunet.autograd.function import Op
+
+
+def _rows(xp, x):
+    """(N, C, d1, ...) -> (M, C) with the class dim last; (C,) -> (1, C)."""
+    if x.ndim == 1:
+        return x[None]
+    if x.ndim == 2:
+        return x
+    return xp.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _unrows(xp, g2, shape):
+    if len(shape) <= 2:
+        return g2.reshape(shape)
+    lead = (shape[0],) + tuple(shape[2:])
+    return xp.ascontiguousarray(xp.moveaxis(g2.reshape(lead + (shape[1],)), -1, 1))
+
+
+def _log_softmax_rows(xp, x2):
+    shifted = x2 - x2.max(axis=1, keepdims=True)
+    shifted -= xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
+
+
+class ClassNLL(Op):
+    """Negative log-likelihood of class indices, on logits (cross_entropy) or log-probabilities (nll_loss)."""
+    _backward_name = "NllLossBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, weight, ignore_index, reduction, eps, from_logits):
+        xp = ctx.device.xp
+        x2 = _rows(xp, x)
+        t1 = t.reshape(-1)
+        lsm = _log_softmax_rows(xp, x2) if from_logits else x2
+        valid = t1 != ignore_index
+        ts = xp.where(valid, t1, 0)
+        picked = xp.take_along_axis(lsm, ts[:, None], axis=1)[:, 0]
+        w_t = valid.astype(x.dtype) if weight is None else (weight[ts] * valid).astype(x.dtype, copy=False)
+        loss = xp.where(valid, -picked * w_t, 0).astype(x.dtype, copy=False)
+        if eps:
+            wl = lsm * weight if weight is not None else lsm
+            smooth = xp.where(valid, -wl.sum(axis=1), 0).astype(x.dtype, copy=False)
+            loss = loss * (1 - eps) + smooth * (eps / x2.shape[1])
+        denom = w_t.sum()
+        if reduction == "none":
+            out = loss.reshape(t.shape)
+        elif reduction == "sum":
+            out = loss.sum()
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as PyTorch
+                out = loss.sum() / denom
+        ctx.save_for_backward(lsm if from_logits or eps else None, ts, valid, w_t, weight)
+        ctx.consts = (x.shape, reduction, eps, from_logits, denom)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        lsm, ts, valid, w_t, weight = ctx.saved_tensors
+        x_shape, reduction, eps, from_logits, denom = ctx.consts
+        xp = ctx.device.xp
+        m = ts.shape[0]
+        c = x_shape[1] if len(x_shape) > 1 else x_shape[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            coef = g.reshape(-1) if reduction == "none" else (g / denom if reduction == "mean" else g)
+        hard = w_t * (1 - eps)
+        if from_logits:
+            p = xp.exp(lsm)
+            wsum = weight.sum() if weight is not None else c
+            grad = p * (hard + valid * (eps / c * wsum))[:, None].astype(p.dtype, copy=False)
+        else:
+            grad = xp.zeros((m, c), dtype=w_t.dtype)
+        grad[xp.arange(m), ts] -= hard
+        if eps:
+            wv = weight if weight is not None else 1
+            grad -= (valid[:, None] * (eps / c)) * wv
+        grad *= coef[:, None] if reduction == "none" else coef
+        return _unrows(xp, grad.astype(w_t.dtype, copy=False), x_shape), None, None, None, None, None, None
+
+
+class SoftCrossEntropy(Op):
+    """Cross entropy against class probabilities: -sum_c w_c * t_c * log_softmax(x)_c per row."""
+    _backward_name = "SoftCrossEntropyBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, weight, reduction, eps):
+        xp = ctx.device.xp
+        x2, t2 = _rows(xp, x), _rows(xp, t)
+        c = x2.shape[1]
+        if eps:
+            t2 = t2 * (1 - eps) + eps / c
+        wt = t2 * weight if weight is not None else t2
+        lsm = _log_softmax_rows(xp, x2)
+        loss = -(lsm * wt).sum(axis=1)
+        m = loss.shape[0]
+        if reduction == "none":
+            out = loss.reshape(t.shape[:1] + t.shape[2:] if t.ndim > 1 else ())
+        elif reduction == "sum":
+            out = loss.sum()
+        else:
+            out = loss.sum() / x.dtype.type(m) if m else xp.full((), xp.nan, dtype=x.dtype)
+        ctx.save_for_backward(lsm, wt, weight)
+        ctx.consts = (x.shape, reduction, eps, m)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        lsm, wt, weight = ctx.saved_tensors
+        x_shape, reduction, eps, m = ctx.consts
+        xp = ctx.device.xp
+        coef = g.reshape(-1, 1) if reduction == "none" else (g / m if reduction == "mean" else g)
+        nx, nt = ctx.needs_input_grad[:2]
+        gx = gt = None
+        if nx:
+            gx = _unrows(xp, (xp.exp(lsm) * wt.sum(axis=1, keepdims=True) - wt) * coef, x_shape)
+        if nt:
+            w = weight if weight is not None else 1
+            gt = _unrows(xp, -(lsm * w) * (coef * (1 - eps)), x_shape)
+        return gx, gt, None, None, None

@@ -1,0 +1,79 @@
+"""Normalize: the one Op behind batch_norm, instance_norm, layer_norm and group_norm.
+
+All four norms are "standardise x over some axes of a reshaped view, then scale and shift per
+parameter element"; the Op does that with the textbook backward
+    dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = g * weight.
+Running statistics (batch_norm, instance_norm) are updated in place inside the forward, from the
+batch statistics it computes anyway, with the unbiased variance, as PyTorch does.
+"""
+from gpunet.autograd.function import Op
+from gpunet.ops._util import unbroadcast
+
+
+class Normalize(Op):
+    """y = (x - mean) * invstd * weight + bias, statistics over `axes` of x viewed as `view_shape`.
+
+    fixed: None (batch statistics, differentiated through) or (mean, var) arrays used as constants.
+    running: None or (running_mean, running_var, momentum) arrays updated in place from the batch stats.
+    """
+    _backward_name = "NativeBatchNormBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b, view_shape, axes, param_shape, eps, fixed, running):
+        xp = ctx.device.xp
+        xv = x.reshape(view_shape)
+        if fixed is None:
+            mean = xv.mean(axis=axes, keepdims=True)
+            xhat = xv - mean
+            var = (xhat * xhat).mean(axis=axes, keepdims=True)
+            if running is not None:
+                _update_running(xp, running, mean, var, xv.size // max(mean.size, 1))
+        else:
+            mean, var = fixed
+            xhat = xv - mean
+        invstd = 1 / xp.sqrt(var + eps)
+        xhat *= invstd
+        if w is not None:
+            y = xhat * w.reshape(param_shape)
+            if b is not None:
+                y += b.reshape(param_shape)
+        else:
+            y = xhat + b.reshape(param_shape) if b is not None else xhat.copy()  # never alias the saved xhat
+        ctx.save_for_backward(xhat, invstd, w)
+        ctx.consts = (x.shape, axes, param_shape, None if b is None else b.shape, fixed is None)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, invstd, w = ctx.saved_tensors
+        x_shape, axes, param_shape, b_shape, batch_stats = ctx.consts
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        g = g.reshape(xhat.shape)
+        gx = gw = gb = None
+        if nw:
+            gw = unbroadcast(g * xhat, param_shape).reshape(w.shape)
+        if nb:
+            gb = unbroadcast(g, param_shape).reshape(b_shape)
+        if nx:
+            gh = g * w.reshape(param_shape) if w is not None else g
+            if batch_stats:
+                gx = gh - gh.mean(axis=axes, keepdims=True)
+                gx -= xhat * (gh * xhat).mean(axis=axes, keepdims=True)
+                gx *= invstd
+            else:
+                gx = gh * invstd
+            gx = gx.reshape(x_shape)
+        return gx, gw, gb, None, None, None, None, None, None
+
+
+def _update_running(xp, running, mean, var, count):
+    """running <- (1 - momentum) * running + momentum * batch stat (unbiased var), averaged over instances."""
+    rm, rv, momentum = running
+    if rm is not None:
+        c = rm.size
+        rm *= 1 - momentum
+        rm += (momentum * mean.reshape(-1, c).mean(axis=0)).astype(rm.dtype, copy=False)
+    if rv is not None:
+        unbiased = var.reshape(-1, rv.size).mean(axis=0) * (count / max(count - 1, 1))
+        rv *= 1 - momentum
+        rv += (momentum * unbiased).astype(rv.dtype, copy=False)

@@ -1,0 +1,85 @@
+"""softmax, softmin and log_softmax: one Op each, shared by Tensor.softmax and nn.functional.
+
+Both subtract the row maximum first, so logits of 1e4 stay finite; log_softmax's backward is
+g - softmax * sum(g), never a division by a softmax. The functions keep PyTorch's signatures,
+checks and messages (nn.functional re-exports them), so Tensor.softmax behaves as F.softmax.
+"""
+import warnings
+
+import numpy as _np
+
+from gpunet.autograd.function import Op
+from gpunet.ops._checks import check_float, check_tensor
+from gpunet.tensor import _dim
+
+
+class Softmax(Op):
+    _backward_name = "SoftmaxBackward0"
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        xp = ctx.device.xp
+        with _np.errstate(invalid="ignore"):  # a fully -inf row gives nan, as in PyTorch
+            e = xp.exp(a - a.max(axis=dim, keepdims=True))
+            e /= e.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(e)
+        ctx.dim = dim
+        return e
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        gy = g * y
+        return gy - y * gy.sum(axis=ctx.dim, keepdims=True), None
+
+
+class LogSoftmax(Op):
+    _backward_name = "LogSoftmaxBackward0"
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        xp = ctx.device.xp
+        with _np.errstate(invalid="ignore", divide="ignore"):
+            shifted = a - a.max(axis=dim, keepdims=True)
+            out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g - ctx.device.xp.exp(out) * g.sum(axis=ctx.dim, keepdims=True), None
+
+
+def _softmax_dim(name, ndim, dim, stacklevel):
+    if dim is None:
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+                      "include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+        return 0 if ndim in (0, 1, 3) else 1
+    return _dim(dim, ndim, name)
+
+
+def _softmax_input(input, name, dtype):
+    check_tensor(input, "input", name)
+    if dtype is not None:
+        input = input.to(dtype)
+    check_float(input, name)
+    return input
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along dim (the maximum is subtracted first)."""
+    input = _softmax_input(input, "softmax", dtype)
+    return Softmax.apply(input, _softmax_dim("softmax", input._data.ndim, dim, _stacklevel))
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    input = _softmax_input(input, "softmin", dtype)
+    return Softmax.apply(-input, _softmax_dim("softmin", input._data.ndim, dim, _stacklevel))
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """x - max - log(sum(exp(x - max))) along dim."""
+    input = _softmax_input(input, "log_softmax", dtype)
+    return LogSoftmax.apply(input, _softmax_dim("log_softmax", input._data.ndim, dim, _stacklevel))
