@@ -49,3 +49,13 @@ def no_unreported_device_assert():
     except Exception as exc:
         pytest.fail(f"the test left a failed device assert unreported (synchronise inside pytest.raises): "
                     f"{exc}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def check_every_backward():
+    """Every Op's backward is checked at its op: the gradients it returns have its inputs' shapes, dtypes
+    and devices (gpunet.autograd.function.checking_backward)."""
+    from gpunet.autograd import function
+    function.checking_backward[0] = True
+    yield
+    function.checking_backward[0] = False

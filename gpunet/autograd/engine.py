@@ -8,8 +8,9 @@ backward() and grad() (gpunet.autograd.backward / .grad; Tensor.backward calls b
 - Leaves accumulate into `.grad` (in place once it exists, as PyTorch does), after their hooks.
 """
 from gpunet._from_data import tensor
-from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, _edge
+from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, _edge, checking_backward
 from gpunet.autograd.grad_mode import no_grad
+from gpunet.backend import array_device
 from gpunet.tensor import Tensor, _make
 
 
@@ -52,7 +53,29 @@ def _run_node(node, grads):
     if len(result) != n_inputs:
         raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
                            f"(expected {n_inputs}, got {len(result)})")
+    meta = node.__dict__.get("_input_meta")
+    if meta is not None:
+        _check_gradients(node, result, meta)
     return result
+
+
+def _check_gradients(node, grads, meta):
+    """Each gradient an Op's backward returned for an input that needs one has that input's shape, dtype
+    and device (checked when gpunet.autograd.function.checking_backward is on, as in the tests)."""
+    for i, (g, m) in enumerate(zip(grads, meta)):
+        if g is None or m is None:
+            continue
+        shape, dtype = m
+        problem = None
+        if array_device(g) is not node.device:
+            problem = f"on {array_device(g)}, not on the input's device {node.device}"
+        elif g.shape != shape:
+            problem = f"of shape {list(g.shape)} for an input of shape {list(shape)}"
+        elif g.dtype != dtype:
+            problem = f"of dtype {g.dtype} for an input of dtype {dtype}"
+        if problem:
+            raise RuntimeError(f"{node.name()} ({node._fn.__module__}.{node._fn.__name__}.backward) returned "
+                               f"a gradient {problem} at index {i}")
 
 
 def _run_user_backward(node, fn, grads):
@@ -166,7 +189,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
                         capture[(node, nr)] = g
             n_out = node._n_outputs
             ordered = (grads.get(0),) if n_out == 1 else [grads.get(i) for i in range(n_out)]
-            if node._fn._raw and not node._freed:  # gpunet's own ops: the common case, inlined
+            if node._fn._raw and not node._freed and not checking_backward[0]:  # the common case, inlined
                 out_grads = node._fn.backward(node, *ordered)
                 if type(out_grads) is not tuple:
                     out_grads = (out_grads,)

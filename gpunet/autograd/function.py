@@ -12,6 +12,11 @@ scans its inputs its own way and runs forward.
 from gpunet.autograd.grad_mode import _enabled, no_grad
 from gpunet.tensor import Tensor, _make
 
+# When on (the test suite turns it on), every recorded Op keeps its inputs' shapes and dtypes, and the
+# engine checks each gradient its backward returns against them, so a wrong backward fails at its op.
+# Off by default: it costs a list per recorded op.
+checking_backward = [False]
+
 FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors after "
                  "they have already been freed). Saved intermediate values of the graph are freed when you call "
                  ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
@@ -196,6 +201,8 @@ class Op(Function):
                     needs.append(False)
                     edges.append(None)
             ctx.needs_input_grad = needs
+            if checking_backward[0]:
+                ctx._input_meta = [(a._data.shape, a._data.dtype) if n else None for a, n in zip(args, needs)]
             return _record(ctx, edges, args, cls.forward(ctx, *raw), device)
         ctx.needs_input_grad = (False,) * len(args)
         out = cls.forward(ctx, *raw)
