@@ -17,10 +17,11 @@ from gpunet.tensor import Tensor, _make
 # Off by default: it costs a list per recorded op.
 checking_backward = [False]
 
-FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors after "
-                 "they have already been freed). Saved intermediate values of the graph are freed when you call "
-                 ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
-                 "graph a second time or if you need to access saved tensors after calling backward.")
+FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors "
+                 "after they have already been freed). Saved intermediate values of the graph are freed when "
+                 "you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward "
+                 "through the graph a second time or if you need to access saved tensors after calling "
+                 "backward.")
 
 
 class Node:
@@ -70,8 +71,8 @@ class FunctionCtx(Node):
             for counter, version, tensor in versions:
                 if counter[0] != version:
                     raise RuntimeError(
-                        "one of the variables needed for gradient computation has been modified by an inplace "
-                        f"operation: [{tensor.dtype.name} tensor of shape {list(tensor.shape)}], saved for "
+                        "one of the variables needed for gradient computation has been modified by an "
+                        f"inplace operation: [{tensor.dtype.name} tensor of shape {list(tensor.shape)}], saved for "
                         f"{self.name()}, is at version {counter[0]}; expected version {version} instead.")
         return self._saved
 
@@ -281,4 +282,7 @@ def _check_device(op, device, tensor):
     return d
 
 
-once_differentiable = (lambda fn: fn)  # gpunet has no double backward: every backward already runs once
+def once_differentiable(fn):
+    """As torch.autograd.function.once_differentiable: gpunet has no double backward, so every backward
+    already runs once; the decorator returns fn unchanged."""
+    return fn
