@@ -103,8 +103,8 @@ def _run_user_backward(node, fn, grads):
             raise TypeError(f"function {node.name()} returned a gradient of type {type(g).__name__} at index "
                             f"{i}; expected a Tensor or None")
         if shape is None:
-            raise RuntimeError(f"function {node.name()} returned a gradient at index {i} for an input that is "
-                               "not a Tensor; return None there")
+            raise RuntimeError(f"function {node.name()} returned a gradient at index {i} for an input that "
+                               "is not a Tensor; return None there")
         arr = g._data
         if arr.shape != shape:
             if arr.size == 1 or _broadcastable(arr.shape, shape):
