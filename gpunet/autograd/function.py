@@ -73,7 +73,8 @@ class FunctionCtx(Node):
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified by an "
                         f"inplace operation: [{tensor.dtype.name} tensor of shape {list(tensor.shape)}], "
-                        f"saved for {self.name()}, is at version {counter[0]}; expected version {version} instead.")
+                        f"saved for {self.name()}, is at version {counter[0]}; expected version {version} "
+                        "instead.")
         return self._saved
 
     def mark_non_differentiable(self, *tensors):
