@@ -11,7 +11,7 @@ from gpunet import backend as _backend  # noqa: F401  (imports kernels first: si
 from gpunet.backend import Device as device  # noqa: F401
 from gpunet.dtypes import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16,  # noqa: F401
                            int32, int64, set_default_dtype, uint8)
-from gpunet.dtypes import dtype  # noqa: F401
+from gpunet.dtypes import dtype as _dtype
 from gpunet.tensor import Size, Tensor  # noqa: F401
 from gpunet import ops  # noqa: F401  (binds Tensor's operators and methods)
 from gpunet import autograd  # noqa: F401
@@ -21,23 +21,26 @@ from gpunet import cuda  # noqa: F401
 from gpunet.ops.creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: F401
                                  HalfTensor, IntTensor, LongTensor, ShortTensor, arange, as_tensor, asarray,
                                  bernoulli, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
-                                 linspace, logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint,
-                                 randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
+                                 linspace, logspace, multinomial, normal, ones, ones_like, rand, rand_like,
+                                 randint, randint_like, randn, randn_like, randperm, tensor, zeros,
+                                 zeros_like)
 from gpunet.ops.elementwise import (abs, absolute, add, addcdiv, addcmul, allclose, ceil, clamp,  # noqa: F401
-                                    clamp_max, clamp_min, clip, cos, div, divide, eq, equal, erf, exp, expm1, fix,
-                                    floor, floor_divide, fmod, ge, greater, greater_equal, gt, isclose, isfinite,
-                                    isinf, isnan, le, lerp, less, less_equal, log, log1p, log2, log10, logical_and,
-                                    logical_not, logical_or, logical_xor, lt, maximum, minimum, mul, multiply, ne,
-                                    neg, negative, not_equal, pow, reciprocal, relu, remainder, round, rsqrt,
-                                    sigmoid, sign, sin, sqrt, square, sub, subtract, tan, tanh, true_divide, trunc)
+                                    clamp_max, clamp_min, clip, cos, div, divide, eq, equal, erf, exp, expm1,
+                                    fix, floor, floor_divide, fmod, ge, greater, greater_equal, gt, isclose,
+                                    isfinite, isinf, isnan, le, lerp, less, less_equal, log, log1p, log2,
+                                    log10, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
+                                    minimum, mul, multiply, ne, neg, negative, not_equal, pow, reciprocal,
+                                    relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt, square, sub,
+                                    subtract, tan, tanh, true_divide, trunc)
 from gpunet.ops.linalg import addmm, baddbmm, bmm, dot, ger, inner, matmul, mm, mv, outer  # noqa: F401
 from gpunet.ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, logsumexp,  # noqa: F401
                                max, mean, min, norm, prod, std, std_mean, sum, var, var_mean)
 from gpunet.ops.indexing import (gather, index_select, masked_fill, masked_select, nonzero, scatter,  # noqa: F401
                                  scatter_add, tril, triu, where)
 from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate,  # noqa: F401
-                              flatten, flip, hstack, movedim, narrow, permute, reshape, roll, select, split, squeeze,
-                              stack, swapaxes, swapdims, t, tile, transpose, unbind, unflatten, unsqueeze, vstack)
+                              flatten, flip, hstack, movedim, narrow, permute, reshape, roll, select, split,
+                              squeeze, stack, swapaxes, swapdims, t, tile, transpose, unbind, unflatten,
+                              unsqueeze, vstack)
 from gpunet.ops import softmax as _softmax
 from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
 from gpunet.serialization import load, save  # noqa: F401
@@ -50,6 +53,8 @@ half = float16
 long = int64
 int = int32  # noqa: A001
 short = int16
+# gpunet.dtype, bound by assignment: softmax's `dtype=` parameter would otherwise shadow an import (F811)
+dtype = _dtype
 
 
 def is_tensor(obj):

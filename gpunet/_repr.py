@@ -22,7 +22,8 @@ def _special(v):
 
 
 def _float_formatter(arr):
-    """Choose PyTorch's mode from the nonzero finite values: integers ('1.'), fixed ('1.0000') or '1.0000e+00'."""
+    """Choose PyTorch's mode from the nonzero finite values:
+    integers ('1.'), fixed ('1.0000') or '1.0000e+00'."""
     flat = arr.astype(np.float64).reshape(-1)
     vals = flat[np.isfinite(flat) & (flat != 0)]
     absval = np.abs(vals)

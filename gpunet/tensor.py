@@ -119,15 +119,17 @@ class Tensor:
     def grad(self, value):
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+                raise TypeError("assigned grad expected to be a Tensor or None but got "
+                                f"{type(value).__name__}")
             if value._data.shape != self._data.shape:
-                raise RuntimeError(f"assigned grad has data of a different size: grad {list(value._data.shape)} "
-                                   f"vs tensor {list(self._data.shape)}")
+                raise RuntimeError("assigned grad has data of a different size: "
+                                   f"grad {list(value._data.shape)} vs tensor {list(self._data.shape)}")
             if value._device is not self._device:
                 raise RuntimeError(f"assigned grad has data located on a different device: {value._device} "
                                    f"vs tensor {self._device}")
             if value._data.dtype != self._data.dtype:
-                raise RuntimeError(f"assigned grad has data of a different type: {value.dtype} vs {self.dtype}")
+                raise RuntimeError("assigned grad has data of a different type: "
+                                   f"{value.dtype} vs {self.dtype}")
         self._grad = value
 
     @property
@@ -210,8 +212,8 @@ class Tensor:
 
     def __deepcopy__(self, memo):
         if not self.is_leaf:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
-                               "protocol at the moment")
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol at the moment")
         new = _make(self._data.copy(), self._device, self._requires_grad)
         if type(self) is not Tensor:
             new = type(self)._from_tensor(new)
@@ -236,10 +238,11 @@ class Tensor:
 
     def numpy(self, force=False):
         if self._requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
         if self._device is not CPU and not force:
-            raise TypeError(f"can't convert {self._device} device type tensor to numpy. Use Tensor.cpu() to copy "
-                            "the tensor to host memory first.")
+            raise TypeError(f"can't convert {self._device} device type tensor to numpy. "
+                            "Use Tensor.cpu() to copy the tensor to host memory first.")
         return self._host()
 
     def __array__(self, dtype=None, copy=None):
@@ -255,11 +258,12 @@ class Tensor:
     # ---- autograd (backward is bound by ops: it runs gpunet.autograd's engine) --------------------
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self._data.dtype.kind != "f":
-            raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
+            raise RuntimeError("only Tensors of floating point dtype can require gradients "
+                               f"(got {self.dtype})")
         if not requires_grad and self.grad_fn is not None:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
-                               "computed variable in a subgraph that doesn't require differentiation use "
-                               "var_no_grad = var.detach().")
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. "
+                               "If you want to use a computed variable in a subgraph that doesn't require "
+                               "differentiation use var_no_grad = var.detach().")
         self._requires_grad = bool(requires_grad)
         return self
 
@@ -284,7 +288,8 @@ class Tensor:
             t = ref()
             if t is not None:
                 g = grad._data
-                t._grad = _make(g.copy(), t._device) if t._grad is None else _make(t._grad._data + g, t._device)
+                t._grad = (_make(g.copy(), t._device) if t._grad is None
+                           else _make(t._grad._data + g, t._device))
         self._extra_set("retains_grad", True)
         self._add_node_hook(keep)
 
@@ -379,7 +384,8 @@ def _dim(dim, ndim, op):
     """Normalise a possibly negative dim, with PyTorch's error for an out-of-range one."""
     n = max(ndim, 1)
     if not -n <= dim < n:
-        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
     return dim % n
 
 

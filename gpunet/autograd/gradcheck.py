@@ -14,8 +14,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     diff_inputs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     for t in diff_inputs:
         if t._data.dtype != np.float64:
-            warnings.warn(f"gradcheck: input of dtype {t.dtype} is not double precision; results may be inaccurate",
-                          UserWarning, stacklevel=2)
+            warnings.warn(f"gradcheck: input of dtype {t.dtype} is not double precision; "
+                          "results may be inaccurate", UserWarning, stacklevel=2)
     outputs = func(*inputs)
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     if not any(out.requires_grad for out in outputs):
@@ -29,7 +29,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         for j in range(n_out):
             seed = out._device.xp.zeros(out._data.shape, dtype=out._data.dtype)
             seed.reshape(-1)[j] = 1
-            analytical = grad(out, diff_inputs, _make(seed, out._device), retain_graph=True, allow_unused=True)
+            analytical = grad(out, diff_inputs, _make(seed, out._device), retain_graph=True,
+                              allow_unused=True)
             for i, t in enumerate(diff_inputs):
                 numeric = numerical[i][k][:, j]
                 a = analytical[i]

@@ -73,7 +73,8 @@ def _filled(fill, size, dtype, device, requires_grad, op):
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
     dev = canonical(device)
-    return _finish(dev.xp.zeros(_size_args(size, "zeros"), dtype=_dtype_or_default(dtype)), dev, requires_grad)
+    return _finish(dev.xp.zeros(_size_args(size, "zeros"), dtype=_dtype_or_default(dtype)), dev,
+                   requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
@@ -83,13 +84,15 @@ def ones(*size, dtype=None, device=None, requires_grad=False):
 
 def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, pin_memory=False):
     dev = canonical(device)
-    return _finish(dev.xp.empty(_size_args(size, "empty"), dtype=_dtype_or_default(dtype)), dev, requires_grad)
+    return _finish(dev.xp.empty(_size_args(size, "empty"), dtype=_dtype_or_default(dtype)), dev,
+                   requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = _dt.result_type(fill_value, fill_value) if not isinstance(fill_value, float) else None
-    return _filled(fill_value, (size,) if isinstance(size, int) else size, dtype, device, requires_grad, "full")
+    return _filled(fill_value, (size,) if isinstance(size, int) else size, dtype, device, requires_grad,
+                   "full")
 
 
 def _like(input, dtype, device):
@@ -118,7 +121,8 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
     dev = canonical(device)
-    return _finish(dev.xp.eye(n, m if m is not None else n, dtype=_dtype_or_default(dtype)), dev, requires_grad)
+    return _finish(dev.xp.eye(n, m if m is not None else n, dtype=_dtype_or_default(dtype)), dev,
+                   requires_grad)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
@@ -131,7 +135,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
                            f"(start={start}, end={end}, step={step})")
     values = [v for v in (start, end, step)]
     if dtype is None:
-        is_float = any(isinstance(v, float) or (isinstance(v, Tensor) and v.is_floating_point()) for v in values)
+        is_float = any(isinstance(v, float) or (isinstance(v, Tensor) and v.is_floating_point())
+                       for v in values)
         dtype = _dt.get_default_dtype() if is_float else _dt.int64
     dev = canonical(device)
     start, end, step = (float(v) if isinstance(v, Tensor) else v for v in values)
@@ -155,7 +160,8 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 def _rng(generator, dev):
     if generator is not None:
         if dev is not CPU:
-            raise RuntimeError("a gpunet.Generator is a CPU generator; use gpunet.manual_seed for cuda tensors")
+            raise RuntimeError("a gpunet.Generator is a CPU generator; "
+                               "use gpunet.manual_seed for cuda tensors")
         return generator._rng
     return rng_for(dev)
 

@@ -95,7 +95,8 @@ class Pow(Op):
         ga = gb = None
         if na:
             # d/da a**b = b * a**(b-1); b == 0 gives 0 even where a == 0
-            ga = unbroadcast(xp.where(b == 0, 0, g * b * xp.power(a, xp.where(b == 0, 1, b) - 1)).astype(g.dtype), a.shape)
+            ga = unbroadcast(xp.where(b == 0, 0, g * b * xp.power(a, xp.where(b == 0, 1, b) - 1))
+                             .astype(g.dtype), a.shape)
         if nb:
             safe_log = xp.log(xp.where(a > 0, a, 1))
             gb = unbroadcast(xp.where(a > 0, g * out * safe_log, 0).astype(g.dtype), b.shape)
@@ -182,7 +183,8 @@ def div(input, other, *, rounding_mode=None):
         return floor_divide(a, b)
     if rounding_mode == "trunc":
         return trunc(Div.apply(_to_float(a), _to_float(b))).to(_dtype_of(a, b))
-    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+    raise ValueError("div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                     f"but found '{rounding_mode}'")
 
 
 divide = true_divide = div
@@ -330,12 +332,13 @@ def equal(input, other):
 
 
 def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
-    return bool(input._device.xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(input._device.xp.allclose(input._data, other._data, rtol=rtol, atol=atol,
+                                          equal_nan=equal_nan))
 
 
 def isclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
-    return _make(input._device.xp.isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan),
-                 input._device)
+    return _make(input._device.xp.isclose(input._data, other._data, rtol=rtol, atol=atol,
+                                          equal_nan=equal_nan), input._device)
 
 
 def lerp(input, end, weight):

@@ -16,10 +16,11 @@ def _convert_index(index, device):
     for i in index:
         if isinstance(i, Tensor):
             if i._device is not device and i._device is not CPU:
-                raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
-                                   f"({device}), got {i._device}")
+                raise RuntimeError("indices should be either on cpu or on the same device as the indexed "
+                                   f"tensor ({device}), got {i._device}")
             if i._data.dtype.kind not in "biu":
-                raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got {i.dtype}")
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors, "
+                                 f"got {i.dtype}")
             # a cpu index into a cuda tensor is copied to the device, as in PyTorch
             out.append(i._data if i._device is device else device.backend.from_host(i._data))
             advanced = True
@@ -31,8 +32,8 @@ def _convert_index(index, device):
         elif hasattr(i, "__index__"):
             out.append(int(i))
         else:
-            raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte tensors are "
-                             f"valid indices (got {type(i).__name__})")
+            raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte tensors "
+                             f"are valid indices (got {type(i).__name__})")
     return tuple(out), advanced
 
 
@@ -227,7 +228,8 @@ class Scatter(Op):
         full = _full_index(xp, index, dim)
         out = a.copy()
         values = src if hasattr(src, "shape") and src.shape == index.shape else (
-            xp.broadcast_to(src, index.shape) if not hasattr(src, "shape") else src[tuple(slice(0, s) for s in index.shape)])
+            xp.broadcast_to(src, index.shape) if not hasattr(src, "shape")
+            else src[tuple(slice(0, s) for s in index.shape)])
         if reduce_add:
             ctx.device.backend.scatter_add(out, full, values)
         else:

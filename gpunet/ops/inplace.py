@@ -13,11 +13,12 @@ from gpunet.tensor import Tensor, _make
 def check_inplace(t, op):
     """Errors PyTorch gives for in-place ops that autograd cannot record."""
     if t.grad_fn is None and t._requires_grad:
-        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place operation.")
+        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place "
+                           "operation.")
     if t.grad_fn is not None and getattr(t.grad_fn._fn, "_is_view", False):
-        raise RuntimeError(f"{op}: in-place operation on a view ({t.grad_fn.name()}) of a tensor that requires "
-                           "grad is not supported by gpunet's autograd; use the out-of-place op, or index the "
-                           "base tensor directly (x[idx] = value)")
+        raise RuntimeError(f"{op}: in-place operation on a view ({t.grad_fn.name()}) of a tensor that "
+                           "requires grad is not supported by gpunet's autograd; use the out-of-place op, "
+                           "or index the base tensor directly (x[idx] = value)")
 
 
 def commit_inplace(t, result):

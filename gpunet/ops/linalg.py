@@ -48,8 +48,8 @@ def _check(a, b, op):
     ka = a._data.shape[-1]
     kb = b._data.shape[0] if b._data.ndim == 1 else b._data.shape[-2]
     if ka != kb:
-        raise RuntimeError(f"{op}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be multiplied "
-                           f"({ka} != {kb})")
+        raise RuntimeError(f"{op}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
+                           f"multiplied ({ka} != {kb})")
     if a._data.ndim > 2 and b._data.ndim > 2:
         try:
             np.broadcast_shapes(a._data.shape[:-2], b._data.shape[:-2])
@@ -60,7 +60,8 @@ def _check(a, b, op):
 
 def matmul(input, other):
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
-        raise TypeError(f"matmul(): arguments must be Tensors, got {type(input).__name__} and {type(other).__name__}")
+        raise TypeError(f"matmul(): arguments must be Tensors, got {type(input).__name__} and "
+                        f"{type(other).__name__}")
     input, other = promote(input, other, "matmul")
     _check(input, other, "matmul")
     if input._data.ndim > 2 and other._data.ndim == 2:
@@ -91,7 +92,8 @@ def bmm(input, mat2):
 
 def dot(input, other):
     if input._data.ndim != 1 or other._data.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors")
+        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D "
+                           "tensors")
     if input._data.shape != other._data.shape:
         raise RuntimeError(f"inconsistent tensor size, expected tensor [{input._data.shape[0]}] and src "
                            f"[{other._data.shape[0]}] to have the same number of elements, but got "

@@ -74,12 +74,14 @@ def _mT(self):
 
 
 def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    return creation.tensor(data, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+    return creation.tensor(data, dtype=dtype or self.dtype, device=device or self._device,
+                           requires_grad=requires_grad)
 
 
 def _new_factory(fn):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
-        return fn(*size, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+        return fn(*size, dtype=dtype or self.dtype, device=device or self._device,
+                  requires_grad=requires_grad)
     return method
 
 
@@ -139,9 +141,11 @@ def bind(cls=Tensor):
     methods.update({
         "__neg__": E.neg, "__abs__": E.abs, "__pos__": lambda self: self,
         "__pow__": E.pow, "__rpow__": _rpow, "__matmul__": L.matmul, "__rmatmul__": _rmatmul,
-        "__floordiv__": E.floor_divide, "__rfloordiv__": _rfloordiv, "__mod__": E.remainder, "__rmod__": _rmod,
+        "__floordiv__": E.floor_divide, "__rfloordiv__": _rfloordiv,
+        "__mod__": E.remainder, "__rmod__": _rmod,
         "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt, "__ge__": E.ge,
-        "__and__": E.logical_and, "__or__": E.logical_or, "__xor__": E.logical_xor, "__invert__": E.logical_not,
+        "__and__": E.logical_and, "__or__": E.logical_or, "__xor__": E.logical_xor,
+        "__invert__": E.logical_not,
         "__getitem__": X.getitem, "__setitem__": X.setitem,
         "__iadd__": I.inplace(E.add, "__iadd__"), "__isub__": I.inplace(E.sub, "__isub__"),
         "__imul__": I.inplace(E.mul, "__imul__"), "__itruediv__": I.inplace(E.div, "__itruediv__"),
@@ -154,7 +158,8 @@ def bind(cls=Tensor):
         "sin": E.sin, "cos": E.cos, "tan": E.tan, "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu,
         "erf": E.erf, "sign": E.sign, "floor": E.floor, "ceil": E.ceil, "round": E.round, "trunc": E.trunc,
         "clamp": E.clamp, "clip": E.clamp, "clamp_min": E.clamp_min, "clamp_max": E.clamp_max,
-        "maximum": E.maximum, "minimum": E.minimum, "lerp": E.lerp, "addcmul": E.addcmul, "addcdiv": E.addcdiv,
+        "maximum": E.maximum, "minimum": E.minimum, "lerp": E.lerp,
+        "addcmul": E.addcmul, "addcdiv": E.addcdiv,
         "eq": E.eq, "ne": E.ne, "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge, "equal": E.equal,
         "greater": E.gt, "less": E.lt, "logical_and": E.logical_and, "logical_or": E.logical_or,
         "logical_not": E.logical_not, "logical_xor": E.logical_xor, "isnan": E.isnan, "isinf": E.isinf,
@@ -174,7 +179,8 @@ def bind(cls=Tensor):
         "permute": S.permute, "transpose": S.transpose, "swapaxes": S.transpose, "swapdims": S.transpose,
         "t": S.t, "movedim": S.movedim, "expand": S.expand, "expand_as": S.expand_as,
         "broadcast_to": S.broadcast_to, "contiguous": S.contiguous, "clone": S.clone, "repeat": S.repeat,
-        "tile": S.tile, "flip": S.flip, "roll": S.roll, "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
+        "tile": S.tile, "flip": S.flip, "roll": S.roll,
+        "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
         "narrow": S.narrow, "select": S.select, "gather": X.gather, "scatter": X.scatter,
         "scatter_add": X.scatter_add, "index_select": X.index_select, "masked_fill": X.masked_fill,
         "masked_select": X.masked_select, "where": lambda self, cond, other: X.where(cond, self, other),
@@ -185,17 +191,19 @@ def bind(cls=Tensor):
         "log_normal_": log_normal_, "scatter_": _scatter_,
         # factories
         "new_tensor": _new_tensor, "new_zeros": _new_factory(creation.zeros),
-        "new_ones": _new_factory(creation.ones), "new_empty": _new_factory(creation.empty), "new_full": _new_full,
+        "new_ones": _new_factory(creation.ones), "new_empty": _new_factory(creation.empty),
+        "new_full": _new_full,
         "bernoulli": creation.bernoulli, "multinomial": creation.multinomial,
         "softmax": _softmax, "log_softmax": _log_softmax,
         # device and dtype, autograd, construction and pickling
         "to": C.to, "type": _type, "backward": _backward, "__reduce_ex__": _reduce_ex,
     })
-    for name in ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt", "sin",
-                 "cos", "tanh", "sigmoid", "relu", "sign", "floor", "ceil", "round", "trunc", "clamp", "clamp_min",
-                 "clamp_max", "clip", "reciprocal", "square", "masked_fill", "lerp", "addcmul", "addcdiv",
-                 "maximum", "minimum", "remainder", "floor_divide", "erf", "expm1", "tan", "fmod", "t",
-                 "transpose", "squeeze", "unsqueeze", "scatter_add", "index_select", "sub", "true_divide"):
+    for name in ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt",
+                 "sin", "cos", "tanh", "sigmoid", "relu", "sign", "floor", "ceil", "round", "trunc", "clamp",
+                 "clamp_min", "clamp_max", "clip", "reciprocal", "square", "masked_fill", "lerp", "addcmul",
+                 "addcdiv", "maximum", "minimum", "remainder", "floor_divide", "erf", "expm1", "tan", "fmod",
+                 "t", "transpose", "squeeze", "unsqueeze", "scatter_add", "index_select", "sub",
+                 "true_divide"):
         if name in methods:
             methods[name + "_"] = I.inplace(methods[name], name + "_")
     for name in ("t", "transpose", "squeeze", "unsqueeze"):  # these change the shape, not the values

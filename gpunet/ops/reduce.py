@@ -79,10 +79,11 @@ class Prod(Op):
         ones_shape = list(x.shape)
         ones_shape[ax] = 1
         one = xp.ones(ones_shape, dtype=x.dtype)
-        left = xp.cumprod(xp.concatenate([one, xp.take(x, range(x.shape[ax] - 1), axis=ax)], axis=ax), axis=ax)
+        left = xp.cumprod(xp.concatenate([one, xp.take(x, range(x.shape[ax] - 1), axis=ax)], axis=ax),
+                          axis=ax)
         rev = xp.flip(x, axis=ax)
-        right = xp.flip(xp.cumprod(xp.concatenate([one, xp.take(rev, range(x.shape[ax] - 1), axis=ax)], axis=ax),
-                                   axis=ax), axis=ax)
+        right = xp.flip(xp.cumprod(xp.concatenate([one, xp.take(rev, range(x.shape[ax] - 1), axis=ax)],
+                                                  axis=ax), axis=ax), axis=ax)
         others = left * right
         if axis is None:
             return (g * others).reshape(a.shape), None, None
@@ -124,7 +125,8 @@ class MaxMinDim(Op):
     def forward(ctx, a, dim, keepdim, is_max):
         xp = ctx.device.xp
         if a.shape and a.shape[dim] == 0:
-            raise IndexError(f"{'max' if is_max else 'min'}(): Expected reduction dim {dim} to have non-zero size.")
+            raise IndexError(f"{'max' if is_max else 'min'}(): Expected reduction dim {dim} to have "
+                             "non-zero size.")
         idx = xp.argmax(a, axis=dim) if is_max else xp.argmin(a, axis=dim)
         idx = xp.expand_dims(idx, dim) if a.ndim else idx
         values = xp.take_along_axis(a, idx, axis=dim) if a.ndim else a.copy()
@@ -186,8 +188,8 @@ class CumSum(Op):
 
 def _float_input(input, op):
     if input._data.dtype.kind != "f":
-        raise RuntimeError(f"{op}(): could not infer output dtype. Input dtype must be either a floating point "
-                           f"or complex dtype. Got: {input.dtype}")
+        raise RuntimeError(f"{op}(): could not infer output dtype. Input dtype must be either a floating "
+                           f"point or complex dtype. Got: {input.dtype}")
 
 
 def _reduce_axes(dim, ndim, op):

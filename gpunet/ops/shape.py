@@ -70,7 +70,8 @@ def view(input, *shape):
             input._data.view().shape = shape
         except AttributeError:
             raise RuntimeError(f"view size is not compatible with input tensor's size and stride (shape "
-                               f"{list(input._data.shape)}, strides {input.stride()}); use .reshape(...) instead.") from None
+                               f"{list(input._data.shape)}, strides {input.stride()}); "
+                               "use .reshape(...) instead.") from None
     return _view_of(Reshape.apply(input, shape), input)
 
 
@@ -144,9 +145,9 @@ def permute(input, *dims):
     dims = _sizes(dims, "permute")
     nd = input._data.ndim
     if len(dims) != nd:
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
-                           f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal to "
-                           f"len(dims) = {len(dims)}")
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match "
+                           f"the length of the desired ordering of dimensions i.e. input.dim() = {nd} is not "
+                           f"equal to len(dims) = {len(dims)}")
     axes = norm_dims(dims, nd, "permute")
     if len(set(axes)) != nd:
         raise RuntimeError(f"permute(): duplicate dims are not allowed, got {list(dims)}")
@@ -199,8 +200,8 @@ def expand(input, *sizes):
     sizes = _sizes(sizes, "expand")
     shape = input._data.shape
     if len(sizes) < len(shape):
-        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
-                           f"number of dimensions in the tensor ({len(shape)})")
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to "
+                           f"the number of dimensions in the tensor ({len(shape)})")
     lead = len(sizes) - len(shape)
     target = []
     for i, s in enumerate(sizes):
@@ -210,9 +211,9 @@ def expand(input, *sizes):
                 raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
             s = cur
         elif cur is not None and cur != 1 and cur != s:
-            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
-                               f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: "
-                               f"{list(shape)}")
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({cur}) "
+                               f"at non-singleton dimension {i}.  Target sizes: {list(sizes)}.  "
+                               f"Tensor sizes: {list(shape)}")
         target.append(s)
     return _view_of(Expand.apply(input, tuple(target)), input)
 
@@ -276,8 +277,8 @@ class Repeat(Op):
 def repeat(input, *sizes):
     sizes = _sizes(sizes, "repeat")
     if len(sizes) < input._data.ndim:
-        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of "
-                           f"tensor (repeat dims {list(sizes)}, tensor shape {list(input._data.shape)})")
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions "
+                           f"of tensor (repeat dims {list(sizes)}, tensor shape {list(input._data.shape)})")
     return Repeat.apply(input, sizes)
 
 
@@ -360,12 +361,12 @@ def cat(tensors, dim=0):
     d = _dim(dim, ref._data.ndim, "cat")
     for i, t in enumerate(nonempty):
         if t._data.ndim != ref._data.ndim:
-            raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref._data.ndim} and "
-                               f"{t._data.ndim}")
+            raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref._data.ndim} "
+                               f"and {t._data.ndim}")
         for k, (a, b) in enumerate(zip(ref._data.shape, t._data.shape)):
             if k != d and a != b:
-                raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {d}. Expected size {a} "
-                                   f"but got size {b} for tensor number {i} in the list.")
+                raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {d}. "
+                                   f"Expected size {a} but got size {b} for tensor number {i} in the list.")
     dtype = nonempty[0].dtype
     for t in nonempty[1:]:
         dtype = _dt.result_type(_make(t._data.reshape(-1)[:0], t._device).to(dtype), t)
@@ -383,11 +384,12 @@ def stack(tensors, dim=0):
     shape = tensors[0]._data.shape
     for i, t in enumerate(tensors):
         if t._data.shape != shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
-                               f"{list(t._data.shape)} at entry {i}")
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} "
+                               f"at entry 0 and {list(t._data.shape)} at entry {i}")
     nd = len(shape) + 1
     if not -nd <= dim < nd:
-        raise IndexError(f"stack: Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})")
+        raise IndexError(f"stack: Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
+                         f"but got {dim})")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 
@@ -410,8 +412,8 @@ def split(tensor, split_size_or_sections, dim=0):
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
-                               f"dimension {d}), but got split_sizes={sizes}")
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
+                               f"size at dimension {d}), but got split_sizes={sizes}")
     out, start = [], 0
     for s in sizes:
         out.append(narrow(tensor, d, start, s))

@@ -387,7 +387,8 @@ def clamp(input, min=None, max=None):
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     lo = min._data.astype(input._data.dtype) if isinstance(min, Tensor) and not min.requires_grad else min
     hi = max._data.astype(input._data.dtype) if isinstance(max, Tensor) and not max.requires_grad else max
-    if isinstance(lo, float) and input._data.dtype.kind != "f" or isinstance(hi, float) and input._data.dtype.kind != "f":
+    if (isinstance(lo, float) and input._data.dtype.kind != "f"
+            or isinstance(hi, float) and input._data.dtype.kind != "f"):
         input = input.to(_dt.get_default_dtype())
     return Clamp.apply(input, lo, hi)
 

@@ -19,7 +19,8 @@ def _check_cell(input, hx, w_ih, op):
     if input.dim() != 2:
         raise ValueError(f"{op}: expected a 2-D (batch, input_size) input, got shape {list(input.shape)}")
     if input.shape[1] != w_ih.shape[1]:
-        raise RuntimeError(f"{op}: input has inconsistent input_size: got {input.shape[1]} expected {w_ih.shape[1]}")
+        raise RuntimeError(f"{op}: input has inconsistent input_size: got {input.shape[1]} "
+                           f"expected {w_ih.shape[1]}")
     if hx is not None and (hx.dim() != 2 or hx.shape[0] != input.shape[0]):
         raise RuntimeError(f"{op}: hidden state of shape {list(hx.shape)} does not match input batch size "
                            f"{input.shape[0]}")

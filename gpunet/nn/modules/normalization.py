@@ -16,7 +16,8 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "Insta
 
 def _register_affine(module, shape, affine, bias, device, dtype):
     """The learnable scale `weight` and shift `bias` of a normalisation layer (or None for each)."""
-    module.register_parameter("weight", Parameter(empty(shape, device=device, dtype=dtype)) if affine else None)
+    module.register_parameter("weight", Parameter(empty(shape, device=device, dtype=dtype)) if affine
+                              else None)
     module.register_parameter("bias", Parameter(empty(shape, device=device, dtype=dtype)) if affine and bias
                               else None)
 
@@ -65,8 +66,8 @@ class _NormBase(Module):
         version = local_metadata.get("version")
         if self.track_running_stats and (version is None or version < 2) and key not in state_dict:
             state_dict[key] = tensor(0, dtype=dtypes.int64, device=self.num_batches_tracked.device)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

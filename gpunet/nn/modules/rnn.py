@@ -51,7 +51,8 @@ class RNNBase(Module):
                 shapes = [(f"weight_ih_l{layer}{suffix}", (gate_size, layer_input)),
                           (f"weight_hh_l{layer}{suffix}", (gate_size, hidden_size))]
                 if bias:
-                    shapes += [(f"bias_ih_l{layer}{suffix}", (gate_size,)), (f"bias_hh_l{layer}{suffix}", (gate_size,))]
+                    shapes += [(f"bias_ih_l{layer}{suffix}", (gate_size,)),
+                               (f"bias_hh_l{layer}{suffix}", (gate_size,))]
                 for name, shape in shapes:
                     setattr(self, name, Parameter(empty(shape, device=device, dtype=dtype)))
                     self._flat_weights_names.append(name)
@@ -75,7 +76,8 @@ class RNNBase(Module):
 
     def _weights(self, layer, direction):
         suffix = "_reverse" if direction else ""
-        get = lambda kind: getattr(self, f"{kind}_l{layer}{suffix}") if (self.bias or "weight" in kind) else None  # noqa: E731
+        def get(kind):
+            return getattr(self, f"{kind}_l{layer}{suffix}") if (self.bias or "weight" in kind) else None
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     def _check_input(self, input, op):
@@ -83,8 +85,8 @@ class RNNBase(Module):
             raise ValueError(f"{op}: Expected input to be 2D or 3D, got {input.dim()}D tensor (shape "
                              f"{list(input.shape)})")
         if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"{op}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                               f"got {input.shape[-1]}")
+            raise RuntimeError(f"{op}: input.size(-1) must be equal to input_size. "
+                               f"Expected {self.input_size}, got {input.shape[-1]}")
 
     def _check_hidden(self, hx, batch, op, what="hidden"):
         expected = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
@@ -105,7 +107,8 @@ class RNNBase(Module):
         seq_len, batch = input.shape[0], input.shape[1]
         directions = 2 if self.bidirectional else 1
         if hx is None:
-            h0 = zeros(self.num_layers * directions, batch, self.hidden_size, dtype=input.dtype, device=input.device)
+            h0 = zeros(self.num_layers * directions, batch, self.hidden_size, dtype=input.dtype,
+                       device=input.device)
             hx = (h0, h0) if is_lstm else h0
         if is_lstm:
             self._check_hidden(hx[0], batch, op)
@@ -168,13 +171,13 @@ class RNNBase(Module):
 class RNN(RNNBase):
     """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
-                         bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
+                         num_layers, bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
 
     def extra_repr(self):
         s = super().extra_repr()
@@ -186,8 +189,8 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size, device=device, dtype=dtype)
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size, device=device, dtype=dtype)
 
 
 class GRU(RNNBase):
@@ -195,8 +198,8 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None):
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device=device, dtype=dtype)
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device=device, dtype=dtype)
 
 
 class RNNCellBase(Module):

@@ -41,8 +41,9 @@ def unpad_sequence(padded_sequences, lengths, batch_first=False):
 
 def _packed(name):
     def unsupported(*args, **kwargs):
-        raise NotImplementedError(f"{name}: packed sequences are not supported by gpunet; pass the padded batch "
-                                  "(pad_sequence) to the RNN and mask or index the outputs by length")
+        raise NotImplementedError(f"{name}: packed sequences are not supported by gpunet; "
+                                  "pass the padded batch (pad_sequence) to the RNN and mask or index "
+                                  "the outputs by length")
     unsupported.__name__ = name
     return unsupported
 
