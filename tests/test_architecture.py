@@ -30,7 +30,7 @@ LAYERS = {
 # (module, gpunet module imported inside one of its functions): why the import waits
 DEFERRED = {
     ("gpunet.backend", "gpunet.backend.cpu"): "Device.backend: kernels.cpu (Numba) loads at first use",
-    ("gpunet.backend", "gpunet.backend.cuda"): "Device.backend, canonical(): CuPy, kernels.cuda for cuda only",
+    ("gpunet.backend", "gpunet.backend.cuda"): "Device.backend, canonical(): CuPy only for cuda",
     ("gpunet.cuda", "gpunet.backend.cuda"): "gpunet.cuda's queries load the cuda backend when asked",
 }
 
