@@ -4,6 +4,7 @@
 
 Tensors with autograd on NumPy (CPU) or CuPy + Numba CUDA kernels (GPU); see README.md.
 """
+from gpunet._missing import missing_attribute as _missing_attribute
 import builtins as _builtins
 import operator as _operator
 
@@ -45,6 +46,7 @@ from gpunet.ops import softmax as _softmax
 from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
 from gpunet.serialization import load, save  # noqa: F401
 from gpunet import backends, nn, optim, utils  # noqa: F401
+from gpunet._torch_alias import as_torch  # noqa: F401
 from gpunet.utils import data as _data  # noqa: F401  (gpunet.utils.data, as torch.utils.data)
 
 float = float32  # noqa: A001  (torch.float)
@@ -96,3 +98,5 @@ def set_printoptions(**kwargs):
 
 
 __version__ = "0.1.0"
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

@@ -115,7 +115,7 @@ def tensor_repr(t, prefix="tensor("):
         extras.append(f"size={tuple(arr.shape)}")
     default = get_default_dtype().name
     if t.dtype.name not in (default, "int64", "bool") or (arr.size == 0 and t.dtype.name != default):
-        extras.append(f"dtype=gpunet.{t.dtype.name}")
+        extras.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t.requires_grad:

@@ -1,4 +1,5 @@
 """gpunet.cuda: is_available, device_count, synchronize, manual_seed (as torch.cuda)."""
+from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet.random import seed_device
 
 
@@ -41,3 +42,5 @@ manual_seed_all = manual_seed
 def is_simulated():
     """True when the cuda device runs in Numba's CUDA simulator."""
     return is_available() and _backend().SIMULATOR
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

@@ -8,6 +8,8 @@ Promotion differs from NumPy's in two ways users notice:
 """
 import numpy as np
 
+from gpunet import _naming
+
 
 class dtype:
     __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_category", "is_complex")
@@ -22,7 +24,7 @@ class dtype:
         self.itemsize = self.np.itemsize
 
     def __repr__(self):
-        return f"gpunet.{self.name}"
+        return _naming.public(self.name)
 
     def __reduce__(self):
         return (_by_name, (self.name,))

@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from gpunet import dtypes as _dt
+from gpunet import _naming, dtypes as _dt
 from gpunet._repr import tensor_repr
 from gpunet.backend import CPU, canonical
 from gpunet.utils.hooks import RemovableHandle
@@ -42,7 +42,7 @@ class Size(tuple):
     """The shape of a tensor (`torch.Size`): a tuple that prints like PyTorch's."""
 
     def __repr__(self):
-        return f"gpunet.Size({list(self)})"
+        return _naming.public(f"Size({list(self)})")
 
     def numel(self):
         n = 1

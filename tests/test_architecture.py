@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(gpunet.__file__)))
 LAYERS = {
     # 0: below the tensor (utils.hooks, utils.named and _storage import nothing of gpunet)
     "gpunet.backend": 0, "gpunet.dtypes": 0, "gpunet.random": 0, "gpunet._repr": 0, "gpunet._storage": 0,
+    "gpunet._naming": 0, "gpunet._torch_api": 0, "gpunet._missing": 0,
     "gpunet.utils.hooks": 0, "gpunet.utils.named": 0,
     "gpunet.tensor": 1, "gpunet._from_data": 1,
     "gpunet.autograd": 2,

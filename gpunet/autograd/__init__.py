@@ -1,4 +1,5 @@
 """gpunet.autograd: backward, grad, Function, grad modes, gradcheck, Variable."""
+from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet._from_data import tensor as _tensor
 from gpunet.autograd.engine import backward, grad  # noqa: F401
 from gpunet.autograd.function import Function, FunctionCtx, once_differentiable  # noqa: F401
@@ -14,3 +15,5 @@ def Variable(data, requires_grad=False, volatile=False):
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

@@ -4,6 +4,7 @@ Every function works under no_grad, writes into the tensor (CPU or CUDA) and ret
 numbers come from gpunet's per-device generators (or `generator=`), so `gpunet.manual_seed` makes
 them reproducible.
 """
+from gpunet._missing import missing_attribute as _missing_attribute
 
 import math
 import warnings
@@ -270,3 +271,5 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
             zero_rows = randperm(rows, generator=generator, device=tensor.device)[:num_zeros]
             tensor[zero_rows, col] = 0
     return tensor
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

@@ -4,6 +4,7 @@ Every algorithm but LBFGS updates its params through one fused kernel of the par
 (``K.sgd_step``, ``K.adam_step``, ...): per tensor on the CPU, over flat per-group buffers on CUDA
 (O(1) launches per param group). See gpunet/optim/_fused.py and _flat.py.
 """
+from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet.optim.optimizer import Optimizer  # noqa: F401
 from gpunet.optim.adadelta import Adadelta  # noqa: F401
 from gpunet.optim.adagrad import Adagrad  # noqa: F401
@@ -19,3 +20,5 @@ from gpunet.optim import lr_scheduler  # noqa: F401
 
 __all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer", "RAdam",
            "RMSprop", "SGD", "lr_scheduler"]
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

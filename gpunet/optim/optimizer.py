@@ -16,6 +16,7 @@ import warnings
 from collections import OrderedDict, defaultdict
 from itertools import chain
 
+from gpunet import _naming
 from gpunet.autograd.grad_mode import enable_grad
 from gpunet.dtypes import float32
 from gpunet.tensor import Tensor
@@ -88,7 +89,7 @@ def _counted(step):
 
 def _typename(obj):
     if isinstance(obj, Tensor):
-        return f"gpunet.{type(obj).__name__}({obj.dtype})"
+        return _naming.public(f"{type(obj).__name__}({obj.dtype})")
     return type(obj).__name__
 
 

@@ -3,6 +3,7 @@
 PyTorch's signatures, argument checks and error messages; the differentiable ops they call are in
 gpunet.ops (no Op is defined here).
 """
+from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet.nn.functional.activation import *  # noqa: F401,F403
 from gpunet.nn.functional.conv import *  # noqa: F401,F403
 from gpunet.nn.functional.dropout import *  # noqa: F401,F403
@@ -13,3 +14,5 @@ from gpunet.nn.functional.pooling import *  # noqa: F401,F403
 from gpunet.nn.functional.rnn import *  # noqa: F401,F403
 from gpunet.nn.functional.sparse import *  # noqa: F401,F403
 from gpunet.nn.functional.upsampling import *  # noqa: F401,F403
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

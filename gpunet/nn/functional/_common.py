@@ -4,6 +4,8 @@ check_tensor, check_float and check_same_device live in gpunet.ops._checks (ops 
 """
 import warnings
 
+from gpunet import _naming
+
 from gpunet.ops._checks import check_float, check_same_device, check_tensor  # noqa: F401  (re-exported)
 from gpunet.ops.inplace import inplace
 
@@ -61,7 +63,7 @@ def reduce_loss(loss, reduction):
 
 
 def size_str(shape):
-    return f"gpunet.Size({list(shape)})"
+    return _naming.public(f"Size({list(shape)})")
 
 
 def inplace_apply(fn, input, name, *args):

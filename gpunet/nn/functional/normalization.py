@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from gpunet.nn.functional._common import check_float, check_same_device, check_tensor
+from gpunet.nn.functional._common import check_float, check_same_device, check_tensor, size_str
 from gpunet.nn.functional._padding import pad
 from gpunet.nn.functional.pooling import avg_pool2d
 from gpunet.ops.elementwise import clamp_min
@@ -62,8 +62,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     view, param = (n, c, -1), (1, c, 1)
     if training:
         if input._data.size // max(c, 1) == 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
-                             f"gpunet.Size({list(input._data.shape)})")
+            raise ValueError("Expected more than 1 value per channel when training, got input size "
+                             + size_str(input._data.shape))
         running = None
         if running_mean is not None or running_var is not None:
             if momentum is None:
@@ -98,8 +98,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     view, param = (n, c, -1), (1, c, 1)
     if use_input_stats:
         if input._data.size // max(n * c, 1) == 1:
-            raise ValueError(f"Expected more than 1 spatial element when training, got input size "
-                             f"gpunet.Size({list(input._data.shape)})")
+            raise ValueError("Expected more than 1 spatial element when training, got input size "
+                             + size_str(input._data.shape))
         running = None
         if running_mean is not None or running_var is not None:
             running = (None if running_mean is None else running_mean._data,

@@ -1,4 +1,5 @@
 """gpunet.nn.utils: gradient clipping, parameter/vector conversion, safetensors state dicts."""
+from gpunet._missing import missing_attribute as _missing_attribute
 
 from gpunet.nn.utils import rnn  # noqa: F401
 from gpunet.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
@@ -15,3 +16,5 @@ __all__ = [
     "save_safetensors",
     "load_safetensors",
 ]
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

@@ -4,6 +4,7 @@ Call `optimizer.step()` before `scheduler.step()`. Constructing a scheduler take
 writes `initial_lr` into every param group; `get_last_lr()` reads the current lrs; `state_dict()` holds
 everything except the optimizer.
 """
+from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet.optim.lr_scheduler.base import EPOCH_DEPRECATION_WARNING, LRScheduler, _LRScheduler  # noqa: F401
 from gpunet.optim.lr_scheduler.composite import ChainedScheduler, SequentialLR
 from gpunet.optim.lr_scheduler.cosine import CosineAnnealingLR, CosineAnnealingWarmRestarts
@@ -19,3 +20,5 @@ __all__ = [
     "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR", "MultiplicativeLR", "OneCycleLR",
     "PolynomialLR", "ReduceLROnPlateau", "SequentialLR", "StepLR",
 ]
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

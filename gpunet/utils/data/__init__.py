@@ -1,4 +1,5 @@
 """gpunet.utils.data: Dataset, DataLoader, samplers, random_split (torch.utils.data)."""
+from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet.utils.data.collate import default_collate, default_convert
 from gpunet.utils.data.dataloader import DataLoader
 from gpunet.utils.data.dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset,
@@ -13,3 +14,5 @@ __all__ = [
     "WeightedRandomSampler", "WorkerInfo", "default_collate", "default_convert", "get_worker_info",
     "random_split",
 ]
+
+__getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has
