@@ -106,8 +106,8 @@ def _learns_dcgan(log):
     return all(map(math.isfinite, losses)) and -1 <= low < high <= 1 and log["fake_shape"] == [16, 1, 16, 16]
 
 
-@pytest.mark.parametrize("script, learns", [("vae.py", _learns_vae), ("actor_critic.py", _learns_actor_critic),
-                                            ("dcgan.py", _learns_dcgan)])
+@pytest.mark.parametrize("script, learns", [("vae.py", _learns_vae), ("dcgan.py", _learns_dcgan),
+                                            ("actor_critic.py", _learns_actor_critic)])
 def test_random_programs_learn(script, learns, tmp_path):
     for framework in ["torch", "gpunet"] if HAVE_TORCH else ["gpunet"]:
         log = logged(framework, script, [], tmp_path)

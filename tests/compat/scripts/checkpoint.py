@@ -14,8 +14,8 @@ import torch.optim as optim
 class MLP(nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(),
-                                 nn.Linear(16, 1))
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.BatchNorm1d(16),
+                                 nn.ReLU(), nn.Linear(16, 1))
 
     def forward(self, x):
         return self.net(x)

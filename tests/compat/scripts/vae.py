@@ -54,7 +54,8 @@ def main():
     rng = np.random.default_rng(args.seed)
     prototypes = rng.random((4, 64)) < 0.5  # four binary patterns, each pixel flipped with p=0.05
     images = prototypes[rng.integers(0, 4, 512)] ^ (rng.random((512, 64)) < 0.05)
-    loader = DataLoader(TensorDataset(torch.from_numpy(images.astype(np.float32))), batch_size=64, shuffle=True)
+    dataset = TensorDataset(torch.from_numpy(images.astype(np.float32)))
+    loader = DataLoader(dataset, batch_size=64, shuffle=True)
     model = VAE()
     optimizer = optim.Adam(model.parameters(), lr=1e-2)
 
