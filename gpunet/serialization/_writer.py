@@ -45,7 +45,7 @@ class _Encoder:
     def __init__(self):
         self.tensors = []  # manifest entries
         self.tensor_ids = {}  # id(Tensor) -> index (the same object twice is stored once)
-        self.groups = {}  # id(root array) -> [root, device, lo, hi, [(entry, lo_member)]]
+        self.groups = {}  # (device, root address) -> [root, device, lo, hi, [(entry, lo_member)]]
         self.keep = []  # keeps encoded objects alive so their ids stay unique
         self.active = set()  # containers being encoded (cycle detection)
 
@@ -145,9 +145,10 @@ class _Encoder:
                 entry["strides"] = [s // item for s in a.strides]
             lo = address(a) - address(root)
             hi = lo + sum((n - 1) * s for n, s in zip(a.shape, a.strides)) + item
-            g = self.groups.get(id(root))
+            key = (device, address(root))  # not id(root): a simulated device array's .base is a new wrapper
+            g = self.groups.get(key)
             if g is None:
-                g = self.groups[id(root)] = [root, device, lo, hi, []]
+                g = self.groups[key] = [root, device, lo, hi, []]
             g[2], g[3] = min(g[2], lo), max(g[3], hi)
             g[4].append((entry, lo))
         return len(self.tensors) - 1
