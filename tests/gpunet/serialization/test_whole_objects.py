@@ -214,7 +214,9 @@ def test_model_and_optimizer_checkpoint_resumes_exactly(make_opt, device):
 # ---- pickling outside gpunet.save ------------------------------------------------------------------
 def test_pickle_and_deepcopy(device):
     x = gpunet.arange(6.0, device=device).reshape(2, 3).t()
-    y = pickle.loads(pickle.dumps(x))
+    data = pickle.dumps(x)
+    assert b"GPUNETCK" in data and b"numpy" not in data  # a standalone checkpoint, not a pickled array
+    y = pickle.loads(data)
     assert y.device.type == device and y.tolist() == x.tolist() and y.stride() == x.stride()
     model = Net().to(device)
     for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model), copy.deepcopy(roundtrip(model))):
