@@ -41,6 +41,8 @@ def _reject_constant(name):
 
 
 class Reader:
+    """One checkpoint read from fh's current position; `load()` returns its object."""
+
     def __init__(self, fh, name, map_location, exact=False, weights_only=True, pickle_module=None):
         self.fh = fh
         self.exact = exact  # a path holds exactly one checkpoint; a file object may hold more after it
