@@ -210,6 +210,17 @@ class Tensor:
             return format(self.item(), spec)
         return object.__format__(self, spec) if spec else repr(self)
 
+    def __copy__(self):
+        # copy.copy: a new Tensor object sharing this one's data and metadata (pickling, which the copy module
+        # would otherwise fall back to, writes the data out: gpunet.serialization binds __reduce_ex__)
+        new = _new(type(self))
+        for name in _COPIED_SLOTS:
+            setattr(new, name, getattr(self, name))
+        extra = getattr(self, "__dict__", None)  # a subclass's (a Parameter's) attributes
+        if extra:
+            new.__dict__.update(extra)
+        return new
+
     def __deepcopy__(self, memo):
         if not self.is_leaf:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
@@ -378,6 +389,9 @@ class Tensor:
 
     def is_shared(self):
         return False
+
+
+_COPIED_SLOTS = tuple(s for s in Tensor.__slots__ if s != "__weakref__")
 
 
 def _dim(dim, ndim, op):

@@ -34,6 +34,26 @@ def _addindent(s, spaces):
     return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
 
 
+# the per-module stores Module.__init__ creates (and __setstate__ fills in when missing), in this order
+_FRESH_STATE = (
+    ("_parameters", dict),
+    ("_buffers", dict),
+    ("_non_persistent_buffers_set", set),
+    ("_modules", dict),
+    ("_forward_pre_hooks", OrderedDict),
+    ("_forward_pre_hooks_with_kwargs", dict),
+    ("_forward_hooks", OrderedDict),
+    ("_forward_hooks_with_kwargs", dict),
+    ("_forward_hooks_always_called", dict),
+    ("_backward_hooks", OrderedDict),
+    ("_backward_pre_hooks", OrderedDict),
+    ("_state_dict_hooks", OrderedDict),
+    ("_state_dict_pre_hooks", OrderedDict),
+    ("_load_state_dict_pre_hooks", OrderedDict),
+    ("_load_state_dict_post_hooks", OrderedDict),
+)
+
+
 def _forward_unimplemented(self, *input):
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
@@ -55,21 +75,18 @@ class Module(ModuleStateMixin):
             raise TypeError(f"{type(self).__name__}.__init__() got {bad}")
         d = self.__dict__
         d["training"] = True
-        d["_parameters"] = {}
-        d["_buffers"] = {}
-        d["_non_persistent_buffers_set"] = set()
-        d["_modules"] = {}
-        d["_forward_pre_hooks"] = OrderedDict()
-        d["_forward_pre_hooks_with_kwargs"] = {}
-        d["_forward_hooks"] = OrderedDict()
-        d["_forward_hooks_with_kwargs"] = {}
-        d["_forward_hooks_always_called"] = {}
-        d["_backward_hooks"] = OrderedDict()
-        d["_backward_pre_hooks"] = OrderedDict()
-        d["_state_dict_hooks"] = OrderedDict()
-        d["_state_dict_pre_hooks"] = OrderedDict()
-        d["_load_state_dict_pre_hooks"] = OrderedDict()
-        d["_load_state_dict_post_hooks"] = OrderedDict()
+        for name, make in _FRESH_STATE:
+            d[name] = make()
+
+    def __setstate__(self, state):
+        """Unpickling (gpunet.load(weights_only=False), copy.deepcopy): the pickled __dict__, plus empty
+        stores for any attribute a module pickled by an older gpunet did not have yet."""
+        d = self.__dict__
+        d.update(state)
+        d.setdefault("training", True)
+        for name, make in _FRESH_STATE:
+            if name not in d:
+                d[name] = make()
 
     # ---- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):

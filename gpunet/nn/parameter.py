@@ -51,7 +51,9 @@ class Parameter(Tensor):
         return new
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild_parameter, (self.detach(), self._requires_grad))
+        # the data pickles as a plain Tensor (gpunet.save stores it in the checkpoint's tensor table); extra
+        # attributes come back through the state
+        return (_rebuild_parameter, (self.detach(), self._requires_grad), self.__dict__ or None)
 
 
 def _copy_slots(cls, t):

@@ -219,6 +219,59 @@ def checkpoint_resume(torch, init):
 
 
 @program()
+def whole_model_checkpoint(torch, init):
+    """torch.save(model) and torch.save({"model": model, "optimizer": opt}); torch.load refuses them by
+    default (weights_only) and loads them with weights_only=False; training then continues, tied
+    parameters stay one Parameter and the optimizer steps the loaded model's parameters."""
+    import pickle
+
+    nn = torch.nn
+    rng = np.random.default_rng(13)
+    x = torch.tensor(rng.standard_normal((16, 4)), dtype=torch.float32)
+    y = torch.tensor(rng.standard_normal((16, 4)), dtype=torch.float32)
+    model = init(nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 4)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def train(model, opt, steps):
+        out = []
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            out.append(loss.item())
+        return out
+
+    first = train(model, opt, 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.pt")
+        torch.save(model, path)
+        try:
+            torch.load(path)
+            refused = None
+        except pickle.UnpicklingError as e:
+            refused = "Sequential" in str(e) and "weights_only" in str(e)
+        loaded = torch.load(path, weights_only=False)
+        torch.save({"model": model, "optimizer": opt}, path)
+        ckpt = torch.load(path, weights_only=False)
+    loaded.eval()
+    model.eval()
+    same_output = torch.equal(loaded(x), model(x))
+    loaded.train()
+    model.train()
+    resumed = train(ckpt["model"], ckpt["optimizer"], 3)
+    straight = train(model, opt, 3)
+    loaded_opt = torch.optim.SGD(loaded.parameters(), lr=0.05)
+    more = train(loaded, loaded_opt, 2)
+    steps_own_params = all(p is q for p, q in zip(ckpt["model"].parameters(),
+                                                  ckpt["optimizer"].param_groups[0]["params"]))
+    return {"first": first, "refused": refused, "same_output": same_output, "resumed": resumed,
+            "straight": straight, "more": more, "steps_own_params": steps_own_params,
+            "types": [type(p).__name__ for p in loaded.parameters()],
+            "running_mean": loaded[1].running_mean.detach().numpy()}
+
+
+@program()
 def gan_step(torch, init):
     """A GAN update: D on real vs G(z).detach(), then G through D; two Adam optimizers, BCEWithLogitsLoss."""
     nn = torch.nn

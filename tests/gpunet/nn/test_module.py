@@ -1,5 +1,6 @@
-"""nn.Module: registration and its errors, traversal, modes, to()/dtype casts, repr."""
+"""nn.Module: registration and its errors, traversal, modes, to()/dtype casts, pickling, repr."""
 import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -296,6 +297,30 @@ def test_deepcopy_module_keeps_ties():
     clone = copy.deepcopy(net)
     assert clone.a.weight is clone.b.weight and clone.a.weight is not net.a.weight
     assert type(clone.a.weight) is Parameter
+
+
+def _double_output(module, args, output):
+    return output * 2
+
+
+def test_pickle_keeps_hooks_and_fills_in_missing_state():
+    net = Net()
+    net.register_forward_hook(_double_output)  # a module-level function pickles by name, as in PyTorch
+    clone = pickle.loads(pickle.dumps(net))
+    x = gpunet.ones(1, 2)
+    np.testing.assert_array_equal(clone(x).detach().numpy(), net(x).detach().numpy())
+    assert list(clone._forward_hooks.values()) == [_double_output]
+    net.register_forward_hook(lambda m, a, o: o)
+    with pytest.raises((pickle.PicklingError, AttributeError)):  # a lambda does not pickle (nor in PyTorch)
+        pickle.dumps(net)
+    old = Module()
+    for name in ("_forward_hooks_always_called", "_backward_pre_hooks", "training"):
+        del old.__dict__[name]  # a module pickled before these existed
+    old.fc = Linear(1, 1)
+    new = Module.__new__(Module)
+    new.__setstate__(dict(old.__dict__))
+    assert new._forward_hooks_always_called == {} and new._backward_pre_hooks == {} and new.training
+    assert new.fc is old.fc and dict(new.named_parameters()).keys() == {"fc.weight", "fc.bias"}
 
 
 

@@ -1,4 +1,5 @@
-"""gpunet.save / gpunet.load: round trips, devices, sharing, files, atomic writes, hostile inputs."""
+"""gpunet.save / gpunet.load of pure-data checkpoints (format version 1): round trips, devices, sharing,
+files, atomic writes, hostile inputs."""
 
 import io
 import json
@@ -6,14 +7,16 @@ import math
 import os
 import pickle
 import struct
+import threading
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 
 import numpy as np
 import pytest
 
 import gpunet
 from gpunet import serialization as S
+from gpunet.serialization import _format as F
 from gpunet.nn.parameter import Parameter
 
 
@@ -289,16 +292,32 @@ def test_paths_and_file_objects(tmp_path):
         gpunet.load(tmp_path / "missing.pt")
 
 
-def test_unsupported_objects_name_the_place():
-    with pytest.raises(TypeError, match=r"cannot save an object of type builtins.set at obj\['a'\]\[1\]"):
-        gpunet.save({"a": [1, {2}]}, io.BytesIO())
+def test_objects_outside_pure_data_are_pickled_not_refused():
+    """A set, a reference cycle, a tensor dict key, a container subclass: saved by pickling (version 2),
+    where an older gpunet refused them; pure-data objects stay version 1."""
     loop = []
     loop.append(loop)
-    with pytest.raises(ValueError, match="circular reference"):
-        gpunet.save(loop, io.BytesIO())
-    with pytest.raises(TypeError, match="unsupported dict key"):
-        gpunet.save({gpunet.ones(1): 1}, io.BytesIO())
-    with pytest.raises(TypeError, match="pickle_module is not supported"):
+    key = gpunet.ones(1)
+    for obj in ({"a": [1, {2}]}, loop, {key: 1}, OrderedDict(a=1), defaultdict(list, a=[1]), bytearray(b"x")):
+        data = _checkpoint(obj)
+        assert struct.unpack_from("<I", data, 8)[0] == (1 if type(obj) is OrderedDict else 2)
+    assert gpunet.load(io.BytesIO(_checkpoint({"a": [1, {2}]}))) == {"a": [1, {2}]}
+    out = gpunet.load(io.BytesIO(_checkpoint(loop)), weights_only=False)
+    assert out[0] is out
+    ((k, v),) = gpunet.load(io.BytesIO(_checkpoint({key: 1}))).items()
+    assert type(k) is gpunet.Tensor and k.tolist() == [1.0] and v == 1
+    dd = gpunet.load(io.BytesIO(_checkpoint(defaultdict(list, a=[1]))), weights_only=False)
+    assert type(dd) is defaultdict and dd["b"] == []
+
+
+def test_unpicklable_objects_name_the_place():
+    with pytest.raises(pickle.PicklingError, match=r"obj\['a'\]\[1\] is a _thread.lock.*pickling failed"):
+        gpunet.save({"a": [1, threading.Lock()]}, io.BytesIO())
+    with pytest.raises(pickle.PicklingError, match="pickling failed"):
+        gpunet.save({"f": lambda: 0}, io.BytesIO())
+    with pytest.raises(ValueError, match="pickle_protocol must be 2 or higher"):
+        gpunet.save({1}, io.BytesIO(), pickle_protocol=1)
+    with pytest.raises(RuntimeError, match="explicit pickle_module"):
         gpunet.load(io.BytesIO(b""), pickle_module=pickle)
 
 
@@ -306,11 +325,11 @@ def test_atomic_write_keeps_existing_file(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
     gpunet.save({"v": 1}, path)
     good = path.read_bytes()
-    with pytest.raises(TypeError):  # fails while encoding
-        gpunet.save({"v": object()}, path)
+    with pytest.raises(pickle.PicklingError):  # fails while encoding
+        gpunet.save({"v": threading.Lock()}, path)
     assert path.read_bytes() == good
 
-    def failing_write(fh, obj):
+    def failing_write(fh, obj, *pickle_args):
         fh.write(b"partial garbage")
         raise OSError("disk full")
 
@@ -330,20 +349,20 @@ def _checkpoint(obj):
 
 
 def _read(data):
-    magic, version, flags, n, _crc, _ = S._HEADER.unpack_from(data)
-    manifest = json.loads(data[S._HEADER.size : S._HEADER.size + n])
-    start = S._align(S._HEADER.size + n)
+    magic, version, flags, n, _crc, _ = F._HEADER.unpack_from(data)
+    manifest = json.loads(data[F._HEADER.size : F._HEADER.size + n])
+    start = F._align(F._HEADER.size + n)
     return (magic, version, flags), manifest, data[start:]
 
 
 def _write(header, manifest, rest, crc=None):
     """Re-assemble a file from a (possibly tampered) manifest, with a valid checksum unless given."""
     text = json.dumps(manifest).encode()
-    head = S._HEADER.pack(
+    head = F._HEADER.pack(
         header[0], header[1], header[2], len(text), zlib.crc32(text) if crc is None else crc, 0
     )
     head += text
-    return head + b"\0" * (S._align(len(head)) - len(head)) + rest
+    return head + b"\0" * (F._align(len(head)) - len(head)) + rest
 
 
 def _load_bytes(data, name="evil.pt", tmp_path=None):
@@ -374,7 +393,7 @@ def test_truncated_files_rejected(tmp_path):
 def test_flipped_bytes_detected():
     data = bytearray(_checkpoint(GOOD))
     rest = _read(bytes(data))[2]
-    for pos in (S._HEADER.size + 3, S._HEADER.size + 40):  # inside the manifest
+    for pos in (F._HEADER.size + 3, F._HEADER.size + 40):  # inside the manifest
         bad = bytearray(data)
         bad[pos] ^= 0x01
         with pytest.raises(S.CheckpointError, match="manifest checksum mismatch"):
@@ -428,30 +447,30 @@ def test_tampered_manifest_rejected(edit, message):
 def test_bad_headers():
     data = _checkpoint(GOOD)
     _, manifest, rest = _read(data)
-    huge = S._HEADER.pack(S.MAGIC, 1, 0, 2**63, 0, 0) + data[S._HEADER.size :]
+    huge = F._HEADER.pack(F.MAGIC, 1, 0, 2**63, 0, 0) + data[F._HEADER.size :]
     with pytest.raises(S.CheckpointError, match="manifest of 9223372036854775808 bytes declared"):
         _load_bytes(huge)
     with pytest.raises(S.CheckpointError, match="unsupported checkpoint format version 9"):
-        _load_bytes(_write((S.MAGIC, 9, 0), manifest, rest))
-    not_json = S._HEADER.pack(S.MAGIC, 1, 0, 4, zlib.crc32(b"{{{{"), 0) + b"{{{{"
+        _load_bytes(_write((F.MAGIC, 9, 0), manifest, rest))
+    not_json = F._HEADER.pack(F.MAGIC, 1, 0, 4, zlib.crc32(b"{{{{"), 0) + b"{{{{"
     with pytest.raises(S.CheckpointError, match="not valid JSON"):
-        _load_bytes(not_json + b"\0" * (S._align(len(not_json)) - len(not_json)))
+        _load_bytes(not_json + b"\0" * (F._align(len(not_json)) - len(not_json)))
     nan_json = json.dumps(
         {"format": "gpunet-checkpoint", "data_size": 0, "blobs": [], "tensors": [], "root": float("nan")}
     ).encode()
     with pytest.raises(S.CheckpointError, match="non-standard JSON constant NaN"):
         _load_bytes(
-            S._HEADER.pack(S.MAGIC, 1, 0, len(nan_json), zlib.crc32(nan_json), 0) + nan_json + b"\0" * 64
+            F._HEADER.pack(F.MAGIC, 1, 0, len(nan_json), zlib.crc32(nan_json), 0) + nan_json + b"\0" * 64
         )
     deep = {"format": "gpunet-checkpoint", "data_size": 0, "blobs": [], "tensors": [], "root": []}
     node = deep["root"]
-    for _ in range(S._MAX_DEPTH + 10):
+    for _ in range(F._MAX_DEPTH + 10):
         node.append([])
         node = node[0]
     text = json.dumps(deep).encode()
-    head = S._HEADER.pack(S.MAGIC, 1, 0, len(text), zlib.crc32(text), 0) + text
+    head = F._HEADER.pack(F.MAGIC, 1, 0, len(text), zlib.crc32(text), 0) + text
     with pytest.raises(S.CheckpointError, match="nested too deeply"):
-        _load_bytes(head + b"\0" * (S._align(len(head)) - len(head)))
+        _load_bytes(head + b"\0" * (F._align(len(head)) - len(head)))
 
 
 def test_foreign_files_rejected(tmp_path):
