@@ -27,7 +27,7 @@ except ImportError:
 SAME_WEIGHTS = {
     "cnn_bn.py": ["--no-accel", "--epochs", "2"],
     "lstm_tagger.py": ["--epochs", "8"],
-    "word_lm.py": ["--dropout", "0", "--tied", "--epochs", "2"],
+    "word_lm.py": ["--dropout", "0", "--tied", "--epochs", "2", "--lr", "5"],
 }
 
 
