@@ -16,6 +16,7 @@ from gpunet.tensor import Size, Tensor  # noqa: F401
 from gpunet import ops  # noqa: F401  (binds Tensor's operators and methods)
 from gpunet import autograd  # noqa: F401
 from gpunet.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from gpunet.autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
 from gpunet.random import Generator, initial_seed, manual_seed, seed  # noqa: F401
 from gpunet import cuda  # noqa: F401
 from gpunet.ops.creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: F401
@@ -71,6 +72,43 @@ def log_softmax(input, dim, dtype=None):
 
 def is_floating_point(input):
     return input.is_floating_point()
+
+
+def is_complex(input):
+    return input.is_complex()
+
+
+def is_signed(input):
+    return input.is_signed()
+
+
+def is_nonzero(input):
+    return input.is_nonzero()
+
+
+def is_same_size(input, other):
+    return input.is_same_size(other)
+
+
+def is_inference(input):
+    return input.is_inference()
+
+
+def is_conj(input):
+    return input.is_conj()
+
+
+def is_neg(input):
+    return input.is_neg()
+
+
+def is_distributed(input):
+    return input.is_distributed()
+
+
+def is_storage(obj):
+    """False: gpunet has no Storage objects (a tensor holds its array directly)."""
+    return False
 
 
 def numel(input):
