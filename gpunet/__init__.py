@@ -45,7 +45,8 @@ from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone
 from gpunet.ops import softmax as _softmax
 from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
 from gpunet.serialization import load, save  # noqa: F401
-from gpunet import backends, nn, optim, utils  # noqa: F401
+from gpunet import accelerator, backends, compiler, jit, nn, onnx, optim, utils  # noqa: F401
+from gpunet.compiler import compile  # noqa: F401  (torch.compile, as torch.compiler.compile)
 from gpunet.utils import data as _data  # noqa: F401  (gpunet.utils.data, as torch.utils.data)
 
 float = float32  # noqa: A001  (torch.float)
