@@ -39,6 +39,14 @@ def test_predicates_match_torch(dtype, device):
     assert x.is_set_to(x) and x.is_set_to(x[:]) and not x.is_set_to(x[1:]) and not x.is_set_to(x.clone())
 
 
+def test_device_predicates_without_torch(device):
+    x = gpunet.ones(2, device=device)
+    assert x.is_cpu is (device == "cpu") and x.is_cuda is (device == "cuda")
+    assert not any(getattr(x, name) for name in PROPERTIES if name not in ("is_cpu", "is_cuda", "is_leaf"))
+    assert x.is_leaf
+    assert x.is_signed() and not x.bool().is_signed() and not x.is_complex() and not x.is_inference()
+
+
 def test_is_nonzero(device):
     assert gpunet.tensor([1.5], device=device).is_nonzero() is True
     assert gpunet.tensor([[0]], device=device).is_nonzero() is False
