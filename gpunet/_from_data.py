@@ -59,8 +59,14 @@ def host_array(data, dtype=None):
             return np.array(data, dtype=_array_dtype(data).np)
         _array_dtype(data, check_only_kind=True)
         return _cast(data, dtype.np)
-    kinds = set()  # the kind of every number found: "bool", "int", "float" or a NumPy dtype
-    values = _walk(data, 0, _shape(data), kinds)
+    # fast paths: a Python number, a flat list or tuple of them
+    cls = type(data)
+    types = {cls} if cls in _PY_KIND else set(map(type, data)) if cls in (list, tuple) else ()
+    if types and types.issubset(_PY_KIND):
+        kinds, values = {_PY_KIND[t] for t in types}, data
+    else:
+        kinds = set()  # the kind of every number found: "bool", "int", "float" or a NumPy dtype
+        values = _walk(data, 0, _shape(data), kinds)
     if dtype is None:
         dtype = _infer(kinds)
     return _convert(values, kinds, dtype.np)
@@ -175,22 +181,25 @@ def _promote(a, b):
 
 def _convert(values, kinds, target):
     """np.array of values in NumPy dtype target, range-checked for an integer target as PyTorch does."""
-    if target.kind == "b":
+    if target.kind == "b" or target == np.float64:
         return np.array(values, dtype=target)
+    if target.kind == "f":
+        with np.errstate(over="ignore"):  # a number beyond the dtype's range becomes inf, as in PyTorch
+            return np.array(values, dtype=target)
     floats = any(k == "float" if isinstance(k, str) else k.kind == "f" for k in kinds)
     try:
-        wide = np.array(values, dtype=np.float64 if floats or target.kind == "f" else np.int64)
+        wide = np.array(values, dtype=np.float64 if floats else np.int64)
     except OverflowError:
         raise ValueError("Overflow when unpacking long long: tensor() reads Python ints as int64 "
                          "(pass dtype=torch.float64 for larger numbers)") from None
-    if target.kind in "iu" and wide.size:
+    if wide.size and (floats or target != np.int64):  # int64 itself was checked by np.array
         info = np.iinfo(target)
         # integers may wrap into an unsigned dtype from as low as -max; NaN fails every comparison
         low = -int(info.max) if target.kind == "u" and not floats else info.min
         if not (low <= wide.min() and wide.max() <= info.max):
             raise RuntimeError(f"value cannot be converted to type {_dt.from_numpy_dtype(target).name} "
                                "without overflow")
-    return _cast(wide, target)
+    return wide if wide.dtype == target else _cast(wide, target)
 
 
 def _cast(a, target):
