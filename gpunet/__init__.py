@@ -17,6 +17,7 @@ from gpunet.tensor import Size, Tensor  # noqa: F401
 from gpunet import ops  # noqa: F401  (binds Tensor's operators and methods)
 from gpunet import autograd  # noqa: F401
 from gpunet.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from gpunet.autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
 from gpunet.random import Generator, initial_seed, manual_seed, seed  # noqa: F401
 from gpunet import cuda  # noqa: F401
 from gpunet.ops.creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: F401
@@ -45,7 +46,8 @@ from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone
 from gpunet.ops import softmax as _softmax
 from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
 from gpunet.serialization import load, save  # noqa: F401
-from gpunet import backends, nn, optim, utils  # noqa: F401
+from gpunet import accelerator, backends, compiler, jit, nn, onnx, optim, utils  # noqa: F401
+from gpunet.compiler import compile  # noqa: F401  (torch.compile, as torch.compiler.compile)
 from gpunet._torch_alias import as_torch  # noqa: F401
 from gpunet.utils import data as _data  # noqa: F401  (gpunet.utils.data, as torch.utils.data)
 
@@ -73,6 +75,43 @@ def log_softmax(input, dim, dtype=None):
 
 def is_floating_point(input):
     return input.is_floating_point()
+
+
+def is_complex(input):
+    return input.is_complex()
+
+
+def is_signed(input):
+    return input.is_signed()
+
+
+def is_nonzero(input):
+    return input.is_nonzero()
+
+
+def is_same_size(input, other):
+    return input.is_same_size(other)
+
+
+def is_inference(input):
+    return input.is_inference()
+
+
+def is_conj(input):
+    return input.is_conj()
+
+
+def is_neg(input):
+    return input.is_neg()
+
+
+def is_distributed(input):
+    return input.is_distributed()
+
+
+def is_storage(obj):
+    """False: gpunet has no Storage objects (a tensor holds its array directly)."""
+    return False
 
 
 def numel(input):

@@ -20,6 +20,8 @@ from gpunet.utils.hooks import RemovableHandle
 _new = object.__new__
 _np_generic = np.generic
 _FROM_NP = _dt._FROM_NP
+# inference mode is on (set by autograd's inference_mode): the tensors made meanwhile are inference tensors
+_inference_mode = [False]
 
 
 def _make(data, device, requires_grad=False, grad_fn=None, nr=0):
@@ -34,7 +36,7 @@ def _make(data, device, requires_grad=False, grad_fn=None, nr=0):
     t._grad = None
     t._vc = [0]
     t._out_nr = nr
-    t._extra = None
+    t._extra = {"inference": True} if _inference_mode[0] else None
     return t
 
 
@@ -100,6 +102,10 @@ class Tensor:
         return self._device.type == "cuda"
 
     @property
+    def is_cpu(self):
+        return self._device.type == "cpu"
+
+    @property
     def is_leaf(self):
         return self.grad_fn is None
 
@@ -156,6 +162,43 @@ class Tensor:
     def is_floating_point(self):
         return self._data.dtype.kind == "f"
 
+    def is_complex(self):
+        return False  # gpunet has no complex dtypes
+
+    def is_signed(self):
+        return self._data.dtype.kind in "if"
+
+    def is_conj(self):
+        return False
+
+    def is_neg(self):
+        return False
+
+    def is_distributed(self):
+        return False
+
+    def is_inference(self):
+        """True for a tensor made inside `inference_mode()`."""
+        return bool(self._extra_get("inference"))
+
+    def is_same_size(self, other):
+        return self._data.shape == other._data.shape
+
+    def is_set_to(self, tensor):
+        """True when both tensors view the same memory with the same shape and strides."""
+        return (self._device is tensor._device and self._data.dtype == tensor._data.dtype
+                and self._data.shape == tensor._data.shape and self._data.strides == tensor._data.strides
+                and self.data_ptr() == tensor.data_ptr())
+
+    def is_nonzero(self):
+        if self._data.size == 0:
+            raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+        return self.__bool__()
+
+    def is_coalesced(self):
+        raise RuntimeError("is_coalesced expected sparse coordinate tensor layout but got Strided "
+                           "(gpunet has no sparse tensors)")
+
     def is_contiguous(self, memory_format=None):
         return bool(self._data.flags.c_contiguous)
 
@@ -183,6 +226,8 @@ class Tensor:
     __hash__ = object.__hash__  # by identity, as torch.Tensor (and in C: optimizer state is keyed by params)
 
     def __bool__(self):
+        if self._data.size == 0:
+            raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
         if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
                                f"(shape {list(self._data.shape)})")
@@ -392,6 +437,18 @@ class Tensor:
 
 
 _COPIED_SLOTS = tuple(s for s in Tensor.__slots__ if s != "__weakref__")
+
+
+def _false(self):
+    return False
+
+
+# Device and layout predicates of kinds gpunet never makes (devices it lacks, sparse, quantized, nested
+# tensors): False for every tensor, as PyTorch answers for a dense CPU or CUDA one.
+for _name in ("is_meta", "is_mps", "is_xpu", "is_xla", "is_ipu", "is_maia", "is_mtia", "is_vulkan",
+              "is_mkldnn", "is_sparse", "is_sparse_csr", "is_quantized", "is_nested"):
+    setattr(Tensor, _name, property(_false))
+del _name
 
 
 def _dim(dim, ndim, op):

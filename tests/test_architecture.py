@@ -18,14 +18,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(gpunet.__file__)))
 
 # module prefix -> layer; a module takes the layer of its longest matching prefix
 LAYERS = {
-    # 0: below the tensor (utils.hooks, utils.named and _storage import nothing of gpunet)
+    # 0: below the tensor (utils.hooks, utils.named, _storage and compiler import nothing of gpunet)
     "gpunet.backend": 0, "gpunet.dtypes": 0, "gpunet.random": 0, "gpunet._repr": 0, "gpunet._storage": 0,
     "gpunet._naming": 0, "gpunet._torch_api": 0, "gpunet._missing": 0,
-    "gpunet.utils.hooks": 0, "gpunet.utils.named": 0,
+    "gpunet.utils.hooks": 0, "gpunet.utils.named": 0, "gpunet.compiler": 0,
     "gpunet.tensor": 1, "gpunet._from_data": 1,
     "gpunet.autograd": 2,
     "gpunet.ops": 3,
     "gpunet.nn": 4, "gpunet.optim": 4, "gpunet.utils": 4, "gpunet.cuda": 4, "gpunet.backends": 4,
+    "gpunet.accelerator": 4, "gpunet.jit": 4, "gpunet.onnx": 4,
     "gpunet.serialization": 5,  # it restores nn.Parameter
     "gpunet.gpucheck": 6, "gpunet": 6,  # the package face imports everything
 }

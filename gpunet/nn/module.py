@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 from gpunet import dtypes as _dt
 from gpunet.autograd.grad_mode import no_grad
+from gpunet.compiler import compile as _compile
 from gpunet.nn._hooks import BackwardHook, _add_hook
 from gpunet.nn._module_state import ModuleStateMixin
 from gpunet.nn.parameter import Parameter
@@ -466,6 +467,11 @@ class Module(ModuleStateMixin):
 
     def share_memory(self):
         return self
+
+    def compile(self, *args, **kwargs):
+        """`torch.compile` in place: the arguments are checked as torch.compile checks them, then nothing
+        changes, since gpunet runs the module eagerly."""
+        _compile(self, *args, **kwargs)
 
     def train(self, mode=True):
         if not isinstance(mode, bool):

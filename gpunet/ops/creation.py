@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from gpunet import dtypes as _dt
-from gpunet._from_data import tensor
+from gpunet._from_data import is_sequence, tensor
 from gpunet.backend import CPU, CUDA0, canonical
 from gpunet.random import rng_for
 from gpunet.tensor import Tensor, _make
@@ -265,7 +265,7 @@ def legacy_new(cls, args, device, dtype):
         data = args[0]
         if isinstance(data, Tensor):
             t = data.to(dtype) if data.dtype is not dtype else data.detach()
-        elif isinstance(data, (tuple, list, np.ndarray)) or hasattr(data, "__array__"):
+        elif is_sequence(data) or isinstance(data, np.ndarray):
             t = tensor(data, dtype=dtype, device=device)
         else:
             raise TypeError(f"new(): data must be a sequence (got {type(data).__name__})")
