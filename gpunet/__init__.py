@@ -132,6 +132,25 @@ def get_num_threads():
     return numba.get_num_threads()
 
 
+_deterministic = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Recorded for `are_deterministic_algorithms_enabled()`; it changes no kernel. gpunet's CPU ops give
+    the same bits run after run; on CUDA, max-pooling's backward and scatter-adds (cupyx.scatter_add:
+    embedding, index and gather backwards) accumulate with atomic adds, whose float rounding may differ
+    between runs, and PyTorch's error for such ops under this flag is not raised."""
+    _deterministic.update(mode=_builtins.bool(mode), warn_only=_builtins.bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled():
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled():
+    return _deterministic["warn_only"]
+
+
 def set_printoptions(**kwargs):
     """Accepted for compatibility; gpunet's printing follows PyTorch's defaults."""
 

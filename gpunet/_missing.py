@@ -16,6 +16,11 @@ class UnsupportedAPIError(NotImplementedError):
     """A PyTorch API that gpunet does not implement was used."""
 
 
+class UnsupportedAttributeError(AttributeError, UnsupportedAPIError):
+    """A module attribute PyTorch has and gpunet lacks: an AttributeError, so `hasattr` answers False
+    and feature checks keep working, and a NotImplementedError by what it means."""
+
+
 def unsupported(api):
     return (f"{api} is part of PyTorch's API but not of gpunet's subset; see gpunet's README "
             "('Supported API') for what is implemented")
@@ -35,8 +40,8 @@ def missing_attribute(module_name):
                                  f"{torch_module!r} in PyTorch {_torch_version()}")
         if kind == "class" and _naming.package == "torch":
             return _stand_in(f"{torch_module}.{name}")
-        raise AttributeError(f"module {shown!r} has no attribute {name!r}: "
-                             + unsupported(f"{torch_module}.{name}"))
+        raise UnsupportedAttributeError(f"module {shown!r} has no attribute {name!r}: "
+                                        + unsupported(f"{torch_module}.{name}"))
 
     return __getattr__
 

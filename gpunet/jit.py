@@ -1,9 +1,14 @@
-"""gpunet.jit (`torch.jit`): gpunet has no TorchScript, so scripting, tracing, saving and loading
-ScriptModules are refused with NotImplementedError naming the API. What model code calls while running
-eagerly works: `is_scripting()` and `is_tracing()` answer False, and `ignore`, `unused`, `export`,
-`annotate` and `Final` leave the code as it is.
+"""gpunet.jit (`torch.jit`): gpunet has no TorchScript. Model files decorate helpers with
+`@torch.jit.script` and programs trace models only to call them, so `script` and `trace` give back the
+function or module unchanged (calls compute the same values, eagerly). What needs a TorchScript program
+(saving, loading, freezing ScriptModules, and every other name) is refused, naming the API: an
+NotImplementedError, or for a missing attribute an AttributeError that is also one (so `hasattr` works).
+`is_scripting()`/`is_tracing()` answer False; `ignore`, `unused`, `export`, `annotate`, `Final` leave code
+as it is.
 """
 import typing
+
+from gpunet._missing import UnsupportedAttributeError
 
 Final = typing.Final
 
@@ -15,11 +20,13 @@ def _unsupported(name):
 
 
 def script(obj, optimize=None, _frames_up=0, _rcb=None, example_inputs=None):
-    raise _unsupported("script")
+    """The function or module itself: gpunet runs it eagerly (no ScriptModule is made)."""
+    return obj
 
 
 def trace(func, example_inputs=None, *args, **kwargs):
-    raise _unsupported("trace")
+    """The function or module itself: gpunet runs it eagerly (no trace is recorded)."""
+    return func
 
 
 def save(m, f, _extra_files=None):
@@ -76,4 +83,4 @@ def annotate(the_type, the_value):
 def __getattr__(name):
     if name.startswith("_"):
         raise AttributeError(f"module 'gpunet.jit' has no attribute {name!r}")
-    raise _unsupported(name)
+    raise UnsupportedAttributeError(str(_unsupported(name)))

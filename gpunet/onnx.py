@@ -1,7 +1,9 @@
 """gpunet.onnx (`torch.onnx`): gpunet has no ONNX exporter. Importing the module works, so a script that
 only mentions it still runs; exporting, and every other name of torch.onnx, raises NotImplementedError
-naming the API. `is_in_onnx_export()`, which model code asks while running, answers False.
+naming the API (a missing attribute raises an AttributeError that is also a NotImplementedError, so
+`hasattr` works). `is_in_onnx_export()`, which model code asks while running, answers False.
 """
+from gpunet._missing import UnsupportedAttributeError
 
 
 def _unsupported(name):
@@ -22,4 +24,4 @@ def is_in_onnx_export():
 def __getattr__(name):
     if name.startswith("_"):
         raise AttributeError(f"module 'gpunet.onnx' has no attribute {name!r}")
-    raise _unsupported(name)
+    raise UnsupportedAttributeError(str(_unsupported(name)))

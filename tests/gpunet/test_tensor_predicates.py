@@ -108,3 +108,14 @@ def test_inference_mode_matches_torch():
             inside = lib.is_inference_mode_enabled()
         assert (inside, y.is_inference(), x.is_inference(), lib.is_inference_mode_enabled()) == (
             True, True, False, False), lib.__name__
+
+
+def test_deterministic_algorithms_flag_is_recorded():
+    assert gpunet.are_deterministic_algorithms_enabled() is False
+    gpunet.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        assert gpunet.are_deterministic_algorithms_enabled() is True
+        assert gpunet.is_deterministic_algorithms_warn_only_enabled() is True
+    finally:
+        gpunet.use_deterministic_algorithms(False)
+    assert gpunet.are_deterministic_algorithms_enabled() is False
