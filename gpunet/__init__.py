@@ -45,6 +45,7 @@ from gpunet.ops import softmax as _softmax
 from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
 from gpunet.serialization import load, save  # noqa: F401
 from gpunet import backends, nn, optim, utils  # noqa: F401
+from gpunet import distributions  # noqa: F401
 from gpunet.utils import data as _data  # noqa: F401  (gpunet.utils.data, as torch.utils.data)
 
 float = float32  # noqa: A001  (torch.float)
