@@ -130,7 +130,6 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     return out + (input if beta == 1 else input * beta)
 
 
-
 # ---- Cholesky factor and triangular solve -----------------------------------------------------------------
 def _tri_mask(xp, n, lower, unit):
     """Which entries of an (n, n) triangular matrix are read: one triangle, without the diagonal if unit."""
@@ -244,6 +243,8 @@ def positive_definite(input):
     constraints.positive_definite checks; no gradient."""
     a = input._data
     xp = input._device.xp
-    sym = xp.isclose(a, a.swapaxes(-1, -2), atol=1e-6).all(axis=(-2, -1))
-    eig = xp.linalg.eigvalsh(a)[..., 0] if a.size else xp.ones(a.shape[:-2], dtype=a.dtype)
-    return _make(sym & (eig > 0), input._device)
+    finite = xp.isfinite(a)
+    ok = xp.isclose(a, a.swapaxes(-1, -2), atol=1e-6).all(axis=(-2, -1)) & finite.all(axis=(-2, -1))
+    if a.size:  # nan or inf would stop the eigensolver: those matrices are already refused
+        ok &= xp.linalg.eigvalsh(xp.where(finite, a, 0))[..., 0] > 0
+    return _make(ok, input._device)

@@ -1,5 +1,7 @@
 """Matrix products: matmul's 1-D / batched broadcasting rules, mm, bmm, dot, outer, mv; shape errors.
 Cholesky factor and triangular solve (torch.linalg.cholesky, torch.linalg.solve_triangular)."""
+import math
+
 import numpy as np
 import pytest
 
@@ -155,3 +157,5 @@ def test_positive_definite_mask(device):
     mats = gpunet.tensor([[[2.0, 0.5], [0.5, 1.0]], [[1.0, 2.0], [2.0, 1.0]], [[1.0, 0.5], [0.0, 1.0]]],
                          device=device)
     assert positive_definite(mats).tolist() == [True, False, False]  # the last is not symmetric
+    odd = gpunet.tensor([[[math.nan, 0.0], [0.0, 1.0]], [[math.inf, 0.0], [0.0, 1.0]]], device=device)
+    assert positive_definite(odd).tolist() == [False, False]
