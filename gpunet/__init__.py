@@ -48,6 +48,7 @@ from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
 from gpunet.serialization import load, save  # noqa: F401
 from gpunet import accelerator, backends, compiler, jit, nn, onnx, optim, utils  # noqa: F401
 from gpunet.compiler import compile  # noqa: F401  (torch.compile, as torch.compiler.compile)
+from gpunet import distributions  # noqa: F401
 from gpunet._torch_alias import as_torch  # noqa: F401
 from gpunet.utils import data as _data  # noqa: F401  (gpunet.utils.data, as torch.utils.data)
 

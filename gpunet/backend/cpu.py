@@ -1,4 +1,5 @@
 """CPU backend: NumPy arrays and kernels.cpu."""
+import numpy
 import numpy as xp  # noqa: F401
 
 import kernels.cpu as K  # noqa: F401
@@ -44,3 +45,34 @@ def scatter_add(target, index, values):
         target[rows[starts]] += xp.add.reduceat(values[order], starts, axis=0)
         return
     xp.add.at(target, index, values)
+
+
+def cholesky(a):
+    """Lower Cholesky factor of (a batch of) symmetric positive-definite matrices, reading the lower
+    triangle; raises numpy.linalg.LinAlgError when one is not positive-definite."""
+    return xp.linalg.cholesky(a)
+
+
+
+def solve_triangular(a, b, lower):
+    """x with a @ x = b, a (..., n, n) triangular with its other triangle already zero, b (..., n, k), equal
+    batch dims.
+
+    NumPy has no batched triangular solver (scipy is not a dependency): LAPACK's LU solve gives the same x
+    for a triangular matrix. A singular one (a zero on the diagonal) gets substitution, whose inf/nan
+    are what torch.linalg.solve_triangular returns there."""
+    try:
+        return xp.linalg.solve(a, b)
+    except xp.linalg.LinAlgError:
+        return substitute(xp, a, b, lower)
+
+
+def substitute(xp, a, b, lower):
+    """Forward (lower) or back substitution, one row of x at a time over the whole batch."""
+    x = xp.zeros(b.shape, dtype=xp.result_type(a, b))
+    n = a.shape[-1]
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        for i in range(n) if lower else range(n - 1, -1, -1):
+            rest = (a[..., i, :, None] * x).sum(-2)  # rows of x not solved yet are still zero
+            x[..., i, :] = (b[..., i, :] - rest) / a[..., i, i, None]
+    return x

@@ -4,6 +4,7 @@ Imported lazily, the first time a CUDA device is used, so `import gpunet` never 
 """
 
 import kernels
+from gpunet.backend.cpu import substitute
 from kernels.cuda import _launch
 
 SIMULATOR = kernels.simulator_enabled()
@@ -102,3 +103,23 @@ def scatter_add(target, index, values):
     else:
         import cupyx
     cupyx.scatter_add(target, index, values)
+
+
+def cholesky(a):
+    """Lower Cholesky factor; raises numpy.linalg.LinAlgError when a matrix is not positive-definite.
+
+    CuPy skips that check unless asked (it reads cuSOLVER's status on the host), so the check costs one
+    synchronisation, as torch.linalg.cholesky's does."""
+    if SIMULATOR:
+        return xp.linalg.cholesky(a)
+    import cupyx
+    with cupyx.errstate(linalg="raise"):
+        return xp.linalg.cholesky(a)
+
+
+def solve_triangular(a, b, lower):
+    """x with a @ x = b, a (..., n, n) triangular with its other triangle already zero, b (..., n, k)."""
+    if SIMULATOR:  # the simulator has no cupyx.scipy
+        return substitute(xp, a, b, lower)
+    import cupyx.scipy.linalg
+    return cupyx.scipy.linalg.solve_triangular(a, b, lower=lower)

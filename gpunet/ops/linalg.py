@@ -1,10 +1,11 @@
-"""Matrix products: matmul (with PyTorch's 1-D and batched-broadcast rules), mm, bmm, dot, outer."""
+"""Matrix products: matmul (with PyTorch's 1-D and batched-broadcast rules), mm, bmm, dot, outer; the
+Cholesky factor and triangular solves (torch.linalg.cholesky, solve_triangular) that distributions use."""
 import numpy as np
 
 from gpunet.autograd.function import Op
 from gpunet.ops._util import promote, unbroadcast
 from gpunet.ops.shape import Reshape
-from gpunet.tensor import Tensor
+from gpunet.tensor import Tensor, _make
 
 
 class MatMul(Op):
@@ -128,3 +129,122 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
         out = out * alpha
     return out + (input if beta == 1 else input * beta)
 
+
+# ---- Cholesky factor and triangular solve -----------------------------------------------------------------
+def _tri_mask(xp, n, lower, unit):
+    """Which entries of an (n, n) triangular matrix are read: one triangle, without the diagonal if unit."""
+    k = -1 if unit else 0
+    return xp.tri(n, k=k, dtype=bool) if lower else xp.tri(n, k=k, dtype=bool).T
+
+
+def _solve(ctx, a, b, lower):
+    return ctx.device.backend.solve_triangular(a, b, lower)
+
+
+class Cholesky(Op):
+    """L lower triangular with L @ L^T = A; only A's lower triangle is read."""
+    _backward_name = "LinalgCholeskyExBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        try:
+            out = ctx.device.backend.cholesky(a)
+        except np.linalg.LinAlgError:
+            raise RuntimeError(f"linalg.cholesky: The factorization could not be completed because the input "
+                               f"of shape {list(a.shape)} is not positive-definite") from None
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        # Murray (2016), arXiv 1602.07527: gA = L^-T S L^-1, S the symmetric part of Phi(L^T gL), Phi the
+        # lower triangle with its diagonal halved; PyTorch returns this symmetric gradient too
+        (out,) = ctx.saved_tensors
+        xp = ctx.device.xp
+        p = out.swapaxes(-1, -2) @ g
+        p = p * xp.tri(p.shape[-1], dtype=bool)
+        s = 0.5 * (p + (p * xp.tri(p.shape[-1], k=-1, dtype=bool)).swapaxes(-1, -2))
+        upper = out.swapaxes(-1, -2)
+        y = _solve(ctx, upper, s, False)  # L^-T S
+        return _solve(ctx, upper, y.swapaxes(-1, -2), False).swapaxes(-1, -2)  # (L^-T (L^-T S)^T)^T
+
+
+class SolveTriangular(Op):
+    """X with A @ X = B, A triangular ((..., n, n), one triangle read), B (..., n, k), equal batch dims."""
+    _backward_name = "LinalgSolveTriangularBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b, upper, unitriangular):
+        xp = ctx.device.xp
+        mask = _tri_mask(xp, a.shape[-1], not upper, unitriangular)
+        used = a * mask
+        if unitriangular:
+            used = used + xp.eye(a.shape[-1], dtype=a.dtype)
+        out = _solve(ctx, used, b, not upper)
+        ctx.save_for_backward(used, out)
+        ctx.mask, ctx.lower = mask, not upper
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        used, out = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad[:2]
+        gb = _solve(ctx, used.swapaxes(-1, -2), g, not ctx.lower)  # A^-T gX: A^T has the other triangle
+        ga = -(gb @ out.swapaxes(-1, -2)) * ctx.mask if na else None
+        return ga, gb if nb else None, None, None
+
+
+def _check_square(input, op, name="A"):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: argument '{name}' must be a Tensor, not {type(input).__name__}")
+    shape = input._data.shape
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise RuntimeError(f"{op}: {name} must be batches of square matrices, but they are "
+                           f"{' by '.join(map(str, shape[-2:]))} matrices (shape {list(shape)})")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}: Expected a floating point tensor as input. Got {input.dtype}")
+
+
+def cholesky(input, *, upper=False):
+    """torch.linalg.cholesky: L lower triangular with L @ L^T = input (upper: U = L^T, U^T @ U = input)."""
+    _check_square(input, "linalg.cholesky")
+    if upper:  # the upper factor of A reads A's upper triangle: it is the lower factor of A^T, transposed
+        return Cholesky.apply(input.mT).mT
+    return Cholesky.apply(input)
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
+    """torch.linalg.solve_triangular: X with A @ X = B (left) or X @ A = B; only A's upper or lower triangle
+    is read (and not its diagonal when unitriangular). Batch dims broadcast."""
+    op = "linalg.solve_triangular"
+    _check_square(A, op)
+    if not isinstance(B, Tensor) or B._data.ndim < 2:
+        raise RuntimeError(f"{op}: B must be a Tensor of at least 2 dims, got "
+                           f"{list(B.shape) if isinstance(B, Tensor) else type(B).__name__}")
+    A, B = promote(A, B, op)
+    if not left:  # X A = B  <=>  A^T X^T = B^T
+        return solve_triangular(A.mT, B.mT, upper=not upper, unitriangular=unitriangular).mT
+    n, rows = A._data.shape[-1], B._data.shape[-2]
+    if rows != n:
+        raise RuntimeError(f"{op}: Incompatible shapes of A and B for the equation AX = B "
+                           f"({n}x{n} and {rows}x{B._data.shape[-1]})")
+    try:
+        batch = np.broadcast_shapes(A._data.shape[:-2], B._data.shape[:-2])
+    except ValueError:
+        raise RuntimeError(f"{op}: batch dimensions of shapes {list(A._data.shape)} and "
+                           f"{list(B._data.shape)} cannot be broadcast") from None
+    A = A.expand(batch + A._data.shape[-2:]) if A._data.shape[:-2] != batch else A
+    B = B.expand(batch + B._data.shape[-2:]) if B._data.shape[:-2] != batch else B
+    return SolveTriangular.apply(A, B, upper, unitriangular)
+
+
+def positive_definite(input):
+    """Bool tensor over the batch: each matrix symmetric (to 1e-6) with a positive smallest eigenvalue, as
+    constraints.positive_definite checks; no gradient."""
+    a = input._data
+    xp = input._device.xp
+    finite = xp.isfinite(a)
+    ok = xp.isclose(a, a.swapaxes(-1, -2), atol=1e-6).all(axis=(-2, -1)) & finite.all(axis=(-2, -1))
+    if a.size:  # nan or inf would stop the eigensolver: those matrices are already refused
+        ok &= xp.linalg.eigvalsh(xp.where(finite, a, 0))[..., 0] > 0
+    return _make(ok, input._device)
