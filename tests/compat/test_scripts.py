@@ -97,7 +97,8 @@ def _learns_vae(log):
 
 
 def _learns_actor_critic(log):
-    return np.mean(log["lengths"][-10:]) < 0.6 * np.mean(log["lengths"][:10])
+    # the goal is 5 steps away; a random walk needs about 25 (episodes end at 20)
+    return np.mean(log["lengths"][-10:]) <= 7 and all(map(math.isfinite, log["losses"]))
 
 
 def _learns_dcgan(log):
