@@ -26,6 +26,7 @@ LAYERS = {
     "gpunet.autograd": 2,
     "gpunet.ops": 3,
     "gpunet.nn": 4, "gpunet.optim": 4, "gpunet.utils": 4, "gpunet.cuda": 4, "gpunet.backends": 4,
+    "gpunet.distributed": 4,  # nn.parallel (DDP) and utils.data.distributed import it; mpi4py waits for init
     "gpunet.serialization": 5,  # it restores nn.Parameter
     "gpunet.gpucheck": 6, "gpunet": 6,  # the package face imports everything
 }
