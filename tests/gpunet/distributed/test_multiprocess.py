@@ -93,3 +93,16 @@ def test_a_rank_that_raises_fails_the_job_in_bounded_time():
     assert done.returncode != 0
     assert "rank 1 fails on purpose" in done.stderr
     assert seconds < 50, f"the job took {seconds:.1f} s to fail"
+
+
+def test_the_ddp_example_runs_on_two_ranks():
+    pytest.importorskip("sklearn")
+    pytest.importorskip("tqdm")
+    _need_mpi()
+    env = {k: v for k, v in os.environ.items() if k not in ("GPUNET_CUDA_SIM", "NUMBA_ENABLE_CUDASIM")}
+    example = os.path.join(RANKS, os.pardir, os.pardir, os.pardir, os.pardir, "examples", "train_ddp.py")
+    cmd = [sys.executable, "-m", "gpunet.distributed.run", "-n", "2", "--timeout", "120",
+           os.path.abspath(example), "--fast", "--quiet", "--epochs", "1"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "train_ddp: ranks=2" in done.stdout and done.stdout.count("train_ddp:") == 1
