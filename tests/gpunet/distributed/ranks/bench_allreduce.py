@@ -3,7 +3,8 @@
     python -m gpunet.distributed.run -n 2 tests/gpunet/distributed/ranks/bench_allreduce.py [N] [R]
 
 Prints, on rank 0: mpi4py's Allreduce on a NumPy array (the reference, same run), dist.all_reduce on
-a gpunet tensor in one call, and in pieces of <= 25 MiB (DDP's bucket size).
+a gpunet tensor in one call, and in pieces of <= 25 MiB (DDP's bucket size); DDP's gradient averaging
+of four parameters holding N values (pack into 25 MiB buckets, all-reduce, divide, unpack).
 """
 import statistics
 import sys
@@ -14,6 +15,8 @@ from mpi4py import MPI
 
 import gpunet as torch
 import gpunet.distributed as dist
+import gpunet.nn as nn
+from gpunet.nn.parallel import DistributedDataParallel
 
 
 def median_ms(fn, repeats):
@@ -34,10 +37,15 @@ def main(n, repeats):
     tensor = torch.ones(n)
     piece = 25 * 2 ** 20 // 4
     chunks = [tensor[i:i + piece] for i in range(0, n, piece)]
+    params = nn.ParameterList([nn.Parameter(torch.ones(n // 4)) for _ in range(4)])
+    for p in params:
+        p.grad = torch.ones_like(p)
+    ddp = DistributedDataParallel(params)
     results = {
         "mpi4py Allreduce (one call)": median_ms(lambda: comm.Allreduce(MPI.IN_PLACE, array), repeats),
         "dist.all_reduce (one call)": median_ms(lambda: dist.all_reduce(tensor), repeats),
         "dist.all_reduce (25 MiB pieces)": median_ms(lambda: [dist.all_reduce(c) for c in chunks], repeats),
+        "DDP gradient averaging": median_ms(ddp._reduce_gradients, repeats),
     }
     if dist.get_rank() == 0:
         mb = n * 4 / 1e6
