@@ -1,4 +1,5 @@
-"""Start a data-parallel job: `python -m gpunet.distributed.run -n N [--timeout S] train.py [args...]`.
+"""Start a data-parallel job: `python -m gpunet.distributed.run -n N [--timeout S] train.py [args...]`
+(or `... -m module [args...]`, e.g. `-m gpunet.run torch_train.py` for an unmodified PyTorch program).
 
 A thin wrapper over the `mpiexec` installed next to this Python (its bin directory; a launcher from
 another MPI would start N unrelated worlds of one). Each rank runs `python -m mpi4py train.py ...`, so an
@@ -57,9 +58,12 @@ def main(argv=None):
                         default=1, help="number of processes (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="end the whole job after this many seconds (a hung rank cannot block it)")
-    parser.add_argument("program", nargs=argparse.REMAINDER,
-                        help="the script and its arguments (or -m module args)")
+    parser.add_argument("-m", dest="module", metavar="MODULE",
+                        help="run a module as the program (e.g. -m gpunet.run torch_script.py)")
+    parser.add_argument("program", nargs=argparse.REMAINDER, help="the script and its arguments")
     args = parser.parse_args(argv)
+    if args.module:
+        args.program = ["-m", args.module, *args.program]
     if not args.program:
         parser.error("name the script to run")
     if args.nprocs < 1:

@@ -106,3 +106,32 @@ def test_the_ddp_example_runs_on_two_ranks():
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "train_ddp: ranks=2" in done.stdout and done.stdout.count("train_ddp:") == 1
+
+
+TORCH_PROGRAM = """
+import sys
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data.distributed import DistributedSampler
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+model = DDP(torch.nn.Linear(2, 1, bias=False))
+model(torch.full((1, 2), float(rank + 1))).sum().backward()
+share = list(DistributedSampler(range(5), shuffle=False))
+with open(f"{sys.argv[1]}/rank{rank}.txt", "w") as f:
+    f.write(f"{model.module.weight.grad.tolist()} {share}")
+"""
+
+
+def test_an_unmodified_pytorch_program_runs_on_two_ranks_under_gpunet_run(tmp_path):
+    _need_mpi()
+    script = tmp_path / "torch_ddp.py"
+    script.write_text(TORCH_PROGRAM)
+    env = {k: v for k, v in os.environ.items() if k not in ("GPUNET_CUDA_SIM", "NUMBA_ENABLE_CUDASIM")}
+    cmd = [sys.executable, "-m", "gpunet.distributed.run", "-n", "2", "--timeout", "60",
+           "-m", "gpunet.run", str(script), str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = [f.read_text() for f in _every_rank(tmp_path, 2, "txt")]
+    assert reports == ["[[1.5, 1.5]] [0, 2, 4]", "[[1.5, 1.5]] [1, 3, 0]"]
