@@ -28,6 +28,7 @@ LAYERS = {
     "gpunet.nn": 4, "gpunet.optim": 4, "gpunet.utils": 4, "gpunet.cuda": 4, "gpunet.backends": 4,
     "gpunet.accelerator": 4, "gpunet.jit": 4, "gpunet.onnx": 4,
     "gpunet.distributions": 4,  # built on ops; Bernoulli's log_prob is nn.functional's BCE with logits
+    "gpunet.distributed": 4,  # nn.parallel (DDP) and utils.data.distributed import it; mpi4py waits for init
     "gpunet.serialization": 5,  # it restores nn.Parameter
     "gpunet.gpucheck": 6, "gpunet": 6,  # the package face imports everything
 }

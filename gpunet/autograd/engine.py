@@ -6,6 +6,7 @@ backward() and grad() (gpunet.autograd.backward / .grad; Tensor.backward calls b
 - A node runs once every consumer has delivered; a ready stack gives a valid topological order.
 - Saved values are freed node by node unless retain_graph; a second walk then raises.
 - Leaves accumulate into `.grad` (in place once it exists, as PyTorch does), after their hooks.
+- queue_callback(fn) during a walk runs fn once that walk has finished (DDP's gradient all-reduce).
 """
 from gpunet._from_data import tensor
 from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, _edge, checking_backward
@@ -146,8 +147,33 @@ def _accumulate(leaf, grad, shared):
             leaf.grad = _make(existing + grad, leaf._device)
 
 
+_callbacks = []  # one list per walk in progress (a hook may start a nested walk)
+
+
+def queue_callback(callback):
+    """Run callback() once the backward walk in progress has finished, after every leaf's .grad is
+    accumulated (PyTorch's Variable._execution_engine.queue_callback); only valid inside a walk."""
+    if not _callbacks:
+        raise RuntimeError("queue_callback can only be called during a backward pass (from a hook)")
+    _callbacks[-1].append(callback)
+
+
 def run_backward(roots, root_grads, retain_graph=False, capture=None):
-    """Walk the graph from roots [(node, output_nr)] with root_grads [array].
+    """Walk the graph from roots [(node, output_nr)] with root_grads [array], then run the callbacks
+    queued during the walk (queue_callback) in order."""
+    queued = []
+    _callbacks.append(queued)
+    try:
+        result = _walk(roots, root_grads, retain_graph, capture)
+    finally:
+        _callbacks.pop()
+    for callback in queued:
+        callback()
+    return result
+
+
+def _walk(roots, root_grads, retain_graph, capture):
+    """The walk itself.
 
     capture: None to accumulate into leaves, or a dict {(node, output_nr): None} to fill with the
     total gradient reaching each key instead (autograd.grad); leaves are then left untouched.

@@ -4,6 +4,6 @@ from gpunet.nn.parameter import *  # noqa: F401,F403
 from gpunet.nn.module import *  # noqa: F401,F403
 from gpunet.nn.containers import *  # noqa: F401,F403
 from gpunet.nn.modules import *  # noqa: F401,F403
-from gpunet.nn import functional, init, utils  # noqa: F401
+from gpunet.nn import functional, init, parallel, utils  # noqa: F401
 
 __getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

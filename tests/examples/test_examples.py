@@ -141,3 +141,12 @@ def test_lenet_default_run_reaches_97_percent(tmp_path):
     m = example("lenet_digits").main(["--quiet", "--checkpoint", str(tmp_path / "lenet.pt")])
     assert m["test_accuracy"] >= 0.97
     assert m["reloaded_test_accuracy"] == m["test_accuracy"]
+
+
+def test_train_ddp_runs_as_a_world_of_one(monkeypatch):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(name, raising=False)
+    m = example("train_ddp").main(["--fast", "--quiet"])
+    assert m["ranks"] == 1 and m["steps"] == 2 * 3  # 96 digits, batches of 32, two epochs
+    assert 0.0 <= m["test_accuracy"] <= 1.0 and m["allreduce_ms_per_step"] == 0.0
+    assert not gpunet.distributed.is_initialized()
