@@ -38,6 +38,7 @@ DEFERRED = {
     ("gpunet.backend", "gpunet.backend.cpu"): "Device.backend: kernels.cpu (Numba) loads at first use",
     ("gpunet.backend", "gpunet.backend.cuda"): "Device.backend, canonical(): CuPy only for cuda",
     ("gpunet.cuda", "gpunet.backend.cuda"): "gpunet.cuda's queries load the cuda backend when asked",
+    ("gpunet.distributed.process_group", "gpunet.distributed.nccl"): "CuPy's NCCL only for backend='nccl'",
 }
 
 

@@ -1,4 +1,5 @@
-"""Collectives on gpunet tensors, in place, over MPI (mpi4py) on the tensors' host arrays.
+"""Collectives on gpunet tensors, in place, over MPI (mpi4py) on the tensors' host arrays, or over NCCL
+(gpunet.distributed.nccl) for contiguous cuda tensors when the backend is 'nccl'.
 
 CPU tensors hand their NumPy arrays to MPI directly (a contiguous copy when they are strided). The
 pip MPIs are not CUDA-aware, so a cuda tensor is copied to the host with the backend's to_host, reduced
@@ -121,6 +122,10 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     _check_tensor(tensor, "all_reduce")
     _check_op(op, "all_reduce")
     pg = _default_group(group)
+    if pg.nccl is not None and pg.nccl.takes(tensor):
+        pg.nccl.all_reduce(tensor._data, op)
+        tensor._vc[0] += 1
+        return _done(async_op)
     if pg.comm is None or pg.size() == 1:
         return Work() if async_op else None
     MPI = _mpi()
@@ -150,6 +155,10 @@ def broadcast(tensor, src=0, group=None, async_op=False, group_src=None):
     src = src if group_src is None else group_src
     if not 0 <= src < pg.size():
         raise ValueError(f"broadcast: src={src} is not a rank of a world of {pg.size()}")
+    if pg.nccl is not None and pg.nccl.takes(tensor):
+        pg.nccl.broadcast(tensor._data, src)
+        tensor._vc[0] += 1
+        return _done(async_op)
     if pg.comm is None or pg.size() == 1:
         return Work() if async_op else None
     host, own = _host(tensor)
@@ -203,6 +212,10 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
         raise ValueError(f"all_gather_into_tensor: output_tensor ({list(output_tensor.shape)}, "
                          f"{output_tensor.dtype}) must hold world size {pg.size()} x input_tensor "
                          f"({list(input_tensor.shape)}, {input_tensor.dtype})")
+    if pg.nccl is not None and pg.nccl.takes(input_tensor, output_tensor):
+        pg.nccl.all_gather(input_tensor._data, output_tensor._data)
+        output_tensor._vc[0] += 1
+        return _done(async_op)
     host, _ = _host(input_tensor)
     if pg.comm is None or pg.size() == 1:
         gathered = host.copy()
@@ -222,6 +235,10 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     if input.numel() != pg.size() * output.numel() or output.dtype != input.dtype:
         raise ValueError(f"reduce_scatter_tensor: input ({list(input.shape)}, {input.dtype}) must hold "
                          f"world size {pg.size()} x output ({list(output.shape)}, {output.dtype})")
+    if pg.nccl is not None and pg.nccl.takes(input, output):
+        pg.nccl.reduce_scatter(input._data, output._data, op)
+        output._vc[0] += 1
+        return _done(async_op)
     host, _ = _host(input)
     buf, back = _mpi_view(host.reshape(-1))
     if pg.comm is None or pg.size() == 1:

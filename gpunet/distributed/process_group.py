@@ -36,6 +36,7 @@ class ProcessGroup:
         self._rank = rank
         self._size = size
         self.comm = comm
+        self.nccl = None  # the NCCL communicator (gpunet.distributed.nccl) when backend is 'nccl'
 
     def rank(self):
         return self._rank
@@ -80,16 +81,11 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
                        group_name="", pg_options=None, device_id=None):
     """Join the default process group. Ranks come from MPI (start with `python -m gpunet.distributed.run
     -n N script.py` or `mpiexec -n N python script.py`); init_method/store/timeout are accepted and
-    unused. backend 'gloo' is an alias of 'mpi'; 'nccl' is not implemented (RuntimeError)."""
+    unused. backend 'gloo' is an alias of 'mpi'; 'nccl' runs collectives on cuda tensors through NCCL
+    (one real GPU per rank, chosen by local rank; MPI shares NCCL's id), cpu tensors still over MPI."""
     if _state[0] is not None:
         raise RuntimeError("trying to initialize the default process group twice!")
     backend = Backend("mpi" if backend is None else backend)
-    if backend == "nccl":
-        raise RuntimeError(
-            "init_process_group(backend='nccl'): gpunet does not implement the NCCL backend (it needs "
-            "cupy.cuda.nccl with nvidia-nccl-cu12 and one real GPU per rank; the simulated cuda device "
-            "(GPUNET_CUDA_SIM=1) has none). Use backend='mpi' (or 'gloo'): it runs collectives on cuda "
-            "tensors too, copying them through the host.")
     announced = launcher_world_size()
     MPI = _import_mpi() if announced is not None else None
     if MPI is None:
@@ -110,6 +106,9 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         if rank not in (-1, pg.rank()):
             raise ValueError(f"init_process_group: rank={rank}, but MPI says this process is rank "
                              f"{pg.rank()}")
+    if backend == "nccl":
+        from gpunet.distributed.nccl import NcclComm
+        pg.nccl = NcclComm(pg.rank(), pg.size(), pg.comm)
     _state[0] = pg
     return None
 
@@ -142,7 +141,12 @@ def is_gloo_available():
 
 
 def is_nccl_available():
-    return False
+    """Whether CuPy's NCCL bindings load (a GPU per rank is still needed to use them)."""
+    try:
+        from cupy.cuda import nccl
+    except Exception:  # no CuPy, or no CUDA libraries for it
+        return False
+    return bool(nccl.available)
 
 
 def is_torchelastic_launched():
