@@ -1,5 +1,6 @@
 """Layer modules, one concept per file."""
 from gpunet.nn.modules.activation import *  # noqa: F401,F403
+from gpunet.nn.modules.attention import *  # noqa: F401,F403
 from gpunet.nn.modules.conv import *  # noqa: F401,F403
 from gpunet.nn.modules.dropout import *  # noqa: F401,F403
 from gpunet.nn.modules.flatten import *  # noqa: F401,F403
