@@ -11,3 +11,4 @@ from gpunet.nn.modules.pooling import *  # noqa: F401,F403
 from gpunet.nn.modules.rnn import *  # noqa: F401,F403
 from gpunet.nn.modules.sparse import *  # noqa: F401,F403
 from gpunet.nn.modules.upsampling import *  # noqa: F401,F403
+from gpunet.nn.modules.transformer import *  # noqa: F401,F403
