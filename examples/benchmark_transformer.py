@@ -88,7 +88,8 @@ def main(argv=None):
     if torch is not None:
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
     compare("TransformerEncoderLayer(256, 4) fwd+bwd, (16, 128, 256)", _layer_case, libs, data, args.runs)
-    compare("scaled_dot_product_attention causal fwd+bwd, (16, 4, 128, 64)", _sdpa_case, libs, data, args.runs)
+    compare("scaled_dot_product_attention causal fwd+bwd, (16, 4, 128, 64)", _sdpa_case, libs, data,
+            args.runs)
 
 
 if __name__ == "__main__":

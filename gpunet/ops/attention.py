@@ -20,7 +20,7 @@ def canonical_mask(xp, mask, batch, L, S):
     nd = len(batch) + 2
     shape = (1,) * (nd - mask.ndim) + tuple(mask.shape)
     live = [i for i in range(len(batch)) if shape[i] != 1]
-    first, last = (live[0], live[-1] + 1) if live else (0, 0)
+    first, last = (live[0], live[-1] + 1) if live else (len(batch), len(batch))
     run = tuple(batch[first:last])
     wide = (1,) * first + run + (1,) * (len(batch) - last) + shape[-2:]
     m = mask.reshape(shape)
