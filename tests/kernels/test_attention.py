@@ -145,3 +145,21 @@ def test_cuda_head_dims_above_emax_take_the_blocked_path():
     q, k, v, mask, div, causal = _inputs((2, 2, 3, cuda_attention.EMAX + 1, 2, None, 1, True))
     out, lse = KG.attention_forward(gxp.asarray(q), gxp.asarray(k), gxp.asarray(v), None, 1, 0.1, True)
     np.testing.assert_allclose(gxp.asnumpy(out), reference(q, k, v, None, 1, 0.1, True)[0], atol=1e-12)
+
+
+def test_single_threaded_blas_restores_the_thread_count():
+    from kernels.cpu import _blas_threads
+
+    with _blas_threads.single_threaded_blas():
+        pass
+    api = _blas_threads._api[0]
+    if api is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS that can be asked")
+    get, _ = api
+    before = get()
+    with _blas_threads.single_threaded_blas():
+        assert get() == 1
+        with _blas_threads.single_threaded_blas():
+            assert get() == 1
+        assert get() == 1
+    assert get() == before
