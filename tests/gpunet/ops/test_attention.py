@@ -49,6 +49,10 @@ def test_gqa_and_broadcast_batch_dims_match_torch():
     compare(sdpa(is_causal=True), rand(4, 2), rand(6, 2, seed=2), rand(6, 3, seed=3))  # unbatched, L < S
 
 
+def test_causal_with_more_queries_than_keys(device):
+    compare(sdpa(is_causal=True), rand(1, 5, 2), rand(1, 3, 2, seed=2), rand(1, 3, 3, seed=3), device=device)
+
+
 def test_float32_matches_torch():
     compare(sdpa(is_causal=True), *QKV, dtype="float32")
 
