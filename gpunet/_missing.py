@@ -4,7 +4,7 @@ Every public gpunet package ends with `__getattr__ = missing_attribute(__name__)
 then raises an AttributeError that says whether PyTorch has it (gpunet does not implement it yet) or not
 (a typo, or an API from elsewhere). While gpunet stands in for PyTorch, a missing PyTorch *class* is
 instead a stand-in class that fails when instantiated: a program's helper file that subclasses, say,
-`nn.Transformer` still imports, and only a run that builds one stops, with the API named.
+`nn.CTCLoss` still imports, and only a run that builds one stops, with the API named.
 """
 from gpunet import _naming
 from gpunet._torch_api import kind_of, snapshot

@@ -74,6 +74,17 @@ def _exercise_pool(K, xp, rng, dtype):
     K.adaptive_avg_pool2d_backward(xp.ones_like(y), x.shape)
 
 
+def _exercise_attention(K, xp, rng, dtype):
+    def arr(*shape):
+        return xp.asarray(rng.standard_normal(shape).astype(dtype))
+
+    q, k, v = arr(2, 3, 4), arr(2, 5, 4), arr(2, 5, 3)
+    for mask, causal in ((None, False), (arr(1, 3, 5), False), (None, True)):
+        out, lse = K.attention_forward(q, k, v, mask, 1, 0.5, causal)
+        K.attention_backward(xp.ones_like(out), q, k, v, out, lse, mask, 1, 0.5, causal,
+                             (True, True, True, mask is not None))
+
+
 def _exercise_special(K, xp, rng, dtype):
     K.erf(xp.asarray(rng.standard_normal((3, 5)).astype(dtype)))
 
@@ -144,7 +155,7 @@ def exercise(dtypes=("float16", "float32", "float64")):
     require()
     rng = np.random.default_rng(0)
     for dtype in dtypes:
-        for area in (_exercise_conv, _exercise_pool, _exercise_special, _exercise_optim):
+        for area in (_exercise_conv, _exercise_pool, _exercise_special, _exercise_optim, _exercise_attention):
             area(K, xp, rng, np.dtype(dtype))
     _exercise_roof(xp)
 

@@ -5,6 +5,7 @@ gpunet.ops (no Op is defined here).
 """
 from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet.nn.functional.activation import *  # noqa: F401,F403
+from gpunet.nn.functional.attention import *  # noqa: F401,F403
 from gpunet.nn.functional.conv import *  # noqa: F401,F403
 from gpunet.nn.functional.dropout import *  # noqa: F401,F403
 from gpunet.nn.functional.linear import *  # noqa: F401,F403

@@ -1,0 +1,138 @@
+"""Scaled dot-product attention blocked over (batch, query rows), written once against ``xp``.
+
+The FlashAttention scheme on whole-array ops: the forward never holds more than one block of scores
+(``rows x S`` per batch entry in the block, about ``budget`` elements); it keeps each query row's
+log-sum-exp (``lse``) so the backward recomputes a block's probabilities ``P = exp(s - lse)`` instead of
+saving the (L x S) matrix. Every product is one batched BLAS (or cuBLAS) matmul per block.
+
+kernels.cpu runs both passes here on NumPy; kernels.cuda runs the backward here on CuPy (its forward is a
+fused kernel) and the forward too when a head dim exceeds the kernel's shared-memory rows.
+
+Arguments, shared by both tables: q (B, L, E), k (B, S, E), v (B, S, Ev), C-contiguous, one float dtype;
+``mask``: None or an additive float mask (Bm, Lm, Sm) with Lm in (1, L), Sm in (1, S), batch entry b using
+mask[(b // mask_div) % Bm]; ``scale``: the factor on q k^T; ``is_causal``: key j > query i is left out.
+A query row that every key leaves out (all -inf) gives output 0 and gradient 0 (PyTorch's
+scaled_dot_product_attention does the same): its lse is stored as +inf, so P = exp(s - lse) = 0.
+"""
+import math
+
+DEFAULT_BUDGET = 1 << 18  # score elements per block (1 MiB of float32)
+
+
+def _blocks(B, L, S, budget):
+    """(batch entries, query rows) per block: rows first, whole rows of batch entries when they fit."""
+    rows = max(1, min(L, budget // max(S, 1)))
+    batch = max(1, min(B, budget // max(rows * S, 1))) if rows == L else 1
+    return batch, rows
+
+
+def _scores(xp, q, kt, mask, mask_div, scale, is_causal, b0, b1, l0, l1):
+    """scale * q[b0:b1, l0:l1] @ k^T plus the mask / causal -inf: (b1-b0, l1-l0, S), a fresh array."""
+    s = xp.matmul(q[b0:b1, l0:l1], kt[b0:b1])
+    s *= s.dtype.type(scale)
+    if mask is not None:
+        s += _mask_block(xp, mask, mask_div, b0, b1, l0, l1)
+    if is_causal:
+        S = s.shape[-1]
+        cut = xp.arange(S)[None, :] > xp.arange(l0, l1)[:, None]
+        s = xp.where(cut, s.dtype.type(-math.inf), s)
+    return s
+
+
+def _mask_block(xp, mask, mask_div, b0, b1, l0, l1):
+    Bm, Lm, _ = mask.shape
+    m = mask[:, l0:l1] if Lm > 1 else mask
+    if Bm == 1:
+        return m
+    first, last = (b0 // mask_div) % Bm, ((b1 - 1) // mask_div) % Bm
+    if mask_div == 1 and last - first == b1 - b0 - 1:  # consecutive entries: a view
+        return m[first:last + 1]
+    return m[(xp.arange(b0, b1) // mask_div) % Bm]
+
+
+def attention_forward(xp, q, k, v, mask, mask_div, scale, is_causal, budget=DEFAULT_BUDGET):
+    """(out (B, L, Ev), lse (B, L)); lse is +inf on rows with no key left."""
+    B, L, _ = q.shape
+    S, Ev = k.shape[1], v.shape[2]
+    out = xp.empty((B, L, Ev), dtype=q.dtype)
+    lse = xp.empty((B, L), dtype=q.dtype)
+    if S == 0:
+        out[...] = 0
+        lse[...] = math.inf
+        return out, lse
+    kt = k.transpose(0, 2, 1)
+    nb, nl = _blocks(B, L, S, budget)
+    inf = q.dtype.type(math.inf)
+    for b0 in range(0, B, nb):
+        b1 = min(B, b0 + nb)
+        for l0 in range(0, L, nl):
+            l1 = min(L, l0 + nl)
+            s = _scores(xp, q, kt, mask, mask_div, scale, is_causal, b0, b1, l0, l1)
+            m = s.max(axis=-1, keepdims=True)
+            m = xp.where(m == -inf, q.dtype.type(0), m)  # a row with no key: exp(-inf - 0) = 0
+            s -= m
+            p = xp.exp(s, out=s)
+            total = p.sum(axis=-1, keepdims=True)
+            empty = total == 0
+            total = xp.where(empty, q.dtype.type(1), total)
+            o = xp.matmul(p, v[b0:b1])
+            o /= total
+            out[b0:b1, l0:l1] = o
+            lse[b0:b1, l0:l1] = xp.where(empty, inf, m + xp.log(total))[..., 0]
+    return out, lse
+
+
+def attention_backward(xp, grad_out, q, k, v, out, lse, mask, mask_div, scale, is_causal, needs,
+                       budget=DEFAULT_BUDGET):
+    """(grad_q, grad_k, grad_v, grad_mask) for needs = 4 bools; grad_mask has the mask's (Bm, Lm, Sm) shape.
+
+    Per block: P = exp(s - lse), dV += P^T dO, dS = P * (dO V^T - rowsum(dO * O)), dQ = scale dS K,
+    dK += scale dS^T Q, dmask += dS summed over the entries and rows that share a mask element.
+    """
+    B, L, _ = q.shape
+    S = k.shape[1]
+    dtype = q.dtype.type
+    gq = xp.zeros(q.shape, dtype=q.dtype) if needs[0] else None
+    gk = xp.zeros(k.shape, dtype=q.dtype) if needs[1] else None
+    gv = xp.zeros(v.shape, dtype=q.dtype) if needs[2] else None
+    gm = xp.zeros(mask.shape, dtype=q.dtype) if needs[3] and mask is not None else None
+    if S == 0 or L == 0:
+        return gq, gk, gv, gm
+    delta = (grad_out * out).sum(axis=-1)  # rowsum(dO * O): (B, L)
+    kt = k.transpose(0, 2, 1)
+    vt = v.transpose(0, 2, 1)
+    nb, nl = _blocks(B, L, S, budget)
+    need_ds = needs[0] or needs[1] or gm is not None
+    for b0 in range(0, B, nb):
+        b1 = min(B, b0 + nb)
+        for l0 in range(0, L, nl):
+            l1 = min(L, l0 + nl)
+            s = _scores(xp, q, kt, mask, mask_div, scale, is_causal, b0, b1, l0, l1)
+            s -= lse[b0:b1, l0:l1, None]
+            p = xp.exp(s, out=s)
+            go = grad_out[b0:b1, l0:l1]
+            if gv is not None:
+                gv[b0:b1] += xp.matmul(p.transpose(0, 2, 1), go)
+            if not need_ds:
+                continue
+            dp = xp.matmul(go, vt[b0:b1])
+            dp -= delta[b0:b1, l0:l1, None]
+            dp *= p  # dS (unscaled), in place of dP
+            if gm is not None:
+                _add_mask_grad(xp, gm, dp, mask_div, b0, l0, l1)
+            if gq is not None:
+                gq[b0:b1, l0:l1] = xp.matmul(dp, k[b0:b1]) * dtype(scale)
+            if gk is not None:
+                gk[b0:b1] += xp.matmul(dp.transpose(0, 2, 1), q[b0:b1, l0:l1]) * dtype(scale)
+    return gq, gk, gv, gm
+
+
+def _add_mask_grad(xp, gm, ds, mask_div, b0, l0, l1):
+    Bm, Lm, Sm = gm.shape
+    if Sm == 1:
+        ds = ds.sum(axis=-1, keepdims=True)
+    if Lm == 1:
+        ds = ds.sum(axis=-2, keepdims=True)
+    rows = slice(l0, l1) if Lm > 1 else slice(None)
+    for i in range(ds.shape[0]):
+        gm[((b0 + i) // mask_div) % Bm, rows] += ds[i]
