@@ -252,6 +252,9 @@ def _record(ctx, edges, args, out, device):
             else:
                 if isinstance(s, Tensor):  # a Function saves Tensors
                     versions.append((s._vc, s._vc[0], s))
+                elif s is out and type(out) is not tuple:  # a NumPy scalar output, held as a 0-d array
+                    versions.append((results._vc, results._vc[0], results))
+                    ctx._saved = tuple(results._data if v is s else v for v in ctx._saved)
     ctx._versions = versions
     return results
 

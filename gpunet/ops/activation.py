@@ -7,6 +7,7 @@ softmax and log_softmax in ops/softmax.py.
 import math
 
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -32,6 +33,11 @@ class LeakyRelu(Op):
     def backward(ctx, g):
         (pos,) = ctx.saved_tensors
         return ctx.device.xp.where(pos, g, g * ctx.slope), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (pos,) = ctx.saved_tensors
+        return g * const(ctx, ctx.device.xp.where(pos, 1, ctx.slope), g._data.dtype), None
 
 
 class Elu(Op):
@@ -121,14 +127,21 @@ class Softplus(Op):
         xp = ctx.device.xp
         ba = a * beta
         linear = ba > threshold  # PyTorch reverts to the identity above the threshold
-        ctx.save_for_backward(ba, linear)
+        ctx.save_for_backward(a, linear)  # the input itself (not beta * a): backward_graph differentiates it
+        ctx.beta = beta
         return xp.where(linear, a, xp.logaddexp(0, ba) / beta)
 
     @staticmethod
     def backward(ctx, g):
-        ba, linear = ctx.saved_tensors
+        a, linear = ctx.saved_tensors
         xp = ctx.device.xp
-        return xp.where(linear, g, g * stable_sigmoid(xp, ba)), None, None
+        return xp.where(linear, g, g * stable_sigmoid(xp, a * ctx.beta)), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, linear = saved(ctx)
+        lin = const(ctx, linear._data, g._data.dtype)
+        return g * (lin + (1 - lin) * (a * ctx.beta).sigmoid()), None, None
 
 
 class LogSigmoid(Op):
@@ -145,6 +158,11 @@ class LogSigmoid(Op):
         (a,) = ctx.saved_tensors
         return g * stable_sigmoid(ctx.device.xp, -a)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        return g * (-a).sigmoid()
+
 
 class Hardtanh(Op):
     _backward_name = "HardtanhBackward0"
@@ -159,6 +177,11 @@ class Hardtanh(Op):
         (inside,) = ctx.saved_tensors
         return g * inside, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (inside,) = ctx.saved_tensors
+        return g * const(ctx, inside, g._data.dtype), None, None
+
 
 class Hardsigmoid(Op):
     _backward_name = "HardsigmoidBackward0"
@@ -172,6 +195,11 @@ class Hardsigmoid(Op):
     def backward(ctx, g):
         (inside,) = ctx.saved_tensors
         return g * inside / 6
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (inside,) = ctx.saved_tensors
+        return g * const(ctx, inside / 6, g._data.dtype)
 
 
 class Hardswish(Op):
@@ -204,3 +232,8 @@ class Threshold(Op):
     def backward(ctx, g):
         (keep,) = ctx.saved_tensors
         return g * keep, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (keep,) = ctx.saved_tensors
+        return g * const(ctx, keep, g._data.dtype), None, None

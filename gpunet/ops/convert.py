@@ -17,6 +17,10 @@ class Cast(Op):
     def backward(ctx, g):
         return g.astype(ctx.in_dtype), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return Cast.apply(g, ctx.in_dtype), None
+
 
 class ToDevice(Op):
     _backward_name = "ToCopyBackward0"
