@@ -62,7 +62,7 @@ CASES = {
                   [(2, 3), (2, 3)]),
     "linear": (lambda x, w, b: F.linear(x, w, b).tanh(), [(2, 3), (4, 3), (4,)]),
     "linear_3d": (lambda x, w: F.linear(x, w).tanh(), [(2, 2, 3), (4, 3)]),
-    "matmul_mm_bmm": (lambda a, b: (a @ b).tanh().sum(0) + gpunet.mm(a, b).sum(1)
+    "matmul_mm_bmm": (lambda a, b: (a @ b).tanh().sum(0) + gpunet.mm(a, b).sin().sum(0)
                       + gpunet.bmm(a.unsqueeze(0), b.unsqueeze(0))[0].sigmoid(), [(2, 3), (3, 4)]),
     "matmul_vector": (lambda x, w: (x @ w).tanh() + (w.t() @ x).sin().sum(), [(3,), (3, 4)]),
     "softmax_log_softmax": (lambda a: F.softmax(a, 1) * F.log_softmax(a, 0), [(2, 3)]),
