@@ -72,6 +72,14 @@ CASES = {
     "nll_log_softmax": (lambda x: F.nll_loss(F.log_softmax(x * x, 1), gpunet.tensor([0, 2], device=x.device),
                                              reduction="sum"), [(2, 3)]),
     "to_dtype": (lambda a: a.to(gpunet.float64) * a, [(3,)]),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x * 1.5, (3,), w, b), [(2, 3), (3,), (3,)]),
+    "layer_norm_leaf_input": (lambda x: F.layer_norm(x, (2, 3)), [(2, 2, 3)]),
+    "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+                         [(4, 3), (3,), (3,)]),
+    "batch_norm_eval": (lambda x, w: F.batch_norm(x * 2, gpunet.full_like(w, 0.1), gpunet.full_like(w, 0.7),
+                                                  w), [(4, 3), (3,)]),
+    "group_instance_norm": (lambda x, w: F.group_norm(x + 1, 2, w) + F.instance_norm(x.tanh()),
+                            [(2, 4, 3), (4,)]),
 }
 
 
@@ -228,10 +236,11 @@ def test_op_without_differentiable_backward_is_refused_by_name(device):
     assert g.shape == x.shape
 
 
-def test_batch_norm_and_cross_entropy_are_refused():
+def test_pooling_and_cross_entropy_are_refused():
     x = _t((4, 3), "cpu")
-    with pytest.raises(NotImplementedError, match="NativeBatchNormBackward0"):
-        autograd.grad(F.batch_norm(x, None, None, training=True).sum(), x, create_graph=True)
+    pooled = F.max_pool2d(x.reshape(1, 1, 4, 3), 2).sum()
+    with pytest.raises(NotImplementedError, match=r"MaxPool2DWithIndicesBackward0 \(gpunet\.ops\.pooling"):
+        autograd.grad(pooled, x, create_graph=True)
     loss = F.cross_entropy(x, gpunet.tensor([0, 1, 2, 0]))
     with pytest.raises(NotImplementedError, match=r"for cross_entropy on logits \(nll_loss\(log_softmax"):
         autograd.grad(loss, x, create_graph=True)
@@ -322,9 +331,13 @@ def _penalty_grads(lib, critic, real, fake, alpha):
     return [p.grad for p in critic.parameters()]
 
 
-def test_wgan_gp_penalty_on_mlp_critic_matches_torch():
+@pytest.mark.parametrize("norm", [False, True])
+def test_wgan_gp_penalty_on_mlp_critic_matches_torch(norm):
     torch = needs_torch()
-    make = lambda nn: nn.LeakyReLU(0.2)  # noqa: E731
+    if norm:  # layer norm is the critic normalisation WGAN-GP recommends
+        make = lambda nn: nn.Sequential(nn.LayerNorm(16), nn.LeakyReLU(0.2))  # noqa: E731
+    else:
+        make = lambda nn: nn.LeakyReLU(0.2)  # noqa: E731
     gpunet.manual_seed(0)
     ours = _mlp(gpunet.nn, [4, 16, 16, 1], make)
     theirs = _mlp(torch.nn, [4, 16, 16, 1], make)
