@@ -208,6 +208,27 @@ def test_custom_function_backward_runs_with_grad_mode_on():
     np.testing.assert_allclose(h.numpy(), 6 * x.detach().numpy())
 
 
+def test_once_differentiable_backward_refuses_a_second_differentiation():
+    class Square(autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @autograd.once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * g * x
+
+    x = _t((3,), "cpu")
+    (g,) = autograd.grad((Square.apply(x) * x).sum(), x, create_graph=True)  # 3 x^2, through Square twice
+    np.testing.assert_allclose(g.detach().numpy(), 3 * x.detach().numpy() ** 2)
+    with pytest.raises(RuntimeError, match="differentiate twice a function that was marked with "
+                                           "@once_differentiable"):
+        g.sum().backward()
+
+
 def test_first_order_walk_is_unchanged_after_a_create_graph_walk():
     x = _t((3,), "cpu")
     y = (x.tanh() * x).sum()
