@@ -67,3 +67,22 @@ class ConvTranspose2d(Op):
         n = ctx.needs_input_grad
         gx, gw, gb = ctx.device.K.conv_transpose2d_backward(g, x, w, *ctx.args, (n[0], n[1], n[2]))
         return gx, gw, gb, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """As convolutions of Tensors: grad_x = conv2d(g, w); grad_w = conv2d of g and x with the batch as
+        channels (stride and dilation swap roles), cropped to w."""
+        x, w = saved(ctx)
+        stride, padding, _, dilation, groups = ctx.args
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        if nx:
+            gx = Conv2d.apply(g, w, None, stride, padding, dilation, groups)
+        if nw:
+            if groups != 1:
+                raise refusal(ctx, " for the weight of a grouped transposed convolution (groups > 1)")
+            gw = Conv2d.apply(g.transpose(0, 1), x.transpose(0, 1), None, dilation, padding, stride, 1)
+            gw = gw[:, :, :w.shape[2], :w.shape[3]].transpose(0, 1)
+        if nb:
+            gb = g.sum((0, 2, 3))
+        return gx, gw, gb, None, None, None, None, None

@@ -98,6 +98,14 @@ def test_gradgradcheck_conv2d(kwargs, device):
     assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **kwargs).tanh(), [x, w, b])
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"stride": 2, "padding": 1, "output_padding": 1},
+                                    {"stride": (1, 2), "dilation": 2, "padding": (2, 1)}])
+def test_gradgradcheck_conv_transpose2d(kwargs, device):
+    shape = (1, 2, 3, 3) if simulated(device) else (2, 2, 3, 4)
+    x, w, b = _t(shape, device), _t((2, 3, 3, 3), device, 1), _t((3,), device, 2)
+    assert gradgradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **kwargs).tanh(), [x, w, b])
+
+
 def test_gradgradcheck_catches_a_wrong_second_derivative():
     class Square(autograd.Function):  # backward drops the dependence on x: wrong second derivative
         @staticmethod
