@@ -49,17 +49,25 @@ class Elu(Op):
         xp = ctx.device.xp
         pos = a > 0
         neg = xp.expm1(xp.minimum(a, 0) * input_scale) * (alpha * scale)
-        ctx.save_for_backward(pos, neg)
+        out = xp.where(pos, a * scale, neg)
+        ctx.save_for_backward(pos, out)  # the output (equal to neg where x <= 0): backward_graph needs it
         ctx.consts = (alpha, scale, input_scale)
-        return xp.where(pos, a * scale, neg)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        pos, neg = ctx.saved_tensors
+        pos, out = ctx.saved_tensors
         alpha, scale, input_scale = ctx.consts
-        # d/dx alpha*scale*(exp(x*s)-1) = s * (neg + alpha*scale)
-        gx = ctx.device.xp.where(pos, g * scale, g * ((neg + alpha * scale) * input_scale))
+        # d/dx alpha*scale*(exp(x*s)-1) = s * (out + alpha*scale) where x <= 0
+        gx = ctx.device.xp.where(pos, g * scale, g * ((out + alpha * scale) * input_scale))
         return gx, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        pos, out = saved(ctx)
+        alpha, scale, input_scale = ctx.consts
+        p = const(ctx, pos._data, g._data.dtype)
+        return g * (p * scale + (1 - p) * ((out + alpha * scale) * input_scale)), None, None, None
 
 
 class Gelu(Op):

@@ -38,6 +38,7 @@ CASES = {
     "where": (lambda a, b: gpunet.where(a > 0, a * a, b * a), [(2, 3), (2, 3)]),
     "relu_leaky_relu": (lambda a: F.relu(a) * a + F.leaky_relu(a, 0.1) * a, [(2, 3)]),
     "sigmoid_tanh": (lambda a: a.sigmoid() * a.tanh(), [(2, 3)]),
+    "elu_selu_celu": (lambda a: F.elu(a, 0.7) * a + F.selu(a) + F.celu(a * 2, 1.5), [(2, 3)]),
     "softplus": (lambda a: F.softplus(a, beta=2) + F.softplus(a * 30, threshold=5), [(6,)]),
     "logsigmoid_hard": (lambda a: F.logsigmoid(a) + F.hardtanh(2 * a) * a + F.hardsigmoid(3 * a) * a
                         + F.threshold(a, 0.1, 2.0) * a, [(2, 3)]),
