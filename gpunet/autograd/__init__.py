@@ -2,7 +2,6 @@
 (jacobian, hessian, vjp, hvp, vhp), Variable."""
 from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet._from_data import tensor as _tensor
-from gpunet.autograd import functional  # noqa: F401
 from gpunet.autograd.engine import backward, grad  # noqa: F401
 from gpunet.autograd.function import Function, FunctionCtx, once_differentiable  # noqa: F401
 from gpunet.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401

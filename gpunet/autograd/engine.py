@@ -13,7 +13,7 @@ from gpunet._from_data import tensor
 from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, _edge, checking_backward
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.autograd.higher_order import run_backward_graph
-from gpunet.backend import array_device
+from gpunet.autograd.walk import check_gradients, collect_dependencies
 from gpunet.tensor import Tensor, _make
 
 CYCLE_WARNING = ("Using backward() with create_graph=True will create a reference cycle between the "
@@ -22,22 +22,6 @@ CYCLE_WARNING = ("Using backward() with create_graph=True will create a referenc
                  "make sure to reset the .grad fields of your parameters to None after use to break the "
                  "cycle and avoid the leak.")
 _warned_cycle = [False]
-
-
-def _collect_dependencies(roots):
-    deps = {}
-    stack = [node for node in roots]
-    seen = set(stack)
-    while stack:
-        node = stack.pop()
-        for edge in node.next_functions:
-            if edge is not None:
-                nxt = edge[0]
-                deps[nxt] = deps.get(nxt, 0) + 1
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-    return deps
 
 
 def _call_hooks(hooks, grad, device):
@@ -65,27 +49,8 @@ def _run_node(node, grads):
                            f"(expected {n_inputs}, got {len(result)})")
     meta = node.__dict__.get("_input_meta")
     if meta is not None:
-        _check_gradients(node, result, meta)
+        check_gradients(node, result, meta)
     return result
-
-
-def _check_gradients(node, grads, meta):
-    """Each gradient an Op's backward returned for an input that needs one has that input's shape, dtype
-    and device (checked when gpunet.autograd.function.checking_backward is on, as in the tests)."""
-    for i, (g, m) in enumerate(zip(grads, meta)):
-        if g is None or m is None:
-            continue
-        shape, dtype = m
-        problem = None
-        if array_device(g) is not node.device:
-            problem = f"on {array_device(g)}, not on the input's device {node.device}"
-        elif g.shape != shape:
-            problem = f"of shape {list(g.shape)} for an input of shape {list(shape)}"
-        elif g.dtype != dtype:
-            problem = f"of dtype {g.dtype} for an input of dtype {dtype}"
-        if problem:
-            raise RuntimeError(f"{node.name()} ({node._fn.__module__}.{node._fn.__name__}.backward) returned "
-                               f"a gradient {problem} at index {i}")
 
 
 def _run_user_backward(node, fn, grads):
@@ -170,7 +135,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
             buf = buffers[node] = {}
             root_nodes.append(node)
         buf[nr] = g if buf.get(nr) is None else buf[nr] + g
-    deps = _collect_dependencies(root_nodes)
+    deps = collect_dependencies(root_nodes)
     ready = [n for n in root_nodes if deps.get(n, 0) == 0]
     passed = {id(g): 2 for g in root_grads}  # arrays the caller still holds count as shared
     while ready:

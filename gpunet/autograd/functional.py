@@ -3,9 +3,11 @@
 As in PyTorch, the inputs are taken as they are (a single Tensor or a tuple), the results follow the
 same nesting (a Tensor for a Tensor, tuples for tuples), and they come back detached unless
 create_graph=True. An input that the output does not depend on gets zeros (strict=False).
+Built on ops (stack), this module sits above them: `import gpunet` imports it.
 """
 from gpunet.autograd.engine import grad
 from gpunet.autograd.grad_mode import enable_grad
+from gpunet.ops.shape import stack
 from gpunet.tensor import Tensor
 
 
@@ -82,16 +84,11 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
                     per_input[k].append(g)
             blocks = []
             for inp, gs in zip(inputs, per_input):
-                block = gs[0].new_zeros(tuple(out.shape) + tuple(inp.shape)) if not gs else \
-                    _stack(gs).reshape(tuple(out.shape) + tuple(inp.shape))
+                shape = tuple(out.shape) + tuple(inp.shape)
+                block = stack(gs).reshape(shape) if gs else inp.new_zeros(shape)
                 blocks.append(block if create_graph else block.detach())
             rows.append(blocks[0] if single_in else tuple(blocks))
     return rows[0] if single_out else tuple(rows)
-
-
-def _stack(tensors):
-    from gpunet.ops.shape import stack
-    return stack(tensors)
 
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,

@@ -12,8 +12,9 @@ gradient is a Tensor and each node's backward is recorded like any forward op:
 Inside backward_graph, `saved(ctx)` gives the values forward saved as Tensors: an input's or
 output's array comes back as that Tensor (so the graph reaches it), anything else as a constant.
 """
-from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad
+from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, Op
 from gpunet.autograd.grad_mode import enable_grad
+from gpunet.autograd.walk import check_gradients, collect_dependencies
 from gpunet.tensor import Tensor, _make
 
 
@@ -30,7 +31,6 @@ def graph_backward_of(op):
 
 def supported_ops():
     """The grad_fn names of the Ops that have a differentiable backward (for the refusal message)."""
-    from gpunet.autograd.function import Op
     names, stack = set(), list(Op.__subclasses__())
     while stack:
         cls = stack.pop()
@@ -94,8 +94,7 @@ def _run_node(node, grads):
                            f"(expected {n_inputs}, got {len(result)})")
     meta = node.__dict__.get("_input_meta")
     if meta is not None:
-        from gpunet.autograd.engine import _check_gradients
-        _check_gradients(node, [None if g is None else g._data for g in result], meta)
+        check_gradients(node, [None if g is None else g._data for g in result], meta)
     return result[:n_inputs]
 
 
@@ -141,7 +140,6 @@ def _accumulate(leaf, grad):
 
 def run_backward_graph(roots, root_grads, retain_graph, capture=None):
     """As engine.run_backward, with root_grads and every gradient Tensors recorded in the graph."""
-    from gpunet.autograd.engine import _collect_dependencies
     buffers, root_nodes = {}, []
     for (node, nr), g in zip(roots, root_grads):
         buf = buffers.get(node)
@@ -149,7 +147,7 @@ def run_backward_graph(roots, root_grads, retain_graph, capture=None):
             buf = buffers[node] = {}
             root_nodes.append(node)
         buf[nr] = g if buf.get(nr) is None else buf[nr] + g
-    deps = _collect_dependencies(root_nodes)
+    deps = collect_dependencies(root_nodes)
     ready = [n for n in root_nodes if deps.get(n, 0) == 0]
     with enable_grad():
         while ready:
