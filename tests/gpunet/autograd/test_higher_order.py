@@ -19,6 +19,11 @@ def _t(shape, device, seed=0, low=-1.0, high=1.0, grad=True):
     return gpunet.tensor(values, dtype=gpunet.float64, device=device, requires_grad=grad)
 
 
+def _seeded_dropout(x):
+    gpunet.manual_seed(0)  # the same mask at every evaluation of the finite differences
+    return F.dropout(x, 0.5)
+
+
 # ---- gradgradcheck of every op with a differentiable backward ---------------------------------------
 _idx = [0, 0, 2]
 CASES = {
@@ -73,6 +78,12 @@ CASES = {
     "nll_log_softmax": (lambda x: F.nll_loss(F.log_softmax(x * x, 1), gpunet.tensor([0, 2], device=x.device),
                                              reduction="sum"), [(2, 3)]),
     "to_dtype": (lambda a: a.to(gpunet.float64) * a, [(3,)]),
+    "pad_constant_and_crop": (lambda a: F.pad(a * a, (1, 2, -1, 0), value=0.5) * F.pad(a, (1, 2, -1, 0)),
+                              [(1, 2, 3, 3)]),
+    "pad_reflect_replicate_circular": (lambda a: F.pad(a * a, (1, 1, 2, 0), mode="reflect")
+                                       + F.pad(a * a, (1, 1, 2, 0), mode="replicate")
+                                       + F.pad(a * a, (1, 1, 2, 0), mode="circular"), [(1, 2, 3, 3)]),
+    "dropout_mask_fixed": (lambda a: _seeded_dropout(a * a) * a, [(2, 5)]),
     "layer_norm": (lambda x, w, b: F.layer_norm(x * 1.5, (3,), w, b), [(2, 3), (3,), (3,)]),
     "layer_norm_leaf_input": (lambda x: F.layer_norm(x, (2, 3)), [(2, 2, 3)]),
     "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
