@@ -34,6 +34,10 @@ class ToDevice(Op):
     def backward(ctx, g):
         return _transfer(g, ctx.target_device, ctx.source), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return to(g, ctx.source), None  # to() sets the output's device and the node's target_device
+
 
 def _transfer(array, source, target):
     host = source.backend.to_host(array)

@@ -134,6 +134,11 @@ def test_gradgradcheck_pooling(name, device):
     assert gradgradcheck(POOLS[name], [x])
 
 
+def test_gradgradcheck_across_devices(device):
+    x = _t((3,), "cpu")
+    assert gradgradcheck(lambda a: (a.to(device) ** 3).cpu() * a, [x])
+
+
 def test_gradgradcheck_catches_a_wrong_second_derivative():
     class Square(autograd.Function):  # backward drops the dependence on x: wrong second derivative
         @staticmethod
