@@ -19,6 +19,10 @@ def _t(shape, device, seed=0, low=-1.0, high=1.0, grad=True):
     return gpunet.tensor(values, dtype=gpunet.float64, device=device, requires_grad=grad)
 
 
+def _ids(values, like):
+    return gpunet.tensor(values, device=like.device)
+
+
 def _seeded_dropout(x):
     gpunet.manual_seed(0)  # the same mask at every evaluation of the finite differences
     return F.dropout(x, 0.5)
@@ -84,6 +88,8 @@ CASES = {
                                        + F.pad(a * a, (1, 1, 2, 0), mode="replicate")
                                        + F.pad(a * a, (1, 1, 2, 0), mode="circular"), [(1, 2, 3, 3)]),
     "dropout_mask_fixed": (lambda a: _seeded_dropout(a * a) * a, [(2, 5)]),
+    "embedding": (lambda w: F.embedding(_ids([[0, 2], [2, 3]], w), w * w, padding_idx=3)
+                  + F.embedding(_ids([1, 1, 0], w), w, scale_grad_by_freq=True).sum(), [(4, 2)]),
     "layer_norm": (lambda x, w, b: F.layer_norm(x * 1.5, (3,), w, b), [(2, 3), (3,), (3,)]),
     "layer_norm_leaf_input": (lambda x: F.layer_norm(x, (2, 3)), [(2, 2, 3)]),
     "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
