@@ -111,16 +111,24 @@ def test_gradgradcheck(name, device):
 @pytest.mark.parametrize("kwargs", [{}, {"stride": 2, "padding": 1},
                                     {"stride": (1, 2), "dilation": 2, "padding": 2}])
 def test_gradgradcheck_conv2d(kwargs, device):
-    shape = (1, 2, 5, 5) if simulated(device) else (2, 2, 5, 6)
-    x, w, b = _t(shape, device), _t((2, 2, 3, 3), device, 1), _t((2,), device, 2)
+    if simulated(device):  # every kernel launch costs ~25 ms there: one strided case, one channel
+        if "dilation" in kwargs or not kwargs:
+            pytest.skip("the simulated device runs the strided case only (the graph code is device-agnostic)")
+        x, w, b = _t((1, 1, 4, 4), device), _t((1, 1, 2, 2), device, 1), _t((1,), device, 2)
+    else:
+        x, w, b = _t((2, 2, 5, 6), device), _t((2, 2, 3, 3), device, 1), _t((2,), device, 2)
     assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **kwargs).tanh(), [x, w, b])
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"stride": 2, "padding": 1, "output_padding": 1},
                                     {"stride": (1, 2), "dilation": 2, "padding": (2, 1)}])
 def test_gradgradcheck_conv_transpose2d(kwargs, device):
-    shape = (1, 2, 3, 3) if simulated(device) else (2, 2, 3, 4)
-    x, w, b = _t(shape, device), _t((2, 3, 3, 3), device, 1), _t((3,), device, 2)
+    if simulated(device):  # as for conv2d
+        if "dilation" in kwargs or not kwargs:
+            pytest.skip("the simulated device runs the strided case only (the graph code is device-agnostic)")
+        x, w, b = _t((1, 1, 2, 2), device), _t((1, 1, 2, 2), device, 1), _t((1,), device, 2)
+    else:
+        x, w, b = _t((2, 2, 3, 4), device), _t((2, 3, 3, 3), device, 1), _t((3,), device, 2)
     assert gradgradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **kwargs).tanh(), [x, w, b])
 
 
