@@ -18,6 +18,7 @@ from gpunet import ops  # noqa: F401  (binds Tensor's operators and methods)
 from gpunet import autograd  # noqa: F401
 from gpunet.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from gpunet.autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
+from gpunet.autograd import functional as _autograd_functional  # noqa: F401,E402  (torch.autograd.functional)
 from gpunet.random import Generator, initial_seed, manual_seed, seed  # noqa: F401
 from gpunet import cuda  # noqa: F401
 from gpunet.ops.creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: F401

@@ -24,6 +24,7 @@ LAYERS = {
     "gpunet.utils.hooks": 0, "gpunet.utils.named": 0, "gpunet.compiler": 0,
     "gpunet.tensor": 1, "gpunet._from_data": 1,
     "gpunet.autograd": 2,
+    "gpunet.autograd.functional": 3,  # jacobian/hessian: built on ops (stack); gpunet's face imports it
     "gpunet.ops": 3,
     "gpunet.nn": 4, "gpunet.optim": 4, "gpunet.utils": 4, "gpunet.cuda": 4, "gpunet.backends": 4,
     "gpunet.accelerator": 4, "gpunet.jit": 4, "gpunet.onnx": 4,

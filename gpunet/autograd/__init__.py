@@ -1,11 +1,12 @@
-"""gpunet.autograd: backward, grad, Function, grad modes, gradcheck, Variable."""
+"""gpunet.autograd: backward, grad, Function, grad modes, gradcheck and gradgradcheck, functional
+(jacobian, hessian, vjp, hvp, vhp), Variable."""
 from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet._from_data import tensor as _tensor
 from gpunet.autograd.engine import backward, grad  # noqa: F401
 from gpunet.autograd.function import Function, FunctionCtx, once_differentiable  # noqa: F401
 from gpunet.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                                        set_grad_enabled)
-from gpunet.autograd.gradcheck import gradcheck  # noqa: F401
+from gpunet.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: F401
 from gpunet.tensor import Tensor
 
 

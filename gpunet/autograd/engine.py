@@ -8,27 +8,21 @@ backward() and grad() (gpunet.autograd.backward / .grad; Tensor.backward calls b
 - Leaves accumulate into `.grad` (in place once it exists, as PyTorch does), after their hooks.
 - queue_callback(fn) during a walk runs fn once that walk has finished (DDP's gradient all-reduce).
 """
+import warnings
+
 from gpunet._from_data import tensor
 from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, _edge, checking_backward
 from gpunet.autograd.grad_mode import no_grad
-from gpunet.backend import array_device
+from gpunet.autograd.higher_order import run_backward_graph
+from gpunet.autograd.walk import check_gradients, collect_dependencies
 from gpunet.tensor import Tensor, _make
 
-
-def _collect_dependencies(roots):
-    deps = {}
-    stack = [node for node in roots]
-    seen = set(stack)
-    while stack:
-        node = stack.pop()
-        for edge in node.next_functions:
-            if edge is not None:
-                nxt = edge[0]
-                deps[nxt] = deps.get(nxt, 0) + 1
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-    return deps
+CYCLE_WARNING = ("Using backward() with create_graph=True will create a reference cycle between the "
+                 "parameter and its gradient which can cause a memory leak. We recommend using "
+                 "autograd.grad when creating the graph to avoid this. If you have to use this function, "
+                 "make sure to reset the .grad fields of your parameters to None after use to break the "
+                 "cycle and avoid the leak.")
+_warned_cycle = [False]
 
 
 def _call_hooks(hooks, grad, device):
@@ -56,27 +50,8 @@ def _run_node(node, grads):
                            f"(expected {n_inputs}, got {len(result)})")
     meta = node.__dict__.get("_input_meta")
     if meta is not None:
-        _check_gradients(node, result, meta)
+        check_gradients(node, result, meta)
     return result
-
-
-def _check_gradients(node, grads, meta):
-    """Each gradient an Op's backward returned for an input that needs one has that input's shape, dtype
-    and device (checked when gpunet.autograd.function.checking_backward is on, as in the tests)."""
-    for i, (g, m) in enumerate(zip(grads, meta)):
-        if g is None or m is None:
-            continue
-        shape, dtype = m
-        problem = None
-        if array_device(g) is not node.device:
-            problem = f"on {array_device(g)}, not on the input's device {node.device}"
-        elif g.shape != shape:
-            problem = f"of shape {list(g.shape)} for an input of shape {list(shape)}"
-        elif g.dtype != dtype:
-            problem = f"of dtype {g.dtype} for an input of dtype {dtype}"
-        if problem:
-            raise RuntimeError(f"{node.name()} ({node._fn.__module__}.{node._fn.__name__}.backward) returned "
-                               f"a gradient {problem} at index {i}")
 
 
 def _run_user_backward(node, fn, grads):
@@ -186,7 +161,7 @@ def _walk(roots, root_grads, retain_graph, capture):
             buf = buffers[node] = {}
             root_nodes.append(node)
         buf[nr] = g if buf.get(nr) is None else buf[nr] + g
-    deps = _collect_dependencies(root_nodes)
+    deps = collect_dependencies(root_nodes)
     ready = [n for n in root_nodes if deps.get(n, 0) == 0]
     passed = {id(g): 2 for g in root_grads}  # arrays the caller still holds count as shared
     while ready:
@@ -245,7 +220,9 @@ def _walk(roots, root_grads, retain_graph, capture):
 
 
 # ---- entry points ------------------------------------------------------------------------------
-def _roots(tensors, grad_tensors, op):
+def _roots(tensors, grad_tensors, op, as_tensors=False):
+    """The root edges and their gradients: arrays, or Tensors with as_tensors (the create_graph walk,
+    where a grad_output Tensor given by the caller keeps its own graph)."""
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
     tensors = tuple(tensors)
@@ -272,42 +249,59 @@ def _roots(tensors, grad_tensors, op):
                                    f"{list(t._data.shape)}.")
             if g._device is not t._device:
                 raise RuntimeError(f"{op}: gradient is on {g._device} but the tensor is on {t._device}")
+            if as_tensors:
+                roots.append(_edge(t))
+                grads.append(g if g._data.dtype == t._data.dtype else g.to(t.dtype))
+                continue
             g_arr = g._data if g._data.dtype == t._data.dtype else g._data.astype(t._data.dtype)
         roots.append(_edge(t))
-        grads.append(g_arr)
+        grads.append(_make(g_arr, t._device) if as_tensors else g_arr)
     return roots, grads
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
              inputs=None):
-    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (or only into `inputs`)."""
-    if create_graph:
-        raise NotImplementedError("backward(create_graph=True): gpunet does not support higher-order "
-                                  "gradients")
-    roots, grads = _roots(tensors, grad_tensors if grad_tensors is not None else grad_variables, "backward")
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (or only into `inputs`).
+
+    create_graph=True records the backward itself, so .grad gets a graph (higher_order.py);
+    retain_graph defaults to create_graph, as in PyTorch."""
+    if grad_tensors is None:
+        grad_tensors = grad_variables
+    if retain_graph is None:
+        retain_graph = create_graph
+    if create_graph and not _warned_cycle[0]:  # once per process, as PyTorch's
+        _warned_cycle[0] = True
+        warnings.warn(CYCLE_WARNING, UserWarning, stacklevel=2)
     if inputs is not None:
         inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-        found = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, allow_unused=True)
+        found = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, create_graph=create_graph,
+                     allow_unused=True)
         for t, g in zip(inputs, found):
             if g is not None:
                 t._grad = g if t._grad is None else t._grad + g
         return
-    run_backward(roots, grads, bool(retain_graph))
+    roots, grads = _roots(tensors, grad_tensors, "backward", create_graph)
+    if create_graph:
+        run_backward_graph(roots, grads, retain_graph)
+    else:
+        run_backward(roots, grads, bool(retain_graph))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
-    """Return d(outputs)/d(inputs) without touching any .grad."""
-    if create_graph:
-        raise NotImplementedError("grad(create_graph=True): gpunet does not support higher-order gradients")
+    """Return d(outputs)/d(inputs) without touching any .grad; with create_graph=True the results have a
+    graph of their own (retain_graph then defaults to True)."""
+    if retain_graph is None:
+        retain_graph = create_graph
     single = isinstance(inputs, Tensor)
     inputs = (inputs,) if single else tuple(inputs)
     for t in inputs:
         if not t._requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-    roots, grads = _roots(outputs, grad_outputs, "grad")
+    roots, grads = _roots(outputs, grad_outputs, "grad", create_graph)
     keys = [_edge(t) for t in inputs]
-    capture = run_backward(roots, grads, bool(retain_graph), capture={k: None for k in keys})
+    walk = run_backward_graph if create_graph else run_backward
+    capture = walk(roots, grads, bool(retain_graph), capture={k: None for k in keys})
     result = []
     for t, k in zip(inputs, keys):
         g = capture.get(k)
@@ -317,5 +311,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             elif not allow_unused:
                 raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
                                    "graph. Set allow_unused=True if this is the desired behavior.")
-        result.append(None if g is None else _make(g if g.base is None else g.copy(), t._device))
+        if g is None or isinstance(g, Tensor):  # create_graph: the Tensor with its graph
+            result.append(g)
+        else:
+            result.append(_make(g if g.base is None else g.copy(), t._device))
     return tuple(result)

@@ -252,6 +252,9 @@ def _record(ctx, edges, args, out, device):
             else:
                 if isinstance(s, Tensor):  # a Function saves Tensors
                     versions.append((s._vc, s._vc[0], s))
+                elif s is out and type(out) is not tuple:  # a NumPy scalar output, held as a 0-d array
+                    versions.append((results._vc, results._vc[0], results))
+                    ctx._saved = tuple(results._data if v is s else v for v in ctx._saved)
     ctx._versions = versions
     return results
 
@@ -284,6 +287,35 @@ def _check_device(op, device, tensor):
 
 
 def once_differentiable(fn):
-    """As torch.autograd.function.once_differentiable: gpunet has no double backward, so every backward
-    already runs once; the decorator returns fn unchanged."""
-    return fn
+    """As torch.autograd.function.once_differentiable: backward runs under no_grad; when it ran inside a
+    create_graph walk with inputs that require grad, its gradients carry a node that raises if a further
+    backward reaches it (instead of silently giving zero second derivatives)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        with no_grad():
+            result = fn(ctx, *args)
+        needing = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
+        if not _enabled[0] or not needing:
+            return result
+        single = not isinstance(result, tuple)
+        wrapped = tuple(_OnceDifferentiable.apply(r, *needing)
+                        if isinstance(r, Tensor) and r.is_floating_point() else r
+                        for r in ((result,) if single else result))
+        return wrapped[0] if single else wrapped
+    return wrapper
+
+
+class _OnceDifferentiable(Function):
+    """The value x unchanged, tied to the tensors it came from; differentiating it again raises, as
+    PyTorch's DelayedError."""
+
+    @staticmethod
+    def forward(ctx, x, *sources):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError("trying to differentiate twice a function that was marked with "
+                           "@once_differentiable")

@@ -3,8 +3,9 @@ import warnings
 
 import numpy as np
 
+from gpunet._from_data import tensor
 from gpunet.autograd.engine import grad
-from gpunet.autograd.grad_mode import no_grad
+from gpunet.autograd.grad_mode import enable_grad, no_grad
 from gpunet.tensor import Tensor, _make
 
 
@@ -67,3 +68,39 @@ def _numerical_jacobian(func, inputs, t, eps, sizes):
 def _output_values(outputs):
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     return [np.asarray(out._host(), dtype=np.float64).reshape(-1) for out in outputs]
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+                  **_ignored):
+    """Check second derivatives: gradcheck of the map (inputs, grad_outputs) -> grad(func(inputs), inputs,
+    grad_outputs, create_graph=True), as torch.autograd.gradgradcheck. grad_outputs default to random
+    values in [-1, 1) (fixed seed) that require grad."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    n_inputs = len(inputs)
+    diff = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        with no_grad():
+            outputs = _differentiable(func(*inputs))
+        grad_outputs = tuple(tensor(rng.uniform(-1, 1, size=tuple(o.shape)), dtype=o.dtype, device=o.device,
+                                    requires_grad=True) for o in outputs)
+    else:
+        grad_outputs = (grad_outputs,) if isinstance(grad_outputs, Tensor) else tuple(grad_outputs)
+
+    def first_derivatives(*args):
+        ins, seeds = args[:n_inputs], args[n_inputs:]
+        with enable_grad():  # gradcheck evaluates the function under no_grad for its differences
+            outputs = _differentiable(func(*ins), ins)
+            grads = grad(outputs, [ins[i] for i in diff], seeds, create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_derivatives, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)
+
+
+def _differentiable(outputs, inputs=None):
+    """The outputs that take part in differentiation: those requiring grad (under no_grad, the float ones)."""
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    if inputs is None:
+        return tuple(o for o in outputs if o.is_floating_point())
+    return tuple(o for o in outputs if o.requires_grad)

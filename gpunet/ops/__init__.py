@@ -14,3 +14,4 @@ nothing above itself.
 from gpunet.ops.methods import bind as _bind
 
 _bind()  # Tensor's operators and methods
+from gpunet.ops import matmul_graph as _matmul_graph  # noqa: E402,F401  (MatMul.backward_graph)

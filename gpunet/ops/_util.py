@@ -17,6 +17,20 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
+def unbroadcast_tensor(grad, shape):
+    """unbroadcast for a gradient Tensor (the create_graph walk): differentiable sums and a reshape."""
+    gshape, shape = grad._data.shape, tuple(shape)
+    if gshape == shape:
+        return grad
+    extra = len(gshape) - len(shape)
+    if extra:
+        grad = grad.sum(dim=tuple(range(extra)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad._data.shape[i] != 1)
+    if axes:
+        grad = grad.sum(dim=axes, keepdim=True)
+    return grad.reshape(shape)
+
+
 def shape_of(x):
     return getattr(x, "shape", None)
 

@@ -7,6 +7,7 @@ softmax and log_softmax in ops/softmax.py.
 import math
 
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -33,6 +34,11 @@ class LeakyRelu(Op):
         (pos,) = ctx.saved_tensors
         return ctx.device.xp.where(pos, g, g * ctx.slope), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (pos,) = ctx.saved_tensors
+        return g * const(ctx, ctx.device.xp.where(pos, 1, ctx.slope), g._data.dtype), None
+
 
 class Elu(Op):
     """scale * (x if x > 0 else alpha * (exp(x * input_scale) - 1)): elu, selu and celu."""
@@ -43,17 +49,25 @@ class Elu(Op):
         xp = ctx.device.xp
         pos = a > 0
         neg = xp.expm1(xp.minimum(a, 0) * input_scale) * (alpha * scale)
-        ctx.save_for_backward(pos, neg)
+        out = xp.where(pos, a * scale, neg)
+        ctx.save_for_backward(pos, out)  # the output (equal to neg where x <= 0): backward_graph needs it
         ctx.consts = (alpha, scale, input_scale)
-        return xp.where(pos, a * scale, neg)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        pos, neg = ctx.saved_tensors
+        pos, out = ctx.saved_tensors
         alpha, scale, input_scale = ctx.consts
-        # d/dx alpha*scale*(exp(x*s)-1) = s * (neg + alpha*scale)
-        gx = ctx.device.xp.where(pos, g * scale, g * ((neg + alpha * scale) * input_scale))
+        # d/dx alpha*scale*(exp(x*s)-1) = s * (out + alpha*scale) where x <= 0
+        gx = ctx.device.xp.where(pos, g * scale, g * ((out + alpha * scale) * input_scale))
         return gx, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        pos, out = saved(ctx)
+        alpha, scale, input_scale = ctx.consts
+        p = const(ctx, pos._data, g._data.dtype)
+        return g * (p * scale + (1 - p) * ((out + alpha * scale) * input_scale)), None, None, None
 
 
 class Gelu(Op):
@@ -121,14 +135,21 @@ class Softplus(Op):
         xp = ctx.device.xp
         ba = a * beta
         linear = ba > threshold  # PyTorch reverts to the identity above the threshold
-        ctx.save_for_backward(ba, linear)
+        ctx.save_for_backward(a, linear)  # the input itself (not beta * a): backward_graph differentiates it
+        ctx.beta = beta
         return xp.where(linear, a, xp.logaddexp(0, ba) / beta)
 
     @staticmethod
     def backward(ctx, g):
-        ba, linear = ctx.saved_tensors
+        a, linear = ctx.saved_tensors
         xp = ctx.device.xp
-        return xp.where(linear, g, g * stable_sigmoid(xp, ba)), None, None
+        return xp.where(linear, g, g * stable_sigmoid(xp, a * ctx.beta)), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, linear = saved(ctx)
+        lin = const(ctx, linear._data, g._data.dtype)
+        return g * (lin + (1 - lin) * (a * ctx.beta).sigmoid()), None, None
 
 
 class LogSigmoid(Op):
@@ -145,6 +166,11 @@ class LogSigmoid(Op):
         (a,) = ctx.saved_tensors
         return g * stable_sigmoid(ctx.device.xp, -a)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        return g * (-a).sigmoid()
+
 
 class Hardtanh(Op):
     _backward_name = "HardtanhBackward0"
@@ -159,6 +185,11 @@ class Hardtanh(Op):
         (inside,) = ctx.saved_tensors
         return g * inside, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (inside,) = ctx.saved_tensors
+        return g * const(ctx, inside, g._data.dtype), None, None
+
 
 class Hardsigmoid(Op):
     _backward_name = "HardsigmoidBackward0"
@@ -172,6 +203,11 @@ class Hardsigmoid(Op):
     def backward(ctx, g):
         (inside,) = ctx.saved_tensors
         return g * inside / 6
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (inside,) = ctx.saved_tensors
+        return g * const(ctx, inside / 6, g._data.dtype)
 
 
 class Hardswish(Op):
@@ -204,3 +240,8 @@ class Threshold(Op):
     def backward(ctx, g):
         (keep,) = ctx.saved_tensors
         return g * keep, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (keep,) = ctx.saved_tensors
+        return g * const(ctx, keep, g._data.dtype), None, None

@@ -17,6 +17,10 @@ class Cast(Op):
     def backward(ctx, g):
         return g.astype(ctx.in_dtype), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return Cast.apply(g, ctx.in_dtype), None
+
 
 class ToDevice(Op):
     _backward_name = "ToCopyBackward0"
@@ -29,6 +33,10 @@ class ToDevice(Op):
     @staticmethod
     def backward(ctx, g):
         return _transfer(g, ctx.target_device, ctx.source), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return to(g, ctx.source), None  # to() sets the output's device and the node's target_device
 
 
 def _transfer(array, source, target):

@@ -1,5 +1,6 @@
 """MaskedScale: y = x * mult (+ add), the dropout Op; nn.functional draws mult (and add) and calls it."""
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const
 
 
 class MaskedScale(Op):
@@ -18,3 +19,8 @@ class MaskedScale(Op):
     def backward(ctx, g):
         (mult,) = ctx.saved_tensors
         return g * mult, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (mult,) = ctx.saved_tensors
+        return g * const(ctx, mult), None, None

@@ -4,7 +4,9 @@ Unary math lives in ops/unary.py and is re-exported here, so `elementwise` names
 """
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
 from gpunet.ops._util import promote, shape_of, unbroadcast
+from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.ops.unary import *  # noqa: F401,F403  (the re-export)
 from gpunet.ops.unary import trunc
 from gpunet.tensor import Tensor, _make
@@ -29,6 +31,12 @@ class Add(Op):
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g, sa) if na else None, unbroadcast(g, sb) if nb else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast_t(g, sa) if na else None, unbroadcast_t(g, sb) if nb else None)
+
 
 class Sub(Op):
     _backward_name = "SubBackward0"
@@ -43,6 +51,12 @@ class Sub(Op):
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast_t(g, sa) if na else None, unbroadcast_t(-g, sb) if nb else None)
 
 
 class Mul(Op):
@@ -59,6 +73,12 @@ class Mul(Op):
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g * b, a.shape) if na else None, unbroadcast(g * a, b.shape) if nb else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = saved(ctx)
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast_t(g * b, a.shape) if na else None, unbroadcast_t(g * a, b.shape) if nb else None)
+
 
 class Div(Op):
     _backward_name = "DivBackward0"
@@ -74,6 +94,14 @@ class Div(Op):
         na, nb = ctx.needs_input_grad
         ga = unbroadcast(g / b, a.shape) if na else None
         gb = unbroadcast(-g * a / (b * b), b.shape) if nb else None
+        return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = saved(ctx)
+        na, nb = ctx.needs_input_grad
+        ga = unbroadcast_t(g / b, a.shape) if na else None
+        gb = unbroadcast_t(-g * a / (b * b), b.shape) if nb else None
         return ga, gb
 
 
@@ -102,6 +130,19 @@ class Pow(Op):
             gb = unbroadcast(xp.where(a > 0, g * out * safe_log, 0).astype(g.dtype), b.shape)
         return ga, gb
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b, out = saved(ctx)
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        if na:  # b * a**(b-1), zero where b == 0 (a**-1 would be inf at a == 0)
+            b_zero = const(ctx, b._data == 0, g._data.dtype)
+            ga = unbroadcast_t(g * b * a ** (b + b_zero - 1) * (1 - b_zero), a.shape)
+        if nb:  # a**b * log(a) where a > 0, else 0
+            a_pos = const(ctx, a._data > 0, g._data.dtype)
+            gb = unbroadcast_t(g * out * (a * a_pos + (1 - a_pos)).log() * a_pos, b.shape)
+        return ga, gb
+
 
 class Maximum(Op):
     _backward_name = "MaximumBackward0"
@@ -114,6 +155,10 @@ class Maximum(Op):
     @staticmethod
     def backward(ctx, g):
         return _minmax_backward(ctx, g, 1)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return _minmax_backward_graph(ctx, g, 1)
 
 
 class Minimum(Op):
@@ -128,6 +173,10 @@ class Minimum(Op):
     def backward(ctx, g):
         return _minmax_backward(ctx, g, -1)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return _minmax_backward_graph(ctx, g, -1)
+
 
 def _minmax_backward(ctx, g, sign):
     a, b = ctx.saved_tensors
@@ -137,6 +186,16 @@ def _minmax_backward(ctx, g, sign):
     na, nb = ctx.needs_input_grad
     return (unbroadcast(g * share_a, a.shape) if na else None,
             unbroadcast(g * (1 - share_a), b.shape) if nb else None)
+
+
+def _minmax_backward_graph(ctx, g, sign):
+    """The same split, as Tensor ops: the shares are constants (piecewise linear)."""
+    a, b = ctx.saved_tensors
+    wins_a = (a > b) if sign > 0 else (a < b)
+    share_a = const(ctx, wins_a + 0.5 * (a == b), g._data.dtype)
+    na, nb = ctx.needs_input_grad
+    return (unbroadcast_t(g * share_a, a.shape) if na else None,
+            unbroadcast_t(g * (1 - share_a), b.shape) if nb else None)
 
 
 def _binary(op_cls, name):
@@ -237,6 +296,14 @@ class PowScalar(Op):
         if p == 2:
             return (g * 2 * a, None)
         return ((g * p * _xp(ctx).power(a, p - 1)).astype(g.dtype), None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        p = ctx.p
+        if p == 2:
+            return (g * 2 * a, None)
+        return (g * p * a ** (p - 1), None)
 
 
 def floor_divide(input, other):

@@ -2,8 +2,10 @@
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import _enabled
+from gpunet.autograd.higher_order import const
 from gpunet.backend import CPU
 from gpunet.ops._util import _view_of, promote, unbroadcast
+from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.ops.inplace import check_inplace, commit_inplace
 from gpunet.tensor import Tensor, _dim, _make
 
@@ -47,13 +49,40 @@ class Index(Op):
 
     @staticmethod
     def backward(ctx, g):
-        xp = ctx.device.xp
-        out = xp.zeros(ctx.shape, dtype=g.dtype)
-        if ctx.advanced:
-            ctx.device.backend.scatter_add(out, ctx.index, g)
-        else:
-            out[ctx.index] = g
-        return out, None, None
+        return _scatter_into_zeros(ctx, g, ctx.shape, ctx.index, ctx.advanced), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return IndexBackward.apply(g, ctx.shape, ctx.index, ctx.advanced), None, None
+
+
+class IndexBackward(Op):
+    """Index's backward as an Op (the create_graph walk): g placed (summed, for repeated advanced indices)
+    into zeros of the input's shape. Its own backward indexes again, so the pair differentiates forever."""
+    _backward_name = "IndexBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, g, shape, index, advanced):
+        ctx.index, ctx.advanced = index, advanced
+        return _scatter_into_zeros(ctx, g, shape, index, advanced)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return gg[ctx.index], None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        return Index.apply(gg, ctx.index, ctx.advanced), None, None, None
+
+
+def _scatter_into_zeros(ctx, g, shape, index, advanced):
+    """g placed at index in zeros of shape; repeated advanced indices sum."""
+    out = ctx.device.xp.zeros(shape, dtype=g.dtype)
+    if advanced:
+        ctx.device.backend.scatter_add(out, index, g)
+    else:
+        out[index] = g
+    return out
 
 
 def _ints_first(idx, ndim):
@@ -312,6 +341,14 @@ class Where(Op):
         _, na, nb = ctx.needs_input_grad
         ga = unbroadcast(g * cond, ctx.shapes[0]) if na else None
         gb = unbroadcast(g * ~cond, ctx.shapes[1]) if nb else None
+        return None, ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (cond,) = ctx.saved_tensors
+        _, na, nb = ctx.needs_input_grad
+        ga = unbroadcast_t(g * const(ctx, cond, g._data.dtype), ctx.shapes[0]) if na else None
+        gb = unbroadcast_t(g * const(ctx, ~cond, g._data.dtype), ctx.shapes[1]) if nb else None
         return None, ga, gb
 
 

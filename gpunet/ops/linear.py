@@ -1,5 +1,6 @@
 """Linear: y = x @ W^T + b as one fused Op (the layer's hot path); F.linear checks and calls it."""
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import saved
 
 
 class Linear(Op):
@@ -25,4 +26,14 @@ class Linear(Op):
         gx = xp.matmul(g2, w).reshape(x.shape) if nx else None
         gw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if nw else None
         gb = g2.sum(axis=0) if nb else None
+        return gx, gw, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, w = saved(ctx)
+        nx, nw, nb = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        gx = (g2 @ w).reshape(x.shape) if nx else None
+        gw = g2.t() @ (x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if nw else None
+        gb = g2.sum(0) if nb else None
         return gx, gw, gb

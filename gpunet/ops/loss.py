@@ -7,7 +7,9 @@ forms the derivatives that backward will need. nn.functional checks the argument
 import numpy as np
 
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, refusal, saved
 from gpunet.ops._util import unbroadcast
+from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 
 
 def _reduce(xp, loss, reduction):
@@ -33,8 +35,10 @@ class Regression(Op):
     def forward(ctx, x, t, kind, param, reduction):
         xp = ctx.device.xp
         d = x - t
+        ctx.kind = kind
         if kind == "mse":
-            loss, deriv = d * d, (2 * d if any(ctx.needs_input_grad) else None)
+            loss = d * d
+            ctx.save_for_backward(x, t)  # the inputs (not 2 * d): backward_graph differentiates them
         else:
             a = abs(d)
             if kind == "l1":
@@ -52,17 +56,36 @@ class Regression(Op):
                     deriv = xp.where(a < param, d / param, s)
                 else:
                     deriv = xp.where(a < param, d, param * s)
-        ctx.save_for_backward(deriv)
+            ctx.save_for_backward(deriv)
         ctx.consts = (x.shape, t.shape, reduction, loss.size)
         return _reduce(xp, loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
-        (deriv,) = ctx.saved_tensors
+        if ctx.kind == "mse":
+            x, t = ctx.saved_tensors
+            deriv = 2 * (x - t)
+        else:
+            (deriv,) = ctx.saved_tensors
         x_shape, t_shape, reduction, n = ctx.consts
         gd = deriv * _grad_scale(g, reduction, n)
         nx, nt = ctx.needs_input_grad[:2]
         return (unbroadcast(gd, x_shape) if nx else None, unbroadcast(-gd, t_shape) if nt else None,
+                None, None, None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        if ctx.kind == "mse":
+            x, t = saved(ctx)
+            deriv = 2 * (x - t)
+        elif ctx.kind == "l1":
+            deriv = const(ctx, ctx.saved_tensors[0])  # sign(x - t): constant
+        else:
+            raise refusal(ctx, f" for {ctx.kind}_loss (only mse_loss and l1_loss)")
+        x_shape, t_shape, reduction, n = ctx.consts
+        gd = deriv * _grad_scale(g, reduction, n)
+        nx, nt = ctx.needs_input_grad[:2]
+        return (unbroadcast_t(gd, x_shape) if nx else None, unbroadcast_t(-gd, t_shape) if nt else None,
                 None, None, None)
 
 

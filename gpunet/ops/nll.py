@@ -8,6 +8,7 @@ smoothing adds eps/C * sum_c w_c * (-log p_c) per row, normalised the same way.
 import numpy as np
 
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, refusal
 
 
 def _rows(xp, x):
@@ -85,6 +86,18 @@ class ClassNLL(Op):
             grad -= (valid[:, None] * (eps / c)) * wv
         grad *= coef[:, None] if reduction == "none" else coef
         return _unrows(xp, grad.astype(w_t.dtype, copy=False), x_shape), None, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """nll_loss on log-probabilities: the gradient is a constant times g, so it is that constant (the
+        backward of a unit g) times g. cross_entropy on logits would need the logits, which forward does
+        not keep: use nll_loss(log_softmax(x, 1), t) for higher-order gradients."""
+        x_shape, reduction, _, from_logits, _ = ctx.consts
+        if from_logits:
+            raise refusal(ctx, " for cross_entropy on logits (nll_loss(log_softmax(x, 1), target) has one)")
+        unit = ClassNLL.backward(ctx, ctx.device.xp.ones(g._data.shape, dtype=g._data.dtype))[0]
+        scale = g.unsqueeze(1) if reduction == "none" and len(x_shape) > 1 else g
+        return (const(ctx, unit) * scale,) + (None,) * 6
 
 
 class SoftCrossEntropy(Op):

@@ -6,8 +6,11 @@ parameter element"; the Op does that with the textbook backward
 Running statistics (batch_norm, instance_norm) are updated in place inside the forward, from the
 batch statistics it computes anyway, with the unbiased variance, as PyTorch does.
 """
-from gpunet.autograd.function import Op
+from gpunet.autograd.function import AccumulateGrad, Op
+from gpunet.autograd.higher_order import const, saved
 from gpunet.ops._util import unbroadcast
+from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
+from gpunet.tensor import _make
 
 
 class Normalize(Op):
@@ -40,6 +43,7 @@ class Normalize(Op):
         else:
             y = xhat + b.reshape(param_shape) if b is not None else xhat.copy()  # never alias the saved xhat
         ctx.save_for_backward(xhat, invstd, w)
+        ctx.eps = eps
         ctx.consts = (x.shape, axes, param_shape, None if b is None else b.shape, fixed is None)
         return y.reshape(x.shape)
 
@@ -64,6 +68,49 @@ class Normalize(Op):
                 gx = gh * invstd
             gx = gx.reshape(x_shape)
         return gx, gw, gb, None, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """backward's formulas on Tensors, with x recovered from the saved xhat / invstd = x - mean: the
+        statistics are recomputed from it (shift-invariant, so the mean it lacks does not matter)."""
+        xhat, invstd, _ = ctx.saved_tensors
+        _, _, w = saved(ctx)
+        x_shape, axes, param_shape, b_shape, batch_stats = ctx.consts
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        xc = _centred_input(ctx, (xhat / invstd).reshape(x_shape)).reshape(xhat.shape)
+        if batch_stats:
+            xc = xc - xc.mean(axes, keepdim=True)
+            inv = ((xc * xc).mean(axes, keepdim=True) + ctx.eps).rsqrt()
+        else:
+            inv = const(ctx, invstd)
+        xh = xc * inv
+        g = g.reshape(xhat.shape)
+        gx = gw = gb = None
+        if nw:
+            gw = unbroadcast_t(g * xh, param_shape).reshape(w.shape)
+        if nb:
+            gb = unbroadcast_t(g, param_shape).reshape(b_shape)
+        if nx:
+            gh = g * w.reshape(param_shape) if w is not None else g
+            if batch_stats:
+                gx = inv * (gh - gh.mean(axes, keepdim=True) - xh * (gh * xh).mean(axes, keepdim=True))
+            else:
+                gx = gh * inv
+            gx = gx.reshape(x_shape)
+        return gx, gw, gb, None, None, None, None, None, None
+
+
+def _centred_input(ctx, values):
+    """A Tensor of values (x - mean) standing at x's place in the graph: gradients reaching it flow on to
+    x's producer (or into the leaf x), so it differentiates as x does, up to the constant shift."""
+    edge = ctx.next_functions[0]
+    if edge is None:
+        return const(ctx, values)
+    node, nr = edge
+    if isinstance(node, AccumulateGrad):
+        leaf = node.variable
+        return leaf - const(ctx, leaf._data - values)
+    return _make(values, ctx.device, True, node, nr)
 
 
 def _update_running(xp, running, mean, var, count):

@@ -5,6 +5,7 @@ IndexPad gathers along each padded axis with indices from source_index; its back
 import numpy as np
 
 from gpunet.autograd.function import Op
+from gpunet.ops.indexing import Index, IndexBackward
 
 
 class ConstantPad(Op):
@@ -24,6 +25,11 @@ class ConstantPad(Op):
         ga = ctx.device.xp.zeros(ctx.a_shape, dtype=g.dtype)
         ga[ctx.src] = g[ctx.dst]
         return ga, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        kept = Index.apply(g, ctx.dst, False)
+        return IndexBackward.apply(kept, ctx.a_shape, ctx.src, False), None, None
 
 
 def _constant_regions(shape, pairs):
@@ -60,6 +66,13 @@ class IndexPad(Op):
             out = xp.zeros(shape, dtype=g.dtype)
             ctx.device.backend.scatter_add(out, (slice(None),) * axis + (xp.asarray(idx),), g)
             g = out
+        return g, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        xp = ctx.device.xp
+        for (axis, idx), shape in zip(reversed(ctx.axis_indices), reversed(ctx.shapes)):
+            g = IndexBackward.apply(g, shape, (slice(None),) * axis + (xp.asarray(idx),), True)
         return g, None
 
 

@@ -4,6 +4,17 @@ x is (N, C, H, W); max pooling returns flat indices h * W + w within each (n, c)
 nn.functional checks the arguments and runs the 1-D forms as 2-D ones.
 """
 from gpunet.autograd.function import Op
+from gpunet.ops.indexing import IndexBackward
+
+
+def _unpool_graph(ctx, g, idx):
+    """Max pooling's backward as Tensor ops: g summed into the input positions idx (flat within each
+    (n, c) plane), through IndexBackward, whose own backward gathers again."""
+    xp = ctx.device.xp
+    n, c, h, w = ctx.x_shape
+    planes = xp.arange(n * c, dtype=idx.dtype).reshape(n, c, 1, 1) * (h * w)
+    flat = IndexBackward.apply(g.reshape(-1), (n * c * h * w,), ((idx + planes).reshape(-1),), True)
+    return flat.reshape(ctx.x_shape)
 
 
 class MaxPool2d(Op):
@@ -21,6 +32,11 @@ class MaxPool2d(Op):
         (idx,) = ctx.saved_tensors
         return ctx.device.K.max_pool2d_backward(g, idx, ctx.x_shape), None, None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g, _g_idx):
+        (idx,) = ctx.saved_tensors
+        return _unpool_graph(ctx, g, idx), None, None, None, None, None
+
 
 class AvgPool2d(Op):
     _backward_name = "AvgPool2DBackward0"
@@ -35,18 +51,64 @@ class AvgPool2d(Op):
     def backward(ctx, g):
         return (ctx.device.K.avg_pool2d_backward(g, *ctx.args),) + (None,) * 6
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return (AvgPool2dBackward.apply(g, ctx.args),) + (None,) * 6
+
+
+class AvgPool2dBackward(Op):
+    """avg_pool2d's backward as an Op (the create_graph walk). Both are linear, each the other's transpose,
+    so its backward is avg_pool2d's forward."""
+    _backward_name = "AvgPool2DBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, g, args):
+        ctx.args = args
+        return ctx.device.K.avg_pool2d_backward(g, *args)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return ctx.device.K.avg_pool2d_forward(gg, *ctx.args[1:]), None
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        return AvgPool2d.apply(gg, *ctx.args[1:]), None
+
 
 class AdaptiveAvgPool2d(Op):
     _backward_name = "AdaptiveAvgPool2DBackward0"
 
     @staticmethod
     def forward(ctx, x, output_size):
-        ctx.x_shape = x.shape
+        ctx.x_shape, ctx.output_size = x.shape, output_size
         return ctx.device.K.adaptive_avg_pool2d_forward(x, output_size)
 
     @staticmethod
     def backward(ctx, g):
         return ctx.device.K.adaptive_avg_pool2d_backward(g, ctx.x_shape), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return AdaptiveAvgPool2dBackward.apply(g, ctx.x_shape, ctx.output_size), None
+
+
+class AdaptiveAvgPool2dBackward(Op):
+    """adaptive_avg_pool2d's backward as an Op (the create_graph walk): its transpose, so its backward is
+    adaptive_avg_pool2d's forward."""
+    _backward_name = "AdaptiveAvgPool2DBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, g, x_shape, output_size):
+        ctx.output_size = output_size
+        return ctx.device.K.adaptive_avg_pool2d_backward(g, x_shape)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return ctx.device.K.adaptive_avg_pool2d_forward(gg, ctx.output_size), None, None
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        return AdaptiveAvgPool2d.apply(gg, ctx.output_size), None, None
 
 
 class AdaptiveMaxPool2d(Op):
@@ -76,3 +138,8 @@ class AdaptiveMaxPool2d(Op):
     def backward(ctx, g, _g_idx):
         (idx,) = ctx.saved_tensors
         return ctx.device.K.max_pool2d_backward(g, idx, ctx.x_shape), None
+
+    @staticmethod
+    def backward_graph(ctx, g, _g_idx):
+        (idx,) = ctx.saved_tensors
+        return _unpool_graph(ctx, g, idx), None

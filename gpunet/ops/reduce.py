@@ -6,6 +6,7 @@ import numpy as np
 
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
 from gpunet.ops._util import expand_reduced, norm_dims
 from gpunet.ops.elementwise import maximum, minimum
 from gpunet.tensor import Tensor, _make
@@ -31,6 +32,10 @@ class Sum(Op):
         g = expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim)
         return ctx.device.xp.broadcast_to(g, ctx.shape), None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim).expand(ctx.shape), None, None, None
+
 
 class SumAll(Sum):
     _backward_name = "SumBackward0"  # PyTorch's name for a sum over all elements
@@ -50,6 +55,11 @@ class Mean(Op):
     def backward(ctx, g):
         g = expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim) / g.dtype.type(builtins_max(ctx.count, 1))
         return ctx.device.xp.broadcast_to(g, ctx.shape), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        g = expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdim) / builtins_max(ctx.count, 1)
+        return g.expand(ctx.shape), None, None
 
 
 class MeanAll(Mean):
@@ -116,6 +126,13 @@ class MaxMinAll(Op):
         count = mask.sum(axis=_axes(ctx.axes), keepdims=True)
         return g * mask / count.astype(g.dtype), None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, out = ctx.saved_tensors  # the shares of the tied extremes are constants
+        mask = a == expand_reduced(out, a.shape, ctx.axes, ctx.keepdim)
+        share = const(ctx, mask / mask.sum(axis=_axes(ctx.axes), keepdims=True), g._data.dtype)
+        return expand_reduced(g, a.shape, ctx.axes, ctx.keepdim) * share, None, None, None
+
 
 class MaxMinDim(Op):
     """max(dim)/min(dim): values and indices; the gradient goes to the chosen index."""
@@ -171,6 +188,12 @@ class LogSumExp(Op):
         g = expand_reduced(g, a.shape, ctx.axes, ctx.keepdim)
         return g * ctx.device.xp.exp(a - out), None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, _ = saved(ctx)
+        out = LogSumExp.apply(a, ctx.axes, True)  # recomputed from a (with its dims), so the graph reaches it
+        return expand_reduced(g, a.shape, ctx.axes, ctx.keepdim) * (a - out).exp(), None, None
+
 
 class CumSum(Op):
     _backward_name = "CumsumBackward0"
@@ -184,6 +207,10 @@ class CumSum(Op):
     def backward(ctx, g):
         xp = ctx.device.xp
         return xp.flip(xp.cumsum(xp.flip(g, axis=ctx.dim), axis=ctx.dim), axis=ctx.dim), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.flip(ctx.dim).cumsum(ctx.dim).flip(ctx.dim), None
 
 
 def _float_input(input, op):
@@ -340,7 +367,7 @@ class Norm(Op):
         else:
             n = (xp.abs(a) ** p).sum(axis=_axes(axes), keepdims=True) ** (1.0 / p)
         ctx.save_for_backward(a, n)
-        ctx.p = p
+        ctx.p, ctx.axes = p, axes
         if keepdim:
             return n
         return n.reshape(()) if axes is None else n.squeeze(axis=axes)
@@ -352,6 +379,19 @@ class Norm(Op):
         safe = xp.where(n == 0, 1, n)
         d = a / safe if ctx.p == 2.0 else xp.sign(a) * xp.abs(a) ** (ctx.p - 1) / safe ** (ctx.p - 1)
         return xp.where(n == 0, 0, g.reshape(n.shape) * d).astype(a.dtype, copy=False), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, _ = saved(ctx)
+        n = Norm.apply(a, ctx.p, ctx.axes, True)  # recomputed from a, so the graph reaches it
+        zero = const(ctx, n._data == 0, g._data.dtype)
+        safe = n + zero  # 1 where the norm is 0; the gradient there is 0, as in backward
+        p = ctx.p
+        if p == 2.0:
+            d = a / safe
+        else:
+            d = const(ctx, ctx.device.xp.sign(a._data)) * a.abs() ** (p - 1) / safe ** (p - 1)
+        return g.reshape(n.shape) * d * (1 - zero), None, None, None
 
 
 def _norm_input(input):

@@ -4,6 +4,7 @@ import numpy as np
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.ops._util import _view_of, norm_dims, unbroadcast
+from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.ops.indexing import getitem
 from gpunet.tensor import Tensor, _dim, _make
 
@@ -28,6 +29,10 @@ class Reshape(Op):
 
     @staticmethod
     def backward(ctx, g):
+        return g.reshape(ctx.in_shape), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
         return g.reshape(ctx.in_shape), None
 
 
@@ -140,6 +145,13 @@ class Permute(Op):
             inverse[a] = i
         return g.transpose(inverse), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        inverse = [0] * len(ctx.axes)
+        for i, a in enumerate(ctx.axes):
+            inverse[a] = i
+        return g.permute(inverse), None
+
 
 def permute(input, *dims):
     dims = _sizes(dims, "permute")
@@ -195,6 +207,10 @@ class Expand(Op):
     def backward(ctx, g):
         return unbroadcast(g, ctx.in_shape), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return unbroadcast_t(g, ctx.in_shape), None
+
 
 def expand(input, *sizes):
     sizes = _sizes(sizes, "expand")
@@ -243,6 +259,10 @@ class Contiguous(Op):
     def backward(ctx, g):
         return g, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g, None
+
 
 def contiguous(input, memory_format=None):
     if input._data.flags.c_contiguous:
@@ -273,6 +293,14 @@ class Repeat(Op):
         g = g.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
         return g.reshape(ctx.orig_shape), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        split = []
+        for r, s in zip(ctx.reps, ctx.in_shape):
+            split += [r, s]
+        g = g.reshape(split).sum(dim=tuple(range(0, len(split), 2)))
+        return g.reshape(ctx.orig_shape), None
+
 
 def repeat(input, *sizes):
     sizes = _sizes(sizes, "repeat")
@@ -301,6 +329,10 @@ class Flip(Op):
     def backward(ctx, g):
         return ctx.device.xp.flip(g, axis=ctx.axes), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return Flip.apply(g, ctx.axes), None
+
 
 def flip(input, *dims):
     return Flip.apply(input, norm_dims(_sizes(dims, "flip"), input._data.ndim, "flip"))
@@ -318,6 +350,11 @@ class Roll(Op):
     def backward(ctx, g):
         neg = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
         return ctx.device.xp.roll(g, neg, axis=ctx.axes), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        neg = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
+        return Roll.apply(g, neg, ctx.axes), None, None
 
 
 def roll(input, shifts, dims=None):
@@ -345,6 +382,14 @@ class Cat(Op):
                 grads.append(g[tuple(idx)])
             else:
                 grads.append(None)
+            start += size
+        return tuple(grads)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        grads, start = [None], 0
+        for size, need in zip(ctx.sizes, ctx.needs_input_grad[1:]):
+            grads.append(g.narrow(ctx.dim, start, size) if need else None)
             start += size
         return tuple(grads)
 

@@ -9,6 +9,7 @@ import warnings
 import numpy as _np
 
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import saved
 from gpunet.ops._checks import check_float, check_tensor
 from gpunet.tensor import _dim
 
@@ -32,6 +33,12 @@ class Softmax(Op):
         gy = g * y
         return gy - y * gy.sum(axis=ctx.dim, keepdims=True), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (y,) = saved(ctx)
+        gy = g * y
+        return gy - y * gy.sum(ctx.dim, keepdim=True), None
+
 
 class LogSoftmax(Op):
     _backward_name = "LogSoftmaxBackward0"
@@ -50,6 +57,11 @@ class LogSoftmax(Op):
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
         return g - ctx.device.xp.exp(out) * g.sum(axis=ctx.dim, keepdims=True), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
+        return g - out.exp() * g.sum(ctx.dim, keepdim=True), None
 
 
 def _softmax_dim(name, ndim, dim, stacklevel):

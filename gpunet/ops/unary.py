@@ -3,7 +3,9 @@ import math
 
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
 from gpunet.ops._util import unbroadcast
+from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.tensor import Tensor
 
 __all__ = [
@@ -30,6 +32,10 @@ class Neg(Op):
     def backward(ctx, g):
         return -g
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return -g
+
 
 class Abs(Op):
     _backward_name = "AbsBackward0"
@@ -44,6 +50,11 @@ class Abs(Op):
         (a,) = ctx.saved_tensors
         return g * _xp(ctx).sign(a)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * const(ctx, _xp(ctx).sign(a))
+
 
 class Exp(Op):
     _backward_name = "ExpBackward0"
@@ -57,6 +68,11 @@ class Exp(Op):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
+        return g * out
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
         return g * out
 
 
@@ -74,6 +90,11 @@ class Expm1(Op):
         (out,) = ctx.saved_tensors
         return g * (out + 1)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
+        return g * (out + 1)
+
 
 class Log(Op):
     _backward_name = "LogBackward0"
@@ -86,6 +107,11 @@ class Log(Op):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
+        return g / a
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
         return g / a
 
 
@@ -102,6 +128,11 @@ class Log2(Op):
         (a,) = ctx.saved_tensors
         return g / (a * a.dtype.type(math.log(2.0)))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        return g / (a * math.log(2.0))
+
 
 class Log10(Op):
     _backward_name = "Log10Backward0"
@@ -116,6 +147,11 @@ class Log10(Op):
         (a,) = ctx.saved_tensors
         return g / (a * a.dtype.type(math.log(10.0)))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        return g / (a * math.log(10.0))
+
 
 class Log1p(Op):
     _backward_name = "Log1PBackward0"
@@ -128,6 +164,11 @@ class Log1p(Op):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
+        return g / (1 + a)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
         return g / (1 + a)
 
 
@@ -145,6 +186,11 @@ class Sqrt(Op):
         (out,) = ctx.saved_tensors
         return g / (2 * out)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
+        return g / (2 * out)
+
 
 class Rsqrt(Op):
     _backward_name = "RsqrtBackward0"
@@ -158,6 +204,11 @@ class Rsqrt(Op):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
+        return -0.5 * g * out * out * out
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
         return -0.5 * g * out * out * out
 
 
@@ -175,6 +226,11 @@ class Reciprocal(Op):
         (out,) = ctx.saved_tensors
         return -g * out * out
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
+        return -g * out * out
+
 
 class Sin(Op):
     _backward_name = "SinBackward0"
@@ -189,6 +245,11 @@ class Sin(Op):
         (a,) = ctx.saved_tensors
         return g * _xp(ctx).cos(a)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        return g * a.cos()
+
 
 class Cos(Op):
     _backward_name = "CosBackward0"
@@ -202,6 +263,11 @@ class Cos(Op):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return -g * _xp(ctx).sin(a)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        return -g * a.sin()
 
 
 class Tan(Op):
@@ -218,6 +284,11 @@ class Tan(Op):
         (out,) = ctx.saved_tensors
         return g * (1 + out * out)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
+        return g * (1 + out * out)
+
 
 class Tanh(Op):
     _backward_name = "TanhBackward0"
@@ -231,6 +302,11 @@ class Tanh(Op):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
+        return g * (1 - out * out)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
         return g * (1 - out * out)
 
 
@@ -251,6 +327,11 @@ class Sigmoid(Op):
         (out,) = ctx.saved_tensors
         return g * out * (1 - out)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)
+        return g * out * (1 - out)
+
 
 class Relu(Op):
     _backward_name = "ReluBackward0"
@@ -266,6 +347,11 @@ class Relu(Op):
         (out,) = ctx.saved_tensors
         return g * (out > 0)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * const(ctx, out > 0, g._data.dtype)  # the mask is constant
+
 
 class Erf(Op):
     _backward_name = "ErfBackward0"
@@ -279,6 +365,11 @@ class Erf(Op):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return g * (2 / math.sqrt(math.pi)) * _xp(ctx).exp(-a * a)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        return g * (2 / math.sqrt(math.pi)) * (-a * a).exp()
 
 
 class Clamp(Op):
@@ -312,6 +403,26 @@ class Clamp(Op):
         ghi = unbroadcast(g * ((a > hi) | (lo > hi) if lo is not None else a > hi), hi.shape) if nhi else None
         return ga, glo, ghi
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, lo, hi = ctx.saved_tensors  # piecewise linear: the masks are constants
+        dtype = g._data.dtype
+        keep = True
+        if lo is not None:
+            keep = a >= lo
+        if hi is not None:
+            keep = keep & (a <= hi)
+        na, nlo, nhi = ctx.needs_input_grad
+        ga = unbroadcast_t(g * const(ctx, keep, dtype), a.shape) if na else None
+        glo = ghi = None
+        if nlo:
+            to_lo = (a < lo) & (lo < hi) if hi is not None else a < lo
+            glo = unbroadcast_t(g * const(ctx, to_lo, dtype), lo.shape)
+        if nhi:
+            to_hi = (a > hi) | (lo > hi) if lo is not None else a > hi
+            ghi = unbroadcast_t(g * const(ctx, to_hi, dtype), hi.shape)
+        return ga, glo, ghi
+
 
 def _zero_grad_unary(name, np_name):
     """Piecewise-constant functions (floor, sign, ...): gradient zero almost everywhere."""
@@ -324,6 +435,10 @@ def _zero_grad_unary(name, np_name):
 
         @staticmethod
         def backward(ctx, g):
+            return g * 0
+
+        @staticmethod
+        def backward_graph(ctx, g):
             return g * 0
     _Op.__name__ = name.capitalize()
     return _Op

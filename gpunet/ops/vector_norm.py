@@ -2,6 +2,7 @@
 import math
 
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
 
 
 class VectorNorm(Op):
@@ -42,3 +43,25 @@ class VectorNorm(Op):
         else:
             d = xp.sign(x) * abs(x) ** (p - 1) / safe ** (p - 1)
         return xp.where(n == 0, 0, g * d).astype(x.dtype, copy=False), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, _ = saved(ctx)
+        p, dim, keepdim = ctx.consts
+        xp = ctx.device.xp
+        dtype = g._data.dtype
+        n = VectorNorm.apply(x, p, dim, True)  # recomputed from x (with its dim), so the graph reaches it
+        if not keepdim:
+            g = g.unsqueeze(dim)
+        zero = const(ctx, n._data == 0, dtype)
+        sign = const(ctx, xp.sign(x._data), dtype)
+        if p == 2:
+            d = x / (n + zero)  # n + zero: 1 where the norm is 0, where the gradient is 0 (as in backward)
+        elif p == 1:
+            d = sign
+        elif p == math.inf:
+            hit = abs(x._data) == n._data
+            d = const(ctx, xp.sign(x._data) * hit / hit.sum(axis=dim, keepdims=True), dtype)
+        else:
+            d = sign * x.abs() ** (p - 1) / (n + zero) ** (p - 1)
+        return g * d * (1 - zero), None, None, None

@@ -1,0 +1,39 @@
+"""What both backward walks share (engine.run_backward and higher_order.run_backward_graph): counting
+each node's consumers, and checking an Op's gradients against its inputs."""
+from gpunet.backend import array_device
+
+
+def collect_dependencies(roots):
+    """{node: how many edges reach it} over the graph below roots."""
+    deps = {}
+    stack = [node for node in roots]
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for edge in node.next_functions:
+            if edge is not None:
+                nxt = edge[0]
+                deps[nxt] = deps.get(nxt, 0) + 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+    return deps
+
+
+def check_gradients(node, grads, meta):
+    """Each gradient an Op's backward returned for an input that needs one has that input's shape, dtype
+    and device (checked when gpunet.autograd.function.checking_backward is on, as in the tests)."""
+    for i, (g, m) in enumerate(zip(grads, meta)):
+        if g is None or m is None:
+            continue
+        shape, dtype = m
+        problem = None
+        if array_device(g) is not node.device:
+            problem = f"on {array_device(g)}, not on the input's device {node.device}"
+        elif g.shape != shape:
+            problem = f"of shape {list(g.shape)} for an input of shape {list(shape)}"
+        elif g.dtype != dtype:
+            problem = f"of dtype {g.dtype} for an input of dtype {dtype}"
+        if problem:
+            raise RuntimeError(f"{node.name()} ({node._fn.__module__}.{node._fn.__name__}.backward) returned "
+                               f"a gradient {problem} at index {i}")
