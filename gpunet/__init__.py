@@ -34,6 +34,7 @@ from gpunet.ops.elementwise import (abs, absolute, add, addcdiv, addcmul, allclo
                                     minimum, mul, multiply, ne, neg, negative, not_equal, pow, reciprocal,
                                     relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt, square, sub,
                                     subtract, tan, tanh, true_divide, trunc)
+from gpunet.ops.einsum import einsum  # noqa: F401
 from gpunet.ops.linalg import addmm, baddbmm, bmm, dot, ger, inner, matmul, mm, mv, outer  # noqa: F401
 from gpunet.ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, logsumexp,  # noqa: F401
                                max, mean, min, norm, prod, std, std_mean, sum, var, var_mean)
