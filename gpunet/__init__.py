@@ -35,6 +35,8 @@ from gpunet.ops.elementwise import (abs, absolute, add, addcdiv, addcmul, allclo
                                     relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt, square, sub,
                                     subtract, tan, tanh, true_divide, trunc)
 from gpunet.ops.einsum import einsum  # noqa: F401
+from gpunet.ops.linalg_decomp import det, logdet, slogdet  # noqa: F401
+from gpunet.ops.linalg_decomp import inv as inverse  # noqa: F401
 from gpunet.ops.linalg import addmm, baddbmm, bmm, dot, ger, inner, matmul, mm, mv, outer  # noqa: F401
 from gpunet.ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, logsumexp,  # noqa: F401
                                max, mean, min, norm, prod, std, std_mean, sum, var, var_mean)
@@ -47,7 +49,7 @@ from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone
 from gpunet.ops import softmax as _softmax
 from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
 from gpunet.serialization import load, save  # noqa: F401
-from gpunet import accelerator, backends, compiler, jit, nn, onnx, optim, utils  # noqa: F401
+from gpunet import accelerator, backends, compiler, jit, linalg, nn, onnx, optim, utils  # noqa: F401
 from gpunet.compiler import compile  # noqa: F401  (torch.compile, as torch.compiler.compile)
 from gpunet import distributions  # noqa: F401
 from gpunet._torch_alias import as_torch  # noqa: F401

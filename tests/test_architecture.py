@@ -27,6 +27,7 @@ LAYERS = {
     "gpunet.ops": 3,
     "gpunet.nn": 4, "gpunet.optim": 4, "gpunet.utils": 4, "gpunet.cuda": 4, "gpunet.backends": 4,
     "gpunet.accelerator": 4, "gpunet.jit": 4, "gpunet.onnx": 4,
+    "gpunet.linalg": 4,
     "gpunet.distributions": 4,  # built on ops; Bernoulli's log_prob is nn.functional's BCE with logits
     "gpunet.serialization": 5,  # it restores nn.Parameter
     "gpunet.gpucheck": 6, "gpunet": 6,  # the package face imports everything

@@ -131,6 +131,10 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
 
 
 # ---- Cholesky factor and triangular solve -----------------------------------------------------------------
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError: a matrix function failed on its input (singular, not positive-definite)."""
+
+
 def _tri_mask(xp, n, lower, unit):
     """Which entries of an (n, n) triangular matrix are read: one triangle, without the diagonal if unit."""
     k = -1 if unit else 0
@@ -150,7 +154,7 @@ class Cholesky(Op):
         try:
             out = ctx.device.backend.cholesky(a)
         except np.linalg.LinAlgError:
-            raise RuntimeError(f"linalg.cholesky: The factorization could not be completed because the input "
+            raise LinAlgError(f"linalg.cholesky: The factorization could not be completed because the input "
                                f"of shape {list(a.shape)} is not positive-definite") from None
         ctx.save_for_backward(out)
         return out
