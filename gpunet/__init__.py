@@ -19,7 +19,8 @@ from gpunet import autograd  # noqa: F401
 from gpunet.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from gpunet.autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
 from gpunet.random import Generator, initial_seed, manual_seed, seed  # noqa: F401
-from gpunet import cuda  # noqa: F401
+from gpunet import amp, cuda  # noqa: F401
+from gpunet.amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: F401
 from gpunet.ops.creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: F401
                                  HalfTensor, IntTensor, LongTensor, ShortTensor, arange, as_tensor, asarray,
                                  bernoulli, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,

@@ -9,6 +9,7 @@ on the diagonal where operand k repeats a letter, and summed back over its broad
 """
 import string
 
+from gpunet.amp import _policy as _amp
 from gpunet.autograd.function import Op
 from gpunet.ops._util import unbroadcast
 from gpunet.tensor import Tensor
@@ -147,6 +148,8 @@ def einsum(equation, *operands):
             raise TypeError(f"einsum(): operand {i} must be a Tensor, not {type(t).__name__}")
     if not operands:
         raise _error("must provide at least one operand")
+    if _amp.state.on:  # autocast
+        operands = _amp.cast("einsum", *operands)
     dtype = operands[0].dtype
     for t in operands[1:]:
         if t.dtype != dtype:

@@ -11,6 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from gpunet.amp import _policy as _amp
 from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import is_grad_enabled
 from gpunet.ops._util import promote
@@ -251,17 +252,25 @@ class Eigh(Op):
 
 
 # ---- the functions (torch.linalg.* and their top-level aliases) -----------------------------------------
+def _fp32(op, *tensors):
+    """Autocast runs linear algebra in float32 (PyTorch's float32 list)."""
+    return _amp.cast(op, *tensors) if _amp.state.on else tensors
+
+
 def inv(A):
+    (A,) = _fp32("linalg.inv", A)
     _check_square(A, "linalg.inv")
     return Inv.apply(A)
 
 
 def det(A):
+    (A,) = _fp32("linalg.det", A)
     _check_square(A, "linalg.det")
     return Det.apply(A)
 
 
 def slogdet(A):
+    (A,) = _fp32("linalg.slogdet", A)
     _check_square(A, "linalg.slogdet")
     return linalg_slogdet(*Slogdet.apply(A))
 
@@ -280,7 +289,7 @@ def solve(A, B, *, left=True):
     _check_square(A, op)
     if not isinstance(B, Tensor):
         raise TypeError(f"{op}: argument 'B' must be a Tensor, not {type(B).__name__}")
-    A, B = promote(A, B, op)
+    A, B = promote(*_fp32(op, A, B), op)
     if not left:  # X A = B  <=>  A^T X^T = B^T
         return solve(A.mT, B.mT).mT
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
@@ -315,11 +324,13 @@ def qr(A, mode="reduced"):
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
                            "'r', or 'complete'")
+    (A,) = _fp32("linalg.qr", A)
     _check_matrix(A, "linalg.qr")
     return linalg_qr(*QR.apply(A, mode))
 
 
 def svd(A, full_matrices=True):
+    (A,) = _fp32("linalg.svd", A)
     _check_matrix(A, "linalg.svd")
     return linalg_svd(*SVD.apply(A, bool(full_matrices)))
 
@@ -334,6 +345,7 @@ def svdvals(A):
 def eigh(A, UPLO="L"):
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    (A,) = _fp32("linalg.eigh", A)
     _check_square(A, "linalg.eigh")
     return linalg_eigh(*Eigh.apply(A, UPLO))
 
