@@ -17,6 +17,7 @@ from gpunet.backend import canonical
 from gpunet.tensor import Tensor, _make
 
 _READY, _UNSCALED, _STEPPED = 0, 1, 2
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 class GradScaler:
@@ -152,11 +153,12 @@ class GradScaler:
             for f in founds[1:]:
                 found = found | f  # (one device: gpunet runs on one GPU)
             tracker = xp.where(found, 0, self._growth_tracker + 1).astype("int32")
-            grown = (self._scale * self._growth_factor).astype("float32")
-            grow = (tracker == self._growth_interval) & xp.isfinite(grown)
-            self._scale = xp.where(found, self._scale * self._backoff_factor,
-                                   xp.where(grow, grown, self._scale)).astype("float32")
-            self._growth_tracker = xp.where(tracker == self._growth_interval, 0, tracker).astype("int32")
+            due = tracker == self._growth_interval
+            # a scale that growing would make inf stays (compared, never computed: no overflow)
+            grow = due & (self._scale <= _FLOAT32_MAX / self._growth_factor)
+            factor = xp.where(found, self._backoff_factor, xp.where(grow, self._growth_factor, 1.0))
+            self._scale = (self._scale * factor).astype("float32")
+            self._growth_tracker = xp.where(due, 0, tracker).astype("int32")
         self._per_optimizer = {}
 
     def _check_scale_initialized(self, funcname):
