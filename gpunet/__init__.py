@@ -20,7 +20,8 @@ from gpunet.autograd import enable_grad, inference_mode, is_grad_enabled, no_gra
 from gpunet.autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
 from gpunet.autograd import functional as _autograd_functional  # noqa: F401,E402  (torch.autograd.functional)
 from gpunet.random import Generator, initial_seed, manual_seed, seed  # noqa: F401
-from gpunet import cuda  # noqa: F401
+from gpunet import amp, cuda  # noqa: F401
+from gpunet.amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: F401
 from gpunet.ops.creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: F401
                                  HalfTensor, IntTensor, LongTensor, ShortTensor, arange, as_tensor, asarray,
                                  bernoulli, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
@@ -35,6 +36,9 @@ from gpunet.ops.elementwise import (abs, absolute, add, addcdiv, addcmul, allclo
                                     minimum, mul, multiply, ne, neg, negative, not_equal, pow, reciprocal,
                                     relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt, square, sub,
                                     subtract, tan, tanh, true_divide, trunc)
+from gpunet.ops.einsum import einsum  # noqa: F401
+from gpunet.ops.linalg_decomp import det, logdet, slogdet  # noqa: F401
+from gpunet.ops.linalg_decomp import inv as inverse  # noqa: F401
 from gpunet.ops.linalg import addmm, baddbmm, bmm, dot, ger, inner, matmul, mm, mv, outer  # noqa: F401
 from gpunet.ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, logsumexp,  # noqa: F401
                                max, mean, min, norm, prod, std, std_mean, sum, var, var_mean)
@@ -47,7 +51,7 @@ from gpunet.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, clone
 from gpunet.ops import softmax as _softmax
 from gpunet.ops.sorting import argsort, sort, topk  # noqa: F401
 from gpunet.serialization import load, save  # noqa: F401
-from gpunet import accelerator, backends, compiler, jit, nn, onnx, optim, utils  # noqa: F401
+from gpunet import accelerator, backends, compiler, jit, linalg, nn, onnx, optim, utils  # noqa: F401
 from gpunet.compiler import compile  # noqa: F401  (torch.compile, as torch.compiler.compile)
 from gpunet import distributions  # noqa: F401
 from gpunet._torch_alias import as_torch  # noqa: F401

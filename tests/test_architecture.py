@@ -23,11 +23,13 @@ LAYERS = {
     "gpunet._naming": 0, "gpunet._torch_api": 0, "gpunet._missing": 0,
     "gpunet.utils.hooks": 0, "gpunet.utils.named": 0, "gpunet.compiler": 0,
     "gpunet.tensor": 1, "gpunet._from_data": 1,
+    "gpunet.amp._policy": 1,  # autocast's state and cast rule, read by ops' entry points
     "gpunet.autograd": 2,
     "gpunet.autograd.functional": 3,  # jacobian/hessian: built on ops (stack); gpunet's face imports it
     "gpunet.ops": 3,
     "gpunet.nn": 4, "gpunet.optim": 4, "gpunet.utils": 4, "gpunet.cuda": 4, "gpunet.backends": 4,
     "gpunet.accelerator": 4, "gpunet.jit": 4, "gpunet.onnx": 4,
+    "gpunet.linalg": 4, "gpunet.amp": 4,
     "gpunet.distributions": 4,  # built on ops; Bernoulli's log_prob is nn.functional's BCE with logits
     "gpunet.distributed": 4,  # nn.parallel (DDP) and utils.data.distributed import it; mpi4py waits for init
     "gpunet.serialization": 5,  # it restores nn.Parameter

@@ -53,6 +53,15 @@ def cholesky(a):
     return xp.linalg.cholesky(a)
 
 
+def inv(a):
+    """Inverse of (a batch of) square matrices; raises numpy.linalg.LinAlgError when one is singular."""
+    return xp.linalg.inv(a)
+
+
+def solve(a, b):
+    """x with a @ x = b, b (..., n, k) with a's batch dims; raises numpy.linalg.LinAlgError when singular."""
+    return xp.linalg.solve(a, b)
+
 
 def solve_triangular(a, b, lower):
     """x with a @ x = b, a (..., n, n) triangular with its other triangle already zero, b (..., n, k), equal

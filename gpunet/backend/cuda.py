@@ -117,6 +117,26 @@ def cholesky(a):
         return xp.linalg.cholesky(a)
 
 
+def inv(a):
+    """Inverse; raises numpy.linalg.LinAlgError when a matrix is singular, at the cost of one
+    synchronisation (CuPy reads cuSOLVER's status on the host when asked), as torch.linalg.inv's check."""
+    if SIMULATOR:
+        return xp.linalg.inv(a)
+    import cupyx
+    with cupyx.errstate(linalg="raise"):
+        return xp.linalg.inv(a)
+
+
+def solve(a, b):
+    """x with a @ x = b (b (..., n, k)); raises numpy.linalg.LinAlgError when a matrix is singular (one
+    synchronisation, as torch.linalg.solve's check)."""
+    if SIMULATOR:
+        return xp.linalg.solve(a, b)
+    import cupyx
+    with cupyx.errstate(linalg="raise"):
+        return xp.linalg.solve(a, b)
+
+
 def solve_triangular(a, b, lower):
     """x with a @ x = b, a (..., n, n) triangular with its other triangle already zero, b (..., n, k)."""
     if SIMULATOR:  # the simulator has no cupyx.scipy

@@ -2,6 +2,7 @@
 
 Unary math lives in ops/unary.py and is re-exported here, so `elementwise` names every elementwise op.
 """
+from gpunet.amp import _policy as _amp
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
@@ -261,6 +262,8 @@ def _to_float(x):
 
 
 def pow(input, exponent):
+    if _amp.state.on:  # autocast
+        input, exponent = _amp.cast("pow", input, exponent)
     if isinstance(exponent, (int, float)) and hasattr(exponent, "dtype"):
         exponent = exponent.item()  # a NumPy scalar is weak, like a Python number
     if isinstance(exponent, (int, float)) and isinstance(input, Tensor):
@@ -413,8 +416,12 @@ def lerp(input, end, weight):
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
+    if _amp.state.on:  # autocast
+        input, tensor1, tensor2 = _amp.cast("addcmul", input, tensor1, tensor2)
     return input + value * tensor1 * tensor2
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
+    if _amp.state.on:  # autocast
+        input, tensor1, tensor2 = _amp.cast("addcdiv", input, tensor1, tensor2)
     return input + value * tensor1 / tensor2

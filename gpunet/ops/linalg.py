@@ -2,6 +2,7 @@
 Cholesky factor and triangular solves (torch.linalg.cholesky, solve_triangular) that distributions use."""
 import numpy as np
 
+from gpunet.amp import _policy as _amp
 from gpunet.autograd.function import Op
 from gpunet.ops._util import promote, unbroadcast
 from gpunet.ops.shape import Reshape
@@ -63,6 +64,8 @@ def matmul(input, other):
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError(f"matmul(): arguments must be Tensors, got {type(input).__name__} and "
                         f"{type(other).__name__}")
+    if _amp.state.on:  # autocast
+        input, other = _amp.cast("matmul", input, other)
     input, other = promote(input, other, "matmul")
     _check(input, other, "matmul")
     if input._data.ndim > 2 and other._data.ndim == 2:
@@ -117,6 +120,8 @@ ger = outer
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    if _amp.state.on:  # autocast
+        input, mat1, mat2 = _amp.cast("addmm", input, mat1, mat2)
     out = mm(mat1, mat2)
     if alpha != 1:
         out = out * alpha
@@ -124,6 +129,8 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    if _amp.state.on:  # autocast
+        input, batch1, batch2 = _amp.cast("baddbmm", input, batch1, batch2)
     out = bmm(batch1, batch2)
     if alpha != 1:
         out = out * alpha
@@ -131,6 +138,10 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
 
 
 # ---- Cholesky factor and triangular solve -----------------------------------------------------------------
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError: a matrix function failed on its input (singular, not positive-definite)."""
+
+
 def _tri_mask(xp, n, lower, unit):
     """Which entries of an (n, n) triangular matrix are read: one triangle, without the diagonal if unit."""
     k = -1 if unit else 0
@@ -150,7 +161,7 @@ class Cholesky(Op):
         try:
             out = ctx.device.backend.cholesky(a)
         except np.linalg.LinAlgError:
-            raise RuntimeError(f"linalg.cholesky: The factorization could not be completed because the input "
+            raise LinAlgError(f"linalg.cholesky: The factorization could not be completed because the input "
                                f"of shape {list(a.shape)} is not positive-definite") from None
         ctx.save_for_backward(out)
         return out

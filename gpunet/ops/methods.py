@@ -9,7 +9,7 @@ import numpy as np
 
 from gpunet.autograd.engine import backward as _run_backward
 from gpunet.ops import convert as C, creation, elementwise as E, indexing as X, inplace as I, linalg as L
-from gpunet.ops import reduce as R, shape as S, softmax as SM, sorting as O
+from gpunet.ops import linalg_decomp as LD, reduce as R, shape as S, softmax as SM, sorting as O
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
 from gpunet.ops.fill import (bernoulli_, copy_, exponential_, fill_, log_normal_, normal_, random_, uniform_,
                              zero_)
@@ -172,7 +172,8 @@ def bind(cls=Tensor):
         "sort": O.sort, "argsort": O.argsort, "topk": O.topk,
         # linear algebra
         "matmul": L.matmul, "mm": L.mm, "bmm": L.bmm, "dot": L.dot, "mv": L.mv, "outer": L.outer,
-        "inner": L.inner, "addmm": L.addmm,
+        "inner": L.inner, "addmm": L.addmm, "inverse": LD.inv, "det": LD.det, "logdet": LD.logdet,
+        "slogdet": LD.slogdet,
         # shape and indexing
         "view": S.view, "view_as": S.view_as, "reshape": S.reshape, "reshape_as": S.reshape_as,
         "flatten": S.flatten, "unflatten": S.unflatten, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,

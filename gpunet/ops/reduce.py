@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 
+from gpunet.amp import _policy as _amp
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
@@ -226,6 +227,8 @@ def _reduce_axes(dim, ndim, op):
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
+    if _amp.state.on:  # autocast
+        (input,) = _amp.cast("sum", input)
     axes = _reduce_axes(dim, input._data.ndim, "sum") if dim is not None and dim != () else None
     np_dtype = None
     if dtype is not None:
@@ -244,6 +247,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
+    if _amp.state.on:  # autocast
+        (input,) = _amp.cast("prod", input)
     if dtype is not None:
         input = input.to(dtype)
     axis = None if dim is None else norm_dims(dim, input._data.ndim, "prod")[0]
@@ -346,6 +351,8 @@ def logsumexp(input, dim, keepdim=False):
 
 
 def cumsum(input, dim, *, dtype=None):
+    if _amp.state.on:  # autocast
+        (input,) = _amp.cast("cumsum", input)
     if dtype is not None:
         input = input.to(dtype)
     (d,) = norm_dims(dim, input._data.ndim, "cumsum")
@@ -402,6 +409,8 @@ def _norm_input(input):
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector/Frobenius norm: p in {'fro', 2, 1, inf, -inf, 0, any float} over dim (None: all elements)."""
+    if _amp.state.on:  # autocast
+        (input,) = _amp.cast("norm", input)
     if dtype is not None:
         input = input.to(dtype)
     if p == "fro" or p == 2:

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as _np
 
+from gpunet.amp import _policy as _amp
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import saved
 from gpunet.ops._checks import check_float, check_tensor
@@ -76,6 +77,8 @@ def _softmax_input(input, name, dtype):
     check_tensor(input, "input", name)
     if dtype is not None:
         input = input.to(dtype)
+    elif _amp.state.on:  # autocast
+        (input,) = _amp.cast(name, input)
     check_float(input, name)
     return input
 

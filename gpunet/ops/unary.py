@@ -1,6 +1,7 @@
 """Unary elementwise math: exp/log family, trig, tanh/sigmoid/relu, erf, clamp, rounding."""
 import math
 
+from gpunet.amp import _policy as _amp
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
@@ -457,6 +458,8 @@ def _unary(op_cls, name, float_only=True):
             raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
         if float_only and input._data.dtype.kind != "f":
             input = input.to(_dt.get_default_dtype())
+        if _amp.state.on:  # autocast
+            (input,) = _amp.cast(name, input)
         return op_cls.apply(input)
     fn.__name__ = name
     return fn

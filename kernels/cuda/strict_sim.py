@@ -240,6 +240,8 @@ def _wrap(value):
         return DeviceArray(np.asarray(value))
     if t is tuple or t is list:
         return t(_wrap(v) for v in value)
+    if isinstance(value, tuple):  # NumPy's named results (SVDResult, EighResult): CuPy gives plain tuples
+        return tuple(_wrap(v) for v in value)
     return value
 
 

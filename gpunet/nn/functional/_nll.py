@@ -3,6 +3,7 @@
 
 Shapes: input (N, C), (C,) or (N, C, d1, ...); class-index target (N,), () or (N, d1, ...).
 """
+from gpunet.amp import _policy as _amp
 from gpunet.nn.functional._common import check_reduction, check_same_device, check_tensor, legacy_reduction
 from gpunet.ops.nll import ClassNLL, SoftCrossEntropy
 
@@ -61,6 +62,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
     target: class indices (integer tensor without the class dim) or class probabilities (input's shape).
     """
+    if _amp.state.on:  # autocast
+        input, target, weight = _amp.cast("cross_entropy", input, target, weight)
     _check_float_input("cross_entropy", input)
     check_tensor(target, "target", "cross_entropy")
     reduction = legacy_reduction(size_average, reduce, reduction)
@@ -81,6 +84,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """-input[i, target[i]] (weighted), for log-probabilities input (N, C), (C,) or (N, C, d1, ...)."""
+    if _amp.state.on:  # autocast
+        input, weight = _amp.cast("nll_loss", input, weight)
     _check_float_input("nll_loss", input)
     check_tensor(target, "target", "nll_loss")
     reduction = legacy_reduction(size_average, reduce, reduction)

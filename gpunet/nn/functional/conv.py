@@ -3,6 +3,7 @@
 1-D convolutions run as 2-D ones over a height-1 image; unbatched (C, H, W) inputs get a batch dim.
 Arguments are checked here with PyTorch's messages, so kernel errors are never the user's first clue.
 """
+from gpunet.amp import _policy as _amp
 from gpunet.nn.functional._common import check_float, check_same_device, check_tensor, ntuple
 from gpunet.nn.functional._padding import pad as _pad
 from gpunet.ops.conv import Conv2d, ConvTranspose2d
@@ -59,6 +60,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, dims, op):
+    if _amp.state.on:  # autocast
+        input, weight, bias = _amp.cast(op, input, weight, bias)
     _check_common(op, input, weight, bias, dims)
     stride = ntuple(stride, dims, "stride", op)
     dilation = ntuple(dilation, dims, "dilation", op)
@@ -126,6 +129,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, dims, op):
+    if _amp.state.on:  # autocast
+        input, weight, bias = _amp.cast(op, input, weight, bias)
     _check_common(op, input, weight, bias, dims)
     if isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int or a tuple of ints, got {padding!r} (string padding "

@@ -1,4 +1,5 @@
 """linear (x @ W^T + b as one fused Op, gpunet.ops.linear) and bilinear."""
+from gpunet.amp import _policy as _amp
 from gpunet.nn.functional._common import check_same_device, check_tensor
 from gpunet.ops.linalg import matmul
 from gpunet.ops.linear import Linear
@@ -18,6 +19,8 @@ def linear(input, weight, bias=None):
     """y = input @ weight^T + bias; input (..., in_features), weight (out_features, in_features)."""
     check_tensor(input, "input", "linear")
     check_tensor(weight, "weight", "linear")
+    if _amp.state.on:  # autocast
+        input, weight, bias = _amp.cast("linear", input, weight, bias)
     if weight._data.ndim != 2:
         if weight._data.ndim == 1:
             out = matmul(input, weight)

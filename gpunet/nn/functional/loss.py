@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from gpunet.amp import _policy as _amp
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.nn.functional._common import (check_float, check_reduction, check_same_device, check_tensor,
                                           legacy_reduction, reduce_loss, size_str)
@@ -26,6 +27,8 @@ __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy
 
 
 def _regression(input, target, kind, param, size_average, reduce, reduction, op):
+    if _amp.state.on:  # autocast
+        input, target = _amp.cast(op, input, target)
     check_float(input, op)
     check_tensor(target, "target", op)
     reduction = legacy_reduction(size_average, reduce, reduction)
@@ -127,6 +130,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                                      reduction="mean", pos_weight=None):
     """sigmoid + binary cross entropy in one numerically stable step; pos_weight weighs positives."""
     op = "binary_cross_entropy_with_logits"
+    if _amp.state.on:  # autocast
+        input, target, weight, pos_weight = _amp.cast(op, input, target, weight, pos_weight)
     target, weight, reduction = _binary_args(op, input, target, weight, size_average, reduce, reduction)
     if target._data.shape != input._data.shape:
         raise ValueError(f"Target size ({size_str(target._data.shape)}) must be the same as input size "
@@ -150,6 +155,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """KL(target || exp(input)) pointwise; input holds log-probabilities. reduction may be 'batchmean'."""
+    if _amp.state.on:  # autocast
+        input, target = _amp.cast("kl_div", input, target)
     check_float(input, "kl_div")
     check_float(target, "kl_div", "target")
     check_same_device("kl_div", input, target)

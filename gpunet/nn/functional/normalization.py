@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from gpunet.amp import _policy as _amp
 from gpunet.nn.functional._common import check_float, check_same_device, check_tensor, size_str
 from gpunet.nn.functional._padding import pad
 from gpunet.nn.functional.pooling import avg_pool2d
@@ -117,6 +118,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing dims given by normalized_shape, then scale by weight, shift by bias."""
+    if _amp.state.on:  # autocast
+        input, weight, bias = _amp.cast("layer_norm", input, weight, bias)
     check_float(input, "layer_norm")
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
@@ -141,6 +144,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise each of num_groups channel groups over (its channels x spatial dims) per sample."""
+    if _amp.state.on:  # autocast
+        input, weight, bias = _amp.cast("group_norm", input, weight, bias)
     check_float(input, "group_norm")
     if input._data.ndim < 2:
         raise RuntimeError(f"group_norm: Expected at least 2 dimensions for input tensor but received "

@@ -1,6 +1,7 @@
 """gpunet.cuda: is_available, device_count, synchronize, manual_seed (as torch.cuda)."""
 from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet.random import seed_device
+from gpunet.cuda import amp  # noqa: F401  (torch.cuda.amp, deprecated spellings of gpunet.amp)
 
 
 def _backend():
