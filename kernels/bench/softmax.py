@@ -81,7 +81,7 @@ def _cross_entropy_case(K, xp, device, shape, x, target, gl):
 def rows(device, quick, roof):
     """Forward and forward+backward rows per shape and op, each timed in interleaved rounds with PyTorch's."""
     K, xp, simulated = _module(device)
-    shapes = [(3, 300)] if simulated else SHAPES  # the simulator runs a few kernel threads per ms
+    shapes = [(2, 20)] if simulated else SHAPES  # the simulator runs a few kernel threads per ms
     repeat = 1 if simulated else (3 if quick else 7)
     rounds = dict(warmup=1, per_round=1) if simulated else {}
     out = []
