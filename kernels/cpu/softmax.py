@@ -11,19 +11,19 @@ row is 37 KB), so a kernel costs about one read of its inputs and one write of i
   the softmax from them in its one pass over x, writing the gradient (kernels/_softmax_math.py).
 exp is kernels.cpu._exp.vexp (vectorised); sums are compiled with fastmath "reassoc" only, so LLVM can
 vectorise them while NaN and inf keep their meaning: a row holding NaN or +inf, or only -inf, gives NaN
-everywhere, as PyTorch. The max is taken with eight independent compare chains (LLVM does not vectorise a
-max reduction without "nnan"). float16 is computed in float32 and cast back. Small calls run a serial twin
-of each kernel (kernels/cpu/_serial.py).
+everywhere, as PyTorch. The max is taken on the floats' bits, as integers (_max_by_bits). float16 is
+computed in float32 and cast back. Small calls run a serial twin of each kernel (kernels/cpu/_serial.py).
 """
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from kernels import _softmax_math
 from kernels import _softmax_shapes as shapes
 from kernels._shared_jit import cached_as, compile_functions
-from kernels.cpu._exp import vexp
+from kernels.cpu._exp import _float_from_bits, vexp
 from kernels.cpu._serial import serial_below, serial_twin
 
 __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
@@ -40,39 +40,39 @@ def _kernel(fn):
 # ---------------------------------------------------------------------------------------------
 # one row: reductions (each its own function, so that only its sum carries "reassoc")
 
-@njit(cache=True)
 def _row_max(x):
-    # eight independent chains; v > m never takes a NaN (the row's sum of exp turns NaN instead)
-    n = x.size
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = x.dtype.type(-np.inf)
-    end = n - n % 8
-    for b in range(0, end, 8):
-        v = x[b]
-        m0 = v if v > m0 else m0
-        v = x[b + 1]
-        m1 = v if v > m1 else m1
-        v = x[b + 2]
-        m2 = v if v > m2 else m2
-        v = x[b + 3]
-        m3 = v if v > m3 else m3
-        v = x[b + 4]
-        m4 = v if v > m4 else m4
-        v = x[b + 5]
-        m5 = v if v > m5 else m5
-        v = x[b + 6]
-        m6 = v if v > m6 else m6
-        v = x[b + 7]
-        m7 = v if v > m7 else m7
-    for j in range(end, n):
-        v = x[j]
-        m0 = v if v > m0 else m0
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m4 = m5 if m5 > m4 else m4
-    m6 = m7 if m7 > m6 else m6
-    m0 = m2 if m2 > m0 else m0
-    m4 = m6 if m6 > m4 else m4
-    return m4 if m4 > m0 else m0
+    """The max of a contiguous row; a NaN (of either sign) above every number (the row's sum of exp turns
+    NaN in any case). Python fallback for the overload below."""
+    return np.max(x)
+
+
+def _max_by_bits(int_type, bits_type, like):
+    """The max of a float row taken on its bits: key = bits ^ ((bits >> (w - 1)) & (2**(w-1) - 1)) orders
+    the keys as the floats (the negatives' magnitudes flipped), and an integer max reduction vectorises
+    with no fast-math flags (LLVM vectorises a float max only with "nnan"; eight scalar chains measured
+    1.5x slower). A positive NaN maps above +inf and becomes the max, a negative one below -inf."""
+    shift = int_type(np.dtype(int_type).itemsize * 8 - 1)
+    low = int_type(np.iinfo(int_type).max)
+    lowest = int_type(np.iinfo(int_type).min)
+
+    def impl(x):
+        b = x.view(bits_type)
+        k = lowest
+        for j in range(b.size):
+            i = b[j]
+            key = i ^ ((i >> shift) & low)
+            k = key if key > k else k
+        return _float_from_bits(k ^ ((k >> shift) & low), like)
+    return impl
+
+
+@overload(_row_max, jit_options={"cache": True})
+def _row_max_overload(x):
+    if isinstance(x, types.Array) and x.dtype == types.float32:
+        return _max_by_bits(np.int32, np.int32, np.float32(0))
+    if isinstance(x, types.Array) and x.dtype == types.float64:
+        return _max_by_bits(np.int64, np.int64, np.float64(0))
+    return None
 
 
 @njit(cache=True, fastmath=_SUMS)
@@ -80,6 +80,17 @@ def _row_sum_exp(x, m):
     s = x.dtype.type(0)
     for j in range(x.size):
         s += vexp(x[j] - m)
+    return s
+
+
+@njit(cache=True, fastmath=_SUMS)
+def _row_exp_store(x, m, y):
+    # y = exp(x - m); returns sum(y)
+    s = x.dtype.type(0)
+    for j in range(x.size):
+        e = vexp(x[j] - m)
+        y[j] = e
+        s += e
     return s
 
 
@@ -128,16 +139,16 @@ def _softmax_fwd(x, y, log):
         xr = x[i]
         yr = y[i]
         m = _row_max(xr)
-        s = _row_sum_exp(xr, m)
         if log:
-            ls = xr.dtype.type(math.log(s))
+            ls = xr.dtype.type(math.log(_row_sum_exp(xr, m)))
             for j in range(xr.size):
                 yr[j] = (xr[j] - m) - ls
         else:
-            # exp again rather than stored and rescaled: cheaper than a second pass over the output
-            r = 1 / s
+            # exp stored, then scaled in place while the row is still in cache (measured 1.5x faster
+            # than taking exp again)
+            r = 1 / _row_exp_store(xr, m, yr)
             for j in range(xr.size):
-                yr[j] = vexp(xr[j] - m) * r
+                yr[j] *= r
 
 
 @_kernel
