@@ -20,8 +20,8 @@ import numpy as np
 
 from kernels import _softmax_math
 from kernels import _softmax_shapes as shapes
-from kernels.cuda._launch import (SIMULATOR, THREADS_PER_BLOCK, cuda, device_functions, kernel, launch,
-                                  launch_grid, xp)
+from kernels.cuda._launch import (SIMULATOR, THREADS_PER_BLOCK, cuda, device_function, device_functions,
+                                  kernel, launch, launch_grid, xp)
 
 __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
            "cross_entropy_forward", "cross_entropy_backward"]
@@ -38,18 +38,14 @@ def _geometry(m, c):
     return (-(-m // rows),), (rows * t,), t
 
 
-def _device(fn):
-    return fn if cuda is None else cuda.jit(device=True, inline="always")(fn)
-
-
-@_device
+@device_function
 def _term(s, m_part, m):
     """s * exp(m_part - m) for a part of a row whose sum is s; an empty or all -inf part (s == 0) adds 0
     and a NaN sum stays NaN, without forming -inf - -inf."""
     return s * math.exp(m_part - m) if s > 0 else s
 
 
-@_device
+@device_function
 def _segment_max_sum(bm, bs, m, s, lane, t):
     """Combine the (max, sum of exp(x - max)) pairs of the t threads of a row (t a power of two, a
     segment of the block); every thread of the segment gets the row's pair. All threads of the block
@@ -73,7 +69,7 @@ def _segment_max_sum(bm, bs, m, s, lane, t):
     return m, s
 
 
-@_device
+@device_function
 def _segment_sum(buf, v, lane, t):
     """The sum of v over the t threads of a row; every thread of the segment gets it."""
     k = cuda.threadIdx.x
@@ -90,7 +86,7 @@ def _segment_sum(buf, v, lane, t):
     return out
 
 
-@_device
+@device_function
 def _row_max_sum_exp(x, base, c, active, lane, t, bm, bs):
     """(m, s): the max of the row x[base:base + c] and s = sum(exp(x - m)), in one read. Each thread keeps
     a running max of the finite values and rescales its sum when it grows, then the segment combines the
@@ -113,7 +109,7 @@ def _row_max_sum_exp(x, base, c, active, lane, t, bm, bs):
     return _segment_max_sum(bm, bs, m, s, lane, t)
 
 
-@_device
+@device_function
 def _row_of(m_rows, t):
     """(row, lane, whether the row exists): rows of t threads each, blockDim.x // t rows per block."""
     k = cuda.threadIdx.x
