@@ -87,7 +87,9 @@ class CrossEntropyRows(Op):
         xp = ctx.device.xp
         coef = _row_coef(xp, g, reduction, denom, t1.shape[0], x.dtype)
         grad = ctx.device.K.cross_entropy_backward(coef, _rows(xp, x), t1, stats, weight, ignore_index, eps)
-        return grad.reshape(x.shape), None, None, None, None, None
+        if grad.shape != x.shape:  # (1, C) -> (C,); a reshaped view would be copied into the leaf's .grad
+            grad = grad.reshape(x.shape)
+        return grad, None, None, None, None, None
 
 
 def fused_cross_entropy(x):
