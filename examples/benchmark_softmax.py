@@ -1,6 +1,6 @@
 """softmax, log_softmax and cross_entropy over wide rows: gpunet and PyTorch (CPU) side by side in one run.
 
-    python examples/benchmark_softmax.py [--rounds 7] [--dtype float32] [--no-step] [--fast]
+    python examples/benchmark_softmax.py [--rounds 7] [--dtype float32] [--threads N] [--no-step] [--fast]
 
 For each shape (rows x classes, the class dim last) it times, through the public API of each library:
 - fwd: F.softmax(x, -1), F.log_softmax(x, -1), F.cross_entropy(x, target) under no_grad;
@@ -11,8 +11,10 @@ vocabulary: embedding 9408x200 -> Linear 200x200 + tanh -> Linear 200x9408 -> cr
 time is mostly the wide cross_entropy and the two GEMMs around it.
 gpunet and PyTorch run in turn within every round (kernels.bench.common.interleaved_times); each figure
 is the median over the rounds. ratio = gpunet ms / PyTorch ms (below 1, gpunet is faster).
-OpenBLAS runs the kernel set kernels.bench.roof.blas_note() names: an OPENBLAS_CORETYPE in the
-environment forces it (unset it and OPENBLAS_L2_SIZE for this command to let OpenBLAS choose).
+--threads N limits both libraries to N threads (PyTorch's, Numba's and BLAS's pools: on a machine
+shared with other work, one thread each is the steadier comparison). OpenBLAS runs the kernel set that
+kernels.bench.roof.blas_note() names: an OPENBLAS_CORETYPE in the environment forces it (unset it and
+OPENBLAS_L2_SIZE for this command to let OpenBLAS choose).
 """
 import argparse
 import sys
@@ -81,6 +83,15 @@ def _word_lm_step(lib, vocab, tokens, width):
     return step
 
 
+def _limit_threads(n, use_torch):
+    import numba
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(n)  # BLAS (and OpenMP) pools loaded so far: NumPy's OpenBLAS, PyTorch's
+    numba.set_num_threads(n)
+    if use_torch:
+        torch.set_num_threads(n)
+
+
 def _print_row(name, shape, pass_, ours, theirs):
     ratio = f"{ours / theirs:6.2f}" if theirs else f"{'-':>6s}"
     ref = f"{theirs * 1e3:9.3f}" if theirs else f"{'-':>9s}"
@@ -96,9 +107,12 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (3 timed calls each)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--only", default="softmax,log_softmax,cross_entropy")
+    parser.add_argument("--threads", type=int, help="threads for PyTorch, Numba and BLAS (default: theirs)")
     parser.add_argument("--no-step", action="store_true", help="skip the word-LM training step")
     parser.add_argument("--fast", action="store_true", help="tiny shapes and one round, for smoke tests")
     args = parser.parse_args(argv)
+    if args.threads:
+        _limit_threads(args.threads, use_torch=torch is not None)
     keep_heap()
     use_torch = torch is not None
     shapes = FAST_SHAPES if args.fast else SHAPES
