@@ -243,3 +243,23 @@ def test_cross_entropy_cuda_matches_cpu(weighted, eps, dtype):
     gx = KG.cross_entropy_backward(d(gl), d(x), d(t), stats_g, None if w is None else d(w), -100, eps)
     gx_cpu = KC.cross_entropy_backward(gl, x, t, stats_c, w, -100, eps)
     np.testing.assert_allclose(_host(gx), gx_cpu, **TOL[dtype])
+
+
+@cuda_only
+def test_cuda_narrow_rows_share_blocks_and_the_last_block_is_partial():
+    # 37 rows of 7 columns: 8 threads a row, 32 rows a block: two blocks, the second with 5 rows; its idle
+    # threads still reach every barrier (softmax's reduction, and label smoothing's second one)
+    x = _rows((37, 7), np.float32)
+    x[36, :] = -np.inf
+    t = np.random.default_rng(7).integers(0, 7, 37)
+    t[3] = -100
+    d = KG.xp.asarray
+    y = KC.log_softmax_forward(x)
+    np.testing.assert_allclose(_host(KG.log_softmax_forward(d(x))), y, rtol=1e-6, atol=1e-6)
+    g = _rows((37, 7), np.float32, seed=8)
+    np.testing.assert_allclose(_host(KG.softmax_backward(d(g), d(KC.softmax_forward(x)))),
+                               KC.softmax_backward(g, KC.softmax_forward(x)), rtol=1e-5, atol=1e-6)
+    loss_c, _ = KC.cross_entropy_forward(x, t, None, -100, 0.1)
+    loss_g, stats_g = KG.cross_entropy_forward(d(x), d(t), None, -100, 0.1)
+    np.testing.assert_allclose(_host(loss_g), loss_c, rtol=1e-5, atol=1e-6)
+    assert np.isnan(_host(loss_g)[36]) and _host(loss_g)[3] == 0
