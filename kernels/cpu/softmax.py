@@ -23,6 +23,7 @@ from numba.extending import overload
 from kernels import _softmax_math
 from kernels import _softmax_shapes as shapes
 from kernels._shared_jit import cached_as, compile_functions
+from kernels.cpu import _exp
 from kernels.cpu._exp import _float_from_bits, vexp
 from kernels.cpu._serial import serial_below, serial_twin
 
@@ -34,7 +35,10 @@ _SUMS = {"reassoc"}  # vectorised sums; no nnan/ninf
 
 
 def _kernel(fn):
-    return njit(parallel=True, cache=True)(cached_as(fn, _softmax_math))
+    """A parallel kernel; its cache entries go stale when the maths it inlines from kernels/_softmax_math.py
+    or kernels/cpu/_exp.py changes (Numba's cache checks only this file). The row helpers below are not
+    cached themselves: they are compiled into each kernel, only when that kernel is."""
+    return njit(parallel=True, cache=True)(cached_as(fn, _softmax_math, _exp))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,7 +70,7 @@ def _max_by_bits(int_type, bits_type, like):
     return impl
 
 
-@overload(_row_max, jit_options={"cache": True})
+@overload(_row_max)
 def _row_max_overload(x):
     if isinstance(x, types.Array) and x.dtype == types.float32:
         return _max_by_bits(np.int32, np.int32, np.float32(0))
@@ -75,7 +79,7 @@ def _row_max_overload(x):
     return None
 
 
-@njit(cache=True, fastmath=_SUMS)
+@njit(fastmath=_SUMS)
 def _row_sum_exp(x, m):
     s = x.dtype.type(0)
     for j in range(x.size):
@@ -83,7 +87,7 @@ def _row_sum_exp(x, m):
     return s
 
 
-@njit(cache=True, fastmath=_SUMS)
+@njit(fastmath=_SUMS)
 def _row_exp_store(x, m, y):
     # y = exp(x - m); returns sum(y)
     s = x.dtype.type(0)
@@ -94,7 +98,7 @@ def _row_exp_store(x, m, y):
     return s
 
 
-@njit(cache=True, fastmath=_SUMS)
+@njit(fastmath=_SUMS)
 def _row_sum(x):
     s = x.dtype.type(0)
     for j in range(x.size):
@@ -102,7 +106,7 @@ def _row_sum(x):
     return s
 
 
-@njit(cache=True, fastmath=_SUMS)
+@njit(fastmath=_SUMS)
 def _row_dot(a, b):
     s = a.dtype.type(0)
     for j in range(a.size):
@@ -110,7 +114,7 @@ def _row_dot(a, b):
     return s
 
 
-@njit(cache=True, fastmath=_SUMS)
+@njit(fastmath=_SUMS)
 def _row_weighted_gap(x, m, w, has_weight):
     # sum_c w_c (m - x_c)
     s = x.dtype.type(0)
@@ -123,7 +127,7 @@ def _row_weighted_gap(x, m, w, has_weight):
     return s
 
 
-@njit(cache=True)
+@njit
 def _row_max_log_sum(x):
     """(m, log(sum(exp(x - m))))"""
     m = _row_max(x)
