@@ -1,4 +1,4 @@
-"""Standalone array kernels for gpunet: conv, pooling and fused optimizer updates.
+"""Standalone array kernels for gpunet: conv, pooling, softmax / cross entropy and fused optimizer updates.
 
 ``kernels.cpu`` (NumPy / Numba) and ``kernels.cuda`` (Numba CUDA on CuPy arrays) expose the
 same function names and signatures. This package never imports gpunet.

@@ -4,6 +4,12 @@
 Both move the class dim last and work on (M, C) rows. With class weights and reduction='mean' the
 loss is sum_i w[t_i] * l_i / sum_i w[t_i] over non-ignored i (PyTorch's weighted mean); label
 smoothing adds eps/C * sum_c w_c * (-log p_c) per row, normalised the same way.
+
+cross_entropy on float32/float64 logits (C,) or (N, C) (the class dim last) runs fused kernels: the
+forward (K.cross_entropy_forward) reads the logits and keeps only two numbers per row (max and log of
+the shifted sum of exp), the backward (K.cross_entropy_backward) rebuilds the softmax from them while it
+writes the gradient, in one pass; no log_softmax matrix, no one-hot, no scatter. The reduction and the
+weighted mean's denominator are worked out here on the (M,) per-row losses.
 """
 import numpy as np
 
@@ -33,6 +39,65 @@ def _log_softmax_rows(xp, x2):
     return shifted
 
 
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _reduce(xp, loss, reduction, denom, t_shape):
+    if reduction == "none":
+        return loss.reshape(t_shape)
+    if reduction == "sum":
+        return loss.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as PyTorch
+        return loss.sum() / denom
+
+
+def _row_coef(xp, g, reduction, denom, m, dtype):
+    """The upstream gradient of each row's loss: g per row ('none'), g ('sum') or g / denom ('mean')."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coef = g.reshape(-1) if reduction == "none" else (g / denom if reduction == "mean" else g)
+    return xp.broadcast_to(coef, (m,)).astype(dtype)  # a writable copy
+
+
+def _target_weights(xp, t1, weight, ignore_index, dtype):
+    """(valid rows, their targets with ignored ones set to 0, w[t] on valid rows and 0 elsewhere)."""
+    valid = t1 != ignore_index
+    ts = xp.where(valid, t1, 0)
+    w_t = valid.astype(dtype) if weight is None else (weight[ts] * valid).astype(dtype, copy=False)
+    return valid, ts, w_t
+
+
+class CrossEntropyRows(Op):
+    """cross_entropy of logits (C,) or (N, C) against class indices, on the fused kernels."""
+    _backward_name = "NllLossBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, weight, ignore_index, reduction, eps):
+        xp, K = ctx.device.xp, ctx.device.K
+        t1 = xp.ascontiguousarray(t.reshape(-1))
+        loss, stats = K.cross_entropy_forward(_rows(xp, x), t1, weight, ignore_index, eps)
+        _, _, w_t = _target_weights(xp, t1, weight, ignore_index, x.dtype)
+        denom = w_t.sum()
+        ctx.save_for_backward(x, t1, stats, weight)
+        ctx.consts = (reduction, eps, ignore_index, denom)
+        return _reduce(xp, loss, reduction, denom, t.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t1, stats, weight = ctx.saved_tensors
+        reduction, eps, ignore_index, denom = ctx.consts
+        xp = ctx.device.xp
+        coef = _row_coef(xp, g, reduction, denom, t1.shape[0], x.dtype)
+        grad = ctx.device.K.cross_entropy_backward(coef, _rows(xp, x), t1, stats, weight, ignore_index, eps)
+        if grad.shape != x.shape:  # (1, C) -> (C,); a reshaped view would be copied into the leaf's .grad
+            grad = grad.reshape(x.shape)
+        return grad, None, None, None, None, None
+
+
+def fused_cross_entropy(x):
+    """Whether CrossEntropyRows takes these logits: (C,) or (N, C), float32 or float64."""
+    return 1 <= x.ndim <= 2 and x.dtype in _FUSED_DTYPES
+
+
 class ClassNLL(Op):
     """Negative log-likelihood of class indices, on logits (cross_entropy) or log-probabilities (nll_loss)."""
     _backward_name = "NllLossBackward0"
@@ -43,23 +108,15 @@ class ClassNLL(Op):
         x2 = _rows(xp, x)
         t1 = t.reshape(-1)
         lsm = _log_softmax_rows(xp, x2) if from_logits else x2
-        valid = t1 != ignore_index
-        ts = xp.where(valid, t1, 0)
+        valid, ts, w_t = _target_weights(xp, t1, weight, ignore_index, x.dtype)
         picked = xp.take_along_axis(lsm, ts[:, None], axis=1)[:, 0]
-        w_t = valid.astype(x.dtype) if weight is None else (weight[ts] * valid).astype(x.dtype, copy=False)
         loss = xp.where(valid, -picked * w_t, 0).astype(x.dtype, copy=False)
         if eps:
             wl = lsm * weight if weight is not None else lsm
             smooth = xp.where(valid, -wl.sum(axis=1), 0).astype(x.dtype, copy=False)
             loss = loss * (1 - eps) + smooth * (eps / x2.shape[1])
         denom = w_t.sum()
-        if reduction == "none":
-            out = loss.reshape(t.shape)
-        elif reduction == "sum":
-            out = loss.sum()
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as PyTorch
-                out = loss.sum() / denom
+        out = _reduce(xp, loss, reduction, denom, t.shape)
         ctx.save_for_backward(lsm if from_logits or eps else None, ts, valid, w_t, weight)
         ctx.consts = (x.shape, reduction, eps, from_logits, denom)
         return out

@@ -1,8 +1,11 @@
 """softmax, softmin and log_softmax: one Op each, shared by Tensor.softmax and nn.functional.
 
 Both subtract the row maximum first, so logits of 1e4 stay finite; log_softmax's backward is
-g - softmax * sum(g), never a division by a softmax. The functions keep PyTorch's signatures,
-checks and messages (nn.functional re-exports them), so Tensor.softmax behaves as F.softmax.
+g - softmax * sum(g), never a division by a softmax. Along the last dim of a float32/float64 tensor
+(the common case) forward and backward are each one fused kernel (K.softmax_forward, ...: one pass
+over the rows, in parallel); other dims and dtypes take the array-module path below. The functions
+keep PyTorch's signatures, checks and messages (nn.functional re-exports them), so Tensor.softmax
+behaves as F.softmax.
 """
 import warnings
 
@@ -15,22 +18,35 @@ from gpunet.ops._checks import check_float, check_tensor
 from gpunet.tensor import _dim
 
 
+_FUSED_DTYPES = (_np.dtype(_np.float32), _np.dtype(_np.float64))
+
+
+def _fused(a, dim):
+    """Whether the fused kernels take this call: the last dim of a float32/float64 array."""
+    return a.ndim > 0 and dim == a.ndim - 1 and a.dtype in _FUSED_DTYPES
+
+
 class Softmax(Op):
     _backward_name = "SoftmaxBackward0"
 
     @staticmethod
     def forward(ctx, a, dim):
-        xp = ctx.device.xp
-        with _np.errstate(invalid="ignore"):  # a fully -inf row gives nan, as in PyTorch
-            e = xp.exp(a - a.max(axis=dim, keepdims=True))
-            e /= e.sum(axis=dim, keepdims=True)
-        ctx.save_for_backward(e)
         ctx.dim = dim
+        if _fused(a, dim):
+            e = ctx.device.K.softmax_forward(a)
+        else:
+            xp = ctx.device.xp
+            with _np.errstate(invalid="ignore"):  # a fully -inf row gives nan, as in PyTorch
+                e = xp.exp(a - a.max(axis=dim, keepdims=True))
+                e /= e.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(e)
         return e
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
+        if _fused(y, ctx.dim):
+            return ctx.device.K.softmax_backward(g.astype(y.dtype, copy=False), y), None
         gy = g * y
         return gy - y * gy.sum(axis=ctx.dim, keepdims=True), None
 
@@ -46,17 +62,22 @@ class LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, a, dim):
-        xp = ctx.device.xp
-        with _np.errstate(invalid="ignore", divide="ignore"):
-            shifted = a - a.max(axis=dim, keepdims=True)
-            out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
-        ctx.save_for_backward(out)
         ctx.dim = dim
+        if _fused(a, dim):
+            out = ctx.device.K.log_softmax_forward(a)
+        else:
+            xp = ctx.device.xp
+            with _np.errstate(invalid="ignore", divide="ignore"):
+                shifted = a - a.max(axis=dim, keepdims=True)
+                out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
+        if _fused(out, ctx.dim):
+            return ctx.device.K.log_softmax_backward(g.astype(out.dtype, copy=False), out), None
         return g - ctx.device.xp.exp(out) * g.sum(axis=ctx.dim, keepdims=True), None
 
     @staticmethod

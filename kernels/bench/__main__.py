@@ -1,4 +1,4 @@
-"""python -m kernels.bench [--device cpu|cuda] [--json] [--quick] [--only conv,pool,optim]"""
+"""python -m kernels.bench [--device cpu|cuda] [--json] [--quick] [--only conv,pool,optim,softmax]"""
 import argparse
 import importlib
 import json
@@ -6,7 +6,7 @@ import sys
 
 from kernels.bench import roof as roof_mod
 
-AREAS = ("conv", "pool", "optim")
+AREAS = ("conv", "pool", "optim", "softmax")
 
 
 def _fmt(value, spec):
@@ -35,7 +35,8 @@ def main(argv=None):
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller ceilings")
-    parser.add_argument("--only", default=",".join(AREAS), help="comma-separated areas: conv,pool,optim")
+    parser.add_argument("--only", default=",".join(AREAS),
+                        help="comma-separated areas: conv,pool,optim,softmax")
     args = parser.parse_args(argv)
     if args.device == "cuda":
         from kernels.cuda._launch import available, unavailable_reason

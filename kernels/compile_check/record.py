@@ -85,6 +85,19 @@ def _exercise_attention(K, xp, rng, dtype):
                              (True, True, True, mask is not None))
 
 
+def _exercise_softmax(K, xp, rng, dtype):
+    x = xp.asarray(rng.standard_normal((3, 5)).astype(dtype))
+    for name in ("softmax", "log_softmax"):
+        y = getattr(K, name + "_forward")(x)
+        getattr(K, name + "_backward")(xp.ones_like(y), y)
+    target = xp.asarray(np.array([0, -100, 4]))
+    weight = xp.asarray(rng.uniform(0.5, 2.0, 5).astype(dtype))
+    for o in _variants(weight=(None, weight), label_smoothing=(0.0, 0.1)):
+        args = (o["weight"], -100, o["label_smoothing"])
+        loss, stats = K.cross_entropy_forward(x, target, *args)
+        K.cross_entropy_backward(xp.ones_like(loss), x, target, stats, *args)
+
+
 def _exercise_special(K, xp, rng, dtype):
     K.erf(xp.asarray(rng.standard_normal((3, 5)).astype(dtype)))
 
@@ -155,7 +168,8 @@ def exercise(dtypes=("float16", "float32", "float64")):
     require()
     rng = np.random.default_rng(0)
     for dtype in dtypes:
-        for area in (_exercise_conv, _exercise_pool, _exercise_special, _exercise_optim, _exercise_attention):
+        for area in (_exercise_conv, _exercise_pool, _exercise_softmax, _exercise_special, _exercise_optim,
+                     _exercise_attention):
             area(K, xp, rng, np.dtype(dtype))
     _exercise_roof(xp)
 

@@ -8,7 +8,8 @@
 - ``launch_grid(kernel, grid, block, *args)``: an explicit grid and block.
 - ``kernel(fn)`` declares every CUDA kernel of the package (``KERNELS``), so kernels.compile_check
   can compile each one for real GPUs with the argument types ``recorder`` saw at its launches;
-  ``device_functions(module)`` compiles the per-element maths the kernels share with kernels.cpu.
+  ``device_functions(module)`` compiles the per-element maths the kernels share with kernels.cpu, and
+  ``device_function(fn)`` one helper of a kernels.cuda module.
 Nothing here synchronizes.
 """
 import math
@@ -77,6 +78,12 @@ def kernel(fn=None, *, dtypes=("float32", "float64"), uses=()):
         KERNELS[name] = (compiled, tuple(dtypes))
         return compiled
     return declare if fn is None else declare(fn)
+
+
+def device_function(fn):
+    """One scalar helper of a kernels.cuda module (a block reduction, ...) as a CUDA device function inlined
+    into the kernels that call it, ``cuda.jit(device=True, inline="always")``; without numba.cuda, fn."""
+    return fn if cuda is None else cuda.jit(device=True, inline="always")(fn)
 
 
 def device_functions(module):

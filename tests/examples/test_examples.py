@@ -128,6 +128,17 @@ def test_benchmark_reports_throughput():
             assert m[f"{name}_ratio"] == pytest.approx(ratio)
 
 
+def test_benchmark_softmax_reports_every_row():
+    rows = example("benchmark_softmax").main(["--fast"])
+    ops = {(r["op"], r["pass"]) for r in rows}
+    assert {(op, p) for op in ("softmax", "log_softmax", "cross_entropy") for p in ("fwd", "fwd+bwd")} < ops
+    assert ("word-LM step", "train") in ops
+    for r in rows:
+        assert r["gpunet_ms"] > 0
+        if r["torch_ms"] is not None:
+            assert r["ratio"] == pytest.approx(r["gpunet_ms"] / r["torch_ms"])
+
+
 def test_example_on_simulated_cuda():
     if not gpunet.cuda.is_available():
         pytest.skip("no cuda device (set GPUNET_CUDA_SIM=1 to simulate one)")

@@ -26,7 +26,9 @@ def test_core_kernels_present():
     expected = {"conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
                 "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
                 "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
-                "sgd_step", "adam_step", "rmsprop_step", "adagrad_step"}
+                "sgd_step", "adam_step", "rmsprop_step", "adagrad_step",
+                "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
+                "cross_entropy_forward", "cross_entropy_backward"}
     assert expected <= names, expected - names
 
 

@@ -25,3 +25,12 @@ def test_blas_note_names_openblas_kernels_and_what_forced_them(monkeypatch):
     assert roof.blas_note() == f"BLAS: OpenBLAS, {core} kernels (forced by OPENBLAS_CORETYPE=Haswell)"
     monkeypatch.delenv("OPENBLAS_CORETYPE")
     assert roof.blas_note().endswith("(OpenBLAS's own CPU detection)")
+
+
+def test_bench_softmax_rows_run_in_the_simulator(capsys):
+    main(["--device", "cuda", "--quick", "--json", "--only", "softmax"])
+    report = json.loads(capsys.readouterr().out)
+    kernels = {r["kernel"] for r in report["rows"]}
+    ops = ("softmax", "log_softmax", "cross_entropy")
+    assert {f"{op} {p}" for op in ops for p in ("fwd", "fwd+bwd")} == kernels
+    assert all(r["ms"] > 0 for r in report["rows"])

@@ -5,7 +5,7 @@ Shapes: input (N, C), (C,) or (N, C, d1, ...); class-index target (N,), () or (N
 """
 from gpunet.amp import _policy as _amp
 from gpunet.nn.functional._common import check_reduction, check_same_device, check_tensor, legacy_reduction
-from gpunet.ops.nll import ClassNLL, SoftCrossEntropy
+from gpunet.ops.nll import ClassNLL, CrossEntropyRows, SoftCrossEntropy, fused_cross_entropy
 
 __all__ = ["cross_entropy", "nll_loss"]
 
@@ -79,6 +79,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             target = target.to(input.dtype)
         return SoftCrossEntropy.apply(input, target, w, reduction, float(label_smoothing))
     _check_index_target("cross_entropy", input, target, ignore_index)
+    if fused_cross_entropy(input._data):
+        return CrossEntropyRows.apply(input, target._data, w, ignore_index, reduction, float(label_smoothing))
     return ClassNLL.apply(input, target._data, w, ignore_index, reduction, float(label_smoothing), True)
 
 

@@ -1,0 +1,56 @@
+"""softmax / log_softmax Ops: the fused kernels (last dim, float32/float64) against PyTorch and against the
+array-module path the other dims take; float64 gradchecks through the kernels."""
+import numpy as np
+import pytest
+
+import gpunet
+import gpunet.nn.functional as F
+from gpunet.ops import softmax as softmax_ops
+from tests.helpers import compare, gradcheck, rand, simulated, to_np
+
+OPS = {"softmax": lambda F, x: F.softmax(x, dim=-1), "log_softmax": lambda F, x: F.log_softmax(x, dim=-1)}
+
+
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_last_dim_matches_torch_on_wide_rows(name, dtype, device):
+    shape = (3, 40) if simulated(device) else (7, 1000)
+    compare(OPS[name], rand(*shape, low=-8, high=8), dtype=dtype, fd=False, device=device)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_fused_gradcheck_float64(name, device):
+    gradcheck(OPS[name], rand(3, 5), device=device)
+    weights = gpunet.arange(5.0, dtype=gpunet.float64, device=device)
+    gradcheck(lambda F, x: OPS[name](F, x) * weights, rand(2, 3, 5), device=device)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_fused_equals_the_other_dims_path(name, device):
+    x = gpunet.tensor(rand(4, 6, seed=3), device=device, requires_grad=True)
+    fused = OPS[name](F, x)  # dim -1: the kernels
+    other = getattr(F, name)(x.t(), dim=0).t()  # dim 0 of the transpose: the array-module path
+    np.testing.assert_allclose(to_np(fused), to_np(other), rtol=1e-13, atol=1e-15)
+    g = gpunet.tensor(rand(4, 6, seed=4), device=device)
+    (gf,) = gpunet.autograd.grad(fused, x, g)
+    (go,) = gpunet.autograd.grad(other, x, g)
+    np.testing.assert_allclose(to_np(gf), to_np(go), rtol=1e-12, atol=1e-14)
+
+
+def test_non_contiguous_last_dim_and_broadcast_grad(device):
+    x = rand(6, 4, seed=5)
+    compare(lambda F, x: F.softmax(x.t(), dim=-1), x, fd=False, device=device)
+    compare(lambda F, x: F.log_softmax(x.t(), dim=1).sum(), x, fd=False, device=device)  # grad: a broadcast
+
+
+def test_fused_path_is_taken_for_the_last_dim_only():
+    a32 = np.zeros((2, 3), np.float32)
+    assert softmax_ops._fused(a32, 1) and softmax_ops._fused(a32.astype(np.float64), 1)
+    assert not softmax_ops._fused(a32, 0) and not softmax_ops._fused(a32.astype(np.float16), 1)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_masked_and_huge_rows_float32(name, device):
+    x = np.array([[0.5, -np.inf, 1.0, -np.inf], [-np.inf] * 4, [1e4, 1e4 - 1, -1e4, 0.0]])
+    out = compare(OPS[name], x, dtype="float32", fd=False, device=device)
+    assert np.isnan(to_np(out)[1]).all()
