@@ -14,7 +14,8 @@ weighted mean's denominator are worked out here on the (M,) per-row losses.
 import numpy as np
 
 from gpunet.autograd.function import Op
-from gpunet.autograd.higher_order import const, refusal
+from gpunet.autograd.higher_order import const, refusal, saved
+from gpunet.ops.softmax import softmax
 
 
 def _rows(xp, x):
@@ -91,6 +92,30 @@ class CrossEntropyRows(Op):
         if grad.shape != x.shape:  # (1, C) -> (C,); a reshaped view would be copied into the leaf's .grad
             grad = grad.reshape(x.shape)
         return grad, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same gradient as differentiable operations: (softmax(x) * a - b) * (upstream per row), where
+        a and b are constants of the targets, weights and smoothing; softmax(x) carries the graph."""
+        x = saved(ctx)[0]
+        _, t1, _, weight = ctx.saved_tensors
+        reduction, eps, ignore_index, denom = ctx.consts
+        xp, dt = ctx.device.xp, x._data.dtype
+        m, c = t1.shape[0], x.shape[-1]
+        valid, ts, w_t = _target_weights(xp, t1, weight, ignore_index, dt)
+        hard = w_t * (1 - eps)
+        wsum = weight.sum() if weight is not None else c
+        a = (hard + valid * (eps / c * wsum)).astype(dt, copy=False)
+        b = xp.zeros((m, c), dtype=dt)
+        b[xp.arange(m), ts] = hard
+        if eps:
+            b = b + (valid[:, None] * (eps / c)) * (weight if weight is not None else 1)
+        rows = softmax(x.reshape(m, c), 1) * const(ctx, a[:, None]) - const(ctx, b)
+        if reduction == "none":
+            upstream = g.reshape(m, 1)
+        else:
+            upstream = g / const(ctx, xp.asarray(denom, dtype=dt)) if reduction == "mean" else g
+        return ((rows * upstream).reshape(x.shape),) + (None,) * 5
 
 
 def fused_cross_entropy(x):

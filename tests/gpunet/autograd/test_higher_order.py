@@ -312,13 +312,26 @@ def test_op_without_differentiable_backward_is_refused_by_name(device):
     assert g.shape == x.shape
 
 
+@pytest.mark.parametrize("options", [{}, {"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 1},
+                                     {"label_smoothing": 0.2, "weight": True}])
+def test_cross_entropy_on_logits_has_second_derivatives(options, device):
+    # the fused (N, C) path: its backward as softmax(x) times constants
+    x = _t((4, 3), device)
+    target = _ids([0, 1, 2, 1], x)
+    options = dict(options)  # the parameter is shared by the cpu and cuda runs
+    if options.pop("weight", False):
+        options["weight"] = _t((3,), device, seed=1, low=0.5, high=2.0, grad=False)
+    assert gradgradcheck(lambda x: F.cross_entropy(x, target, **options).tanh(), [x])
+
+
 def test_silu_and_cross_entropy_are_refused():
     x = _t((4, 3), "cpu")
     with pytest.raises(NotImplementedError, match=r"SiluBackward0 \(gpunet\.ops\.activation\.Silu\)"):
         autograd.grad(F.silu(x).sum(), x, create_graph=True)
-    loss = F.cross_entropy(x, gpunet.tensor([0, 1, 2, 0]))
+    x3 = _t((2, 3, 2), "cpu")  # (N, C, d) logits take the unfused path, whose forward keeps no logits
+    loss = F.cross_entropy(x3, gpunet.tensor([[0, 1], [2, 0]]))
     with pytest.raises(NotImplementedError, match=r"for cross_entropy on logits \(nll_loss\(log_softmax"):
-        autograd.grad(loss, x, create_graph=True)
+        autograd.grad(loss, x3, create_graph=True)
     with pytest.raises(NotImplementedError, match="for smooth_l1_loss"):
         autograd.grad(F.smooth_l1_loss(x, x.detach() * 2), x, create_graph=True)
 
