@@ -117,27 +117,41 @@ def _compare_with_torch(run, arrays, needs, xs, outs, seeds, atol, rtol):
 def fd_check(fn, arrays, needs, seeds, xs, device, eps=FD_EPS, atol=1e-5, rtol=1e-4):
     """Central differences of sum(seed * fn(*tensors)) against the analytic gradients already in xs[i].grad.
 
-    fn takes gpunet tensors made from `arrays` on `device`; the elements fd_elements picks of every input
-    with needs[i] are perturbed by +-eps. An input whose grad is None must have an all-zero numeric gradient.
+    fn takes gpunet tensors made from `arrays`; every element of every input with needs[i] is perturbed by
+    +-eps. An input whose grad is None must have an all-zero numeric gradient. On the simulated cuda
+    device, where each evaluation launches Python-run kernels (~25 ms each), the differences are taken on
+    the cpu device, whose forward value must then equal the device's; a function that holds tensors of
+    the device (a target, a mask) cannot run there, and only the elements fd_elements picks are perturbed.
     """
-    def objective(arrs):
+    def objective(arrs, where):
         with gpunet.no_grad():
-            outs = as_tuple(fn(*[gpunet.tensor(a, device=device) for a in arrs]))
+            outs = as_tuple(fn(*[gpunet.tensor(a, device=where) for a in arrs]))
         return sum(float((to_numpy(o) * s).sum()) for o, s in zip(outs, seeds) if s is not None)
 
+    where = device
+    if simulated(device):
+        try:
+            on_cpu = objective(arrays, "cpu")
+        except RuntimeError as exc:
+            if "device" not in str(exc):
+                raise
+        else:
+            np.testing.assert_allclose(objective(arrays, device), on_cpu, rtol=1e-9, atol=1e-12,
+                                       err_msg="forward on the simulated cuda device vs the cpu device")
+            where = "cpu"
     for i, (a, n) in enumerate(zip(arrays, needs)):
         if not n:
             continue
         work = [b.copy() for b in arrays]
         flat = work[i].reshape(-1)
-        picked = fd_elements(flat.size, device, seed=i)
+        picked = fd_elements(flat.size, where, seed=i)
         numeric = np.zeros(picked.size)
         for k, e in enumerate(picked):
             orig = flat[e]
             flat[e] = orig + eps
-            plus = objective(work)
+            plus = objective(work, where)
             flat[e] = orig - eps
-            minus = objective(work)
+            minus = objective(work, where)
             flat[e] = orig
             numeric[k] = (plus - minus) / (2 * eps)
         analytic = np.zeros(a.shape) if xs[i].grad is None else to_numpy(xs[i].grad)
@@ -150,10 +164,9 @@ FD_ELEMENTS_SIMULATED = 6
 
 
 def fd_elements(size, device, seed=0):
-    """Which flat elements fd_check perturbs: all of them, except on the simulated cuda device, where
-    each evaluation launches Python-run kernels (~25 ms each): there the first, the last and a few
-    seeded random ones. The same test's cpu run checks every element, and both runs compare with
-    PyTorch where it is installed."""
+    """Which flat elements fd_check perturbs: all of them, except on the simulated cuda device: there the
+    first, the last and a few seeded random ones (the same test's cpu run checks every element, and both
+    runs compare with PyTorch where it is installed)."""
     if not simulated(device) or size <= FD_ELEMENTS_SIMULATED:
         return np.arange(size)
     rng = np.random.default_rng(seed)
