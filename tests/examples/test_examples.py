@@ -142,7 +142,8 @@ def test_benchmark_softmax_reports_every_row():
 def test_example_on_simulated_cuda():
     if not gpunet.cuda.is_available():
         pytest.skip("no cuda device (set GPUNET_CUDA_SIM=1 to simulate one)")
-    m = example("autoencoder_channel").main(["--fast", "--quiet", "--device", "cuda"])
+    m = example("autoencoder_channel").main(["--fast", "--quiet", "--device", "cuda", "--epochs", "1",
+                                          "--steps-per-epoch", "10"])  # 20 steps: ~2 s each here
     assert m["final_loss"] < m["first_loss"]
     assert m["encoder_unchanged"]
 

@@ -23,9 +23,10 @@ def _args(opts, c, device):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("opts", OPTIONS, ids=str)
 def test_fused_cross_entropy_gradcheck_float64(opts, reduction, device):
-    t = gpunet.tensor([2, 0, 1, 2, 3], device=device)
+    rows = 3 if simulated(device) else 5  # each evaluation launches Python-run kernels there
+    t = gpunet.tensor([2, 0, 1, 2, 3][:rows], device=device)  # holds ignore_index 1 and 2
     kw = _args(opts, 4, device)
-    gradcheck(lambda F, x: F.cross_entropy(x, t, reduction=reduction, **kw), rand(5, 4), device=device)
+    gradcheck(lambda F, x: F.cross_entropy(x, t, reduction=reduction, **kw), rand(rows, 4), device=device)
 
 
 @pytest.mark.parametrize("opts", OPTIONS, ids=str)
