@@ -4,7 +4,11 @@
 
 Models (the same code runs on both libraries):
 - MLP: 784-512-256-10 with ReLU, batch 128, cross-entropy, SGD with momentum 0.9;
-- LeNet: LeNet-5 on 3x32x32 inputs (conv 3->6 5x5, pool, conv 6->16 5x5, pool, 120, 84, 10), batch 64.
+- LeNet: LeNet-5 on 3x32x32 inputs (conv 3->6 5x5, pool, conv 6->16 5x5, pool, 120, 84, 10), batch 64;
+- ResNet-style: two 3x3 conv blocks of 64 channels with BatchNorm and ReLU, the second one residual,
+  then global average pooling and a linear layer; 3x32x32 inputs, batch 32;
+- char GRU: the char_gru example's model (embedding 32, GRU 128, linear over 96 characters), batch 32
+  of 100-character sequences, cross-entropy over every position.
 One training step = forward, loss, zero_grad, backward, optimizer step, then reading the loss value
 (.item(), which also waits for an asynchronous device). After warm-up steps, each library runs
 several timed windows of a few steps; the median window gives steps/s. PyTorch runs on the CPU with
@@ -44,17 +48,61 @@ def lenet(lib):
     )
 
 
-BENCHMARKS = {"MLP 784-512-256-10, batch 128": (mlp, (128, 784)),
-              "LeNet-5 3x32x32, batch 64": (lenet, (64, 3, 32, 32))}
+def resnet_style(lib):
+    nn = lib.nn
+
+    class ResidualCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64)
+            self.conv2, self.bn2 = nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+        def forward(self, x):
+            x = lib.relu(self.bn1(self.conv1(x)))
+            return self.head(lib.relu(x + self.bn2(self.conv2(x))))
+
+    return ResidualCNN()
 
 
-def steps_per_second(lib, build, input_shape, device, warmup, windows, steps_per_window):
+def char_gru(lib, vocab=96):
+    nn = lib.nn
+
+    class CharGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab, 32)
+            self.gru = nn.GRU(32, 128, batch_first=True)
+            self.head = nn.Linear(128, vocab)
+
+        def forward(self, tokens):
+            output, _ = self.gru(self.embedding(tokens))
+            return self.head(output).reshape(-1, vocab)  # every position predicts a character
+
+    return CharGRU()
+
+
+def images(shape):
+    return lambda lib, device: (lib.randn(*shape, device=device), lib.randint(0, 10, (shape[0],), device=device))
+
+
+def characters(lib, device, batch=32, length=100, vocab=96):
+    return (lib.randint(0, vocab, (batch, length), device=device),
+            lib.randint(0, vocab, (batch * length,), device=device))
+
+
+BENCHMARKS = {"mlp": ("MLP 784-512-256-10, batch 128", mlp, images((128, 784))),
+              "lenet": ("LeNet-5 3x32x32, batch 64", lenet, images((64, 3, 32, 32))),
+              "resnet": ("ResNet-style 64ch 32x32, batch 32", resnet_style, images((32, 3, 32, 32))),
+              "char_gru": ("char GRU 128, seq 100, batch 32", char_gru, characters)}
+
+
+def steps_per_second(lib, build, make_batch, device, warmup, windows, steps_per_window):
     lib.manual_seed(0)
     model = build(lib).to(device)
     optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     criterion = lib.nn.CrossEntropyLoss()
-    x = lib.randn(*input_shape, device=device)
-    y = lib.randint(0, 10, (input_shape[0],), device=device)
+    x, y = make_batch(lib, device)
 
     def step():
         loss = criterion(model(x), y)
@@ -88,17 +136,16 @@ def main(argv=None):
     use_torch = torch is not None and not args.no_torch
     reference = f"PyTorch {torch.__version__} on {args.torch_device}" if use_torch else "PyTorch not measured"
     print(f"gpunet on {args.device}; {reference}")
-    print(f"{'steps/s':32s} {'gpunet':>8s} {'pytorch':>8s} {'ratio':>6s}")
+    print(f"{'steps/s':34s} {'gpunet':>8s} {'pytorch':>8s} {'ratio':>6s}")
     metrics = {}
-    for key, (build, shape) in BENCHMARKS.items():
-        ours = steps_per_second(gpunet, build, shape, gpunet.device(args.device), args.warmup, args.windows,
-                                args.steps_per_window)
-        theirs = (steps_per_second(torch, build, shape, torch.device(args.torch_device), args.warmup,
+    for name, (title, build, make_batch) in BENCHMARKS.items():
+        ours = steps_per_second(gpunet, build, make_batch, gpunet.device(args.device), args.warmup,
+                                args.windows, args.steps_per_window)
+        theirs = (steps_per_second(torch, build, make_batch, torch.device(args.torch_device), args.warmup,
                                    args.windows, args.steps_per_window) if use_torch else None)
         ratio = ours / theirs if theirs else None
         reference = f"{theirs:8.1f} {ratio:6.2f}" if theirs else f"{'-':>8s} {'-':>6s}"
-        print(f"{key:32s} {ours:8.1f} {reference}")
-        name = key.split()[0].lower().replace("-5", "")
+        print(f"{title:34s} {ours:8.1f} {reference}")
         metrics.update({f"{name}_gpunet_steps_per_s": ours, f"{name}_torch_steps_per_s": theirs,
                         f"{name}_ratio": ratio})
     print("ratio = gpunet steps/s / PyTorch steps/s (1.0 is parity; above 1, gpunet is faster)")

@@ -121,7 +121,7 @@ def test_basics(tmp_path):
 
 def test_benchmark_reports_throughput():
     m = example("benchmark").main(["--fast"])
-    for name in ("mlp", "lenet"):
+    for name in ("mlp", "lenet", "resnet", "char_gru"):
         assert m[f"{name}_gpunet_steps_per_s"] > 0
         if m[f"{name}_torch_steps_per_s"] is not None:
             ratio = m[f"{name}_gpunet_steps_per_s"] / m[f"{name}_torch_steps_per_s"]
