@@ -15,6 +15,10 @@ several timed windows of a few steps; the median window gives steps/s. PyTorch r
 its default threads (or on --torch-device); it is skipped when not installed.
 ratio = gpunet steps/s / PyTorch steps/s
 (1.0 is parity; above 1, gpunet is faster).
+
+--steady N trains the LeNet step N times more (gpunet only) and reports the resident memory after
+100 steps and after N, and how many functions Numba compiled after the first step (none is the
+target: compilation belongs to the first call, or to the on-disk cache).
 """
 import json
 import os
@@ -83,7 +87,8 @@ def char_gru(lib, vocab=96):
 
 
 def images(shape):
-    return lambda lib, device: (lib.randn(*shape, device=device), lib.randint(0, 10, (shape[0],), device=device))
+    return lambda lib, device: (lib.randn(*shape, device=device),
+                                lib.randint(0, 10, (shape[0],), device=device))
 
 
 def characters(lib, device, batch=32, length=100, vocab=96):
@@ -122,6 +127,34 @@ def steps_per_second(lib, build, make_batch, device, warmup, windows, steps_per_
     return 1.0 / statistics.median(times)
 
 
+def resident_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def steady_state(steps, device):
+    """(resident MiB after 100 steps, after `steps`, Numba compilations after the first step) of LeNet."""
+    from numba.core import event
+    gpunet.manual_seed(0)
+    model = lenet(gpunet).to(device)
+    optimizer = gpunet.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = images((64, 3, 32, 32))(gpunet, device)
+    rss = {}
+    with event.install_recorder("numba:compile") as compiles:
+        for i in range(1, steps + 1):
+            loss = gpunet.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()
+            if i == 1:
+                compiled_by_first = len(compiles.buffer)
+            if i in (100, steps):
+                rss[i] = resident_mib()
+    later = (len(compiles.buffer) - compiled_by_first) // 2  # each compilation is a start and an end event
+    return rss[min(100, steps)], rss[steps], later
+
+
 def main(argv=None):
     parser = make_parser(__doc__)
     parser.add_argument("--warmup", type=int, default=5)
@@ -130,6 +163,9 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="measure gpunet only")
     parser.add_argument("--torch-device", default="cpu", help="where PyTorch runs: cpu, or cuda")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--steady", type=int, default=0, metavar="N",
+                        help="also train LeNet N steps: memory after 100 and N steps, compilations after "
+                             "step 1")
     args = parser.parse_args(argv)
     if args.fast:
         args.warmup, args.windows, args.steps_per_window = 1, 2, 2
@@ -149,6 +185,12 @@ def main(argv=None):
         metrics.update({f"{name}_gpunet_steps_per_s": ours, f"{name}_torch_steps_per_s": theirs,
                         f"{name}_ratio": ratio})
     print("ratio = gpunet steps/s / PyTorch steps/s (1.0 is parity; above 1, gpunet is faster)")
+    if args.steady:
+        at_100, at_end, compiled = steady_state(args.steady, gpunet.device(args.device))
+        print(f"LeNet, {args.steady} steps: resident {at_100:.1f} MiB after 100 steps, {at_end:.1f} MiB "
+              f"after {args.steady}; Numba compilations after the first step: {compiled}")
+        metrics.update({"steady_rss_mib_100": at_100, "steady_rss_mib_end": at_end,
+                        "steady_compilations_after_first_step": compiled})
     print_metrics("benchmark", metrics)
     if args.json:
         with open(args.json, "w") as f:
