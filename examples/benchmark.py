@@ -4,13 +4,21 @@
 
 Models (the same code runs on both libraries):
 - MLP: 784-512-256-10 with ReLU, batch 128, cross-entropy, SGD with momentum 0.9;
-- LeNet: LeNet-5 on 3x32x32 inputs (conv 3->6 5x5, pool, conv 6->16 5x5, pool, 120, 84, 10), batch 64.
+- LeNet: LeNet-5 on 3x32x32 inputs (conv 3->6 5x5, pool, conv 6->16 5x5, pool, 120, 84, 10), batch 64;
+- ResNet-style: two 3x3 conv blocks of 64 channels with BatchNorm and ReLU, the second one residual,
+  then global average pooling and a linear layer; 3x32x32 inputs, batch 32;
+- char GRU: the char_gru example's model (embedding 32, GRU 128, linear over 96 characters), batch 32
+  of 100-character sequences, cross-entropy over every position.
 One training step = forward, loss, zero_grad, backward, optimizer step, then reading the loss value
 (.item(), which also waits for an asynchronous device). After warm-up steps, each library runs
 several timed windows of a few steps; the median window gives steps/s. PyTorch runs on the CPU with
 its default threads (or on --torch-device); it is skipped when not installed.
 ratio = gpunet steps/s / PyTorch steps/s
 (1.0 is parity; above 1, gpunet is faster).
+
+--steady N trains the LeNet step N times more (gpunet only) and reports the resident memory after
+100 steps and after N, and how many functions Numba compiled after the first step (none is the
+target: compilation belongs to the first call, or to the on-disk cache).
 """
 import json
 import os
@@ -44,17 +52,62 @@ def lenet(lib):
     )
 
 
-BENCHMARKS = {"MLP 784-512-256-10, batch 128": (mlp, (128, 784)),
-              "LeNet-5 3x32x32, batch 64": (lenet, (64, 3, 32, 32))}
+def resnet_style(lib):
+    nn = lib.nn
+
+    class ResidualCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64)
+            self.conv2, self.bn2 = nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+        def forward(self, x):
+            x = lib.relu(self.bn1(self.conv1(x)))
+            return self.head(lib.relu(x + self.bn2(self.conv2(x))))
+
+    return ResidualCNN()
 
 
-def steps_per_second(lib, build, input_shape, device, warmup, windows, steps_per_window):
+def char_gru(lib, vocab=96):
+    nn = lib.nn
+
+    class CharGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab, 32)
+            self.gru = nn.GRU(32, 128, batch_first=True)
+            self.head = nn.Linear(128, vocab)
+
+        def forward(self, tokens):
+            output, _ = self.gru(self.embedding(tokens))
+            return self.head(output).reshape(-1, vocab)  # every position predicts a character
+
+    return CharGRU()
+
+
+def images(shape):
+    return lambda lib, device: (lib.randn(*shape, device=device),
+                                lib.randint(0, 10, (shape[0],), device=device))
+
+
+def characters(lib, device, batch=32, length=100, vocab=96):
+    return (lib.randint(0, vocab, (batch, length), device=device),
+            lib.randint(0, vocab, (batch * length,), device=device))
+
+
+BENCHMARKS = {"mlp": ("MLP 784-512-256-10, batch 128", mlp, images((128, 784))),
+              "lenet": ("LeNet-5 3x32x32, batch 64", lenet, images((64, 3, 32, 32))),
+              "resnet": ("ResNet-style 64ch 32x32, batch 32", resnet_style, images((32, 3, 32, 32))),
+              "char_gru": ("char GRU 128, seq 100, batch 32", char_gru, characters)}
+
+
+def steps_per_second(lib, build, make_batch, device, warmup, windows, steps_per_window):
     lib.manual_seed(0)
     model = build(lib).to(device)
     optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     criterion = lib.nn.CrossEntropyLoss()
-    x = lib.randn(*input_shape, device=device)
-    y = lib.randint(0, 10, (input_shape[0],), device=device)
+    x, y = make_batch(lib, device)
 
     def step():
         loss = criterion(model(x), y)
@@ -74,6 +127,34 @@ def steps_per_second(lib, build, input_shape, device, warmup, windows, steps_per
     return 1.0 / statistics.median(times)
 
 
+def resident_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def steady_state(steps, device):
+    """(resident MiB after 100 steps, after `steps`, Numba compilations after the first step) of LeNet."""
+    from numba.core import event
+    gpunet.manual_seed(0)
+    model = lenet(gpunet).to(device)
+    optimizer = gpunet.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = images((64, 3, 32, 32))(gpunet, device)
+    rss = {}
+    with event.install_recorder("numba:compile") as compiles:
+        for i in range(1, steps + 1):
+            loss = gpunet.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()
+            if i == 1:
+                compiled_by_first = len(compiles.buffer)
+            if i in (100, steps):
+                rss[i] = resident_mib()
+    later = (len(compiles.buffer) - compiled_by_first) // 2  # each compilation is a start and an end event
+    return rss[min(100, steps)], rss[steps], later
+
+
 def main(argv=None):
     parser = make_parser(__doc__)
     parser.add_argument("--warmup", type=int, default=5)
@@ -82,26 +163,34 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="measure gpunet only")
     parser.add_argument("--torch-device", default="cpu", help="where PyTorch runs: cpu, or cuda")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--steady", type=int, default=0, metavar="N",
+                        help="also train LeNet N steps: memory after 100 and N steps, compilations after "
+                             "step 1")
     args = parser.parse_args(argv)
     if args.fast:
         args.warmup, args.windows, args.steps_per_window = 1, 2, 2
     use_torch = torch is not None and not args.no_torch
     reference = f"PyTorch {torch.__version__} on {args.torch_device}" if use_torch else "PyTorch not measured"
     print(f"gpunet on {args.device}; {reference}")
-    print(f"{'steps/s':32s} {'gpunet':>8s} {'pytorch':>8s} {'ratio':>6s}")
+    print(f"{'steps/s':34s} {'gpunet':>8s} {'pytorch':>8s} {'ratio':>6s}")
     metrics = {}
-    for key, (build, shape) in BENCHMARKS.items():
-        ours = steps_per_second(gpunet, build, shape, gpunet.device(args.device), args.warmup, args.windows,
-                                args.steps_per_window)
-        theirs = (steps_per_second(torch, build, shape, torch.device(args.torch_device), args.warmup,
+    for name, (title, build, make_batch) in BENCHMARKS.items():
+        ours = steps_per_second(gpunet, build, make_batch, gpunet.device(args.device), args.warmup,
+                                args.windows, args.steps_per_window)
+        theirs = (steps_per_second(torch, build, make_batch, torch.device(args.torch_device), args.warmup,
                                    args.windows, args.steps_per_window) if use_torch else None)
         ratio = ours / theirs if theirs else None
         reference = f"{theirs:8.1f} {ratio:6.2f}" if theirs else f"{'-':>8s} {'-':>6s}"
-        print(f"{key:32s} {ours:8.1f} {reference}")
-        name = key.split()[0].lower().replace("-5", "")
+        print(f"{title:34s} {ours:8.1f} {reference}")
         metrics.update({f"{name}_gpunet_steps_per_s": ours, f"{name}_torch_steps_per_s": theirs,
                         f"{name}_ratio": ratio})
     print("ratio = gpunet steps/s / PyTorch steps/s (1.0 is parity; above 1, gpunet is faster)")
+    if args.steady:
+        at_100, at_end, compiled = steady_state(args.steady, gpunet.device(args.device))
+        print(f"LeNet, {args.steady} steps: resident {at_100:.1f} MiB after 100 steps, {at_end:.1f} MiB "
+              f"after {args.steady}; Numba compilations after the first step: {compiled}")
+        metrics.update({"steady_rss_mib_100": at_100, "steady_rss_mib_end": at_end,
+                        "steady_compilations_after_first_step": compiled})
     print_metrics("benchmark", metrics)
     if args.json:
         with open(args.json, "w") as f:

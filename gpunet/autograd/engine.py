@@ -44,7 +44,7 @@ def _run_node(node, grads):
         result = _run_user_backward(node, fn, grads)
     if type(result) is not tuple:
         result = (result,)
-    n_inputs = len(node.next_functions)
+    n_inputs = len(node._next)
     if len(result) != n_inputs:
         raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
                            f"(expected {n_inputs}, got {len(result)})")
@@ -199,10 +199,10 @@ def _walk(roots, root_grads, retain_graph, capture):
         if not retain_graph and node._saved:
             node._saved = None
             node._freed = True
-        for i, edge in enumerate(node.next_functions):
-            if edge is None:
+        for i, nxt in enumerate(node._next):
+            if nxt is None:
                 continue
-            nxt, nr = edge
+            nr = node._next_nr[i]
             g = out_grads[i] if out_grads is not None else None
             if g is not None:
                 passed[id(g)] = passed.get(id(g), 0) + 1

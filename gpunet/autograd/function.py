@@ -27,8 +27,16 @@ FREED_MESSAGE = ("Trying to backward through the graph a second time (or directl
 class Node:
     """A node of the backward graph (a tensor's `grad_fn`)."""
 
-    __slots__ = ("next_functions", "needs_input_grad", "_saved", "_versions", "_hooks", "_freed",
+    # The graph is held in tuples, which Python's cyclic collector scans but never promotes when they hold
+    # only numbers: _next (the node behind each input, or None) and _next_nr (that node's output index).
+    # Lists or (node, nr) pairs would add survivors per op that every full collection rescans.
+    __slots__ = ("_next", "_next_nr", "needs_input_grad", "_saved", "_versions", "_hooks", "_freed",
                  "device", "__dict__", "__weakref__")
+
+    @property
+    def next_functions(self):
+        """One (node, output index) per input, None where no gradient flows to it."""
+        return tuple(None if n is None else (n, nr) for n, nr in zip(self._next, self._next_nr))
 
     def name(self):
         return type(self).__name__
@@ -47,7 +55,7 @@ class AccumulateGrad(Node):
 
     def __init__(self, variable):
         self.variable = variable
-        self.next_functions = ()
+        self._next = self._next_nr = ()
         self._freed = False
         self._hooks = None
 
@@ -68,7 +76,8 @@ class FunctionCtx(Node):
             raise RuntimeError(FREED_MESSAGE)
         versions = self._versions
         if versions:
-            for counter, version, tensor in versions:
+            for k in range(0, len(versions), 3):
+                counter, version, tensor = versions[k:k + 3]
                 if counter[0] != version:
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified by an "
@@ -120,7 +129,7 @@ class Function:
         ctx._hooks = None
         ctx._freed = False
         grad_on = _enabled[0]
-        needs, edges, shapes = [], [], []
+        needs, nexts, nrs, shapes = [], [], [], []
         requires = False
         device = None
         for a in args:
@@ -129,14 +138,18 @@ class Function:
                 if grad_on and a._requires_grad:
                     requires = True
                     needs.append(True)
-                    edges.append(_edge(a))
+                    fn = a.grad_fn
+                    nexts.append(fn or _accumulator(a))
+                    nrs.append(a._out_nr if fn is not None else 0)
                 else:
                     needs.append(False)
-                    edges.append(None)
+                    nexts.append(None)
+                    nrs.append(0)
                 shapes.append(a._data.shape)
             else:
                 needs.append(False)
-                edges.append(None)
+                nexts.append(None)
+                nrs.append(0)
                 shapes.append(None)
         ctx.needs_input_grad = tuple(needs)
         ctx.device = device
@@ -146,11 +159,11 @@ class Function:
         outs = (out,) if single else out
         recorded = None
         if requires:
-            ctx._input_shapes = shapes
+            ctx._input_shapes = tuple(shapes)
             non_diff = ctx.__dict__.get("_non_differentiable", ())
             # values that are not Tensors, and outputs marked non-differentiable, take no part
             arrays = tuple(o._data if isinstance(o, Tensor) and id(o) not in non_diff else None for o in outs)
-            recorded = _record(ctx, tuple(edges), args, arrays, device)
+            recorded = _record(ctx, tuple(nexts), tuple(nrs), args, arrays, device)
         results = []
         for i, o in enumerate(outs):
             if not isinstance(o, Tensor):
@@ -193,19 +206,22 @@ class Op(Function):
         ctx._saved = ()
         if requires and _enabled[0]:
             needs = []
-            edges = []
+            nexts = []
+            nrs = []
             for a in args:
                 if isinstance(a, Tensor) and a._requires_grad:
                     needs.append(True)
                     fn = a.grad_fn
-                    edges.append((fn, a._out_nr) if fn is not None else _edge(a))  # _edge, inlined
+                    nexts.append(fn or _accumulator(a))
+                    nrs.append(a._out_nr if fn is not None else 0)
                 else:
                     needs.append(False)
-                    edges.append(None)
-            ctx.needs_input_grad = needs
+                    nexts.append(None)
+                    nrs.append(0)
+            ctx.needs_input_grad = tuple(needs)
             if checking_backward[0]:
                 ctx._input_meta = [(a._data.shape, a._data.dtype) if n else None for a, n in zip(args, needs)]
-            return _record(ctx, edges, args, cls.forward(ctx, *raw), device)
+            return _record(ctx, tuple(nexts), tuple(nrs), args, cls.forward(ctx, *raw), device)
         ctx.needs_input_grad = (False,) * len(args)
         out = cls.forward(ctx, *raw)
         if type(out) is tuple:
@@ -213,17 +229,19 @@ class Op(Function):
         return _make(out, device)
 
 
-def _record(ctx, edges, args, out, device):
+def _record(ctx, nexts, nrs, args, out, device):
     """Record one call in the graph: the one recording path, taken by Op.apply and Function.apply.
 
-    edges: one per argument, `_edge(input)` or None where no gradient flows; args: the call's
-    arguments; out: the output array, or a tuple of arrays (None where an output takes no part).
+    nexts, nrs: one per argument, the node behind it (grad_fn or AccumulateGrad) and its output index,
+    or None and 0 where no gradient flows; args: the call's arguments; out: the output array, or a
+    tuple of arrays (None where an output takes no part).
     ctx becomes the grad_fn of the outputs, returned as Tensors; in a tuple, an output that is not
     floating point (indices) gets no history. Each value forward saved is tied to the version of
     the Tensor holding it (a saved Tensor itself, or the input or output Tensor whose array it is),
     so an in-place change to that Tensor before backward raises.
     """
-    ctx.next_functions = edges
+    ctx._next = nexts
+    ctx._next_nr = nrs
     ctx._hooks = None
     ctx._freed = False
     if type(out) is tuple:
@@ -242,35 +260,38 @@ def _record(ctx, edges, args, out, device):
     for s in saved:
         for t in args:  # an Op's saved array is most often an input's
             if isinstance(t, Tensor) and t._data is s:
-                versions.append((t._vc, t._vc[0], t))
+                versions += (t._vc, t._vc[0], t)
                 break
         else:
             for t in outs:
                 if t is not None and t._data is s:
-                    versions.append((t._vc, t._vc[0], t))
+                    versions += (t._vc, t._vc[0], t)
                     break
             else:
                 if isinstance(s, Tensor):  # a Function saves Tensors
-                    versions.append((s._vc, s._vc[0], s))
+                    versions += (s._vc, s._vc[0], s)
                 elif s is out and type(out) is not tuple:  # a NumPy scalar output, held as a 0-d array
-                    versions.append((results._vc, results._vc[0], results))
+                    versions += (results._vc, results._vc[0], results)
                     ctx._saved = tuple(results._data if v is s else v for v in ctx._saved)
-    ctx._versions = versions
+    ctx._versions = tuple(versions)  # flat (counter, version, tensor) triples: one tuple, not one per value
     return results
 
 
 def _edge(tensor):
-    """The graph edge a tensor contributes: its grad_fn, or the AccumulateGrad of a leaf."""
+    """The graph edge a tensor contributes: (its grad_fn, or the AccumulateGrad of a leaf; output index)."""
     fn = tensor.grad_fn
-    if fn is not None:
-        return (fn, tensor._out_nr)
+    return (fn, tensor._out_nr) if fn is not None else (_accumulator(tensor), 0)
+
+
+def _accumulator(tensor):
+    """The AccumulateGrad of a leaf tensor, made once."""
     extra = tensor._extra
     if extra is None:
         extra = tensor._extra = {}
     acc = extra.get("accumulate")
     if acc is None:
         acc = extra["accumulate"] = AccumulateGrad(tensor)
-    return (acc, 0)
+    return acc
 
 
 def _device_error(op, d1, d2):

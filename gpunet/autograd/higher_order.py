@@ -58,7 +58,7 @@ def saved(ctx):
         if s is None or type(s) in (int, float, bool) or isinstance(s, Tensor):
             out.append(s)
             continue
-        for _, _, t in holders:
+        for t in holders[2::3]:  # (counter, version, tensor) triples
             if t._data is s:
                 out.append(t)
                 break
@@ -83,7 +83,7 @@ def _run_node(node, grads):
         if backward_graph is None:
             raise refusal(node)
         result = backward_graph(node, *grads)
-        n_inputs = len(node.next_functions)
+        n_inputs = len(node._next)
     else:
         result = _run_user_backward(node, fn, grads)
         n_inputs = len(node._input_shapes)
@@ -171,10 +171,10 @@ def run_backward_graph(roots, root_grads, retain_graph, capture=None):
             if not retain_graph and node._saved:
                 node._saved = None
                 node._freed = True
-            for i, edge in enumerate(node.next_functions):
-                if edge is None:
+            for i, nxt in enumerate(node._next):
+                if nxt is None:
                     continue
-                nxt, nr = edge
+                nr = node._next_nr[i]
                 g = out_grads[i] if out_grads is not None else None
                 if g is not None:
                     buf = buffers.setdefault(nxt, {})

@@ -10,9 +10,8 @@ def collect_dependencies(roots):
     seen = set(stack)
     while stack:
         node = stack.pop()
-        for edge in node.next_functions:
-            if edge is not None:
-                nxt = edge[0]
+        for nxt in node._next:
+            if nxt is not None:
                 deps[nxt] = deps.get(nxt, 0) + 1
                 if nxt not in seen:
                     seen.add(nxt)

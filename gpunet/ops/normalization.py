@@ -1,14 +1,13 @@
 """Normalize: the one Op behind batch_norm, instance_norm, layer_norm and group_norm.
 
 All four norms are "standardise x over some axes of a reshaped view, then scale and shift per
-parameter element"; the Op does that with the textbook backward
-    dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = g * weight.
+parameter element"; the Op runs the kernels' normalize_forward/backward (kernels/_normalize.py, whose
+formulas backward_graph restates on Tensors; batch norm's layout runs in Numba loops on the CPU).
 Running statistics (batch_norm, instance_norm) are updated in place inside the forward, from the
 batch statistics it computes anyway, with the unbiased variance, as PyTorch does.
 """
 from gpunet.autograd.function import AccumulateGrad, Op
 from gpunet.autograd.higher_order import const, saved
-from gpunet.ops._util import unbroadcast
 from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.tensor import _make
 
@@ -23,25 +22,11 @@ class Normalize(Op):
 
     @staticmethod
     def forward(ctx, x, w, b, view_shape, axes, param_shape, eps, fixed, running):
-        xp = ctx.device.xp
+        K = ctx.device.K
         xv = x.reshape(view_shape)
-        if fixed is None:
-            mean = xv.mean(axis=axes, keepdims=True)
-            xhat = xv - mean
-            var = (xhat * xhat).mean(axis=axes, keepdims=True)
-            if running is not None:
-                _update_running(xp, running, mean, var, xv.size // max(mean.size, 1))
-        else:
-            mean, var = fixed
-            xhat = xv - mean
-        invstd = 1 / xp.sqrt(var + eps)
-        xhat *= invstd
-        if w is not None:
-            y = xhat * w.reshape(param_shape)
-            if b is not None:
-                y += b.reshape(param_shape)
-        else:
-            y = xhat + b.reshape(param_shape) if b is not None else xhat.copy()  # never alias the saved xhat
+        y, xhat, mean, var, invstd = K.normalize_forward(xv, w, b, axes, param_shape, eps, fixed)
+        if running is not None:
+            _update_running(ctx.device.xp, running, mean, var, xv.size // max(mean.size, 1))
         ctx.save_for_backward(xhat, invstd, w)
         ctx.eps = eps
         ctx.consts = (x.shape, axes, param_shape, None if b is None else b.shape, fixed is None)
@@ -51,23 +36,11 @@ class Normalize(Op):
     def backward(ctx, g):
         xhat, invstd, w = ctx.saved_tensors
         x_shape, axes, param_shape, b_shape, batch_stats = ctx.consts
-        nx, nw, nb = ctx.needs_input_grad[:3]
-        g = g.reshape(xhat.shape)
-        gx = gw = gb = None
-        if nw:
-            gw = unbroadcast(g * xhat, param_shape).reshape(w.shape)
-        if nb:
-            gb = unbroadcast(g, param_shape).reshape(b_shape)
-        if nx:
-            gh = g * w.reshape(param_shape) if w is not None else g
-            if batch_stats:
-                gx = gh - gh.mean(axis=axes, keepdims=True)
-                gx -= xhat * (gh * xhat).mean(axis=axes, keepdims=True)
-                gx *= invstd
-            else:
-                gx = gh * invstd
-            gx = gx.reshape(x_shape)
-        return gx, gw, gb, None, None, None, None, None, None
+        needs = tuple(ctx.needs_input_grad[:3])
+        gx, gw, gb = ctx.device.K.normalize_backward(g.reshape(xhat.shape), xhat, invstd, w, axes,
+                                                     param_shape, batch_stats, needs)
+        return (None if gx is None else gx.reshape(x_shape), None if gw is None else gw.reshape(w.shape),
+                None if gb is None else gb.reshape(b_shape), None, None, None, None, None, None)
 
     @staticmethod
     def backward_graph(ctx, g):

@@ -446,6 +446,53 @@ def vstack(tensors):
     return cat([t if t.dim() > 1 else t.reshape(1, -1) for t in tensors], 0)
 
 
+class Split(Op):
+    """x cut along dim into pieces of the given sizes, each a view. Its backward joins the pieces' gradients
+    in one concatenation (zeros where a piece got none): pieces taken by indexing would each scatter into
+    zeros of x's whole shape, and summing those costs pieces x size(x) (quadratic in an RNN's length)."""
+    _backward_name = "SplitWithSizesBackward0"
+    _drop_dim = False
+
+    @staticmethod
+    def forward(ctx, x, dim, sizes):
+        ctx.dim, ctx.dtype = dim, x.dtype
+        pieces, start = [], 0
+        idx = [slice(None)] * x.ndim
+        for size in sizes:
+            idx[dim] = start if ctx._fn._drop_dim else slice(start, start + size)
+            pieces.append(x[tuple(idx) + (Ellipsis,)])  # the Ellipsis keeps a 0-d piece a view
+            start += size
+        ctx.shapes = [p.shape for p in pieces]
+        return tuple(pieces)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        xp = ctx.device.xp
+        parts = [xp.zeros(shape, dtype=ctx.dtype) if g is None else g for g, shape in zip(grads, ctx.shapes)]
+        if ctx._fn._drop_dim:  # the Op class: Split or Unbind
+            parts = [xp.expand_dims(p, ctx.dim) for p in parts]
+        return xp.concatenate(parts, axis=ctx.dim), None, None
+
+    @staticmethod
+    def backward_graph(ctx, *grads):
+        xp = ctx.device.xp
+        parts = [_make(xp.zeros(shape, dtype=ctx.dtype), ctx.device) if g is None else g
+                 for g, shape in zip(grads, ctx.shapes)]
+        if ctx._fn._drop_dim:  # the Op class: Split or Unbind
+            parts = [unsqueeze(p, ctx.dim) for p in parts]
+        return Cat.apply(ctx.dim, *parts), None, None
+
+
+class Unbind(Split):
+    """Split into pieces of size 1 that drop dim."""
+    _backward_name = "UnbindBackward0"
+    _drop_dim = True
+
+
+def _pieces(op, tensor, dim, sizes):
+    return tuple(_view_of(p, tensor) for p in op.apply(tensor, dim, tuple(sizes)))
+
+
 def split(tensor, split_size_or_sections, dim=0):
     d = _dim(dim, tensor._data.ndim, "split")
     n = tensor._data.shape[d]
@@ -459,11 +506,7 @@ def split(tensor, split_size_or_sections, dim=0):
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
                                f"size at dimension {d}), but got split_sizes={sizes}")
-    out, start = [], 0
-    for s in sizes:
-        out.append(narrow(tensor, d, start, s))
-        start += s
-    return tuple(out)
+    return _pieces(Split, tensor, d, sizes)
 
 
 def chunk(input, chunks, dim=0):
@@ -476,7 +519,7 @@ def chunk(input, chunks, dim=0):
 
 def unbind(input, dim=0):
     d = _dim(dim, input._data.ndim, "unbind")
-    return tuple(select(input, d, i) for i in range(input._data.shape[d]))
+    return _pieces(Unbind, input, d, [1] * input._data.shape[d])
 
 
 def narrow(input, dim, start, length):

@@ -339,14 +339,14 @@ class Relu(Op):
 
     @staticmethod
     def forward(ctx, a):
-        out = _xp(ctx).maximum(a, 0)
+        out = ctx.device.K.relu(a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * (out > 0)
+        return ctx.device.K.relu_backward(g, out)
 
     @staticmethod
     def backward_graph(ctx, g):

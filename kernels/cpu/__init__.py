@@ -19,3 +19,5 @@ from kernels.cpu.optim import *  # noqa: F401,F403,E402
 from kernels.cpu.special import *  # noqa: F401,F403,E402
 from kernels.cpu.attention import *  # noqa: F401,F403,E402
 from kernels.cpu.softmax import *  # noqa: F401,F403,E402
+from kernels.cpu.activation import *  # noqa: F401,F403,E402
+from kernels.cpu.normalize import *  # noqa: F401,F403,E402

@@ -10,3 +10,5 @@ from kernels.cuda.optim import *  # noqa: F401,F403,E402
 from kernels.cuda.special import *  # noqa: F401,F403,E402
 from kernels.cuda.attention import *  # noqa: F401,F403,E402
 from kernels.cuda.softmax import *  # noqa: F401,F403,E402
+from kernels.cuda.activation import *  # noqa: F401,F403,E402
+from kernels.cuda.normalize import *  # noqa: F401,F403,E402

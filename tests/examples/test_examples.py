@@ -120,8 +120,10 @@ def test_basics(tmp_path):
 
 
 def test_benchmark_reports_throughput():
-    m = example("benchmark").main(["--fast"])
-    for name in ("mlp", "lenet"):
+    m = example("benchmark").main(["--fast", "--steady", "3"])
+    assert m["steady_compilations_after_first_step"] == 0  # nothing compiles in a training loop's steps
+    assert 0 < m["steady_rss_mib_100"] <= m["steady_rss_mib_end"] * 2
+    for name in ("mlp", "lenet", "resnet", "char_gru"):
         assert m[f"{name}_gpunet_steps_per_s"] > 0
         if m[f"{name}_torch_steps_per_s"] is not None:
             ratio = m[f"{name}_gpunet_steps_per_s"] / m[f"{name}_torch_steps_per_s"]

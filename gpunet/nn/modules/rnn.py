@@ -12,7 +12,7 @@ from gpunet.nn.functional.dropout import dropout
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty, zeros
-from gpunet.ops.shape import cat, stack
+from gpunet.ops.shape import cat, stack, unbind
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -124,10 +124,10 @@ class RNNBase(Module):
                 k = layer * directions + d
                 h = hx[0][k] if is_lstm else hx[k]
                 c = hx[1][k] if is_lstm else None
-                gi_all = R._input_projection(layer_input, w_ih, b_ih)
+                gi_steps = unbind(R._input_projection(layer_input, w_ih, b_ih))  # one backward node
                 steps = [None] * seq_len
                 for t in (range(seq_len - 1, -1, -1) if d else range(seq_len)):
-                    h, c = self._step(gi_all[t], h, c, w_hh, b_hh)
+                    h, c = self._step(gi_steps[t], h, c, w_hh, b_hh)
                     steps[t] = h
                 outputs.append(stack(steps))
                 h_last.append(h)

@@ -282,3 +282,29 @@ def test_expand_as_broadcast_tensors(device):
     check_op(lambda x, y: x.expand_as(y) * y, (3, 1), (2, 3, 4), device=device)
     check_op(lambda x, y: lib(x).broadcast_tensors(x, y)[0] * 2, (3, 1), (1, 4), device=device)
     check_op(lambda x: lib(x).broadcast_to(x, (2, 3)), (3,), device=device)
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("one piece of a split", lambda x: x.split(2, dim=0)[1] * 3),
+    ("two of unbind's pieces", lambda x: x.unbind(1)[0] * x.unbind(1)[2]),
+    ("chunk pieces recombined", lambda x: lib(x).cat(x.chunk(3, 1)[::-1], 1).sin()),
+])
+def test_pieces_left_unused_get_zero_gradients(name, fn, device):
+    check_op(fn, (5, 3), device=device)
+
+
+def test_split_is_one_node_whose_pieces_are_views_sharing_the_version(device):
+    x = gpunet.tensor(np.arange(12.0).reshape(4, 3), device=device, requires_grad=True)
+    pieces = x.unbind(0)
+    assert {p.grad_fn.name() for p in pieces} == {"UnbindBackward0"}
+    assert len({id(p.grad_fn) for p in pieces}) == 1
+    assert x.split(1)[0].grad_fn.name() == "SplitWithSizesBackward0"
+    y = x.detach()
+    a, b = y.split(2)
+    a[0, 0] = 100.0  # a view: the base sees it
+    assert y[0, 0].item() == 100.0 and y._vc is a._vc is b._vc
+
+
+def test_unbind_has_second_derivatives(device):
+    x = gpunet.tensor(np.linspace(-1, 1, 6).reshape(2, 3), device=device, requires_grad=True)
+    assert gpunet.autograd.gradgradcheck(lambda t: (t.unbind(0)[0] * t.unbind(0)[1]).sin(), [x])

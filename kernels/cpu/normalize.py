@@ -1,0 +1,109 @@
+"""batch/instance/layer/group norm on the CPU: kernels/_normalize.py's array maths on NumPy, and batch
+norm's layout in Numba loops.
+
+Batch norm views x as (N, C, L) and takes statistics per channel over axes (0, 2), which NumPy reduces
+slowly (strided axes) and in many passes: its backward made ~10 passes over the data and temporaries.
+The loops take each channel's N runs of L elements (a channel of a 32x64x32x32 batch is 128 KiB, in L2)
+through two passes forward (mean, then the variance of x - mean, both summed in float64) plus one that
+writes xhat and y, and two backward (the sums of g and g * xhat, then the input gradient). Serial, as
+kernels.cpu's other loops that follow a BLAS call (see kernels/cpu/conv.py).
+"""
+import numpy as np
+from numba import njit
+
+from kernels import _normalize
+
+__all__ = ["normalize_forward", "normalize_backward"]
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _batch_forward(x, weight, bias, eps, mean, var, invstd, xhat, y, batch_stats):
+    N, C, L = x.shape
+    count = N * L
+    for c in range(C):
+        if batch_stats:
+            s = 0.0
+            for n in range(N):
+                for i in range(L):
+                    s += x[n, c, i]
+            m = s / count
+            s = 0.0
+            for n in range(N):
+                for i in range(L):
+                    d = x[n, c, i] - m
+                    s += d * d
+            mean[c] = m
+            var[c] = s / count
+        invstd[c] = 1.0 / np.sqrt(var[c] + eps)
+        mc, ic, wc, bc = mean[c], invstd[c], weight[c], bias[c]  # in x's dtype
+        for n in range(N):
+            for i in range(L):
+                h = (x[n, c, i] - mc) * ic
+                xhat[n, c, i] = h
+                y[n, c, i] = h * wc + bc
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _batch_backward(g, xhat, invstd, weight, gx, gw, gb, need_x, batch_stats, scratch):
+    N, C, L = g.shape
+    count = N * L
+    for c in range(C):
+        sg = 0.0
+        sgh = 0.0
+        for n in range(N):
+            for i in range(L):
+                gv = g[n, c, i]
+                sg += gv
+                sgh += gv * xhat[n, c, i]
+        gw[c] = sgh
+        gb[c] = sg
+        if not need_x:
+            continue
+        scratch[0] = invstd[c] * weight[c]
+        scratch[1] = sg / count if batch_stats else 0.0
+        scratch[2] = sgh / count if batch_stats else 0.0
+        k, mg, mgh = scratch[0], scratch[1], scratch[2]  # in g's dtype
+        for n in range(N):
+            for i in range(L):
+                gx[n, c, i] = k * (g[n, c, i] - mg - xhat[n, c, i] * mgh)
+
+
+def _batch_layout(x, axes, param_shape, *others):
+    """True where the loops apply: float32/64 C-contiguous (N, C, L) arrays, statistics over (0, 2)."""
+    return (x.ndim == 3 and tuple(axes) == (0, 2) and tuple(param_shape) == (1, x.shape[1], 1)
+            and x.dtype in (np.float32, np.float64)
+            and all(a.dtype == x.dtype and a.flags.c_contiguous for a in (x,) + others))
+
+
+def _per_channel(a, C, dtype, fill):
+    return np.full(C, fill, dtype=dtype) if a is None else np.ascontiguousarray(a.reshape(C), dtype=dtype)
+
+
+def normalize_forward(x, weight, bias, axes, param_shape, eps, fixed):
+    """See kernels._normalize.normalize_forward."""
+    if not _batch_layout(x, axes, param_shape):
+        return _normalize.normalize_forward(np, x, weight, bias, axes, param_shape, eps, fixed)
+    C, dtype = x.shape[1], x.dtype
+    if fixed is None:
+        mean, var = np.empty(C, dtype), np.empty(C, dtype)
+    else:
+        mean, var = (np.array(np.broadcast_to(a, param_shape).reshape(C), dtype) for a in fixed)  # writable
+    invstd, xhat, y = np.empty(C, dtype), np.empty_like(x), np.empty_like(x)
+    _batch_forward(x, _per_channel(weight, C, dtype, 1), _per_channel(bias, C, dtype, 0), float(eps), mean,
+                   var, invstd, xhat, y, fixed is None)
+    return y, xhat, mean.reshape(param_shape), var.reshape(param_shape), invstd.reshape(param_shape)
+
+
+def normalize_backward(grad_output, xhat, invstd, weight, axes, param_shape, batch_stats, needs):
+    """See kernels._normalize.normalize_backward."""
+    if not _batch_layout(grad_output, axes, param_shape, xhat):
+        return _normalize.normalize_backward(np, grad_output, xhat, invstd, weight, axes, param_shape,
+                                             batch_stats, needs)
+    need_x, need_w, need_b = needs
+    C, dtype = grad_output.shape[1], grad_output.dtype
+    gx = np.empty_like(grad_output) if need_x else np.empty((1, 1, 1), dtype)
+    gw, gb = np.empty(C, dtype), np.empty(C, dtype)
+    _batch_backward(grad_output, xhat, _per_channel(invstd, C, dtype, 1), _per_channel(weight, C, dtype, 1),
+                    gx, gw, gb, need_x, batch_stats, np.empty(3, dtype))
+    return (gx if need_x else None, gw.reshape(param_shape) if need_w else None,
+            gb.reshape(param_shape) if need_b else None)

@@ -1,0 +1,57 @@
+"""kernels.cpu's batch-norm loops against kernels/_normalize.py's array maths (which kernels.cuda runs, and
+the cpu runs for every other layout): the same outputs, statistics and gradients."""
+import numpy as np
+import pytest
+
+import kernels.cpu
+from kernels import _normalize
+from kernels.cpu import normalize as cpu_normalize
+
+
+def _case(dtype, fixed, affine, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((4, 3, 10)) * 3 + 1).astype(dtype)
+    w = rng.uniform(0.5, 2, 3).astype(dtype) if affine else None
+    b = rng.uniform(-1, 1, 3).astype(dtype) if affine else None
+    stats = (rng.uniform(-1, 1, (1, 3, 1)).astype(dtype), rng.uniform(0.5, 2, (1, 3, 1)).astype(dtype))
+    return x, w, b, stats if fixed else None
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("fixed", [False, True], ids=["batch_stats", "fixed_stats"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_loops_match_the_array_maths(dtype, tol, fixed, affine):
+    x, w, b, stats = _case(dtype, fixed, affine)
+    args = ((0, 2), (1, 3, 1), 1e-5, stats)
+    assert cpu_normalize._batch_layout(x, (0, 2), (1, 3, 1))  # the loops run, not the fallback
+    ours = kernels.cpu.normalize_forward(x, w, b, *args)
+    ref = _normalize.normalize_forward(np, x, w, b, *args)
+    for name, a, r in zip(["y", "xhat", "mean", "var", "invstd"], ours, ref):
+        assert a.shape == r.shape and a.dtype == dtype, name
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)
+    g = np.random.default_rng(9).standard_normal(x.shape).astype(dtype)
+    for needs in [(True, True, True), (True, False, False), (False, True, True)]:
+        back = (ours[1], ours[4], w, (0, 2), (1, 3, 1), not fixed, needs)
+        for name, a, r in zip(["gx", "gw", "gb"], kernels.cpu.normalize_backward(g, *back),
+                              _normalize.normalize_backward(np, g, *back)):
+            if r is None:
+                assert a is None, name
+                continue
+            assert a.shape == r.shape and a.dtype == dtype, name
+            np.testing.assert_allclose(a, r, rtol=tol, atol=tol * 10, err_msg=f"{name} {needs}")
+
+
+def test_other_layouts_take_the_array_maths():
+    x = np.random.default_rng(0).standard_normal((4, 3, 10))
+    assert not cpu_normalize._batch_layout(x, (2,), (1, 3, 1))  # instance norm's axes
+    assert not cpu_normalize._batch_layout(x.astype(np.float16), (0, 2), (1, 3, 1))
+    assert not cpu_normalize._batch_layout(x.transpose(0, 1, 2)[:, :, ::2], (0, 2), (1, 3, 1))
+    y = kernels.cpu.normalize_forward(x, None, None, (2,), (1, 3, 1), 1e-5, None)[0]
+    np.testing.assert_allclose(y.mean(axis=2), 0, atol=1e-12)
+
+
+def test_a_nan_spoils_only_its_channel():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    x[1, 1, 2] = np.nan
+    y = kernels.cpu.normalize_forward(x, None, None, (0, 2), (1, 3, 1), 1e-5, None)[0]
+    assert np.isnan(y[:, 1]).all() and np.isfinite(y[:, [0, 2]]).all()
