@@ -130,6 +130,16 @@ def test_benchmark_reports_throughput():
             assert m[f"{name}_ratio"] == pytest.approx(ratio)
 
 
+def test_benchmark_elementwise_reports_every_row():
+    rows = example("benchmark_elementwise").main(["--fast"])
+    assert {(r["op"], r["pass"]) for r in rows} == {(op, p) for op in example("benchmark_elementwise").OPS
+                                                    for p in ("fwd", "fwd+bwd")}
+    for r in rows:
+        assert r["gpunet_ms"] > 0
+        if r["torch_ms"] is not None:
+            assert r["ratio"] == pytest.approx(r["gpunet_ms"] / r["torch_ms"])
+
+
 def test_benchmark_softmax_reports_every_row():
     rows = example("benchmark_softmax").main(["--fast"])
     ops = {(r["op"], r["pass"]) for r in rows}
