@@ -8,15 +8,11 @@ import math
 
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
+from gpunet.ops._util import stable_sigmoid
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-def stable_sigmoid(xp, a):
-    e = xp.exp(-abs(a))  # split by sign so exp never overflows
-    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
 class LeakyRelu(Op):

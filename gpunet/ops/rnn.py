@@ -5,7 +5,7 @@ the layer; each step Op then takes that projection `gi` and the previous state.
 Gate orders follow PyTorch, so weights port both ways: LSTM (i, f, g, o), GRU (r, z, n).
 """
 from gpunet.autograd.function import Op
-from gpunet.ops.activation import stable_sigmoid
+from gpunet.ops._util import stable_sigmoid
 
 
 class GRUStep(Op):

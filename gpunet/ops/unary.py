@@ -5,7 +5,7 @@ from gpunet.amp import _policy as _amp
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
-from gpunet.ops._util import unbroadcast
+from gpunet.ops._util import stable_sigmoid, unbroadcast
 from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.tensor import Tensor
 
@@ -316,10 +316,7 @@ class Sigmoid(Op):
 
     @staticmethod
     def forward(ctx, a):
-        xp = _xp(ctx)
-        # split by sign so exp never overflows
-        e = xp.exp(-xp.abs(a))
-        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+        out = stable_sigmoid(_xp(ctx), a)
         ctx.save_for_backward(out)
         return out
 
