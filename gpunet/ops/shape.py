@@ -452,6 +452,7 @@ class Split(Op):
     zeros of x's whole shape, and summing those costs pieces x size(x) (quadratic in an RNN's length)."""
     _backward_name = "SplitWithSizesBackward0"
     _drop_dim = False
+    _is_view = True  # an in-place op on a piece of a tensor that requires grad is refused (check_inplace)
 
     @staticmethod
     def forward(ctx, x, dim, sizes):

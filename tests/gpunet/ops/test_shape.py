@@ -308,3 +308,17 @@ def test_split_is_one_node_whose_pieces_are_views_sharing_the_version(device):
 def test_unbind_has_second_derivatives(device):
     x = gpunet.tensor(np.linspace(-1, 1, 6).reshape(2, 3), device=device, requires_grad=True)
     assert gpunet.autograd.gradgradcheck(lambda t: (t.unbind(0)[0] * t.unbind(0)[1]).sin(), [x])
+
+
+PIECES = [lambda x: x.split(2)[0], lambda x: x.chunk(2, 1)[1], lambda x: x.unbind(0)[1]]
+
+
+@pytest.mark.parametrize("take", PIECES)
+def test_in_place_on_a_piece_of_a_tensor_that_requires_grad_is_refused(take, device):
+    x = gpunet.tensor(np.arange(12.0).reshape(4, 3), device=device, requires_grad=True) * 1
+    with pytest.raises(RuntimeError, match="in-place operation on a view"):
+        take(x).mul_(2)
+    base = gpunet.tensor(np.arange(12.0).reshape(4, 3), device=device)  # no grad: writes through
+    piece = take(base)
+    piece.mul_(0)
+    assert float(piece.abs().sum()) == 0.0 and float(base.sum()) < 66.0  # 66 = 0 + 1 + ... + 11
