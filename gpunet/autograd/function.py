@@ -139,7 +139,7 @@ class Function:
                     requires = True
                     needs.append(True)
                     fn = a.grad_fn
-                    nexts.append(fn or _accumulator(a))
+                    nexts.append(fn if fn is not None else _accumulator(a))
                     nrs.append(a._out_nr if fn is not None else 0)
                 else:
                     needs.append(False)
@@ -212,7 +212,7 @@ class Op(Function):
                 if isinstance(a, Tensor) and a._requires_grad:
                     needs.append(True)
                     fn = a.grad_fn
-                    nexts.append(fn or _accumulator(a))
+                    nexts.append(fn if fn is not None else _accumulator(a))
                     nrs.append(a._out_nr if fn is not None else 0)
                 else:
                     needs.append(False)
