@@ -124,6 +124,25 @@ def test_the_launcher_uses_the_mpiexec_next_to_python(monkeypatch, tmp_path):
         assert env["OMPI_ALLOW_RUN_AS_ROOT"] == env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
 
 
+def test_the_launcher_splits_the_cores_among_the_ranks(monkeypatch, tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    monkeypatch.setattr(run.sys, "executable", str(fake / "python"))
+    (fake / "mpiexec").write_text("#!/bin/sh\necho 'HYDRA build details:'\n")
+    (fake / "mpiexec").chmod(0o755)
+    assert run.threads_per_rank(1) >= 1 and run.threads_per_rank(10 ** 6) == 1
+    monkeypatch.setattr(run, "threads_per_rank", lambda n: max(1, 8 // n))  # an 8-core machine
+    _, env = run.command(2, ["train.py"], env={})
+    assert all(env[name] == "4" for name in run.THREAD_VARIABLES)
+    _, env = run.command(16, ["train.py"], env={})
+    assert all(env[name] == "1" for name in run.THREAD_VARIABLES)
+    _, env = run.command(1, ["train.py"], env={})  # one rank keeps the libraries' defaults
+    assert not any(name in env for name in run.THREAD_VARIABLES)
+    _, env = run.command(2, ["train.py"], env={"OMP_NUM_THREADS": "3"})  # the user's choice stands
+    assert env["OMP_NUM_THREADS"] == "3" and not any(
+        name in env for name in run.THREAD_VARIABLES if name != "OMP_NUM_THREADS")
+
+
 def test_queue_callback_runs_after_the_walk_has_accumulated_every_grad():
     w = gpunet.ones(3, requires_grad=True)
     b = gpunet.ones(1, requires_grad=True)
