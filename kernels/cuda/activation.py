@@ -1,7 +1,7 @@
-"""ReLU's forward and backward on the device: CuPy's elementwise kernels already make one pass each."""
+"""ReLU, sigmoid and SiLU on the device: CuPy's elementwise kernels (a pass per operation)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["relu", "relu_backward"]
+__all__ = ["relu", "relu_backward", "sigmoid", "silu"]
 
 
 def relu(x):
@@ -12,3 +12,14 @@ def relu(x):
 def relu_backward(grad_output, out):
     """ReLU's input gradient from its output: grad_output where out > 0, else 0."""
     return xp.where(out > 0, grad_output, xp.zeros((), dtype=grad_output.dtype))
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) elementwise, without overflow (a new array of x's shape and dtype)."""
+    return xp.exp(xp.minimum(x, 0)) / (1 + xp.exp(-abs(x)))
+
+
+def silu(x, with_derivative=False):
+    """x * sigmoid(x) and, when asked, its derivative s * (1 + x * (1 - s)): (out, derivative or None)."""
+    s = sigmoid(x)
+    return x * s, (s * (1 + x * (1 - s)) if with_derivative else None)

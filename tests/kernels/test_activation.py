@@ -45,3 +45,42 @@ def test_relu_matches_numpy_in_every_layout(layout):
     if a.dtype.kind == "f":
         g = np.random.default_rng(1).standard_normal(a.shape).astype(a.dtype)
         np.testing.assert_array_equal(kernels.cpu.relu_backward(g, out), g * (out > 0))
+
+
+def _sigmoid64(x):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_sigmoid_and_silu_values_and_edges(K, dtype):
+    x = np.concatenate([np.random.default_rng(3).standard_normal(300) * 6,
+                        [0.0, -0.0, 30.0, -30.0, 89.0, -89.0, -200.0, np.inf, -np.inf, np.nan]]).astype(dtype)
+    s = _host(K, K.sigmoid(K.xp.asarray(x)))
+    expected = _sigmoid64(x)
+    tol = {np.float16: 2e-3, np.float32: 3e-7, np.float64: 1e-15}[dtype]
+    normal = expected > np.finfo(dtype).tiny  # below it the CPU's exp flushes to 0, as documented
+    np.testing.assert_allclose(s[normal], expected[normal], rtol=tol)
+    assert s.dtype == dtype and np.all(s[~normal & ~np.isnan(x)] <= np.finfo(dtype).tiny)
+    assert np.isnan(s[-1])
+    out, derivative = K.silu(K.xp.asarray(x), with_derivative=True)
+    out, derivative = _host(K, out), _host(K, derivative)
+    finite = normal & np.isfinite(x)
+    xd, e = x[finite].astype(np.float64), expected[finite]
+    np.testing.assert_allclose(out[finite], xd * e, rtol=tol, atol=tol)
+    np.testing.assert_allclose(derivative[finite], e * (1 + xd * (1 - e)), rtol=tol * 4, atol=tol)
+    assert out[-3] == np.inf and np.isnan(out[-1])
+    only_out, none = K.silu(K.xp.asarray(x))
+    np.testing.assert_array_equal(_host(K, only_out), out)
+    assert none is None
+
+
+def test_cpu_sigmoid_and_silu_in_every_layout():
+    a = np.random.default_rng(4).standard_normal((6, 7, 5)).astype(np.float32)
+    for view in (a[:, ::2], a.transpose(2, 0, 1)):
+        np.testing.assert_allclose(kernels.cpu.sigmoid(view), _sigmoid64(view), rtol=3e-7)
+        out, derivative = kernels.cpu.silu(view, with_derivative=True)
+        assert out.shape == derivative.shape == view.shape
+        np.testing.assert_allclose(out, view * _sigmoid64(view), rtol=1e-6, atol=1e-7)

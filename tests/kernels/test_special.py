@@ -1,0 +1,82 @@
+"""kernels.cpu / kernels.cuda erf and gelu: erf within 1 ulp of the correctly rounded value in float32
+(the CPU's vectorised polynomial), libm's value in float64, PyTorch's values at NaN and infinities,
+and GELU's output and derivative against float64."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import kernels.cpu
+import kernels.cuda
+
+EDGES = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 3.9, 3.92, -3.95, 10.0, -100.0]
+
+
+def _tables():
+    return [kernels.cpu] + ([kernels.cuda] if kernels.cuda.available() else [])
+
+
+def _host(K, a):
+    return K.xp.asnumpy(a) if K is kernels.cuda else a
+
+
+def _erf64(x):
+    return np.array([math.erf(v) for v in np.asarray(x, dtype=np.float64).ravel()]).reshape(np.shape(x))
+
+
+def test_cpu_float32_erf_is_within_one_ulp_of_the_rounded_value():
+    x = np.linspace(-6, 6, 400_001, dtype=np.float32)
+    x = np.concatenate([x, np.geomspace(1e-38, 1, 20_001, dtype=np.float32)])
+    got = kernels.cpu.erf(x)
+    expected = _erf64(x).astype(np.float32)
+    ulps = np.abs(got.view(np.int32).astype(np.int64) - expected.view(np.int32))
+    assert got.dtype == np.float32
+    assert ulps.max() <= 1 and (ulps > 0).mean() < 0.01
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_erf_at_the_edges(K, dtype):
+    x = np.array(EDGES, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NaN inputs must not raise floating-point warnings
+        got = _host(K, K.erf(K.xp.asarray(x)))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, _erf64(x).astype(dtype), rtol={np.float16: 1e-3}.get(dtype, 2e-7),
+                               atol=0)
+    assert np.signbit(got[4])  # erf(-0) = -0
+
+
+def test_cpu_float64_erf_is_libm():
+    x = np.random.default_rng(0).standard_normal(1000) * 3
+    np.testing.assert_array_equal(kernels.cpu.erf(x), _erf64(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_gelu_and_its_derivative(K, dtype):
+    x = np.concatenate([np.random.default_rng(1).standard_normal(500) * 3, [0.0, -0.0, 5.0, -5.0, -10.0]])
+    x = x.astype(dtype)
+    xd = x.astype(np.float64)
+    cdf = 0.5 * (1 + _erf64(xd / math.sqrt(2)))
+    out, derivative = K.gelu(K.xp.asarray(x), with_derivative=True)
+    only_out, none = K.gelu(K.xp.asarray(x))
+    tol = {np.float32: 3e-7, np.float64: 1e-15}[dtype]
+    np.testing.assert_allclose(_host(K, out), xd * cdf, rtol=tol, atol=tol)
+    np.testing.assert_allclose(_host(K, derivative), cdf + xd * np.exp(-xd * xd / 2) / math.sqrt(2 * math.pi),
+                               rtol=tol, atol=tol)
+    np.testing.assert_array_equal(_host(K, only_out), _host(K, out))
+    assert none is None and out.dtype == derivative.dtype == dtype
+
+
+@pytest.mark.parametrize("layout", ["strided", "transposed", "float16"])
+def test_cpu_gelu_in_every_layout(layout):
+    a = np.random.default_rng(2).standard_normal((6, 7, 5))
+    a = {"strided": a[:, ::2].astype(np.float32), "transposed": a.transpose(2, 0, 1),
+         "float16": a.astype(np.float16)}[layout]
+    out, derivative = kernels.cpu.gelu(a, with_derivative=True)
+    expected, expected_derivative = kernels.cpu.gelu(np.ascontiguousarray(a, dtype=np.float64), True)
+    assert out.shape == a.shape and out.dtype == a.dtype and derivative.dtype == a.dtype
+    np.testing.assert_allclose(out, expected, rtol=1e-3 if a.dtype == np.float16 else 1e-6, atol=1e-3)
+    np.testing.assert_allclose(derivative, expected_derivative, rtol=1e-3, atol=1e-3)
