@@ -5,7 +5,7 @@ from gpunet.amp import _policy as _amp
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
-from gpunet.ops._util import stable_sigmoid, unbroadcast
+from gpunet.ops._util import unbroadcast
 from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.tensor import Tensor
 
@@ -303,7 +303,7 @@ class Tanh(Op):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * (1 - out * out)
+        return ctx.device.K.tanh_backward(g, out)
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -316,14 +316,14 @@ class Sigmoid(Op):
 
     @staticmethod
     def forward(ctx, a):
-        out = stable_sigmoid(_xp(ctx), a)
+        out = ctx.device.K.sigmoid(a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * out * (1 - out)
+        return ctx.device.K.sigmoid_backward(g, out)
 
     @staticmethod
     def backward_graph(ctx, g):

@@ -16,7 +16,7 @@ from numba import njit
 
 from kernels.cpu._exp import vexp
 
-__all__ = ["relu", "relu_backward", "sigmoid", "silu"]
+__all__ = ["relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu", "tanh_backward"]
 
 
 @njit(cache=True)
@@ -78,12 +78,26 @@ def _silu_with_derivative(x, out, derivative, one):
         derivative[i] = s * (one + v * (one - s))
 
 
+@njit(cache=True, fastmath={"contract"})
+def _sigmoid_backward(g, out, grad, one):
+    for i in range(g.size):
+        s = out[i]
+        grad[i] = g[i] * s * (one - s)
+
+
+@njit(cache=True, fastmath={"contract"})
+def _tanh_backward(g, out, grad, one):
+    for i in range(g.size):
+        t = out[i]
+        grad[i] = g[i] * (one - t * t)
+
+
 def _float_input(x):
     """x as a contiguous float32/float64 array for the loops (float16 and others in float32, as PyTorch
     computes them)."""
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float32)
-    return np.ascontiguousarray(x)
+    return np.ascontiguousarray(x).reshape(x.shape)  # (ascontiguousarray makes a 0-d array 1-d)
 
 
 def sigmoid(x):
@@ -106,3 +120,21 @@ def silu(x, with_derivative=False):
     derivative = np.empty_like(a)
     _silu_with_derivative(a.reshape(-1), out.reshape(-1), derivative.reshape(-1), one)
     return out.astype(x.dtype, copy=False), derivative.astype(x.dtype, copy=False)
+
+
+def sigmoid_backward(grad_output, out):
+    """sigmoid's input gradient from its output: grad_output * out * (1 - out), one pass."""
+    if not _loopable(grad_output, out):
+        return grad_output * out * (1 - out)
+    grad = np.empty_like(grad_output)
+    _sigmoid_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), grad.dtype.type(1))
+    return grad
+
+
+def tanh_backward(grad_output, out):
+    """tanh's input gradient from its output: grad_output * (1 - out^2), one pass."""
+    if not _loopable(grad_output, out):
+        return grad_output * (1 - out * out)
+    grad = np.empty_like(grad_output)
+    _tanh_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), grad.dtype.type(1))
+    return grad

@@ -1,7 +1,7 @@
 """ReLU, sigmoid and SiLU on the device: CuPy's elementwise kernels (a pass per operation)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["relu", "relu_backward", "sigmoid", "silu"]
+__all__ = ["relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu", "tanh_backward"]
 
 
 def relu(x):
@@ -23,3 +23,13 @@ def silu(x, with_derivative=False):
     """x * sigmoid(x) and, when asked, its derivative s * (1 + x * (1 - s)): (out, derivative or None)."""
     s = sigmoid(x)
     return x * s, (s * (1 + x * (1 - s)) if with_derivative else None)
+
+
+def sigmoid_backward(grad_output, out):
+    """sigmoid's input gradient from its output: grad_output * out * (1 - out)."""
+    return grad_output * out * (1 - out)
+
+
+def tanh_backward(grad_output, out):
+    """tanh's input gradient from its output: grad_output * (1 - out^2)."""
+    return grad_output * (1 - out * out)

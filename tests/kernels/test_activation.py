@@ -75,6 +75,8 @@ def test_sigmoid_and_silu_values_and_edges(K, dtype):
     only_out, none = K.silu(K.xp.asarray(x))
     np.testing.assert_array_equal(_host(K, only_out), out)
     assert none is None
+    scalar = K.xp.asarray(np.array(0.5, dtype=dtype))
+    assert K.sigmoid(scalar).shape == K.silu(scalar)[0].shape == ()
 
 
 def test_cpu_sigmoid_and_silu_in_every_layout():
@@ -84,3 +86,18 @@ def test_cpu_sigmoid_and_silu_in_every_layout():
         out, derivative = kernels.cpu.silu(view, with_derivative=True)
         assert out.shape == derivative.shape == view.shape
         np.testing.assert_allclose(out, view * _sigmoid64(view), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "float64"])
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_sigmoid_and_tanh_backward_from_the_output(K, layout):
+    rng = np.random.default_rng(5)
+    out, g = rng.uniform(-1, 1, (2, 6, 7)), rng.standard_normal((2, 6, 7))
+    if layout == "strided":
+        out, g = out[:, ::2], g[:, ::2]
+    dtype = np.float64 if layout == "float64" else np.float32
+    out, g = out.astype(dtype), g.astype(dtype)
+    for name, expected in (("sigmoid_backward", g * out * (1 - out)), ("tanh_backward", g * (1 - out * out))):
+        got = _host(K, getattr(K, name)(K.xp.asarray(g), K.xp.asarray(out)))
+        assert got.dtype == dtype and got.shape == g.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == np.float32 else 1e-15, atol=1e-7)
