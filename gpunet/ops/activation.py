@@ -72,21 +72,31 @@ class Gelu(Op):
     @staticmethod
     def forward(ctx, a, approximate):
         xp = ctx.device.xp
+        ctx.approximate = approximate
         if approximate == "tanh":
             t = xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI)
             out = 0.5 * a * (1 + t)
-            if ctx.needs_input_grad[0]:
+            if ctx.needs_input_grad[0]:  # the input too (a reference): backward_graph differentiates it
                 ctx.save_for_backward(0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (
-                    1 + 3 * 0.044715 * a * a)))
+                    1 + 3 * 0.044715 * a * a)), a)
             return out
         cdf = 0.5 * (1 + ctx.device.K.erf(a * _INV_SQRT_2))
         if ctx.needs_input_grad[0]:  # the derivative reuses this erf: one erf call per forward + backward
-            ctx.save_for_backward(cdf + a * xp.exp(-0.5 * a * a) * _INV_SQRT_2PI)
+            ctx.save_for_backward(cdf + a * xp.exp(-0.5 * a * a) * _INV_SQRT_2PI, a)
         return a * cdf
 
     @staticmethod
     def backward(ctx, g):
-        (d,) = ctx.saved_tensors
+        return g * ctx.saved_tensors[0], None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a = saved(ctx)[1]
+        if ctx.approximate == "tanh":
+            t = ((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI).tanh()
+            d = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a))
+        else:
+            d = 0.5 * (1 + (a * _INV_SQRT_2).erf()) + a * (-0.5 * a * a).exp() * _INV_SQRT_2PI
         return g * d, None
 
 
@@ -96,14 +106,21 @@ class Silu(Op):
     @staticmethod
     def forward(ctx, a):
         s = stable_sigmoid(ctx.device.xp, a)
-        if ctx.needs_input_grad[0]:  # derivative formed now: the input may be overwritten (inplace=True)
-            ctx.save_for_backward(s * (1 + a * (1 - s)))
+        # the derivative for backward, and the input (a reference) for backward_graph. With inplace=True the
+        # Op runs on a snapshot of the input (ops/inplace.py), which the write into the input leaves alone.
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(s * (1 + a * (1 - s)), a)
         return a * s
 
     @staticmethod
     def backward(ctx, g):
-        (d,) = ctx.saved_tensors
-        return g * d
+        return g * ctx.saved_tensors[0]
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a = saved(ctx)[1]
+        s = a.sigmoid()
+        return g * (s * (1 + a * (1 - s)))
 
 
 class Mish(Op):
@@ -113,14 +130,19 @@ class Mish(Op):
     def forward(ctx, a):
         xp = ctx.device.xp
         t = xp.tanh(xp.logaddexp(0, a))
-        if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(t + a * (1 - t * t) * stable_sigmoid(xp, a))
+        if ctx.needs_input_grad[0]:  # as Silu: the derivative, and the input for backward_graph
+            ctx.save_for_backward(t + a * (1 - t * t) * stable_sigmoid(xp, a), a)
         return a * t
 
     @staticmethod
     def backward(ctx, g):
-        (d,) = ctx.saved_tensors
-        return g * d
+        return g * ctx.saved_tensors[0]
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a = saved(ctx)[1]
+        t = Softplus.apply(a, 1.0, 20.0).tanh()
+        return g * (t + a * (1 - t * t) * a.sigmoid())
 
 
 class Softplus(Op):
@@ -212,15 +234,21 @@ class Hardswish(Op):
     @staticmethod
     def forward(ctx, a):
         xp = ctx.device.xp
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0]:  # as Silu: the derivative, and the input for backward_graph
             d = xp.where(a <= -3, 0, xp.where(a < 3, a / 3 + 0.5, 1))
-            ctx.save_for_backward(d.astype(a.dtype, copy=False))
+            ctx.save_for_backward(d.astype(a.dtype, copy=False), a)
         return a * xp.clip(a + 3, 0, 6) / 6
 
     @staticmethod
     def backward(ctx, g):
-        (d,) = ctx.saved_tensors
-        return g * d
+        return g * ctx.saved_tensors[0]
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a = saved(ctx)[1]
+        x, dt = a._data, g._data.dtype
+        # d is x / 3 + 1/2 on (-3, 3) and constant (0 or 1) elsewhere: only the middle depends on x
+        return g * (const(ctx, (x > -3) & (x < 3), dt) * (a / 3 + 0.5) + const(ctx, x >= 3, dt))
 
 
 class Threshold(Op):

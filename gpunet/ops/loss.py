@@ -7,7 +7,8 @@ forms the derivatives that backward will need. nn.functional checks the argument
 import numpy as np
 
 from gpunet.autograd.function import Op
-from gpunet.autograd.higher_order import const, refusal, saved
+from gpunet.autograd.higher_order import const, saved
+from gpunet.ops.activation import LogSigmoid
 from gpunet.ops._util import unbroadcast
 from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 
@@ -56,8 +57,9 @@ class Regression(Op):
                     deriv = xp.where(a < param, d / param, s)
                 else:
                     deriv = xp.where(a < param, d, param * s)
-            ctx.save_for_backward(deriv)
-        ctx.consts = (x.shape, t.shape, reduction, loss.size)
+            # smooth_l1 and huber: the inputs too (references), which backward_graph differentiates
+            ctx.save_for_backward(deriv, *((x, t) if kind != "l1" and deriv is not None else ()))
+        ctx.consts = (x.shape, t.shape, reduction, param, loss.size)
         return _reduce(xp, loss, reduction)
 
     @staticmethod
@@ -66,8 +68,8 @@ class Regression(Op):
             x, t = ctx.saved_tensors
             deriv = 2 * (x - t)
         else:
-            (deriv,) = ctx.saved_tensors
-        x_shape, t_shape, reduction, n = ctx.consts
+            deriv = ctx.saved_tensors[0]
+        x_shape, t_shape, reduction, _, n = ctx.consts
         gd = deriv * _grad_scale(g, reduction, n)
         nx, nt = ctx.needs_input_grad[:2]
         return (unbroadcast(gd, x_shape) if nx else None, unbroadcast(-gd, t_shape) if nt else None,
@@ -80,9 +82,12 @@ class Regression(Op):
             deriv = 2 * (x - t)
         elif ctx.kind == "l1":
             deriv = const(ctx, ctx.saved_tensors[0])  # sign(x - t): constant
-        else:
-            raise refusal(ctx, f" for {ctx.kind}_loss (only mse_loss and l1_loss)")
-        x_shape, t_shape, reduction, n = ctx.consts
+        else:  # d / beta (smooth_l1) or d (huber) where |d| < param, a constant outside
+            deriv, x, t = saved(ctx)
+            inside = const(ctx, abs(x._data - t._data) < ctx.consts[3], g._data.dtype)
+            d = (x - t) / ctx.consts[3] if ctx.kind == "smooth_l1" else x - t
+            deriv = inside * d + (1 - inside) * deriv
+        x_shape, t_shape, reduction, _, n = ctx.consts
         gd = deriv * _grad_scale(g, reduction, n)
         nx, nt = ctx.needs_input_grad[:2]
         return (unbroadcast_t(gd, x_shape) if nx else None, unbroadcast_t(-gd, t_shape) if nt else None,
@@ -102,8 +107,8 @@ class BinaryCrossEntropy(Op):
         raw = -(t * lx + (1 - t) * l1x)
         loss = raw * w if w is not None else raw
         nx, nt, nw = ctx.needs_input_grad[:3]
-        ctx.save_for_backward(x if nx else None, t if nx else None, w, (l1x - lx) if nt else None,
-                              raw if nw else None)
+        # x and t always (references; backward_graph differentiates them), the derived arrays when needed
+        ctx.save_for_backward(x, t, w, (l1x - lx) if nt else None, raw if nw else None)
         ctx.consts = (x.shape, t.shape, None if w is None else w.shape, reduction, loss.size)
         return _reduce(xp, loss, reduction)
 
@@ -124,6 +129,25 @@ class BinaryCrossEntropy(Op):
         if nw:
             gw = unbroadcast(gs * raw, w_shape)
         return gx, gt, gw, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, t, w, _, _ = saved(ctx)
+        x_shape, t_shape, w_shape, reduction, n = ctx.consts
+        nx, nt, nw = ctx.needs_input_grad[:3]
+        gs = _grad_scale(g, reduction, n)
+        gw_ = gs * w if w is not None else gs
+        lx, l1x = x.log().clamp(min=-100), (-x).log1p().clamp(min=-100)
+        return (_sum_to(gw_ * (x - t) / ((1 - x) * x).clamp(min=1e-12), x_shape) if nx else None,
+                _sum_to(gw_ * (l1x - lx), t_shape) if nt else None,
+                _sum_to(gs * -(t * lx + (1 - t) * l1x), w_shape) if nw else None, None)
+
+
+def _sum_to(g, shape):
+    """A gradient Tensor brought to an input's shape: expanded where the input was broadcast against
+    larger operands it does not span, summed where it spans fewer."""
+    full = np.broadcast_shapes(g._data.shape, tuple(shape))
+    return unbroadcast_t(g if full == g._data.shape else g.expand(full), shape)
 
 
 class BinaryCrossEntropyWithLogits(Op):
@@ -164,6 +188,26 @@ class BinaryCrossEntropyWithLogits(Op):
             grads[3] = unbroadcast(gw_ * t * sp, pw_shape)
         return (*grads, None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, t, w, pw = saved(ctx)[:4]
+        x_shape, t_shape, w_shape, pw_shape, reduction, n = ctx.consts
+        nx, nt, nw, npw = ctx.needs_input_grad[:4]
+        gs = _grad_scale(g, reduction, n)
+        gw_ = gs * w if w is not None else gs
+        sp = -LogSigmoid.apply(x)  # softplus(-x), differentiable
+        lw = 1 + (pw - 1) * t if pw is not None else 1
+        grads = [None, None, None, None]
+        if nx:
+            grads[0] = _sum_to(gw_ * ((1 - t) - lw * (-x).sigmoid()), x_shape)
+        if nt:
+            grads[1] = _sum_to(gw_ * (-x + (pw - 1) * sp if pw is not None else -x), t_shape)
+        if nw:
+            grads[2] = _sum_to(gs * ((1 - t) * x + lw * sp), w_shape)
+        if npw:
+            grads[3] = _sum_to(gw_ * t * sp, pw_shape)
+        return (*grads, None)
+
 
 class KLDiv(Op):
     """target * (log(target) - input) (0 where target == 0), or exp(t) * (t - input) with log_target."""
@@ -172,28 +216,28 @@ class KLDiv(Op):
     @staticmethod
     def forward(ctx, x, t, log_target, reduction):
         xp = ctx.device.xp
+        nt = ctx.needs_input_grad[1]
+        # (x, t) as references when t needs a gradient: backward_graph differentiates the target's gradient
+        inputs = (x, t) if nt else (None, None)
         if log_target:
             et = xp.exp(t)
             loss = et * (t - x)
-            ctx.save_for_backward(et, loss if ctx.needs_input_grad[1] else None)
+            ctx.save_for_backward(et, loss if nt else None, *inputs)
         else:
             pos = t > 0
             logt = xp.log(xp.where(pos, t, 1))
             loss = xp.where(pos, t * logt, 0) - t * x
-            ctx.save_for_backward(t, xp.where(pos, logt + 1 - x, 0) if ctx.needs_input_grad[1] else None)
+            ctx.save_for_backward(t, xp.where(pos, logt + 1 - x, 0) if nt else None, *inputs)
         ctx.consts = (x.shape, t.shape, log_target, reduction, loss.size)
         return _reduce(xp, loss, "sum" if reduction == "batchmean" else reduction) / (
             x.dtype.type(x.shape[0]) if reduction == "batchmean" and x.ndim else 1)
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
+        a, b = ctx.saved_tensors[:2]
         x_shape, t_shape, log_target, reduction, n = ctx.consts
         xp = ctx.device.xp
-        if reduction == "batchmean":
-            gs = g / x_shape[0] if len(x_shape) else g
-        else:
-            gs = _grad_scale(g, reduction, n)
+        gs = _kl_grad_scale(g, x_shape, reduction, n)
         nx, nt = ctx.needs_input_grad[:2]
         gx = unbroadcast(xp.broadcast_to(-a * gs, x_shape), x_shape) if nx else None
         gt = None
@@ -201,3 +245,27 @@ class KLDiv(Op):
             d = b + a if log_target else b  # d/dt exp(t)(t - x) = exp(t)(t - x) + exp(t)
             gt = unbroadcast(xp.broadcast_to(d * gs, t_shape), t_shape)
         return gx, gt, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, _, x, t = saved(ctx)
+        x_shape, t_shape, log_target, reduction, n = ctx.consts
+        nx, nt = ctx.needs_input_grad[:2]
+        gs = _kl_grad_scale(g, x_shape, reduction, n)
+        if log_target:
+            et = t.exp() if nt else a  # a = exp(t): a constant unless t needs a gradient
+            gx = -et * gs if nx else None
+            gt = et * (t - x + 1) * gs if nt else None
+        else:  # a is the target Tensor itself
+            gx = -a * gs if nx else None
+            gt = None
+            if nt:
+                pos = const(ctx, t._data > 0, g._data.dtype)
+                gt = pos * ((t * pos + (1 - pos)).log() + 1 - x) * gs
+        return (_sum_to(gx, x_shape) if nx else None, _sum_to(gt, t_shape) if nt else None, None, None)
+
+
+def _kl_grad_scale(g, x_shape, reduction, n):
+    if reduction == "batchmean":
+        return g / x_shape[0] if len(x_shape) else g
+    return _grad_scale(g, reduction, n)

@@ -14,8 +14,8 @@ weighted mean's denominator are worked out here on the (M,) per-row losses.
 import numpy as np
 
 from gpunet.autograd.function import Op
-from gpunet.autograd.higher_order import const, refusal, saved
-from gpunet.ops.softmax import softmax
+from gpunet.autograd.higher_order import const, saved
+from gpunet.ops.softmax import log_softmax, softmax
 
 
 def _rows(xp, x):
@@ -95,27 +95,46 @@ class CrossEntropyRows(Op):
 
     @staticmethod
     def backward_graph(ctx, g):
-        """The same gradient as differentiable operations: (softmax(x) * a - b) * (upstream per row), where
-        a and b are constants of the targets, weights and smoothing; softmax(x) carries the graph."""
         x = saved(ctx)[0]
         _, t1, _, weight = ctx.saved_tensors
         reduction, eps, ignore_index, denom = ctx.consts
-        xp, dt = ctx.device.xp, x._data.dtype
-        m, c = t1.shape[0], x.shape[-1]
-        valid, ts, w_t = _target_weights(xp, t1, weight, ignore_index, dt)
-        hard = w_t * (1 - eps)
-        wsum = weight.sum() if weight is not None else c
-        a = (hard + valid * (eps / c * wsum)).astype(dt, copy=False)
-        b = xp.zeros((m, c), dtype=dt)
-        b[xp.arange(m), ts] = hard
-        if eps:
-            b = b + (valid[:, None] * (eps / c)) * (weight if weight is not None else 1)
-        rows = softmax(x.reshape(m, c), 1) * const(ctx, a[:, None]) - const(ctx, b)
-        if reduction == "none":
-            upstream = g.reshape(m, 1)
-        else:
-            upstream = g / const(ctx, xp.asarray(denom, dtype=dt)) if reduction == "mean" else g
-        return ((rows * upstream).reshape(x.shape),) + (None,) * 5
+        valid, ts, w_t = _target_weights(ctx.device.xp, t1, weight, ignore_index, x._data.dtype)
+        return (_logits_grad_graph(ctx, g, x, valid, ts, w_t, weight, eps, reduction, denom),) + (None,) * 5
+
+
+def _logits_grad_graph(ctx, g, x, valid, ts, w_t, weight, eps, reduction, denom):
+    """cross_entropy's gradient with respect to the logits x (a Tensor, class dim 1) as differentiable
+    operations: (softmax(x) * a - b) * (upstream per row), a and b constants of the targets, weights and
+    smoothing, softmax(x) carrying the graph."""
+    xp, dt = ctx.device.xp, x._data.dtype
+    m, c = ts.shape[0], (x.shape[1] if x.ndim > 1 else x.shape[0])
+    hard = w_t * (1 - eps)
+    wsum = weight.sum() if weight is not None else c
+    a = (hard + valid * (eps / c * wsum)).astype(dt, copy=False)
+    b = xp.zeros((m, c), dtype=dt)
+    b[xp.arange(m), ts] = hard
+    if eps:
+        b = b + (valid[:, None] * (eps / c)) * (weight if weight is not None else 1)
+    rows = softmax(_rows_t(x, m, c), 1) * const(ctx, a[:, None]) - const(ctx, b)
+    if reduction == "none":
+        upstream = g.reshape(m, 1)
+    else:
+        upstream = g / const(ctx, xp.asarray(denom, dtype=dt)) if reduction == "mean" else g
+    return _unrows_t(rows * upstream, x.shape)
+
+
+def _rows_t(x, m, c):
+    """_rows for a Tensor: (N, C, d1, ...) -> (M, C) with differentiable ops."""
+    if x.ndim > 2:
+        x = x.permute(0, *range(2, x.ndim), 1)
+    return x.reshape(m, c)
+
+
+def _unrows_t(g2, shape):
+    if len(shape) <= 2:
+        return g2.reshape(shape)
+    n = len(shape)
+    return g2.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)).permute(0, n - 1, *range(1, n - 1))
 
 
 def fused_cross_entropy(x):
@@ -142,13 +161,15 @@ class ClassNLL(Op):
             loss = loss * (1 - eps) + smooth * (eps / x2.shape[1])
         denom = w_t.sum()
         out = _reduce(xp, loss, reduction, denom, t.shape)
-        ctx.save_for_backward(lsm if from_logits or eps else None, ts, valid, w_t, weight)
+        # on logits, the logits too (a reference): backward_graph differentiates softmax(x)
+        ctx.save_for_backward(lsm if from_logits or eps else None, ts, valid, w_t, weight,
+                              x if from_logits else None)
         ctx.consts = (x.shape, reduction, eps, from_logits, denom)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        lsm, ts, valid, w_t, weight = ctx.saved_tensors
+        lsm, ts, valid, w_t, weight, _ = ctx.saved_tensors
         x_shape, reduction, eps, from_logits, denom = ctx.consts
         xp = ctx.device.xp
         m = ts.shape[0]
@@ -171,12 +192,13 @@ class ClassNLL(Op):
 
     @staticmethod
     def backward_graph(ctx, g):
-        """nll_loss on log-probabilities: the gradient is a constant times g, so it is that constant (the
-        backward of a unit g) times g. cross_entropy on logits would need the logits, which forward does
-        not keep: use nll_loss(log_softmax(x, 1), t) for higher-order gradients."""
-        x_shape, reduction, _, from_logits, _ = ctx.consts
+        """On logits: as CrossEntropyRows. nll_loss on log-probabilities: the gradient is a constant times g,
+        so it is that constant (the backward of a unit g) times g."""
+        x_shape, reduction, eps, from_logits, denom = ctx.consts
         if from_logits:
-            raise refusal(ctx, " for cross_entropy on logits (nll_loss(log_softmax(x, 1), target) has one)")
+            _, ts, valid, w_t, weight, _ = ctx.saved_tensors
+            gx = _logits_grad_graph(ctx, g, saved(ctx)[5], valid, ts, w_t, weight, eps, reduction, denom)
+            return (gx,) + (None,) * 6
         unit = ClassNLL.backward(ctx, ctx.device.xp.ones(g._data.shape, dtype=g._data.dtype))[0]
         scale = g.unsqueeze(1) if reduction == "none" and len(x_shape) > 1 else g
         return (const(ctx, unit) * scale,) + (None,) * 6
@@ -203,13 +225,13 @@ class SoftCrossEntropy(Op):
             out = loss.sum()
         else:
             out = loss.sum() / x.dtype.type(m) if m else xp.full((), xp.nan, dtype=x.dtype)
-        ctx.save_for_backward(lsm, wt, weight)
+        ctx.save_for_backward(lsm, wt, weight, x, t)  # x, t: references, for backward_graph
         ctx.consts = (x.shape, reduction, eps, m)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        lsm, wt, weight = ctx.saved_tensors
+        lsm, wt, weight = ctx.saved_tensors[:3]
         x_shape, reduction, eps, m = ctx.consts
         xp = ctx.device.xp
         coef = g.reshape(-1, 1) if reduction == "none" else (g / m if reduction == "mean" else g)
@@ -220,4 +242,19 @@ class SoftCrossEntropy(Op):
         if nt:
             w = weight if weight is not None else 1
             gt = _unrows(xp, -(lsm * w) * (coef * (1 - eps)), x_shape)
+        return gx, gt, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, t = saved(ctx)[3:]
+        weight = ctx.saved_tensors[2]
+        x_shape, reduction, eps, m = ctx.consts
+        c = x_shape[1] if len(x_shape) > 1 else x_shape[0]
+        x2, t2 = _rows_t(x, m, c), _rows_t(t, m, c)
+        w = const(ctx, weight) if weight is not None else 1
+        wt = (t2 * (1 - eps) + eps / c if eps else t2) * w
+        coef = g.reshape(-1, 1) if reduction == "none" else (g / m if reduction == "mean" else g)
+        nx, nt = ctx.needs_input_grad[:2]
+        gx = _unrows_t((softmax(x2, 1) * wt.sum(1, keepdim=True) - wt) * coef, x_shape) if nx else None
+        gt = _unrows_t(-(log_softmax(x2, 1) * w) * (coef * (1 - eps)), x_shape) if nt else None
         return gx, gt, None, None, None
