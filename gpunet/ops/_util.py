@@ -95,10 +95,3 @@ def _view_of(out, base):
     """Views share their base's version counter, so an in-place change through either is seen."""
     out._vc = base._vc
     return out
-
-
-def stable_sigmoid(xp, a):
-    """1 / (1 + exp(-a)) without overflow: exp(min(a, 0)) / (1 + exp(-|a|)), both exponents <= 0. Two
-    exps, no select: a where() on the sign measured 0.56 ms of a 301,056-element float32 sigmoid's 2.3
-    (its random mask defeats SIMD), this form 0.25 ms in all."""
-    return xp.exp(xp.minimum(a, 0)) / (1 + xp.exp(-abs(a)))

@@ -8,7 +8,6 @@ import math
 
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
-from gpunet.ops._util import stable_sigmoid
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -66,32 +65,36 @@ class Elu(Op):
         return g * (p * scale + (1 - p) * ((out + alpha * scale) * input_scale)), None, None, None
 
 
+def _gelu_tanh_derivative(xp, a):
+    t = xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI)
+    return 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a))
+
+
+# Gelu, Silu, Mish and Hardswish save only their input (a reference, as PyTorch does: no extra memory)
+# and form the derivative in backward; with inplace=True the Op runs on a snapshot of the input
+# (ops/inplace.py), which the write into the input leaves alone.
 class Gelu(Op):
     _backward_name = "GeluBackward0"
 
     @staticmethod
     def forward(ctx, a, approximate):
-        xp = ctx.device.xp
         ctx.approximate = approximate
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(a)
         if approximate == "tanh":
-            t = xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI)
-            out = 0.5 * a * (1 + t)
-            if ctx.needs_input_grad[0]:  # the input too (a reference): backward_graph differentiates it
-                ctx.save_for_backward(0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (
-                    1 + 3 * 0.044715 * a * a)), a)
-            return out
-        cdf = 0.5 * (1 + ctx.device.K.erf(a * _INV_SQRT_2))
-        if ctx.needs_input_grad[0]:  # the derivative reuses this erf: one erf call per forward + backward
-            ctx.save_for_backward(cdf + a * xp.exp(-0.5 * a * a) * _INV_SQRT_2PI, a)
-        return a * cdf
+            return 0.5 * a * (1 + ctx.device.xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI))
+        return ctx.device.K.gelu(a)
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.saved_tensors[0], None
+        (a,) = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            return g * _gelu_tanh_derivative(ctx.device.xp, a), None
+        return ctx.device.K.gelu_backward(g, a), None
 
     @staticmethod
     def backward_graph(ctx, g):
-        a = saved(ctx)[1]
+        (a,) = saved(ctx)
         if ctx.approximate == "tanh":
             t = ((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI).tanh()
             d = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a))
@@ -105,20 +108,18 @@ class Silu(Op):
 
     @staticmethod
     def forward(ctx, a):
-        s = stable_sigmoid(ctx.device.xp, a)
-        # the derivative for backward, and the input (a reference) for backward_graph. With inplace=True the
-        # Op runs on a snapshot of the input (ops/inplace.py), which the write into the input leaves alone.
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(s * (1 + a * (1 - s)), a)
-        return a * s
+            ctx.save_for_backward(a)
+        return ctx.device.K.silu(a)
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.saved_tensors[0]
+        (a,) = ctx.saved_tensors
+        return ctx.device.K.silu_backward(g, a)
 
     @staticmethod
     def backward_graph(ctx, g):
-        a = saved(ctx)[1]
+        (a,) = saved(ctx)
         s = a.sigmoid()
         return g * (s * (1 + a * (1 - s)))
 
@@ -128,19 +129,21 @@ class Mish(Op):
 
     @staticmethod
     def forward(ctx, a):
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(a)
         xp = ctx.device.xp
-        t = xp.tanh(xp.logaddexp(0, a))
-        if ctx.needs_input_grad[0]:  # as Silu: the derivative, and the input for backward_graph
-            ctx.save_for_backward(t + a * (1 - t * t) * stable_sigmoid(xp, a), a)
-        return a * t
+        return a * xp.tanh(xp.logaddexp(0, a))
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.saved_tensors[0]
+        (a,) = ctx.saved_tensors
+        xp = ctx.device.xp
+        t = xp.tanh(xp.logaddexp(0, a))
+        return g * (t + a * (1 - t * t) * ctx.device.K.sigmoid(a))
 
     @staticmethod
     def backward_graph(ctx, g):
-        a = saved(ctx)[1]
+        (a,) = saved(ctx)
         t = Softplus.apply(a, 1.0, 20.0).tanh()
         return g * (t + a * (1 - t * t) * a.sigmoid())
 
@@ -161,7 +164,7 @@ class Softplus(Op):
     def backward(ctx, g):
         a, linear = ctx.saved_tensors
         xp = ctx.device.xp
-        return xp.where(linear, g, g * stable_sigmoid(xp, a * ctx.beta)), None, None
+        return xp.where(linear, g, g * ctx.device.K.sigmoid(a * ctx.beta)), None, None
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -182,7 +185,7 @@ class LogSigmoid(Op):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * stable_sigmoid(ctx.device.xp, -a)
+        return g * ctx.device.K.sigmoid(-a)
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -233,19 +236,19 @@ class Hardswish(Op):
 
     @staticmethod
     def forward(ctx, a):
-        xp = ctx.device.xp
-        if ctx.needs_input_grad[0]:  # as Silu: the derivative, and the input for backward_graph
-            d = xp.where(a <= -3, 0, xp.where(a < 3, a / 3 + 0.5, 1))
-            ctx.save_for_backward(d.astype(a.dtype, copy=False), a)
-        return a * xp.clip(a + 3, 0, 6) / 6
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(a)
+        return a * ctx.device.xp.clip(a + 3, 0, 6) / 6
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.saved_tensors[0]
+        (a,) = ctx.saved_tensors
+        xp = ctx.device.xp
+        return g * xp.where(a <= -3, 0, xp.where(a < 3, a / 3 + 0.5, 1)).astype(g.dtype, copy=False)
 
     @staticmethod
     def backward_graph(ctx, g):
-        a = saved(ctx)[1]
+        (a,) = saved(ctx)
         x, dt = a._data, g._data.dtype
         # d is x / 3 + 1/2 on (-3, 3) and constant (0 or 1) elsewhere: only the middle depends on x
         return g * (const(ctx, (x > -3) & (x < 3), dt) * (a / 3 + 0.5) + const(ctx, x >= 3, dt))

@@ -5,7 +5,6 @@ the layer; each step Op then takes that projection `gi` and the previous state.
 Gate orders follow PyTorch, so weights port both ways: LSTM (i, f, g, o), GRU (r, z, n).
 """
 from gpunet.autograd.function import Op
-from gpunet.ops._util import stable_sigmoid
 
 
 class GRUStep(Op):
@@ -18,8 +17,8 @@ class GRUStep(Op):
         if b_hh is not None:
             gh = gh + b_hh
         H = h.shape[-1]
-        r = stable_sigmoid(xp, gi[:, :H] + gh[:, :H])
-        z = stable_sigmoid(xp, gi[:, H:2 * H] + gh[:, H:2 * H])
+        r = ctx.device.K.sigmoid(gi[:, :H] + gh[:, :H])
+        z = ctx.device.K.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
         gh_n = gh[:, 2 * H:]
         n = xp.tanh(gi[:, 2 * H:] + r * gh_n)
         h_new = n + z * (h - n)
@@ -52,10 +51,10 @@ class LSTMStep(Op):
         if b_hh is not None:
             gates = gates + b_hh
         H = h.shape[-1]
-        i = stable_sigmoid(xp, gates[:, :H])
-        f = stable_sigmoid(xp, gates[:, H:2 * H])
+        i = ctx.device.K.sigmoid(gates[:, :H])
+        f = ctx.device.K.sigmoid(gates[:, H:2 * H])
         g = xp.tanh(gates[:, 2 * H:3 * H])
-        o = stable_sigmoid(xp, gates[:, 3 * H:])
+        o = ctx.device.K.sigmoid(gates[:, 3 * H:])
         c_new = f * c + i * g
         tc = xp.tanh(c_new)
         ctx.save_for_backward(h, c, w_hh, i, f, g, o, tc)

@@ -16,7 +16,7 @@ from numba import njit
 
 from kernels.cpu._exp import vexp
 
-__all__ = ["relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu", "tanh_backward"]
+__all__ = ["relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
 
 
 @njit(cache=True)
@@ -70,12 +70,11 @@ def _silu(x, out, one):
 
 
 @njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def _silu_with_derivative(x, out, derivative, one):
+def _silu_backward(g, x, grad, one):
     for i in range(x.size):
         v = x[i]
         s = one / (one + vexp(-v))
-        out[i] = v * s
-        derivative[i] = s * (one + v * (one - s))
+        grad[i] = g[i] * (s * (one + v * (one - s)))
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -108,18 +107,21 @@ def sigmoid(x):
     return out.astype(x.dtype, copy=False)
 
 
-def silu(x, with_derivative=False):
-    """x * sigmoid(x) and, when asked, its derivative s * (1 + x * (1 - s)), in one pass:
-    (out, derivative or None), new arrays of x's shape and dtype."""
+def silu(x):
+    """x * sigmoid(x): a new array of x's shape and dtype."""
     a = _float_input(x)
     out = np.empty_like(a)
-    one = a.dtype.type(1)
-    if not with_derivative:
-        _silu(a.reshape(-1), out.reshape(-1), one)
-        return out.astype(x.dtype, copy=False), None
-    derivative = np.empty_like(a)
-    _silu_with_derivative(a.reshape(-1), out.reshape(-1), derivative.reshape(-1), one)
-    return out.astype(x.dtype, copy=False), derivative.astype(x.dtype, copy=False)
+    _silu(a.reshape(-1), out.reshape(-1), a.dtype.type(1))
+    return out.astype(x.dtype, copy=False)
+
+
+def silu_backward(grad_output, x):
+    """SiLU's input gradient from its input: grad_output * s * (1 + x * (1 - s)), s = sigmoid(x), one pass."""
+    a = _float_input(x)
+    g = np.ascontiguousarray(grad_output, dtype=a.dtype).reshape(a.shape)
+    grad = np.empty_like(a)
+    _silu_backward(g.reshape(-1), a.reshape(-1), grad.reshape(-1), a.dtype.type(1))
+    return grad.astype(x.dtype, copy=False)
 
 
 def sigmoid_backward(grad_output, out):

@@ -17,7 +17,7 @@ from numba.extending import overload
 
 from kernels.cpu._exp import vexp
 
-__all__ = ["erf", "gelu"]
+__all__ = ["erf", "gelu", "gelu_backward"]
 
 _ERF_EDGE = 3.92
 _ERF_U_SCALE = 2.0 / (_ERF_EDGE * _ERF_EDGE)
@@ -113,13 +113,11 @@ def _gelu(x, out):
 
 
 @njit(cache=True, fastmath={"contract"})
-def _gelu_with_derivative(x, out, derivative, minus_half):
+def _gelu_backward(g, x, grad, minus_half):
     for i in range(x.size):
         v = x[i]
-        cdf = normal_cdf(v)
-        out[i] = v * cdf
         # a constant of v's type keeps the exp in v's precision (vexp's float32 form for float32)
-        derivative[i] = cdf + v * vexp(minus_half * v * v) * _INV_SQRT_2PI
+        grad[i] = g[i] * (normal_cdf(v) + v * vexp(minus_half * v * v) * _INV_SQRT_2PI)
 
 
 def _float_loop_input(x):
@@ -138,15 +136,18 @@ def erf(x):
     return out.reshape(x.shape).astype(dtype, copy=False)
 
 
-def gelu(x, with_derivative=False):
-    """x * Phi(x) (GELU, exact form) and, when asked, its derivative Phi(x) + x * phi(x), in one pass:
-    (out, derivative or None), new arrays of x's shape and dtype."""
+def gelu(x):
+    """x * Phi(x) (GELU, exact form): a new array of x's shape and dtype."""
     flat, dtype = _float_loop_input(x)
     out = np.empty_like(flat)
-    if not with_derivative:
-        _gelu(flat, out)
-        return out.reshape(x.shape).astype(dtype, copy=False), None
-    derivative = np.empty_like(flat)
-    _gelu_with_derivative(flat, out, derivative, flat.dtype.type(-0.5))
-    return (out.reshape(x.shape).astype(dtype, copy=False),
-            derivative.reshape(x.shape).astype(dtype, copy=False))
+    _gelu(flat, out)
+    return out.reshape(x.shape).astype(dtype, copy=False)
+
+
+def gelu_backward(grad_output, x):
+    """GELU's input gradient from its input: grad_output * (Phi(x) + x * phi(x)), one pass."""
+    flat, dtype = _float_loop_input(x)
+    g = np.ascontiguousarray(grad_output.reshape(-1), dtype=flat.dtype)
+    grad = np.empty_like(flat)
+    _gelu_backward(g, flat, grad, flat.dtype.type(-0.5))
+    return grad.reshape(x.shape).astype(dtype, copy=False)

@@ -1,7 +1,7 @@
 """ReLU, sigmoid and SiLU on the device: CuPy's elementwise kernels (a pass per operation)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu", "tanh_backward"]
+__all__ = ["relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
 
 
 def relu(x):
@@ -19,10 +19,15 @@ def sigmoid(x):
     return xp.exp(xp.minimum(x, 0)) / (1 + xp.exp(-abs(x)))
 
 
-def silu(x, with_derivative=False):
-    """x * sigmoid(x) and, when asked, its derivative s * (1 + x * (1 - s)): (out, derivative or None)."""
+def silu(x):
+    """x * sigmoid(x)."""
+    return x * sigmoid(x)
+
+
+def silu_backward(grad_output, x):
+    """SiLU's input gradient from its input: grad_output * s * (1 + x * (1 - s)), s = sigmoid(x)."""
     s = sigmoid(x)
-    return x * s, (s * (1 + x * (1 - s)) if with_derivative else None)
+    return grad_output * (s * (1 + x * (1 - s)))
 
 
 def sigmoid_backward(grad_output, out):

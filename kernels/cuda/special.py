@@ -1,9 +1,9 @@
-"""Special functions on the device: erf, and GELU with its derivative."""
+"""Special functions on the device: erf, and GELU with its backward."""
 import math
 
 from kernels.cuda._launch import cuda, kernel, launch, xp
 
-__all__ = ["erf", "gelu"]
+__all__ = ["erf", "gelu", "gelu_backward"]
 
 _INV_SQRT_2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
@@ -25,11 +25,11 @@ def erf(x):
     return out.reshape(x.shape).astype(orig, copy=False)
 
 
-def gelu(x, with_derivative=False):
-    """x * Phi(x) (GELU, exact form) and, when asked, its derivative Phi(x) + x * phi(x):
-    (out, derivative or None)."""
-    cdf = 0.5 * (1 + erf(x * _INV_SQRT_2))
-    out = x * cdf
-    if not with_derivative:
-        return out, None
-    return out, cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+def gelu(x):
+    """x * Phi(x) (GELU, exact form)."""
+    return x * (0.5 * (1 + erf(x * _INV_SQRT_2)))
+
+
+def gelu_backward(grad_output, x):
+    """GELU's input gradient from its input: grad_output * (Phi(x) + x * phi(x))."""
+    return grad_output * (0.5 * (1 + erf(x * _INV_SQRT_2)) + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI)
