@@ -73,7 +73,20 @@ CASES = {
     "upsample_bilinear": (lambda x: F.interpolate(x * x, size=(3, 4), mode="bilinear") * 2
                           + F.interpolate(x * x, scale_factor=2, mode="bilinear", align_corners=True).sum(),
                           [(1, 1, 2, 3)]),
+    "linalg_inv_det_slogdet": (lambda a: gpunet.linalg.inv(_well(a)) * gpunet.linalg.det(_well(a))
+                               + gpunet.linalg.slogdet(_well(a) * a).logabsdet, [(3, 3)]),
+    "linalg_solve": (lambda a, b: gpunet.linalg.solve(_well(a), b * b)
+                     + gpunet.linalg.solve(_well(a), b[:, 0].exp()).sum(), [(3, 3), (3, 2)]),
+    "linalg_cholesky": (lambda a: gpunet.linalg.cholesky(a @ a.mT + _well(a) - a).tanh(), [(3, 3)]),
+    "linalg_solve_triangular": (lambda a, b: gpunet.linalg.solve_triangular(_well(a), b * b, upper=True)
+                                + gpunet.linalg.solve_triangular(_well(a), b, upper=False, unitriangular=True)
+                                .tanh(), [(3, 3), (3, 2)]),
 }
+
+
+def _well(a):
+    """a well-conditioned matrix of a (the diagonal lifted)."""
+    return a + 3 * gpunet.eye(a.shape[-1], dtype=a.dtype, device=a.device)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -150,6 +163,12 @@ PARITY = {
         lambda lib, q, k, v, m: lib.nn.functional.scaled_dot_product_attention(q, k * k, v, is_causal=True)
         ** 2 + lib.nn.functional.scaled_dot_product_attention(q, k, v ** 3, attn_mask=m * m),
         [(2, 2, 3, 4), (2, 2, 3, 4), (2, 2, 3, 2), (3, 3)], []),
+    "linalg": (lambda lib, a, b: lib.linalg.inv(a + 3 * lib.eye(3)) * lib.linalg.det(a * a + 2 * lib.eye(3))
+               + lib.linalg.slogdet(a - 3 * lib.eye(3)).logabsdet
+               + lib.linalg.solve(a + 3 * lib.eye(3), b ** 3).sum(-1, keepdim=True)
+               + lib.linalg.cholesky(a @ a.mT + lib.eye(3)) ** 2
+               + lib.linalg.solve_triangular(a + 3 * lib.eye(3), b, upper=True).tanh().sum(),
+               [(3, 3), (3, 2)], []),
 }
 
 
@@ -165,6 +184,14 @@ def test_second_derivative_matches_torch(name):
         assert (u is None) == (w is None)
         if u is not None:
             np.testing.assert_allclose(u.numpy(), w.numpy(), rtol=1e-13, atol=1e-10)
+
+
+def test_det_at_a_singular_matrix_refuses_create_graph_clearly():
+    a = gpunet.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=gpunet.float64, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="second derivative of linalg.det at a singular matrix"):
+        autograd.grad(gpunet.linalg.det(a), a, create_graph=True)
+    (g,) = autograd.grad(gpunet.linalg.det(a), a)  # first order still works
+    np.testing.assert_allclose(g.numpy(), [[4.0, -2.0], [-2.0, 1.0]], atol=1e-12)
 
 
 def test_prod_with_zeros_matches_torch():
