@@ -276,3 +276,14 @@ def test_third_derivative_through_gather_and_prod():
     (kt,) = torch.autograd.grad(ht.sum(), xt)
     np.testing.assert_allclose(k.numpy(), kt.numpy(), rtol=0, atol=1e-10)
     assert math.isfinite(float(k.sum()))
+
+
+@pytest.mark.parametrize("cell", ["GRUCell", "LSTMCell"])
+def test_fused_rnn_cells_refuse_create_graph_and_say_why(cell):
+    m = getattr(gpunet.nn, cell)(3, 2).double()
+    x = _t((2, 3), "cpu")
+    out = m(x)
+    h = out[0] if isinstance(out, tuple) else out
+    expected = r"\(gpunet\.ops\.rnn\.(GRU|LSTM)Step\) has no differentiable backward in gpunet yet: the fused"
+    with pytest.raises(NotImplementedError, match=expected):
+        autograd.grad(h.sum(), x, create_graph=True)
