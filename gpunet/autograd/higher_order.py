@@ -80,8 +80,8 @@ def _run_node(node, grads):
     fn = node._fn
     if fn._raw:
         backward_graph = graph_backward_of(fn)
-        if backward_graph is None:
-            raise refusal(node)
+        if backward_graph is None:  # an Op may say why in _no_graph_why
+            raise refusal(node, getattr(fn, "_no_graph_why", ""))
         result = backward_graph(node, *grads)
         n_inputs = len(node._next)
     else:

@@ -13,6 +13,9 @@ so an (L, S), (N, 1, L, S) or (N, 1, 1, S) mask is never broadcast to (N, H, L, 
 import math
 
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
+from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
+from gpunet.ops.indexing import where
 
 
 def canonical_mask(xp, mask, batch, L, S):
@@ -45,13 +48,13 @@ class ScaledDotProductAttention(Op):
         out, lse = K.attention_forward(q.reshape(B, L, E), k.reshape(B, S, E), v.reshape(B, S, Ev), m, div,
                                        scale, is_causal)
         out = out.reshape(batch + (L, Ev))
-        ctx.save_for_backward(q, k, v, out, lse, m)
+        ctx.save_for_backward(q, k, v, out, lse, m, mask)  # mask: the input itself, for create_graph
         ctx.args = (div, wide, None if mask is None else mask.shape, scale, is_causal)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        q, k, v, out, lse, m = ctx.saved_tensors
+        q, k, v, out, lse, m, _ = ctx.saved_tensors
         div, wide, mask_shape, scale, is_causal = ctx.args
         K = ctx.device.K
         nq, nk, nv, nm = ctx.needs_input_grad[:4]
@@ -69,3 +72,29 @@ class ScaledDotProductAttention(Op):
             gm = gm.reshape(mask_shape)
         return (None if gq is None else gq.reshape(q.shape), None if gk is None else gk.reshape(k.shape),
                 None if gv is None else gv.reshape(v.shape), gm, None, None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The gradients recomputed from q, k, v (and a float mask) with differentiable ops: the (L x S)
+        probabilities are materialised, on this path only."""
+        q, k, v, _, _, _, mask = saved(ctx)
+        _, _, mask_shape, scale, is_causal = ctx.args
+        xp = ctx.device.xp
+        L, S = q._data.shape[-2], k._data.shape[-2]
+        scores = (q @ k.transpose(-2, -1)) * scale
+        if mask is not None:
+            scores = scores + mask
+        if is_causal:  # key j > query i left out (top-left aligned)
+            scores = scores + const(ctx, xp.where(xp.tri(L, S, dtype=bool), 0.0, -math.inf), q._data.dtype)
+        # rows with no key give 0, as the kernels: softmax of zeros there, then times 0 (no NaN)
+        live = const(ctx, (scores._data != -math.inf).any(axis=-1, keepdims=True))
+        p = where(live, scores, 0.0).softmax(-1) * live.to(q.dtype)
+        gv = p.transpose(-2, -1) @ g
+        gp = g @ v.transpose(-2, -1)
+        gs = p * (gp - (gp * p).sum(-1, keepdim=True))  # softmax's backward
+        gq = (gs @ k) * scale
+        gk = (gs.transpose(-2, -1) @ q) * scale
+        gm = None
+        if ctx.needs_input_grad[3]:
+            gm = unbroadcast_t(gs, mask_shape)
+        return gq, gk, gv, gm, None, None

@@ -11,7 +11,9 @@ import string
 
 from gpunet.amp import _policy as _amp
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
 from gpunet.ops._util import unbroadcast
+from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.tensor import Tensor
 
 _LETTERS = string.ascii_uppercase + string.ascii_lowercase  # PyTorch's order for an implicit output
@@ -93,9 +95,8 @@ class Einsum(Op):
     def forward(ctx, parsed, *arrays):
         subs, out, sizes = parsed
         xp = ctx.device.xp
-        full = [xp.broadcast_to(a, tuple(sizes[c] for c in s)) if a.shape != tuple(sizes[c] for c in s)
-                else a for a, s in zip(arrays, subs)]
-        ctx.save_for_backward(*full)
+        full = _broadcast(xp, arrays, subs, sizes)
+        ctx.save_for_backward(*arrays)  # the inputs themselves, so create_graph's saved() finds them
         ctx.parsed = parsed
         ctx.shapes = [a.shape for a in arrays]
         return xp.einsum(f"{','.join(subs)}->{out}", *full, optimize=len(full) > 2)
@@ -103,8 +104,8 @@ class Einsum(Op):
     @staticmethod
     def backward(ctx, g):
         subs, out, sizes = ctx.parsed
-        full = ctx.saved_tensors
         xp = ctx.device.xp
+        full = _broadcast(xp, ctx.saved_tensors, subs, sizes)
         grads = [None]
         for k, s in enumerate(subs):
             if not ctx.needs_input_grad[k + 1]:
@@ -133,8 +134,47 @@ class Einsum(Op):
                         eye_shape[q] = eye_shape[p] = sizes[c]
                         gd = gd * xp.eye(sizes[c], dtype=gd.dtype).reshape(eye_shape)
                 gd = xp.broadcast_to(gd, tuple(sizes[c] for c in s))
-            grads.append(xp.ascontiguousarray(unbroadcast(gd, ctx.shapes[k])).astype(g.dtype, copy=False))
+            gd = xp.ascontiguousarray(unbroadcast(gd, ctx.shapes[k])).reshape(ctx.shapes[k])  # 0-d stays 0-d
+            grads.append(gd.astype(g.dtype, copy=False))
         return tuple(grads)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """As backward, with each gradient an Einsum of g and the other operands (so it differentiates
+        again), the expansion and the diagonal as differentiable ops."""
+        subs, out, sizes = ctx.parsed
+        operands = saved(ctx)
+        grads = [None]
+        for k, s in enumerate(subs):
+            if not ctx.needs_input_grad[k + 1]:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(subs) if j != k]
+            unique = "".join(dict.fromkeys(s))
+            kept = "".join(c for c in unique if c in set(out).union(*others))
+            rest = [a for j, a in enumerate(operands) if j != k]
+            gd = Einsum.apply(([out] + others, kept, sizes), g, *rest)
+            if kept != unique:  # letters only operand k has: their sum broadcasts back
+                gd = gd.reshape(tuple(sizes[c] if c in kept else 1 for c in unique))
+                gd = gd.expand(tuple(sizes[c] for c in unique))
+            if unique != s:  # repeated letters: the gradient lives on the diagonal (times constant eyes)
+                gd = gd.reshape(tuple(1 if s.index(c) != p else sizes[c] for p, c in enumerate(s)))
+                for p, c in enumerate(s):
+                    q = s.index(c)
+                    if q != p:
+                        eye_shape = [1] * len(s)
+                        eye_shape[q] = eye_shape[p] = sizes[c]
+                        eye = ctx.device.xp.eye(sizes[c], dtype=g._data.dtype).reshape(eye_shape)
+                        gd = gd * const(ctx, eye)
+                gd = gd.expand(tuple(sizes[c] for c in s))
+            grads.append(unbroadcast_t(gd, ctx.shapes[k]))
+        return tuple(grads)
+
+
+def _broadcast(xp, arrays, subs, sizes):
+    """Each operand broadcast to its letters' sizes (a size-1 dim broadcasts, as in PyTorch)."""
+    return [xp.broadcast_to(a, tuple(sizes[c] for c in s)) if a.shape != tuple(sizes[c] for c in s) else a
+            for a, s in zip(arrays, subs)]
 
 
 def einsum(equation, *operands):

@@ -5,6 +5,7 @@ its source requires grad), bumping the version counter as every in-place op does
 """
 from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import _enabled
+from gpunet.autograd.higher_order import const
 from gpunet.ops.inplace import check_inplace, commit_inplace
 from gpunet.ops.shape import expand
 from gpunet.random import rng_for
@@ -22,6 +23,10 @@ class _Overwritten(Op):
     @staticmethod
     def backward(ctx, g):
         return ctx.device.xp.zeros_like(g)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return const(ctx, ctx.device.xp.zeros_like(g._data))  # a constant: zero whatever g is
 
 
 def _write(t, value, name):

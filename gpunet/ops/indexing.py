@@ -163,6 +163,26 @@ class IndexPut(Op):
             gv = unbroadcast(_at(g, ctx.index), ctx.value_shape)
         return ga, None, gv, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        ga = gv = None
+        if ctx.needs_input_grad[0]:  # the overwritten places get nothing: g times a constant 0/1 mask
+            keep = ctx.device.xp.ones(g._data.shape, dtype=g._data.dtype)
+            _put(keep, ctx.index, 0)
+            ga = g * const(ctx, keep)
+        if ctx.needs_input_grad[2]:
+            gv = unbroadcast_t(_index_t(g, ctx.index, ctx.advanced), ctx.value_shape)
+        return ga, None, gv, None
+
+
+def _index_t(g, index, advanced):
+    """g[index] as a differentiable Index (an index from _convert_index, or a _Chained pair)."""
+    if type(index) is _Chained:
+        return Index.apply(_index_t(g, index[0], False), index[1], True)
+    if not advanced and Ellipsis not in index:
+        index = index + (Ellipsis,)  # a 0-d array, not a NumPy scalar, for x[i] of a vector
+    return Index.apply(g, index, advanced)
+
 
 def setitem(input, index, value):
     """input[index] = value, in place; recorded by autograd when input or value requires grad."""
@@ -199,6 +219,11 @@ class Gather(Op):
         out = ctx.device.xp.zeros(ctx.shape, dtype=g.dtype)
         ctx.device.backend.scatter_add(out, _full_index(ctx.device.xp, index, ctx.dim), g)
         return out, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (index,) = ctx.saved_tensors  # a scatter-add, as an Op whose own backward is a gather
+        return IndexBackward.apply(g, ctx.shape, _full_index(ctx.device.xp, index, ctx.dim), True), None, None
 
 
 def _full_index(xp, index, dim):
@@ -279,6 +304,22 @@ class Scatter(Op):
             gs[tuple(slice(0, s) for s in ctx.index_shape)] = g[ctx.full]
         return ga, None, None, gs, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        ga = gs = None
+        if ctx.needs_input_grad[0]:
+            ga = g
+            if not ctx.reduce_add:  # the overwritten places get nothing
+                keep = ctx.device.xp.ones(g._data.shape, dtype=g._data.dtype)
+                keep[ctx.full] = 0
+                ga = g * const(ctx, keep)
+        if ctx.needs_input_grad[3]:  # g gathered at the index, placed in the corner of src it came from
+            gs = Index.apply(g, ctx.full, True)
+            if tuple(ctx.src_shape) != tuple(ctx.index_shape):
+                corner = tuple(slice(0, s) for s in ctx.index_shape)
+                gs = IndexBackward.apply(gs, ctx.src_shape, corner, False)
+        return ga, None, None, gs, None
+
 
 def scatter(input, dim, index, src=None, value=None, reduce=None):
     d = _check_index(input, index, dim, "scatter")
@@ -313,6 +354,12 @@ class IndexSelect(Op):
         idx[ctx.dim] = index
         ctx.device.backend.scatter_add(out, tuple(idx), g)
         return out, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (index,) = ctx.saved_tensors  # a scatter-add along dim, whose own backward selects again
+        idx = (slice(None),) * ctx.dim + (index,)
+        return IndexBackward.apply(g, ctx.shape, idx, True), None, None
 
 
 def index_select(input, dim, index):

@@ -4,6 +4,7 @@ import numpy as np
 
 from gpunet.amp import _policy as _amp
 from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import const, saved
 from gpunet.ops._util import promote, unbroadcast
 from gpunet.ops.shape import Reshape
 from gpunet.tensor import Tensor, _make
@@ -179,6 +180,15 @@ class Cholesky(Op):
         y = _solve(ctx, upper, s, False)  # L^-T S
         return _solve(ctx, upper, y.swapaxes(-1, -2), False).swapaxes(-1, -2)  # (L^-T (L^-T S)^T)^T
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = saved(ctx)  # L, the output: its graph leads back through Cholesky
+        xp, n = ctx.device.xp, out._data.shape[-1]
+        p = (out.mT @ g) * const(ctx, xp.tri(n, dtype=bool), g._data.dtype)
+        s = 0.5 * (p + (p * const(ctx, xp.tri(n, k=-1, dtype=bool), g._data.dtype)).mT)
+        y = SolveTriangular.apply(out.mT, s, True, False)
+        return SolveTriangular.apply(out.mT, y.mT, True, False).mT
+
 
 class SolveTriangular(Op):
     """X with A @ X = B, A triangular ((..., n, n), one triangle read), B (..., n, k), equal batch dims."""
@@ -188,21 +198,36 @@ class SolveTriangular(Op):
     def forward(ctx, a, b, upper, unitriangular):
         xp = ctx.device.xp
         mask = _tri_mask(xp, a.shape[-1], not upper, unitriangular)
-        used = a * mask
-        if unitriangular:
-            used = used + xp.eye(a.shape[-1], dtype=a.dtype)
-        out = _solve(ctx, used, b, not upper)
-        ctx.save_for_backward(used, out)
-        ctx.mask, ctx.lower = mask, not upper
+        out = _solve(ctx, _used(xp, a, mask, unitriangular), b, not upper)
+        ctx.save_for_backward(a, out)  # the input, not the masked copy: create_graph's saved() finds it
+        ctx.mask, ctx.lower, ctx.unit = mask, not upper, unitriangular
         return out
 
     @staticmethod
     def backward(ctx, g):
-        used, out = ctx.saved_tensors
+        a, out = ctx.saved_tensors
+        used = _used(ctx.device.xp, a, ctx.mask, ctx.unit)
         na, nb = ctx.needs_input_grad[:2]
         gb = _solve(ctx, used.swapaxes(-1, -2), g, not ctx.lower)  # A^-T gX: A^T has the other triangle
         ga = -(gb @ out.swapaxes(-1, -2)) * ctx.mask if na else None
         return ga, gb if nb else None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, out = saved(ctx)
+        mask = const(ctx, ctx.mask, g._data.dtype)
+        used = a * mask
+        if ctx.unit:
+            used = used + const(ctx, ctx.device.xp.eye(a._data.shape[-1], dtype=g._data.dtype))
+        gb = SolveTriangular.apply(used.mT, g, ctx.lower, False)  # A^T has the other triangle
+        ga = -(gb @ out.mT) * mask if ctx.needs_input_grad[0] else None
+        return ga, gb if ctx.needs_input_grad[1] else None, None, None
+
+
+def _used(xp, a, mask, unit):
+    """The triangular matrix solve_triangular reads: a's triangle (a unit diagonal when unit)."""
+    used = a * mask
+    return used + xp.eye(a.shape[-1], dtype=a.dtype) if unit else used
 
 
 def _check_square(input, op, name="A"):

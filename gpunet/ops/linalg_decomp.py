@@ -14,6 +14,7 @@ import numpy as np
 from gpunet.amp import _policy as _amp
 from gpunet.autograd.function import Op
 from gpunet.autograd.grad_mode import is_grad_enabled
+from gpunet.autograd.higher_order import const, saved
 from gpunet.ops._util import promote
 from gpunet.ops.linalg import LinAlgError, _check_square
 from gpunet.tensor import Tensor, _make
@@ -71,6 +72,11 @@ class Inv(Op):
         (inv,) = ctx.saved_tensors  # d(A^-1) = -A^-1 dA A^-1
         return -(_mT(inv) @ g @ _mT(inv))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (inv,) = saved(ctx)  # the output, whose graph leads back through Inv
+        return -(inv.mT @ g @ inv.mT)
+
 
 class Det(Op):
     _backward_name = "LinalgDetBackward0"
@@ -94,6 +100,16 @@ class Det(Op):
         cof = (u * (before * after)[..., None, :]) @ vh
         return (g * sign)[..., None, None] * cof
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        d = Det.apply(a)
+        # det(A) A^-T, differentiable; the cofactor form backward uses for singular A has no graph here
+        if ctx.device.backend.to_host((d._data == 0).any()):
+            raise NotImplementedError("create_graph=True: the second derivative of linalg.det at a singular "
+                                      "matrix is not supported by gpunet (its first derivative is)")
+        return (g * d)[..., None, None] * Inv.apply(a).mT
+
 
 class Slogdet(Op):
     _backward_name = "LinalgSlogdetBackward0"
@@ -110,6 +126,13 @@ class Slogdet(Op):
         if g_logabs is None:
             return ctx.device.xp.zeros_like(a)
         return g_logabs[..., None, None] * _mT(ctx.device.xp.linalg.inv(a))  # d log|det A| = tr(A^-1 dA)
+
+    @staticmethod
+    def backward_graph(ctx, g_sign, g_logabs):
+        (a,) = saved(ctx)
+        if g_logabs is None:  # the sign is piecewise constant
+            return const(ctx, ctx.device.xp.zeros_like(a._data))
+        return g_logabs[..., None, None] * Inv.apply(a).mT
 
 
 class Solve(Op):
@@ -131,6 +154,12 @@ class Solve(Op):
         a, x = ctx.saved_tensors
         gb = ctx.device.backend.solve(_mT(a), g)  # A^-T gX
         return (-(gb @ _mT(x)) if ctx.needs_input_grad[0] else None), gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, x = saved(ctx)  # the input A and the output X, both in the graph
+        gb = Solve.apply(a.mT, g)
+        return (-(gb @ x.mT) if ctx.needs_input_grad[0] else None), gb
 
 
 def _qr_grad(xp, q, r, gq, gr):

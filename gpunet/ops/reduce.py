@@ -9,6 +9,7 @@ from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
 from gpunet.ops._util import expand_reduced, norm_dims
+from gpunet.ops.indexing import IndexBackward, _full_index
 from gpunet.ops.elementwise import maximum, minimum
 from gpunet.tensor import Tensor, _make
 from gpunet.utils.named import return_types
@@ -102,6 +103,25 @@ class Prod(Op):
             g = xp.expand_dims(g, axis)
         return g * others, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        x = a.reshape(-1) if ctx.axis is None else a
+        ax = 0 if ctx.axis is None else ctx.axis
+        # one host sync, on this path only: with no zeros the product of the others is prod / x
+        if not ctx.device.backend.to_host((x._data == 0).any()):
+            others = Prod.apply(x, ax, True) / x
+        else:  # row k of an (n, n) matrix holds x with x_k set to 1: its product is that of the others
+            n = x._data.shape[ax]
+            eye = ctx.device.xp.eye(n, dtype=x._data.dtype)
+            rows = x.movedim(ax, -1).unsqueeze(-2) * const(ctx, 1 - eye) + const(ctx, eye)
+            others = Prod.apply(rows, rows.ndim - 1, False).movedim(-1, ax)
+        if ctx.axis is None:
+            return (g * others).reshape(a.shape), None, None
+        if not ctx.keepdim:
+            g = g.unsqueeze(ax)
+        return g * others, None, None
+
 
 class MaxMinAll(Op):
     """max()/min() and amax/amin over dims: the gradient is shared evenly among tied extremes."""
@@ -165,6 +185,17 @@ class MaxMinDim(Op):
         out = xp.zeros(ctx.shape, dtype=g.dtype)
         xp.put_along_axis(out, idx, g, axis=ctx.dim)
         return out, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g, g_idx=None):
+        (idx,) = ctx.saved_tensors
+        if not ctx.shape:
+            return g, None, None, None
+        if not ctx.keepdim:
+            g = g.unsqueeze(ctx.dim)
+        # g scattered to the chosen indices, as an Op whose own backward gathers them again
+        full = _full_index(ctx.device.xp, idx, ctx.dim)
+        return IndexBackward.apply(g, ctx.shape, full, True), None, None, None
 
 
 class LogSumExp(Op):

@@ -7,8 +7,14 @@ Gate orders follow PyTorch, so weights port both ways: LSTM (i, f, g, o), GRU (r
 from gpunet.autograd.function import Op
 
 
+_NO_GRAPH_WHY = (": the fused cell saves its gates, not the input projection they are computed from "
+                 "(that would add to every step's memory); for higher-order gradients write the cell with "
+                 "linear, sigmoid and tanh")
+
+
 class GRUStep(Op):
     _backward_name = "GruCellBackward0"
+    _no_graph_why = _NO_GRAPH_WHY
 
     @staticmethod
     def forward(ctx, gi, h, w_hh, b_hh):
@@ -43,6 +49,7 @@ class GRUStep(Op):
 
 class LSTMStep(Op):
     _backward_name = "LstmCellBackward0"
+    _no_graph_why = _NO_GRAPH_WHY
 
     @staticmethod
     def forward(ctx, gi, h, c, w_hh, b_hh):

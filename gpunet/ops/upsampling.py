@@ -16,28 +16,57 @@ class Resample(Op):
 
     @staticmethod
     def forward(ctx, x, plans):
-        xp = ctx.device.xp
-        shapes = []
-        for axis, i0, i1, lam, _ in plans:
-            shapes.append(x.shape)
-            a = xp.take(x, xp.asarray(i0), axis=axis)
-            if lam is not None:
-                bshape = [1] * x.ndim
-                bshape[axis] = lam.size
-                lam_b = xp.asarray(lam.astype(x.dtype)).reshape(bshape)
-                a *= 1 - lam_b
-                a += xp.take(x, xp.asarray(i1), axis=axis) * lam_b
-            x = a
-        ctx.plans, ctx.shapes = plans, shapes
-        return x
+        ctx.plans = plans
+        return _resample(ctx.device.xp, x, plans)
 
     @staticmethod
     def backward(ctx, g):
-        xp = ctx.device.xp
-        for (axis, _, _, _, matrix), shape in zip(reversed(ctx.plans), reversed(ctx.shapes)):
-            m = xp.asarray(matrix.astype(g.dtype))  # (out, in)
-            g = xp.moveaxis(xp.moveaxis(g, axis, -1) @ m, -1, axis)
-        return xp.ascontiguousarray(g), None
+        return _resample_transposed(ctx.device.xp, g, ctx.plans), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return ResampleBackward.apply(g, ctx.plans), None
+
+
+class ResampleBackward(Op):
+    """Resample's backward as an Op (the create_graph walk): it is linear in g, the transpose of the
+    resampling, so its own backward is Resample's forward and the pair differentiates forever."""
+    _backward_name = "UpsampleBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, g, plans):
+        ctx.plans = plans
+        return _resample_transposed(ctx.device.xp, g, plans)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return _resample(ctx.device.xp, gg, ctx.plans), None
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        return Resample.apply(gg, ctx.plans), None
+
+
+def _resample(xp, x, plans):
+    """x resampled along each plan's axis (a gather of one or two sources)."""
+    for axis, i0, i1, lam, _ in plans:
+        a = xp.take(x, xp.asarray(i0), axis=axis)
+        if lam is not None:
+            bshape = [1] * x.ndim
+            bshape[axis] = lam.size
+            lam_b = xp.asarray(lam.astype(x.dtype)).reshape(bshape)
+            a *= 1 - lam_b
+            a += xp.take(x, xp.asarray(i1), axis=axis) * lam_b
+        x = a
+    return x
+
+
+def _resample_transposed(xp, g, plans):
+    """The transpose of _resample: g times each axis's (out x in) weight matrix, last axis first."""
+    for axis, _, _, _, matrix in reversed(plans):
+        m = xp.asarray(matrix.astype(g.dtype))  # (out, in)
+        g = xp.moveaxis(xp.moveaxis(g, axis, -1) @ m, -1, axis)
+    return xp.ascontiguousarray(g)
 
 
 def nearest_plan(n_in, n_out, scale, exact):
