@@ -177,6 +177,16 @@ def test_ddp_in_a_world_of_one_trains_like_the_module(world):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
 
 
+def test_ddp_first_bucket_holds_at_most_1_mib_unless_bucket_cap_mb_is_given(world):
+    # reverse order: c (0.5 MiB) and b (0.75 MiB) would exceed 1 MiB together, so c is alone in the first
+    sizes = {"a": 3 * 2 ** 18, "b": 3 * 2 ** 16, "c": 2 ** 17}  # float32 counts: 3 MiB, 0.75, 0.5
+    params = nn.ParameterDict({k: nn.Parameter(gpunet.zeros(n)) for k, n in sizes.items()})
+    names = [[name for name, _ in bucket] for bucket in DDP(params)._buckets]
+    assert names == [["c"], ["b", "a"]]
+    names = [[name for name, _ in bucket] for bucket in DDP(params, bucket_cap_mb=2)._buckets]
+    assert names == [["c", "b"], ["a"]]
+
+
 class _null:
     def __enter__(self):
         return self
