@@ -1,5 +1,6 @@
 """DistributedDataParallel: the same module on every rank, gradients averaged across ranks.
 
+- The ranks are the default group's, or process_group's (one from dist.new_group).
 - At construction rank 0's parameters and buffers are broadcast to every rank (one flat buffer per
   dtype and device), and the trainable parameters are split into buckets in reverse registration order
   (roughly the order backward produces their gradients): the first bucket holds at most 1 MiB (so its
@@ -33,7 +34,7 @@ from gpunet.autograd.engine import queue_callback
 from gpunet.backend import CPU
 from gpunet.autograd.grad_mode import is_grad_enabled, no_grad
 from gpunet.distributed import collectives
-from gpunet.distributed.process_group import _default_group
+from gpunet.distributed.process_group import _default_group, in_group
 from gpunet.nn.module import Module
 from gpunet.tensor import _make
 
@@ -49,12 +50,13 @@ def _groups_by_dtype(tensors):
     return list(groups.values())
 
 
-def _broadcast_coalesced(tensors, src=0):
-    """Copy src's values of `tensors` into every rank's, one flat broadcast per dtype and device."""
+def _broadcast_coalesced(tensors, pg):
+    """Copy the values of `tensors` on pg's first rank into every rank's, one flat broadcast per dtype and
+    device."""
     for same in _groups_by_dtype(tensors):
         xp = same[0]._device.xp
         flat = _make(xp.concatenate([t._data.reshape(-1) for t in same]), same[0]._device)
-        collectives.broadcast(flat, src)
+        collectives.broadcast(flat, group=pg, group_src=0)
         offset = 0
         for t in same:
             n = t._data.size
@@ -63,13 +65,16 @@ def _broadcast_coalesced(tensors, src=0):
 
 
 class DistributedDataParallel(Module):
-    """Wrap `module` for data-parallel training over the default process group (see the module doc)."""
+    """Wrap `module` for data-parallel training over the default process group, or process_group (see the
+    module doc)."""
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
                  process_group=None, bucket_cap_mb=None, find_unused_parameters=False, check_reduction=False,
                  gradient_as_bucket_view=False, static_graph=False, **kwargs):
         super().__init__()
         self._pg = _default_group(process_group)
+        if not in_group(self._pg):
+            raise ValueError("DistributedDataParallel: this process is not a member of process_group")
         self.module = module
         self.device_ids = device_ids
         self.output_device = output_device
@@ -94,7 +99,7 @@ class DistributedDataParallel(Module):
                               for _, p in self._named_params]
         if self._pg.size() > 1:
             with no_grad():
-                _broadcast_coalesced([p for p in module.parameters()] + [b for b in module.buffers()])
+                _broadcast_coalesced(list(module.parameters()) + list(module.buffers()), self._pg)
 
     def _make_buckets(self):
         """Lists of (name, parameter), reverse registration order, one dtype and device each, the first at
@@ -126,7 +131,7 @@ class DistributedDataParallel(Module):
             buffers = list(self.module.buffers())
             if buffers:
                 with no_grad():
-                    _broadcast_coalesced(buffers)
+                    _broadcast_coalesced(buffers, self._pg)
         self._sync_pending = self.require_backward_grad_sync and is_grad_enabled()
         if self._queued:  # the last backward raised before its callback ran: start afresh
             self._queued = False
@@ -191,7 +196,7 @@ class DistributedDataParallel(Module):
         used = None
         if self.find_unused_parameters:  # a parameter that no rank used keeps grad None
             counts = np.array([p.grad is not None for _, p in self._named_params], dtype=np.int32)
-            collectives.all_reduce(_make(counts, CPU))
+            collectives.all_reduce(_make(counts, CPU), group=self._pg)
             used = {id(p): int(c) > 0 for (_, p), c in zip(self._named_params, counts)}
         for (work, flat), bucket in zip(self._works, self._buckets):
             work.wait()
@@ -208,7 +213,7 @@ class DistributedDataParallel(Module):
         parts = [p.grad._data.reshape(-1) if p.grad is not None else xp.zeros(p._data.size, dtype=dtype)
                  for p in params]
         flat = _make(xp.concatenate(parts).astype(dtype, copy=False), device)
-        work = collectives.all_reduce(flat, collectives.ReduceOp.AVG, async_op=True)
+        work = collectives.all_reduce(flat, collectives.ReduceOp.AVG, group=self._pg, async_op=True)
         self._works.append((work, flat))
         self._comm_seconds += time.perf_counter() - start
 

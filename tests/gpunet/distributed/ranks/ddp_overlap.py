@@ -141,12 +141,22 @@ def check_autograd_grad_stays_local(rank, world, part):
     close(got, want, "gradient penalty")
 
 
+def check_subgroup(rank, world, part):
+    """DDP over new_group([0, 1]): ranks 0 and 1 train as one process on their two batches."""
+    pair = dist.new_group([0, 1])
+    if rank > 1:
+        return
+    want = params_of(train(build_model(100), "sgd", batches(2)))
+    model = DDP(build_model(100 + rank), process_group=pair, bucket_cap_mb=TINY)
+    close(params_of(train(model, "sgd", batches(2), part).module), want, "subgroup")
+
+
 def main(out_dir):
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     part = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
     failures = []
-    for check in (check_training, check_unused, check_autograd_grad_stays_local):
+    for check in (check_training, check_unused, check_autograd_grad_stays_local, check_subgroup):
         try:
             check(rank, world, part)
         except Exception:
