@@ -65,7 +65,7 @@ def main(argv=None):
                 x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad()
-            loss.backward()  # DDP all-reduces the gradients once backward has finished
+            loss.backward()  # DDP all-reduces each bucket of gradients as it is ready; averaged by its end
             optimizer.step()
             steps += 1
             if steps == warmup:

@@ -364,6 +364,17 @@ class Tensor:
         hooks.append(hook)
         return RemovableHandle(hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) after backward has accumulated a gradient into this leaf's .grad (once per
+        backward, with the summed gradient); autograd.grad, which leaves .grad alone, never calls it."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        hooks = self._extra_setdefault("post_accumulate_hooks", [])
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
     def _add_node_hook(self, fn):
         node = self.grad_fn
         if node._hooks is None:

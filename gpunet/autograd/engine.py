@@ -5,8 +5,9 @@ backward() and grad() (gpunet.autograd.backward / .grad; Tensor.backward calls b
   out of place, so an array passed along two edges is never changed under another's feet).
 - A node runs once every consumer has delivered; a ready stack gives a valid topological order.
 - Saved values are freed node by node unless retain_graph; a second walk then raises.
-- Leaves accumulate into `.grad` (in place once it exists, as PyTorch does), after their hooks.
-- queue_callback(fn) during a walk runs fn once that walk has finished (DDP's gradient all-reduce).
+- Leaves accumulate into `.grad` (in place once it exists, as PyTorch does), after their hooks; then
+  their post-accumulate-grad hooks run (DDP starts a bucket's all-reduce from one).
+- queue_callback(fn) during a backward runs fn once it has finished (DDP waits for its all-reduces).
 """
 import warnings
 
@@ -14,7 +15,7 @@ from gpunet._from_data import tensor
 from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, _edge, checking_backward
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.autograd.higher_order import run_backward_graph
-from gpunet.autograd.walk import check_gradients, collect_dependencies
+from gpunet.autograd.walk import after_accumulation, check_gradients, collect_dependencies
 from gpunet.tensor import Tensor, _make
 
 CYCLE_WARNING = ("Using backward() with create_graph=True will create a reference cycle between the "
@@ -120,6 +121,7 @@ def _accumulate(leaf, grad, shared):
             existing += grad
         else:
             leaf.grad = _make(existing + grad, leaf._device)
+    after_accumulation(leaf)
 
 
 _callbacks = []  # one list per walk in progress (a hook may start a nested walk)
@@ -133,18 +135,23 @@ def queue_callback(callback):
     _callbacks[-1].append(callback)
 
 
-def run_backward(roots, root_grads, retain_graph=False, capture=None):
-    """Walk the graph from roots [(node, output_nr)] with root_grads [array], then run the callbacks
-    queued during the walk (queue_callback) in order."""
+def _with_callbacks(walk, *args):
+    """walk(*args), then the callbacks queued during it (queue_callback), in order."""
     queued = []
     _callbacks.append(queued)
     try:
-        result = _walk(roots, root_grads, retain_graph, capture)
+        result = walk(*args)
     finally:
         _callbacks.pop()
     for callback in queued:
         callback()
     return result
+
+
+def run_backward(roots, root_grads, retain_graph=False, capture=None):
+    """Walk the graph from roots [(node, output_nr)] with root_grads [array], then run the callbacks
+    queued during the walk (queue_callback) in order."""
+    return _with_callbacks(_walk, roots, root_grads, retain_graph, capture)
 
 
 def _walk(roots, root_grads, retain_graph, capture):
@@ -274,17 +281,24 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         warnings.warn(CYCLE_WARNING, UserWarning, stacklevel=2)
     if inputs is not None:
         inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-        found = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, create_graph=create_graph,
-                     allow_unused=True)
-        for t, g in zip(inputs, found):
-            if g is not None:
-                t._grad = g if t._grad is None else t._grad + g
+        _with_callbacks(_backward_into, tensors, inputs, grad_tensors, retain_graph, create_graph)
         return
     roots, grads = _roots(tensors, grad_tensors, "backward", create_graph)
     if create_graph:
-        run_backward_graph(roots, grads, retain_graph)
+        _with_callbacks(run_backward_graph, roots, grads, retain_graph)
     else:
         run_backward(roots, grads, bool(retain_graph))
+
+
+def _backward_into(tensors, inputs, grad_tensors, retain_graph, create_graph):
+    """backward(inputs=...): the gradients of `inputs` only, accumulated into their .grad."""
+    found = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, create_graph=create_graph,
+                 allow_unused=True)
+    for t, g in zip(inputs, found):
+        if g is not None:
+            t._grad = g if t._grad is None else t._grad + g
+            if t.grad_fn is None:
+                after_accumulation(t)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,

@@ -14,7 +14,7 @@ output's array comes back as that Tensor (so the graph reaches it), anything els
 """
 from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, Op
 from gpunet.autograd.grad_mode import enable_grad
-from gpunet.autograd.walk import check_gradients, collect_dependencies
+from gpunet.autograd.walk import after_accumulation, check_gradients, collect_dependencies
 from gpunet.tensor import Tensor, _make
 
 
@@ -136,6 +136,7 @@ def _accumulate(leaf, grad):
         raise RuntimeError(f"gradient of shape {list(grad._data.shape)} does not match the leaf tensor's "
                            f"shape {list(leaf._data.shape)}")
     leaf._grad = grad if leaf._grad is None else leaf._grad + grad
+    after_accumulation(leaf)
 
 
 def run_backward_graph(roots, root_grads, retain_graph, capture=None):

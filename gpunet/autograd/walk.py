@@ -1,5 +1,6 @@
 """What both backward walks share (engine.run_backward and higher_order.run_backward_graph): counting
-each node's consumers, and checking an Op's gradients against its inputs."""
+each node's consumers, the hooks that run after a leaf's .grad is accumulated, and checking an Op's
+gradients against its inputs."""
 from gpunet.backend import array_device
 
 
@@ -17,6 +18,15 @@ def collect_dependencies(roots):
                     seen.add(nxt)
                     stack.append(nxt)
     return deps
+
+
+def after_accumulation(leaf):
+    """Run the leaf's post-accumulate-grad hooks (Tensor.register_post_accumulate_grad_hook), in order."""
+    extra = leaf._extra
+    hooks = extra.get("post_accumulate_hooks") if extra is not None else None
+    if hooks:
+        for hook in tuple(hooks):  # a hook may remove itself
+            hook(leaf)
 
 
 def check_gradients(node, grads, meta):

@@ -10,18 +10,20 @@ when a launcher started more than one process (`pip install "gpunet[distributed]
 """
 from gpunet._missing import missing_attribute as _missing_attribute
 from gpunet.distributed.collectives import (ReduceOp, Work, all_gather, all_gather_into_tensor, all_reduce,
-                                            barrier, broadcast, gather, reduce_scatter_tensor, scatter)
-from gpunet.distributed.process_group import (Backend, ProcessGroup, destroy_process_group, get_backend,
-                                              get_rank, get_world_size, group, init_process_group,
-                                              is_available, is_gloo_available, is_initialized,
-                                              is_mpi_available, is_nccl_available, is_torchelastic_launched)
+                                            all_to_all, all_to_all_single, barrier, broadcast, gather, reduce,
+                                            reduce_scatter_tensor, scatter)
+from gpunet.distributed.process_group import (Backend, GroupMember, ProcessGroup, destroy_process_group,
+                                              get_backend, get_rank, get_world_size, group,
+                                              init_process_group, is_available, is_gloo_available,
+                                              is_initialized, is_mpi_available, is_nccl_available,
+                                              is_torchelastic_launched, new_group)
 
 __all__ = [
-    "Backend", "ProcessGroup", "ReduceOp", "Work", "all_gather", "all_gather_into_tensor", "all_reduce",
-    "barrier", "broadcast", "destroy_process_group", "gather", "get_backend", "get_rank", "get_world_size",
-    "group", "init_process_group", "is_available", "is_gloo_available", "is_initialized",
-    "is_mpi_available", "is_nccl_available", "is_torchelastic_launched", "reduce_scatter_tensor",
-    "scatter",
+    "Backend", "GroupMember", "ProcessGroup", "ReduceOp", "Work", "all_gather", "all_gather_into_tensor",
+    "all_reduce", "all_to_all", "all_to_all_single", "barrier", "broadcast", "destroy_process_group",
+    "gather", "get_backend", "get_rank", "get_world_size", "group", "init_process_group", "is_available",
+    "is_gloo_available", "is_initialized", "is_mpi_available", "is_nccl_available",
+    "is_torchelastic_launched", "new_group", "reduce", "reduce_scatter_tensor", "scatter",
 ]
 
 __getattr__ = _missing_attribute(__name__)  # names gpunet lacks: say what PyTorch has

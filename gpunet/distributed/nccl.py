@@ -51,6 +51,7 @@ class NcclComm:
     def __init__(self, rank, size, mpi_comm):
         """mpi_comm: the MPI communicator of the world (None only in a world of one)."""
         self.nccl = _nccl_module()
+        self.rank = rank
         self.size = size
         cupy = cuda_backend.xp
         self.stream = cupy.cuda.get_current_stream
@@ -78,6 +79,12 @@ class NcclComm:
         ptr, count, dtype, stream = self._args(array)
         self.comm.allReduce(ptr, ptr, count, dtype, self._op(op), stream)
         if op == "avg":
+            self._average(array)
+
+    def reduce(self, array, op, root):
+        ptr, count, dtype, stream = self._args(array)
+        self.comm.reduce(ptr, ptr, count, dtype, self._op(op), root, stream)
+        if op == "avg" and self.rank == root:  # only root holds the sum
             self._average(array)
 
     def broadcast(self, array, root):

@@ -29,13 +29,15 @@ class Backend(str):
 
 
 class ProcessGroup:
-    """The world: rank, size and the MPI communicator (None in a world of one without MPI)."""
+    """The world or a group of it (new_group): this process's rank in it, its size, the global ranks of its
+    members and its MPI communicator (None in a world of one without MPI)."""
 
-    def __init__(self, backend, rank, size, comm):
+    def __init__(self, backend, rank, size, comm, ranks=None):
         self.backend = backend
         self._rank = rank
         self._size = size
         self.comm = comm
+        self.ranks = list(range(size)) if ranks is None else list(ranks)  # member i's global rank
         self.nccl = None  # the NCCL communicator (gpunet.distributed.nccl) when backend is 'nccl'
 
     def rank(self):
@@ -44,19 +46,34 @@ class ProcessGroup:
     def size(self):
         return self._size
 
+    def group_rank(self, global_rank, op, name):
+        """The rank in this group of the process with global rank `global_rank` (src= / dst= arguments)."""
+        if global_rank not in self.ranks:
+            raise ValueError(f"{op}: {name}={global_rank} is not a rank of the group (global ranks "
+                             f"{self.ranks})")
+        return self.ranks.index(global_rank)
+
     def __repr__(self):
         return f"ProcessGroup(backend={self.backend!r}, rank={self._rank}, size={self._size})"
 
 
+class _NonGroupMember:
+    def __repr__(self):
+        return "GroupMember.NON_GROUP_MEMBER"
+
+
 class _GroupNames:
-    """dist.group.WORLD: the default group (the only one gpunet has)."""
+    """dist.group.WORLD: the default group; dist.group.NON_GROUP_MEMBER: what new_group returns to the
+    processes it leaves out."""
+
+    NON_GROUP_MEMBER = _NonGroupMember()
 
     @property
     def WORLD(self):
         return _state[0]
 
 
-group = _GroupNames()
+group = GroupMember = _GroupNames()
 _state = [None]  # the default ProcessGroup once initialized
 
 
@@ -114,11 +131,46 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
 
 
 def _default_group(group=None):
+    """The group to work on: the default one for None, else `group` (a ProcessGroup or
+    NON_GROUP_MEMBER, which the callers check for)."""
     pg = _state[0]
     if pg is None:
         raise RuntimeError(NOT_INITIALIZED)
-    if group is not None and group is not pg:
-        raise ValueError("gpunet.distributed has only the default group (group=None or group.WORLD)")
+    if group is None:
+        return pg
+    if not isinstance(group, (ProcessGroup, _NonGroupMember)):
+        raise TypeError(f"group must be a ProcessGroup from dist.new_group (or None for the default group), "
+                        f"got {type(group).__name__}")
+    return group
+
+
+def in_group(group):
+    return not isinstance(group, _NonGroupMember)
+
+
+def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
+              group_desc=None, device_id=None):
+    """A group of the processes with global ranks `ranks` (all of them for None), ranked in sorted order.
+    Every process of the default group must call it, in the same order; those not in `ranks` get
+    GroupMember.NON_GROUP_MEMBER (collectives on it do nothing, get_rank gives -1)."""
+    world = _default_group()
+    ranks = list(range(world.size())) if ranks is None else sorted(int(r) for r in ranks)
+    if len(set(ranks)) != len(ranks):
+        raise ValueError(f"new_group: ranks list must not contain duplicate entries, got {ranks}")
+    bad = [r for r in ranks if not 0 <= r < world.size()]
+    if bad:
+        raise ValueError(f"new_group: ranks {bad} are not ranks of a world of {world.size()}")
+    member = world.rank() in ranks
+    comm = None
+    if world.comm is not None:  # collective over the world: non-members take part too
+        MPI = _import_mpi()
+        comm = world.comm.Split(0 if member else MPI.UNDEFINED, ranks.index(world.rank()) if member else 0)
+    if not member:
+        return GroupMember.NON_GROUP_MEMBER
+    pg = ProcessGroup(world.backend, ranks.index(world.rank()), len(ranks), comm, ranks)
+    if world.nccl is not None:
+        from gpunet.distributed.nccl import NcclComm
+        pg.nccl = NcclComm(pg.rank(), pg.size(), comm)
     return pg
 
 
@@ -154,18 +206,30 @@ def is_torchelastic_launched():
 
 
 def get_rank(group=None):
-    return _default_group(group).rank()
+    """This process's rank in the group; -1 when it is not a member."""
+    pg = _default_group(group)
+    return pg.rank() if in_group(pg) else -1
 
 
 def get_world_size(group=None):
-    return _default_group(group).size()
+    """The group's size; -1 when this process is not a member."""
+    pg = _default_group(group)
+    return pg.size() if in_group(pg) else -1
 
 
 def get_backend(group=None):
-    return _default_group(group).backend
+    pg = _default_group(group)
+    if not in_group(pg):
+        raise ValueError("get_backend: this process is not a member of the group")
+    return pg.backend
 
 
 def destroy_process_group(group=None):
-    """Leave the default group (MPI itself is finalized by mpi4py at exit)."""
-    _default_group(group)
-    _state[0] = None
+    """Leave the default group (MPI itself is finalized by mpi4py at exit), or free a new_group's
+    communicator."""
+    pg = _default_group(group)
+    if group is None or pg is _state[0]:
+        _state[0] = None
+    elif in_group(pg) and pg.comm is not None:
+        pg.comm.Free()
+        pg.comm = None

@@ -2,6 +2,7 @@
 errors, memory."""
 import gc
 import tracemalloc
+import warnings
 import weakref
 
 import numpy as np
@@ -204,6 +205,55 @@ def test_hook_on_tensor_without_grad_raises(device):
     with pytest.raises(RuntimeError,
                        match="cannot register a hook on a tensor that doesn't require gradient"):
         gpunet.ones(2, device=device).register_hook(lambda g: g)
+
+
+def test_post_accumulate_grad_hook_sees_the_summed_grad_once_per_backward(device):
+    x = _leaf([1.0, 2.0], device=device)
+    seen = []
+    handle = x.register_post_accumulate_grad_hook(lambda p: seen.append((p is x, p.grad.tolist())))
+    (x * 3 + x * x).sum().backward()  # x reaches the loss twice: one accumulation of the sum
+    assert seen == [(True, [5.0, 7.0])]
+    (x * 2).sum().backward()  # the hook sees .grad after this backward's gradient was added
+    assert seen[1] == (True, [7.0, 9.0])
+    autograd.grad((x * 2).sum(), x)  # autograd.grad leaves .grad alone: no call
+    (x * 2).sum().backward(inputs=[x])
+    assert len(seen) == 3 and seen[2][1] == [9.0, 11.0]
+    with warnings.catch_warnings():  # create_graph's reference-cycle warning
+        warnings.simplefilter("ignore")
+        (x * x).sum().backward(create_graph=True)
+    assert len(seen) == 4 and seen[3][1] == [11.0, 15.0]
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    assert len(seen) == 4
+
+
+def test_post_accumulate_grad_hook_may_update_the_leaf_in_place(device):
+    v = gpunet.tensor([0.0, 0.0, 0.0], requires_grad=True, device=device)
+    v.register_post_accumulate_grad_hook(lambda p: p.data.add_(p.grad, alpha=-0.01))  # SGD in the hook
+    v.backward(gpunet.tensor([1.0, 2.0, 3.0], device=device))
+    np.testing.assert_allclose(v.detach().cpu().numpy(), [-0.01, -0.02, -0.03])
+
+
+def test_post_accumulate_grad_hook_is_for_leaves_that_require_grad(device):
+    with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that doesn.t require"):
+        gpunet.ones(2, device=device).register_post_accumulate_grad_hook(lambda p: None)
+    with pytest.raises(RuntimeError, match="post accumulate grad hooks cannot be registered on non-leaf"):
+        (_leaf([1.0], device=device) * 2).register_post_accumulate_grad_hook(lambda p: None)
+
+
+def test_post_accumulate_grad_hook_matches_torch(device):
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib, kw in ((gpunet, {"device": device}), (torch, {})):
+        w = lib.tensor([1.0, -2.0], requires_grad=True, **kw)
+        seen = []
+        w.register_hook(lambda g: g * 2)  # runs before accumulation: the post hook sees its result
+        w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.tolist()))
+        (w * w + w).sum().backward()
+        (w * 3).sum().backward()
+        results.append(seen)
+    assert results[0] == results[1]
 
 
 def test_hooks_match_torch(device):

@@ -74,10 +74,21 @@ def test_ddp_matches_one_process_on_the_union_of_the_batches(tmp_path, n):
     assert all(k.startswith("module.") for k in results[0]["state_dict_keys"])
 
 
-def test_collectives_over_dtypes_shapes_and_async_handles(tmp_path):
-    done, _ = launch(3, "collectives.py", tmp_path)
+@pytest.mark.parametrize("n", [2, 3])
+def test_ddp_starts_bucket_all_reduces_during_backward_and_matches_one_process(tmp_path, n):
+    """One bucket per parameter; tied weights, no_sync, unused parameters, autograd.grad stays local,
+    DDP over a new_group."""
+    done, _ = launch(n, "ddp_overlap.py", tmp_path, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    for f in _every_rank(tmp_path, 3, "txt"):
+    for f in _every_rank(tmp_path, n, "txt"):
+        assert f.read_text() == "ok", f.read_text()
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_collectives_over_dtypes_shapes_groups_and_async_handles(tmp_path, n):
+    done, _ = launch(n, "collectives.py", tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for f in _every_rank(tmp_path, n, "txt"):
         assert f.read_text() == "ok", f.read_text()
 
 

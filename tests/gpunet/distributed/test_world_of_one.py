@@ -69,6 +69,48 @@ def test_collectives_are_identities_in_a_world_of_one(world, op):
     assert empty.shape == (0,)
 
 
+def test_reduce_all_to_all_and_new_group_in_a_world_of_one(world):
+    t = gpunet.tensor([1.0, -2.0])
+    dist.reduce(t, dst=0, op=dist.ReduceOp.AVG)
+    assert dist.reduce(t, dst=0, async_op=True).wait() and t.tolist() == [1.0, -2.0]
+    outs = [gpunet.zeros(0, dtype=gpunet.int64)]
+    dist.all_to_all(outs, [gpunet.zeros(0, dtype=gpunet.int64)])
+    outs = [gpunet.zeros(2)]
+    dist.all_to_all(outs, [t], async_op=True).wait()
+    out = gpunet.zeros(2, 1)
+    dist.all_to_all_single(out, t.reshape(2, 1), output_split_sizes=[2], input_split_sizes=[2])
+    assert outs[0].tolist() == [1.0, -2.0] and out.reshape(2).tolist() == [1.0, -2.0]
+    g = dist.new_group([0])
+    assert (dist.get_rank(g), dist.get_world_size(g)) == (0, 1) and g is not dist.group.WORLD
+    dist.all_reduce(t, group=g)
+    dist.broadcast(t, src=0, group=g)
+    assert t.tolist() == [1.0, -2.0]
+    assert dist.new_group().ranks == [0]
+
+
+def test_wrong_arguments_of_the_new_collectives_are_named(world):
+    with pytest.raises(ValueError, match="reduce: dst=1 is not a rank of the group"):
+        dist.reduce(gpunet.zeros(2), dst=1)
+    with pytest.raises(ValueError, match="all_to_all: input_tensor_list has 2 tensors for a group of 1"):
+        dist.all_to_all([gpunet.zeros(2)], [gpunet.zeros(2), gpunet.zeros(2)])
+    with pytest.raises(ValueError, match=r"all_to_all: every input and output tensor must have one dtype, "
+                                         r"got \['gpunet.float32', 'gpunet.int64'\]"):
+        dist.all_to_all([gpunet.zeros(2, dtype=gpunet.int64)], [gpunet.zeros(2)])
+    with pytest.raises(ValueError, match=r"all_to_all_single: output \(\[2, 3\], gpunet.float32\) and "
+                                         r"input \(\[2, 2\], gpunet.float32\)"):
+        dist.all_to_all_single(gpunet.zeros(2, 3), gpunet.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"input_split_sizes \[1, 1\] must hold 1 sizes"):
+        dist.all_to_all_single(gpunet.zeros(2), gpunet.zeros(2), input_split_sizes=[1, 1])
+    with pytest.raises(ValueError, match="at least one dimension"):
+        dist.all_to_all_single(gpunet.zeros(()), gpunet.zeros(()))
+    with pytest.raises(ValueError, match="duplicate"):
+        dist.new_group([0, 0])
+    with pytest.raises(ValueError, match=r"new_group: ranks \[1\] are not ranks of a world of 1"):
+        dist.new_group([0, 1])
+    with pytest.raises(TypeError, match="group must be a ProcessGroup"):
+        dist.all_reduce(gpunet.zeros(1), group="world")
+
+
 def test_wrong_arguments_are_named(world):
     with pytest.raises(ValueError, match="src=1"):
         dist.broadcast(gpunet.zeros(2), src=1)
@@ -175,6 +217,16 @@ def test_ddp_in_a_world_of_one_trains_like_the_module(world):
             opt.step()
     for p, q in zip(plain.parameters(), model.module.parameters()):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_ddp_first_bucket_holds_at_most_1_mib_unless_bucket_cap_mb_is_given(world):
+    # reverse order: c (0.5 MiB) and b (0.75 MiB) would exceed 1 MiB together, so c is alone in the first
+    sizes = {"a": 3 * 2 ** 18, "b": 3 * 2 ** 16, "c": 2 ** 17}  # float32 counts: 3 MiB, 0.75, 0.5
+    params = nn.ParameterDict({k: nn.Parameter(gpunet.zeros(n)) for k, n in sizes.items()})
+    names = [[name for name, _ in bucket] for bucket in DDP(params)._buckets]
+    assert names == [["c"], ["b", "a"]]
+    names = [[name for name, _ in bucket] for bucket in DDP(params, bucket_cap_mb=2)._buckets]
+    assert names == [["c", "b"], ["a"]]
 
 
 class _null:
