@@ -12,7 +12,7 @@ import gpunet.nn.functional as F
 from gpunet import autograd
 from gpunet.autograd import gradgradcheck
 
-from tests.helpers import needs_torch
+from tests.helpers import needs_torch, simulated
 
 
 def _t(shape, device, seed=0, low=-1.0, high=1.0, grad=True):
@@ -115,6 +115,13 @@ _ATTENTION = {
 @pytest.mark.parametrize("name", sorted(_ATTENTION))
 def test_gradgradcheck_attention(name, device):
     q, k, v = _t((1, 1, 2, 2), device), _t((1, 1, 3, 2), device, 1), _t((1, 1, 3, 2), device, 2)
+    if simulated(device):  # kernels cost tens of ms per launch there: one case, differentiated in q only
+        if name != "causal_scale":
+            pytest.skip("the simulated device runs one case (the graph code is device-agnostic)")
+        k.requires_grad_(False)
+        v.requires_grad_(False)
+        assert gradgradcheck(lambda q: _ATTENTION[name](q, k, v), [q])
+        return
     assert gradgradcheck(_ATTENTION[name], [q, k, v])
 
 
