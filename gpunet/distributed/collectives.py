@@ -118,6 +118,16 @@ def _divide(buf, n):
         buf /= n
 
 
+def _finish_reduction(tensor, host, own, buf, back, op, size):
+    """After MPI reduced buf (the _mpi_view of host): divide for AVG, convert back, store into tensor."""
+    if op == "avg":
+        _divide(buf, size)
+    result = back(buf) if back is not None else buf
+    if result is not host:
+        host[...] = result
+    _store(tensor, host, own)
+
+
 def _mpi():
     from mpi4py import MPI  # present: the group's comm came from it
     return MPI
@@ -163,12 +173,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     buf, back = _mpi_view(host)
 
     def finish():
-        if op == "avg":
-            _divide(buf, pg.size())
-        result = back(buf) if back is not None else buf
-        if result is not host:
-            host[...] = result
-        _store(tensor, host, own)
+        _finish_reduction(tensor, host, own, buf, back, op, pg.size())
 
     if async_op:
         request = pg.comm.Iallreduce(MPI.IN_PLACE, buf, op=_mpi_op(MPI, op))
@@ -372,14 +377,8 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     send, recv = (MPI.IN_PLACE, buf) if is_dst else (buf, None)
 
     def finish():
-        if not is_dst:
-            return
-        if op == "avg":
-            _divide(buf, pg.size())
-        result = back(buf) if back is not None else buf
-        if result is not host:
-            host[...] = result
-        _store(tensor, host, own)
+        if is_dst:
+            _finish_reduction(tensor, host, own, buf, back, op, pg.size())
 
     if async_op:
         return Work([pg.comm.Ireduce(send, recv, op=_mpi_op(MPI, op), root=dst)], finish)

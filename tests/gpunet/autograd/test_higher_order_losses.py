@@ -11,6 +11,7 @@ import gpunet.nn.functional as F
 from gpunet import autograd
 from gpunet.autograd import gradgradcheck
 
+from tests.gpunet.autograd.test_higher_order import _copy_weights, _mlp
 from tests.helpers import needs_torch, simulated
 
 
@@ -236,21 +237,6 @@ def test_cross_entropy_second_derivatives_match_torch():
             extra = dict(kw, weight=lib.tensor(w)) if "weight" in kw else kw
             return F_.cross_entropy(x, p, **extra).sum()
         _parity(soft, [x3, p3])
-
-
-def _mlp(nn, sizes, act):
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers.append(act(nn))
-    return nn.Sequential(*layers).double()
-
-
-def _copy_weights(src, dst, torch):
-    for p, q in zip(src.parameters(), dst.parameters()):
-        with torch.no_grad():
-            q.copy_(torch.tensor(p.detach().numpy()))
 
 
 @pytest.mark.parametrize("act", ["relu", "silu"])
