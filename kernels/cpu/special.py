@@ -6,7 +6,7 @@ that LLVM vectorises: erf(x) = x * P(u) with u = 2 x^2 / 3.92^2 - 1, P of degree
 P is the Chebyshev interpolant of erf(x) / x (an even, entire function, so a polynomial in x^2 keeps
 the relative error small near 0 too) at 4,000 nodes on 0 <= x <= 3.92, turned into powers of u; its
 relative error is 3e-10, so the float32 result is erf rounded to float32 or its neighbour (measured: at
-most 1 ulp from the correctly rounded value, 0.17% of inputs off by one, tests/kernels/test_special.py).
+most 1 ulp from the correctly rounded value, 0.13-0.17% of inputs off by one, tests/kernels/test_special.py).
 For |x| >= 3.92, erf(x) rounds to +-1 in float32. float64 keeps libm's erf.
 """
 import math
