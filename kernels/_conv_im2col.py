@@ -2,9 +2,11 @@
 
 A backend supplies ``xp`` (numpy or cupy), ``workspace(slot, shape, dtype)`` (a scratch array whose
 contents are undefined; the CPU reuses one buffer per slot so large temporaries are not page-faulted
-in again on every call), ``im2col(x, g, cols)``, ``col2im(cols, g, gx)`` and ``matmul_nt(a, b, out,
-accumulate)`` (out = a @ b.T, or out += it: the weight gradient's GEMM, whose inner dimension is the
-batch's pixels).
+in again on every call), ``im2col(x, g, cols, col0)`` (x's columns into cols[:, col0:col0 + N*Ho*Wo]),
+``col2im(cols, g, gx)``, ``matmul_nt(a, b, out, accumulate)`` (out = a @ b.T, or out += it: the weight
+gradient's GEMM, whose inner dimension is the batch's pixels) and ``map_batch(run, n, work_bytes)``
+(``[run(lo, hi)]`` over parts of range(n): the CPU runs parts on parallel threads, see
+kernels/cpu/_batch_threads.py; CUDA runs ``run(0, n)``).
 
 Layout: the column matrix is (C*kH*kW, N*Ho*Wo), rows ordered (c, kh, kw), so group g's rows are
 one contiguous block and every product is a plain 2-D GEMM on row blocks:
@@ -40,15 +42,19 @@ def _group_blocks(g):
     return [(slice(i * cog, (i + 1) * cog), slice(i * kg, (i + 1) * kg)) for i in range(g.groups)]
 
 
-def _chunks(B, g):
-    """Batch ranges [n0, n1) whose column matrix fits B.chunk_bytes (None: the whole batch at once).
+def _chunks(B, g, n0, n1):
+    """Ranges [c0, c1) of the batch part [n0, n1) whose column matrix fits B.chunk_bytes (None: the
+    whole part at once).
 
     On the CPU each chunk's columns are written by im2col and read back by the GEMM (or written by
     the GEMM and read by col2im) while still in cache, instead of streaming through DRAM twice.
     """
-    per_sample = g.C * g.kH * g.kW * g.Ho * g.Wo * 4
-    step = g.N if B.chunk_bytes is None else max(1, min(g.N, B.chunk_bytes // max(per_sample, 1)))
-    return [(n0, min(n0 + step, g.N)) for n0 in range(0, max(g.N, 1), step)] if g.N else []
+    step = n1 - n0 if B.chunk_bytes is None else max(1, B.chunk_bytes // max(_sample_bytes(g), 1))
+    return [(c0, min(c0 + step, n1)) for c0 in range(n0, n1, max(step, 1))]
+
+
+def _sample_bytes(g):
+    return g.C * g.kH * g.kW * g.Ho * g.Wo * 4
 
 
 KEEP_COLUMNS_BYTES = 4 << 20
@@ -56,14 +62,6 @@ KEEP_COLUMNS_BYTES = 4 << 20
 
 def _columns_shape(g):
     return g.C * g.kH * g.kW, g.N * g.Ho * g.Wo
-
-
-def _columns(B, x, g, keep=False):
-    """im2col of x into the workspace (a new array when kept: the workspace is reused by the next call)."""
-    shape = _columns_shape(g)
-    cols = B.xp.empty(shape, dtype=x.dtype) if keep else B.workspace("cols", shape, x.dtype)
-    B.im2col(x, g, cols)
-    return cols
 
 
 def _to_channel_major(B, a, slot):
@@ -78,59 +76,83 @@ def _to_channel_major(B, a, slot):
 
 def forward(B, x, w, b, g, keep_columns=False):
     """(conv2d of contiguous x (g's input side) with w (C_out, C/groups, kH, kW), plus optional bias;
-    the column matrix when keep_columns and it fits KEEP_COLUMNS_BYTES, else None)."""
+    the column matrix when keep_columns and it fits KEEP_COLUMNS_BYTES, else None).
+
+    B.map_batch runs parts of the batch in parallel (CPU) or the whole batch at once (CUDA); each part
+    goes chunk by chunk. Kept columns are one new array that each part fills at its own columns.
+    """
     xp = B.xp
     w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
     y = xp.empty((g.N, g.C_out, g.Ho, g.Wo), dtype=x.dtype)
     HW = g.Ho * g.Wo
-    chunks = _chunks(B, g)
-    keep = (keep_columns and len(chunks) == 1
-            and np.prod(_columns_shape(g)) * x.dtype.itemsize <= KEEP_COLUMNS_BYTES)
-    cols = None
-    for n0, n1 in chunks:
-        gc, yc = g._replace(N=n1 - n0), y[n0:n1]
-        cols = _columns(B, x[n0:n1], gc, keep)
-        if gc.N == 1:
-            y_t = yc.reshape(g.C_out, HW)
-        else:
-            y_t = B.workspace("out_t", (g.C_out, cols.shape[1]), x.dtype)
-        for rows, krows in _group_blocks(g):
-            xp.matmul(w2[rows], cols[krows], out=y_t[rows])
-        if gc.N == 1:
-            if b is not None:
-                yc += b.reshape(1, -1, 1, 1)
-            continue
-        src = y_t.reshape(g.C_out, gc.N, HW).transpose(1, 0, 2)
-        if b is None:
-            yc.reshape(gc.N, g.C_out, HW)[...] = src
-        else:
-            xp.add(src, b.reshape(1, -1, 1), out=yc.reshape(gc.N, g.C_out, HW))
-    return y, (cols if keep else None)
+    keep = keep_columns and np.prod(_columns_shape(g)) * x.dtype.itemsize <= KEEP_COLUMNS_BYTES
+    columns = xp.empty(_columns_shape(g), dtype=x.dtype) if keep else None
+
+    def run(n0, n1):
+        for c0, c1 in [(n0, n1)] if keep else _chunks(B, g, n0, n1):
+            gc, yc = g._replace(N=c1 - c0), y[c0:c1]
+            if keep:
+                B.im2col(x[c0:c1], gc, columns, c0 * HW)
+                cols = columns[:, c0 * HW:c1 * HW]
+            else:
+                cols = B.workspace("cols", _columns_shape(gc), x.dtype)
+                B.im2col(x[c0:c1], gc, cols, 0)
+            if gc.N == 1:
+                y_t = yc.reshape(g.C_out, HW)
+            else:
+                y_t = B.workspace("out_t", (g.C_out, gc.N * HW), x.dtype)
+            for rows, krows in _group_blocks(g):
+                xp.matmul(w2[rows], cols[krows], out=y_t[rows])
+            if gc.N == 1:
+                if b is not None:
+                    yc += b.reshape(1, -1, 1, 1)
+                continue
+            src = y_t.reshape(g.C_out, gc.N, HW).transpose(1, 0, 2)
+            if b is None:
+                yc.reshape(gc.N, g.C_out, HW)[...] = src
+            else:
+                xp.add(src, b.reshape(1, -1, 1), out=yc.reshape(gc.N, g.C_out, HW))
+
+    B.map_batch(run, g.N, g.N * _sample_bytes(g))
+    return y, columns
 
 
 def backward(B, gy, x, w, g, need_x, need_w, columns=None):
     """(grad_x, grad_w) of sum(gy * conv2d(x, w)); one gy transpose per chunk serves both, and one im2col
-    per chunk (none when forward's columns, the whole batch's, are handed in)."""
+    per chunk (none when forward's columns, the whole batch's, are handed in). Each part of the batch
+    (B.map_batch) sums its own weight gradient; the parts' sums are added in order."""
     xp = B.xp
     w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
     gx = xp.empty((g.N, g.C, g.H, g.W), dtype=gy.dtype) if need_x else None
-    gw = xp.zeros(w2.shape, dtype=gy.dtype) if need_w else None
-    for n0, n1 in _chunks(B, g):
-        gc = g._replace(N=n1 - n0)
-        gy_t = _to_channel_major(B, gy[n0:n1], "grad_t")
-        if need_w:
-            if columns is None:
-                cols = _columns(B, x[n0:n1], gc)
-            else:
-                cols = columns[:, n0 * g.Ho * g.Wo:n1 * g.Ho * g.Wo]
-            for rows, krows in _group_blocks(g):
-                B.matmul_nt(gy_t[rows], cols[krows], gw[rows], n0 > 0)
-        if need_x:
-            gcols = B.workspace("gcols", (w2.shape[1] * g.groups, gy_t.shape[1]), gy.dtype)
-            for rows, krows in _group_blocks(g):
-                xp.matmul(w2[rows].T, gy_t[rows], out=gcols[krows])
-            B.col2im(gcols, gc, gx[n0:n1])
-    return gx, None if gw is None else gw.reshape(w.shape)
+    HW = g.Ho * g.Wo
+
+    def run(n0, n1):
+        gw = xp.zeros(w2.shape, dtype=gy.dtype) if need_w else None
+        for c0, c1 in _chunks(B, g, n0, n1):
+            gc = g._replace(N=c1 - c0)
+            gy_t = _to_channel_major(B, gy[c0:c1], "grad_t")
+            if need_w:
+                if columns is None:
+                    cols = B.workspace("cols", _columns_shape(gc), x.dtype)
+                    B.im2col(x[c0:c1], gc, cols, 0)
+                else:
+                    cols = columns[:, c0 * HW:c1 * HW]
+                for rows, krows in _group_blocks(g):
+                    B.matmul_nt(gy_t[rows], cols[krows], gw[rows], c0 > n0)
+            if need_x:
+                gcols = B.workspace("gcols", (w2.shape[1] * g.groups, gy_t.shape[1]), gy.dtype)
+                for rows, krows in _group_blocks(g):
+                    xp.matmul(w2[rows].T, gy_t[rows], out=gcols[krows])
+                B.col2im(gcols, gc, gx[c0:c1])
+        return gw
+
+    parts = B.map_batch(run, g.N, g.N * _sample_bytes(g))
+    if not need_w:
+        return gx, None
+    gw = parts[0]
+    for part in parts[1:]:
+        gw += part
+    return gx, gw.reshape(w.shape)
 
 
 def grad_input(B, gy, w, g):

@@ -73,11 +73,19 @@ class _CUDA:
             xp.matmul(a, b.T, out=out)
 
     @staticmethod
-    def im2col(x, g, cols):
+    def map_batch(run, n, work_bytes):
+        return [run(0, n)]  # one launch per step over the whole batch: the GPU has the parallelism
+
+    @staticmethod
+    def im2col(x, g, cols, col0):
         (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
         N, C, H, W = x.shape
-        launch(_im2col_kernel, cols.size, x.reshape(-1), cols.reshape(-1), N, C, H, W, g.kH, g.kW,
-               sh, sw, ph, pw, dh, dw, g.Ho, g.Wo, cols.size)
+        part = cols if col0 == 0 and cols.shape[1] == N * g.Ho * g.Wo else xp.empty(
+            (cols.shape[0], N * g.Ho * g.Wo), dtype=cols.dtype)  # map_batch never splits: not taken there
+        launch(_im2col_kernel, part.size, x.reshape(-1), part.reshape(-1), N, C, H, W, g.kH, g.kW,
+               sh, sw, ph, pw, dh, dw, g.Ho, g.Wo, part.size)
+        if part is not cols:
+            cols[:, col0:col0 + part.shape[1]] = part
 
     @staticmethod
     def col2im(cols, g, gx):

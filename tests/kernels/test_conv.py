@@ -1,5 +1,8 @@
 """conv2d / conv_transpose2d kernels: CPU vs PyTorch and a NumPy reference, CUDA (simulator) vs CPU,
 and argument validation that fires before any kernel runs."""
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -7,6 +10,7 @@ import kernels.cpu as KC
 import kernels.cuda as KG
 from kernels import _conv_im2col as conv_impl
 from kernels._conv_shapes import conv2d_geometry
+from kernels.cpu import _batch_threads as batch_threads
 from kernels.cpu import conv as cpu_conv
 from kernels.cuda import conv as cuda_conv
 from kernels.cuda._launch import xp as gxp
@@ -119,7 +123,7 @@ def test_im2col_matches_strided_view(case):
     x, w, b, s, p, d, g_ = _conv_args(case, np.float32, rng)
     g = conv2d_geometry("test", x, w, b, s, p, d, g_)
     cols = np.full((g.C * g.kH * g.kW, g.N * g.Ho * g.Wo), np.nan, np.float32)  # poisoned
-    cpu_conv._CPU.im2col(x, g, cols)
+    cpu_conv._CPU.im2col(x, g, cols, 0)
     np.testing.assert_array_equal(cols, ref_im2col(x, g))
 
 
@@ -260,6 +264,64 @@ def test_batch_chunking_gives_the_same_result(monkeypatch, case):
             np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[8]], ids=["plain", "groups", "strided-groups"])
+def test_batch_split_over_threads_gives_the_same_result(monkeypatch, case):
+    """Parts of the batch run on parallel threads (each its own chunks and weight-gradient sum)."""
+    rng = np.random.default_rng(21)
+    x, w, b, s, p, d, g = _conv_args(case, np.float64, rng)
+    x = np.concatenate([x, x[::-1] * 0.5, x, -x, 2 * x])  # N = 5 x the case's batch: uneven parts
+    gy = rng.standard_normal(KC.conv2d_forward(x, w, b, s, p, d, g).shape)
+    wt = rng.standard_normal((x.shape[1], w.shape[0] // g) + w.shape[2:])
+    op = _output_padding(s, d)
+
+    def everything():
+        y, cols = KC.conv2d_forward(x, w, b, s, p, d, g, keep_columns=True)
+        out = (y, cols) + KC.conv2d_backward(gy, x, w, s, p, d, g, ALL)
+        out += KC.conv2d_backward(gy, x, w, s, p, d, g, ALL, cols)
+        y_t = KC.conv_transpose2d_forward(x, wt, None, s, p, op, d, g)
+        return out + (y_t,) + KC.conv_transpose2d_backward(np.ones_like(y_t), x, wt, s, p, op, d, g, ALL)[:2]
+
+    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 1 << 62)
+    want = everything()
+    threads = set()
+    real_im2col = cpu_conv._CPU.im2col
+    monkeypatch.setattr(cpu_conv._CPU, "im2col",
+                        lambda *a: threads.add(threading.get_ident()) or real_im2col(*a))
+    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(batch_threads, "_thread_count", lambda: 3)
+    for chunk_bytes in (None, 1):
+        monkeypatch.setattr(cpu_conv._CPU, "chunk_bytes", chunk_bytes)
+        for a, b_ in zip(everything(), want):
+            np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
+    assert len(threads) == 3
+
+
+def test_map_batch_waits_for_every_part_and_raises_a_parts_error(monkeypatch):
+    monkeypatch.setattr(batch_threads, "_thread_count", lambda: 4)
+    done = []
+
+    def run(lo, hi):
+        if lo == 0:
+            raise ValueError("part 0 failed")
+        time.sleep(0.05)
+        done.append((lo, hi))
+        if hi == 10:
+            raise KeyError("last part failed")
+        return lo
+
+    with pytest.raises(ValueError, match="part 0 failed"):
+        batch_threads.map_batch(run, 10, 1 << 30)
+    assert sorted(done) == [(2, 5), (5, 7), (7, 10)]  # all finished before the error reached the caller
+    with pytest.raises(KeyError, match="last part failed"):
+        batch_threads.map_batch(lambda lo, hi: run(lo, hi) if lo else lo, 10, 1 << 30)
+    assert batch_threads.map_batch(lambda lo, hi: (lo, hi), 10, 1 << 30) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert batch_threads.map_batch(lambda lo, hi: (lo, hi), 10, 1) == [(0, 10)]  # too little work to split
+    # a split inside a part runs on that part's thread
+    nested = batch_threads.map_batch(lambda lo, hi: batch_threads.map_batch(lambda a, b: (a, b), 8, 1 << 30),
+                                     2, 1 << 30)
+    assert nested[1] == [(0, 8)]
+
+
 SEVEN_OUT = (2, 3, 7, 6, 7, (3, 3), (1, 1), (1, 1), (1, 1), 1, True)  # 7 rows: groups of 4 and 3
 
 
@@ -312,9 +374,11 @@ def test_forward_keeps_columns_only_up_to_the_cap(monkeypatch):
     monkeypatch.setattr(conv_impl, "KEEP_COLUMNS_BYTES", nbytes - 1)
     y, cols = KC.conv2d_forward(x, w, None, 1, 0, 1, 1, keep_columns=True)
     assert cols is None and y.shape == (4, 2, 4, 4)
-    monkeypatch.setattr(cpu_conv._CPU, "chunk_bytes", nbytes // 4)  # several chunks: nothing kept
+    # kept columns do not depend on how the batch is split (each part fills its own columns)
     monkeypatch.setattr(conv_impl, "KEEP_COLUMNS_BYTES", nbytes)
-    assert KC.conv2d_forward(x, w, None, 1, 0, 1, 1, keep_columns=True)[1] is None
+    whole = KC.conv2d_forward(x, w, None, 1, 0, 1, 1, keep_columns=True)[1]
+    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 0)
+    np.testing.assert_array_equal(KC.conv2d_forward(x, w, None, 1, 0, 1, 1, keep_columns=True)[1], whole)
 
 
 @pytest.mark.parametrize("K", [KC, KG], ids=["cpu", "cuda"])
@@ -408,10 +472,17 @@ def test_cuda_im2col_col2im_write_every_element():
     shape = (g.C * g.kH * g.kW, g.N * g.Ho * g.Wo)
     assert shape[0] * shape[1] > 256 and x.size > 256  # more than one block
     cols = np.empty(shape, np.float32)
-    cpu_conv._CPU.im2col(x, g, cols)
+    cpu_conv._CPU.im2col(x, g, cols, 0)
     cols_dev = gxp.full(shape, np.nan, dtype=np.float32)
-    cuda_conv._CUDA.im2col(_to_dev(x), g, cols_dev)
+    cuda_conv._CUDA.im2col(_to_dev(x), g, cols_dev, 0)
     np.testing.assert_array_equal(_to_host(cols_dev), cols)
+    # at a column offset of a wider matrix (both backends): only those columns are written
+    for backend, to, back in ((cpu_conv._CPU, np.asarray, np.asarray), (cuda_conv._CUDA, _to_dev, _to_host)):
+        wide = to(np.full((shape[0], shape[1] + 9), np.nan, np.float32))
+        backend.im2col(to(x), g, wide, 5)
+        wide = back(wide)
+        np.testing.assert_array_equal(wide[:, 5:5 + shape[1]], cols)
+        assert np.isnan(wide[:, :5]).all() and np.isnan(wide[:, 5 + shape[1]:]).all()
     gx = np.empty_like(x)
     cpu_conv._CPU.col2im(cols, g, gx)
     gx_dev = gxp.full(x.shape, np.nan, dtype=np.float32)
