@@ -32,3 +32,31 @@ def serial_twin(kernel, **options):
                               fn.__closure__)
     twin.__qualname__ = fn.__qualname__ + "_serial"
     return njit(cache=True, **options)(twin)
+
+
+# by_size loops whose first argument has fewer elements run serially (None: 2**20 under workqueue, 2**17
+# under TBB or OpenMP). On 2 cores (serial -> two threads), 2**21 float32 elements: ReLU's backward 0.39 ->
+# 0.20 ms, GELU 2.31 -> 1.13 ms; 301,056: 0.040 -> 0.025 and 0.33 -> 0.17 ms; 65,536: ReLU's backward
+# 0.009 serial against 0.011.
+SIZE_SERIAL_BELOW = None
+
+
+def by_size(**options):
+    """Decorator for a loop written with ``prange`` (over elements, rows or channels): compiled parallel and
+    serial (``serial_twin``); a call whose first argument has fewer than SIZE_SERIAL_BELOW elements runs
+    the serial one."""
+    def compile_both(fn):
+        return _Elementwise(njit(parallel=True, cache=True, **options)(fn), options)
+    return compile_both
+
+
+class _Elementwise:
+    def __init__(self, parallel, options):
+        self.parallel = parallel
+        self.serial = serial_twin(parallel, **options)
+
+    def __call__(self, *args):
+        limit = SIZE_SERIAL_BELOW
+        if limit is None:
+            limit = serial_below(1 << 20, 1 << 17)
+        (self.serial if args[0].size < limit else self.parallel)(*args)

@@ -1,10 +1,12 @@
-"""ReLU, sigmoid and SiLU on the CPU: one serial Numba pass each.
+"""ReLU, sigmoid and SiLU on the CPU: one Numba pass each, over two threads from 2**17 elements
+(kernels/cpu/_serial.py's ``by_size``).
 
 NumPy's ``maximum(x, 0)`` propagates NaN through a slow path and ``g * (out > 0)`` makes two passes and a
 mask; on a 301,056-element float32 tensor (LeNet's first ReLU) they measured 0.12 and 0.10 ms against
-0.027 and 0.038 ms for these loops (PyTorch: 0.062 and 0.025). Serial on purpose: ReLU mostly runs
-right after a BLAS call, and a 2-thread ``prange`` there measured 17 ms against 6.2 ms for GEMM + serial
-ReLU (it waits for BLAS's spinning worker), as the conv kernels found.
+0.027 and 0.038 ms for these loops on one thread (PyTorch: 0.062 and 0.025). An earlier session kept
+these loops serial because a 2-thread ``prange`` right after an OpenBLAS GEMM waited for BLAS's
+spinning worker (17 ms against 6.2 ms); the convolutions no longer leave that worker spinning
+(kernels/cpu/_batch_threads.py), and small arrays (a Linear layer's output, mostly) stay serial.
 
 sigmoid is 1 / (1 + exp(-x)) with kernels.cpu._exp's vectorised exp: exp(-x) overflowing to inf gives
 exactly 0, so no branch on the sign is needed. error_model="numpy" lets the division vectorise (Numba's
@@ -12,23 +14,24 @@ default checks every division for zero, and that call kept the loop scalar: 1.19
 NumPy needed 6 passes and 0.52 ms for 301,056 float32 elements (two exps, a minimum, an abs, a division).
 """
 import numpy as np
-from numba import njit
+from numba import prange
 
 from kernels.cpu._exp import vexp
+from kernels.cpu._serial import by_size
 
 __all__ = ["relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
 
 
-@njit(cache=True)
+@by_size()
 def _relu(x, out, zero):
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         out[i] = zero if v <= zero else v  # NaN stays NaN, as in PyTorch
 
 
-@njit(cache=True)
+@by_size()
 def _relu_backward(g, out, grad, zero):
-    for i in range(g.size):
+    for i in prange(g.size):
         grad[i] = g[i] if out[i] > zero else zero  # a where, not a product: inf * 0 would give NaN
 
 
@@ -56,37 +59,37 @@ def relu_backward(grad_output, out):
     return grad
 
 
-@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+@by_size(fastmath={"contract"}, error_model="numpy")
 def _sigmoid(x, out, one):
-    for i in range(x.size):
+    for i in prange(x.size):
         out[i] = one / (one + vexp(-x[i]))
 
 
-@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+@by_size(fastmath={"contract"}, error_model="numpy")
 def _silu(x, out, one):
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         out[i] = v * (one / (one + vexp(-v)))
 
 
-@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+@by_size(fastmath={"contract"}, error_model="numpy")
 def _silu_backward(g, x, grad, one):
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         s = one / (one + vexp(-v))
         grad[i] = g[i] * (s * (one + v * (one - s)))
 
 
-@njit(cache=True, fastmath={"contract"})
+@by_size(fastmath={"contract"})
 def _sigmoid_backward(g, out, grad, one):
-    for i in range(g.size):
+    for i in prange(g.size):
         s = out[i]
         grad[i] = g[i] * s * (one - s)
 
 
-@njit(cache=True, fastmath={"contract"})
+@by_size(fastmath={"contract"})
 def _tanh_backward(g, out, grad, one):
-    for i in range(g.size):
+    for i in prange(g.size):
         t = out[i]
         grad[i] = g[i] * (one - t * t)
 

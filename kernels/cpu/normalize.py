@@ -5,22 +5,24 @@ Batch norm views x as (N, C, L) and takes statistics per channel over axes (0, 2
 slowly (strided axes) and in many passes: its backward made ~10 passes over the data and temporaries.
 The loops take each channel's N runs of L elements (a channel of a 32x64x32x32 batch is 128 KiB, in L2)
 through two passes forward (mean, then the variance of x - mean, both summed in float64) plus one that
-writes xhat and y, and two backward (the sums of g and g * xhat, then the input gradient). Serial, as
-kernels.cpu's other loops that follow a BLAS call (see kernels/cpu/conv.py).
+writes xhat and y, and two backward (the sums of g and g * xhat, then the input gradient). Channels are
+split over two threads from 2**17 elements (kernels/cpu/_serial.py's ``by_size``): on the ResNet-style
+benchmark's (32, 64, 32, 32) float32 batch, forward 2.2 -> ms, backward 1.8 -> ms inside a training step.
 """
 import numpy as np
-from numba import njit
+from numba import prange
 
 from kernels import _normalize
+from kernels.cpu._serial import by_size
 
 __all__ = ["normalize_forward", "normalize_backward"]
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@by_size(fastmath={"reassoc", "contract"})
 def _batch_forward(x, weight, bias, eps, mean, var, invstd, xhat, y, batch_stats):
     N, C, L = x.shape
     count = N * L
-    for c in range(C):
+    for c in prange(C):
         if batch_stats:
             s = 0.0
             for n in range(N):
@@ -43,11 +45,11 @@ def _batch_forward(x, weight, bias, eps, mean, var, invstd, xhat, y, batch_stats
                 y[n, c, i] = h * wc + bc
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@by_size(fastmath={"reassoc", "contract"})
 def _batch_backward(g, xhat, invstd, weight, gx, gw, gb, need_x, batch_stats, scratch):
     N, C, L = g.shape
     count = N * L
-    for c in range(C):
+    for c in prange(C):
         sg = 0.0
         sgh = 0.0
         for n in range(N):
@@ -59,10 +61,11 @@ def _batch_backward(g, xhat, invstd, weight, gx, gw, gb, need_x, batch_stats, sc
         gb[c] = sg
         if not need_x:
             continue
-        scratch[0] = invstd[c] * weight[c]
-        scratch[1] = sg / count if batch_stats else 0.0
-        scratch[2] = sgh / count if batch_stats else 0.0
-        k, mg, mgh = scratch[0], scratch[1], scratch[2]  # in g's dtype
+        # through scratch (one row per channel): the three constants in g's dtype
+        scratch[c, 0] = invstd[c] * weight[c]
+        scratch[c, 1] = sg / count if batch_stats else 0.0
+        scratch[c, 2] = sgh / count if batch_stats else 0.0
+        k, mg, mgh = scratch[c, 0], scratch[c, 1], scratch[c, 2]
         for n in range(N):
             for i in range(L):
                 gx[n, c, i] = k * (g[n, c, i] - mg - xhat[n, c, i] * mgh)
@@ -104,6 +107,6 @@ def normalize_backward(grad_output, xhat, invstd, weight, axes, param_shape, bat
     gx = np.empty_like(grad_output) if need_x else np.empty((1, 1, 1), dtype)
     gw, gb = np.empty(C, dtype), np.empty(C, dtype)
     _batch_backward(grad_output, xhat, _per_channel(invstd, C, dtype, 1), _per_channel(weight, C, dtype, 1),
-                    gx, gw, gb, need_x, batch_stats, np.empty(3, dtype))
+                    gx, gw, gb, need_x, batch_stats, np.empty((C, 3), dtype))
     return (gx if need_x else None, gw.reshape(param_shape) if need_w else None,
             gb.reshape(param_shape) if need_b else None)

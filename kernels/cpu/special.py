@@ -12,10 +12,11 @@ For |x| >= 3.92, erf(x) rounds to +-1 in float32. float64 keeps libm's erf.
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import overload
 
 from kernels.cpu._exp import vexp
+from kernels.cpu._serial import by_size
 
 __all__ = ["erf", "gelu", "gelu_backward"]
 
@@ -99,22 +100,22 @@ def _normal_cdf(x):
     return None
 
 
-@njit(cache=True, fastmath={"contract"})
+@by_size(fastmath={"contract"})
 def _erf_loop(x, out):
-    for i in range(x.size):
+    for i in prange(x.size):
         out[i] = verf(x[i])
 
 
-@njit(cache=True, fastmath={"contract"})
+@by_size(fastmath={"contract"})
 def _gelu(x, out):
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         out[i] = v * normal_cdf(v)
 
 
-@njit(cache=True, fastmath={"contract"})
+@by_size(fastmath={"contract"})
 def _gelu_backward(g, x, grad, minus_half):
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         # a constant of v's type keeps the exp in v's precision (vexp's float32 form for float32)
         grad[i] = g[i] * (normal_cdf(v) + v * vexp(minus_half * v * v) * _INV_SQRT_2PI)

@@ -98,3 +98,22 @@ def test_sigmoid_and_tanh_backward_from_the_output(K, layout):
         got = _host(K, getattr(K, name)(K.xp.asarray(g), K.xp.asarray(out)))
         assert got.dtype == dtype and got.shape == g.shape
         np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == np.float32 else 1e-15, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cpu_two_thread_loops_give_the_serial_loops_numbers(dtype, monkeypatch):
+    """Elementwise loops run on two threads from SIZE_SERIAL_BELOW elements: the same numbers."""
+    from kernels.cpu import _serial
+    K = kernels.cpu
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(3001) * 4).astype(dtype)  # odd size: uneven thread shares
+    x[::100] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30] * 5 + [np.nan]  # 31 slots
+    g = rng.standard_normal(3001).astype(dtype)
+    runs = []
+    for limit in (1 << 40, 0):  # serial everywhere, then parallel everywhere
+        monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", limit)
+        y, s, t = K.relu(x), K.sigmoid(x), np.tanh(x)
+        runs.append([y, K.relu_backward(g, y), s, K.sigmoid_backward(g, s), K.silu(x), K.silu_backward(g, x),
+                     K.tanh_backward(g, t), K.gelu(x), K.gelu_backward(g, x), K.erf(x)])
+    for serial, parallel in zip(*runs):
+        np.testing.assert_array_equal(parallel, serial)

@@ -17,10 +17,13 @@ def _case(dtype, fixed, affine, seed=0):
     return x, w, b, stats if fixed else None
 
 
+@pytest.mark.parametrize("threads", ["serial", "parallel"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("fixed", [False, True], ids=["batch_stats", "fixed_stats"])
 @pytest.mark.parametrize("affine", [True, False])
-def test_batch_loops_match_the_array_maths(dtype, tol, fixed, affine):
+def test_batch_loops_match_the_array_maths(dtype, tol, fixed, affine, threads, monkeypatch):
+    from kernels.cpu import _serial
+    monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", 1 << 40 if threads == "serial" else 0)
     x, w, b, stats = _case(dtype, fixed, affine)
     args = ((0, 2), (1, 3, 1), 1e-5, stats)
     assert cpu_normalize._batch_layout(x, (0, 2), (1, 3, 1))  # the loops run, not the fallback
