@@ -16,7 +16,7 @@ class MatMul(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a @ b
+        return ctx.device.K.matmul(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -30,11 +30,12 @@ class MatMul(Op):
             g2 = g2[..., None]
         if a.ndim == 1:
             g2 = g2[..., None, :]
+        matmul = ctx.device.K.matmul
         if na:
-            ga = g2 @ b2.swapaxes(-1, -2)
+            ga = matmul(g2, b2.swapaxes(-1, -2))
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)
         if nb:
-            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
+            gb = unbroadcast(matmul(a2.swapaxes(-1, -2), g2), b2.shape).reshape(b.shape)
         return ga, gb
 
 

@@ -9,9 +9,8 @@ class Linear(Op):
 
     @staticmethod
     def forward(ctx, x, w, b):
-        xp = ctx.device.xp
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        y = xp.matmul(x2, w.T)
+        y = ctx.device.K.matmul(x2, w.T)
         if b is not None:
             y += b
         ctx.save_for_backward(x, w)  # the input itself, so an in-place change to it is caught at backward
@@ -20,11 +19,11 @@ class Linear(Op):
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        xp = ctx.device.xp
+        K = ctx.device.K
         nx, nw, nb = ctx.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        gx = xp.matmul(g2, w).reshape(x.shape) if nx else None
-        gw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if nw else None
+        gx = K.matmul(g2, w).reshape(x.shape) if nx else None
+        gw = K.matmul(g2.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if nw else None
         gb = g2.sum(axis=0) if nb else None
         return gx, gw, gb
 

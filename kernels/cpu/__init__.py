@@ -21,3 +21,4 @@ from kernels.cpu.attention import *  # noqa: F401,F403,E402
 from kernels.cpu.softmax import *  # noqa: F401,F403,E402
 from kernels.cpu.activation import *  # noqa: F401,F403,E402
 from kernels.cpu.normalize import *  # noqa: F401,F403,E402
+from kernels.cpu.gemm import *  # noqa: F401,F403,E402

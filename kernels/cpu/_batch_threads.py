@@ -58,11 +58,13 @@ _thread_count = numba.get_num_threads  # read per call: gpunet.set_num_threads m
 
 
 def map_batch(run, n, work_bytes):
-    """[run(lo, hi) for each part of range(n)], the parts run on parallel threads with one BLAS thread
-    each when the batch has several samples and `work_bytes` is worth it; else [run(0, n)]."""
+    """[run(lo, hi) for each part of range(n)], on one BLAS thread each: the parts run on parallel threads
+    when the batch has several samples and `work_bytes` (the bytes the parts touch) is worth it; else
+    [run(0, n)] on the calling thread."""
     threads = _thread_count()
     if threads < 2 or n < 2 or work_bytes < MIN_SPLIT_BYTES or getattr(_in_worker, "active", False):
-        return [run(0, n)]
+        with single_threaded_blas():
+            return [run(0, n)]
     parts = ranges(n, threads)
     pool = _executor(len(parts) - 1)
     with single_threaded_blas():
