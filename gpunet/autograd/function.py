@@ -76,12 +76,13 @@ class FunctionCtx(Node):
             raise RuntimeError(FREED_MESSAGE)
         versions = self._versions
         if versions:
-            for k in range(0, len(versions), 3):
-                counter, version, tensor = versions[k:k + 3]
+            for k in range(0, len(versions), 4):
+                counter, version, j = versions[k:k + 3]
                 if counter[0] != version:
+                    value = self._saved[j]  # an array (Op) or a Tensor (Function); both have these
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified by an "
-                        f"inplace operation: [{tensor.dtype.name} tensor of shape {list(tensor.shape)}], "
+                        f"inplace operation: [{value.dtype.name} tensor of shape {list(value.shape)}], "
                         f"saved for {self.name()}, is at version {counter[0]}; expected version {version} "
                         "instead.")
         return self._saved
@@ -256,24 +257,27 @@ def _record(ctx, nexts, nrs, args, out, device):
         ctx._versions = None
         return results
     outs = results if type(results) is tuple else (results,)
+    # Flat (counter, version, saved index, source) quadruples, source being the input's position, -1 - k
+    # for output k, or None for a saved Tensor. No Tensor is kept (higher_order.saved rebuilds a holder
+    # from its source): a long graph then holds fewer objects for Python's cyclic collector to rescan.
     versions = []  # inline, not a helper: this runs for most ops (the per-op cost)
-    for s in saved:
-        for t in args:  # an Op's saved array is most often an input's
+    for j, s in enumerate(saved):
+        for i, t in enumerate(args):  # an Op's saved array is most often an input's
             if isinstance(t, Tensor) and t._data is s:
-                versions += (t._vc, t._vc[0], t)
+                versions += (t._vc, t._vc[0], j, i)
                 break
         else:
-            for t in outs:
+            for k, t in enumerate(outs):
                 if t is not None and t._data is s:
-                    versions += (t._vc, t._vc[0], t)
+                    versions += (t._vc, t._vc[0], j, -1 - k)
                     break
             else:
                 if isinstance(s, Tensor):  # a Function saves Tensors
-                    versions += (s._vc, s._vc[0], s)
+                    versions += (s._vc, s._vc[0], j, None)
                 elif s is out and type(out) is not tuple:  # a NumPy scalar output, held as a 0-d array
-                    versions += (results._vc, results._vc[0], results)
+                    versions += (results._vc, results._vc[0], j, -1)
                     ctx._saved = tuple(results._data if v is s else v for v in ctx._saved)
-    ctx._versions = tuple(versions)  # flat (counter, version, tensor) triples: one tuple, not one per value
+    ctx._versions = tuple(versions)
     return results
 
 

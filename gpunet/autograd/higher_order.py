@@ -52,19 +52,36 @@ def saved(ctx):
     """ctx's saved values as Tensors: the input or output Tensor holding a saved array (it carries the
     graph), a constant Tensor for any other array, and non-arrays (None, numbers) unchanged."""
     values = ctx.saved_tensors  # checks versions and the freed state
-    holders = ctx._versions or ()
+    versions = ctx._versions or ()
+    sources = {versions[k + 2]: (versions[k], versions[k + 3]) for k in range(0, len(versions), 4)}
     out = []
-    for s in values:
+    for j, s in enumerate(values):
         if s is None or type(s) in (int, float, bool) or isinstance(s, Tensor):
             out.append(s)
-            continue
-        for t in holders[2::3]:  # (counter, version, tensor) triples
-            if t._data is s:
-                out.append(t)
-                break
+        elif j in sources:
+            out.append(_holder(ctx, s, *sources[j]))
         else:
             out.append(const(ctx, s))
     return tuple(out)
+
+
+def _holder(ctx, array, counter, source):
+    """The Tensor that held a saved array, rebuilt from the graph (the node keeps no Tensor): a leaf
+    input is the leaf itself; another input, or an output, a new Tensor on the same node, output index
+    and version counter, so that a graph built on it reaches the same place."""
+    if source >= 0:
+        node, nr = ctx._next[source], ctx._next_nr[source]
+        if node is None:  # the input took no part in the graph
+            return const(ctx, array)
+        if type(node) is AccumulateGrad:
+            return node.variable
+    elif array.dtype.kind == "f":
+        node, nr = ctx, -1 - source
+    else:  # an integer output (indices) has no history
+        return const(ctx, array)
+    t = _make(array, ctx.device, True, node, nr)
+    t._vc = counter
+    return t
 
 
 def const(ctx, array, dtype=None):

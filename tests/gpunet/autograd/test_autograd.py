@@ -437,6 +437,29 @@ def test_version_counter_through_view(device):
         c.sum().backward()
 
 
+def test_graph_keeps_saved_arrays_not_their_tensors(device):
+    # A node holds the arrays it saved and their version counters, not the Tensor objects: a long graph
+    # gives Python's cyclic collector fewer objects to rescan. Versions are still checked, and a second
+    # differentiation still reaches the saved input through the graph.
+    a = _leaf([1.0, 2.0], device=device)
+    h = a * 2
+    held = weakref.ref(h)
+    y = (h * h).sum()  # MulBackward saves h's array twice
+    counter = h._vc
+    del h
+    assert held() is None
+    (g,) = autograd.grad(y, a, create_graph=True)  # y = 4 a^2: g = 8 a
+    np.testing.assert_allclose(g.tolist(), [8.0, 16.0])
+    g.sum().backward()
+    np.testing.assert_allclose(a.grad.tolist(), [8.0, 8.0])
+    z = a * 3
+    w = (z * z).sum()
+    z.detach().add_(1)  # bumps the counter the node kept
+    with pytest.raises(RuntimeError, match=r"\[float64 tensor of shape \[2\]\], saved for MulBackward0"):
+        w.backward()
+    assert counter[0] == 0
+
+
 def test_requires_grad_on_integer_tensor_raises(device):
     with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
         gpunet.tensor([1, 2], device=device).requires_grad_()
