@@ -16,15 +16,16 @@ def _sum_to(xp, a, param_shape):
 
 
 def normalize_forward(xp, xv, weight, bias, axes, param_shape, eps, fixed):
-    """(y, xhat, mean, var, invstd): xv standardised over axes (mean and biased var kept as size-1 axes),
-    scaled by weight and shifted by bias (each None or of param_shape's size). fixed: None (the batch's
-    statistics) or given (mean, var) arrays broadcastable to the statistics' shape."""
+    """(y, mean, var, invstd): xv standardised over axes (mean and biased var kept as size-1 axes), scaled
+    by weight and shifted by bias (each None or of param_shape's size). fixed: None (the batch's
+    statistics) or given (mean, var) arrays broadcastable to the statistics' shape; the mean returned is
+    then a copy, for backward to use whatever happens to the given arrays meanwhile."""
     if fixed is None:
         mean = xv.mean(axis=axes, keepdims=True)
         xhat = xv - mean
         var = (xhat * xhat).mean(axis=axes, keepdims=True)
     else:
-        mean, var = fixed
+        mean, var = xp.array(fixed[0], copy=True), fixed[1]
         xhat = xv - mean
     invstd = 1 / xp.sqrt(var + eps)
     xhat *= invstd
@@ -33,14 +34,16 @@ def normalize_forward(xp, xv, weight, bias, axes, param_shape, eps, fixed):
         if bias is not None:
             y += bias.reshape(param_shape)
     else:
-        y = xhat + bias.reshape(param_shape) if bias is not None else xhat.copy()  # never alias xhat
-    return y, xhat, mean, var, invstd
+        y = xhat + bias.reshape(param_shape) if bias is not None else xhat
+    return y, mean, var, invstd
 
 
-def normalize_backward(xp, g, xhat, invstd, weight, axes, param_shape, batch_stats, needs):
-    """(grad_x, grad_weight, grad_bias) from the grad g of y (xhat's shape); the parameter gradients in
-    param_shape; None where needs (x, weight, bias) is False."""
+def normalize_backward(xp, g, xv, mean, invstd, weight, axes, param_shape, batch_stats, needs):
+    """(grad_x, grad_weight, grad_bias) from the grad g of y (xv's shape), with xhat recomputed from the
+    input xv and forward's mean and invstd (as PyTorch, the input is kept rather than xhat); the
+    parameter gradients in param_shape; None where needs (x, weight, bias) is False."""
     need_x, need_w, need_b = needs
+    xhat = (xv - mean) * invstd
     gx = gw = gb = None
     if need_w:
         gw = _sum_to(xp, g * xhat, param_shape)

@@ -6,10 +6,9 @@ formulas backward_graph restates on Tensors; batch norm's layout runs in Numba l
 Running statistics (batch_norm, instance_norm) are updated in place inside the forward, from the
 batch statistics it computes anyway, with the unbiased variance, as PyTorch does.
 """
-from gpunet.autograd.function import AccumulateGrad, Op
-from gpunet.autograd.higher_order import const, saved
+from gpunet.autograd.function import Op
+from gpunet.autograd.higher_order import saved
 from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
-from gpunet.tensor import _make
 
 
 class Normalize(Op):
@@ -24,40 +23,40 @@ class Normalize(Op):
     def forward(ctx, x, w, b, view_shape, axes, param_shape, eps, fixed, running):
         K = ctx.device.K
         xv = x.reshape(view_shape)
-        y, xhat, mean, var, invstd = K.normalize_forward(xv, w, b, axes, param_shape, eps, fixed)
+        y, mean, var, invstd = K.normalize_forward(xv, w, b, axes, param_shape, eps, fixed)
         if running is not None:
             _update_running(ctx.device.xp, running, mean, var, xv.size // max(mean.size, 1))
-        ctx.save_for_backward(xhat, invstd, w)
+        ctx.save_for_backward(x, mean, invstd, w)  # the input, not xhat: one array fewer per call
         ctx.eps = eps
-        ctx.consts = (x.shape, axes, param_shape, None if b is None else b.shape, fixed is None)
+        ctx.consts = (view_shape, axes, param_shape, None if b is None else b.shape, fixed is None)
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, g):
-        xhat, invstd, w = ctx.saved_tensors
-        x_shape, axes, param_shape, b_shape, batch_stats = ctx.consts
+        x, mean, invstd, w = ctx.saved_tensors
+        view_shape, axes, param_shape, b_shape, batch_stats = ctx.consts
         needs = tuple(ctx.needs_input_grad[:3])
-        gx, gw, gb = ctx.device.K.normalize_backward(g.reshape(xhat.shape), xhat, invstd, w, axes,
+        xv = x.reshape(view_shape)
+        gx, gw, gb = ctx.device.K.normalize_backward(g.reshape(xv.shape), xv, mean, invstd, w, axes,
                                                      param_shape, batch_stats, needs)
-        return (None if gx is None else gx.reshape(x_shape), None if gw is None else gw.reshape(w.shape),
+        return (None if gx is None else gx.reshape(x.shape), None if gw is None else gw.reshape(w.shape),
                 None if gb is None else gb.reshape(b_shape), None, None, None, None, None, None)
 
     @staticmethod
     def backward_graph(ctx, g):
-        """backward's formulas on Tensors, with x recovered from the saved xhat / invstd = x - mean: the
-        statistics are recomputed from it (shift-invariant, so the mean it lacks does not matter)."""
-        xhat, invstd, _ = ctx.saved_tensors
-        _, _, w = saved(ctx)
-        x_shape, axes, param_shape, b_shape, batch_stats = ctx.consts
+        """backward's formulas on Tensors, the batch statistics recomputed from the saved input (so the
+        graph runs through them); given statistics are constants."""
+        x, mean, invstd, w = saved(ctx)
+        view_shape, axes, param_shape, b_shape, batch_stats = ctx.consts
         nx, nw, nb = ctx.needs_input_grad[:3]
-        xc = _centred_input(ctx, (xhat / invstd).reshape(x_shape)).reshape(xhat.shape)
+        xv = x.reshape(view_shape)
         if batch_stats:
-            xc = xc - xc.mean(axes, keepdim=True)
+            xc = xv - xv.mean(axes, keepdim=True)
             inv = ((xc * xc).mean(axes, keepdim=True) + ctx.eps).rsqrt()
         else:
-            inv = const(ctx, invstd)
+            xc, inv = xv - mean, invstd
         xh = xc * inv
-        g = g.reshape(xhat.shape)
+        g = g.reshape(xv.shape)
         gx = gw = gb = None
         if nw:
             gw = unbroadcast_t(g * xh, param_shape).reshape(w.shape)
@@ -69,21 +68,8 @@ class Normalize(Op):
                 gx = inv * (gh - gh.mean(axes, keepdim=True) - xh * (gh * xh).mean(axes, keepdim=True))
             else:
                 gx = gh * inv
-            gx = gx.reshape(x_shape)
+            gx = gx.reshape(x.shape)
         return gx, gw, gb, None, None, None, None, None, None
-
-
-def _centred_input(ctx, values):
-    """A Tensor of values (x - mean) standing at x's place in the graph: gradients reaching it flow on to
-    x's producer (or into the leaf x), so it differentiates as x does, up to the constant shift."""
-    edge = ctx.next_functions[0]
-    if edge is None:
-        return const(ctx, values)
-    node, nr = edge
-    if isinstance(node, AccumulateGrad):
-        leaf = node.variable
-        return leaf - const(ctx, leaf._data - values)
-    return _make(values, ctx.device, True, node, nr)
 
 
 def _update_running(xp, running, mean, var, count):

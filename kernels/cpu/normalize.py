@@ -5,11 +5,13 @@ Batch norm views x as (N, C, L) and takes statistics per channel over axes (0, 2
 slowly (strided axes) and in many passes: its backward made ~10 passes over the data and temporaries.
 The loops take each channel's N runs of L elements (a channel of a 32x64x32x32 batch is 128 KiB, in L2)
 through two passes forward (mean, then the variance of x - mean, both summed in float64) plus one that
-writes xhat and y, and two backward (the sums of g and g * xhat, then the input gradient). Channels are
-split over two threads from 2**17 elements (kernels/cpu/_serial.py's ``by_size``): on the ResNet-style
-benchmark's (32, 64, 32, 32) float32 batch, forward 0.95 -> 0.50 ms and backward 0.92 -> 0.44 ms in a
-loop (data in cache); inside its training step (data from DRAM) backward 1.8 -> 1.0 ms, forward stayed
-at 2.2 ms (it writes xhat and y: 16 MB, bandwidth-bound).
+writes y, and two backward (the sums of g and g * xhat, then the input gradient), xhat recomputed from x
+each time: forward keeps the input, not an xhat array, as PyTorch does (in the ResNet-style training step
+the two batch norms' forward had written 16 MB of fresh memory each: page faults in the step 3,420 ->
+~1,520, in their forward 2,068 -> 516; the step's ratio to PyTorch 0.68 -> 0.76, medians of 3-4 runs
+of examples/benchmark.py). Channels are split over two threads from 2**17 elements (kernels/cpu/_serial.py's ``by_size``): on
+the ResNet-style benchmark's (32, 64, 32, 32) float32 batch, forward 0.95 -> 0.50 ms and backward 0.92 ->
+0.44 ms in a loop (data in cache).
 """
 import numpy as np
 from numba import prange
@@ -21,7 +23,7 @@ __all__ = ["normalize_forward", "normalize_backward"]
 
 
 @by_size(fastmath={"reassoc", "contract"})
-def _batch_forward(x, weight, bias, eps, mean, var, invstd, xhat, y, batch_stats):
+def _batch_forward(x, weight, bias, eps, mean, var, invstd, y, batch_stats):
     N, C, L = x.shape
     count = N * L
     for c in prange(C):
@@ -42,35 +44,34 @@ def _batch_forward(x, weight, bias, eps, mean, var, invstd, xhat, y, batch_stats
         mc, ic, wc, bc = mean[c], invstd[c], weight[c], bias[c]  # in x's dtype
         for n in range(N):
             for i in range(L):
-                h = (x[n, c, i] - mc) * ic
-                xhat[n, c, i] = h
-                y[n, c, i] = h * wc + bc
+                y[n, c, i] = (x[n, c, i] - mc) * ic * wc + bc
 
 
 @by_size(fastmath={"reassoc", "contract"})
-def _batch_backward(g, xhat, invstd, weight, gx, gw, gb, need_x, batch_stats, scratch):
+def _batch_backward(g, x, mean, invstd, weight, gx, gw, gb, need_x, batch_stats, scratch):
     N, C, L = g.shape
     count = N * L
     for c in prange(C):
+        mc, ic = mean[c], invstd[c]
         sg = 0.0
         sgh = 0.0
         for n in range(N):
             for i in range(L):
                 gv = g[n, c, i]
                 sg += gv
-                sgh += gv * xhat[n, c, i]
+                sgh += gv * ((x[n, c, i] - mc) * ic)
         gw[c] = sgh
         gb[c] = sg
         if not need_x:
             continue
         # through scratch (one row per channel): the three constants in g's dtype
-        scratch[c, 0] = invstd[c] * weight[c]
+        scratch[c, 0] = ic * weight[c]
         scratch[c, 1] = sg / count if batch_stats else 0.0
         scratch[c, 2] = sgh / count if batch_stats else 0.0
         k, mg, mgh = scratch[c, 0], scratch[c, 1], scratch[c, 2]
         for n in range(N):
             for i in range(L):
-                gx[n, c, i] = k * (g[n, c, i] - mg - xhat[n, c, i] * mgh)
+                gx[n, c, i] = k * (g[n, c, i] - mg - (x[n, c, i] - mc) * ic * mgh)
 
 
 def _batch_layout(x, axes, param_shape, *others):
@@ -92,23 +93,24 @@ def normalize_forward(x, weight, bias, axes, param_shape, eps, fixed):
     if fixed is None:
         mean, var = np.empty(C, dtype), np.empty(C, dtype)
     else:
-        mean, var = (np.array(np.broadcast_to(a, param_shape).reshape(C), dtype) for a in fixed)  # writable
-    invstd, xhat, y = np.empty(C, dtype), np.empty_like(x), np.empty_like(x)
+        mean, var = (np.array(np.broadcast_to(a, param_shape).reshape(C), dtype) for a in fixed)  # copies
+    invstd, y = np.empty(C, dtype), np.empty_like(x)
     _batch_forward(x, _per_channel(weight, C, dtype, 1), _per_channel(bias, C, dtype, 0), float(eps), mean,
-                   var, invstd, xhat, y, fixed is None)
-    return y, xhat, mean.reshape(param_shape), var.reshape(param_shape), invstd.reshape(param_shape)
+                   var, invstd, y, fixed is None)
+    return y, mean.reshape(param_shape), var.reshape(param_shape), invstd.reshape(param_shape)
 
 
-def normalize_backward(grad_output, xhat, invstd, weight, axes, param_shape, batch_stats, needs):
+def normalize_backward(grad_output, x, mean, invstd, weight, axes, param_shape, batch_stats, needs):
     """See kernels._normalize.normalize_backward."""
-    if not _batch_layout(grad_output, axes, param_shape, xhat):
-        return _normalize.normalize_backward(np, grad_output, xhat, invstd, weight, axes, param_shape,
+    if not _batch_layout(grad_output, axes, param_shape, x):
+        return _normalize.normalize_backward(np, grad_output, x, mean, invstd, weight, axes, param_shape,
                                              batch_stats, needs)
     need_x, need_w, need_b = needs
     C, dtype = grad_output.shape[1], grad_output.dtype
     gx = np.empty_like(grad_output) if need_x else np.empty((1, 1, 1), dtype)
     gw, gb = np.empty(C, dtype), np.empty(C, dtype)
-    _batch_backward(grad_output, xhat, _per_channel(invstd, C, dtype, 1), _per_channel(weight, C, dtype, 1),
-                    gx, gw, gb, need_x, batch_stats, np.empty((C, 3), dtype))
+    _batch_backward(grad_output, x, _per_channel(mean, C, dtype, 0), _per_channel(invstd, C, dtype, 1),
+                    _per_channel(weight, C, dtype, 1), gx, gw, gb, need_x, batch_stats,
+                    np.empty((C, 3), dtype))
     return (gx if need_x else None, gw.reshape(param_shape) if need_w else None,
             gb.reshape(param_shape) if need_b else None)

@@ -10,7 +10,7 @@ def normalize_forward(x, weight, bias, axes, param_shape, eps, fixed):
     return _normalize.normalize_forward(xp, x, weight, bias, axes, param_shape, eps, fixed)
 
 
-def normalize_backward(grad_output, xhat, invstd, weight, axes, param_shape, batch_stats, needs):
+def normalize_backward(grad_output, x, mean, invstd, weight, axes, param_shape, batch_stats, needs):
     """See kernels._normalize.normalize_backward."""
-    return _normalize.normalize_backward(xp, grad_output, xhat, invstd, weight, axes, param_shape,
+    return _normalize.normalize_backward(xp, grad_output, x, mean, invstd, weight, axes, param_shape,
                                          batch_stats, needs)
