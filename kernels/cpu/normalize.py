@@ -9,9 +9,9 @@ writes y, and two backward (the sums of g and g * xhat, then the input gradient)
 each time: forward keeps the input, not an xhat array, as PyTorch does (in the ResNet-style training step
 the two batch norms' forward had written 16 MB of fresh memory each: page faults in the step 3,420 ->
 ~1,520, in their forward 2,068 -> 516; the step's ratio to PyTorch 0.68 -> 0.76, medians of 3-4 runs
-of examples/benchmark.py). Channels are split over two threads from 2**17 elements (kernels/cpu/_serial.py's ``by_size``): on
-the ResNet-style benchmark's (32, 64, 32, 32) float32 batch, forward 0.95 -> 0.50 ms and backward 0.92 ->
-0.44 ms in a loop (data in cache).
+of examples/benchmark.py). Channels are split over two threads from 2**17 elements
+(kernels/cpu/_serial.py's ``by_size``): on the ResNet-style benchmark's (32, 64, 32, 32) float32 batch,
+forward 0.95 -> 0.50 ms and backward 0.92 -> 0.44 ms in a loop (data in cache).
 """
 import numpy as np
 from numba import prange
