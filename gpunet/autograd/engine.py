@@ -1,8 +1,8 @@
 """The backward engine: an iterative walk over the graph in dependency order, and its entry points
 backward() and grad() (gpunet.autograd.backward / .grad; Tensor.backward calls backward).
 
-- Gradients arriving at a node from several consumers are summed ("first assign, then add",
-  out of place, so an array passed along two edges is never changed under another's feet).
+- Gradients arriving at a node from several consumers are summed ("first assign, then add"; in
+  place only into an array nothing but the walk holds, so one passed along two edges never changes).
 - A node runs once every consumer has delivered; a ready stack gives a valid topological order.
 - Saved values are freed node by node unless retain_graph; a second walk then raises.
 - Leaves accumulate into `.grad` (in place once it exists, as PyTorch does), after their hooks; then
@@ -10,6 +10,7 @@ backward() and grad() (gpunet.autograd.backward / .grad; Tensor.backward calls b
 - queue_callback(fn) during a backward runs fn once it has finished (DDP waits for its all-reduces).
 """
 import warnings
+from sys import getrefcount
 
 from gpunet._from_data import tensor
 from gpunet.autograd.function import FREED_MESSAGE, AccumulateGrad, _edge, checking_backward
@@ -124,6 +125,32 @@ def _accumulate(leaf, grad, shared):
     after_accumulation(leaf)
 
 
+def _sum(prev, g):
+    """prev + g for two gradients reaching the same input: written into prev when only the walk holds
+    it, as PyTorch's engine does (an array of its own data, not a view, of the sum's dtype and shape,
+    referenced by nothing but the walk's buffer: a backward's fresh result); otherwise a new array, so
+    an array that also went along another edge, or that something else holds, never changes."""
+    if (getrefcount(prev) == _WALK_ONLY and prev.base is None and prev.dtype == g.dtype
+            and prev.shape == g.shape and getattr(prev.flags, "writeable", True)):
+        prev += g
+        return prev
+    return prev + g
+
+
+def _walk_only_refcount():
+    # the references a buffered gradient has inside _sum when only the walk holds it (the buffer, the
+    # walk's local and _sum's argument), counted here the same way, since interpreters count differently
+    buffer = {0: bytearray(1)}
+    prev = buffer.get(0)
+    return _count_in_call(prev)
+
+
+def _count_in_call(prev):
+    return getrefcount(prev)
+
+
+_WALK_ONLY = _walk_only_refcount()
+
 _callbacks = []  # one list per walk in progress (a hook may start a nested walk)
 
 
@@ -218,7 +245,7 @@ def _walk(roots, root_grads, retain_graph, capture):
                     buffers[nxt] = {nr: g}
                 else:
                     prev = buf.get(nr)
-                    buf[nr] = g if prev is None else prev + g
+                    buf[nr] = g if prev is None else _sum(prev, g)
             left = deps[nxt] - 1
             deps[nxt] = left
             if left == 0:
