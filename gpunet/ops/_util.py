@@ -31,10 +31,6 @@ def unbroadcast_tensor(grad, shape):
     return grad.reshape(shape)
 
 
-def shape_of(x):
-    return getattr(x, "shape", None)
-
-
 def promote(a, b, op):
     """Bring two operands (Tensor or Python scalar) to PyTorch's result dtype; returns (a, b)."""
     a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)

@@ -6,7 +6,7 @@ from gpunet.amp import _policy as _amp
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import const, saved
-from gpunet.ops._util import promote, shape_of, unbroadcast
+from gpunet.ops._util import promote, unbroadcast
 from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 from gpunet.ops.unary import *  # noqa: F401,F403  (the re-export)
 from gpunet.ops.unary import trunc
@@ -23,7 +23,7 @@ class Add(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (shape_of(a), shape_of(b))
+        ctx.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))  # b may be a number
         return a + b
 
     @staticmethod
@@ -44,7 +44,7 @@ class Sub(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (shape_of(a), shape_of(b))
+        ctx.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))  # b may be a number
         return a - b
 
     @staticmethod
