@@ -346,7 +346,7 @@ SIXTEEN_OUT = (3, 5, 9, 7, 16, (3, 2), (1, 1), (0, 1), (1, 1), 1, True)  # four 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[6], CASES[7], SEVEN_OUT, SIXTEEN_OUT],
-                         ids=["padded", "batch1-wide-padding", "1x1", "kernel-is-input", "seven-out", "sixteen"])
+                         ids=["padded", "batch1-wide-pad", "1x1", "kernel-is-input", "seven-out", "sixteen"])
 def test_direct_forward_equals_im2col(monkeypatch, case, dtype):
     """Stride-1 convs with up to DIRECT_MAX_OUT output channels run _direct_conv (the batch split over
     threads): the same numbers as im2col + GEMM, with and without bias."""
