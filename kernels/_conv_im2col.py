@@ -64,6 +64,11 @@ def _columns_shape(g):
     return g.C * g.kH * g.kW, g.N * g.Ho * g.Wo
 
 
+def keeps_columns(g, dtype, keep_columns):
+    """Whether forward hands its column matrix to backward: asked to, and at most KEEP_COLUMNS_BYTES."""
+    return keep_columns and np.prod(_columns_shape(g)) * np.dtype(dtype).itemsize <= KEEP_COLUMNS_BYTES
+
+
 def _to_channel_major(B, a, slot):
     """(N, C, H, W) -> (C, N*H*W) copy (a view when N == 1)."""
     N, C, H, W = a.shape
@@ -85,7 +90,7 @@ def forward(B, x, w, b, g, keep_columns=False):
     w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
     y = xp.empty((g.N, g.C_out, g.Ho, g.Wo), dtype=x.dtype)
     HW = g.Ho * g.Wo
-    keep = keep_columns and np.prod(_columns_shape(g)) * x.dtype.itemsize <= KEEP_COLUMNS_BYTES
+    keep = keeps_columns(g, x.dtype, keep_columns)
     columns = xp.empty(_columns_shape(g), dtype=x.dtype) if keep else None
 
     def run(n0, n1):

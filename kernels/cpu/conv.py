@@ -239,8 +239,7 @@ def _direct_applies(g, x, w, b, keep_columns):
             and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
             and (b is None or b.dtype == x.dtype)):
         return False
-    kept = np.prod(_impl._columns_shape(g)) * x.dtype.itemsize <= _impl.KEEP_COLUMNS_BYTES
-    return not (keep_columns and kept)  # kept columns serve backward's weight gradient: im2col makes them
+    return not _impl.keeps_columns(g, x.dtype, keep_columns)  # kept columns come from im2col
 
 
 def _direct_forward(x, w, b, g):
