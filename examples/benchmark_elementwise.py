@@ -8,8 +8,9 @@ the public API, float32:
 - fwd+bwd: the op on a tensor requiring grad, then a backward of a fixed random gradient.
 gpunet and PyTorch run in turn within every round (kernels.bench.common.interleaved_times); each figure
 is the median over the rounds. ratio = gpunet ms / PyTorch ms (below 1, gpunet is faster). PyTorch
-runs its elementwise kernels on all its threads; gpunet's are NumPy's (one thread) except ReLU's
-(kernels.cpu.relu: one Numba pass, see there why serial).
+runs its elementwise kernels on all its threads; gpunet's add, mul and tanh are NumPy's (one thread),
+ReLU, sigmoid, SiLU and GELU one Numba pass each (kernels/cpu/activation.py, special.py), on all Numba's
+threads from a size that depends on their cost (kernels/cpu/_serial.py).
 """
 import argparse
 

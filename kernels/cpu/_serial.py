@@ -34,29 +34,32 @@ def serial_twin(kernel, **options):
     return njit(cache=True, **options)(twin)
 
 
-# by_size loops whose first argument has fewer elements run serially (None: 2**20 under workqueue, 2**17
-# under TBB or OpenMP). On 2 cores (serial -> two threads), 2**21 float32 elements: ReLU's backward 0.39 ->
-# 0.20 ms, GELU 2.31 -> 1.13 ms; 301,056: 0.040 -> 0.025 and 0.33 -> 0.17 ms; 65,536: ReLU's backward
-# 0.009 serial against 0.011.
+# by_size loops whose first argument has fewer elements (divided by the loop's cost) run serially (None:
+# 2**20 under workqueue, 2**17 under TBB or OpenMP). On 2 cores (serial -> two threads), 2**21 float32
+# elements: ReLU's backward 0.39 -> 0.20 ms; 301,056: 0.040 -> 0.025 ms; 65,536: ReLU's backward 0.009
+# serial against 0.011. Waking the pool costs ~5 us under OpenMP, so loops that do more per element win
+# on two threads sooner (float32, serial against two threads): GELU 14.6 / 12.0 us at 16,384 elements and
+# 45.5 / 30.5 at 65,536; sigmoid 13.2 / 13.3 at 32,768 and 24.6 / 17.7 at 65,536.
 SIZE_SERIAL_BELOW = None
 
 
-def by_size(**options):
+def by_size(cost=1, **options):
     """Decorator for a loop written with ``prange`` (over elements, rows or channels): compiled parallel and
-    serial (``serial_twin``); a call whose first argument has fewer than SIZE_SERIAL_BELOW elements runs
-    the serial one."""
+    serial (``serial_twin``); a call whose first argument has fewer than SIZE_SERIAL_BELOW / cost elements
+    runs the serial one. cost: the loop's work per element against ReLU's (an exp: 4, GELU's tail: 8)."""
     def compile_both(fn):
-        return _Elementwise(njit(parallel=True, cache=True, **options)(fn), options)
+        return _Elementwise(njit(parallel=True, cache=True, **options)(fn), options, cost)
     return compile_both
 
 
 class _Elementwise:
-    def __init__(self, parallel, options):
+    def __init__(self, parallel, options, cost):
         self.parallel = parallel
         self.serial = serial_twin(parallel, **options)
+        self.cost = cost
 
     def __call__(self, *args):
         limit = SIZE_SERIAL_BELOW
         if limit is None:
             limit = serial_below(1 << 20, 1 << 17)
-        (self.serial if args[0].size < limit else self.parallel)(*args)
+        (self.serial if args[0].size * self.cost < limit else self.parallel)(*args)

@@ -1,5 +1,5 @@
-"""ReLU, sigmoid and SiLU on the CPU: one Numba pass each, over two threads from 2**17 elements
-(kernels/cpu/_serial.py's ``by_size``).
+"""ReLU, sigmoid and SiLU on the CPU: one Numba pass each, over two threads from 2**17 elements (2**15 for
+sigmoid and SiLU, whose exp costs more; kernels/cpu/_serial.py's ``by_size``).
 
 NumPy's ``maximum(x, 0)`` propagates NaN through a slow path and ``g * (out > 0)`` makes two passes and a
 mask; on a 301,056-element float32 tensor (LeNet's first ReLU) they measured 0.12 and 0.10 ms against
@@ -59,20 +59,20 @@ def relu_backward(grad_output, out):
     return grad
 
 
-@by_size(fastmath={"contract"}, error_model="numpy")
+@by_size(cost=4, fastmath={"contract"}, error_model="numpy")
 def _sigmoid(x, out, one):
     for i in prange(x.size):
         out[i] = one / (one + vexp(-x[i]))
 
 
-@by_size(fastmath={"contract"}, error_model="numpy")
+@by_size(cost=4, fastmath={"contract"}, error_model="numpy")
 def _silu(x, out, one):
     for i in prange(x.size):
         v = x[i]
         out[i] = v * (one / (one + vexp(-v)))
 
 
-@by_size(fastmath={"contract"}, error_model="numpy")
+@by_size(cost=4, fastmath={"contract"}, error_model="numpy")
 def _silu_backward(g, x, grad, one):
     for i in prange(x.size):
         v = x[i]

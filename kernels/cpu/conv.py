@@ -229,14 +229,20 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=Fals
     return _impl.conv2d_forward(_CPU, x, w, b, stride, padding, dilation, groups, keep_columns)
 
 
-# Convolutions with at most this many output channels (stride 1, no dilation, one group) run in
-# _direct_conv instead of im2col + GEMM, unless forward keeps its columns for backward.
-DIRECT_MAX_OUT = 16
+# Convolutions with at most DIRECT_MAX_OUT output channels (stride 1, no dilation, one group) whose
+# planes give each tap a run of at least DIRECT_MIN_RUN elements (see _direct_conv) run there instead of
+# im2col + GEMM, unless forward keeps its columns for backward. Forward, two threads, float32, im2col
+# against direct: 64x16x32x32 -> 32 (3x3, padding 1) 7.2-7.6 -> 5.5 ms, 64x3x32x32 -> 32 3.1-3.6 -> 1.65,
+# 64x32x16x16 -> 32 3.4-3.6 -> 3.1, 32x64x32x32 -> 64 18.9-20.3 -> 19.1-19.8 (no gain: left to the GEMM);
+# 128x32x8x8 -> 24 1.6-1.8 -> 2.7-2.9 (runs of 78: the per-tap set-up no longer pays).
+DIRECT_MAX_OUT = 32
+DIRECT_MIN_RUN = 128
 
 
 def _direct_applies(g, x, w, b, keep_columns):
+    run = (g.Ho - 1) * (g.W + 2 * g.padding[1]) + g.Wo
     if not (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1) and g.C_out <= DIRECT_MAX_OUT
-            and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
+            and run >= DIRECT_MIN_RUN and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
             and (b is None or b.dtype == x.dtype)):
         return False
     return not _impl.keeps_columns(g, x.dtype, keep_columns)  # kept columns come from im2col

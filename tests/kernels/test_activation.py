@@ -100,6 +100,19 @@ def test_sigmoid_and_tanh_backward_from_the_output(K, layout):
         np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == np.float32 else 1e-15, atol=1e-7)
 
 
+def test_cpu_loops_that_cost_more_per_element_go_parallel_sooner(monkeypatch):
+    from kernels.cpu import _serial
+    calls = []
+    monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", 1000)
+    x = np.ones(300, dtype=np.float32)
+    for kernel in (kernels.cpu.activation._relu, kernels.cpu.activation._sigmoid, kernels.cpu.special._gelu):
+        name = kernel.parallel.__name__
+        for way in ("serial", "parallel"):
+            monkeypatch.setattr(kernel, way, lambda *a, name=name, way=way: calls.append((name, way)))
+    kernels.cpu.relu(x), kernels.cpu.sigmoid(x), kernels.cpu.gelu(x)  # 300 elements: costs 1, 4 and 8
+    assert calls == [("_relu", "serial"), ("_sigmoid", "parallel"), ("_gelu", "parallel")]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cpu_two_thread_loops_give_the_serial_loops_numbers(dtype, monkeypatch):
     """Elementwise loops run on two threads from SIZE_SERIAL_BELOW elements: the same numbers."""
