@@ -4,8 +4,9 @@ Numba calls libm's scalar exp for ``math.exp`` (no SVML here), one element at a 
 a 700 x 9,408 matrix spent 20 ms there against 2.5 ms for PyTorch. vexp is plain arithmetic that LLVM
 turns into AVX2/AVX-512 code: n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two, Cody-Waite, so r
 is exact), exp(r) by its Taylor polynomial on |r| <= ln(2) / 2 (degree 7 for float32, 13 for float64:
-the truncation error is below a tenth of an ulp), times 2**n built from exponent bits (as two factors,
-so that every result up to the largest float is reached without overflow on the way).
+the truncation error is below a tenth of an ulp), times 2**n by adding n to the polynomial's exponent
+bits (exact, one integer add: every result kept is a normal float, since p < 1 when n is the largest
+exponent, 128 in float32, and smaller results are flushed below).
 Measured: within 1.3 ulp of exp on [-87, 0] in float32 and within 2 ulp in float64.
 Edge cases: exp(-inf) = 0 and exp(NaN) = NaN, as libm; results that would be subnormal flush to 0 (below
 1.2e-38 in float32: nothing a softmax can see, every row sums to at least 1); overflow gives inf.
@@ -42,6 +43,19 @@ def _float_from_bits(typingctx, bits, like):
     return like(bits, like), codegen
 
 
+@intrinsic
+def _bits_of(typingctx, value):
+    """The IEEE bits of a float32/float64 as an int32/int64."""
+    if value not in (types.float32, types.float64):
+        return None
+    int_type = types.int32 if value == types.float32 else types.int64
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(int_type.bitwidth))
+
+    return int_type(value), codegen
+
+
 def vexp(x):
     """exp(x) (Python fallback: math.exp); see the module docstring."""
     return math.exp(x)
@@ -61,12 +75,10 @@ def _exp32(x):
     p = p * r + f(0.5)
     p = p * r + f(1.0)
     p = p * r + f(1.0)
-    ni = np.int32(n)
-    half = ni >> np.int32(1)  # 2**n as two factors: both normal floats for every n in [-127, 128]
-    v = (p * _float_from_bits((half + np.int32(127)) << np.int32(23), f(0.0))
-         * _float_from_bits((ni - half + np.int32(127)) << np.int32(23), f(0.0)))
+    v = _float_from_bits(_bits_of(p) + (np.int32(n) << np.int32(23)), f(0.0))  # p * 2**n
     v = f(0.0) if x < f(-87.33654) else v
-    return f(np.inf) if x > f(88.72283) else v
+    v = f(np.inf) if x > f(88.72283) else v
+    return x if x != x else v  # NaN: the bit sum is not one
 
 
 def _exp64(x):
@@ -79,12 +91,10 @@ def _exp64(x):
     for k in (479001600.0, 39916800.0, 3628800.0, 362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0,
               2.0, 1.0, 1.0):
         p = p * r + 1.0 / k
-    ni = np.int64(n)
-    half = ni >> np.int64(1)
-    v = (p * _float_from_bits((half + np.int64(1023)) << np.int64(52), 0.0)
-         * _float_from_bits((ni - half + np.int64(1023)) << np.int64(52), 0.0))
+    v = _float_from_bits(_bits_of(p) + (np.int64(n) << np.int64(52)), 0.0)  # p * 2**n
     v = 0.0 if x < -708.3964185322641 else v
-    return np.inf if x > 709.782712893384 else v
+    v = np.inf if x > 709.782712893384 else v
+    return x if x != x else v
 
 
 @overload(vexp, jit_options={"fastmath": {"contract"}})
