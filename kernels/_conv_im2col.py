@@ -22,6 +22,8 @@ most KEEP_COLUMNS_BYTES (else None), and conv2d_backward(..., columns=it) reads 
 gradient instead of running im2col again. The second im2col was 12-14% of LeNet's second layer's
 forward+backward; the cap bounds the memory a training step keeps per layer until its backward.
 """
+import math
+
 import numpy as np
 
 from kernels._conv_shapes import check_grad_output, check_needs, conv2d_geometry, conv_transpose2d_geometry
@@ -66,7 +68,7 @@ def _columns_shape(g):
 
 def keeps_columns(g, dtype, keep_columns):
     """Whether forward hands its column matrix to backward: asked to, and at most KEEP_COLUMNS_BYTES."""
-    return keep_columns and np.prod(_columns_shape(g)) * np.dtype(dtype).itemsize <= KEEP_COLUMNS_BYTES
+    return keep_columns and math.prod(_columns_shape(g)) * np.dtype(dtype).itemsize <= KEEP_COLUMNS_BYTES
 
 
 def _to_channel_major(B, a, slot):

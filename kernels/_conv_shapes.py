@@ -9,7 +9,7 @@ weight unchanged.
 """
 from typing import NamedTuple
 
-from kernels._checks import FLOAT_DTYPES, check_float, check_ndim, check_nonnegative, check_positive, pair
+from kernels._checks import check_float, check_ndim, check_nonnegative, check_positive, is_float, pair
 
 
 class ConvGeom(NamedTuple):
@@ -37,7 +37,7 @@ def _common(op, x, w, b, stride, padding, dilation, groups):
     if x.dtype != w.dtype:
         raise TypeError(f"{op}: input and weight must share one dtype, got input {x.dtype} and "
                         f"weight {w.dtype}")
-    if b is not None and (str(b.dtype) not in FLOAT_DTYPES or b.dtype != x.dtype):
+    if b is not None and (not is_float(b.dtype) or b.dtype != x.dtype):
         raise TypeError(f"{op}: bias dtype must match input dtype {x.dtype}, got {b.dtype}")
     stride, padding, dilation = pair(stride, "stride", op), pair(padding, "padding", op), \
         pair(dilation, "dilation", op)

@@ -110,7 +110,7 @@ def max_pool2d_backward_args(grad_y, indices, x_shape):
     if tuple(indices.shape) != tuple(grad_y.shape):
         raise ValueError(f"{op}: indices has shape {tuple(indices.shape)}, expected grad_y's shape "
                          f"{tuple(grad_y.shape)}")
-    if str(indices.dtype) != "int64":
+    if indices.dtype != np.int64:
         raise TypeError(f"{op}: indices must be int64 (as returned by max_pool2d_forward), "
                         f"got {indices.dtype}")
     check_float(grad_y, "grad_y", op)

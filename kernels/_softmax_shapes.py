@@ -3,7 +3,7 @@
 Softmax kernels work along the last axis of an array of any shape (rows = the product of the others);
 the cross-entropy kernels take logits (M, C), class-index targets (M,) and optional class weights (C,).
 """
-from kernels._checks import FLOAT_DTYPES, check_float
+from kernels._checks import check_float, is_float
 
 
 def rows_and_classes(x, name, op):
@@ -44,6 +44,6 @@ def check_cross_entropy_backward(op, grad_loss, x, target, stats, weight):
     if tuple(grad_loss.shape) != (m,) or grad_loss.dtype != x.dtype:
         raise ValueError(f"{op}: grad_loss must have shape ({m},) and x's dtype {x.dtype}, got "
                          f"{tuple(grad_loss.shape)} {grad_loss.dtype}")
-    if tuple(stats.shape) != (m, 2) or str(stats.dtype) not in FLOAT_DTYPES:
+    if tuple(stats.shape) != (m, 2) or not is_float(stats.dtype):
         raise ValueError(f"{op}: stats must be the forward's ({m}, 2) array, got {tuple(stats.shape)}")
     return m, c

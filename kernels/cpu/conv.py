@@ -32,6 +32,7 @@ the CPU pieces:
   reused across calls, so they are not page-faulted in again each call. No mallopt: with chunks the
   temporaries are small, and raising glibc's mmap threshold made Numba's parallel loops erratic.
 """
+import math
 import threading
 
 import numpy as np
@@ -53,7 +54,7 @@ class _CPU:
     def workspace(cls, slot, shape, dtype):
         """Scratch array of shape/dtype (contents undefined), reusing this thread's buffer for slot."""
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         buf = getattr(cls._local, slot, None)
         if buf is None or buf.nbytes < nbytes:
             buf = np.empty(max(nbytes, 64), dtype=np.uint8)
