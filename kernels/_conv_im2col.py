@@ -128,6 +128,8 @@ def backward(B, gy, x, w, g, need_x, need_w, columns=None):
     """(grad_x, grad_w) of sum(gy * conv2d(x, w)); one gy transpose per chunk serves both, and one im2col
     per chunk (none when forward's columns, the whole batch's, are handed in). Each part of the batch
     (B.map_batch) sums its own weight gradient; the parts' sums are added in order."""
+    if not (need_x or need_w):
+        return None, None
     xp = B.xp
     w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
     gx = xp.empty((g.N, g.C, g.H, g.W), dtype=gy.dtype) if need_x else None

@@ -2,7 +2,7 @@
 
 The GEMM orchestration is shared with kernels.cuda (kernels/_conv_im2col.py); this file supplies
 the CPU pieces:
-- im2col: the input is first zero-padded into a scratch copy (``_pad``; skipped without padding),
+- im2col: the input is first zero-padded into a scratch copy (``_scratch.padded``; skipped without padding),
   then a Numba loop writes the (C*kH*kW, N*Ho*Wo) column matrix row by row, one contiguous output
   row (Wo elements) at a time. With the padding materialised no run needs clipping; that measured
   1.3-2x faster than clipping each run against the unpadded input (the padded copy costs ~1/9 of
@@ -20,27 +20,23 @@ the CPU pieces:
   for LeNet's first layer).
 - the weight gradient's GEMM with few output channels: a Numba dot-product loop (``_few_rows_nt``),
   faster than OpenBLAS on such thin products.
-- a direct forward for few output channels (``_direct_conv``; stride 1, no dilation, one group, at most
-  DIRECT_MAX_OUT channels, and no columns kept for backward): no column matrix at all. LeNet's first
-  layer (64x3x32x32 -> 6, 5x5) wrote 15 MB of columns that a 6-row GEMM, which OpenBLAS runs at
-  ~40 GFLOP/s, read back: 1.12-1.16 -> 0.67 ms on two threads; the LeNet training step 7.0-7.8 ->
-  6.3-7.0 ms (three runs, the two paths alternating in one process). Its second layer keeps its 3.8 MB
-  of columns for the weight gradient, which the GEMM path then needs anyway; alone it ran 0.53 -> 0.49.
+- few output channels (stride 1, no dilation, one group): forward and the weight gradient run direct
+  loops without a column matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them.
 - batch chunks of ~4 MB of columns (``chunk_bytes``) keep each chunk's columns in cache between
   the im2col that writes them and the GEMM that reads them (and GEMM -> col2im in backward).
-- workspace: the temporaries (columns, transposed grads) live in one buffer per slot and thread,
-  reused across calls, so they are not page-faulted in again each call. No mallopt: with chunks the
-  temporaries are small, and raising glibc's mmap threshold made Numba's parallel loops erratic.
+- workspace (kernels/cpu/_scratch.py): the temporaries (columns, transposed grads, padded input) live in
+  one buffer per slot and thread, reused across calls, so they are not page-faulted in again each call.
+  No mallopt: with chunks the temporaries are small, and raising glibc's mmap threshold made Numba's
+  parallel loops erratic.
 """
-import math
-import threading
-
 import numpy as np
 from numba import njit, uint64
 
 from kernels import _conv_im2col as _impl
-from kernels._conv_shapes import conv2d_geometry
+from kernels._conv_shapes import check_grad_output, check_needs, conv2d_geometry
+from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu._batch_threads import map_batch
+from kernels.cpu._scratch import padded, workspace
 
 __all__ = ["conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward"]
 
@@ -48,18 +44,7 @@ __all__ = ["conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "co
 class _CPU:
     xp = np
     chunk_bytes = 4 << 20  # column-matrix bytes per batch chunk (see _conv_im2col._chunks)
-    _local = threading.local()
-
-    @classmethod
-    def workspace(cls, slot, shape, dtype):
-        """Scratch array of shape/dtype (contents undefined), reusing this thread's buffer for slot."""
-        dtype = np.dtype(dtype)
-        nbytes = math.prod(shape) * dtype.itemsize
-        buf = getattr(cls._local, slot, None)
-        if buf is None or buf.nbytes < nbytes:
-            buf = np.empty(max(nbytes, 64), dtype=np.uint8)
-            setattr(cls._local, slot, buf)
-        return buf[:nbytes].view(dtype).reshape(shape)
+    workspace = staticmethod(workspace)
 
     @staticmethod
     def matmul_nt(a, b, out, accumulate):
@@ -73,15 +58,10 @@ class _CPU:
 
     map_batch = staticmethod(map_batch)
 
-    @classmethod
-    def im2col(cls, x, g, cols, col0):
-        (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
-        if ph or pw:
-            N, C, H, W = x.shape
-            padded = cls.workspace("padded", (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
-            _pad(x, padded, ph, pw)
-            x = padded
-        _im2col(x, cols, col0, g.kH, g.kW, sh, sw, dh, dw, g.Ho, g.Wo)
+    @staticmethod
+    def im2col(x, g, cols, col0):
+        (sh, sw), (dh, dw) = g.stride, g.dilation
+        _im2col(padded(x, *g.padding), cols, col0, g.kH, g.kW, sh, sw, dh, dw, g.Ho, g.Wo)
 
     @staticmethod
     def col2im(cols, g, gx):
@@ -133,27 +113,6 @@ def _few_rows_nt(a, b, out, accumulate, zero):
             for blk in range(blocks):
                 acc += partial[blk, m, k]
             out[m, k] = acc
-
-
-@njit(nogil=True, cache=True)
-def _pad(x, xp, ph, pw):
-    """xp = x zero-padded by ph rows and pw columns on each side of every (n, c) plane."""
-    N, C, H, W = x.shape
-    Hp, Wp = H + 2 * ph, W + 2 * pw
-    src = x.reshape(-1)
-    dst = xp.reshape(-1)
-    for t in range(N * C):
-        plane = uint64(t * Hp * Wp)
-        dst[plane:plane + uint64(ph * Wp)] = 0
-        dst[plane + uint64((ph + H) * Wp):plane + uint64(Hp * Wp)] = 0
-        for h in range(H):
-            d0 = plane + uint64((h + ph) * Wp)
-            s0 = uint64((t * H + h) * W)
-            for j in range(uint64(pw)):
-                dst[d0 + j] = 0
-                dst[d0 + uint64(pw + W) + j] = 0
-            for j in range(uint64(W)):
-                dst[d0 + uint64(pw) + j] = src[s0 + j]
 
 
 @njit(nogil=True, cache=True)
@@ -221,108 +180,28 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=Fals
     """y = conv2d(x, w) + b, as F.conv2d; x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW).
 
     With keep_columns, returns (y, columns): the im2col matrix, for conv2d_backward's weight gradient,
-    or None when it is larger than kernels._conv_im2col.KEEP_COLUMNS_BYTES.
+    or None when it is larger than kernels._conv_im2col.KEEP_COLUMNS_BYTES or the direct loops serve
+    this layer (kernels/cpu/_conv_direct.py).
     """
     g = conv2d_geometry("conv2d_forward", x, w, b, stride, padding, dilation, groups)
-    if _direct_applies(g, x, w, b, keep_columns):
-        y = _direct_forward(x, w, b, g)
+    if conv_direct.applies(g, x, w, b):
+        y = conv_direct.forward(x, w, b, g)
         return (y, None) if keep_columns else y
     return _impl.conv2d_forward(_CPU, x, w, b, stride, padding, dilation, groups, keep_columns)
-
-
-# Convolutions with at most DIRECT_MAX_OUT output channels (stride 1, no dilation, one group) whose
-# planes give each tap a run of at least DIRECT_MIN_RUN elements (see _direct_conv) run there instead of
-# im2col + GEMM, unless forward keeps its columns for backward. Forward, two threads, float32, im2col
-# against direct: 64x16x32x32 -> 32 (3x3, padding 1) 7.2-7.6 -> 5.5 ms, 64x3x32x32 -> 32 3.1-3.6 -> 1.65,
-# 64x32x16x16 -> 32 3.4-3.6 -> 3.1, 32x64x32x32 -> 64 18.9-20.3 -> 19.1-19.8 (no gain: left to the GEMM);
-# 128x32x8x8 -> 24 1.6-1.8 -> 2.7-2.9 (runs of 78: the per-tap set-up no longer pays).
-DIRECT_MAX_OUT = 32
-DIRECT_MIN_RUN = 128
-
-
-def _direct_applies(g, x, w, b, keep_columns):
-    run = (g.Ho - 1) * (g.W + 2 * g.padding[1]) + g.Wo
-    if not (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1) and g.C_out <= DIRECT_MAX_OUT
-            and run >= DIRECT_MIN_RUN and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
-            and (b is None or b.dtype == x.dtype)):
-        return False
-    return not _impl.keeps_columns(g, x.dtype, keep_columns)  # kept columns come from im2col
-
-
-def _direct_forward(x, w, b, g):
-    """conv2d without a column matrix (_direct_conv), the batch split over threads like im2col's."""
-    (ph, pw), dtype = g.padding, x.dtype
-    x = np.ascontiguousarray(x)
-    taps = g.C * g.kH * g.kW
-    blocks, groups4 = (g.C_out + 3) // 4, (taps + 3) // 4
-    # weights as [block of 4 output channels][group of 4 taps][tap][channel], zero past the real ones
-    padded_w = np.zeros((blocks * 4, groups4 * 4), dtype)
-    padded_w[:g.C_out, :taps] = w.reshape(g.C_out, taps)
-    packed = np.ascontiguousarray(padded_w.reshape(blocks, 4, groups4, 4).transpose(0, 2, 3, 1))
-    bias = np.zeros(blocks * 4, dtype)
-    if b is not None:
-        bias[:g.C_out] = b
-    y = np.empty((g.N, g.C_out, g.Ho, g.Wo), dtype)
-
-    def run(n0, n1):
-        xs = x[n0:n1]
-        if ph or pw:
-            padded = _CPU.workspace("padded", (n1 - n0, g.C, g.H + 2 * ph, g.W + 2 * pw), dtype)
-            _pad(xs, padded, ph, pw)
-            xs = padded
-        _direct_conv(xs, packed, bias, y[n0:n1], g.kH, g.kW)
-
-    map_batch(run, g.N, g.N * _impl._sample_bytes(g))
-    return y
-
-
-@njit(nogil=True, cache=True, fastmath={"contract"})
-def _direct_conv(xp, packed, bias, y, kH, kW):
-    # y = conv2d(xp, w) + bias, stride 1, for xp already padded. Each output plane is computed "wide", on
-    # the input's row pitch Wp (the Wp - Wo extra columns of each row are computed and dropped): then
-    # every tap adds one contiguous run of L input elements, times its weight, into the plane. Four
-    # output channels and four taps per pass: each run is loaded once for four channels and each plane
-    # element stored once per four taps (one channel and tap per pass was store-bound, 2x slower).
-    N, C, Hp, Wp = xp.shape
-    C_out, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
-    taps = C * kH * kW
-    L = (Ho - 1) * Wp + Wo
-    x_flat = xp.reshape(N, C * Hp * Wp)
-    offsets = np.empty(packed.shape[1] * 4, dtype=np.int64)  # taps past the last repeat it (weight 0)
-    for t in range(offsets.size):
-        tap = min(t, taps - 1)
-        offsets[t] = (tap // (kH * kW)) * Hp * Wp + ((tap // kW) % kH) * Wp + tap % kW
-    acc = np.empty((4, L), dtype=y.dtype)
-    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-    for n in range(N):
-        xn = x_flat[n]
-        for blk in range(packed.shape[0]):
-            for r in range(4):
-                acc[r, :] = bias[4 * blk + r]
-            for grp in range(packed.shape[1]):
-                wg = packed[blk, grp]
-                t = 4 * grp
-                o0, o1, o2, o3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
-                x0, x1, x2, x3 = xn[o0:o0 + L], xn[o1:o1 + L], xn[o2:o2 + L], xn[o3:o3 + L]
-                w00, w01, w02, w03 = wg[0, 0], wg[1, 0], wg[2, 0], wg[3, 0]
-                w10, w11, w12, w13 = wg[0, 1], wg[1, 1], wg[2, 1], wg[3, 1]
-                w20, w21, w22, w23 = wg[0, 2], wg[1, 2], wg[2, 2], wg[3, 2]
-                w30, w31, w32, w33 = wg[0, 3], wg[1, 3], wg[2, 3], wg[3, 3]
-                for p in range(L):
-                    v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
-                    a0[p] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
-                    a1[p] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
-                    a2[p] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
-                    a3[p] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
-            for r in range(min(4, C_out - 4 * blk)):
-                for ho in range(Ho):
-                    y[n, 4 * blk + r, ho, :] = acc[r, ho * Wp:ho * Wp + Wo]
 
 
 def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, columns=None):
     """(grad_x, grad_w, grad_b) of conv2d; entries whose `needs` flag is False are None. columns: what
     conv2d_forward(..., keep_columns=True) returned for this x, or None to recompute it."""
-    return _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups, needs, columns)
+    op = "conv2d_backward"
+    g = conv2d_geometry(op, x, w, None, stride, padding, dilation, groups)
+    need_x, need_w, need_b = check_needs(op, needs)
+    if not (need_w and columns is None and conv_direct.applies(g, x, w)):
+        return _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups, needs, columns)
+    check_grad_output(op, grad_y, (g.N, g.C_out, g.Ho, g.Wo), x.dtype)
+    gx, _, gb = _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups,
+                                      (need_x, False, need_b), None)
+    return gx, conv_direct.weight_grad(grad_y, x, g), gb
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups):

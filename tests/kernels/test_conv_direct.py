@@ -1,6 +1,5 @@
-"""kernels.cpu's direct conv2d forward (_direct_conv: few output channels, stride 1, long enough runs, no
-kept columns)
-against im2col + GEMM, and where it applies."""
+"""kernels.cpu's direct conv2d loops (kernels/cpu/_conv_direct.py: few output channels, stride 1, long enough
+runs): forward and weight gradient against im2col + GEMM, and where they apply."""
 import numpy as np
 import pytest
 
@@ -8,30 +7,40 @@ import kernels.cpu as KC
 from kernels import _conv_im2col as conv_impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _batch_threads as batch_threads
+from kernels.cpu import _conv_direct as direct
 from kernels.cpu import conv as cpu_conv
 from tests.kernels.test_conv import CASES, SEVEN_OUT, _conv_args, _tol
 
 SIXTEEN_OUT = (3, 5, 9, 7, 16, (3, 2), (1, 1), (0, 1), (1, 1), 1, True)  # four blocks of four channels
 TWENTY_NINE_OUT = (2, 4, 9, 7, 29, (3, 2), (1, 1), (1, 1), (1, 1), 1, True)  # the last block one channel
+DIRECT_CASES = [CASES[0], CASES[1], CASES[6], CASES[7], SEVEN_OUT, SIXTEEN_OUT, TWENTY_NINE_OUT]
+DIRECT_IDS = ["padded", "batch1-wide-pad", "1x1", "kernel-is-input", "seven-out", "sixteen", "twenty-nine"]
+
+
+def _split_in_three(monkeypatch):
+    """Every call splits its batch over three threads, and small planes take the direct loops."""
+    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(batch_threads, "_thread_count", lambda: 3)
+    monkeypatch.setattr(direct, "DIRECT_MIN_RUN", 1)
+
+
+def _spy(monkeypatch, name):
+    calls = []
+    loop = getattr(direct, name)
+    monkeypatch.setattr(direct, name, lambda *a: calls.append(a[0].shape[0]) or loop(*a))
+    return calls
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[6], CASES[7], SEVEN_OUT, SIXTEEN_OUT,
-                                  TWENTY_NINE_OUT],
-                         ids=["padded", "batch1-wide-pad", "1x1", "kernel-is-input", "seven-out", "sixteen",
-                              "twenty-nine"])
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
 def test_direct_forward_equals_im2col(monkeypatch, case, dtype):
-    """Stride-1 convs with up to DIRECT_MAX_OUT output channels run _direct_conv (the batch split over
-    threads): the same numbers as im2col + GEMM, with and without bias."""
+    """The direct forward loop (the batch split over threads): the same numbers as im2col + GEMM, with
+    and without bias."""
     rng = np.random.default_rng(17)
     x, w, b, s, p, d, g = _conv_args(case, dtype, rng)
     x = np.concatenate([x, x[::-1], x])
-    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 0)
-    monkeypatch.setattr(batch_threads, "_thread_count", lambda: 3)
-    monkeypatch.setattr(cpu_conv, "DIRECT_MIN_RUN", 1)  # small planes, to test the loop itself
-    calls = []
-    direct = cpu_conv._direct_conv
-    monkeypatch.setattr(cpu_conv, "_direct_conv", lambda *a: calls.append(a[0].shape[0]) or direct(*a))
+    _split_in_three(monkeypatch)
+    calls = _spy(monkeypatch, "_forward_loop")
     for bias in (b, None):
         calls.clear()
         got = KC.conv2d_forward(x, w, bias, s, p, d, g)
@@ -41,28 +50,61 @@ def test_direct_forward_equals_im2col(monkeypatch, case, dtype):
         np.testing.assert_allclose(got, want, **_tol(dtype))
 
 
-def test_direct_forward_only_where_it_applies():
-    applies = cpu_conv._direct_applies
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
+def test_direct_weight_grad_equals_im2col(monkeypatch, case, dtype):
+    """The direct weight-gradient loop (three parts, summed in order) gives im2col + GEMM's gradient,
+    whatever else backward is asked for; grad_input and grad_bias still come from the GEMM path."""
+    rng = np.random.default_rng(18)
+    x, w, b, s, p, d, g = _conv_args(case, dtype, rng)
+    x = np.concatenate([x, x[::-1], x])
+    gy = rng.standard_normal(KC.conv2d_forward(x, w, None, s, p, d, g).shape).astype(dtype)
+    gy = np.asfortranarray(gy)  # not C-contiguous: the loop must get a contiguous copy
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, s, p, d, g, (True, True, True), None)
+    _split_in_three(monkeypatch)
+    calls = _spy(monkeypatch, "_weight_grad_loop")
+    for needs in [(False, True, False), (True, True, True), (False, True, True), (True, False, True)]:
+        calls.clear()
+        got = KC.conv2d_backward(gy, x, w, s, p, d, g, needs)
+        assert calls == ([x.shape[0] // 3] * 3 if needs[1] else [])
+        for flag, array, expected in zip(needs, got, want):
+            if not flag:
+                assert array is None
+                continue
+            assert array.dtype == dtype and array.shape == expected.shape
+            np.testing.assert_allclose(array, expected, **_tol(dtype))
 
+
+def test_direct_loops_only_where_they_apply():
     def geometry(x, w, stride=1, padding=0, dilation=1, groups=1):
         return conv2d_geometry("test", x, w, None, stride, padding, dilation, groups)
 
+    def applies(x, w, **kwargs):
+        return direct.applies(geometry(x, w, **kwargs), x, w)
+
     x, w = np.zeros((2, 3, 8, 24), np.float32), np.zeros((4, 3, 3, 3), np.float32)
-    assert applies(geometry(x, w), x, w, None, False)  # runs of 5 * 24 + 22 = 142 elements ...
-    assert not applies(geometry(x[..., :20], w), x[..., :20], w, None, False)  # ... not 5 * 20 + 18
-    w32 = np.zeros((32, 3, 3, 3), np.float32)
-    assert applies(geometry(x, w32), x, w32, None, False)
-    assert not applies(geometry(x, w, stride=2), x, w, None, False)
-    assert not applies(geometry(x, w, dilation=2), x, w, None, False)
-    w_grouped = np.zeros((3, 1, 3, 3), np.float32)
-    assert not applies(geometry(x, w_grouped, groups=3), x, w_grouped, None, False)
-    w_wide = np.zeros((cpu_conv.DIRECT_MAX_OUT + 1, 3, 3, 3), np.float32)
-    assert not applies(geometry(x, w_wide), x, w_wide, None, False)
-    assert not applies(geometry(x, w), x.astype(np.float16), w.astype(np.float16), None, False)
-    # columns that backward keeps come from im2col; too large to keep, the direct loop runs
-    assert not applies(geometry(x, w), x, w, None, True)
-    big = np.zeros((64, 3, 32, 32), np.float32)
-    w5 = np.zeros((6, 3, 5, 5), np.float32)
-    assert applies(geometry(big, w5), big, w5, None, True)
-    y, cols = KC.conv2d_forward(big, w5, None, 1, 0, 1, 1, keep_columns=True)
-    assert cols is None and y.shape == (64, 6, 28, 28)
+    assert applies(x, w)  # runs of 5 * 24 + 22 = 142 elements ...
+    assert not applies(x[..., :20], w)  # ... not 5 * 20 + 18
+    assert applies(x, np.zeros((32, 3, 3, 3), np.float32))
+    assert not applies(x, np.zeros((direct.DIRECT_MAX_OUT + 1, 3, 3, 3), np.float32))
+    assert not applies(x, w, stride=2)
+    assert not applies(x, w, dilation=2)
+    assert not applies(x, np.zeros((3, 1, 3, 3), np.float32), groups=3)
+    assert not applies(x.astype(np.float16), w.astype(np.float16))
+    # forward keeps no columns for these layers (backward's weight gradient needs none), even small ones
+    small = np.zeros((2, 3, 8, 24), np.float32)
+    y, cols = KC.conv2d_forward(small, w, None, 1, 0, 1, 1, keep_columns=True)
+    assert cols is None and y.shape == (2, 4, 6, 22)
+    y, cols = KC.conv2d_forward(small[..., :20], w, None, 1, 0, 1, 1, keep_columns=True)
+    assert cols is not None  # im2col's layer: its columns go to backward
+
+
+def test_backward_with_kept_columns_takes_the_gemm_path(monkeypatch):
+    x = np.random.default_rng(4).standard_normal((2, 3, 8, 24)).astype(np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    y, cols = conv_impl.conv2d_forward(cpu_conv._CPU, x, w, None, 1, 0, 1, 1, True)
+    calls = _spy(monkeypatch, "_weight_grad_loop")
+    gy, needs = np.ones_like(y), (False, True, False)
+    gw = KC.conv2d_backward(gy, x, w, 1, 0, 1, 1, needs, cols)[1]
+    assert calls == []
+    np.testing.assert_allclose(gw, KC.conv2d_backward(gy, x, w, 1, 0, 1, 1, needs)[1], rtol=1e-5)

@@ -1,0 +1,196 @@
+"""Direct conv2d loops on the CPU for few output channels: forward and weight gradient without a column
+matrix (stride 1, no dilation, one group; kernels/cpu/conv.py routes the calls that qualify here).
+
+Both work on "wide" planes: on the padded input's row pitch Wp, output pixel (ho, wo) sits at
+ho * Wp + wo, and tap (c, kh, kw) reads the input at that position plus c * Hp * Wp + kh * Wp + kw, so
+every tap is one contiguous run of L = (Ho - 1) * Wp + Wo input elements against the plane (the Wp - Wo
+extra columns of each row are computed and dropped in forward, multiplied by zeros in the weight
+gradient). Both take four output channels and four taps per pass, the batch split over threads like
+im2col's (kernels/cpu/_batch_threads.py).
+- forward (_forward_loop): each pass adds four runs, times their weights, into four plane
+  accumulators: each run is loaded once for four channels and each plane element stored once per four
+  taps (one channel and tap per pass was store-bound, 2x slower). LeNet's first layer (64x3x32x32 -> 6,
+  5x5), whose 15 MB of columns a 6-row GEMM read back at ~40 GFLOP/s: 1.12-1.16 -> 0.67 ms on two
+  threads. 64x16x32x32 -> 32 (3x3, padding 1) 7.2-7.6 -> 5.5 ms, 64x3x32x32 -> 32 3.1-3.6 -> 1.65,
+  64x32x16x16 -> 32 3.4-3.6 -> 3.1.
+- weight gradient (_weight_grad_loop): each pass takes the 16 dot products of four runs with four wide
+  grad-output planes (zeros in the extra columns), vectorised by reassociation, nothing stored in the
+  loop. The im2col path wrote the whole column matrix for a product with few rows: LeNet's first layer
+  1.33-1.51 -> 0.52-0.61 ms, its second (64x6x14x14 -> 16) 0.75-0.86 -> 0.48-0.57, 64x16x32x32 -> 32
+  7.5-7.8 -> 4.3 (float32, two threads, im2col + GEMM against this, alternating in one process).
+Where they apply: at most DIRECT_MAX_OUT output channels (a 64-channel 3x3 layer ran as fast through
+the GEMM: 18.9-20.3 against 19.1-19.8 ms forward, and OpenBLAS scales further on other machines), and
+runs of at least DIRECT_MIN_RUN elements (128x32x8x8 -> 24, runs of 78: forward 1.6-1.8 -> 2.7-2.9 ms,
+the per-pass set-up no longer paid). Forward keeps no columns for these layers: backward needs none.
+"""
+import numpy as np
+from numba import njit
+
+from kernels._conv_im2col import _sample_bytes
+from kernels.cpu._batch_threads import map_batch
+from kernels.cpu._scratch import padded
+
+DIRECT_MAX_OUT = 32
+DIRECT_MIN_RUN = 128
+
+
+def applies(g, x, w, b=None):
+    """Whether conv geometry g with these arrays runs the direct loops."""
+    run = (g.Ho - 1) * (g.W + 2 * g.padding[1]) + g.Wo
+    return (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1) and g.C_out <= DIRECT_MAX_OUT
+            and run >= DIRECT_MIN_RUN and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
+            and (b is None or b.dtype == x.dtype))
+
+
+def _blocked(count):
+    return (count + 3) // 4 * 4
+
+
+def _padded_part(x, n0, n1, g):
+    return padded(x[n0:n1], *g.padding)
+
+
+def forward(x, w, b, g):
+    """conv2d(x, w) + b for a geometry g that ``applies``."""
+    dtype = x.dtype
+    x = np.ascontiguousarray(x)
+    taps = g.C * g.kH * g.kW
+    blocks, groups4 = _blocked(g.C_out) // 4, _blocked(taps) // 4
+    # weights as [block of 4 output channels][group of 4 taps][tap][channel], zero past the real ones
+    padded_w = np.zeros((blocks * 4, groups4 * 4), dtype)
+    padded_w[:g.C_out, :taps] = w.reshape(g.C_out, taps)
+    packed = np.ascontiguousarray(padded_w.reshape(blocks, 4, groups4, 4).transpose(0, 2, 3, 1))
+    bias = np.zeros(blocks * 4, dtype)
+    if b is not None:
+        bias[:g.C_out] = b
+    y = np.empty((g.N, g.C_out, g.Ho, g.Wo), dtype)
+
+    def run(n0, n1):
+        _forward_loop(_padded_part(x, n0, n1, g), packed, bias, y[n0:n1], g.kH, g.kW)
+
+    map_batch(run, g.N, g.N * _sample_bytes(g))
+    return y
+
+
+def weight_grad(grad_y, x, g):
+    """The gradient of sum(grad_y * conv2d(x, w)) with respect to w (C_out, C, kH, kW), for a geometry g
+    that ``applies``: each part of the batch sums its own, and the parts' sums are added in order."""
+    x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
+    taps = g.C * g.kH * g.kW
+
+    def run(n0, n1):
+        gw = np.zeros((_blocked(g.C_out), _blocked(taps)), x.dtype)
+        _weight_grad_loop(_padded_part(x, n0, n1, g), grad_y[n0:n1], gw, g.kH, g.kW)
+        return gw
+
+    parts = map_batch(run, g.N, g.N * _sample_bytes(g))
+    gw = parts[0]
+    for part in parts[1:]:
+        gw += part
+    return np.ascontiguousarray(gw[:g.C_out, :taps]).reshape(g.C_out, g.C, g.kH, g.kW)
+
+
+@njit(nogil=True, cache=True)
+def _tap_offsets(count, taps, kH, kW, Hp, Wp):
+    # where each tap's run starts in a sample's padded input; taps past the last repeat it (their weights
+    # are zero in forward, their sums dropped in the weight gradient)
+    offsets = np.empty(count, dtype=np.int64)
+    for t in range(count):
+        tap = min(t, taps - 1)
+        offsets[t] = (tap // (kH * kW)) * Hp * Wp + ((tap // kW) % kH) * Wp + tap % kW
+    return offsets
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"})
+def _forward_loop(xp, packed, bias, y, kH, kW):
+    # y = conv2d(xp, w) + bias for xp already padded; see the module docstring
+    N, C, Hp, Wp = xp.shape
+    C_out, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
+    L = (Ho - 1) * Wp + Wo
+    x_flat = xp.reshape(N, C * Hp * Wp)
+    offsets = _tap_offsets(packed.shape[1] * 4, C * kH * kW, kH, kW, Hp, Wp)
+    acc = np.empty((4, L), dtype=y.dtype)
+    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+    for n in range(N):
+        xn = x_flat[n]
+        for blk in range(packed.shape[0]):
+            for r in range(4):
+                acc[r, :] = bias[4 * blk + r]
+            for grp in range(packed.shape[1]):
+                wg = packed[blk, grp]
+                t = 4 * grp
+                o0, o1, o2, o3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+                x0, x1, x2, x3 = xn[o0:o0 + L], xn[o1:o1 + L], xn[o2:o2 + L], xn[o3:o3 + L]
+                w00, w01, w02, w03 = wg[0, 0], wg[1, 0], wg[2, 0], wg[3, 0]
+                w10, w11, w12, w13 = wg[0, 1], wg[1, 1], wg[2, 1], wg[3, 1]
+                w20, w21, w22, w23 = wg[0, 2], wg[1, 2], wg[2, 2], wg[3, 2]
+                w30, w31, w32, w33 = wg[0, 3], wg[1, 3], wg[2, 3], wg[3, 3]
+                for p in range(L):
+                    v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+                    a0[p] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+                    a1[p] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+                    a2[p] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+                    a3[p] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+            for r in range(min(4, C_out - 4 * blk)):
+                for ho in range(Ho):
+                    y[n, 4 * blk + r, ho, :] = acc[r, ho * Wp:ho * Wp + Wo]
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def _weight_grad_loop(xp, gy, gw, kH, kW):
+    # gw[co, tap] += the sum over samples and output pixels of gy[n, co, pixel] * xp[n, tap's pixel], for
+    # xp already padded; gw is (C_out, taps) rounded up to fours. See the module docstring.
+    N, C, Hp, Wp = xp.shape
+    C_out, Ho, Wo = gy.shape[1], gy.shape[2], gy.shape[3]
+    L = (Ho - 1) * Wp + Wo
+    x_flat = xp.reshape(N, C * Hp * Wp)
+    offsets = _tap_offsets(gw.shape[1], C * kH * kW, kH, kW, Hp, Wp)
+    zero = gw.dtype.type(0)
+    wide = np.zeros((gw.shape[0], L), dtype=gw.dtype)  # grad planes on the pitch Wp; rows past C_out stay 0
+    for n in range(N):
+        for co in range(C_out):
+            for ho in range(Ho):
+                wide[co, ho * Wp:ho * Wp + Wo] = gy[n, co, ho, :]
+        xn = x_flat[n]
+        for r in range(0, gw.shape[0], 4):
+            g0, g1, g2, g3 = wide[r], wide[r + 1], wide[r + 2], wide[r + 3]
+            for t in range(0, gw.shape[1], 4):
+                o0, o1, o2, o3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+                x0, x1, x2, x3 = xn[o0:o0 + L], xn[o1:o1 + L], xn[o2:o2 + L], xn[o3:o3 + L]
+                s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+                s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+                for p in range(L):
+                    v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+                    h0, h1, h2, h3 = g0[p], g1[p], g2[p], g3[p]
+                    s00 += h0 * v0
+                    s01 += h0 * v1
+                    s02 += h0 * v2
+                    s03 += h0 * v3
+                    s10 += h1 * v0
+                    s11 += h1 * v1
+                    s12 += h1 * v2
+                    s13 += h1 * v3
+                    s20 += h2 * v0
+                    s21 += h2 * v1
+                    s22 += h2 * v2
+                    s23 += h2 * v3
+                    s30 += h3 * v0
+                    s31 += h3 * v1
+                    s32 += h3 * v2
+                    s33 += h3 * v3
+                gw[r, t] += s00
+                gw[r, t + 1] += s01
+                gw[r, t + 2] += s02
+                gw[r, t + 3] += s03
+                gw[r + 1, t] += s10
+                gw[r + 1, t + 1] += s11
+                gw[r + 1, t + 2] += s12
+                gw[r + 1, t + 3] += s13
+                gw[r + 2, t] += s20
+                gw[r + 2, t + 1] += s21
+                gw[r + 2, t + 2] += s22
+                gw[r + 2, t + 3] += s23
+                gw[r + 3, t] += s30
+                gw[r + 3, t + 1] += s31
+                gw[r + 3, t + 2] += s32
+                gw[r + 3, t + 3] += s33

@@ -1,0 +1,56 @@
+"""Per-thread scratch buffers for the CPU convolutions, and zero-padded copies of their input.
+
+A buffer per slot and thread is kept and reused across calls, so large temporaries (column matrices,
+transposed gradients, padded inputs) are not page-faulted in again on every call; its contents are
+undefined when handed out.
+"""
+import math
+import threading
+
+import numpy as np
+from numba import njit, uint64
+
+_local = threading.local()
+
+
+def workspace(slot, shape, dtype):
+    """Scratch array of shape/dtype (contents undefined), reusing this thread's buffer for slot."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    buf = getattr(_local, slot, None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = np.empty(max(nbytes, 64), dtype=np.uint8)
+        setattr(_local, slot, buf)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def padded(x, ph, pw):
+    """Contiguous x (N, C, H, W) zero-padded by ph rows and pw columns on each side, in this thread's
+    "padded" workspace; x itself without padding."""
+    if not (ph or pw):
+        return x
+    N, C, H, W = x.shape
+    out = workspace("padded", (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    _pad(x, out, ph, pw)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _pad(x, xp, ph, pw):
+    """xp = x zero-padded by ph rows and pw columns on each side of every (n, c) plane."""
+    N, C, H, W = x.shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    src = x.reshape(-1)
+    dst = xp.reshape(-1)
+    for t in range(N * C):
+        plane = uint64(t * Hp * Wp)
+        dst[plane:plane + uint64(ph * Wp)] = 0
+        dst[plane + uint64((ph + H) * Wp):plane + uint64(Hp * Wp)] = 0
+        for h in range(H):
+            d0 = plane + uint64((h + ph) * Wp)
+            s0 = uint64((t * H + h) * W)
+            for j in range(uint64(pw)):
+                dst[d0 + j] = 0
+                dst[d0 + uint64(pw + W) + j] = 0
+            for j in range(uint64(W)):
+                dst[d0 + uint64(pw) + j] = src[s0 + j]
