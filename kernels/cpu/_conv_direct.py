@@ -1,5 +1,5 @@
-"""Direct conv2d loops on the CPU for few output channels: forward and weight gradient without a column
-matrix (stride 1, no dilation, one group; kernels/cpu/conv.py routes the calls that qualify here).
+"""Direct conv2d loops on the CPU for few output channels: forward, weight and input gradients without a
+column matrix (stride 1, no dilation, one group; kernels/cpu/conv.py routes the calls that qualify here).
 
 Both work on "wide" planes: on the padded input's row pitch Wp, output pixel (ho, wo) sits at
 ho * Wp + wo, and tap (c, kh, kw) reads the input at that position plus c * Hp * Wp + kh * Wp + kw, so
@@ -18,6 +18,8 @@ im2col's (kernels/cpu/_batch_threads.py).
   loop. The im2col path wrote the whole column matrix for a product with few rows: LeNet's first layer
   1.33-1.51 -> 0.52-0.61 ms, its second (64x6x14x14 -> 16) 0.75-0.86 -> 0.48-0.57, 64x16x32x32 -> 32
   7.5-7.8 -> 4.3 (float32, two threads, im2col + GEMM against this, alternating in one process).
+- input gradient (``grad_input``): the forward loop on grad_y, with the weights flipped and transposed,
+  for "same"-padded layers (``grad_input_applies``).
 Where they apply: at most DIRECT_MAX_OUT output channels (a 64-channel 3x3 layer ran as fast through
 the GEMM: 18.9-20.3 against 19.1-19.8 ms forward, and OpenBLAS scales further on other machines), and
 runs of at least DIRECT_MIN_RUN elements (128x32x8x8 -> 24, runs of 78: forward 1.6-1.8 -> 2.7-2.9 ms,
@@ -40,6 +42,22 @@ def applies(g, x, w, b=None):
     return (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1) and g.C_out <= DIRECT_MAX_OUT
             and run >= DIRECT_MIN_RUN and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
             and (b is None or b.dtype == x.dtype))
+
+
+def grad_input_applies(g, x, w):
+    """Whether conv2d's input gradient for geometry g runs as a direct forward (``grad_input``): its
+    transposed geometry ``applies`` and the padding is "same" (2p = k - 1). A valid 5x5 conv (LeNet's
+    second layer) pads its 10x10 grad planes by 4 all round, and the GEMM path won there (0.73 against
+    1.16 ms); 64x16x32x32 -> 32 and 64x3x32x32 -> 32 (3x3, padding 1) took 8.6-9.1 -> 5.8-5.9 and
+    3.1-3.4 -> 2.0 ms (GEMM + col2im against this)."""
+    (ph, pw) = g.padding
+    return 2 * ph == g.kH - 1 and 2 * pw == g.kW - 1 and applies(_transposed(g), x, w)
+
+
+def _transposed(g):
+    # the geometry of grad_x = conv2d(grad_y, w flipped and transposed, padding k - 1 - p), stride 1
+    return g._replace(C=g.C_out, H=g.Ho, W=g.Wo, C_out=g.C, Ho=g.H, Wo=g.W,
+                      padding=(g.kH - 1 - g.padding[0], g.kW - 1 - g.padding[1]))
 
 
 def _blocked(count):
@@ -88,6 +106,14 @@ def weight_grad(grad_y, x, g):
     for part in parts[1:]:
         gw += part
     return np.ascontiguousarray(gw[:g.C_out, :taps]).reshape(g.C_out, g.C, g.kH, g.kW)
+
+
+def grad_input(grad_y, w, g):
+    """The gradient of sum(grad_y * conv2d(x, w)) with respect to x, for a geometry g where
+    ``grad_input_applies``: the direct forward of grad_y with w's taps flipped and its channel axes
+    swapped."""
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return forward(grad_y, flipped, None, _transposed(g))
 
 
 @njit(nogil=True, cache=True)

@@ -20,8 +20,9 @@ the CPU pieces:
   for LeNet's first layer).
 - the weight gradient's GEMM with few output channels: a Numba dot-product loop (``_few_rows_nt``),
   faster than OpenBLAS on such thin products.
-- few output channels (stride 1, no dilation, one group): forward and the weight gradient run direct
-  loops without a column matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them.
+- few output channels (stride 1, no dilation, one group): forward and the weight gradient (and the
+  input gradient of "same"-padded layers with few input channels) run direct loops without a column
+  matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them.
 - batch chunks of ~4 MB of columns (``chunk_bytes``) keep each chunk's columns in cache between
   the im2col that writes them and the GEMM that reads them (and GEMM -> col2im in backward).
 - workspace (kernels/cpu/_scratch.py): the temporaries (columns, transposed grads, padded input) live in
@@ -196,12 +197,18 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     op = "conv2d_backward"
     g = conv2d_geometry(op, x, w, None, stride, padding, dilation, groups)
     need_x, need_w, need_b = check_needs(op, needs)
-    if not (need_w and columns is None and conv_direct.applies(g, x, w)):
+    direct_x = need_x and conv_direct.grad_input_applies(g, x, w)
+    direct_w = need_w and columns is None and conv_direct.applies(g, x, w)
+    if not (direct_x or direct_w):
         return _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups, needs, columns)
     check_grad_output(op, grad_y, (g.N, g.C_out, g.Ho, g.Wo), x.dtype)
-    gx, _, gb = _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups,
-                                      (need_x, False, need_b), None)
-    return gx, conv_direct.weight_grad(grad_y, x, g), gb
+    rest = (need_x and not direct_x, need_w and not direct_w, need_b)
+    gx, gw, gb = _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups, rest, columns)
+    if direct_x:
+        gx = conv_direct.grad_input(grad_y, w, g)
+    if direct_w:
+        gw = conv_direct.weight_grad(grad_y, x, g)
+    return gx, gw, gb
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups):

@@ -75,6 +75,33 @@ def test_direct_weight_grad_equals_im2col(monkeypatch, case, dtype):
             np.testing.assert_allclose(array, expected, **_tol(dtype))
 
 
+SAME_PADDED = [(3, 5, 9, 7, 6, (3, 3), (1, 1), (1, 1), (1, 1), 1, True),
+               (2, 4, 8, 6, 29, (5, 3), (1, 1), (2, 1), (1, 1), 1, True),
+               (2, 7, 6, 9, 3, (1, 1), (1, 1), (0, 0), (1, 1), 1, False)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", SAME_PADDED, ids=["3x3", "5x3-29-out", "1x1"])
+def test_direct_grad_input_equals_im2col(monkeypatch, case, dtype):
+    """"Same"-padded layers take their input gradient from the forward loop run on grad_y (flipped,
+    transposed weights): col2im's numbers."""
+    rng = np.random.default_rng(19)
+    x, w, b, s, p, d, g = _conv_args(case, dtype, rng)
+    gy = rng.standard_normal(KC.conv2d_forward(x, w, None, s, p, d, g).shape).astype(dtype)
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, s, p, d, g, (True, True, True), None)
+    _split_in_three(monkeypatch)
+    calls = _spy(monkeypatch, "_forward_loop")
+    for needs in [(True, False, False), (True, True, True)]:
+        calls.clear()
+        got = KC.conv2d_backward(gy, x, w, s, p, d, g, needs)
+        assert sum(calls) == x.shape[0] and len(calls) == min(3, x.shape[0])  # the grad-input loop, split
+        for flag, array, expected in zip(needs, got, want):
+            assert (array is None) == (not flag)
+            if flag:
+                assert array.dtype == dtype and array.shape == expected.shape
+                np.testing.assert_allclose(array, expected, **_tol(dtype))
+
+
 def test_direct_loops_only_where_they_apply():
     def geometry(x, w, stride=1, padding=0, dilation=1, groups=1):
         return conv2d_geometry("test", x, w, None, stride, padding, dilation, groups)
@@ -91,6 +118,13 @@ def test_direct_loops_only_where_they_apply():
     assert not applies(x, w, dilation=2)
     assert not applies(x, np.zeros((3, 1, 3, 3), np.float32), groups=3)
     assert not applies(x.astype(np.float16), w.astype(np.float16))
+    # the input gradient: "same" padding only, and few input channels
+    x_same, w_same = np.zeros((2, 3, 8, 24), np.float32), np.zeros((4, 3, 3, 3), np.float32)
+    assert direct.grad_input_applies(geometry(x_same, w_same, padding=1), x_same, w_same)
+    assert not direct.grad_input_applies(geometry(x_same, w_same), x_same, w_same)  # valid conv
+    x_wide = np.zeros((2, direct.DIRECT_MAX_OUT + 1, 8, 24), np.float32)
+    w_wide = np.zeros((4, direct.DIRECT_MAX_OUT + 1, 3, 3), np.float32)
+    assert not direct.grad_input_applies(geometry(x_wide, w_wide, padding=1), x_wide, w_wide)
     # forward keeps no columns for these layers (backward's weight gradient needs none), even small ones
     small = np.zeros((2, 3, 8, 24), np.float32)
     y, cols = KC.conv2d_forward(small, w, None, 1, 0, 1, 1, keep_columns=True)
