@@ -1,13 +1,21 @@
 """Scaled dot-product attention on NumPy: blocked over query rows with BLAS matmuls per block
 (kernels/_attention_blocked.py, shared with kernels.cuda's backward), memory O(block x S), not O(L x S).
-The many small products run on one OpenBLAS thread (kernels/cpu/_blas_threads.py says why).
+
+The batch (batch x heads) is split over threads like the convolutions' (kernels/cpu/_batch_threads.py):
+each part runs its blocks with its small products on one OpenBLAS thread (_blas_threads.py says why), and
+NumPy releases the GIL inside each product and elementwise pass. float32, two threads, one part against
+two (with causal key skipping, kernels/_attention_blocked.py): (64, 128, 64) full forward 6.1-7.2 -> 3.2-3.4
+ms, backward 11.4-12.7 -> 6.8-7.3; (8, 1024, 64) causal forward 45-47 -> 15-19, backward 90 -> 28-32, full
+35-37 -> 18-22 and 79-81 -> 40-43. A process can also land in a state where every backward call
+page-faults its ~10 MB of temporaries afresh (2,460 faults, +6 ms at (64, 128, 64)): glibc returning
+freed blocks to the system, as noted in README's "Training throughput".
 
 float16 computes in float32. See kernels/_attention_blocked.py for the arguments and the masked-row rule.
 """
 import numpy as np
 
 from kernels import _attention_blocked as _blocked
-from kernels.cpu._blas_threads import single_threaded_blas
+from kernels.cpu._batch_threads import map_batch
 
 __all__ = ["attention_forward", "attention_backward"]
 
@@ -18,13 +26,26 @@ def _compute(*arrays):
     return [None if a is None else np.ascontiguousarray(a, dtype=dtype) for a in arrays]
 
 
+def _score_bytes(q, k):
+    return q.shape[0] * q.shape[1] * k.shape[1] * q.itemsize
+
+
+def _joined(parts):
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def attention_forward(q, k, v, mask, mask_div, scale, is_causal):
     """softmax(scale * q k^T + mask) v per batch entry -> (out (B, L, Ev), lse (B, L)), lse in the
     compute dtype."""
     orig = q.dtype
     q, k, v, mask = _compute(q, k, v, mask)
-    with single_threaded_blas():
-        out, lse = _blocked.attention_forward(np, q, k, v, mask, mask_div, scale, is_causal)
+
+    def run(b0, b1):
+        return _blocked.attention_forward(np, q[b0:b1], k[b0:b1], v[b0:b1], mask, mask_div, scale, is_causal,
+                                          first=b0)
+
+    parts = map_batch(run, q.shape[0], _score_bytes(q, k))
+    out, lse = _joined([p[0] for p in parts]), _joined([p[1] for p in parts])
     return out.astype(orig, copy=False), lse
 
 
@@ -32,7 +53,15 @@ def attention_backward(grad_out, q, k, v, out, lse, mask, mask_div, scale, is_ca
     """(grad_q, grad_k, grad_v, grad_mask), None where needs[i] is false; recomputes P per block from lse."""
     orig = q.dtype
     grad_out, q, k, v, out, mask = _compute(grad_out, q, k, v, out, mask)
-    with single_threaded_blas():
-        grads = _blocked.attention_backward(np, grad_out, q, k, v, out, lse, mask, mask_div, scale, is_causal,
-                                            needs)
-    return tuple(None if g is None else g.astype(orig, copy=False) for g in grads)
+
+    def run(b0, b1):
+        parts = (a[b0:b1] for a in (grad_out, q, k, v, out, lse))
+        return _blocked.attention_backward(np, *parts, mask, mask_div, scale, is_causal, needs, first=b0)
+
+    parts = map_batch(run, q.shape[0], _score_bytes(q, k))
+    grads = [None if parts[0][i] is None else _joined([p[i] for p in parts]) for i in range(3)]
+    grad_mask = parts[0][3]
+    for p in parts[1:]:  # each part summed its own entries' mask gradient: added in order
+        if grad_mask is not None:
+            grad_mask += p[3]
+    return tuple(None if g is None else g.astype(orig, copy=False) for g in grads + [grad_mask])

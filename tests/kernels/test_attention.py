@@ -86,10 +86,12 @@ def test_cpu_forward_and_backward_match_the_definition(case):
             np.testing.assert_allclose(mine, want, atol=1e-12)
 
 
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize("budget", [1, 70, 150])
-def test_small_blocks_give_the_same_numbers(budget):
+def test_small_blocks_give_the_same_numbers(budget, causal):
     # budget 1: one query row of one entry per block; 150: two rows; the results must not depend on it
-    q, k, v, mask, div, causal = _inputs((4, 3, 67, 2, 3, (2, 3, 67), 2, False))
+    # (causal blocks also leave out the keys after their last row)
+    q, k, v, mask, div, causal = _inputs((4, 3, 67, 2, 3, (2, 3, 67), 2, causal))
     out, lse = blocked.attention_forward(np, q, k, v, mask, div, 0.3, causal, budget=budget)
     ref, ref_lse = blocked.attention_forward(np, q, k, v, mask, div, 0.3, causal)
     np.testing.assert_allclose(out, ref, atol=1e-13)
@@ -99,6 +101,16 @@ def test_small_blocks_give_the_same_numbers(budget):
     whole = blocked.attention_backward(np, g, q, k, v, ref, ref_lse, mask, div, 0.3, causal, (True,) * 4)
     for a, b in zip(small, whole):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cpu_batch_split_over_threads_gives_the_same_numbers(case, monkeypatch):
+    """Each part of the batch (three here) finds its entries' mask rows (mask_div, Bm) and adds its mask
+    gradient to the others' in order."""
+    from kernels.cpu import _batch_threads
+    monkeypatch.setattr(_batch_threads, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(_batch_threads, "_thread_count", lambda: 3)
+    test_cpu_forward_and_backward_match_the_definition(case)
 
 
 def test_needs_leave_grads_out():
