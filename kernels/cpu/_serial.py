@@ -37,9 +37,10 @@ def serial_twin(kernel, **options):
 # by_size loops whose first argument has fewer elements (divided by the loop's cost) run serially (None:
 # 2**20 under workqueue, 2**17 under TBB or OpenMP). On 2 cores (serial -> two threads), 2**21 float32
 # elements: ReLU's backward 0.39 -> 0.20 ms; 301,056: 0.040 -> 0.025 ms; 65,536: ReLU's backward 0.009
-# serial against 0.011. Waking the pool costs ~5 us under OpenMP, so loops that do more per element win
-# on two threads sooner (float32, serial against two threads): GELU 14.6 / 12.0 us at 16,384 elements and
-# 45.5 / 30.5 at 65,536; sigmoid 13.2 / 13.3 at 32,768 and 24.6 / 17.7 at 65,536.
+# serial against 0.011. A parallel call costs ~3-5 us more than a serial one (TBB, measured through these
+# loops), so loops that do more per element win on two threads sooner (float32, serial against two
+# threads): GELU 14.6 / 12.0 us at 16,384 elements and 45.5 / 30.5 at 65,536; sigmoid 13.2 / 13.3 at
+# 32,768 and 24.6 / 17.7 at 65,536.
 SIZE_SERIAL_BELOW = None
 
 
