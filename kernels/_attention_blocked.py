@@ -14,8 +14,9 @@ mask[((first + b) // mask_div) % Bm] (``first``: where q's entries start in the 
 that splits the batch); ``scale``: the factor on q k^T; ``is_causal``: key j > query i is left out.
 A causal block takes only the keys up to its last query row: the keys after it are all left out, so their
 products are skipped, not computed and masked (blocks hold fewer rows than L once S is large: at
-(8, 1024, 64), 256 rows per block, 5/8 of the products). The causal mask is added (0 or -inf), a ufunc in
-place; NumPy's three-argument where held the GIL and halved the gain of two threads.
+(8, 1024, 64), 256 rows per block, 5/8 of the products). The causal -inf is written in place
+(``copyto(..., where=)``); NumPy's three-argument where, a new array, scaled far worse on two threads
+(16 x 128 x 128 scores, 200 calls: 45 ms on one thread, 111 ms each on two doing the same; copyto 22/39).
 A query row that every key leaves out (all -inf) gives output 0 and gradient 0 (PyTorch's
 scaled_dot_product_attention does the same): its lse is stored as +inf, so P = exp(s - lse) = 0.
 """
@@ -45,7 +46,7 @@ def _scores(xp, q, kt, mask, mask_div, scale, is_causal, b0, b1, l0, l1, first, 
         s += _mask_block(xp, mask, mask_div, first + b0, first + b1, l0, l1)[..., :keys]
     if is_causal:
         cut = xp.arange(keys)[None, :] > xp.arange(l0, l1)[:, None]
-        s += xp.where(cut, s.dtype.type(-math.inf), s.dtype.type(0))
+        xp.copyto(s, s.dtype.type(-math.inf), where=cut)
     return s
 
 
