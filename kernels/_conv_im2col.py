@@ -174,8 +174,12 @@ def _finish(dtype, *arrays):
 
 
 def conv2d_forward(B, x, w, b, stride, padding, dilation, groups, keep_columns):
-    op = "conv2d_forward"
-    g = conv2d_geometry(op, x, w, b, stride, padding, dilation, groups)
+    g = conv2d_geometry("conv2d_forward", x, w, b, stride, padding, dilation, groups)
+    return checked_forward(B, x, w, b, g, keep_columns)
+
+
+def checked_forward(B, x, w, b, g, keep_columns):
+    """conv2d_forward for arguments whose geometry g conv2d_geometry has already checked."""
     dtype = x.dtype
     x, w, b = _prepare(B, x, w, b)
     y, cols = forward(B, x, w, b, g, keep_columns)
@@ -195,12 +199,24 @@ def _check_columns(op, B, columns, g, dtype):
                          f"{getattr(columns, 'dtype', None)}")
 
 
-def conv2d_backward(B, grad_y, x, w, stride, padding, dilation, groups, needs, columns):
+def backward_args(B, grad_y, x, w, stride, padding, dilation, groups, needs, columns):
+    """Check conv2d_backward's arguments: (the geometry, (need_x, need_w, need_b))."""
     op = "conv2d_backward"
     g = conv2d_geometry(op, x, w, None, stride, padding, dilation, groups)
     check_grad_output(op, grad_y, (g.N, g.C_out, g.Ho, g.Wo), x.dtype)
-    need_x, need_w, need_b = check_needs(op, needs)
+    flags = check_needs(op, needs)
     _check_columns(op, B, columns, g, x.dtype)
+    return g, flags
+
+
+def conv2d_backward(B, grad_y, x, w, stride, padding, dilation, groups, needs, columns):
+    g, needs = backward_args(B, grad_y, x, w, stride, padding, dilation, groups, needs, columns)
+    return checked_backward(B, grad_y, x, w, g, needs, columns)
+
+
+def checked_backward(B, grad_y, x, w, g, needs, columns):
+    """conv2d_backward for arguments backward_args has already checked (needs: its three flags)."""
+    need_x, need_w, need_b = needs
     dtype = x.dtype
     grad_y, x, w = _prepare(B, grad_y, x, w)
     gx, gw = backward(B, grad_y, x, w, g, need_x, need_w, columns)

@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, uint64
 
 from kernels import _conv_im2col as _impl
-from kernels._conv_shapes import check_grad_output, check_needs, conv2d_geometry
+from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import padded, workspace
@@ -188,22 +188,18 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=Fals
     if conv_direct.applies(g, x, w, b):
         y = conv_direct.forward(x, w, b, g)
         return (y, None) if keep_columns else y
-    return _impl.conv2d_forward(_CPU, x, w, b, stride, padding, dilation, groups, keep_columns)
+    return _impl.checked_forward(_CPU, x, w, b, g, keep_columns)
 
 
 def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, columns=None):
     """(grad_x, grad_w, grad_b) of conv2d; entries whose `needs` flag is False are None. columns: what
     conv2d_forward(..., keep_columns=True) returned for this x, or None to recompute it."""
-    op = "conv2d_backward"
-    g = conv2d_geometry(op, x, w, None, stride, padding, dilation, groups)
-    need_x, need_w, need_b = check_needs(op, needs)
+    g, (need_x, need_w, need_b) = _impl.backward_args(_CPU, grad_y, x, w, stride, padding, dilation, groups,
+                                                      needs, columns)
     direct_x = need_x and conv_direct.grad_input_applies(g, x, w)
     direct_w = need_w and columns is None and conv_direct.applies(g, x, w)
-    if not (direct_x or direct_w):
-        return _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups, needs, columns)
-    check_grad_output(op, grad_y, (g.N, g.C_out, g.Ho, g.Wo), x.dtype)
     rest = (need_x and not direct_x, need_w and not direct_w, need_b)
-    gx, gw, gb = _impl.conv2d_backward(_CPU, grad_y, x, w, stride, padding, dilation, groups, rest, columns)
+    gx, gw, gb = _impl.checked_backward(_CPU, grad_y, x, w, g, rest, columns)
     if direct_x:
         gx = conv_direct.grad_input(grad_y, w, g)
     if direct_w:
