@@ -18,13 +18,15 @@ im2col's (kernels/cpu/_batch_threads.py).
   loop. The im2col path wrote the whole column matrix for a product with few rows: LeNet's first layer
   1.33-1.51 -> 0.52-0.61 ms, its second (64x6x14x14 -> 16) 0.75-0.86 -> 0.48-0.57, 64x16x32x32 -> 32
   7.5-7.8 -> 4.3 (float32, two threads, im2col + GEMM against this, alternating in one process).
-- input gradient (``grad_input``): the forward loop on grad_y, with the weights flipped and transposed,
-  for "same"-padded layers (``grad_input_applies``).
+- input gradient (``grad_input``): a direct forward (this one or kernels/cpu/_conv_batch_inner.py's) on
+  grad_y, with the weights flipped and transposed, for "same"-padded layers (``same_padded``).
 Where they apply: at most DIRECT_MAX_OUT output channels (a 64-channel 3x3 layer ran as fast through
 the GEMM: 18.9-20.3 against 19.1-19.8 ms forward, and OpenBLAS scales further on other machines), and
 runs of at least DIRECT_MIN_RUN elements (128x32x8x8 -> 24, runs of 78: forward 1.6-1.8 -> 2.7-2.9 ms,
 the per-pass set-up no longer paid). Forward keeps no columns for these layers: backward needs none.
 """
+import math
+
 import numpy as np
 from numba import njit
 
@@ -44,18 +46,20 @@ def applies(g, x, w, b=None):
             and (b is None or b.dtype == x.dtype))
 
 
-def grad_input_applies(g, x, w):
-    """Whether conv2d's input gradient for geometry g runs as a direct forward (``grad_input``): its
-    transposed geometry ``applies`` and the padding is "same" (2p = k - 1). A valid 5x5 conv (LeNet's
-    second layer) pads its 10x10 grad planes by 4 all round, and the GEMM path won there (0.73 against
-    1.16 ms); 64x16x32x32 -> 32 and 64x3x32x32 -> 32 (3x3, padding 1) took 8.6-9.1 -> 5.8-5.9 and
-    3.1-3.4 -> 2.0 ms (GEMM + col2im against this)."""
+def same_padded(g):
+    """Whether conv geometry g pads "same" (2p = k - 1): its input gradient is then a stride-1 conv of
+    grad_y with as much padding (``transposed``), which a direct forward runs where it applies
+    (kernels/cpu/conv.py routes it). A valid 5x5 conv (LeNet's second layer) pads its 10x10 grad planes
+    by 4 all round, and the GEMM path won there (0.73 against 1.16 ms through this file's loop, 0.89
+    against 0.99 through the batch-inner one); 64x16x32x32 -> 32 and 64x3x32x32 -> 32 (3x3, padding 1)
+    took 8.6-9.1 -> 5.8-5.9 and 3.1-3.4 -> 2.0 ms here (GEMM + col2im against this), 64x16x8x8 -> 32 and
+    128x32x8x8 -> 24 1.01 -> 0.64 and 2.60 -> 1.60 through the batch-inner loop."""
     (ph, pw) = g.padding
-    return 2 * ph == g.kH - 1 and 2 * pw == g.kW - 1 and applies(_transposed(g), x, w)
+    return 2 * ph == g.kH - 1 and 2 * pw == g.kW - 1
 
 
-def _transposed(g):
-    # the geometry of grad_x = conv2d(grad_y, w flipped and transposed, padding k - 1 - p), stride 1
+def transposed(g):
+    """The geometry of grad_x = conv2d(grad_y, w flipped and transposed, padding k - 1 - p), stride 1."""
     return g._replace(C=g.C_out, H=g.Ho, W=g.Wo, C_out=g.C, Ho=g.H, Wo=g.W,
                       padding=(g.kH - 1 - g.padding[0], g.kW - 1 - g.padding[1]))
 
@@ -70,24 +74,29 @@ def _padded_part(x, n0, n1, g):
 
 def forward(x, w, b, g):
     """conv2d(x, w) + b for a geometry g that ``applies``."""
-    dtype = x.dtype
     x = np.ascontiguousarray(x)
-    taps = g.C * g.kH * g.kW
-    blocks, groups4 = _blocked(g.C_out) // 4, _blocked(taps) // 4
-    # weights as [block of 4 output channels][group of 4 taps][tap][channel], zero past the real ones
-    padded_w = np.zeros((blocks * 4, groups4 * 4), dtype)
-    padded_w[:g.C_out, :taps] = w.reshape(g.C_out, taps)
-    packed = np.ascontiguousarray(padded_w.reshape(blocks, 4, groups4, 4).transpose(0, 2, 3, 1))
-    bias = np.zeros(blocks * 4, dtype)
-    if b is not None:
-        bias[:g.C_out] = b
-    y = np.empty((g.N, g.C_out, g.Ho, g.Wo), dtype)
+    packed, bias = packed_weights(w, b)
+    y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
 
     def run(n0, n1):
         _forward_loop(_padded_part(x, n0, n1, g), packed, bias, y[n0:n1], g.kH, g.kW)
 
     map_batch(run, g.N, g.N * _sample_bytes(g))
     return y
+
+
+def packed_weights(w, b):
+    """(packed, bias): w (C_out, C, kH, kW) as [block of 4 output channels][group of 4 taps][tap][channel]
+    and b as a vector, both zero past the real channels and taps; bias zero without b."""
+    C_out, taps = w.shape[0], math.prod(w.shape[1:])
+    blocks, groups4 = _blocked(C_out) // 4, _blocked(taps) // 4
+    padded_w = np.zeros((blocks * 4, groups4 * 4), w.dtype)
+    padded_w[:C_out, :taps] = w.reshape(C_out, taps)
+    packed = np.ascontiguousarray(padded_w.reshape(blocks, 4, groups4, 4).transpose(0, 2, 3, 1))
+    bias = np.zeros(blocks * 4, w.dtype)
+    if b is not None:
+        bias[:C_out] = b
+    return packed, bias
 
 
 def weight_grad(grad_y, x, g):
@@ -108,16 +117,16 @@ def weight_grad(grad_y, x, g):
     return np.ascontiguousarray(gw[:g.C_out, :taps]).reshape(g.C_out, g.C, g.kH, g.kW)
 
 
-def grad_input(grad_y, w, g):
-    """The gradient of sum(grad_y * conv2d(x, w)) with respect to x, for a geometry g where
-    ``grad_input_applies``: the direct forward of grad_y with w's taps flipped and its channel axes
-    swapped."""
+def grad_input(grad_y, w, g, direct_forward):
+    """The gradient of sum(grad_y * conv2d(x, w)) with respect to x, for a ``same_padded`` geometry g:
+    direct_forward (a ``forward`` that applies to ``transposed(g)``) of grad_y with w's taps flipped and
+    its channel axes swapped."""
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return forward(grad_y, flipped, None, _transposed(g))
+    return direct_forward(grad_y, flipped, None, transposed(g))
 
 
 @njit(nogil=True, cache=True)
-def _tap_offsets(count, taps, kH, kW, Hp, Wp):
+def tap_offsets(count, taps, kH, kW, Hp, Wp):
     # where each tap's run starts in a sample's padded input; taps past the last repeat it (their weights
     # are zero in forward, their sums dropped in the weight gradient)
     offsets = np.empty(count, dtype=np.int64)
@@ -128,35 +137,42 @@ def _tap_offsets(count, taps, kH, kW, Hp, Wp):
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"})
+def accumulate_taps(x_flat, packed_block, offsets, base, acc, L):
+    """acc[r, :L] += sum over taps t of packed_block[t // 4, t % 4, r] * x_flat[base + offsets[t]:][:L]:
+    four output channels, four taps per pass (see the module docstring)."""
+    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+    for grp in range(packed_block.shape[0]):
+        wg = packed_block[grp]
+        t = 4 * grp
+        o0, o1, o2, o3 = (base + offsets[t], base + offsets[t + 1], base + offsets[t + 2],
+                          base + offsets[t + 3])
+        x0, x1, x2, x3 = x_flat[o0:o0 + L], x_flat[o1:o1 + L], x_flat[o2:o2 + L], x_flat[o3:o3 + L]
+        w00, w01, w02, w03 = wg[0, 0], wg[1, 0], wg[2, 0], wg[3, 0]
+        w10, w11, w12, w13 = wg[0, 1], wg[1, 1], wg[2, 1], wg[3, 1]
+        w20, w21, w22, w23 = wg[0, 2], wg[1, 2], wg[2, 2], wg[3, 2]
+        w30, w31, w32, w33 = wg[0, 3], wg[1, 3], wg[2, 3], wg[3, 3]
+        for p in range(L):
+            v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+            a0[p] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+            a1[p] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+            a2[p] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+            a3[p] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"})
 def _forward_loop(xp, packed, bias, y, kH, kW):
     # y = conv2d(xp, w) + bias for xp already padded; see the module docstring
     N, C, Hp, Wp = xp.shape
     C_out, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
     L = (Ho - 1) * Wp + Wo
     x_flat = xp.reshape(N, C * Hp * Wp)
-    offsets = _tap_offsets(packed.shape[1] * 4, C * kH * kW, kH, kW, Hp, Wp)
+    offsets = tap_offsets(packed.shape[1] * 4, C * kH * kW, kH, kW, Hp, Wp)
     acc = np.empty((4, L), dtype=y.dtype)
-    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
     for n in range(N):
-        xn = x_flat[n]
         for blk in range(packed.shape[0]):
             for r in range(4):
                 acc[r, :] = bias[4 * blk + r]
-            for grp in range(packed.shape[1]):
-                wg = packed[blk, grp]
-                t = 4 * grp
-                o0, o1, o2, o3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
-                x0, x1, x2, x3 = xn[o0:o0 + L], xn[o1:o1 + L], xn[o2:o2 + L], xn[o3:o3 + L]
-                w00, w01, w02, w03 = wg[0, 0], wg[1, 0], wg[2, 0], wg[3, 0]
-                w10, w11, w12, w13 = wg[0, 1], wg[1, 1], wg[2, 1], wg[3, 1]
-                w20, w21, w22, w23 = wg[0, 2], wg[1, 2], wg[2, 2], wg[3, 2]
-                w30, w31, w32, w33 = wg[0, 3], wg[1, 3], wg[2, 3], wg[3, 3]
-                for p in range(L):
-                    v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
-                    a0[p] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
-                    a1[p] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
-                    a2[p] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
-                    a3[p] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+            accumulate_taps(x_flat[n], packed[blk], offsets, 0, acc, L)
             for r in range(min(4, C_out - 4 * blk)):
                 for ho in range(Ho):
                     y[n, 4 * blk + r, ho, :] = acc[r, ho * Wp:ho * Wp + Wo]
@@ -170,7 +186,7 @@ def _weight_grad_loop(xp, gy, gw, kH, kW):
     C_out, Ho, Wo = gy.shape[1], gy.shape[2], gy.shape[3]
     L = (Ho - 1) * Wp + Wo
     x_flat = xp.reshape(N, C * Hp * Wp)
-    offsets = _tap_offsets(gw.shape[1], C * kH * kW, kH, kW, Hp, Wp)
+    offsets = tap_offsets(gw.shape[1], C * kH * kW, kH, kW, Hp, Wp)
     zero = gw.dtype.type(0)
     wide = np.zeros((gw.shape[0], L), dtype=gw.dtype)  # grad planes on the pitch Wp; rows past C_out stay 0
     for n in range(N):

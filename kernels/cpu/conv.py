@@ -22,7 +22,9 @@ the CPU pieces:
   faster than OpenBLAS on such thin products.
 - few output channels (stride 1, no dilation, one group): forward and the weight gradient (and the
   input gradient of "same"-padded layers with few input channels) run direct loops without a column
-  matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them.
+  matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them. On small output planes with
+  a batch (short runs on the plane, LeNet's second layer) the forward takes the batch as its innermost
+  axis instead (kernels/cpu/_conv_batch_inner.py).
 - batch chunks of ~4 MB of columns (``chunk_bytes``) keep each chunk's columns in cache between
   the im2col that writes them and the GEMM that reads them (and GEMM -> col2im in backward).
 - workspace (kernels/cpu/_scratch.py): the temporaries (columns, transposed grads, padded input) live in
@@ -35,6 +37,7 @@ from numba import njit, uint64
 
 from kernels import _conv_im2col as _impl
 from kernels._conv_shapes import conv2d_geometry
+from kernels.cpu import _conv_batch_inner as conv_batch_inner
 from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import padded, workspace
@@ -177,16 +180,27 @@ def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
                 dst[d0 + j] = acc[s0 + j]
 
 
+def _direct_forward(g, x, w, b=None):
+    """The direct forward that serves conv geometry g with these arrays (the batch-inner loop, else the
+    wide-plane one), or None for im2col + GEMM."""
+    for path in (conv_batch_inner, conv_direct):
+        if path.applies(g, x, w, b):
+            return path.forward
+    return None
+
+
 def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=False):
     """y = conv2d(x, w) + b, as F.conv2d; x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW).
 
     With keep_columns, returns (y, columns): the im2col matrix, for conv2d_backward's weight gradient,
-    or None when it is larger than kernels._conv_im2col.KEEP_COLUMNS_BYTES or the direct loops serve
-    this layer (kernels/cpu/_conv_direct.py).
+    or None when it is larger than kernels._conv_im2col.KEEP_COLUMNS_BYTES or a direct loop serves this
+    layer (kernels/cpu/_conv_batch_inner.py, kernels/cpu/_conv_direct.py; backward then recomputes the
+    columns where it needs them).
     """
     g = conv2d_geometry("conv2d_forward", x, w, b, stride, padding, dilation, groups)
-    if conv_direct.applies(g, x, w, b):
-        y = conv_direct.forward(x, w, b, g)
+    direct_forward = _direct_forward(g, x, w, b)
+    if direct_forward is not None:
+        y = direct_forward(x, w, b, g)
         return (y, None) if keep_columns else y
     return _impl.checked_forward(_CPU, x, w, b, g, keep_columns)
 
@@ -196,12 +210,13 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     conv2d_forward(..., keep_columns=True) returned for this x, or None to recompute it."""
     g, (need_x, need_w, need_b) = _impl.backward_args(_CPU, grad_y, x, w, stride, padding, dilation, groups,
                                                       needs, columns)
-    direct_x = need_x and conv_direct.grad_input_applies(g, x, w)
+    grad_x_forward = (_direct_forward(conv_direct.transposed(g), grad_y, w)
+                      if need_x and conv_direct.same_padded(g) else None)
     direct_w = need_w and columns is None and conv_direct.applies(g, x, w)
-    rest = (need_x and not direct_x, need_w and not direct_w, need_b)
+    rest = (need_x and grad_x_forward is None, need_w and not direct_w, need_b)
     gx, gw, gb = _impl.checked_backward(_CPU, grad_y, x, w, g, rest, columns)
-    if direct_x:
-        gx = conv_direct.grad_input(grad_y, w, g)
+    if grad_x_forward is not None:
+        gx = conv_direct.grad_input(grad_y, w, g, grad_x_forward)
     if direct_w:
         gw = conv_direct.weight_grad(grad_y, x, g)
     return gx, gw, gb

@@ -7,6 +7,7 @@ import kernels.cpu as KC
 from kernels import _conv_im2col as conv_impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _batch_threads as batch_threads
+from kernels.cpu import _conv_batch_inner as batch_inner
 from kernels.cpu import _conv_direct as direct
 from kernels.cpu import conv as cpu_conv
 from tests.kernels.test_conv import CASES, SEVEN_OUT, _conv_args, _tol
@@ -18,8 +19,10 @@ DIRECT_IDS = ["padded", "batch1-wide-pad", "1x1", "kernel-is-input", "seven-out"
 
 
 def _split_in_three(monkeypatch):
-    """Every call splits its batch over three threads, and small planes take the direct loops."""
+    """Every call splits its batch over three threads, and small planes take the direct loops (not the
+    batch-inner forward)."""
     monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(batch_inner, "MIN_ROW_RUN", 1 << 62)
     monkeypatch.setattr(batch_threads, "_thread_count", lambda: 3)
     monkeypatch.setattr(direct, "DIRECT_MIN_RUN", 1)
 
@@ -118,13 +121,19 @@ def test_direct_loops_only_where_they_apply():
     assert not applies(x, w, dilation=2)
     assert not applies(x, np.zeros((3, 1, 3, 3), np.float32), groups=3)
     assert not applies(x.astype(np.float16), w.astype(np.float16))
-    # the input gradient: "same" padding only, and few input channels
+    # the input gradient: "same" padding only, and few input channels (the transposed conv's outputs)
     x_same, w_same = np.zeros((2, 3, 8, 24), np.float32), np.zeros((4, 3, 3, 3), np.float32)
-    assert direct.grad_input_applies(geometry(x_same, w_same, padding=1), x_same, w_same)
-    assert not direct.grad_input_applies(geometry(x_same, w_same), x_same, w_same)  # valid conv
+
+    def grad_input_forward(x, w, **kwargs):
+        g = geometry(x, w, **kwargs)
+        gy = np.zeros((g.N, g.C_out, g.Ho, g.Wo), np.float32)
+        return direct.same_padded(g) and cpu_conv._direct_forward(direct.transposed(g), gy, w)
+
+    assert grad_input_forward(x_same, w_same, padding=1) is direct.forward
+    assert not direct.same_padded(geometry(x_same, w_same))  # valid conv
     x_wide = np.zeros((2, direct.DIRECT_MAX_OUT + 1, 8, 24), np.float32)
     w_wide = np.zeros((4, direct.DIRECT_MAX_OUT + 1, 3, 3), np.float32)
-    assert not direct.grad_input_applies(geometry(x_wide, w_wide, padding=1), x_wide, w_wide)
+    assert grad_input_forward(x_wide, w_wide, padding=1) is None
     # forward keeps no columns for these layers (backward's weight gradient needs none), even small ones
     small = np.zeros((2, 3, 8, 24), np.float32)
     y, cols = KC.conv2d_forward(small, w, None, 1, 0, 1, 1, keep_columns=True)

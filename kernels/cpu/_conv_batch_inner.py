@@ -1,0 +1,97 @@
+"""conv2d forward on the CPU with the batch as the innermost axis, for few output channels on small planes.
+
+The direct loops of kernels/cpu/_conv_direct.py add one contiguous input run per tap into a "wide" output
+plane of (Ho - 1) * Wp + Wo elements; on small planes (LeNet's second layer: 10x10 outputs on a 14-wide
+pitch, runs of 136) each pass of four channels and four taps is short and its set-up dominates. Here the
+padded input is copied to (C, Hp, Wp, N): output row ho of a channel, for every sample, is then one run of
+Wo * N elements (640 for LeNet's second layer at batch 64), and tap (c, kh, kw) reads the input at that run
+shifted by ((c * Hp + kh) * Wp + kw) * N; no column of the run is wasted. The passes are the same as the
+direct forward's (_conv_direct.accumulate_taps); work items are (output row, block of four channels,
+chunk of the row), spread over Numba's threads. kernels/cpu/conv.py also runs the input gradient of
+"same"-padded layers through it (a conv of grad_y, _conv_direct.grad_input).
+Two threads, ms, this loop against the one conv.py took before: LeNet's second layer (64x6x14x14 -> 16,
+5x5) 0.41-0.55 -> 0.31-0.35 (wide-plane loop); 64x16x8x8 -> 32 (3x3, padding 1) 0.58-0.61 -> 0.36-0.39,
+128x32x8x8 -> 24 1.61-1.71 -> 1.10-1.41, 64x32x7x7 -> 32 0.88 -> 0.65 (im2col + GEMM).
+"""
+import numpy as np
+from numba import njit, prange
+
+from kernels.cpu import _conv_direct as conv_direct
+
+# Chunks of an output row hold whole columns of the batch and about this many elements: four accumulator
+# rows and four input runs of 1,024 float32 stay within L1 and L2 (64x6x14x14 -> 16: 0.42 ms single-threaded
+# at 512, 0.36 at 1,024 and 2,048; 64x16x32x32 -> 32: 11.5, 11.0, 10.0).
+CHUNK = 1024
+# Where the direct forward's wide runs ((Ho - 1) * Wp + Wo) reach this length it is as fast without the
+# two layout copies (two threads, ms, wide / here / im2col + GEMM): runs of 286, 64x32x16x16 -> 32 (3x3,
+# padding 1) 2.98 / 3.52 / 3.19, 64x16x16x16 -> 16 0.85 / 0.88 / 1.49; runs of 136, LeNet's second layer
+# 0.41 / 0.31 / 0.51; runs of 78 (which went to the GEMM), 128x32x8x8 -> 24 1.91 / 1.41 / 1.71.
+MAX_WIDE_RUN = 256
+# Rows (Wo * N) shorter than this (small batches) keep the other paths: LeNet's second layer at batch 1,
+# 2, 4 (rows of 10, 20, 40): 0.026 / 0.044 / 0.030, 0.037 / 0.048 / 0.040, 0.058 / 0.057 / 0.060;
+# 16x16x8x8 -> 32 (rows of 128): 0.29 / 0.14 / 0.21.
+MIN_ROW_RUN = 64
+
+
+def applies(g, x, w, b=None):
+    """Whether conv geometry g with these arrays runs here."""
+    wide_run = (g.Ho - 1) * (g.W + 2 * g.padding[1]) + g.Wo
+    return (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1)
+            and g.C_out <= conv_direct.DIRECT_MAX_OUT and wide_run < MAX_WIDE_RUN
+            and g.Wo * g.N >= MIN_ROW_RUN and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
+            and (b is None or b.dtype == x.dtype))
+
+
+def forward(x, w, b, g):
+    """conv2d(x, w) + b for a geometry g that ``applies``."""
+    ph, pw = g.padding
+    Hp, Wp = g.H + 2 * ph, g.W + 2 * pw
+    packed, bias = conv_direct.packed_weights(w, b)
+    xt = np.empty((g.C, Hp, Wp, g.N), x.dtype)
+    _to_batch_inner(np.ascontiguousarray(x), xt, ph, pw)
+    offsets = conv_direct.tap_offsets(packed.shape[1] * 4, g.C * g.kH * g.kW, g.kH, g.kW, Hp, Wp) * g.N
+    y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
+    _rows(xt.reshape(-1), packed, bias, offsets, y, Wp, max(1, CHUNK // g.N) * g.N)
+    return y
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _to_batch_inner(x, xt, ph, pw):
+    # xt (C, Hp, Wp, N) = x (N, C, H, W) zero-padded by ph rows and pw columns
+    N, C, H, W = x.shape
+    Hp, Wp = xt.shape[1], xt.shape[2]
+    for c in prange(C):
+        for h in range(Hp):
+            if h < ph or h >= ph + H:
+                xt[c, h] = 0
+                continue
+            for j in range(pw):
+                xt[c, h, j] = 0
+                xt[c, h, Wp - 1 - j] = 0
+            for n in range(N):
+                for j in range(W):
+                    xt[c, h, j + pw, n] = x[n, c, h - ph, j]
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _rows(flat, packed, bias, offsets, y, Wp, chunk):
+    # y = conv2d + bias from the batch-inner padded input `flat`; see the module docstring
+    N, C_out, Ho, Wo = y.shape
+    row = Wo * N
+    chunk = min(chunk, row)
+    chunks = (row + chunk - 1) // chunk
+    blocks = packed.shape[0]
+    for item in prange(Ho * blocks * chunks):
+        ho = item // (blocks * chunks)
+        blk = (item // chunks) % blocks
+        q0 = (item % chunks) * chunk
+        L = min(chunk, row - q0)
+        acc = np.empty((4, chunk + 16), dtype=y.dtype)  # + 16: rows 4 KiB apart slowed the stores
+        for r in range(4):
+            acc[r, :L] = bias[4 * blk + r]
+        conv_direct.accumulate_taps(flat, packed[blk], offsets, ho * Wp * N + q0, acc, L)
+        wo0 = q0 // N
+        for r in range(min(4, C_out - 4 * blk)):
+            for n in range(N):
+                for j in range(L // N):
+                    y[n, 4 * blk + r, ho, wo0 + j] = acc[r, j * N + n]
