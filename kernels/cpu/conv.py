@@ -180,12 +180,12 @@ def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
                 dst[d0 + j] = acc[s0 + j]
 
 
-def _direct_forward(g, x, w, b=None):
-    """The direct forward that serves conv geometry g with these arrays (the batch-inner loop, else the
-    wide-plane one), or None for im2col + GEMM."""
+def _direct_path(g, x, w, b=None):
+    """The module whose direct loops (forward, weight_grad) serve conv geometry g with these arrays: the
+    batch-inner one, else the wide-plane one, or None for im2col + GEMM."""
     for path in (conv_batch_inner, conv_direct):
         if path.applies(g, x, w, b):
-            return path.forward
+            return path
     return None
 
 
@@ -198,9 +198,9 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=Fals
     columns where it needs them).
     """
     g = conv2d_geometry("conv2d_forward", x, w, b, stride, padding, dilation, groups)
-    direct_forward = _direct_forward(g, x, w, b)
-    if direct_forward is not None:
-        y = direct_forward(x, w, b, g)
+    path = _direct_path(g, x, w, b)
+    if path is not None:
+        y = path.forward(x, w, b, g)
         return (y, None) if keep_columns else y
     return _impl.checked_forward(_CPU, x, w, b, g, keep_columns)
 
@@ -210,15 +210,16 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     conv2d_forward(..., keep_columns=True) returned for this x, or None to recompute it."""
     g, (need_x, need_w, need_b) = _impl.backward_args(_CPU, grad_y, x, w, stride, padding, dilation, groups,
                                                       needs, columns)
-    grad_x_forward = (_direct_forward(conv_direct.transposed(g), grad_y, w)
-                      if need_x and conv_direct.same_padded(g) else None)
-    direct_w = need_w and columns is None and conv_direct.applies(g, x, w)
-    rest = (need_x and grad_x_forward is None, need_w and not direct_w, need_b)
+    # grad_x of a "same"-padded layer: a direct forward of grad_y (kernels/cpu/_conv_direct.grad_input)
+    same = need_x and conv_direct.same_padded(g)
+    x_path = _direct_path(conv_direct.transposed(g), grad_y, w) if same else None
+    w_path = _direct_path(g, x, w) if need_w and columns is None else None
+    rest = (need_x and x_path is None, need_w and w_path is None, need_b)
     gx, gw, gb = _impl.checked_backward(_CPU, grad_y, x, w, g, rest, columns)
-    if grad_x_forward is not None:
-        gx = conv_direct.grad_input(grad_y, w, g, grad_x_forward)
-    if direct_w:
-        gw = conv_direct.weight_grad(grad_y, x, g)
+    if x_path is not None:
+        gx = conv_direct.grad_input(grad_y, w, g, x_path.forward)
+    if w_path is not None:
+        gw = w_path.weight_grad(grad_y, x, g)
     return gx, gw, gb
 
 

@@ -1,5 +1,6 @@
-"""kernels.cpu's batch-inner conv2d forward (kernels/cpu/_conv_batch_inner.py: few output channels, small
-planes, a batch): im2col + GEMM's numbers, in chunks of every size, and where it applies."""
+"""kernels.cpu's batch-inner conv2d loops (kernels/cpu/_conv_batch_inner.py: few output channels, small
+planes, a batch): forward (in chunks of every size), weight gradient and same-padded input gradient give
+im2col + GEMM's numbers; where they apply."""
 import numpy as np
 import pytest
 
@@ -40,6 +41,33 @@ def test_batch_inner_forward_equals_im2col(monkeypatch, case, dtype, chunk):
         want = conv_impl.conv2d_forward(cpu_conv._CPU, x, w, bias, s, p, d, g, False)
         assert got.dtype == dtype and got.shape == want.shape and got.flags.c_contiguous
         np.testing.assert_allclose(got, want, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
+def test_batch_inner_weight_grad_equals_im2col(monkeypatch, case, dtype):
+    """The batch-inner weight gradient (every block of channels and group of taps summed over all rows)
+    gives im2col + GEMM's gradient, whatever else backward is asked for."""
+    rng = np.random.default_rng(25)
+    x, w, b, s, p, d, g = _conv_args(case, dtype, rng)
+    x = np.concatenate([x, x[::-1], x])
+    gy = rng.standard_normal(KC.conv2d_forward(x, w, None, s, p, d, g).shape).astype(dtype)
+    gy = np.asfortranarray(gy)  # not C-contiguous
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, s, p, d, g, (True, True, True), None)
+    monkeypatch.setattr(batch_inner, "MIN_ROW_RUN", 1)
+    monkeypatch.setattr(batch_inner, "MAX_WIDE_RUN", 1 << 62)
+    calls = []
+    loop = batch_inner._weight_grad_rows
+    monkeypatch.setattr(batch_inner, "_weight_grad_rows", lambda *a: calls.append(1) or loop(*a))
+    for needs in [(False, True, False), (True, True, True), (True, False, True)]:
+        calls.clear()
+        got = KC.conv2d_backward(gy, x, w, s, p, d, g, needs)
+        assert len(calls) == needs[1]
+        for flag, array, expected in zip(needs, got, want):
+            assert (array is None) == (not flag)
+            if flag:
+                assert array.dtype == dtype and array.shape == expected.shape
+                np.testing.assert_allclose(array, expected, **_tol(dtype))
 
 
 def test_batch_inner_forward_reads_strided_input():

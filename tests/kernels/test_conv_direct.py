@@ -124,16 +124,16 @@ def test_direct_loops_only_where_they_apply():
     # the input gradient: "same" padding only, and few input channels (the transposed conv's outputs)
     x_same, w_same = np.zeros((2, 3, 8, 24), np.float32), np.zeros((4, 3, 3, 3), np.float32)
 
-    def grad_input_forward(x, w, **kwargs):
+    def grad_input_path(x, w, **kwargs):
         g = geometry(x, w, **kwargs)
         gy = np.zeros((g.N, g.C_out, g.Ho, g.Wo), np.float32)
-        return direct.same_padded(g) and cpu_conv._direct_forward(direct.transposed(g), gy, w)
+        return direct.same_padded(g) and cpu_conv._direct_path(direct.transposed(g), gy, w)
 
-    assert grad_input_forward(x_same, w_same, padding=1) is direct.forward
+    assert grad_input_path(x_same, w_same, padding=1) is direct
     assert not direct.same_padded(geometry(x_same, w_same))  # valid conv
     x_wide = np.zeros((2, direct.DIRECT_MAX_OUT + 1, 8, 24), np.float32)
     w_wide = np.zeros((4, direct.DIRECT_MAX_OUT + 1, 3, 3), np.float32)
-    assert grad_input_forward(x_wide, w_wide, padding=1) is None
+    assert grad_input_path(x_wide, w_wide, padding=1) is None
     # forward keeps no columns for these layers (backward's weight gradient needs none), even small ones
     small = np.zeros((2, 3, 8, 24), np.float32)
     y, cols = KC.conv2d_forward(small, w, None, 1, 0, 1, 1, keep_columns=True)
