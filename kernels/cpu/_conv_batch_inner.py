@@ -37,8 +37,8 @@ MAX_WIDE_RUN = 256
 MIN_ROW_RUN = 64
 
 
-def applies(g, x, w, b=None):
-    """Whether conv geometry g with these arrays runs here."""
+def applies(g, x, w, b=None, use="forward"):
+    """Whether conv geometry g with these arrays runs here, for `use` "forward" or "weight_grad" alike."""
     wide_run = (g.Ho - 1) * (g.W + 2 * g.padding[1]) + g.Wo
     return (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1)
             and g.C_out <= conv_direct.DIRECT_MAX_OUT and wide_run < MAX_WIDE_RUN

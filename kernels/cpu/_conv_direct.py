@@ -21,7 +21,8 @@ im2col's (kernels/cpu/_batch_threads.py).
 - input gradient (``grad_input``): a direct forward (this one or kernels/cpu/_conv_batch_inner.py's) on
   grad_y, with the weights flipped and transposed, for "same"-padded layers (``same_padded``).
 Where they apply: at most DIRECT_MAX_OUT output channels (a 64-channel 3x3 layer ran as fast through
-the GEMM: 18.9-20.3 against 19.1-19.8 ms forward, and OpenBLAS scales further on other machines), and
+the GEMM: 18.9-20.3 against 19.1-19.8 ms forward, and OpenBLAS scales further on other machines), or on
+long runs more channels with few taps (forward) or up to WEIGHT_GRAD_MAX_OUT (weight gradient), and
 runs of at least DIRECT_MIN_RUN elements (128x32x8x8 -> 24, runs of 78: forward 1.6-1.8 -> 2.7-2.9 ms,
 the per-pass set-up no longer paid). Forward keeps no columns for these layers: backward needs none.
 """
@@ -36,14 +37,29 @@ from kernels.cpu._scratch import padded
 
 DIRECT_MAX_OUT = 32
 DIRECT_MIN_RUN = 128
+# More output channels on long runs (two threads, ms, GEMM path / these loops, batch 32, 32x32, 3x3,
+# padding 1, runs of 1,086): forward with few taps (C * kH * kW, the GEMM's inner dimension) 3 -> 64
+# 2.84 / 2.01, 16 -> 64 7.87 / 6.37, 3 -> 128 4.33 / 3.10, but 32 -> 64 (288 taps) 10.5 / 11.2; the
+# weight gradient 3 -> 64 2.70 / 1.67, 32 -> 64 10.5-12.3 / 7.6-8.7, 64 -> 64 19.7 / 14.7 (on 16x16
+# planes, runs of 286, 64 -> 128: 8.3 / 10.4, hence the long runs).
+LONG_RUN = 512
+FEW_TAPS = 144
+WEIGHT_GRAD_MAX_OUT = 128
 
 
-def applies(g, x, w, b=None):
-    """Whether conv geometry g with these arrays runs the direct loops."""
+def applies(g, x, w, b=None, use="forward"):
+    """Whether conv geometry g with these arrays runs this file's loop for `use` ("forward" or
+    "weight_grad")."""
     run = (g.Ho - 1) * (g.W + 2 * g.padding[1]) + g.Wo
-    return (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1) and g.C_out <= DIRECT_MAX_OUT
-            and run >= DIRECT_MIN_RUN and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
-            and (b is None or b.dtype == x.dtype))
+    if not (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1) and run >= DIRECT_MIN_RUN
+            and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
+            and (b is None or b.dtype == x.dtype)):
+        return False
+    if g.C_out <= DIRECT_MAX_OUT:
+        return True
+    if use == "weight_grad":
+        return run >= LONG_RUN and g.C_out <= WEIGHT_GRAD_MAX_OUT
+    return run >= LONG_RUN and g.C * g.kH * g.kW <= FEW_TAPS
 
 
 def same_padded(g):

@@ -180,11 +180,11 @@ def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
                 dst[d0 + j] = acc[s0 + j]
 
 
-def _direct_path(g, x, w, b=None):
-    """The module whose direct loops (forward, weight_grad) serve conv geometry g with these arrays: the
-    batch-inner one, else the wide-plane one, or None for im2col + GEMM."""
+def _direct_path(g, x, w, b=None, use="forward"):
+    """The module whose direct loop for `use` ("forward" or "weight_grad") serves conv geometry g with these
+    arrays: the batch-inner one, else the wide-plane one, or None for im2col + GEMM."""
     for path in (conv_batch_inner, conv_direct):
-        if path.applies(g, x, w, b):
+        if path.applies(g, x, w, b, use):
             return path
     return None
 
@@ -213,7 +213,7 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     # grad_x of a "same"-padded layer: a direct forward of grad_y (kernels/cpu/_conv_direct.grad_input)
     same = need_x and conv_direct.same_padded(g)
     x_path = _direct_path(conv_direct.transposed(g), grad_y, w) if same else None
-    w_path = _direct_path(g, x, w) if need_w and columns is None else None
+    w_path = _direct_path(g, x, w, use="weight_grad") if need_w and columns is None else None
     rest = (need_x and x_path is None, need_w and w_path is None, need_b)
     gx, gw, gb = _impl.checked_backward(_CPU, grad_y, x, w, g, rest, columns)
     if x_path is not None:

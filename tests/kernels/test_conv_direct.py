@@ -78,6 +78,26 @@ def test_direct_weight_grad_equals_im2col(monkeypatch, case, dtype):
             np.testing.assert_allclose(array, expected, **_tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_loops_for_many_output_channels_on_long_runs(monkeypatch, dtype):
+    """40 output channels, runs of 19 * 32 + 30 = 638: forward (18 taps), weight gradient and the input
+    gradient of this "same"-padded layer (transposed: 40 -> 2 channels) all take the loops and give
+    im2col + GEMM's numbers."""
+    rng = np.random.default_rng(20)
+    x, w, b, s, p, d, g = _conv_args((2, 2, 20, 30, 40, (3, 3), (1, 1), (1, 1), (1, 1), 1, True), dtype, rng)
+    forward_calls = _spy(monkeypatch, "_forward_loop")
+    grad_calls = _spy(monkeypatch, "_weight_grad_loop")
+    y = KC.conv2d_forward(x, w, b, s, p, d, g)
+    want_y = conv_impl.conv2d_forward(cpu_conv._CPU, x, w, b, s, p, d, g, False)
+    np.testing.assert_allclose(y, want_y, **_tol(dtype))
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    got = KC.conv2d_backward(gy, x, w, s, p, d, g, (True, True, True))
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, s, p, d, g, (True, True, True), None)
+    for array, expected in zip(got, want):
+        np.testing.assert_allclose(array, expected, **_tol(dtype))
+    assert sum(forward_calls) == 2 * x.shape[0] and sum(grad_calls) == x.shape[0]  # forward and grad_x
+
+
 SAME_PADDED = [(3, 5, 9, 7, 6, (3, 3), (1, 1), (1, 1), (1, 1), 1, True),
                (2, 4, 8, 6, 29, (5, 3), (1, 1), (2, 1), (1, 1), 1, True),
                (2, 7, 6, 9, 3, (1, 1), (1, 1), (0, 0), (1, 1), 1, False)]
@@ -109,8 +129,8 @@ def test_direct_loops_only_where_they_apply():
     def geometry(x, w, stride=1, padding=0, dilation=1, groups=1):
         return conv2d_geometry("test", x, w, None, stride, padding, dilation, groups)
 
-    def applies(x, w, **kwargs):
-        return direct.applies(geometry(x, w, **kwargs), x, w)
+    def applies(x, w, use="forward", **kwargs):
+        return direct.applies(geometry(x, w, **kwargs), x, w, None, use)
 
     x, w = np.zeros((2, 3, 8, 24), np.float32), np.zeros((4, 3, 3, 3), np.float32)
     assert applies(x, w)  # runs of 5 * 24 + 22 = 142 elements ...
@@ -121,6 +141,18 @@ def test_direct_loops_only_where_they_apply():
     assert not applies(x, w, dilation=2)
     assert not applies(x, np.zeros((3, 1, 3, 3), np.float32), groups=3)
     assert not applies(x.astype(np.float16), w.astype(np.float16))
+    # more output channels on long runs (3 x 32 x 32, padding 1: runs of 31 * 34 + 32 = 1,086): the forward
+    # for few taps, the weight gradient up to WEIGHT_GRAD_MAX_OUT; not on 16 x 16 planes (runs of 286)
+    x_long = np.zeros((2, 3, 32, 32), np.float32)
+    w_64 = np.zeros((64, 3, 3, 3), np.float32)
+    assert applies(x_long, w_64, padding=1) and applies(x_long, w_64, padding=1, use="weight_grad")
+    assert not applies(x_long[..., :16, :16], w_64, padding=1)
+    assert not applies(x_long[..., :16, :16], w_64, padding=1, use="weight_grad")
+    x_many = np.zeros((2, 32, 32, 32), np.float32)  # 288 taps > FEW_TAPS
+    w_many = np.zeros((64, 32, 3, 3), np.float32)
+    assert not applies(x_many, w_many, padding=1) and applies(x_many, w_many, padding=1, use="weight_grad")
+    w_129 = np.zeros((direct.WEIGHT_GRAD_MAX_OUT + 1, 3, 3, 3), np.float32)
+    assert applies(x_long, w_129, padding=1) and not applies(x_long, w_129, padding=1, use="weight_grad")
     # the input gradient: "same" padding only, and few input channels (the transposed conv's outputs)
     x_same, w_same = np.zeros((2, 3, 8, 24), np.float32), np.zeros((4, 3, 3, 3), np.float32)
 
