@@ -23,8 +23,12 @@ the CPU pieces:
 - few output channels (stride 1, no dilation, one group): forward and the weight gradient (and the
   input gradient of "same"-padded layers with few input channels) run direct loops without a column
   matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them. On small output planes with
-  a batch (short runs on the plane, LeNet's second layer) the forward takes the batch as its innermost
-  axis instead (kernels/cpu/_conv_batch_inner.py).
+  a batch (short runs on the plane, LeNet's second layer) the loops take the batch as their innermost
+  axis instead (kernels/cpu/_conv_batch_inner.py). On long runs the wide-plane loops also serve more
+  output channels (forward with few taps, the weight gradient up to 128 channels).
+- 3x3 stride-1 layers with many channels (ResNet's): forward, and the input gradient of "same"-padded
+  ones, by Winograd's F(2x2, 3x3) (kernels/cpu/_conv_winograd.py): 16 GEMMs with 16 multiplies per four
+  outputs instead of 36.
 - batch chunks of ~4 MB of columns (``chunk_bytes``) keep each chunk's columns in cache between
   the im2col that writes them and the GEMM that reads them (and GEMM -> col2im in backward).
 - workspace (kernels/cpu/_scratch.py): the temporaries (columns, transposed grads, padded input) live in
@@ -39,6 +43,7 @@ from kernels import _conv_im2col as _impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _conv_batch_inner as conv_batch_inner
 from kernels.cpu import _conv_direct as conv_direct
+from kernels.cpu import _conv_winograd as conv_winograd
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import padded, workspace
 
@@ -180,10 +185,11 @@ def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
                 dst[d0 + j] = acc[s0 + j]
 
 
-def _direct_path(g, x, w, b=None, use="forward"):
-    """The module whose direct loop for `use` ("forward" or "weight_grad") serves conv geometry g with these
-    arrays: the batch-inner one, else the wide-plane one, or None for im2col + GEMM."""
-    for path in (conv_batch_inner, conv_direct):
+def _fast_path(g, x, w, b=None, use="forward"):
+    """The module whose loop for `use` ("forward" or "weight_grad") serves conv geometry g with these
+    arrays (the batch-inner direct loops, the wide-plane ones, Winograd's F(2x2, 3x3)), or None for
+    im2col + GEMM."""
+    for path in (conv_batch_inner, conv_direct, conv_winograd):
         if path.applies(g, x, w, b, use):
             return path
     return None
@@ -193,12 +199,11 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=Fals
     """y = conv2d(x, w) + b, as F.conv2d; x (N, C_in, H, W), w (C_out, C_in/groups, kH, kW).
 
     With keep_columns, returns (y, columns): the im2col matrix, for conv2d_backward's weight gradient,
-    or None when it is larger than kernels._conv_im2col.KEEP_COLUMNS_BYTES or a direct loop serves this
-    layer (kernels/cpu/_conv_batch_inner.py, kernels/cpu/_conv_direct.py; backward then recomputes the
-    columns where it needs them).
+    or None when it is larger than kernels._conv_im2col.KEEP_COLUMNS_BYTES or another loop serves this
+    layer (``_fast_path``; backward then recomputes the columns where it needs them).
     """
     g = conv2d_geometry("conv2d_forward", x, w, b, stride, padding, dilation, groups)
-    path = _direct_path(g, x, w, b)
+    path = _fast_path(g, x, w, b)
     if path is not None:
         y = path.forward(x, w, b, g)
         return (y, None) if keep_columns else y
@@ -210,10 +215,10 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     conv2d_forward(..., keep_columns=True) returned for this x, or None to recompute it."""
     g, (need_x, need_w, need_b) = _impl.backward_args(_CPU, grad_y, x, w, stride, padding, dilation, groups,
                                                       needs, columns)
-    # grad_x of a "same"-padded layer: a direct forward of grad_y (kernels/cpu/_conv_direct.grad_input)
+    # grad_x of a "same"-padded layer: a fast forward of grad_y (kernels/cpu/_conv_direct.grad_input)
     same = need_x and conv_direct.same_padded(g)
-    x_path = _direct_path(conv_direct.transposed(g), grad_y, w) if same else None
-    w_path = _direct_path(g, x, w, use="weight_grad") if need_w and columns is None else None
+    x_path = _fast_path(conv_direct.transposed(g), grad_y, w) if same else None
+    w_path = _fast_path(g, x, w, use="weight_grad") if need_w and columns is None else None
     rest = (need_x and x_path is None, need_w and w_path is None, need_b)
     gx, gw, gb = _impl.checked_backward(_CPU, grad_y, x, w, g, rest, columns)
     if x_path is not None:

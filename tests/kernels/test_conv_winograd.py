@@ -1,0 +1,106 @@
+"""kernels.cpu's Winograd F(2x2, 3x3) conv2d forward (kernels/cpu/_conv_winograd.py: 3x3, stride 1, many
+channels): im2col + GEMM's numbers for odd and even sizes, any padding, the batch split and chunked; the
+input gradient of "same"-padded layers through it; where it applies."""
+import numpy as np
+import pytest
+
+import kernels.cpu as KC
+from kernels import _conv_im2col as conv_impl
+from kernels._conv_shapes import conv2d_geometry
+from kernels.cpu import _batch_threads as batch_threads
+from kernels.cpu import _conv_batch_inner as batch_inner
+from kernels.cpu import _conv_direct as direct
+from kernels.cpu import _conv_winograd as winograd
+from kernels.cpu import conv as cpu_conv
+from tests.kernels.test_conv import _tol
+
+SHAPES = [(2, 3, 8, 10, 5, 1), (3, 2, 7, 9, 4, 1), (2, 3, 6, 5, 3, 0), (1, 2, 5, 6, 6, 2), (4, 1, 3, 3, 2, 0)]
+SHAPE_IDS = ["even", "odd", "odd-unpadded", "padding-2", "one-tile"]
+
+
+def _spy(monkeypatch, name):
+    calls = []
+    loop = getattr(winograd, name)
+    monkeypatch.setattr(winograd, name, lambda *a: calls.append(a[0].shape[0]) or loop(*a))
+    return calls
+
+
+def _small_layers_too(monkeypatch):
+    """Small test layers take the Winograd path (the direct loops, which would serve them, switched off)."""
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_PLANE", 1)
+    monkeypatch.setattr(batch_inner, "MIN_ROW_RUN", 1 << 62)
+    monkeypatch.setattr(direct, "DIRECT_MIN_RUN", 1 << 62)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 30], ids=["one-sample-chunks", "one-chunk"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+def test_winograd_forward_equals_im2col(monkeypatch, shape, dtype, chunk_bytes):
+    """Split over three threads, each part one chunk or one sample at a time: im2col + GEMM's numbers,
+    with and without bias (the Winograd path is spied to run)."""
+    N, C, H, W, C_out, p = shape
+    rng = np.random.default_rng(31)
+    x = rng.standard_normal((3 * N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((C_out, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(C_out).astype(dtype)
+    _small_layers_too(monkeypatch)
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(batch_threads, "_thread_count", lambda: 3)
+    calls = _spy(monkeypatch, "_input_tiles")
+    for bias in (b, None):
+        calls.clear()
+        got = KC.conv2d_forward(x, w, bias, 1, p, 1, 1)
+        assert sum(calls) == 3 * N and len(calls) == (3 * N if chunk_bytes == 1 else 3)
+        want = conv_impl.conv2d_forward(cpu_conv._CPU, x, w, bias, 1, p, 1, 1, False)
+        assert got.dtype == dtype and got.shape == want.shape and got.flags.c_contiguous
+        np.testing.assert_allclose(got, want, **_tol(dtype))
+
+
+def test_winograd_float32_error_is_a_few_roundings():
+    """A ResNet-like layer (64 -> 64 channels, 576 products per output) in float32 against float64: the
+    largest error is within 2e-6 of the largest output (measured 3-6e-7; the GEMM path's 5-7e-7)."""
+    rng = np.random.default_rng(32)
+    x, w = rng.standard_normal((2, 64, 16, 16)), rng.standard_normal((64, 64, 3, 3))
+    g = conv2d_geometry("test", x, w, None, 1, 1, 1, 1)
+    assert winograd.applies(g, x, w)
+    want = conv_impl.conv2d_forward(cpu_conv._CPU, x, w, None, 1, 1, 1, 1, False)
+    got = KC.conv2d_forward(x.astype(np.float32), w.astype(np.float32), None, 1, 1, 1, 1)
+    assert np.abs(got - want).max() <= 2e-6 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_same_padded_grad_input_takes_winograd(monkeypatch, dtype):
+    """A "same"-padded 3x3 layer with many channels gets its input gradient from the Winograd forward on
+    grad_y (flipped, transposed weights): col2im's numbers; its weight gradient is not Winograd's."""
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal((2, 40, 12, 13)).astype(dtype)
+    w = rng.standard_normal((36, 40, 3, 3)).astype(dtype)
+    gy = rng.standard_normal((2, 36, 12, 13)).astype(dtype)
+    calls = _spy(monkeypatch, "_input_tiles")
+    got = KC.conv2d_backward(gy, x, w, 1, 1, 1, 1, (True, True, True))
+    assert sum(calls) == 2  # grad_x only
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, 1, 1, 1, 1, (True, True, True), None)
+    for array, expected in zip(got, want):
+        assert array.dtype == dtype
+        np.testing.assert_allclose(array, expected, **_tol(dtype))
+
+
+def test_winograd_only_where_it_applies():
+    def applies(x, w, stride=1, padding=1, dilation=1, groups=1, use="forward"):
+        g = conv2d_geometry("test", x, w, None, stride, padding, dilation, groups)
+        return winograd.applies(g, x, w, None, use)
+
+    x, w = np.zeros((2, 64, 32, 32), np.float32), np.zeros((64, 64, 3, 3), np.float32)
+    assert applies(x, w) and applies(x, w, padding=0)
+    assert not applies(x, w, use="weight_grad")
+    assert not applies(x, np.zeros((64, 64, 5, 5), np.float32))
+    assert not applies(x, w, stride=2)
+    assert not applies(x, w, dilation=2)
+    assert not applies(x, np.zeros((64, 32, 3, 3), np.float32), groups=2)
+    assert not applies(x[:, :winograd.MIN_CHANNELS - 1], w[:, :winograd.MIN_CHANNELS - 1])
+    assert not applies(x, w[:winograd.MIN_CHANNELS - 1])
+    assert not applies(x[..., :8, :8], w)  # 64 output pixels < MIN_PLANE
+    assert not applies(x.astype(np.float16), w.astype(np.float16))
+    assert cpu_conv._fast_path(conv2d_geometry("test", x, w, None, 1, 1, 1, 1), x, w) is winograd
