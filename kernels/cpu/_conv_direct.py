@@ -18,8 +18,9 @@ im2col's (kernels/cpu/_batch_threads.py).
   loop. The im2col path wrote the whole column matrix for a product with few rows: LeNet's first layer
   1.33-1.51 -> 0.52-0.61 ms, its second (64x6x14x14 -> 16) 0.75-0.86 -> 0.48-0.57, 64x16x32x32 -> 32
   7.5-7.8 -> 4.3 (float32, two threads, im2col + GEMM against this, alternating in one process).
-- input gradient (``grad_input``): a direct forward (this one or kernels/cpu/_conv_batch_inner.py's) on
-  grad_y, with the weights flipped and transposed, for "same"-padded layers (``same_padded``).
+- input gradient (``grad_input``): a forward (this one, kernels/cpu/_conv_batch_inner.py's or the
+  Winograd one) on grad_y, with the weights flipped and transposed, for "same"-padded layers
+  (``same_padded``).
 Where they apply: at most DIRECT_MAX_OUT output channels (a 64-channel 3x3 layer ran as fast through
 the GEMM: 18.9-20.3 against 19.1-19.8 ms forward, and OpenBLAS scales further on other machines), or on
 long runs more channels with few taps (forward) or up to WEIGHT_GRAD_MAX_OUT (weight gradient), and
@@ -64,9 +65,9 @@ def applies(g, x, w, b=None, use="forward"):
 
 def same_padded(g):
     """Whether conv geometry g pads "same" (2p = k - 1): its input gradient is then a stride-1 conv of
-    grad_y with as much padding (``transposed``), which a direct forward runs where it applies
-    (kernels/cpu/conv.py routes it). A valid 5x5 conv (LeNet's second layer) pads its 10x10 grad planes
-    by 4 all round, and the GEMM path won there (0.73 against 1.16 ms through this file's loop, 0.89
+    grad_y with as much padding (``transposed``), which a direct or Winograd forward runs where one
+    applies (kernels/cpu/conv.py routes it). A valid 5x5 conv (LeNet's second layer) pads its 10x10 grad
+    planes by 4 all round, and the GEMM path won there (0.73 against 1.16 ms through this file's loop, 0.89
     against 0.99 through the batch-inner one); 64x16x32x32 -> 32 and 64x3x32x32 -> 32 (3x3, padding 1)
     took 8.6-9.1 -> 5.8-5.9 and 3.1-3.4 -> 2.0 ms here (GEMM + col2im against this), 64x16x8x8 -> 32 and
     128x32x8x8 -> 24 1.01 -> 0.64 and 2.60 -> 1.60 through the batch-inner loop."""
@@ -133,12 +134,12 @@ def weight_grad(grad_y, x, g):
     return np.ascontiguousarray(gw[:g.C_out, :taps]).reshape(g.C_out, g.C, g.kH, g.kW)
 
 
-def grad_input(grad_y, w, g, direct_forward):
+def grad_input(grad_y, w, g, fast_forward):
     """The gradient of sum(grad_y * conv2d(x, w)) with respect to x, for a ``same_padded`` geometry g:
-    direct_forward (a ``forward`` that applies to ``transposed(g)``) of grad_y with w's taps flipped and
-    its channel axes swapped."""
+    fast_forward (a ``forward`` of kernels/cpu that applies to ``transposed(g)``) of grad_y with w's taps
+    flipped and its channel axes swapped."""
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return direct_forward(grad_y, flipped, None, transposed(g))
+    return fast_forward(grad_y, flipped, None, transposed(g))
 
 
 @njit(nogil=True, cache=True)
