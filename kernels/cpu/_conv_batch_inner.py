@@ -1,4 +1,4 @@
-"""conv2d forward on the CPU with the batch as the innermost axis, for few output channels on small planes.
+"""conv2d on the CPU with the batch as the innermost axis, for few output channels on small planes.
 
 The direct loops of kernels/cpu/_conv_direct.py add one contiguous input run per tap into a "wide" output
 plane of (Ho - 1) * Wp + Wo elements; on small planes (LeNet's second layer: 10x10 outputs on a 14-wide

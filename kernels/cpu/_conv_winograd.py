@@ -16,7 +16,7 @@ from kernels._conv_im2col import _sample_bytes
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import workspace
 
-# B^T, G and A^T of F(2x2, 3x3)
+# G of F(2x2, 3x3); B^T and A^T (entries 0 and +-1) are written out in _input_tiles and _output_tiles
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 MIN_CHANNELS = 33  # fewer input or output channels: the direct loops (kernels/cpu/_conv_direct.py)
@@ -45,7 +45,6 @@ def forward(x, w, b, g):
     per_sample = 16 * g.C * tiles_h * tiles_w * dtype.itemsize
     samples = max(1, CHUNK_BYTES // per_sample)
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), dtype)
-
     even = g.Ho % 2 == 0 and g.Wo % 2 == 0
 
     def run(n0, n1):
