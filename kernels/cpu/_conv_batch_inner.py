@@ -40,10 +40,8 @@ MIN_ROW_RUN = 64
 def applies(g, x, w, b=None, use="forward"):
     """Whether conv geometry g with these arrays runs here, for `use` "forward" or "weight_grad" alike."""
     wide_run = (g.Ho - 1) * (g.W + 2 * g.padding[1]) + g.Wo
-    return (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1)
-            and g.C_out <= conv_direct.DIRECT_MAX_OUT and wide_run < MAX_WIDE_RUN
-            and g.Wo * g.N >= MIN_ROW_RUN and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
-            and (b is None or b.dtype == x.dtype))
+    return (conv_direct.plain_float(g, x, w, b) and g.C_out <= conv_direct.DIRECT_MAX_OUT
+            and wide_run < MAX_WIDE_RUN and g.Wo * g.N >= MIN_ROW_RUN)
 
 
 def forward(x, w, b, g):
@@ -110,9 +108,9 @@ def weight_grad(grad_y, x, g):
     taps = g.C * g.kH * g.kW
     xt = np.empty((g.C, Hp, Wp, g.N), x.dtype)
     _to_batch_inner(np.ascontiguousarray(x), xt, ph, pw)
-    gyt = np.zeros((conv_direct._blocked(g.C_out), g.Ho, g.Wo, g.N), x.dtype)  # rows past C_out stay 0
+    gyt = np.zeros((conv_direct.blocked(g.C_out), g.Ho, g.Wo, g.N), x.dtype)  # rows past C_out stay 0
     _to_batch_inner(np.ascontiguousarray(grad_y), gyt[:g.C_out], 0, 0)
-    count = conv_direct._blocked(taps)
+    count = conv_direct.blocked(taps)
     offsets = conv_direct.tap_offsets(count, taps, g.kH, g.kW, Hp, Wp) * g.N
     gw = np.empty((gyt.shape[0], count), x.dtype)
     _weight_grad_rows(xt.reshape(-1), gyt.reshape(gyt.shape[0], g.Ho, -1), offsets, gw, Wp * g.N)

@@ -48,13 +48,19 @@ FEW_TAPS = 144
 WEIGHT_GRAD_MAX_OUT = 128
 
 
+def plain_float(g, x, w, b=None):
+    """What every loop of kernels/cpu besides im2col + GEMM needs: stride 1, no dilation, one group, and
+    x, w (and b) all float32 or all float64."""
+    return (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1)
+            and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
+            and (b is None or b.dtype == x.dtype))
+
+
 def applies(g, x, w, b=None, use="forward"):
     """Whether conv geometry g with these arrays runs this file's loop for `use` ("forward" or
     "weight_grad")."""
     run = (g.Ho - 1) * (g.W + 2 * g.padding[1]) + g.Wo
-    if not (g.groups == 1 and g.stride == (1, 1) and g.dilation == (1, 1) and run >= DIRECT_MIN_RUN
-            and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
-            and (b is None or b.dtype == x.dtype)):
+    if not (plain_float(g, x, w, b) and run >= DIRECT_MIN_RUN):
         return False
     if g.C_out <= DIRECT_MAX_OUT:
         return True
@@ -81,7 +87,8 @@ def transposed(g):
                       padding=(g.kH - 1 - g.padding[0], g.kW - 1 - g.padding[1]))
 
 
-def _blocked(count):
+def blocked(count):
+    """count rounded up to a multiple of four (channels per block, taps per group)."""
     return (count + 3) // 4 * 4
 
 
@@ -106,7 +113,7 @@ def packed_weights(w, b):
     """(packed, bias): w (C_out, C, kH, kW) as [block of 4 output channels][group of 4 taps][tap][channel]
     and b as a vector, both zero past the real channels and taps; bias zero without b."""
     C_out, taps = w.shape[0], math.prod(w.shape[1:])
-    blocks, groups4 = _blocked(C_out) // 4, _blocked(taps) // 4
+    blocks, groups4 = blocked(C_out) // 4, blocked(taps) // 4
     padded_w = np.zeros((blocks * 4, groups4 * 4), w.dtype)
     padded_w[:C_out, :taps] = w.reshape(C_out, taps)
     packed = np.ascontiguousarray(padded_w.reshape(blocks, 4, groups4, 4).transpose(0, 2, 3, 1))
@@ -123,7 +130,7 @@ def weight_grad(grad_y, x, g):
     taps = g.C * g.kH * g.kW
 
     def run(n0, n1):
-        gw = np.zeros((_blocked(g.C_out), _blocked(taps)), x.dtype)
+        gw = np.zeros((blocked(g.C_out), blocked(taps)), x.dtype)
         _weight_grad_loop(_padded_part(x, n0, n1, g), grad_y[n0:n1], gw, g.kH, g.kW)
         return gw
 

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from kernels._conv_im2col import _sample_bytes
+from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import workspace
 
@@ -29,10 +30,8 @@ CHUNK_BYTES = 2 << 20  # transformed input tiles per GEMM batch
 
 def applies(g, x, w, b=None, use="forward"):
     """Whether conv geometry g with these arrays runs here (forward only)."""
-    return (use == "forward" and g.kH == 3 and g.kW == 3 and g.groups == 1 and g.stride == (1, 1)
-            and g.dilation == (1, 1) and g.C >= MIN_CHANNELS and g.C_out >= MIN_CHANNELS
-            and g.Ho * g.Wo >= MIN_PLANE and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype
-            and (b is None or b.dtype == x.dtype))
+    return (use == "forward" and g.kH == 3 and g.kW == 3 and conv_direct.plain_float(g, x, w, b)
+            and g.C >= MIN_CHANNELS and g.C_out >= MIN_CHANNELS and g.Ho * g.Wo >= MIN_PLANE)
 
 
 def forward(x, w, b, g):
