@@ -1,6 +1,6 @@
-"""kernels.cpu's Winograd F(2x2, 3x3) conv2d forward (kernels/cpu/_conv_winograd.py: 3x3, stride 1, many
-channels): im2col + GEMM's numbers for odd and even sizes, any padding, the batch split and chunked; the
-input gradient of "same"-padded layers through it; where it applies."""
+"""kernels.cpu's Winograd F(2x2, 3x3) conv2d forward and weight gradient (kernels/cpu/_conv_winograd.py: 3x3,
+stride 1, many channels): im2col + GEMM's numbers for odd and even sizes, any padding, the batch split and
+chunked; the input gradient of "same"-padded layers through its forward; where it applies."""
 import numpy as np
 import pytest
 
@@ -70,17 +70,54 @@ def test_winograd_float32_error_is_a_few_roundings():
     assert np.abs(got - want).max() <= 2e-6 * np.abs(want).max()
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 30], ids=["one-sample-chunks", "one-chunk"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_same_padded_grad_input_takes_winograd(monkeypatch, dtype):
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+def test_winograd_weight_grad_equals_im2col(monkeypatch, shape, dtype, chunk_bytes):
+    """The weight gradient split over three threads, each part one chunk or one sample at a time, grad_y
+    not contiguous: im2col + GEMM's numbers (the Winograd grad-tile loop is spied to run)."""
+    N, C, H, W, C_out, p = shape
+    rng = np.random.default_rng(34)
+    x = rng.standard_normal((3 * N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((C_out, C, 3, 3)).astype(dtype)
+    g = conv2d_geometry("test", x, w, None, 1, p, 1, 1)
+    gy = rng.standard_normal((g.Ho, 3 * N, C_out, g.Wo)).astype(dtype).transpose(1, 2, 0, 3)
+    _small_layers_too(monkeypatch)
+    monkeypatch.setattr(winograd, "WEIGHT_GRAD_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(batch_threads, "_thread_count", lambda: 3)
+    calls = _spy(monkeypatch, "_grad_tiles")
+    got = KC.conv2d_backward(gy, x, w, 1, p, 1, 1, (False, True, False))[1]
+    assert sum(calls) == 3 * N and len(calls) == (3 * N if chunk_bytes == 1 else 3)
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, 1, p, 1, 1, (False, True, False), None)[1]
+    assert got.dtype == dtype and got.shape == w.shape
+    np.testing.assert_allclose(got, want, **_tol(dtype))
+
+
+def test_winograd_weight_grad_float32_error_is_a_few_roundings():
+    """The ResNet-like layer's weight gradient (sums over 2 x 256 pixels) in float32 against float64: the
+    largest error within 2e-6 of the largest entry (measured 4-6e-7)."""
+    rng = np.random.default_rng(35)
+    x, w = rng.standard_normal((2, 64, 16, 16)), rng.standard_normal((64, 64, 3, 3))
+    gy = rng.standard_normal((2, 64, 16, 16))
+    assert winograd.applies(conv2d_geometry("test", x, w, None, 1, 1, 1, 1), x, w, None, "weight_grad")
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, 1, 1, 1, 1, (False, True, False), None)[1]
+    f32 = [a.astype(np.float32) for a in (gy, x, w)]
+    got = KC.conv2d_backward(*f32, 1, 1, 1, 1, (False, True, False))[1]
+    assert np.abs(got - want).max() <= 2e-6 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_same_padded_backward_takes_winograd(monkeypatch, dtype):
     """A "same"-padded 3x3 layer with many channels gets its input gradient from the Winograd forward on
-    grad_y (flipped, transposed weights): col2im's numbers; its weight gradient is not Winograd's."""
+    grad_y (flipped, transposed weights) and its weight gradient from Winograd's: col2im's numbers."""
     rng = np.random.default_rng(33)
     x = rng.standard_normal((2, 40, 12, 13)).astype(dtype)
     w = rng.standard_normal((36, 40, 3, 3)).astype(dtype)
     gy = rng.standard_normal((2, 36, 12, 13)).astype(dtype)
-    calls = _spy(monkeypatch, "_input_tiles")
+    inputs, grads = _spy(monkeypatch, "_input_tiles"), _spy(monkeypatch, "_grad_tiles")
     got = KC.conv2d_backward(gy, x, w, 1, 1, 1, 1, (True, True, True))
-    assert sum(calls) == 2  # grad_x only
+    assert sum(inputs) == 4 and sum(grads) == 2  # grad_x's forward and grad_w each transform 2 samples
     want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, 1, 1, 1, 1, (True, True, True), None)
     for array, expected in zip(got, want):
         assert array.dtype == dtype
@@ -94,7 +131,7 @@ def test_winograd_only_where_it_applies():
 
     x, w = np.zeros((2, 64, 32, 32), np.float32), np.zeros((64, 64, 3, 3), np.float32)
     assert applies(x, w) and applies(x, w, padding=0)
-    assert not applies(x, w, use="weight_grad")
+    assert applies(x, w, use="weight_grad") and applies(x, w, padding=0, use="weight_grad")
     assert not applies(x, np.zeros((64, 64, 5, 5), np.float32))
     assert not applies(x, w, stride=2)
     assert not applies(x, w, dilation=2)
@@ -103,4 +140,7 @@ def test_winograd_only_where_it_applies():
     assert not applies(x, w[:winograd.MIN_CHANNELS - 1])
     assert not applies(x[..., :8, :8], w)  # 64 output pixels < MIN_PLANE
     assert not applies(x.astype(np.float16), w.astype(np.float16))
-    assert cpu_conv._fast_path(conv2d_geometry("test", x, w, None, 1, 1, 1, 1), x, w) is winograd
+    g = conv2d_geometry("test", x, w, None, 1, 1, 1, 1)
+    assert cpu_conv._fast_path(g, x, w) is winograd
+    assert cpu_conv._fast_path(g, x, w, use="weight_grad") is winograd  # before the wide-plane loops
+    assert direct.applies(g, x, w, use="weight_grad")
