@@ -24,7 +24,7 @@ class Add(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))  # b may be a number
-        return a + b
+        return ctx.device.K.add(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -45,7 +45,7 @@ class Sub(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))  # b may be a number
-        return a - b
+        return ctx.device.K.sub(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -66,13 +66,15 @@ class Mul(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return ctx.device.K.mul(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(g * b, a.shape) if na else None, unbroadcast(g * a, b.shape) if nb else None)
+        mul = ctx.device.K.mul
+        return (unbroadcast(mul(g, b), a.shape) if na else None,
+                unbroadcast(mul(g, a), b.shape) if nb else None)
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -87,13 +89,13 @@ class Div(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        return ctx.device.K.div(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        ga = unbroadcast(g / b, a.shape) if na else None
+        ga = unbroadcast(ctx.device.K.div(g, b), a.shape) if na else None
         gb = unbroadcast(-g * a / (b * b), b.shape) if nb else None
         return ga, gb
 

@@ -1,0 +1,73 @@
+"""kernels.cpu's add, sub, mul and div (kernels/cpu/arithmetic.py): NumPy's results bit for bit, on the
+threaded loop for same-shape float arrays and NumPy's operator for everything else."""
+import numpy as np
+import pytest
+
+import kernels.cpu as KC
+from kernels.cpu import arithmetic
+
+OPS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+
+
+def _spy(monkeypatch):
+    """Count the threaded loops' calls (any of the four)."""
+    calls = []
+    for name in ("_add", "_sub", "_mul", "_div"):
+        loop = getattr(arithmetic, name)
+        monkeypatch.setattr(arithmetic, name, lambda *a, _loop=loop: calls.append(a[0].size) or _loop(*a))
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_threaded_loop_equals_numpy_bit_for_bit(monkeypatch, op, dtype):
+    """Large same-shape arrays (inf, NaN, zeros and signed zeros among them) take the threaded loop and
+    give NumPy's bits; division by zero gives inf / NaN without raising."""
+    rng = np.random.default_rng(40)
+    a = rng.standard_normal((7, 3, 1024)).astype(dtype)
+    b = rng.standard_normal((7, 3, 1024)).astype(dtype)
+    a.flat[:6] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1.0]
+    b.flat[:6] = [1.0, np.inf, 2.0, 0.0, 0.0, -0.0]
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
+    calls = _spy(monkeypatch)
+    with np.errstate(all="ignore"):
+        want = OPS[op](a, b)
+    got = getattr(KC, op)(a, b)
+    assert calls == [a.size]
+    assert got.dtype == dtype and got.shape == a.shape and got.flags.c_contiguous
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))  # NaN payloads and zero signs too
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_everything_else_is_numpys_operator(monkeypatch, op):
+    """Broadcasting, Python numbers, mixed and integer dtypes, non-contiguous and small arrays: NumPy's
+    operator (its result dtype and values), never the loop."""
+    calls = _spy(monkeypatch)
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((8, 64)).astype(np.float32)
+    cases = [(x, x[:1]), (x, 2.5), (x, x.astype(np.float64)), (x.astype(np.int64), x.astype(np.int64) + 1),
+             (x.T, x.T), (x[:, ::2], x[:, ::2]), (x[:1, :8], x[:1, :8])]
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 64)  # the last case has 8 elements
+    for a, b in cases:
+        with np.errstate(all="ignore"):  # the integer cases divide by zero
+            want = OPS[op](a, b)
+            got = getattr(KC, op)(a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    assert calls == []
+
+
+def test_binary_ops_route_here(monkeypatch):
+    """gpunet's +, -, * and / (forward and backward) call these kernels: same-shape float tensors take
+    the loop, and the gradients are the analytic ones."""
+    import gpunet
+
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 16)
+    calls = _spy(monkeypatch)
+    a = gpunet.randn(4, 32, dtype=gpunet.float64, requires_grad=True)
+    b = (gpunet.rand(4, 32, dtype=gpunet.float64) + 1).requires_grad_()
+    ((a + b) * (a - b) / b).sum().backward()
+    A, B = a.detach().numpy(), b.detach().numpy()
+    np.testing.assert_allclose(a.grad.numpy(), 2 * A / B)
+    np.testing.assert_allclose(b.grad.numpy(), -1 - A * A / (B * B))
+    assert len(calls) >= 4 and set(calls) == {128}
