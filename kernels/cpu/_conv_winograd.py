@@ -103,7 +103,7 @@ def weight_grad(grad_y, x, g):
     for part in parts[1:]:
         du += part
     gm = _G.astype(dtype)
-    return np.einsum("ia,ijoc,jb->ocab", gm, du.reshape(4, 4, g.C_out, g.C), gm)
+    return np.ascontiguousarray(np.einsum("ia,ijoc,jb->ocab", gm, du.reshape(4, 4, g.C_out, g.C), gm))
 
 
 def _transformed_input(x, g, tiles_h, wide):

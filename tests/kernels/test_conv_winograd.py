@@ -90,7 +90,7 @@ def test_winograd_weight_grad_equals_im2col(monkeypatch, shape, dtype, chunk_byt
     got = KC.conv2d_backward(gy, x, w, 1, p, 1, 1, (False, True, False))[1]
     assert sum(calls) == 3 * N and len(calls) == (3 * N if chunk_bytes == 1 else 3)
     want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, 1, p, 1, 1, (False, True, False), None)[1]
-    assert got.dtype == dtype and got.shape == w.shape
+    assert got.dtype == dtype and got.shape == w.shape and got.flags.c_contiguous
     np.testing.assert_allclose(got, want, **_tol(dtype))
 
 
