@@ -3,8 +3,11 @@
 NumPy runs a binary ufunc on one thread, and on arrays past the L2 cache one core's bandwidth bounds it.
 Measured on an Intel Xeon (2 vCPUs, float32, NumPy against this file's loop on two threads): 65,536
 elements 19.1 -> 9.0 us, 301,056 (LeNet's first activation) 136 -> 42 us, 2**21 (the ResNet-style
-block's residual add) 1,155 -> 528 us; at 8,192 NumPy's call is cheaper (2.8 against 3.2 us), hence
-``PARALLEL_FROM``. Each element is one IEEE operation either way, so the results are NumPy's bit for bit;
+block's residual add) 1,155 -> 528 us; at 8,192 NumPy's call is cheaper (2.8 against 3.2 us). Yet with
+another library's threads busy on the other vCPU (PyTorch's, spinning after its own call, in
+examples/benchmark_elementwise.py's interleaved rounds) a 65,536-element add took 0.046 ms threaded
+against NumPy's 0.021, so ``PARALLEL_FROM`` is the other elementwise loops' 2**17 (kernels/cpu/_serial.py).
+Each element is one IEEE operation either way, so the results are NumPy's bit for bit;
 anything else (broadcasting, mixed or integer dtypes, non-contiguous arrays, Python numbers) is NumPy's
 operator unchanged.
 """
@@ -15,7 +18,7 @@ from kernels.cpu._serial import serial_below
 
 __all__ = ["add", "div", "mul", "sub"]
 
-PARALLEL_FROM = None  # elements; None: 2**20 under Numba's workqueue layer (~100 us to wake), 2**14 else
+PARALLEL_FROM = None  # elements; None: 2**20 under Numba's workqueue layer (~100 us to wake), 2**17 else
 
 
 @njit(parallel=True, cache=True)
@@ -45,7 +48,7 @@ def _div(a, b, out):
 def _threaded(loop, a, b):
     """loop's result when a and b are same-shape, same-dtype, C-contiguous float arrays worth the threads;
     None otherwise."""
-    limit = PARALLEL_FROM if PARALLEL_FROM is not None else serial_below(1 << 20, 1 << 14)
+    limit = PARALLEL_FROM if PARALLEL_FROM is not None else serial_below(1 << 20, 1 << 17)
     if not (type(a) is np.ndarray and type(b) is np.ndarray and a.size >= limit and a.shape == b.shape
             and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
             and a.flags.c_contiguous and b.flags.c_contiguous):
