@@ -51,8 +51,7 @@ def forward(x, w, b, g):
     x = np.ascontiguousarray(x)
     u = _weight_tiles(w)
     bias = np.zeros(g.C_out, dtype) if b is None else np.ascontiguousarray(b, dtype)
-    tiles_h, tiles_w = (g.Ho + 1) // 2, (g.Wo + 1) // 2
-    wide = tiles_w + 1  # tiles per row of the wide grid (see _input_tiles): one more, dropped
+    tiles_h, wide = _grid(g)
     per_sample = 16 * g.C * tiles_h * wide * dtype.itemsize
     samples = max(1, CHUNK_BYTES // per_sample)
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), dtype)
@@ -78,8 +77,7 @@ def weight_grad(grad_y, x, g):
     order."""
     dtype = x.dtype
     x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
-    tiles_h, tiles_w = (g.Ho + 1) // 2, (g.Wo + 1) // 2
-    wide = tiles_w + 1
+    tiles_h, wide = _grid(g)
     per_sample = 16 * (g.C + g.C_out) * tiles_h * wide * dtype.itemsize
     samples = max(1, WEIGHT_GRAD_CHUNK_BYTES // per_sample)
 
@@ -104,6 +102,11 @@ def weight_grad(grad_y, x, g):
         du += part
     gm = _G.astype(dtype)
     return np.ascontiguousarray(np.einsum("ia,ijoc,jb->ocab", gm, du.reshape(4, 4, g.C_out, g.C), gm))
+
+
+def _grid(g):
+    """(tile rows, tiles per row) of the wide grid (see _input_tiles): one tile more per row, dropped."""
+    return (g.Ho + 1) // 2, (g.Wo + 1) // 2 + 1
 
 
 def _transformed_input(x, g, tiles_h, wide):

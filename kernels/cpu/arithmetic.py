@@ -11,6 +11,8 @@ Each element is one IEEE operation either way, so the results are NumPy's bit fo
 anything else (broadcasting, mixed or integer dtypes, non-contiguous arrays, Python numbers) is NumPy's
 operator unchanged.
 """
+import operator
+
 import numpy as np
 from numba import njit, prange
 
@@ -45,38 +47,34 @@ def _div(a, b, out):
         out[i] = a[i] / b[i]
 
 
-def _threaded(loop, a, b):
-    """loop's result when a and b are same-shape, same-dtype, C-contiguous float arrays worth the threads;
-    None otherwise."""
-    limit = PARALLEL_FROM if PARALLEL_FROM is not None else serial_below(1 << 20, 1 << 17)
-    if not (type(a) is np.ndarray and type(b) is np.ndarray and a.size >= limit and a.shape == b.shape
-            and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
-            and a.flags.c_contiguous and b.flags.c_contiguous):
-        return None
-    out = np.empty_like(a)
-    loop(a.reshape(-1), b.reshape(-1), out.reshape(-1))
-    return out
+_default_from = []  # the default PARALLEL_FROM, once known (looking it up costs a call on every op)
 
 
-def add(a, b):
-    """a + b with NumPy's rules."""
-    out = _threaded(_add, a, b)
-    return a + b if out is None else out
+def _binary(loop_name, numpy_op, doc):
+    """The public function: the threaded pass (this module's global `loop_name`, looked up when used) for
+    same-shape, same-dtype, C-contiguous float arrays of at least PARALLEL_FROM elements, numpy_op
+    otherwise. One Python call per op, the cheap size test first: most calls are on small arrays, where
+    this adds to the per-op overhead."""
+    def op(a, b):
+        limit = PARALLEL_FROM
+        if limit is None:
+            if not _default_from:
+                _default_from.append(serial_below(1 << 20, 1 << 17))
+            limit = _default_from[0]
+        if (type(a) is np.ndarray and a.size >= limit and type(b) is np.ndarray and a.shape == b.shape
+                and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
+                and a.flags.c_contiguous and b.flags.c_contiguous):
+            out = np.empty_like(a)
+            globals()[loop_name](a.reshape(-1), b.reshape(-1), out.reshape(-1))
+            return out
+        return numpy_op(a, b)
+
+    op.__name__ = op.__qualname__ = loop_name.lstrip("_")
+    op.__doc__ = doc
+    return op
 
 
-def sub(a, b):
-    """a - b with NumPy's rules."""
-    out = _threaded(_sub, a, b)
-    return a - b if out is None else out
-
-
-def mul(a, b):
-    """a * b with NumPy's rules."""
-    out = _threaded(_mul, a, b)
-    return a * b if out is None else out
-
-
-def div(a, b):
-    """a / b with NumPy's rules (true division)."""
-    out = _threaded(_div, a, b)
-    return a / b if out is None else out
+add = _binary("_add", operator.add, "a + b with NumPy's rules.")
+sub = _binary("_sub", operator.sub, "a - b with NumPy's rules.")
+mul = _binary("_mul", operator.mul, "a * b with NumPy's rules.")
+div = _binary("_div", operator.truediv, "a / b with NumPy's rules (true division).")
