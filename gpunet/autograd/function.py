@@ -9,6 +9,8 @@ which keeps the per-op cost low. User `Function`s take and return Tensors, as in
 record through one function, `_record` (edges, outputs, versions of saved values); each apply only
 scans its inputs its own way and runs forward.
 """
+from itertools import product
+
 from gpunet.autograd.grad_mode import _enabled, no_grad
 from gpunet.tensor import Tensor, _make
 
@@ -16,6 +18,13 @@ from gpunet.tensor import Tensor, _make
 # engine checks each gradient its backward returns against them, so a wrong backward fails at its op.
 # Off by default: it costs a list per recorded op.
 checking_backward = [False]
+
+# Every recorded op keeps a needs_input_grad tuple and an output-index tuple; the common ones are shared
+# instead of kept per op. A long graph then allocates fewer objects, so Python's cyclic collector runs
+# less often (a full collection at most every 70,000 net allocations) and rescans less of it.
+# Two tables: (True,) == (1,), so one table would hand an output-index lookup a tuple of bools.
+_SHARED_NEEDS = {t: t for n in range(1, 5) for t in product((True, False), repeat=n)}
+_SHARED_NRS = {(0,) * n: (0,) * n for n in range(1, 9)}
 
 FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors "
                  "after they have already been freed). Saved intermediate values of the graph are freed when "
@@ -154,7 +163,8 @@ class Function:
                 nexts.append(None)
                 nrs.append(0)
                 shapes.append(None)
-        ctx.needs_input_grad = tuple(needs)
+        needs = tuple(needs)
+        ctx.needs_input_grad = _SHARED_NEEDS.get(needs, needs)
         ctx.device = device
         with no_grad():
             out = cls.forward(ctx, *args, **kwargs)
@@ -166,7 +176,8 @@ class Function:
             non_diff = ctx.__dict__.get("_non_differentiable", ())
             # values that are not Tensors, and outputs marked non-differentiable, take no part
             arrays = tuple(o._data if isinstance(o, Tensor) and id(o) not in non_diff else None for o in outs)
-            recorded = _record(ctx, tuple(nexts), tuple(nrs), args, arrays, device)
+            nrs = tuple(nrs)
+            recorded = _record(ctx, tuple(nexts), _SHARED_NRS.get(nrs, nrs), args, arrays, device)
         results = []
         for i, o in enumerate(outs):
             if not isinstance(o, Tensor):
@@ -221,10 +232,12 @@ class Op(Function):
                     needs.append(False)
                     nexts.append(None)
                     nrs.append(0)
-            ctx.needs_input_grad = tuple(needs)
+            needs = tuple(needs)
+            ctx.needs_input_grad = _SHARED_NEEDS.get(needs, needs)
             if checking_backward[0]:
                 ctx._input_meta = [(a._data.shape, a._data.dtype) if n else None for a, n in zip(args, needs)]
-            return _record(ctx, tuple(nexts), tuple(nrs), args, cls.forward(ctx, *raw), device)
+            nrs = tuple(nrs)
+            return _record(ctx, tuple(nexts), _SHARED_NRS.get(nrs, nrs), args, cls.forward(ctx, *raw), device)
         ctx.needs_input_grad = (False,) * len(args)
         out = cls.forward(ctx, *raw)
         if type(out) is tuple:

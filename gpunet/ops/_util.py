@@ -5,8 +5,9 @@ from gpunet.tensor import Tensor
 
 
 def unbroadcast(grad, shape):
-    """Sum a broadcast gradient back to `shape` (drop leading dims, sum dims that were 1)."""
-    if grad.shape == shape:
+    """Sum a broadcast gradient back to `shape` (drop leading dims, sum dims that were 1); shape None:
+    no broadcasting took place (the gradient as it is)."""
+    if shape is None or grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
     if extra:
@@ -19,6 +20,8 @@ def unbroadcast(grad, shape):
 
 def unbroadcast_tensor(grad, shape):
     """unbroadcast for a gradient Tensor (the create_graph walk): differentiable sums and a reshape."""
+    if shape is None:
+        return grad
     gshape, shape = grad._data.shape, tuple(shape)
     if gshape == shape:
         return grad

@@ -23,18 +23,19 @@ class Add(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))  # b may be a number
+        sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)  # b may be a number
+        ctx.shapes = None if sa == sb else (sa, sb)  # equal shapes: nothing to reduce, no tuples to keep
         return ctx.device.K.add(a, b)
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.shapes
+        sa, sb = ctx.shapes or (None, None)
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g, sa) if na else None, unbroadcast(g, sb) if nb else None)
 
     @staticmethod
     def backward_graph(ctx, g):
-        sa, sb = ctx.shapes
+        sa, sb = ctx.shapes or (None, None)
         na, nb = ctx.needs_input_grad
         return (unbroadcast_t(g, sa) if na else None, unbroadcast_t(g, sb) if nb else None)
 
@@ -44,18 +45,19 @@ class Sub(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))  # b may be a number
+        sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)  # b may be a number
+        ctx.shapes = None if sa == sb else (sa, sb)  # equal shapes: nothing to reduce, no tuples to keep
         return ctx.device.K.sub(a, b)
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.shapes
+        sa, sb = ctx.shapes or (None, None)
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
 
     @staticmethod
     def backward_graph(ctx, g):
-        sa, sb = ctx.shapes
+        sa, sb = ctx.shapes or (None, None)
         na, nb = ctx.needs_input_grad
         return (unbroadcast_t(g, sa) if na else None, unbroadcast_t(-g, sb) if nb else None)
 

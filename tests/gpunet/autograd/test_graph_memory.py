@@ -80,3 +80,35 @@ def test_fan_in_never_changes_a_gradient_held_elsewhere(device):
     a.grad = None
     (x + x + x).sum().backward()  # one array along several edges
     assert a.grad.tolist() == [3.0, 3.0]
+
+
+def test_a_recorded_add_leaves_few_objects_for_the_cyclic_collector():
+    # Each object a recorded op leaves alive counts toward Python's collections; on a long graph the full
+    # ones rescan everything (a 10,000-add chain ran 11 us per op against 6.5 with two objects per add).
+    # An add of same-shape tensors leaves its node, its edge tuple, its output Tensor and that Tensor's
+    # version counter, and frees the Tensor it replaces: shared flag and index tuples, no shape tuples.
+    import gc
+
+    from gpunet.autograd.function import checking_backward
+    a, b = _leaf([1.0, 2.0]), _leaf([3.0, 4.0])
+    x = a + b
+    gc.disable()
+    checking_backward[0] = False  # the suite's per-op checks keep a list per op
+    try:
+        before = gc.get_count()[0]
+        for _ in range(500):
+            x = x + b
+        per_add = (gc.get_count()[0] - before) / 500
+    finally:
+        gc.enable()
+        checking_backward[0] = True
+    assert per_add <= 2.1, per_add
+    x.sum().backward()
+    assert a.grad.tolist() == [1.0, 1.0] and b.grad.tolist() == [501.0, 501.0]
+
+
+def test_a_broadcast_add_still_reduces_its_gradient(device):
+    a, b = _leaf([[1.0], [2.0]], device=device), _leaf([1.0, 2.0, 3.0], device=device)
+    (a + b).sum().backward()
+    (a - b).sum().backward()
+    assert a.grad.tolist() == [[6.0], [6.0]] and b.grad.tolist() == [0.0, 0.0, 0.0]
