@@ -21,7 +21,7 @@ checking_backward = [False]
 
 # Every recorded op keeps a needs_input_grad tuple and an output-index tuple; the common ones are shared
 # instead of kept per op. A long graph then allocates fewer objects, so Python's cyclic collector runs
-# less often (a full collection at most every 70,000 net allocations) and rescans less of it.
+# less often (CPython 3.11-3.13: a full one at most every 70,000 net allocations) and rescans less.
 # Two tables: (True,) == (1,), so one table would hand an output-index lookup a tuple of bools.
 _SHARED_NEEDS = {t: t for n in range(1, 5) for t in product((True, False), repeat=n)}
 _SHARED_NRS = {(0,) * n: (0,) * n for n in range(1, 9)}
