@@ -1,6 +1,7 @@
 """Training-step throughput of gpunet and PyTorch (CPU), side by side in one run.
 
-    python examples/benchmark.py [--windows 5] [--steps-per-window 10] [--device cuda] [--torch-device cuda]
+    python examples/benchmark.py [--windows 7] [--steps-per-window 10] [--settle 0.3] [--device cuda]
+                                 [--torch-device cuda]
 
 Models (the same code runs on both libraries):
 - MLP: 784-512-256-10 with ReLU, batch 128, cross-entropy, SGD with momentum 0.9;
@@ -10,9 +11,11 @@ Models (the same code runs on both libraries):
 - char GRU: the char_gru example's model (embedding 32, GRU 128, linear over 96 characters), batch 32
   of 100-character sequences, cross-entropy over every position.
 One training step = forward, loss, zero_grad, backward, optimizer step, then reading the loss value
-(.item(), which also waits for an asynchronous device). After warm-up steps, each library runs
-several timed windows of a few steps; the median window gives steps/s. PyTorch runs on the CPU with
-its default threads (or on --torch-device); it is skipped when not installed.
+(.item(), which also waits for an asynchronous device). After warm-up steps, the two libraries take
+turns: a timed window of a few steps of one, then of the other, round after round, so that both meet
+the same moments of a shared machine (run one after the other, PyTorch's MLP alone moved from 343 to 491
+steps/s between runs of the same code); each library's median window gives its steps/s. PyTorch runs on
+the CPU with its default threads (or on --torch-device); it is skipped when not installed.
 ratio = gpunet steps/s / PyTorch steps/s
 (1.0 is parity; above 1, gpunet is faster).
 
@@ -102,7 +105,8 @@ BENCHMARKS = {"mlp": ("MLP 784-512-256-10, batch 128", mlp, images((128, 784))),
               "char_gru": ("char GRU 128, seq 100, batch 32", char_gru, characters)}
 
 
-def steps_per_second(lib, build, make_batch, device, warmup, windows, steps_per_window):
+def training_step(lib, build, make_batch, device):
+    """One library's training step for a model (`build`) and a batch (`make_batch`), as a function."""
     lib.manual_seed(0)
     model = build(lib).to(device)
     optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -115,16 +119,26 @@ def steps_per_second(lib, build, make_batch, device, warmup, windows, steps_per_
         loss.backward()
         optimizer.step()
         return loss.item()
+    return step
 
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(windows):
-        start = time.perf_counter()
-        for _ in range(steps_per_window):
+
+def steps_per_second(steps, warmup, windows, steps_per_window, settle):
+    """Steps/s of each step function: warm-up steps, then `windows` rounds in which each function runs one
+    timed window of `steps_per_window` steps in turn, `settle` seconds after the last; each one's median
+    window. The pause lets the other library's idle worker threads stop spinning (OpenBLAS's spin ~0.1 s
+    after a call): without it, on two cores, PyTorch's MLP windows right after gpunet's ran 1.5-3x slower."""
+    for step in steps:
+        for _ in range(warmup):
             step()
-        times.append((time.perf_counter() - start) / steps_per_window)
-    return 1.0 / statistics.median(times)
+    times = [[] for _ in steps]
+    for _ in range(windows):
+        for step, taken in zip(steps, times):
+            time.sleep(settle)
+            start = time.perf_counter()
+            for _ in range(steps_per_window):
+                step()
+            taken.append((time.perf_counter() - start) / steps_per_window)
+    return [1.0 / statistics.median(taken) for taken in times]
 
 
 def resident_mib():
@@ -158,8 +172,9 @@ def steady_state(steps, device):
 def main(argv=None):
     parser = make_parser(__doc__)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--windows", type=int, default=5)
+    parser.add_argument("--windows", type=int, default=7)
     parser.add_argument("--steps-per-window", type=int, default=10)
+    parser.add_argument("--settle", type=float, default=0.3, help="seconds of pause before each window")
     parser.add_argument("--no-torch", action="store_true", help="measure gpunet only")
     parser.add_argument("--torch-device", default="cpu", help="where PyTorch runs: cpu, or cuda")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
@@ -168,17 +183,18 @@ def main(argv=None):
                              "step 1")
     args = parser.parse_args(argv)
     if args.fast:
-        args.warmup, args.windows, args.steps_per_window = 1, 2, 2
+        args.warmup, args.windows, args.steps_per_window, args.settle = 1, 2, 2, 0.0
     use_torch = torch is not None and not args.no_torch
     reference = f"PyTorch {torch.__version__} on {args.torch_device}" if use_torch else "PyTorch not measured"
     print(f"gpunet on {args.device}; {reference}")
     print(f"{'steps/s':34s} {'gpunet':>8s} {'pytorch':>8s} {'ratio':>6s}")
     metrics = {}
     for name, (title, build, make_batch) in BENCHMARKS.items():
-        ours = steps_per_second(gpunet, build, make_batch, gpunet.device(args.device), args.warmup,
-                                args.windows, args.steps_per_window)
-        theirs = (steps_per_second(torch, build, make_batch, torch.device(args.torch_device), args.warmup,
-                                   args.windows, args.steps_per_window) if use_torch else None)
+        steps = [training_step(gpunet, build, make_batch, gpunet.device(args.device))]
+        if use_torch:
+            steps.append(training_step(torch, build, make_batch, torch.device(args.torch_device)))
+        rates = steps_per_second(steps, args.warmup, args.windows, args.steps_per_window, args.settle)
+        ours, theirs = rates[0], (rates[1] if use_torch else None)
         ratio = ours / theirs if theirs else None
         reference = f"{theirs:8.1f} {ratio:6.2f}" if theirs else f"{'-':>8s} {'-':>6s}"
         print(f"{title:34s} {ours:8.1f} {reference}")
