@@ -102,6 +102,18 @@ def _exercise_special(K, xp, rng, dtype):
     K.erf(xp.asarray(rng.standard_normal((3, 5)).astype(dtype)))
 
 
+def _exercise_recurrent(K, xp, rng, dtype):
+    B, H = 2, 3
+
+    def arr(*shape):
+        return xp.asarray(rng.standard_normal(shape).astype(dtype))
+    h_new, r, z, n, gh_n = K.gru_gates(arr(B, 3 * H), arr(B, 3 * H), arr(B, H), arr(3 * H))
+    K.gru_gates_backward(arr(B, H), arr(B, H), r, z, n, gh_n)
+    c = arr(B, H)
+    _, _, i, f, g, o, tc = K.lstm_gates(arr(B, 4 * H), arr(B, 4 * H), c, arr(4 * H))
+    K.lstm_gates_backward(arr(B, H), None, c, i, f, g, o, tc)
+
+
 _STEP_VARIANTS = {  # each step's fixed arguments, and its options (runtime scalars of one kernel) to vary
     "sgd_step": ({"lr": 0.1, "dampening": 0.1, "weight_decay": 0.01},
                  _variants(momentum=(0.0, 0.9), nesterov=(False, True), maximize=(False, True),
@@ -169,7 +181,7 @@ def exercise(dtypes=("float16", "float32", "float64")):
     rng = np.random.default_rng(0)
     for dtype in dtypes:
         for area in (_exercise_conv, _exercise_pool, _exercise_softmax, _exercise_special, _exercise_optim,
-                     _exercise_attention):
+                     _exercise_attention, _exercise_recurrent):
             area(K, xp, rng, np.dtype(dtype))
     _exercise_roof(xp)
 

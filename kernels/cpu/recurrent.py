@@ -3,49 +3,59 @@
 The step (gpunet/ops/rnn.py) is a matrix product h @ W_hh^T and then elementwise work on (batch, gates x
 hidden) arrays, small ones: NumPy's operators made 12 passes for a GRU step's forward and ~20 for its
 backward, a few microseconds of call overhead each (the char-level GRU of examples/benchmark.py runs
-100 steps per sequence). Here each direction is one loop over the batch rows, plus NumPy's vectorised
-tanh (Numba's would call libm once per element). The arithmetic is kernels/_recurrent_gates.py's, in
-the same order, without contraction into fused multiply-adds, so the results are the same bits; dtypes
-other than float32/float64 take that module's array code.
+100 steps per sequence). Here each direction is one loop over the batch rows around the maths of
+kernels/_recurrent_math.py (inlined), with kernels.cpu._exp's vectorised exp for the sigmoids, plus
+NumPy's vectorised tanh between the loops (Numba's would call libm once per element). The fallback for
+other dtypes (kernels/_recurrent_gates.py) applies the same maths to whole arrays, without contraction
+into fused multiply-adds on either side: the results are the same bits.
 """
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
-from kernels import _recurrent_gates as _gates
+from kernels import _recurrent_gates as _gates, _recurrent_math
+from kernels._shared_jit import cached_as, compile_functions
 from kernels.cpu._exp import vexp
 from kernels.cpu._serial import by_size
 from kernels.cpu.activation import sigmoid
 
 __all__ = ["gru_gates", "gru_gates_backward", "lstm_gates", "lstm_gates_backward"]
 
+_M = compile_functions(_recurrent_math, njit(inline="always"))
+
+
+def _loop(cost=1, **options):
+    """by_size's parallel and serial loop, its cache tied to the maths it inlines."""
+    return lambda fn: by_size(cost, **options)(cached_as(fn, _recurrent_math))
+
 
 # Each loop takes a batch row at a time and indexes the gates' slices of it by j alone: with indices like
-# H + j, which LLVM cannot prove non-negative, Numba's negative-index handling kept the loops scalar.
-@by_size(cost=4, error_model="numpy")
+# H + j, which LLVM cannot prove non-negative, Numba's negative-index handling kept the loops scalar
+# (the GRU backward of a 32 x 128 step: 24 -> 12 us).
+@_loop(cost=4, error_model="numpy")
 def _gru_pre(gi, gh, bias, r, z, gh_n, n_pre, one):
     H = r.shape[1]
+    b_r, b_z, b_n = bias[:H], bias[H:2 * H], bias[2 * H:]
     for b in prange(r.shape[0]):
         gi_r, gi_z, gi_n = gi[b, :H], gi[b, H:2 * H], gi[b, 2 * H:]
         gh_r, gh_z, gh_nb = gh[b, :H], gh[b, H:2 * H], gh[b, 2 * H:]
-        b_r, b_z, b_n = bias[:H], bias[H:2 * H], bias[2 * H:]
         r_b, z_b, ghn_b, n_b = r[b], z[b], gh_n[b], n_pre[b]
         for j in range(H):
             rj = one / (one + vexp(-(gi_r[j] + (gh_r[j] + b_r[j]))))
             z_b[j] = one / (one + vexp(-(gi_z[j] + (gh_z[j] + b_z[j]))))
             ghn = gh_nb[j] + b_n[j]
             r_b[j], ghn_b[j] = rj, ghn
-            n_b[j] = gi_n[j] + rj * ghn
+            n_b[j] = _M.gru_n_pre(gi_n[j], rj, ghn)
 
 
-@by_size()
+@_loop()
 def _gru_blend(n, z, h, h_new):
     for b in prange(n.shape[0]):
         n_b, z_b, h_b, out = n[b], z[b], h[b], h_new[b]
         for j in range(n.shape[1]):
-            out[j] = n_b[j] + z_b[j] * (h_b[j] - n_b[j])
+            out[j] = _M.gru_blend(n_b[j], z_b[j], h_b[j])
 
 
-@by_size(cost=2)
+@_loop(cost=2)
 def _gru_backward(grad, h, r, z, n, gh_n, dgi, dgh, dh, one):
     H = grad.shape[1]
     for b in prange(grad.shape[0]):
@@ -53,16 +63,12 @@ def _gru_backward(grad, h, r, z, n, gh_n, dgi, dgh, dh, one):
         dgi_r, dgi_z, dgi_n = dgi[b, :H], dgi[b, H:2 * H], dgi[b, 2 * H:]
         dgh_r, dgh_z, dgh_n = dgh[b, :H], dgh[b, H:2 * H], dgh[b, 2 * H:]
         for j in range(H):
-            g, rj, zj, nj = g_b[j], r_b[j], z_b[j], n_b[j]
-            dn = g * (one - zj) * (one - nj * nj)
-            dz = g * (h_b[j] - nj) * zj * (one - zj)
-            dr = dn * ghn_b[j] * rj * (one - rj)
+            dr, dz, dn, dn_r, dh_b[j] = _M.gru_backward(g_b[j], h_b[j], r_b[j], z_b[j], n_b[j], ghn_b[j], one)
             dgi_r[j], dgi_z[j], dgi_n[j] = dr, dz, dn
-            dgh_r[j], dgh_z[j], dgh_n[j] = dr, dz, dn * rj
-            dh_b[j] = g * zj
+            dgh_r[j], dgh_z[j], dgh_n[j] = dr, dz, dn_r
 
 
-@by_size(cost=4, error_model="numpy")
+@_loop(cost=4, error_model="numpy")
 def _lstm_pre(gi, gh, bias, i, f, g_pre, o, one):
     H = i.shape[1]
     b_i, b_f, b_g, b_o = bias[:H], bias[H:2 * H], bias[2 * H:3 * H], bias[3 * H:]
@@ -77,15 +83,15 @@ def _lstm_pre(gi, gh, bias, i, f, g_pre, o, one):
             o_b[j] = one / (one + vexp(-(gi_o[j] + gh_o[j] + b_o[j])))
 
 
-@by_size()
+@_loop()
 def _lstm_cell(f, c, i, g, c_new):
     for b in prange(f.shape[0]):
         f_b, c_b, i_b, g_b, out = f[b], c[b], i[b], g[b], c_new[b]
         for j in range(f.shape[1]):
-            out[j] = f_b[j] * c_b[j] + i_b[j] * g_b[j]
+            out[j] = _M.lstm_cell(f_b[j], c_b[j], i_b[j], g_b[j])
 
 
-@by_size(cost=2)
+@_loop(cost=2)
 def _lstm_backward(grad_h, grad_c, c, i, f, g, o, tc, dgates, dc_prev, one):
     H = c.shape[1]
     for b in prange(c.shape[0]):
@@ -93,13 +99,8 @@ def _lstm_backward(grad_h, grad_c, c, i, f, g, o, tc, dgates, dc_prev, one):
         d_i, d_f, d_g, d_o = dgates[b, :H], dgates[b, H:2 * H], dgates[b, 2 * H:3 * H], dgates[b, 3 * H:]
         dc_b = dc_prev[b]
         for j in range(H):
-            dhj, ij, fj, gj, oj, tj = dh_b[j], i_b[j], f_b[j], g_b[j], o_b[j], tc_b[j]
-            dc = dhj * oj * (one - tj * tj) + dcn_b[j]
-            d_i[j] = dc * gj * ij * (one - ij)
-            d_f[j] = dc * c_b[j] * fj * (one - fj)
-            d_g[j] = dc * ij * (one - gj * gj)
-            d_o[j] = dhj * tj * oj * (one - oj)
-            dc_b[j] = dc * fj
+            d_i[j], d_f[j], d_g[j], d_o[j], dc_b[j] = _M.lstm_backward(
+                dh_b[j], dcn_b[j], c_b[j], i_b[j], f_b[j], g_b[j], o_b[j], tc_b[j], one)
 
 
 def _loop_arrays(*arrays):

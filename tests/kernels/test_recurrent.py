@@ -121,3 +121,64 @@ def test_lstm_follows_pytorchs_equations():
             cn = fg * c[i, j] + ig * math.tanh(pre[i, 2 * H + j])
             assert c_new[i, j] == pytest.approx(cn, rel=1e-12, abs=1e-14)
             assert h_new[i, j] == pytest.approx(og * math.tanh(cn), rel=1e-12, abs=1e-14)
+
+
+# ---- kernels.cuda: the fused kernels (in Numba's CUDA simulator here) against the array code ------------
+def _cuda():
+    import kernels.cuda
+    if not kernels.cuda.available():
+        pytest.skip(f"kernels.cuda unavailable: {kernels.cuda.unavailable_reason()}")
+    return kernels.cuda
+
+
+def _close(got, want, K, dtype):
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        g = K.xp.asnumpy(g)
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_allclose(g, w, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_cuda_gru_kernels_match_the_array_code(dtype, with_bias):
+    K = _cuda()
+    rng = np.random.default_rng(13)
+    B, H = 2, 5
+    gi, gh, h, b, grad = _arrays(rng, dtype, (B, 3 * H), (B, 3 * H), (B, H), (3 * H,), (B, H), scale=4.0)
+    gi[0, :3] = [-120.0, 120.0, 0.0]  # a sigmoid's exp(-x) would overflow at -120 in float32
+    b = b if with_bias else None
+    want = gates.gru_gates(np, sigmoid, gi, gh, h, b)
+    got = K.gru_gates(*(None if a is None else K.xp.asarray(a) for a in (gi, gh, h, b)))
+    _close(got, want, K, dtype)
+    _close(K.gru_gates_backward(K.xp.asarray(grad), K.xp.asarray(h), *got[1:]),
+           gates.gru_gates_backward(np, grad, h, *want[1:]), K, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grads", ["both", "h only", "c only"])
+def test_cuda_lstm_kernels_match_the_array_code(dtype, grads):
+    K = _cuda()
+    rng = np.random.default_rng(14)
+    B, H = 2, 4
+    gi, gh, c, b, gh_, gc_ = _arrays(rng, dtype, (B, 4 * H), (B, 4 * H), (B, H), (4 * H,), (B, H), (B, H),
+                                     scale=4.0)
+    grad_h, grad_c = (None if grads == "c only" else gh_), (None if grads == "h only" else gc_)
+    want = gates.lstm_gates(np, sigmoid, gi, gh, c, b)
+    got = K.lstm_gates(*(K.xp.asarray(a) for a in (gi, gh, c, b)))
+    _close(got, want, K, dtype)
+    dev = [None if a is None else K.xp.asarray(a) for a in (grad_h, grad_c)]
+    _close(K.lstm_gates_backward(*dev, K.xp.asarray(c), *got[2:]),
+           gates.lstm_gates_backward(np, grad_h, grad_c, c, *want[2:]), K, dtype)
+
+
+def test_cuda_float16_takes_the_array_code():
+    K = _cuda()
+    rng = np.random.default_rng(15)
+    gi, gh, h = _arrays(rng, np.float16, (2, 6), (2, 6), (2, 2))
+    got = K.gru_gates(*(K.xp.asarray(a) for a in (gi, gh, h)), None)
+    assert all(a.dtype == np.float16 for a in got)
+    np.testing.assert_allclose(K.xp.asnumpy(got[0]).astype(np.float32),
+                               gates.gru_gates(np, sigmoid, gi, gh, h, None)[0].astype(np.float32),
+                               rtol=2e-3, atol=2e-3)
