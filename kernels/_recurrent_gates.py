@@ -11,6 +11,21 @@ def _one(a):
     return a.dtype.type(1)
 
 
+def compiled_arrays(xp, *arrays):
+    """The arrays C-contiguous for a backend's compiled gates (kernels.cpu's loops, kernels.cuda's kernels),
+    or None when their dtypes are not all float32 or all float64: those take this module's array code.
+    None entries (an absent bias or gradient) pass through."""
+    dtype = arrays[0].dtype
+    if dtype.name not in ("float32", "float64") or any(a is not None and a.dtype != dtype for a in arrays):
+        return None
+    return [None if a is None else xp.ascontiguousarray(a) for a in arrays]
+
+
+def or_zeros(xp, a, shape, like):
+    """a, or zeros of `shape` in like's dtype where a is None (an absent bias or gradient)."""
+    return xp.zeros(shape, like.dtype) if a is None else a
+
+
 def gru_gates(xp, sigmoid, gi, gh, h, b_hh):
     """(h_new, r, z, n, gh_n), each (batch, hidden); gh_n is gh's n part with its bias."""
     if b_hh is not None:
@@ -47,7 +62,6 @@ def lstm_gates(xp, sigmoid, gi, gh, c, b_hh):
 
 def lstm_gates_backward(xp, grad_h, grad_c, c, i, f, g, o, tc):
     """(d gates, d c) from the gradients of h_new and c_new (either may be None: no gradient)."""
-    zeros = xp.zeros_like(c)
-    *d_gates, dc = M.lstm_backward(zeros if grad_h is None else grad_h, zeros if grad_c is None else grad_c,
+    *d_gates, dc = M.lstm_backward(or_zeros(xp, grad_h, c.shape, c), or_zeros(xp, grad_c, c.shape, c),
                                    c, i, f, g, o, tc, _one(c))
     return xp.concatenate(d_gates, axis=1), dc

@@ -103,28 +103,15 @@ def _lstm_backward(grad_h, grad_c, c, i, f, g, o, tc, dgates, dc_prev, one):
                 dh_b[j], dcn_b[j], c_b[j], i_b[j], f_b[j], g_b[j], o_b[j], tc_b[j], one)
 
 
-def _loop_arrays(*arrays):
-    """The arrays C-contiguous for the loops, or None when their dtypes are not all float32 or all
-    float64 (None entries, an absent bias, pass through)."""
-    dtype = arrays[0].dtype
-    if dtype not in (np.float32, np.float64) or any(a is not None and a.dtype != dtype for a in arrays):
-        return None
-    return [None if a is None else np.ascontiguousarray(a) for a in arrays]
-
-
-def _bias(b_hh, width, dtype):
-    return np.zeros(width, dtype) if b_hh is None else b_hh
-
-
 def gru_gates(gi, gh, h, b_hh):
     """One GRU step's gates: (h_new, r, z, n, gh_n) for gi = x @ W_ih^T + b_ih and gh = h @ W_hh^T (without
     b_hh, which may be None); each (batch, hidden)."""
-    arrays = _loop_arrays(gi, gh, h, b_hh)
+    arrays = _gates.compiled_arrays(np, gi, gh, h, b_hh)
     if arrays is None:
         return _gates.gru_gates(np, sigmoid, gi, gh, h, b_hh)
     gi, gh, h, b_hh = arrays
     r, z, gh_n, n = (np.empty_like(h) for _ in range(4))
-    _gru_pre(gi, gh, _bias(b_hh, gh.shape[1], h.dtype), r, z, gh_n, n, h.dtype.type(1))
+    _gru_pre(gi, gh, _gates.or_zeros(np, b_hh, gh.shape[1], h), r, z, gh_n, n, h.dtype.type(1))
     np.tanh(n, out=n)
     h_new = np.empty_like(h)
     _gru_blend(n, z, h, h_new)
@@ -134,7 +121,7 @@ def gru_gates(gi, gh, h, b_hh):
 def gru_gates_backward(grad, h, r, z, n, gh_n):
     """(d gi, d gh, grad * z) of gru_gates: the gradients of gi and of gh + b_hh, and the part of h's
     gradient that does not pass through gh."""
-    arrays = _loop_arrays(grad, h, r, z, n, gh_n)
+    arrays = _gates.compiled_arrays(np, grad, h, r, z, n, gh_n)
     if arrays is None:
         return _gates.gru_gates_backward(np, grad, h, r, z, n, gh_n)
     grad, h, r, z, n, gh_n = arrays
@@ -148,12 +135,12 @@ def gru_gates_backward(grad, h, r, z, n, gh_n):
 def lstm_gates(gi, gh, c, b_hh):
     """One LSTM step's gates: (h_new, c_new, i, f, g, o, tanh(c_new)) for gi = x @ W_ih^T + b_ih and
     gh = h @ W_hh^T (without b_hh, which may be None); each (batch, hidden)."""
-    arrays = _loop_arrays(gi, gh, c, b_hh)
+    arrays = _gates.compiled_arrays(np, gi, gh, c, b_hh)
     if arrays is None:
         return _gates.lstm_gates(np, sigmoid, gi, gh, c, b_hh)
     gi, gh, c, b_hh = arrays
     i, f, g, o = (np.empty_like(c) for _ in range(4))
-    _lstm_pre(gi, gh, _bias(b_hh, gh.shape[1], c.dtype), i, f, g, o, c.dtype.type(1))
+    _lstm_pre(gi, gh, _gates.or_zeros(np, b_hh, gh.shape[1], c), i, f, g, o, c.dtype.type(1))
     np.tanh(g, out=g)
     c_new = np.empty_like(c)
     _lstm_cell(f, c, i, g, c_new)
@@ -163,13 +150,12 @@ def lstm_gates(gi, gh, c, b_hh):
 
 def lstm_gates_backward(grad_h, grad_c, c, i, f, g, o, tc):
     """(d gates, d c) of lstm_gates from the gradients of h_new and c_new (either may be None)."""
-    arrays = _loop_arrays(c, i, f, g, o, tc, grad_h, grad_c)
+    arrays = _gates.compiled_arrays(np, c, i, f, g, o, tc, grad_h, grad_c)
     if arrays is None:
         return _gates.lstm_gates_backward(np, grad_h, grad_c, c, i, f, g, o, tc)
     c, i, f, g, o, tc, grad_h, grad_c = arrays
-    zeros = np.zeros_like(c)
     dgates = np.empty((c.shape[0], 4 * c.shape[1]), c.dtype)
     dc_prev = np.empty_like(c)
-    _lstm_backward(zeros if grad_h is None else grad_h, zeros if grad_c is None else grad_c, c, i, f, g, o,
-                   tc, dgates, dc_prev, c.dtype.type(1))
+    grad_h, grad_c = (_gates.or_zeros(np, a, c.shape, c) for a in (grad_h, grad_c))
+    _lstm_backward(grad_h, grad_c, c, i, f, g, o, tc, dgates, dc_prev, c.dtype.type(1))
     return dgates, dc_prev

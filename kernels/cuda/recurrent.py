@@ -77,15 +77,6 @@ def _lstm_backward(grad_h, grad_c, c, i, f, g, o, tc, dgates, dc_prev, one):
                                            o[b, j], tc[b, j], one)
 
 
-def _kernel_arrays(*arrays):
-    """The arrays C-contiguous for the kernels, or None when their dtypes are not all float32 or all
-    float64 (None entries, an absent bias, pass through)."""
-    dtype = arrays[0].dtype
-    if dtype.name not in ("float32", "float64") or any(a is not None and a.dtype != dtype for a in arrays):
-        return None
-    return [None if a is None else _launch.xp.ascontiguousarray(a) for a in arrays]
-
-
 def _empty(*shape, like):
     return _launch.xp.empty(shape, like.dtype)
 
@@ -93,11 +84,11 @@ def _empty(*shape, like):
 def gru_gates(gi, gh, h, b_hh):
     """One GRU step's gates: (h_new, r, z, n, gh_n) for gi = x @ W_ih^T + b_ih and gh = h @ W_hh^T (without
     b_hh, which may be None); each (batch, hidden)."""
-    arrays = _kernel_arrays(gi, gh, h, b_hh)
+    arrays = _gates.compiled_arrays(_launch.xp, gi, gh, h, b_hh)
     if arrays is None:
         return _gates.gru_gates(_launch.xp, sigmoid, gi, gh, h, b_hh)
     gi, gh, h, b_hh = arrays
-    bias = _launch.xp.zeros(gh.shape[1], h.dtype) if b_hh is None else b_hh
+    bias = _gates.or_zeros(_launch.xp, b_hh, gh.shape[1], h)
     h_new, r, z, n, gh_n = (_empty(*h.shape, like=h) for _ in range(5))
     launch(_gru_forward, h.size, gi, gh, bias, h, h_new, r, z, n, gh_n, h.dtype.type(1))
     return h_new, r, z, n, gh_n
@@ -106,7 +97,7 @@ def gru_gates(gi, gh, h, b_hh):
 def gru_gates_backward(grad, h, r, z, n, gh_n):
     """(d gi, d gh, grad * z) of gru_gates: the gradients of gi and of gh + b_hh, and the part of h's
     gradient that does not pass through gh."""
-    arrays = _kernel_arrays(grad, h, r, z, n, gh_n)
+    arrays = _gates.compiled_arrays(_launch.xp, grad, h, r, z, n, gh_n)
     if arrays is None:
         return _gates.gru_gates_backward(_launch.xp, grad, h, r, z, n, gh_n)
     grad, h, r, z, n, gh_n = arrays
@@ -120,11 +111,11 @@ def gru_gates_backward(grad, h, r, z, n, gh_n):
 def lstm_gates(gi, gh, c, b_hh):
     """One LSTM step's gates: (h_new, c_new, i, f, g, o, tanh(c_new)) for gi = x @ W_ih^T + b_ih and
     gh = h @ W_hh^T (without b_hh, which may be None); each (batch, hidden)."""
-    arrays = _kernel_arrays(gi, gh, c, b_hh)
+    arrays = _gates.compiled_arrays(_launch.xp, gi, gh, c, b_hh)
     if arrays is None:
         return _gates.lstm_gates(_launch.xp, sigmoid, gi, gh, c, b_hh)
     gi, gh, c, b_hh = arrays
-    bias = _launch.xp.zeros(gh.shape[1], c.dtype) if b_hh is None else b_hh
+    bias = _gates.or_zeros(_launch.xp, b_hh, gh.shape[1], c)
     out = [_empty(*c.shape, like=c) for _ in range(7)]  # h_new, c_new, i, f, g, o, tc
     launch(_lstm_forward, c.size, gi, gh, bias, c, *out, c.dtype.type(1))
     return tuple(out)
@@ -132,12 +123,11 @@ def lstm_gates(gi, gh, c, b_hh):
 
 def lstm_gates_backward(grad_h, grad_c, c, i, f, g, o, tc):
     """(d gates, d c) of lstm_gates from the gradients of h_new and c_new (either may be None)."""
-    arrays = _kernel_arrays(c, i, f, g, o, tc, grad_h, grad_c)
+    arrays = _gates.compiled_arrays(_launch.xp, c, i, f, g, o, tc, grad_h, grad_c)
     if arrays is None:
         return _gates.lstm_gates_backward(_launch.xp, grad_h, grad_c, c, i, f, g, o, tc)
     c, i, f, g, o, tc, grad_h, grad_c = arrays
-    zeros = _launch.xp.zeros_like(c)
     dgates, dc_prev = _empty(c.shape[0], 4 * c.shape[1], like=c), _empty(*c.shape, like=c)
-    launch(_lstm_backward, c.size, zeros if grad_h is None else grad_h, zeros if grad_c is None else grad_c,
-           c, i, f, g, o, tc, dgates, dc_prev, c.dtype.type(1))
+    grad_h, grad_c = (_gates.or_zeros(_launch.xp, a, c.shape, c) for a in (grad_h, grad_c))
+    launch(_lstm_backward, c.size, grad_h, grad_c, c, i, f, g, o, tc, dgates, dc_prev, c.dtype.type(1))
     return dgates, dc_prev
