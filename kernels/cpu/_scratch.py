@@ -35,6 +35,18 @@ def padded(x, ph, pw):
     return out
 
 
+def padded_flat(x, ph, pw, slack):
+    """Contiguous x (N, C, H, W) zero-padded as ``padded`` (a copy also without padding), flattened, with
+    `slack` zeros after it, in this thread's "padded_flat" workspace: loops over its planes may read a
+    little past the last one."""
+    N, C, H, W = x.shape
+    size = N * C * (H + 2 * ph) * (W + 2 * pw)
+    flat = workspace("padded_flat", (size + slack,), x.dtype)
+    _pad(x, flat[:size].reshape(N, C, H + 2 * ph, W + 2 * pw), ph, pw)
+    flat[size:] = 0
+    return flat
+
+
 @njit(nogil=True, cache=True)
 def _pad(x, xp, ph, pw):
     """xp = x zero-padded by ph rows and pw columns on each side of every (n, c) plane."""

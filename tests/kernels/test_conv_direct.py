@@ -29,9 +29,11 @@ def _split_in_three(monkeypatch):
 
 
 def _spy(monkeypatch, name):
+    """The batch size of each call of the loop `name` (its y, or its grad_y)."""
     calls = []
     loop = getattr(direct, name)
-    monkeypatch.setattr(direct, name, lambda *a: calls.append(a[0].shape[0]) or loop(*a))
+    batch_of = {"_forward_loop": 7, "_weight_grad_loop": 5}[name]
+    monkeypatch.setattr(direct, name, lambda *a: calls.append(a[batch_of].shape[0]) or loop(*a))
     return calls
 
 
@@ -77,6 +79,25 @@ def test_direct_weight_grad_equals_im2col(monkeypatch, case, dtype):
                 continue
             assert array.dtype == dtype and array.shape == expected.shape
             np.testing.assert_allclose(array, expected, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_runs_rounded_up_read_only_the_zeros_after_the_input(monkeypatch, dtype):
+    """The loops round each run up to whole 16-element vectors and read up to RUN_SLACK elements past the
+    last padded plane: those are zeros, whatever the workspace held (NaN here), so the weight gradient,
+    where a stray read would meet a zero grad-output plane and give NaN, stays exact."""
+    from kernels.cpu import _scratch
+    rng = np.random.default_rng(23)
+    x, w, b, s, p, d, g = _conv_args((3, 2, 9, 7, 5, (3, 3), (1, 1), (1, 1), (1, 1), 1, True), dtype, rng)
+    g_ = conv2d_geometry("conv2d", x, w, b, s, p, d, g)
+    assert direct._padded_part(x, 0, 3, g_)[4] == 80  # runs of (9 - 1) * 9 + 7 = 79, one element past
+    monkeypatch.setattr(direct, "DIRECT_MIN_RUN", 1)
+    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 1 << 62)  # one part, on this thread's workspace
+    _scratch.workspace("padded_flat", (1 << 12,), np.uint8)[:] = 0xFF  # NaN in float32 and float64 alike
+    gy = rng.standard_normal(KC.conv2d_forward(x, w, None, s, p, d, g).shape).astype(dtype)
+    got = KC.conv2d_backward(gy, x, w, s, p, d, g, (False, True, False))[1]
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, s, p, d, g, (False, True, False), None)[1]
+    np.testing.assert_allclose(got, want, **_tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
