@@ -220,7 +220,7 @@ def checked_backward(B, grad_y, x, w, g, needs, columns):
     dtype = x.dtype
     grad_y, x, w = _prepare(B, grad_y, x, w)
     gx, gw = backward(B, grad_y, x, w, g, need_x, need_w, columns)
-    gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None
+    gb = B.bias_grad(grad_y) if need_b else None
     return _finish(dtype, gx, gw, gb)
 
 
@@ -245,5 +245,5 @@ def conv_transpose2d_backward(B, grad_y, x, w, stride, padding, output_padding, 
     gx = forward(B, grad_y, w, None, g)[0] if need_x else None
     # grad_w: conv2d's weight gradient with this op's x as the grad-output and grad_y as the input
     gw = backward(B, x, grad_y, w, g, False, True)[1] if need_w else None
-    gb = grad_y.sum(axis=(0, 2, 3)) if need_b else None
+    gb = B.bias_grad(grad_y) if need_b else None
     return _finish(dtype, gx, gw, gb)

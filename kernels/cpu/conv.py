@@ -37,7 +37,7 @@ the CPU pieces:
   parallel loops erratic.
 """
 import numpy as np
-from numba import njit, uint64
+from numba import njit, prange, uint64
 
 from kernels import _conv_im2col as _impl
 from kernels._conv_shapes import conv2d_geometry
@@ -46,6 +46,7 @@ from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu import _conv_winograd as conv_winograd
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import padded, workspace
+from kernels.cpu._serial import by_size
 
 __all__ = ["conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward"]
 
@@ -76,6 +77,33 @@ class _CPU:
     def col2im(cols, g, gx):
         (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
         _col2im(cols, gx, g.kH, g.kW, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo)
+
+    @staticmethod
+    def bias_grad(grad_y):
+        """grad_y (N, C, H, W) summed over all but its channel axis: one pass, channels over the threads,
+        each (sample, channel) plane summed in vector lanes and the planes' sums in float64. NumPy's
+        ``sum(axis=(0, 2, 3))`` took 0.58 ms for 64x32x32x32 float32, 0.095 for 64x6x28x28."""
+        if grad_y.dtype not in (np.float32, np.float64) or not grad_y.flags.c_contiguous or not grad_y.size:
+            return grad_y.sum(axis=(0, 2, 3))
+        N, C = grad_y.shape[:2]
+        sums = np.empty(C, np.float64)
+        _channel_sums(grad_y.reshape(N, C, -1), sums)
+        return sums.astype(grad_y.dtype)
+
+
+@by_size(nogil=True, fastmath={"reassoc", "contract"})
+def _channel_sums(planes, sums):
+    # sums[c] = the sum of planes[:, c, :], see _CPU.bias_grad
+    N, C, P = planes.shape
+    for c in prange(C):
+        total = 0.0
+        for n in range(N):
+            plane = planes[n, c]
+            s = plane.dtype.type(0)
+            for p in range(P):
+                s += plane[p]
+            total += s
+        sums[c] = total
 
 
 # Weight-gradient GEMMs with at most this many output channels (per group) run in _few_rows_nt. OpenBLAS

@@ -77,6 +77,10 @@ class _CUDA:
         return [run(0, n)]  # one launch per step over the whole batch: the GPU has the parallelism
 
     @staticmethod
+    def bias_grad(grad_y):
+        return grad_y.sum(axis=(0, 2, 3))
+
+    @staticmethod
     def im2col(x, g, cols, col0):
         (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
         N, C, H, W = x.shape
