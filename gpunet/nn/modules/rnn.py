@@ -12,6 +12,7 @@ from gpunet.nn.functional.dropout import dropout
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty, zeros
+from gpunet.ops.rnn import GRUSequence, LSTMSequence
 from gpunet.ops.shape import cat, stack, unbind
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -104,7 +105,7 @@ class RNNBase(Module):
                 hx = tuple(h.unsqueeze(1) for h in hx) if is_lstm else hx.unsqueeze(1)
         elif self.batch_first:
             input = input.transpose(0, 1)
-        seq_len, batch = input.shape[0], input.shape[1]
+        batch = input.shape[1]
         directions = 2 if self.bidirectional else 1
         if hx is None:
             h0 = zeros(self.num_layers * directions, batch, self.hidden_size, dtype=input.dtype,
@@ -124,12 +125,9 @@ class RNNBase(Module):
                 k = layer * directions + d
                 h = hx[0][k] if is_lstm else hx[k]
                 c = hx[1][k] if is_lstm else None
-                gi_steps = unbind(R._input_projection(layer_input, w_ih, b_ih))  # one backward node
-                steps = [None] * seq_len
-                for t in (range(seq_len - 1, -1, -1) if d else range(seq_len)):
-                    h, c = self._step(gi_steps[t], h, c, w_hh, b_hh)
-                    steps[t] = h
-                outputs.append(stack(steps))
+                gi = R._input_projection(layer_input, w_ih, b_ih)  # the whole sequence: one GEMM
+                states, h, c = self._layer(gi, h, c, w_hh, b_hh, bool(d))
+                outputs.append(states)
                 h_last.append(h)
                 c_last.append(c)
             layer_input = outputs[0] if directions == 1 else cat(outputs, 2)
@@ -145,13 +143,21 @@ class RNNBase(Module):
             output = output.transpose(0, 1)
         return output, hidden
 
-    def _step(self, gi, h, c, w_hh, b_hh):
+    def _layer(self, gi, h, c, w_hh, b_hh, reverse):
+        """One layer in one direction over the input projections gi (T, B, gates * H): (the hidden states
+        (T, B, H) in time order, the last hidden state, the last cell state or None)."""
         if self.mode == "LSTM":
-            return R.LSTMStep.apply(gi, h, c, w_hh, b_hh)
-        if self.mode == "GRU":
-            return R.GRUStep.apply(gi, h, w_hh, b_hh), None
-        cell = R.rnn_tanh_cell if self.mode == "RNN_TANH" else R.rnn_relu_cell
-        return cell(None, h, None, w_hh, None, b_hh, gi=gi), None
+            states, c = LSTMSequence.apply(gi, h, c, w_hh, b_hh, reverse)
+        elif self.mode == "GRU":
+            states = GRUSequence.apply(gi, h, w_hh, b_hh, reverse)
+        else:
+            cell = R.rnn_tanh_cell if self.mode == "RNN_TANH" else R.rnn_relu_cell
+            gi_steps = unbind(gi)  # one backward node
+            steps = [None] * gi.shape[0]
+            for t in (range(gi.shape[0] - 1, -1, -1) if reverse else range(gi.shape[0])):
+                h = steps[t] = cell(None, h, None, w_hh, None, b_hh, gi=gi_steps[t])
+            return stack(steps), h, None
+        return states, states[0 if reverse else -1], c
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"

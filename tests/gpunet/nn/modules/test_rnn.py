@@ -6,6 +6,7 @@ import gpunet
 from gpunet import nn
 from gpunet.autograd import gradcheck
 from gpunet.nn.functional import rnn as R
+from gpunet.ops.rnn import GRUSequence, LSTMSequence
 
 from tests.helpers import simulated
 
@@ -33,6 +34,65 @@ def test_lstm_step_gradcheck(bias, device):
 def test_lstm_step_only_cell_output_used(device):
     gi, h, c, w = (_rand(*s, device=device) for s in [(2, 12), (2, 3), (2, 3), (12, 3)])
     assert gradcheck(lambda *a: R.LSTMStep.apply(*a)[1], (gi, h, c, w, None))
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_sequence_gradcheck(bias, reverse):
+    """The whole-layer GRU Op (one node for the sequence): gradients of the projections, the initial state,
+    the recurrent weight (one product over all steps) and bias. (On the CPU: the Op calls the same gate
+    kernels on both devices, and a gradcheck is ~30 s of simulated launches; the next tests compare the
+    Ops with the step Ops on both.)"""
+    gpunet.manual_seed(2)
+    gi, h, w = _rand(4, 2, 9), _rand(2, 3), _rand(9, 3)
+    b = _rand(9) if bias else None
+    assert gradcheck(lambda *a: GRUSequence.apply(*a, reverse), (gi, h, w, b))
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("used", ["both", "states", "cell"])
+def test_lstm_sequence_gradcheck(used, reverse):
+    gpunet.manual_seed(3)
+    gi, h, c, w, b = (_rand(*s) for s in [(4, 2, 12), (2, 3), (2, 3), (12, 3), (12,)])
+
+    def run(*args):
+        states, cell = LSTMSequence.apply(*args, reverse)
+        return {"both": (states, cell), "states": states, "cell": cell}[used]
+    assert gradcheck(run, (gi, h, c, w, b))
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_sequence_ops_equal_their_steps(reverse, device):
+    """A GRU / LSTM sequence Op gives the step Ops' states (reverse: from the last step) and, through
+    backward, their gradients."""
+    gpunet.manual_seed(4)
+    args = [_rand(*s, device=device) for s in [(5, 2, 12), (2, 3), (2, 3), (12, 3), (12,)]]
+    weights = [_rand(5, 2, 3, requires_grad=False, device=device), _rand(2, 3, requires_grad=False,
+                                                                          device=device)]
+
+    def grads(run):
+        for a in args:
+            a.grad = None
+        states, cell, gru_states = run(*args)
+        ((states * weights[0]).sum() + (cell * weights[1]).sum() + (gru_states * states).sum()).backward()
+        return [states, cell, gru_states] + [a.grad for a in args]
+
+    def sequences(gi, h0, c0, w, b):
+        states, cell = LSTMSequence.apply(gi, h0, c0, w, b, reverse)
+        return states, cell, GRUSequence.apply(gi[..., :9], h0, w[:9], b[:9], reverse)
+
+    def steps(gi, h0, c0, w, b):
+        h, c, g = h0, c0, h0
+        hs, gs = [None] * 5, [None] * 5
+        for t in (range(4, -1, -1) if reverse else range(5)):
+            h, c = R.LSTMStep.apply(gi[t], h, c, w, b)
+            hs[t] = h
+            g = gs[t] = R.GRUStep.apply(gi[t, :, :9], g, w[:9], b[:9])
+        return gpunet.stack(hs), c, gpunet.stack(gs)
+
+    for got, want in zip(grads(sequences), grads(steps)):
+        np.testing.assert_allclose(got.detach().cpu().numpy(), want.detach().cpu().numpy(), rtol=1e-12,
+                                   atol=1e-14)
 
 
 def test_rnn_cells_gradcheck(device):
@@ -146,9 +206,10 @@ def test_dropout_between_layers_only_in_training(device):
 
 
 def test_long_sequence_backward_no_recursion(device):
-    if simulated(device):  # 4,000 simulated kernel launches (~2 min); the walk is device-agnostic
+    """A graph 2,000 steps deep (nn.RNN keeps a few nodes per step; GRU and LSTM layers are one node)."""
+    if simulated(device):  # thousands of simulated kernel launches; the walk is device-agnostic
         pytest.skip("the simulated device runs the short sequences (the graph walk is device-agnostic)")
-    rnn = nn.GRU(2, 3, device=device)
+    rnn = nn.RNN(2, 3, device=device)
     out, _ = rnn(gpunet.randn(2000, 1, 2, device=device))
     out.sum().backward()
     assert rnn.weight_hh_l0.grad is not None
