@@ -16,7 +16,8 @@ def compiled_arrays(xp, *arrays):
     or None when their dtypes are not all float32 or all float64: those take this module's array code.
     None entries (an absent bias or gradient) pass through."""
     dtype = arrays[0].dtype
-    if dtype.name not in ("float32", "float64") or any(a is not None and a.dtype != dtype for a in arrays):
+    # dtype.char, not dtype.name: NumPy builds the name in Python, ~6 us of a 13 us step's gates
+    if dtype.char not in ("f", "d") or any(a is not None and a.dtype != dtype for a in arrays):
         return None
     return [None if a is None else xp.ascontiguousarray(a) for a in arrays]
 
