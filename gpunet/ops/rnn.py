@@ -56,7 +56,6 @@ class LSTMStep(Op):
                 (dgates.sum(axis=0) if need_b else None))
 
 
-
 def _order(length, reverse):
     return range(length - 1, -1, -1) if reverse else range(length)
 

@@ -88,6 +88,9 @@ class RNNBase(Module):
         if input.shape[-1] != self.input_size:
             raise RuntimeError(f"{op}: input.size(-1) must be equal to input_size. "
                                f"Expected {self.input_size}, got {input.shape[-1]}")
+        if input.shape[1 if input.dim() == 3 and self.batch_first else 0] == 0:
+            raise RuntimeError(f"{op}: Expected sequence length to be larger than 0 in RNN (input of shape "
+                               f"{list(input.shape)})")
 
     def _check_hidden(self, hx, batch, op, what="hidden"):
         expected = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)

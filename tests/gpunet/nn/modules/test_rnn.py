@@ -190,6 +190,10 @@ def test_errors_name_expected_sizes(device):
         lstm(gpunet.randn(5, 1, 3, device=device), state)
     with pytest.raises(ValueError, match="dropout"):
         nn.GRU(3, 2, dropout=1.5)
+    for layer, shape in [(nn.GRU(3, 2, device=device), (0, 1, 3)), (lstm, (0, 3)),
+                         (nn.RNN(3, 2, batch_first=True, device=device), (4, 0, 3))]:
+        with pytest.raises(RuntimeError, match="sequence length to be larger than 0"):
+            layer(gpunet.randn(*shape, device=device))
 
 
 def test_dropout_between_layers_only_in_training(device):
