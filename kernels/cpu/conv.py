@@ -43,6 +43,7 @@ from kernels import _conv_im2col as _impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _conv_batch_inner as conv_batch_inner
 from kernels.cpu import _conv_direct as conv_direct
+from kernels.cpu import _conv_vector as conv_vector
 from kernels.cpu import _conv_winograd as conv_winograd
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import padded, workspace
@@ -215,11 +216,14 @@ def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
 
 def _fast_path(g, x, w, b=None, use="forward"):
     """The module whose loop for `use` ("forward" or "weight_grad") serves conv geometry g with these
-    arrays (the batch-inner direct loops, Winograd's F(2x2, 3x3), the wide-plane loops), or None for
-    im2col + GEMM. Winograd is asked before the wide-plane loops: both take the weight gradient of long
-    runs with 33 to 128 channels, and Winograd's measured faster there (64->64 at 32x32, batch 32: 22.5
-    against 25.1 ms, medians of 15 alternating rounds on an Intel Xeon)."""
-    for path in (conv_batch_inner, conv_winograd, conv_direct):
+    arrays (the register-blocked forward, the batch-inner direct loops, Winograd's F(2x2, 3x3), the
+    wide-plane loops), or None for im2col + GEMM. The register-blocked forward is asked first: where it
+    applies it measured faster than each of the others, Winograd and the GEMM included (two threads, ms:
+    32x64x32x32 -> 64 12.0 against Winograd's 14.3, 32x256x16x16 -> 64 1x1 1.88 against the GEMM's
+    2.68; kernels/cpu/_conv_vector.py). Winograd is asked before the wide-plane loops: both take the
+    weight gradient of long runs with 33 to 128 channels, and Winograd's measured faster there (64->64 at
+    32x32, batch 32: 22.5 against 25.1 ms, medians of 15 alternating rounds on an Intel Xeon)."""
+    for path in (conv_vector, conv_batch_inner, conv_winograd, conv_direct):
         if path.applies(g, x, w, b, use):
             return path
     return None
@@ -245,9 +249,13 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     conv2d_forward(..., keep_columns=True) returned for this x, or None to recompute it."""
     g, (need_x, need_w, need_b) = _impl.backward_args(_CPU, grad_y, x, w, stride, padding, dilation, groups,
                                                       needs, columns)
-    # grad_x of a "same"-padded layer: a fast forward of grad_y (kernels/cpu/_conv_direct.grad_input)
-    same = need_x and conv_direct.same_padded(g)
-    x_path = _fast_path(conv_direct.transposed(g), grad_y, w) if same else None
+    # grad_x as a forward of grad_y (kernels/cpu/_conv_direct.grad_input): for "same"-padded layers through
+    # any fast forward, for others (padding below the kernel size) through the register-blocked one only
+    x_path = None
+    if need_x and min(g.kH - g.padding[0], g.kW - g.padding[1]) >= 1:
+        x_path = _fast_path(conv_direct.transposed(g), grad_y, w)
+        if not (x_path is conv_vector or conv_direct.same_padded(g)):
+            x_path = None
     w_path = _fast_path(g, x, w, use="weight_grad") if need_w and columns is None else None
     rest = (need_x and x_path is None, need_w and w_path is None, need_b)
     gx, gw, gb = _impl.checked_backward(_CPU, grad_y, x, w, g, rest, columns)

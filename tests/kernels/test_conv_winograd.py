@@ -141,6 +141,7 @@ def test_winograd_only_where_it_applies():
     assert not applies(x[..., :8, :8], w)  # 64 output pixels < MIN_PLANE
     assert not applies(x.astype(np.float16), w.astype(np.float16))
     g = conv2d_geometry("test", x, w, None, 1, 1, 1, 1)
-    assert cpu_conv._fast_path(g, x, w) is winograd
+    # (float64: float32 forwards with rows of LANES or more take kernels/cpu/_conv_vector.py's loop first)
+    assert cpu_conv._fast_path(g, x.astype(np.float64), w.astype(np.float64)) is winograd
     assert cpu_conv._fast_path(g, x, w, use="weight_grad") is winograd  # before the wide-plane loops
     assert direct.applies(g, x, w, use="weight_grad")

@@ -1,0 +1,140 @@
+"""Register-blocked conv2d forward on the CPU (float32, stride 1): eight output channels times two vectors
+of output pixels held in registers over every tap.
+
+The wide-plane loop of kernels/cpu/_conv_direct.py adds each tap's input run into accumulator rows in
+memory: per vector of outputs and four taps it loads and stores eight accumulators, and its rate was
+bound by those loads and stores (~50 GFLOP/s per thread on an Intel Xeon whose FMA units reach ~150).
+Here (kernels/cpu/_simd.py) the sixteen partial sums of eight channels for two runs of LANES pixels of an
+output row stay in registers while the loop walks the C * kH * kW taps: each tap loads two input vectors
+and eight weights (broadcast inside the fused multiply-adds with AVX-512) for sixteen FMAs, and the sums
+are stored once. The two runs are any two of a sample's (row, run) items in turn, so an odd count pairs
+across rows; the last run of a row starts at Wo - LANES, overlapping the one before where LANES does not
+divide Wo (those pixels are computed twice, stored twice, equal). Output channels past C_out get zero
+weights and are not stored.
+One thread, ms, this loop / the wide-plane loop / PyTorch (one thread), 15 alternating rounds:
+64x16x32x32 -> 32 (3x3, padding 1) 4.62 / 11.5 / 12.8; 64x3x32x32 -> 8 (5x5) 0.47 / 1.43 / 1.17.
+It needs Wo >= LANES; other layers keep the other loops. The batch is split over threads as elsewhere
+(kernels/cpu/_batch_threads.py).
+"""
+import numpy as np
+from numba import njit, uint64
+
+from kernels._conv_im2col import _sample_bytes
+from kernels.cpu import _conv_direct as conv_direct
+from kernels.cpu._batch_threads import map_batch
+from kernels.cpu._simd import LANES, vfma, vload, vsplat, vstore
+
+CHANNELS = 8  # output channels per block: with two vectors, 16 accumulators (of 32 AVX-512 registers)
+
+
+def applies(g, x, w, b=None, use="forward"):
+    """Whether conv geometry g with these arrays runs this file's loop for `use` (forward only: float32,
+    stride 1, no dilation, one group, Wo of at least LANES)."""
+    return (use == "forward" and conv_direct.plain_float(g, x, w, b) and x.dtype == np.float32
+            and g.Wo >= LANES)
+
+
+def forward(x, w, b, g):
+    """conv2d(x, w) + b for a geometry g that ``applies``."""
+    x = np.ascontiguousarray(x)
+    weights, bias = packed_weights(w, b)
+    y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
+
+    def run(n0, n1):
+        x_flat, C, Hp, Wp, _ = conv_direct._padded_part(x, n0, n1, g)
+        _forward_loop(x_flat, C, Hp, Wp, weights, bias, y[n0:n1].reshape(-1), n1 - n0, g.C_out, g.Ho, g.Wo,
+                      g.kH, g.kW)
+
+    map_batch(run, g.N, g.N * _sample_bytes(g))
+    return y
+
+
+def packed_weights(w, b):
+    """(weights, bias): w (C_out, C, kH, kW) as a (blocks * taps, CHANNELS) array, row block * taps + tap
+    holding that tap's weights for the block's CHANNELS output channels, and b as a vector, both zero
+    past C_out; bias zero without b."""
+    C_out, taps = w.shape[0], w[0].size
+    blocks = -(-C_out // CHANNELS)
+    padded = np.zeros((blocks * CHANNELS, taps), np.float32)
+    padded[:C_out] = w.reshape(C_out, taps)
+    weights = padded.reshape(blocks, CHANNELS, taps).transpose(0, 2, 1).reshape(-1, CHANNELS)  # (a copy)
+    bias = np.zeros(blocks * CHANNELS, np.float32)
+    if b is not None:
+        bias[:C_out] = b
+    return weights, bias
+
+
+@njit(nogil=True, cache=True)
+def _forward_loop(x_flat, C, Hp, Wp, weights, bias, y, N, C_out, Ho, Wo, kH, kW):
+    # y (flat N, C_out, Ho, Wo) = conv2d + bias of x_flat's N padded (C, Hp, Wp) samples; see the module
+    # docstring
+    taps = C * kH * kW
+    runs = (Wo + LANES - 1) // LANES  # per output row
+    items = Ho * runs
+    plane = Ho * Wo
+    for n in range(N):
+        for co in range(0, C_out, CHANNELS):
+            t0 = co // CHANNELS * taps  # this block's first row of weights
+            for item in range(0, items, 2):
+                ho_a, r_a = divmod(item, runs)
+                ho_b, r_b = divmod(min(item + 1, items - 1), runs)
+                wo_a, wo_b = min(r_a * LANES, Wo - LANES), min(r_b * LANES, Wo - LANES)
+                a0, a1, a2, a3 = (vsplat(bias[co]), vsplat(bias[co + 1]), vsplat(bias[co + 2]),
+                                  vsplat(bias[co + 3]))
+                a4, a5, a6, a7 = (vsplat(bias[co + 4]), vsplat(bias[co + 5]), vsplat(bias[co + 6]),
+                                  vsplat(bias[co + 7]))
+                b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
+                t = t0
+                for c in range(C):
+                    for kh in range(kH):
+                        row = (n * C + c) * Hp + kh
+                        base_a = uint64((row + ho_a) * Wp + wo_a)
+                        base_b = uint64((row + ho_b) * Wp + wo_b)
+                        for kw in range(kW):
+                            xa = vload(x_flat, base_a + uint64(kw))
+                            xb = vload(x_flat, base_b + uint64(kw))
+                            v0, v1, v2, v3 = weights[t, 0], weights[t, 1], weights[t, 2], weights[t, 3]
+                            v4, v5, v6, v7 = weights[t, 4], weights[t, 5], weights[t, 6], weights[t, 7]
+                            a0 = vfma(a0, xa, v0)
+                            a1 = vfma(a1, xa, v1)
+                            a2 = vfma(a2, xa, v2)
+                            a3 = vfma(a3, xa, v3)
+                            a4 = vfma(a4, xa, v4)
+                            a5 = vfma(a5, xa, v5)
+                            a6 = vfma(a6, xa, v6)
+                            a7 = vfma(a7, xa, v7)
+                            b0 = vfma(b0, xb, v0)
+                            b1 = vfma(b1, xb, v1)
+                            b2 = vfma(b2, xb, v2)
+                            b3 = vfma(b3, xb, v3)
+                            b4 = vfma(b4, xb, v4)
+                            b5 = vfma(b5, xb, v5)
+                            b6 = vfma(b6, xb, v6)
+                            b7 = vfma(b7, xb, v7)
+                            t += 1
+                # b first: where the pair is one item (an odd count's last), a's equal values land last
+                out_b = (n * C_out + co) * plane + ho_b * Wo + wo_b
+                out_a = (n * C_out + co) * plane + ho_a * Wo + wo_a
+                count = min(CHANNELS, C_out - co)
+                _store(y, out_b, plane, count, b0, b1, b2, b3, b4, b5, b6, b7)
+                _store(y, out_a, plane, count, a0, a1, a2, a3, a4, a5, a6, a7)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _store(y, at, step, count, s0, s1, s2, s3, s4, s5, s6, s7):
+    # y[at + k * step:][:LANES] = s_k for the first `count` of the eight channels
+    vstore(y, at, s0)
+    if count > 1:
+        vstore(y, at + step, s1)
+    if count > 2:
+        vstore(y, at + 2 * step, s2)
+    if count > 3:
+        vstore(y, at + 3 * step, s3)
+    if count > 4:
+        vstore(y, at + 4 * step, s4)
+    if count > 5:
+        vstore(y, at + 5 * step, s5)
+    if count > 6:
+        vstore(y, at + 6 * step, s6)
+    if count > 7:
+        vstore(y, at + 7 * step, s7)

@@ -1,0 +1,111 @@
+"""float32 vectors as values inside @njit code: register-blocked loops that LLVM's vectoriser cannot write.
+
+LLVM vectorises a Numba loop over its innermost index only, so a loop nest that should keep many partial
+sums in registers (a convolution's output pixels for several channels, summed over every tap) compiles to
+loads and stores of those sums on every pass instead. Here a vector of LANES float32 values is a Numba
+type whose LLVM representation is ``<LANES x float>``, so such sums live in registers for as long as the
+loop holds them:
+
+- ``vload(a, i)``: a[i:i + LANES] of a 1-D contiguous float32 array, as a vector (no bounds check: the
+  caller guarantees i + LANES <= a.size);
+- ``vstore(a, i, v)``: a[i:i + LANES] = v (same contract);
+- ``vsplat(s)``: every lane s;
+- ``vfma(acc, x, s)``: acc + x * s with one rounding per lane (LLVM's fma: one instruction per register
+  where the CPU has FMA, and with AVX-512 the scalar s is broadcast from memory inside it).
+
+LANES is 16 (one AVX-512 register) where the host has AVX-512, else 8 (one AVX2 register); the results
+do not depend on it. Numba's cache is per CPU, so a cached kernel never meets another LANES.
+"""
+import llvmlite.binding
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+__all__ = ["LANES", "vfma", "vload", "vsplat", "vstore"]
+
+LANES = 16 if llvmlite.binding.get_host_cpu_features().get("avx512f") else 8
+_VECTOR = ir.VectorType(ir.FloatType(), LANES)
+
+
+class Float32Vector(types.Type):
+    def __init__(self):
+        super().__init__(name=f"float32x{LANES}")
+
+
+float32_vector = Float32Vector()
+
+
+@register_model(Float32Vector)
+class _Float32VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VECTOR)
+
+
+def _float32_array(a):
+    return isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1 and a.layout == "C"
+
+
+def _vector_pointer(context, builder, array_type, array, index_type, index):
+    data = context.make_array(array_type)(context, builder, array).data
+    element = builder.gep(data, [context.cast(builder, index, index_type, types.intp)])
+    return builder.bitcast(element, _VECTOR.as_pointer())
+
+
+def _splat(builder, s):
+    one = builder.insert_element(ir.Constant(_VECTOR, ir.Undefined), s, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(_VECTOR, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+
+
+@intrinsic
+def vload(typingctx, a, i):
+    """a[i:i + LANES] as a vector (a: 1-D contiguous float32; unchecked)."""
+    if not (_float32_array(a) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.load(_vector_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1]),
+                            align=4)
+
+    return float32_vector(a, i), codegen
+
+
+@intrinsic
+def vstore(typingctx, a, i, v):
+    """a[i:i + LANES] = v (a: 1-D contiguous float32; unchecked)."""
+    if not (_float32_array(a) and isinstance(i, types.Integer) and v == float32_vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        builder.store(args[2], _vector_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1]),
+                      align=4)
+        return context.get_dummy_value()
+
+    return types.none(a, i, v), codegen
+
+
+@intrinsic
+def vsplat(typingctx, s):
+    """A vector with every lane s (a float32)."""
+    if s != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _splat(builder, args[0])
+
+    return float32_vector(s), codegen
+
+
+@intrinsic
+def vfma(typingctx, acc, x, s):
+    """acc + x * s, lane by lane, rounded once (s: a float32 scalar)."""
+    if not (acc == float32_vector and x == float32_vector and s == types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VECTOR, [_VECTOR] * 3),
+                                             f"llvm.fma.v{LANES}f32")
+        return builder.call(fma, [args[1], _splat(builder, args[2]), args[0]])
+
+    return float32_vector(acc, x, s), codegen
