@@ -21,6 +21,8 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.cpu import _conv_direct as conv_direct
+from kernels.cpu import _conv_vector as conv_vector
+from kernels.cpu._simd import LANES
 
 # Chunks of an output row hold whole columns of the batch and about this many elements: four accumulator
 # rows and four input runs of 1,024 float32 stay within L1 and L2 (64x6x14x14 -> 16: 0.42 ms single-threaded
@@ -35,6 +37,11 @@ MAX_WIDE_RUN = 256
 # 2, 4 (rows of 10, 20, 40): 0.026 / 0.044 / 0.030, 0.037 / 0.048 / 0.040, 0.058 / 0.057 / 0.060;
 # 16x16x8x8 -> 32 (rows of 128): 0.29 / 0.14 / 0.21.
 MIN_ROW_RUN = 64
+# float32 forwards with a batch of LANES or more take kernels/cpu/_conv_vector.py's register-blocked loop on
+# this layout where the input rows one run of LANES samples reads (C * kH rows of Wp pixels) fit in L1
+# (two threads, ms, this file's loop / that one, 15 alternating rounds): LeNet's second layer (27 KiB)
+# 0.53 / 0.35, 64x16x8x8 -> 32 (30 KiB) 0.68 / 0.56, but 128x32x8x8 -> 24 (61 KiB) 1.27 / 1.67.
+VECTOR_ROWS_BYTES = 32 << 10
 
 
 def applies(g, x, w, b=None, use="forward"):
@@ -51,6 +58,8 @@ def forward(x, w, b, g):
     packed, bias = conv_direct.packed_weights(w, b)
     xt = np.empty((g.C, Hp, Wp, g.N), x.dtype)
     _to_batch_inner(np.ascontiguousarray(x), xt, ph, pw)
+    if x.dtype == np.float32 and g.N >= LANES and g.C * g.kH * Wp * LANES * 4 <= VECTOR_ROWS_BYTES:
+        return conv_vector.forward_batch_inner(xt, w, b, g)
     offsets = conv_direct.tap_offsets(packed.shape[1] * 4, g.C * g.kH * g.kW, g.kH, g.kW, Hp, Wp) * g.N
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
     _rows(xt.reshape(-1), packed, bias, offsets, y, Wp, max(1, CHUNK // g.N) * g.N)

@@ -7,6 +7,7 @@ import kernels.cpu as KC
 from kernels import _conv_im2col as conv_impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _batch_threads as batch_threads
+from kernels.cpu import _conv_batch_inner as batch_inner
 from kernels.cpu import _conv_direct as direct
 from kernels.cpu import _conv_vector as vector
 from kernels.cpu import conv as cpu_conv
@@ -108,3 +109,32 @@ def test_vector_forward_only_where_it_applies():
     # the input gradient: through it where the padding is below the kernel size (a full correlation)
     g = conv2d_geometry("test", x, w, None, 1, 0, 1, 1)
     assert direct.transposed(g).padding == (2, 2) and vector.applies(direct.transposed(g), x, w)
+
+
+BATCH_INNER_CASES = {  # (N, C, H, W, C_out, kernel, padding): small planes, the batch innermost
+    "lenet-c2-like": (LANES + 3, 3, 9, 9, 10, (5, 5), (0, 0)),  # odd rows, a partial block, overlapping runs
+    "padded": (2 * LANES, 2, 5, 6, 8, (3, 3), (1, 1)),
+    "one-column": (64, 4, 6, 3, 17, (2, 3), (0, 0)),  # Wo = 1: each pixel paired with itself
+}
+
+
+@pytest.mark.parametrize("case", BATCH_INNER_CASES.values(), ids=BATCH_INNER_CASES.keys())
+def test_vector_batch_inner_forward_equals_float64_gemm(monkeypatch, case):
+    """The batch-inner layout's vector loop (vectors of LANES samples of one pixel): float64's numbers."""
+    N, C, H, W, C_out, k, p = case
+    rng = np.random.default_rng(35)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((C_out, C) + k).astype(np.float32)
+    b = rng.standard_normal(C_out).astype(np.float32)
+    g = conv2d_geometry("test", x, w, b, 1, p, 1, 1)
+    assert cpu_conv._fast_path(g, x, w, b) is batch_inner
+    calls = []
+    loop = vector._batch_inner_loop
+    monkeypatch.setattr(vector, "_batch_inner_loop", lambda *a: calls.append(1) or loop(*a))
+    got = KC.conv2d_forward(x, w, b, 1, p, 1, 1)
+    assert calls == [1]
+    want = _reference(x, w, b, (1, 1), p, (1, 1), 1)
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6 * np.abs(want).max())
+    calls.clear()
+    KC.conv2d_forward(x[:LANES - 1], w, b, 1, p, 1, 1)  # a batch below LANES keeps the other loop
+    assert calls == []
