@@ -9,19 +9,17 @@ from kernels import _conv_im2col as conv_impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _conv_batch_inner as batch_inner
 from kernels.cpu import _conv_direct as direct
-from kernels.cpu import _conv_vector as conv_vector
 from kernels.cpu import conv as cpu_conv
 from tests.kernels.test_conv import _conv_args, _tol
 from tests.kernels.test_conv_direct import DIRECT_CASES, DIRECT_IDS
 
+pytestmark = pytest.mark.usefixtures("without_vector_loops")  # float32 forwards keep the batch-inner loops
+
 
 def _spy_rows(monkeypatch):
-    """One entry per call of this layout's forward loop (its chunk), or of kernels/cpu/_conv_vector.py's
-    loop on it (None), which float32 batches of LANES or more take."""
     calls = []
-    rows, vector_rows = batch_inner._rows, conv_vector._batch_inner_loop
+    rows = batch_inner._rows
     monkeypatch.setattr(batch_inner, "_rows", lambda *a: calls.append(a[-1]) or rows(*a))
-    monkeypatch.setattr(conv_vector, "_batch_inner_loop", lambda *a: calls.append(None) or vector_rows(*a))
     return calls
 
 

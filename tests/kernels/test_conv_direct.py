@@ -9,9 +9,10 @@ from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _batch_threads as batch_threads
 from kernels.cpu import _conv_batch_inner as batch_inner
 from kernels.cpu import _conv_direct as direct
-from kernels.cpu import _conv_vector as vector
 from kernels.cpu import conv as cpu_conv
 from tests.kernels.test_conv import CASES, SEVEN_OUT, _conv_args, _tol
+
+pytestmark = pytest.mark.usefixtures("without_vector_loops")  # float32 forwards keep the wide-plane loops
 
 SIXTEEN_OUT = (3, 5, 9, 7, 16, (3, 2), (1, 1), (0, 1), (1, 1), 1, True)  # four blocks of four channels
 # seven blocks: forward takes three pairs, then the last block alone, which holds one channel
@@ -29,15 +30,12 @@ def _split_in_three(monkeypatch):
     monkeypatch.setattr(direct, "DIRECT_MIN_RUN", 1)
 
 
-def _spy(monkeypatch, name, module=direct):
-    """The batch size of each call of the loop `name` of `module` (its y or grad_y; the vector loop's N)."""
+def _spy(monkeypatch, name):
+    """The batch size of each call of the loop `name` (its y, or its grad_y)."""
     calls = []
-    loop = getattr(module, name)
-    if module is vector:
-        monkeypatch.setattr(module, name, lambda *a: calls.append(a[7]) or loop(*a))
-        return calls
+    loop = getattr(direct, name)
     batch_of = {"_forward_loop": 7, "_weight_grad_loop": 5}[name]
-    monkeypatch.setattr(module, name, lambda *a: calls.append(a[batch_of].shape[0]) or loop(*a))
+    monkeypatch.setattr(direct, name, lambda *a: calls.append(a[batch_of].shape[0]) or loop(*a))
     return calls
 
 
@@ -108,11 +106,10 @@ def test_runs_rounded_up_read_only_the_zeros_after_the_input(monkeypatch, dtype)
 def test_direct_loops_for_many_output_channels_on_long_runs(monkeypatch, dtype):
     """40 output channels, runs of 19 * 32 + 30 = 638: forward (18 taps), weight gradient and the input
     gradient of this "same"-padded layer (transposed: 40 -> 2 channels) all take the loops and give
-    im2col + GEMM's numbers (float32's forwards take the register-blocked loop of kernels/cpu/_conv_vector.py
-    first: its module is spied on there)."""
+    im2col + GEMM's numbers."""
     rng = np.random.default_rng(20)
     x, w, b, s, p, d, g = _conv_args((2, 2, 20, 30, 40, (3, 3), (1, 1), (1, 1), (1, 1), 1, True), dtype, rng)
-    forward_calls = _spy(monkeypatch, "_forward_loop", vector if dtype == np.float32 else direct)
+    forward_calls = _spy(monkeypatch, "_forward_loop")
     grad_calls = _spy(monkeypatch, "_weight_grad_loop")
     y = KC.conv2d_forward(x, w, b, s, p, d, g)
     want_y = conv_impl.conv2d_forward(cpu_conv._CPU, x, w, b, s, p, d, g, False)
@@ -185,23 +182,20 @@ def test_direct_loops_only_where_they_apply():
 
     def grad_input_path(x, w, **kwargs):
         g = geometry(x, w, **kwargs)
-        gy = np.zeros((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
+        gy = np.zeros((g.N, g.C_out, g.Ho, g.Wo), np.float32)
         return direct.same_padded(g) and cpu_conv._fast_path(direct.transposed(g), gy, w)
 
-    assert grad_input_path(x_same, w_same, padding=1) is vector  # float32, Wo >= LANES
-    assert grad_input_path(x_same.astype(np.float64), w_same.astype(np.float64), padding=1) is direct
+    assert grad_input_path(x_same, w_same, padding=1) is direct
     assert not direct.same_padded(geometry(x_same, w_same))  # valid conv
     x_wide = np.zeros((2, direct.DIRECT_MAX_OUT + 1, 8, 24), np.float32)
     w_wide = np.zeros((4, direct.DIRECT_MAX_OUT + 1, 3, 3), np.float32)
-    assert grad_input_path(x_wide.astype(np.float64), w_wide.astype(np.float64), padding=1) is None
-    assert grad_input_path(x_wide, w_wide, padding=1) is vector  # any channel count
+    assert grad_input_path(x_wide, w_wide, padding=1) is None
     # forward keeps no columns for these layers (backward's weight gradient needs none), even small ones
     small = np.zeros((2, 3, 8, 24), np.float32)
     y, cols = KC.conv2d_forward(small, w, None, 1, 0, 1, 1, keep_columns=True)
     assert cols is None and y.shape == (2, 4, 6, 22)
-    y, cols = KC.conv2d_forward(small[..., :20].astype(np.float64), w.astype(np.float64), None, 1, 0, 1, 1,
-                                keep_columns=True)
-    assert cols is not None  # im2col's layer (float32 would take the vector loop): its columns go to backward
+    y, cols = KC.conv2d_forward(small[..., :20], w, None, 1, 0, 1, 1, keep_columns=True)
+    assert cols is not None  # im2col's layer: its columns go to backward
 
 
 def test_backward_with_kept_columns_takes_the_gemm_path(monkeypatch):

@@ -112,7 +112,7 @@ def test_vector_forward_only_where_it_applies():
 
 
 BATCH_INNER_CASES = {  # (N, C, H, W, C_out, kernel, padding): small planes, the batch innermost
-    "lenet-c2-like": (LANES + 3, 3, 9, 9, 10, (5, 5), (0, 0)),  # odd rows, a partial block, overlapping runs
+    "lenet-c2-like": (4 * LANES + 3, 3, 9, 9, 10, (5, 5), (0, 0)),  # odd rows, a partial block, overlapping runs
     "padded": (2 * LANES, 2, 5, 6, 8, (3, 3), (1, 1)),
     "one-column": (64, 4, 6, 3, 17, (2, 3), (0, 0)),  # Wo = 1: each pixel paired with itself
 }

@@ -14,6 +14,8 @@ from kernels.cpu import _conv_winograd as winograd
 from kernels.cpu import conv as cpu_conv
 from tests.kernels.test_conv import _tol
 
+pytestmark = pytest.mark.usefixtures("without_vector_loops")  # float32 forwards keep Winograd
+
 SHAPES = [(2, 3, 8, 10, 5, 1), (3, 2, 7, 9, 4, 1), (2, 3, 6, 5, 3, 0), (1, 2, 5, 6, 6, 2), (4, 1, 3, 3, 2, 0)]
 SHAPE_IDS = ["even", "odd", "odd-unpadded", "padding-2", "one-tile"]
 
@@ -141,7 +143,6 @@ def test_winograd_only_where_it_applies():
     assert not applies(x[..., :8, :8], w)  # 64 output pixels < MIN_PLANE
     assert not applies(x.astype(np.float16), w.astype(np.float16))
     g = conv2d_geometry("test", x, w, None, 1, 1, 1, 1)
-    # (float64: float32 forwards with rows of LANES or more take kernels/cpu/_conv_vector.py's loop first)
-    assert cpu_conv._fast_path(g, x.astype(np.float64), w.astype(np.float64)) is winograd
+    assert cpu_conv._fast_path(g, x, w) is winograd
     assert cpu_conv._fast_path(g, x, w, use="weight_grad") is winograd  # before the wide-plane loops
     assert direct.applies(g, x, w, use="weight_grad")
