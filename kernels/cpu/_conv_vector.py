@@ -1,5 +1,5 @@
-"""Register-blocked conv2d forward on the CPU (float32, stride 1): eight output channels times two vectors
-of output pixels held in registers over every tap.
+"""Register-blocked conv2d forward on the CPU (float32, no dilation, one group): eight output channels times
+two vectors of output pixels held in registers over every tap.
 
 The wide-plane loop of kernels/cpu/_conv_direct.py adds each tap's input run into accumulator rows in
 memory: per vector of outputs and four taps it loads and stores eight accumulators, and its rate was
@@ -14,7 +14,13 @@ weights and are not stored.
 One thread, ms, this loop / the wide-plane loop / PyTorch (one thread), 15 alternating rounds:
 64x16x32x32 -> 32 (3x3, padding 1) 4.62 / 11.5 / 12.8; 64x3x32x32 -> 8 (5x5) 0.47 / 1.43 / 1.17.
 It needs Wo >= LANES; other layers keep the other loops. The batch is split over threads as elsewhere
-(kernels/cpu/_batch_threads.py).
+(kernels/cpu/_batch_threads.py). Each tap reads from an offset table (``tap_offsets``), so strides take
+the same loop: the padded input is first split into phases (``_to_phases``: with stride 2, the even and
+odd rows and columns as four planes, of which a 1x1 kernel reads one), on which a tap's run of outputs is
+again contiguous. Strided layers went through im2col + GEMM before (two threads, ms, before / after /
+PyTorch, one run each, the machine loaded): 32x64x32x32 -> 128 3x3 stride 2 13.3 / 19.7 / 30.0 (PyTorch
+10.7 in the first run), 1x1 stride 2 3.14 / 4.31 / 4.32 (1.76), 32x3x64x64 -> 32 3x3 stride 2 2.77 / 1.93 /
+0.97 (0.62).
 ``forward_batch_inner`` runs the same sums on kernels/cpu/_conv_batch_inner.py's (C, Hp, Wp, N) layout for
 small planes (LeNet's second layer: Wo = 10): each vector holds LANES samples of one output pixel, two
 pixels of a row per pass, the items (block of channels, output row) over Numba's threads. LeNet's second
@@ -26,6 +32,7 @@ from numba import njit, prange, uint64
 from kernels._conv_im2col import _sample_bytes
 from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu._batch_threads import map_batch
+from kernels.cpu._scratch import workspace
 from kernels.cpu._simd import LANES, vfma, vload, vsplat, vstore
 
 CHANNELS = 8  # output channels per block: with two vectors, 16 accumulators (of 32 AVX-512 registers)
@@ -33,21 +40,29 @@ CHANNELS = 8  # output channels per block: with two vectors, 16 accumulators (of
 
 def applies(g, x, w, b=None, use="forward"):
     """Whether conv geometry g with these arrays runs this file's loop for `use` (forward only: float32,
-    stride 1, no dilation, one group, Wo of at least LANES)."""
-    return (use == "forward" and conv_direct.plain_float(g, x, w, b) and x.dtype == np.float32
-            and g.Wo >= LANES)
+    no dilation, one group, Wo of at least LANES; any stride)."""
+    return (use == "forward" and g.groups == 1 and g.dilation == (1, 1) and g.Wo >= LANES
+            and x.dtype == w.dtype == np.float32 and (b is None or b.dtype == np.float32))
 
 
 def forward(x, w, b, g):
     """conv2d(x, w) + b for a geometry g that ``applies``."""
     x = np.ascontiguousarray(x)
     weights, bias = packed_weights(w, b)
+    (sh, sw), (ph, pw) = g.stride, g.padding
+    Hq, Wq = -(-(g.H + 2 * ph) // sh), -(-(g.W + 2 * pw) // sw)  # the padded planes, per phase
+    phases = (min(g.kH, sh), min(g.kW, sw))  # the phases some tap reads (a 1x1 kernel: one)
+    offsets = tap_offsets(g.C, g.kH, g.kW, g.stride, phases, Hq, Wq)
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
 
     def run(n0, n1):
-        x_flat, C, Hp, Wp, _ = conv_direct._padded_part(x, n0, n1, g)
-        _forward_loop(x_flat, C, Hp, Wp, weights, bias, y[n0:n1].reshape(-1), n1 - n0, g.C_out, g.Ho, g.Wo,
-                      g.kH, g.kW)
+        if sh == sw == 1:
+            x_flat = conv_direct._padded_part(x, n0, n1, g)[0]
+        else:
+            x_flat = workspace("phases", ((n1 - n0) * g.C * phases[0] * phases[1] * Hq * Wq,), x.dtype)
+            _to_phases(x[n0:n1], x_flat, ph, pw, sh, sw, phases[0], phases[1], Hq, Wq)
+        _forward_loop(x_flat, g.C * phases[0] * phases[1] * Hq * Wq, Wq, offsets, weights, bias,
+                      y[n0:n1].reshape(-1), n1 - n0, g.C_out, g.Ho, g.Wo)
 
     map_batch(run, g.N, g.N * _sample_bytes(g))
     return y
@@ -68,10 +83,41 @@ def packed_weights(w, b):
     return weights, bias
 
 
+def tap_offsets(C, kH, kW, stride, phases, Hq, Wq):
+    """Where tap (c, kh, kw) (flat, in w's order) reads, from an output pixel's position on a phase plane.
+    With stride (sh, sw) the padded input is split into phases, (C, PH, PW, Hq, Wq) (``_to_phases``; PH, PW
+    = phases: those some tap reads), and tap (kh, kw) of output (ho, wo) reads phase (kh % sh, kw % sw) at
+    (ho + kh // sh, wo + kw // sw). Stride 1: one phase, the padded plane itself."""
+    (sh, sw), (PH, PW) = stride, phases
+    c, kh, kw = np.meshgrid(np.arange(C), np.arange(kH), np.arange(kW), indexing="ij")
+    phase = (c * PH + kh % sh) * PW + kw % sw
+    return (phase * Hq * Wq + kh // sh * Wq + kw // sw).reshape(-1).astype(np.int64)
+
+
 @njit(nogil=True, cache=True)
-def _forward_loop(x_flat, C, Hp, Wp, weights, bias, y, N, C_out, Ho, Wo, kH, kW):
-    # y (flat N, C_out, Ho, Wo) = conv2d + bias of x_flat's N padded (C, Hp, Wp) samples; see the module
-    # docstring
+def _to_phases(x, out, ph, pw, sh, sw, PH, PW, Hq, Wq):
+    # out (flat N, C, PH, PW, Hq, Wq)[n, c, p, q, i, j] = x zero-padded by ph, pw at (i * sh + p, j * sw + q),
+    # zero past the padded plane
+    N, C, H, W = x.shape
+    src = x.reshape(-1)
+    out[:] = 0
+    for plane in range(N * C):
+        for h in range(H):
+            i, p = divmod(h + ph, sh)
+            if p >= PH:
+                continue
+            for q in range(PW):
+                v0 = (q - pw) % sw  # the first column of phase q
+                s0 = uint64((plane * H + h) * W + v0)
+                d0 = uint64(((plane * PH + p) * PW + q) * Hq * Wq + i * Wq + (v0 + pw) // sw)
+                for k in range(uint64((W - v0 + sw - 1) // sw)):
+                    out[d0 + k] = src[s0 + k * uint64(sw)]
+
+
+@njit(nogil=True, cache=True)
+def _forward_loop(x_flat, sample, Wq, offsets, weights, bias, y, N, C_out, Ho, Wo):
+    # y (flat N, C_out, Ho, Wo) = conv2d + bias of x_flat's N samples of `sample` elements, output pixel
+    # (ho, wo) at ho * Wq + wo of each phase plane (tap_offsets); see the module docstring
     runs = (Wo + LANES - 1) // LANES  # per output row
     items = Ho * runs
     plane = Ho * Wo
@@ -81,9 +127,9 @@ def _forward_loop(x_flat, C, Hp, Wp, weights, bias, y, N, C_out, Ho, Wo, kH, kW)
                 ho_a, r_a = divmod(item, runs)
                 ho_b, r_b = divmod(min(item + 1, items - 1), runs)
                 wo_a, wo_b = min(r_a * LANES, Wo - LANES), min(r_b * LANES, Wo - LANES)
-                start_a, start_b = (n * C * Hp + ho_a) * Wp + wo_a, (n * C * Hp + ho_b) * Wp + wo_b
+                start_a, start_b = n * sample + ho_a * Wq + wo_a, n * sample + ho_b * Wq + wo_b
                 a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums(
-                    x_flat, start_a, start_b, C, kH, kW, Hp * Wp, Wp, 1, weights, bias, co)
+                    x_flat, start_a, start_b, offsets, weights, bias, co)
                 # b first: where the pair is one item (an odd count's last), a's equal values land last
                 count = min(CHANNELS, C_out - co)
                 out = (n * C_out + co) * plane
@@ -93,18 +139,21 @@ def _forward_loop(x_flat, C, Hp, Wp, weights, bias, y, N, C_out, Ho, Wo, kH, kW)
 
 def forward_batch_inner(xt, w, b, g):
     """conv2d(x, w) + b from xt, x zero-padded as (C, Hp, Wp, N) (kernels/cpu/_conv_batch_inner.py's
-    layout), for a float32 geometry g with N >= LANES: each vector holds LANES samples of one output pixel."""
+    layout), for a float32 stride-1 geometry g with N >= LANES: each vector holds LANES samples of one
+    output pixel."""
     weights, bias = packed_weights(w, b)
+    Hp, Wp = xt.shape[1], xt.shape[2]
+    offsets = tap_offsets(g.C, g.kH, g.kW, (1, 1), (1, 1), Hp, Wp) * g.N
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), np.float32)
-    _batch_inner_loop(xt.reshape(-1), g.C, xt.shape[1], xt.shape[2], weights, bias, y, g.kH, g.kW)
+    _batch_inner_loop(xt.reshape(-1), Wp, offsets, weights, bias, y)
     return y
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def _batch_inner_loop(xt, C, Hp, Wp, weights, bias, y, kH, kW):
+def _batch_inner_loop(xt, Wp, offsets, weights, bias, y):
     # y = conv2d + bias of the (C, Hp, Wp, N) input xt: items (block of channels, output row) over the
-    # threads; in each, pixels in pairs (an odd row's last alone) and the batch in runs of LANES (the last
-    # starting at N - LANES)
+    # threads; in each, the batch in runs of LANES (the last starting at N - LANES) and, for each, the
+    # row's pixels in pairs (an odd row's last alone)
     N, C_out, Ho, Wo = y.shape
     for item in prange((C_out + CHANNELS - 1) // CHANNELS * Ho):
         co, ho = item // Ho * CHANNELS, item % Ho
@@ -116,7 +165,7 @@ def _batch_inner_loop(xt, C, Hp, Wp, weights, bias, y, kH, kW):
                 wo_b = min(wo_a + 1, Wo - 1)
                 start_a, start_b = (ho * Wp + wo_a) * N + n0, (ho * Wp + wo_b) * N + n0
                 a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums(
-                    xt, start_a, start_b, C, kH, kW, Hp * Wp * N, Wp * N, N, weights, bias, co)
+                    xt, start_a, start_b, offsets, weights, bias, co)
                 _store(sums, 0, LANES, CHANNELS, a0, a1, a2, a3, a4, a5, a6, a7)
                 _store(sums, CHANNELS * LANES, LANES, CHANNELS, b0, b1, b2, b3, b4, b5, b6, b7)
                 for k in range(count):
@@ -126,39 +175,37 @@ def _batch_inner_loop(xt, C, Hp, Wp, weights, bias, y, kH, kW):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _sums(x_flat, start_a, start_b, C, kH, kW, plane, row, column, weights, bias, co):
-    # (a0..a7, b0..b7): bias + the sum over taps (c, kh, kw) of the weights of channels co..co + 7 times
-    # x_flat[start + c * plane + kh * row + kw * column:][:LANES], for the two starts
+def _sums(x_flat, start_a, start_b, offsets, weights, bias, co):
+    # (a0..a7, b0..b7): bias + the sum over taps t of the weights of channels co..co + 7 times
+    # x_flat[start + offsets[t]:][:LANES], for the two starts
     a0, a1, a2, a3 = (vsplat(bias[co]), vsplat(bias[co + 1]), vsplat(bias[co + 2]), vsplat(bias[co + 3]))
     a4, a5, a6, a7 = (vsplat(bias[co + 4]), vsplat(bias[co + 5]), vsplat(bias[co + 6]), vsplat(bias[co + 7]))
     b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
-    t = co // CHANNELS * C * kH * kW  # this block's first row of weights
-    for c in range(C):
-        for kh in range(kH):
-            base_a = uint64(start_a + c * plane + kh * row)
-            base_b = uint64(start_b + c * plane + kh * row)
-            for kw in range(kW):
-                xa = vload(x_flat, base_a + uint64(kw * column))
-                xb = vload(x_flat, base_b + uint64(kw * column))
-                v0, v1, v2, v3 = weights[t, 0], weights[t, 1], weights[t, 2], weights[t, 3]
-                v4, v5, v6, v7 = weights[t, 4], weights[t, 5], weights[t, 6], weights[t, 7]
-                a0 = vfma(a0, xa, v0)
-                a1 = vfma(a1, xa, v1)
-                a2 = vfma(a2, xa, v2)
-                a3 = vfma(a3, xa, v3)
-                a4 = vfma(a4, xa, v4)
-                a5 = vfma(a5, xa, v5)
-                a6 = vfma(a6, xa, v6)
-                a7 = vfma(a7, xa, v7)
-                b0 = vfma(b0, xb, v0)
-                b1 = vfma(b1, xb, v1)
-                b2 = vfma(b2, xb, v2)
-                b3 = vfma(b3, xb, v3)
-                b4 = vfma(b4, xb, v4)
-                b5 = vfma(b5, xb, v5)
-                b6 = vfma(b6, xb, v6)
-                b7 = vfma(b7, xb, v7)
-                t += 1
+    taps = offsets.size
+    row = co // CHANNELS * taps  # this block's first row of weights
+    for t in range(taps):
+        offset = offsets[t]
+        xa = vload(x_flat, uint64(start_a + offset))
+        xb = vload(x_flat, uint64(start_b + offset))
+        r = row + t
+        v0, v1, v2, v3 = weights[r, 0], weights[r, 1], weights[r, 2], weights[r, 3]
+        v4, v5, v6, v7 = weights[r, 4], weights[r, 5], weights[r, 6], weights[r, 7]
+        a0 = vfma(a0, xa, v0)
+        a1 = vfma(a1, xa, v1)
+        a2 = vfma(a2, xa, v2)
+        a3 = vfma(a3, xa, v3)
+        a4 = vfma(a4, xa, v4)
+        a5 = vfma(a5, xa, v5)
+        a6 = vfma(a6, xa, v6)
+        a7 = vfma(a7, xa, v7)
+        b0 = vfma(b0, xb, v0)
+        b1 = vfma(b1, xb, v1)
+        b2 = vfma(b2, xb, v2)
+        b3 = vfma(b3, xb, v3)
+        b4 = vfma(b4, xb, v4)
+        b5 = vfma(b5, xb, v5)
+        b6 = vfma(b6, xb, v6)
+        b7 = vfma(b7, xb, v7)
     return a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7
 
 

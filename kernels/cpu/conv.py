@@ -20,6 +20,9 @@ the CPU pieces:
   for LeNet's first layer).
 - the weight gradient's GEMM with few output channels: a Numba dot-product loop (``_few_rows_nt``),
   faster than OpenBLAS on such thin products.
+- float32 forwards with output rows of LANES (16 with AVX-512, 8 with AVX2) or more pixels, any stride, no
+  dilation, one group: a register-blocked loop (kernels/cpu/_conv_vector.py), which also takes the input
+  gradient of stride-1 layers padded less than their kernel (a forward of grad_y).
 - few output channels (stride 1, no dilation, one group): forward and the weight gradient (and the
   input gradient of "same"-padded layers with few input channels) run direct loops without a column
   matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them. On small output planes with
@@ -252,7 +255,7 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     # grad_x as a forward of grad_y (kernels/cpu/_conv_direct.grad_input): for "same"-padded layers through
     # any fast forward, for others (padding below the kernel size) through the register-blocked one only
     x_path = None
-    if need_x and min(g.kH - g.padding[0], g.kW - g.padding[1]) >= 1:
+    if need_x and g.stride == (1, 1) and min(g.kH - g.padding[0], g.kW - g.padding[1]) >= 1:
         x_path = _fast_path(conv_direct.transposed(g), grad_y, w)
         if not (x_path is conv_vector or conv_direct.same_padded(g)):
             x_path = None

@@ -24,6 +24,11 @@ CASES = {
     "1x1": (2, 5, 3, 2 * LANES, 1, (1, 1), (1, 1), (0, 0), (1, 1), 1, True),
     "5x5-pad-2": (2, 3, 7, LANES + 1, 16, (5, 5), (1, 1), (2, 2), (1, 1), 1, True),
     "seven-out": (3, 3, 5, 2 * LANES + 4, 7, (2, 5), (1, 1), (0, 0), (1, 1), 1, True),
+    # strides: the input split into phases, each tap reading one phase plane
+    "stride-2": (2, 3, 9, 2 * LANES + 3, 9, (3, 3), (2, 2), (1, 1), (1, 1), 1, True),
+    "stride-2-1": (2, 2, 7, LANES + 3, 8, (2, 4), (2, 1), (0, 1), (1, 1), 1, True),
+    "stride-3-7x7": (2, 3, 11, 3 * LANES + 8, 10, (7, 7), (3, 3), (3, 3), (1, 1), 1, False),
+    "stride-2-1x1": (2, 5, 4, 2 * LANES + 1, 6, (1, 1), (2, 2), (0, 0), (1, 1), 1, True),
 }
 
 
@@ -61,17 +66,18 @@ def test_vector_forward_equals_float64_gemm(monkeypatch, case):
 
 
 @pytest.mark.parametrize("padding", [(0, 0), (1, 2)])
-def test_vector_forward_reads_only_the_samples(padding):
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
+def test_vector_forward_reads_only_the_samples(padding, stride):
     """A sample followed in memory by NaN: no output takes it in (the last run of a row starts at
-    Wo - LANES, the last tap's reads end at the plane's last element)."""
-    C, H, W = 3, 6, LANES + 4
+    Wo - LANES, the last tap's reads end at the plane's last element, or the last phase plane's)."""
+    C, H, W = 3, 6, 2 * LANES + 4
     buffer = np.full(C * H * W + 4 * LANES, np.nan, np.float32)
     x = buffer[:C * H * W].reshape(1, C, H, W)
     x[...] = np.random.default_rng(32).standard_normal(x.shape)
     w = np.random.default_rng(33).standard_normal((9, C, 3, 5)).astype(np.float32)
-    got = KC.conv2d_forward(x, w, None, 1, padding, 1, 1)
+    got = KC.conv2d_forward(x, w, None, stride, padding, 1, 1)
     assert not np.isnan(got).any()
-    want = _reference(x, w, None, (1, 1), padding, (1, 1), 1)
+    want = _reference(x, w, None, stride, padding, (1, 1), 1)
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6 * np.abs(want).max())
 
 
@@ -93,6 +99,19 @@ def test_input_gradient_of_a_valid_layer_through_the_vector_forward(monkeypatch)
         np.testing.assert_allclose(array, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
+def test_strided_layer_backward_keeps_its_own_input_gradient():
+    """A strided layer's input gradient is not a forward of grad_y (its transposed geometry keeps the
+    stride, which the vector loop would run): col2im's numbers."""
+    rng = np.random.default_rng(36)
+    case = (2, 3, 9, 2 * LANES + 2, 4, (3, 3), (2, 2), (1, 1), (1, 1), 1, True)  # grad_x rows: 2 * LANES + 2
+    x, w, b, s, p, d, g = _conv_args(case, np.float32, rng)
+    gy = rng.standard_normal(KC.conv2d_forward(x, w, b, s, p, d, g).shape).astype(np.float32)
+    got = KC.conv2d_backward(gy, x, w, s, p, d, g, (True, False, False))[0]
+    want = conv_impl.conv2d_backward(cpu_conv._CPU, gy.astype(np.float64), x.astype(np.float64),
+                                     w.astype(np.float64), s, p, d, g, (True, False, False), None)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
 def test_vector_forward_only_where_it_applies():
     def path(x, w, stride=1, padding=0, dilation=1, groups=1, use="forward"):
         g = conv2d_geometry("test", x, w, None, stride, padding, dilation, groups)
@@ -103,7 +122,8 @@ def test_vector_forward_only_where_it_applies():
     assert path(x, w) is vector and path(x[..., :LANES + 1], w) is not vector  # Wo = LANES, LANES - 1
     assert path(x, w, padding=1, use="weight_grad") is not vector
     assert path(x.astype(np.float64), w.astype(np.float64), padding=1) is not vector
-    assert path(x, w, stride=2, padding=1) is None
+    assert path(np.zeros((2, 3, 5, 2 * LANES), np.float32), w[:, :3], stride=2, padding=1) is vector
+    assert path(x, w, stride=2, padding=1) is None  # Wo = LANES / 2 + 1
     assert path(x, w, dilation=2, padding=2) is None
     assert path(x, np.zeros((64, 32, 3, 3), np.float32), groups=2, padding=1) is None
     # the input gradient: through it where the padding is below the kernel size (a full correlation)
@@ -112,7 +132,7 @@ def test_vector_forward_only_where_it_applies():
 
 
 BATCH_INNER_CASES = {  # (N, C, H, W, C_out, kernel, padding): small planes, the batch innermost
-    "lenet-c2-like": (4 * LANES + 3, 3, 9, 9, 10, (5, 5), (0, 0)),  # odd rows, a partial block, overlapping runs
+    "lenet-c2-like": (4 * LANES + 3, 3, 9, 9, 10, (5, 5), (0, 0)),  # odd rows, a part block, overlapping runs
     "padded": (2 * LANES, 2, 5, 6, 8, (3, 3), (1, 1)),
     "one-column": (64, 4, 6, 3, 17, (2, 3), (0, 0)),  # Wo = 1: each pixel paired with itself
 }
