@@ -14,13 +14,13 @@ weights and are not stored.
 One thread, ms, this loop / the wide-plane loop / PyTorch (one thread), 15 alternating rounds:
 64x16x32x32 -> 32 (3x3, padding 1) 4.62 / 11.5 / 12.8; 64x3x32x32 -> 8 (5x5) 0.47 / 1.43 / 1.17.
 It needs Wo >= LANES; other layers keep the other loops. The batch is split over threads as elsewhere
-(kernels/cpu/_batch_threads.py). Each tap reads from an offset table (``tap_offsets``), so strides take
-the same loop: the padded input is first split into phases (``_to_phases``: with stride 2, the even and
-odd rows and columns as four planes, of which a 1x1 kernel reads one), on which a tap's run of outputs is
-again contiguous. Strided layers went through im2col + GEMM before (two threads, ms, before / after /
-PyTorch, one run each, the machine loaded): 32x64x32x32 -> 128 3x3 stride 2 13.3 / 19.7 / 30.0 (PyTorch
-10.7 in the first run), 1x1 stride 2 3.14 / 4.31 / 4.32 (1.76), 32x3x64x64 -> 32 3x3 stride 2 2.77 / 1.93 /
-0.97 (0.62).
+(kernels/cpu/_batch_threads.py). Strides take the same sums: the padded input is first split into phases
+(``_to_phases``: with stride 2, the even and odd rows and columns as four planes, of which a 1x1 kernel
+reads one), on which a tap's run of outputs is again contiguous, and each tap reads through an offset
+table (``tap_offsets``; stride 1 keeps plain loop strides, the table measured 1.1-1.5x slower there).
+Strided layers went through im2col + GEMM before; two threads, ms, GEMM / this / PyTorch, 9 alternating
+rounds: 32x64x32x32 -> 128 3x3 stride 2 7.71 / 7.51 / 6.09, 1x1 stride 2 2.06 / 1.94 / 1.65, 32x3x64x64 ->
+32 3x3 stride 2 2.16 / 0.99 / 0.61, 16x3x224x224 -> 64 7x7 stride 2 34.0 / 18.4 / 25.9.
 ``forward_batch_inner`` runs the same sums on kernels/cpu/_conv_batch_inner.py's (C, Hp, Wp, N) layout for
 small planes (LeNet's second layer: Wo = 10): each vector holds LANES samples of one output pixel, two
 pixels of a row per pass, the items (block of channels, output row) over Numba's threads. LeNet's second
@@ -52,7 +52,7 @@ def forward(x, w, b, g):
     (sh, sw), (ph, pw) = g.stride, g.padding
     Hq, Wq = -(-(g.H + 2 * ph) // sh), -(-(g.W + 2 * pw) // sw)  # the padded planes, per phase
     phases = (min(g.kH, sh), min(g.kW, sw))  # the phases some tap reads (a 1x1 kernel: one)
-    offsets = tap_offsets(g.C, g.kH, g.kW, g.stride, phases, Hq, Wq)
+    offsets = None if sh == sw == 1 else tap_offsets(g.C, g.kH, g.kW, g.stride, phases, Hq, Wq)
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
 
     def run(n0, n1):
@@ -61,7 +61,7 @@ def forward(x, w, b, g):
         else:
             x_flat = workspace("phases", ((n1 - n0) * g.C * phases[0] * phases[1] * Hq * Wq,), x.dtype)
             _to_phases(x[n0:n1], x_flat, ph, pw, sh, sw, phases[0], phases[1], Hq, Wq)
-        _forward_loop(x_flat, g.C * phases[0] * phases[1] * Hq * Wq, Wq, offsets, weights, bias,
+        _forward_loop(x_flat, (g.C, g.kH, g.kW, phases[0] * phases[1] * Hq * Wq, Wq), offsets, weights, bias,
                       y[n0:n1].reshape(-1), n1 - n0, g.C_out, g.Ho, g.Wo)
 
     map_batch(run, g.N, g.N * _sample_bytes(g))
@@ -115,12 +115,15 @@ def _to_phases(x, out, ph, pw, sh, sw, PH, PW, Hq, Wq):
 
 
 @njit(nogil=True, cache=True)
-def _forward_loop(x_flat, sample, Wq, offsets, weights, bias, y, N, C_out, Ho, Wo):
-    # y (flat N, C_out, Ho, Wo) = conv2d + bias of x_flat's N samples of `sample` elements, output pixel
-    # (ho, wo) at ho * Wq + wo of each phase plane (tap_offsets); see the module docstring
+def _forward_loop(x_flat, planes, offsets, weights, bias, y, N, C_out, Ho, Wo):
+    # y (flat N, C_out, Ho, Wo) = conv2d + bias of x_flat's N samples, planes = (C, kH, kW, plane, Wq):
+    # each of C channels `plane` elements, output pixel (ho, wo) at ho * Wq + wo of each (phase) plane;
+    # offsets: None for stride 1 (_sums; Numba compiles that case on its own), else tap_offsets' table
+    C, kH, kW, plane, Wq = planes
+    sample = C * plane
     runs = (Wo + LANES - 1) // LANES  # per output row
     items = Ho * runs
-    plane = Ho * Wo
+    out_plane = Ho * Wo
     for n in range(N):
         for co in range(0, C_out, CHANNELS):
             for item in range(0, items, 2):
@@ -128,13 +131,17 @@ def _forward_loop(x_flat, sample, Wq, offsets, weights, bias, y, N, C_out, Ho, W
                 ho_b, r_b = divmod(min(item + 1, items - 1), runs)
                 wo_a, wo_b = min(r_a * LANES, Wo - LANES), min(r_b * LANES, Wo - LANES)
                 start_a, start_b = n * sample + ho_a * Wq + wo_a, n * sample + ho_b * Wq + wo_b
-                a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums(
-                    x_flat, start_a, start_b, offsets, weights, bias, co)
+                if offsets is None:
+                    a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums(
+                        x_flat, start_a, start_b, C, kH, kW, plane, Wq, 1, weights, bias, co)
+                else:
+                    a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums_at(
+                        x_flat, start_a, start_b, offsets, weights, bias, co)
                 # b first: where the pair is one item (an odd count's last), a's equal values land last
                 count = min(CHANNELS, C_out - co)
-                out = (n * C_out + co) * plane
-                _store(y, out + ho_b * Wo + wo_b, plane, count, b0, b1, b2, b3, b4, b5, b6, b7)
-                _store(y, out + ho_a * Wo + wo_a, plane, count, a0, a1, a2, a3, a4, a5, a6, a7)
+                out = (n * C_out + co) * out_plane
+                _store(y, out + ho_b * Wo + wo_b, out_plane, count, b0, b1, b2, b3, b4, b5, b6, b7)
+                _store(y, out + ho_a * Wo + wo_a, out_plane, count, a0, a1, a2, a3, a4, a5, a6, a7)
 
 
 def forward_batch_inner(xt, w, b, g):
@@ -143,14 +150,13 @@ def forward_batch_inner(xt, w, b, g):
     output pixel."""
     weights, bias = packed_weights(w, b)
     Hp, Wp = xt.shape[1], xt.shape[2]
-    offsets = tap_offsets(g.C, g.kH, g.kW, (1, 1), (1, 1), Hp, Wp) * g.N
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), np.float32)
-    _batch_inner_loop(xt.reshape(-1), Wp, offsets, weights, bias, y)
+    _batch_inner_loop(xt.reshape(-1), g.C, Hp, Wp, weights, bias, y, g.kH, g.kW)
     return y
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def _batch_inner_loop(xt, Wp, offsets, weights, bias, y):
+def _batch_inner_loop(xt, C, Hp, Wp, weights, bias, y, kH, kW):
     # y = conv2d + bias of the (C, Hp, Wp, N) input xt: items (block of channels, output row) over the
     # threads; in each, the batch in runs of LANES (the last starting at N - LANES) and, for each, the
     # row's pixels in pairs (an odd row's last alone)
@@ -165,7 +171,7 @@ def _batch_inner_loop(xt, Wp, offsets, weights, bias, y):
                 wo_b = min(wo_a + 1, Wo - 1)
                 start_a, start_b = (ho * Wp + wo_a) * N + n0, (ho * Wp + wo_b) * N + n0
                 a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums(
-                    xt, start_a, start_b, offsets, weights, bias, co)
+                    xt, start_a, start_b, C, kH, kW, Hp * Wp * N, Wp * N, N, weights, bias, co)
                 _store(sums, 0, LANES, CHANNELS, a0, a1, a2, a3, a4, a5, a6, a7)
                 _store(sums, CHANNELS * LANES, LANES, CHANNELS, b0, b1, b2, b3, b4, b5, b6, b7)
                 for k in range(count):
@@ -175,38 +181,55 @@ def _batch_inner_loop(xt, Wp, offsets, weights, bias, y):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _sums(x_flat, start_a, start_b, offsets, weights, bias, co):
-    # (a0..a7, b0..b7): bias + the sum over taps t of the weights of channels co..co + 7 times
-    # x_flat[start + offsets[t]:][:LANES], for the two starts
-    a0, a1, a2, a3 = (vsplat(bias[co]), vsplat(bias[co + 1]), vsplat(bias[co + 2]), vsplat(bias[co + 3]))
-    a4, a5, a6, a7 = (vsplat(bias[co + 4]), vsplat(bias[co + 5]), vsplat(bias[co + 6]), vsplat(bias[co + 7]))
+def _sums(x_flat, start_a, start_b, C, kH, kW, plane, row, column, weights, bias, co):
+    # (a0..a7, b0..b7): bias + the sum over taps (c, kh, kw) of the weights of channels co..co + 7 times
+    # x_flat[start + c * plane + kh * row + kw * column:][:LANES], for the two starts (stride 1)
+    a0, a1, a2, a3, a4, a5, a6, a7 = _bias8(bias, co)
     b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
-    taps = offsets.size
-    row = co // CHANNELS * taps  # this block's first row of weights
-    for t in range(taps):
-        offset = offsets[t]
-        xa = vload(x_flat, uint64(start_a + offset))
-        xb = vload(x_flat, uint64(start_b + offset))
-        r = row + t
-        v0, v1, v2, v3 = weights[r, 0], weights[r, 1], weights[r, 2], weights[r, 3]
-        v4, v5, v6, v7 = weights[r, 4], weights[r, 5], weights[r, 6], weights[r, 7]
-        a0 = vfma(a0, xa, v0)
-        a1 = vfma(a1, xa, v1)
-        a2 = vfma(a2, xa, v2)
-        a3 = vfma(a3, xa, v3)
-        a4 = vfma(a4, xa, v4)
-        a5 = vfma(a5, xa, v5)
-        a6 = vfma(a6, xa, v6)
-        a7 = vfma(a7, xa, v7)
-        b0 = vfma(b0, xb, v0)
-        b1 = vfma(b1, xb, v1)
-        b2 = vfma(b2, xb, v2)
-        b3 = vfma(b3, xb, v3)
-        b4 = vfma(b4, xb, v4)
-        b5 = vfma(b5, xb, v5)
-        b6 = vfma(b6, xb, v6)
-        b7 = vfma(b7, xb, v7)
+    t = co // CHANNELS * C * kH * kW  # this block's first row of weights
+    for c in range(C):
+        for kh in range(kH):
+            base_a = uint64(start_a + c * plane + kh * row)
+            base_b = uint64(start_b + c * plane + kh * row)
+            for kw in range(kW):
+                xa = vload(x_flat, base_a + uint64(kw * column))
+                xb = vload(x_flat, base_b + uint64(kw * column))
+                a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _tap(
+                    a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, xa, xb, weights, t)
+                t += 1
     return a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _sums_at(x_flat, start_a, start_b, offsets, weights, bias, co):
+    # _sums for any stride: tap t reads x_flat[start + offsets[t]:][:LANES] (tap_offsets). The table costs
+    # a load per tap, and stride 1 keeps _sums: there the table measured 1.1-1.5x slower.
+    a0, a1, a2, a3, a4, a5, a6, a7 = _bias8(bias, co)
+    b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
+    first = co // CHANNELS * offsets.size  # this block's first row of weights
+    for t in range(offsets.size):
+        xa = vload(x_flat, uint64(start_a + offsets[t]))
+        xb = vload(x_flat, uint64(start_b + offsets[t]))
+        a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _tap(
+            a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, xa, xb, weights, first + t)
+    return a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _bias8(bias, co):
+    return (vsplat(bias[co]), vsplat(bias[co + 1]), vsplat(bias[co + 2]), vsplat(bias[co + 3]),
+            vsplat(bias[co + 4]), vsplat(bias[co + 5]), vsplat(bias[co + 6]), vsplat(bias[co + 7]))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, xa, xb, weights, t):
+    # one tap: the sums plus its eight weights (row t) times the two input vectors
+    v0, v1, v2, v3 = weights[t, 0], weights[t, 1], weights[t, 2], weights[t, 3]
+    v4, v5, v6, v7 = weights[t, 4], weights[t, 5], weights[t, 6], weights[t, 7]
+    return (vfma(a0, xa, v0), vfma(a1, xa, v1), vfma(a2, xa, v2), vfma(a3, xa, v3),
+            vfma(a4, xa, v4), vfma(a5, xa, v5), vfma(a6, xa, v6), vfma(a7, xa, v7),
+            vfma(b0, xb, v0), vfma(b1, xb, v1), vfma(b2, xb, v2), vfma(b3, xb, v3),
+            vfma(b4, xb, v4), vfma(b5, xb, v5), vfma(b6, xb, v6), vfma(b7, xb, v7))
 
 
 @njit(nogil=True, cache=True, inline="always")

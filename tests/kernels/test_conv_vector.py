@@ -42,7 +42,7 @@ def _spy(monkeypatch):
     """The batch size of each call of the vector loop."""
     calls = []
     loop = vector._forward_loop
-    monkeypatch.setattr(vector, "_forward_loop", lambda *a: calls.append(a[7]) or loop(*a))
+    monkeypatch.setattr(vector, "_forward_loop", lambda *a: calls.append(a[6]) or loop(*a))  # N
     return calls
 
 
