@@ -58,7 +58,8 @@ def forward(x, w, b, g):
     packed, bias = conv_direct.packed_weights(w, b)
     xt = np.empty((g.C, Hp, Wp, g.N), x.dtype)
     _to_batch_inner(np.ascontiguousarray(x), xt, ph, pw)
-    if x.dtype == np.float32 and g.N >= LANES and g.C * g.kH * Wp * LANES * 4 <= VECTOR_ROWS_BYTES:
+    if (conv_vector.ENABLED and x.dtype == np.float32 and g.N >= LANES
+            and g.C * g.kH * Wp * LANES * 4 <= VECTOR_ROWS_BYTES):
         return conv_vector.forward_batch_inner(xt, w, b, g)
     offsets = conv_direct.tap_offsets(packed.shape[1] * 4, g.C * g.kH * g.kW, g.kH, g.kW, Hp, Wp) * g.N
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)

@@ -36,12 +36,17 @@ from kernels.cpu._scratch import workspace
 from kernels.cpu._simd import LANES, vfma, vload, vsplat, vstore
 
 CHANNELS = 8  # output channels per block: with two vectors, 16 accumulators (of 32 AVX-512 registers)
+# Routed to only with AVX-512. AVX2 has 16 vector registers, fewer than the 16 accumulators and the input
+# vectors and weights: compiled for Haswell (NUMBA_CPU_NAME=haswell, LANES 8) and run on this machine, one
+# thread, this loop took 1.27-2.7x the other loops' time (LeNet c1 1.63 / 1.28 ms, 64x16x32x32 -> 32 15.1 /
+# 11.9, 32x64x32x32 -> 64 62.9 / 23.5, LeNet c2 1.26 / 0.66). The tests run it on every machine.
+ENABLED = LANES == 16
 
 
 def applies(g, x, w, b=None, use="forward"):
     """Whether conv geometry g with these arrays runs this file's loop for `use` (forward only: float32,
-    no dilation, one group, Wo of at least LANES; any stride)."""
-    return (use == "forward" and g.groups == 1 and g.dilation == (1, 1) and g.Wo >= LANES
+    no dilation, one group, Wo of at least LANES; any stride; with AVX-512, see ENABLED)."""
+    return (ENABLED and use == "forward" and g.groups == 1 and g.dilation == (1, 1) and g.Wo >= LANES
             and x.dtype == w.dtype == np.float32 and (b is None or b.dtype == np.float32))
 
 

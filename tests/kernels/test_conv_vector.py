@@ -14,6 +14,8 @@ from kernels.cpu import conv as cpu_conv
 from kernels.cpu._simd import LANES
 from tests.kernels.test_conv import _conv_args
 
+pytestmark = pytest.mark.usefixtures("with_vector_loops")  # also where LANES is 8 (AVX2), not routed to
+
 # (N, C, H, W, C_out, kernel, stride, padding, dilation, groups, bias), widths in LANES so that every
 # case means the same on AVX2 (8 lanes) and AVX-512 (16)
 CASES = {
