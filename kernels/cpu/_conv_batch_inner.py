@@ -55,12 +55,12 @@ def forward(x, w, b, g):
     """conv2d(x, w) + b for a geometry g that ``applies``."""
     ph, pw = g.padding
     Hp, Wp = g.H + 2 * ph, g.W + 2 * pw
-    packed, bias = conv_direct.packed_weights(w, b)
     xt = np.empty((g.C, Hp, Wp, g.N), x.dtype)
     _to_batch_inner(np.ascontiguousarray(x), xt, ph, pw)
     if (conv_vector.ENABLED and x.dtype == np.float32 and g.N >= LANES
             and g.C * g.kH * Wp * LANES * 4 <= VECTOR_ROWS_BYTES):
         return conv_vector.forward_batch_inner(xt, w, b, g)
+    packed, bias = conv_direct.packed_weights(w, b)  # (the vector loop packs its own)
     offsets = conv_direct.tap_offsets(packed.shape[1] * 4, g.C * g.kH * g.kW, g.kH, g.kW, Hp, Wp) * g.N
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
     _rows(xt.reshape(-1), packed, bias, offsets, y, Wp, max(1, CHUNK // g.N) * g.N)
