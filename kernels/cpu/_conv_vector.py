@@ -1,5 +1,5 @@
-"""Register-blocked conv2d forward on the CPU (float32, no dilation, one group): eight output channels times
-two vectors of output pixels held in registers over every tap.
+"""Register-blocked conv2d forward on the CPU (float32, no dilation, one group): eight output channels (four
+with AVX2) times two vectors of output pixels held in registers over every tap.
 
 The wide-plane loop of kernels/cpu/_conv_direct.py adds each tap's input run into accumulator rows in
 memory: per vector of outputs and four taps it loads and stores eight accumulators, and its rate was
@@ -7,10 +7,10 @@ bound by those loads and stores (~50 GFLOP/s per thread on an Intel Xeon whose F
 Here (kernels/cpu/_simd.py) the sixteen partial sums of eight channels for two runs of LANES pixels of an
 output row stay in registers while the loop walks the C * kH * kW taps: each tap loads two input vectors
 and eight weights (broadcast inside the fused multiply-adds with AVX-512) for sixteen FMAs, and the sums
-are stored once. The two runs are any two of a sample's (row, run) items in turn, so an odd count pairs
-across rows; the last run of a row starts at Wo - LANES, overlapping the one before where LANES does not
-divide Wo (those pixels are computed twice, stored twice, equal). Output channels past C_out get zero
-weights and are not stored.
+are stored once (with AVX2's 16 registers, eight sums of four channels: CHANNELS). The two runs are any two of
+a sample's (row, run) items in turn, so an odd count pairs across rows; the last run of a row starts at Wo -
+LANES, overlapping the one before where LANES does not divide Wo (those pixels are computed twice, stored
+twice, equal). Output channels past C_out get zero weights and are not stored.
 One thread, ms, this loop / the wide-plane loop / PyTorch (one thread), 15 alternating rounds:
 64x16x32x32 -> 32 (3x3, padding 1) 4.62 / 11.5 / 12.8; 64x3x32x32 -> 8 (5x5) 0.47 / 1.43 / 1.17.
 It needs Wo >= LANES; other layers keep the other loops. The batch is split over threads as elsewhere
@@ -33,20 +33,27 @@ from kernels._conv_im2col import _sample_bytes
 from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import workspace
-from kernels.cpu._simd import LANES, vfma, vload, vsplat, vstore
+from kernels.cpu._simd import LANES, vfmas, vload, vsplats, vstores
 
-CHANNELS = 8  # output channels per block: with two vectors, 16 accumulators (of 32 AVX-512 registers)
-# Routed to only with AVX-512. AVX2 has 16 vector registers, fewer than the 16 accumulators and the input
-# vectors and weights: compiled for Haswell (NUMBA_CPU_NAME=haswell, LANES 8) and run on this machine, one
-# thread, this loop took 1.27-2.7x the other loops' time (LeNet c1 1.63 / 1.28 ms, 64x16x32x32 -> 32 15.1 /
-# 11.9, 32x64x32x32 -> 64 62.9 / 23.5, LeNet c2 1.26 / 0.66). The tests run it on every machine.
-ENABLED = LANES == 16
+# Output channels per block: with two vectors, 16 accumulators of AVX-512's 32 registers, or 8 of AVX2's 16
+# (compiled for Haswell, NUMBA_CPU_NAME=haswell, with blocks of eight channels this loop spilled its sums
+# and took 1.27-2.7x the other loops' time; with four it is the fastest of them where noted below).
+CHANNELS = 8 if LANES == 16 else 4
+ENABLED = True  # the tests switch it off to test the other loops on every machine
+# With AVX2 it is routed to only for layers of at most this many input channels: compiled for Haswell
+# and run on an AVX-512 Xeon (two threads, ms, other route / this loop), it won there (LeNet's first layer
+# 0.85 / 0.62, 64x16x32x32 -> 32 3x3 7.68 / 5.44, 32x3x32x32 -> 64 2.22 / 1.23, 32x16x32x32 -> 64 1x1 1.85
+# / 1.19, 32x3x64x64 -> 32 3x3 stride 2 1.59 / 1.09) and lost above it (32x64x32x32 -> 64 3x3: Winograd
+# 14.5 / 22.2; 1x1 -> 128 6.17 / 7.51; 3x3 stride 2 -> 128: GEMM 9.79 / 13.4). None: no limit (AVX-512).
+MAX_INPUT_CHANNELS = None if LANES == 16 else 16
 
 
 def applies(g, x, w, b=None, use="forward"):
     """Whether conv geometry g with these arrays runs this file's loop for `use` (forward only: float32,
-    no dilation, one group, Wo of at least LANES; any stride; with AVX-512, see ENABLED)."""
+    no dilation, one group, Wo of at least LANES; any stride; with AVX2 at most MAX_INPUT_CHANNELS input
+    channels)."""
     return (ENABLED and use == "forward" and g.groups == 1 and g.dilation == (1, 1) and g.Wo >= LANES
+            and (MAX_INPUT_CHANNELS is None or g.C <= MAX_INPUT_CHANNELS)
             and x.dtype == w.dtype == np.float32 and (b is None or b.dtype == np.float32))
 
 
@@ -81,7 +88,7 @@ def packed_weights(w, b):
     blocks = -(-C_out // CHANNELS)
     padded = np.zeros((blocks * CHANNELS, taps), np.float32)
     padded[:C_out] = w.reshape(C_out, taps)
-    weights = padded.reshape(blocks, CHANNELS, taps).transpose(0, 2, 1).reshape(-1, CHANNELS)  # (a copy)
+    weights = padded.reshape(blocks, CHANNELS, taps).transpose(0, 2, 1).reshape(-1)  # (a copy)
     bias = np.zeros(blocks * CHANNELS, np.float32)
     if b is not None:
         bias[:C_out] = b
@@ -137,16 +144,14 @@ def _forward_loop(x_flat, planes, offsets, weights, bias, y, N, C_out, Ho, Wo):
                 wo_a, wo_b = min(r_a * LANES, Wo - LANES), min(r_b * LANES, Wo - LANES)
                 start_a, start_b = n * sample + ho_a * Wq + wo_a, n * sample + ho_b * Wq + wo_b
                 if offsets is None:
-                    a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums(
-                        x_flat, start_a, start_b, C, kH, kW, plane, Wq, 1, weights, bias, co)
+                    a, b = _sums(x_flat, start_a, start_b, C, kH, kW, plane, Wq, 1, weights, bias, co)
                 else:
-                    a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums_at(
-                        x_flat, start_a, start_b, offsets, weights, bias, co)
+                    a, b = _sums_at(x_flat, start_a, start_b, offsets, weights, bias, co)
                 # b first: where the pair is one item (an odd count's last), a's equal values land last
                 count = min(CHANNELS, C_out - co)
                 out = (n * C_out + co) * out_plane
-                _store(y, out + ho_b * Wo + wo_b, out_plane, count, b0, b1, b2, b3, b4, b5, b6, b7)
-                _store(y, out + ho_a * Wo + wo_a, out_plane, count, a0, a1, a2, a3, a4, a5, a6, a7)
+                vstores(y, out + ho_b * Wo + wo_b, out_plane, count, b)
+                vstores(y, out + ho_a * Wo + wo_a, out_plane, count, a)
 
 
 def forward_batch_inner(xt, w, b, g):
@@ -175,10 +180,9 @@ def _batch_inner_loop(xt, C, Hp, Wp, weights, bias, y, kH, kW):
             for wo_a in range(0, Wo, 2):
                 wo_b = min(wo_a + 1, Wo - 1)
                 start_a, start_b = (ho * Wp + wo_a) * N + n0, (ho * Wp + wo_b) * N + n0
-                a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _sums(
-                    xt, start_a, start_b, C, kH, kW, Hp * Wp * N, Wp * N, N, weights, bias, co)
-                _store(sums, 0, LANES, CHANNELS, a0, a1, a2, a3, a4, a5, a6, a7)
-                _store(sums, CHANNELS * LANES, LANES, CHANNELS, b0, b1, b2, b3, b4, b5, b6, b7)
+                a, b = _sums(xt, start_a, start_b, C, kH, kW, Hp * Wp * N, Wp * N, N, weights, bias, co)
+                vstores(sums, 0, LANES, CHANNELS, a)
+                vstores(sums, CHANNELS * LANES, LANES, CHANNELS, b)
                 for k in range(count):
                     for lane in range(LANES):
                         y[n0 + lane, co + k, ho, wo_b] = sums[(CHANNELS + k) * LANES + lane]
@@ -187,71 +191,31 @@ def _batch_inner_loop(xt, C, Hp, Wp, weights, bias, y, kH, kW):
 
 @njit(nogil=True, cache=True, inline="always")
 def _sums(x_flat, start_a, start_b, C, kH, kW, plane, row, column, weights, bias, co):
-    # (a0..a7, b0..b7): bias + the sum over taps (c, kh, kw) of the weights of channels co..co + 7 times
-    # x_flat[start + c * plane + kh * row + kw * column:][:LANES], for the two starts (stride 1)
-    a0, a1, a2, a3, a4, a5, a6, a7 = _bias8(bias, co)
-    b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
-    t = co // CHANNELS * C * kH * kW  # this block's first row of weights
+    # two blocks of CHANNELS vectors: bias + the sum over taps (c, kh, kw) of the weights of channels co,
+    # co + 1, ... times x_flat[start + c * plane + kh * row + kw * column:][:LANES], for the two starts
+    # (stride 1)
+    a = vsplats(bias, co, CHANNELS)
+    b = a
+    t = co * C * kH * kW  # this block's first weight
     for c in range(C):
         for kh in range(kH):
             base_a = uint64(start_a + c * plane + kh * row)
             base_b = uint64(start_b + c * plane + kh * row)
             for kw in range(kW):
-                xa = vload(x_flat, base_a + uint64(kw * column))
-                xb = vload(x_flat, base_b + uint64(kw * column))
-                a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _tap(
-                    a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, xa, xb, weights, t)
-                t += 1
-    return a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7
+                a = vfmas(a, vload(x_flat, base_a + uint64(kw * column)), weights, t)
+                b = vfmas(b, vload(x_flat, base_b + uint64(kw * column)), weights, t)
+                t += CHANNELS
+    return a, b
 
 
 @njit(nogil=True, cache=True, inline="always")
 def _sums_at(x_flat, start_a, start_b, offsets, weights, bias, co):
     # _sums for any stride: tap t reads x_flat[start + offsets[t]:][:LANES] (tap_offsets). The table costs
     # a load per tap, and stride 1 keeps _sums: there the table measured 1.1-1.5x slower.
-    a0, a1, a2, a3, a4, a5, a6, a7 = _bias8(bias, co)
-    b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
-    first = co // CHANNELS * offsets.size  # this block's first row of weights
+    a = vsplats(bias, co, CHANNELS)
+    b = a
+    first = co * offsets.size  # this block's first weight
     for t in range(offsets.size):
-        xa = vload(x_flat, uint64(start_a + offsets[t]))
-        xb = vload(x_flat, uint64(start_b + offsets[t]))
-        a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = _tap(
-            a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, xa, xb, weights, first + t)
-    return a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _bias8(bias, co):
-    return (vsplat(bias[co]), vsplat(bias[co + 1]), vsplat(bias[co + 2]), vsplat(bias[co + 3]),
-            vsplat(bias[co + 4]), vsplat(bias[co + 5]), vsplat(bias[co + 6]), vsplat(bias[co + 7]))
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, xa, xb, weights, t):
-    # one tap: the sums plus its eight weights (row t) times the two input vectors
-    v0, v1, v2, v3 = weights[t, 0], weights[t, 1], weights[t, 2], weights[t, 3]
-    v4, v5, v6, v7 = weights[t, 4], weights[t, 5], weights[t, 6], weights[t, 7]
-    return (vfma(a0, xa, v0), vfma(a1, xa, v1), vfma(a2, xa, v2), vfma(a3, xa, v3),
-            vfma(a4, xa, v4), vfma(a5, xa, v5), vfma(a6, xa, v6), vfma(a7, xa, v7),
-            vfma(b0, xb, v0), vfma(b1, xb, v1), vfma(b2, xb, v2), vfma(b3, xb, v3),
-            vfma(b4, xb, v4), vfma(b5, xb, v5), vfma(b6, xb, v6), vfma(b7, xb, v7))
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _store(y, at, step, count, s0, s1, s2, s3, s4, s5, s6, s7):
-    # y[at + k * step:][:LANES] = s_k for the first `count` of the eight channels
-    vstore(y, at, s0)
-    if count > 1:
-        vstore(y, at + step, s1)
-    if count > 2:
-        vstore(y, at + 2 * step, s2)
-    if count > 3:
-        vstore(y, at + 3 * step, s3)
-    if count > 4:
-        vstore(y, at + 4 * step, s4)
-    if count > 5:
-        vstore(y, at + 5 * step, s5)
-    if count > 6:
-        vstore(y, at + 6 * step, s6)
-    if count > 7:
-        vstore(y, at + 7 * step, s7)
+        a = vfmas(a, vload(x_flat, uint64(start_a + offsets[t])), weights, first + t * CHANNELS)
+        b = vfmas(b, vload(x_flat, uint64(start_b + offsets[t])), weights, first + t * CHANNELS)
+    return a, b

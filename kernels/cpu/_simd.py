@@ -22,7 +22,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["LANES", "vfma", "vload", "vsplat", "vstore"]
+__all__ = ["LANES", "vfma", "vfmas", "vload", "vsplat", "vsplats", "vstore", "vstores"]
 
 LANES = 16 if llvmlite.binding.get_host_cpu_features().get("avx512f") else 8
 _VECTOR = ir.VectorType(ir.FloatType(), LANES)
@@ -109,3 +109,77 @@ def vfma(typingctx, acc, x, s):
         return builder.call(fma, [args[1], _splat(builder, args[2]), args[0]])
 
     return float32_vector(acc, x, s), codegen
+
+
+# Blocks: a tuple of vectors (Numba's UniTuple, an LLVM array of vectors) held as one value, so a loop can
+# carry any fixed number of sums in registers without naming each one.
+
+def _block(k):
+    return types.UniTuple(float32_vector, k)
+
+
+def _scalar(context, builder, array_type, array, index):
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.load(builder.gep(data, [index]), align=4)
+
+
+@intrinsic
+def vsplats(typingctx, a, i, k):
+    """A block of k vectors (k: a compile-time constant), vector j with every lane a[i + j] (a: 1-D
+    contiguous float32; unchecked)."""
+    if not (_float32_array(a) and isinstance(i, types.Integer) and isinstance(k, types.IntegerLiteral)):
+        return None
+    count = k.literal_value
+
+    def codegen(context, builder, sig, args):
+        first = context.cast(builder, args[1], sig.args[1], types.intp)
+        block = ir.Constant(ir.ArrayType(_VECTOR, count), ir.Undefined)
+        for j in range(count):
+            s = _scalar(context, builder, sig.args[0], args[0], builder.add(first, first.type(j)))
+            block = builder.insert_value(block, _splat(builder, s), j)
+        return block
+
+    return _block(count)(a, i, k), codegen
+
+
+@intrinsic
+def vfmas(typingctx, block, x, a, i):
+    """The block with a[i + j] * x added to its vector j, rounded once per lane (x: a vector; a: 1-D
+    contiguous float32; unchecked)."""
+    if not (isinstance(block, types.UniTuple) and block.dtype == float32_vector and x == float32_vector
+            and _float32_array(a) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VECTOR, [_VECTOR] * 3),
+                                             f"llvm.fma.v{LANES}f32")
+        first = context.cast(builder, args[3], sig.args[3], types.intp)
+        out = args[0]
+        for j in range(block.count):
+            s = _scalar(context, builder, sig.args[2], args[2], builder.add(first, first.type(j)))
+            out = builder.insert_value(out, builder.call(
+                fma, [args[1], _splat(builder, s), builder.extract_value(args[0], j)]), j)
+        return out
+
+    return block(block, x, a, i), codegen
+
+
+@intrinsic
+def vstores(typingctx, a, i, step, count, block):
+    """a[i + j * step:][:LANES] = the block's vector j, for j < count (a: 1-D contiguous float32;
+    unchecked)."""
+    if not (_float32_array(a) and isinstance(i, types.Integer) and isinstance(step, types.Integer)
+            and isinstance(count, types.Integer) and isinstance(block, types.UniTuple)
+            and block.dtype == float32_vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        at, stride, n = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:4], sig.args[1:4]))
+        for j in range(block.count):
+            with builder.if_then(builder.icmp_signed(">", n, n.type(j)), likely=True):
+                index = builder.add(at, builder.mul(stride, stride.type(j)))
+                pointer = _vector_pointer(context, builder, sig.args[0], args[0], types.intp, index)
+                builder.store(builder.extract_value(args[4], j), pointer, align=4)
+        return context.get_dummy_value()
+
+    return types.none(a, i, step, count, block), codegen

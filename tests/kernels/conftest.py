@@ -4,8 +4,8 @@ import pytest
 
 @pytest.fixture
 def without_vector_loops(monkeypatch):
-    """Routes float32 convolutions as if kernels/cpu/_conv_vector.py's register-blocked loops did not exist
-    (as on AVX2 machines): the tests of the other loops then run the loop they name on every machine."""
+    """Routes float32 convolutions as if kernels/cpu/_conv_vector.py's register-blocked loops did not exist:
+    the tests of the other loops then run the loop they name on every machine."""
     from kernels.cpu import _conv_vector
     monkeypatch.setattr(_conv_vector, "ENABLED", False)
 
@@ -13,6 +13,7 @@ def without_vector_loops(monkeypatch):
 @pytest.fixture
 def with_vector_loops(monkeypatch):
     """Routes float32 convolutions to kernels/cpu/_conv_vector.py's loops wherever they apply, also on AVX2
-    machines (where they are correct but slower, so not routed to by default)."""
+    machines for layers of many input channels (there not routed to by default: MAX_INPUT_CHANNELS)."""
     from kernels.cpu import _conv_vector
     monkeypatch.setattr(_conv_vector, "ENABLED", True)
+    monkeypatch.setattr(_conv_vector, "MAX_INPUT_CHANNELS", None)

@@ -14,7 +14,7 @@ from kernels.cpu import conv as cpu_conv
 from kernels.cpu._simd import LANES
 from tests.kernels.test_conv import _conv_args
 
-pytestmark = pytest.mark.usefixtures("with_vector_loops")  # also where LANES is 8 (AVX2), not routed to
+pytestmark = pytest.mark.usefixtures("with_vector_loops")  # with AVX2 also for many input channels
 
 # (N, C, H, W, C_out, kernel, stride, padding, dilation, groups, bias), widths in LANES so that every
 # case means the same on AVX2 (8 lanes) and AVX-512 (16)
@@ -131,6 +131,16 @@ def test_vector_forward_only_where_it_applies():
     # the input gradient: through it where the padding is below the kernel size (a full correlation)
     g = conv2d_geometry("test", x, w, None, 1, 0, 1, 1)
     assert direct.transposed(g).padding == (2, 2) and vector.applies(direct.transposed(g), x, w)
+
+
+def test_input_channel_limit(monkeypatch):
+    """With AVX2 (MAX_INPUT_CHANNELS 16) layers of more input channels take the other loops."""
+    monkeypatch.setattr(vector, "MAX_INPUT_CHANNELS", 16)
+    def applies(C):
+        x, w = np.zeros((2, C, 4, LANES + 2), np.float32), np.zeros((8, C, 3, 3), np.float32)
+        return vector.applies(conv2d_geometry("test", x, w, None, 1, 0, 1, 1), x, w)
+
+    assert applies(16) and not applies(17)
 
 
 BATCH_INNER_CASES = {  # (N, C, H, W, C_out, kernel, padding): small planes, the batch innermost
