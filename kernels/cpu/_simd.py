@@ -3,15 +3,16 @@
 LLVM vectorises a Numba loop over its innermost index only, so a loop nest that should keep many partial
 sums in registers (a convolution's output pixels for several channels, summed over every tap) compiles to
 loads and stores of those sums on every pass instead. Here a vector of LANES float32 values is a Numba
-type whose LLVM representation is ``<LANES x float>``, so such sums live in registers for as long as the
-loop holds them:
+type whose LLVM representation is ``<LANES x float>``, and a block of k of them (Numba's UniTuple, an LLVM
+array of vectors) is one value, so such sums live in registers for as long as the loop holds them:
 
 - ``vload(a, i)``: a[i:i + LANES] of a 1-D contiguous float32 array, as a vector (no bounds check: the
-  caller guarantees i + LANES <= a.size);
-- ``vstore(a, i, v)``: a[i:i + LANES] = v (same contract);
-- ``vsplat(s)``: every lane s;
-- ``vfma(acc, x, s)``: acc + x * s with one rounding per lane (LLVM's fma: one instruction per register
-  where the CPU has FMA, and with AVX-512 the scalar s is broadcast from memory inside it).
+  caller guarantees i + LANES <= a.size; the same contract for every read and write below);
+- ``vsplats(a, i, k)``: a block of k vectors (k a compile-time constant), vector j with every lane a[i + j];
+- ``vfmas(block, x, a, i)``: vector j of the block plus x * a[i + j], one rounding per lane (LLVM's fma:
+  one instruction per register where the CPU has FMA, and with AVX-512 the scalar broadcast from memory
+  inside it);
+- ``vstores(a, i, step, count, block)``: a[i + j * step:][:LANES] = vector j of the block, for j < count.
 
 LANES is 16 (one AVX-512 register) where the host has AVX-512, else 8 (one AVX2 register); the results
 do not depend on it. Numba's cache is per CPU, so a cached kernel never meets another LANES.
@@ -22,7 +23,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["LANES", "vfma", "vfmas", "vload", "vsplat", "vsplats", "vstore", "vstores"]
+__all__ = ["LANES", "vfmas", "vload", "vsplats", "vstores"]
 
 LANES = 16 if llvmlite.binding.get_host_cpu_features().get("avx512f") else 8
 _VECTOR = ir.VectorType(ir.FloatType(), LANES)
@@ -46,10 +47,14 @@ def _float32_array(a):
     return isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1 and a.layout == "C"
 
 
-def _vector_pointer(context, builder, array_type, array, index_type, index):
+def _element_pointer(context, builder, array_type, array, index_type, index):
     data = context.make_array(array_type)(context, builder, array).data
-    element = builder.gep(data, [context.cast(builder, index, index_type, types.intp)])
-    return builder.bitcast(element, _VECTOR.as_pointer())
+    return builder.gep(data, [context.cast(builder, index, index_type, types.intp)])
+
+
+def _vector_pointer(context, builder, array_type, array, index_type, index):
+    return builder.bitcast(_element_pointer(context, builder, array_type, array, index_type, index),
+                           _VECTOR.as_pointer())
 
 
 def _splat(builder, s):
@@ -71,56 +76,8 @@ def vload(typingctx, a, i):
     return float32_vector(a, i), codegen
 
 
-@intrinsic
-def vstore(typingctx, a, i, v):
-    """a[i:i + LANES] = v (a: 1-D contiguous float32; unchecked)."""
-    if not (_float32_array(a) and isinstance(i, types.Integer) and v == float32_vector):
-        return None
-
-    def codegen(context, builder, sig, args):
-        builder.store(args[2], _vector_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1]),
-                      align=4)
-        return context.get_dummy_value()
-
-    return types.none(a, i, v), codegen
-
-
-@intrinsic
-def vsplat(typingctx, s):
-    """A vector with every lane s (a float32)."""
-    if s != types.float32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return _splat(builder, args[0])
-
-    return float32_vector(s), codegen
-
-
-@intrinsic
-def vfma(typingctx, acc, x, s):
-    """acc + x * s, lane by lane, rounded once (s: a float32 scalar)."""
-    if not (acc == float32_vector and x == float32_vector and s == types.float32):
-        return None
-
-    def codegen(context, builder, sig, args):
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VECTOR, [_VECTOR] * 3),
-                                             f"llvm.fma.v{LANES}f32")
-        return builder.call(fma, [args[1], _splat(builder, args[2]), args[0]])
-
-    return float32_vector(acc, x, s), codegen
-
-
-# Blocks: a tuple of vectors (Numba's UniTuple, an LLVM array of vectors) held as one value, so a loop can
-# carry any fixed number of sums in registers without naming each one.
-
-def _block(k):
-    return types.UniTuple(float32_vector, k)
-
-
 def _scalar(context, builder, array_type, array, index):
-    data = context.make_array(array_type)(context, builder, array).data
-    return builder.load(builder.gep(data, [index]), align=4)
+    return builder.load(_element_pointer(context, builder, array_type, array, types.intp, index), align=4)
 
 
 @intrinsic
@@ -139,7 +96,7 @@ def vsplats(typingctx, a, i, k):
             block = builder.insert_value(block, _splat(builder, s), j)
         return block
 
-    return _block(count)(a, i, k), codegen
+    return types.UniTuple(float32_vector, count)(a, i, k), codegen
 
 
 @intrinsic
