@@ -13,14 +13,14 @@ LANES, overlapping the one before where LANES does not divide Wo (those pixels a
 twice, equal). Output channels past C_out get zero weights and are not stored.
 One thread, ms, this loop / the wide-plane loop / PyTorch (one thread), 15 alternating rounds:
 64x16x32x32 -> 32 (3x3, padding 1) 4.62 / 11.5 / 12.8; 64x3x32x32 -> 8 (5x5) 0.47 / 1.43 / 1.17.
-It needs Wo >= LANES; other layers keep the other loops. The batch is split over threads as elsewhere
-(kernels/cpu/_batch_threads.py). Strides take the same sums: the padded input is first split into phases
-(``_to_phases``: with stride 2, the even and odd rows and columns as four planes, of which a 1x1 kernel
-reads one), on which a tap's run of outputs is again contiguous, and each tap reads through an offset
-table (``tap_offsets``; stride 1 keeps plain loop strides, the table measured 1.1-1.5x slower there).
-Strided layers went through im2col + GEMM before; two threads, ms, GEMM / this / PyTorch, 9 alternating
-rounds: 32x64x32x32 -> 128 3x3 stride 2 7.71 / 7.51 / 6.09, 1x1 stride 2 2.06 / 1.94 / 1.65, 32x3x64x64 ->
-32 3x3 stride 2 2.16 / 0.99 / 0.61, 16x3x224x224 -> 64 7x7 stride 2 34.0 / 18.4 / 25.9.
+It needs Wo >= LANES, and is routed to for Wo >= MIN_ROW; other layers keep the other loops. The batch is
+split over threads as elsewhere (kernels/cpu/_batch_threads.py). Strides take the same sums: the padded input
+is first split into phases (``_to_phases``: with stride 2, the even and odd rows and columns as four planes,
+of which a 1x1 kernel reads one), on which a tap's run of outputs is again contiguous, and each tap reads
+through an offset table (``tap_offsets``; stride 1 keeps plain loop strides, the table measured 1.1-1.5x
+slower there). Strided layers went through im2col + GEMM before; two threads, ms, GEMM / this / PyTorch, 9
+alternating rounds: 32x64x32x32 -> 128 3x3 stride 2 7.71 / 7.51 / 6.09, 1x1 stride 2 2.06 / 1.94 / 1.65,
+32x3x64x64 -> 32 3x3 stride 2 2.16 / 0.99 / 0.61, 16x3x224x224 -> 64 7x7 stride 2 34.0 / 18.4 / 25.9.
 ``forward_batch_inner`` runs the same sums on kernels/cpu/_conv_batch_inner.py's (C, Hp, Wp, N) layout for
 small planes (LeNet's second layer: Wo = 10): each vector holds LANES samples of one output pixel, two
 pixels of a row per pass, the items (block of channels, output row) over Numba's threads. LeNet's second
@@ -46,13 +46,18 @@ ENABLED = True  # the tests switch it off to test the other loops on every machi
 # / 1.19, 32x3x64x64 -> 32 3x3 stride 2 1.59 / 1.09) and lost above it (32x64x32x32 -> 64 3x3: Winograd
 # 14.5 / 22.2; 1x1 -> 128 6.17 / 7.51; 3x3 stride 2 -> 128: GEMM 9.79 / 13.4). None: no limit (AVX-512).
 MAX_INPUT_CHANNELS = None if LANES == 16 else 16
+# Output rows shorter than this keep the other loops (the loop itself needs LANES). With AVX2 (8 lanes),
+# LeNet's second layer's input gradient (a forward of grad_y with rows of 14 pixels: two overlapping runs,
+# six channels in two blocks of four) took 1.02 ms against the batch-inner loop's 0.81 and made a LeNet
+# training step slower (6.13 against 5.62 ms); every layer where it won had rows of 16 or more.
+MIN_ROW = 16
 
 
 def applies(g, x, w, b=None, use="forward"):
     """Whether conv geometry g with these arrays runs this file's loop for `use` (forward only: float32,
-    no dilation, one group, Wo of at least LANES; any stride; with AVX2 at most MAX_INPUT_CHANNELS input
+    no dilation, one group, Wo of at least MIN_ROW; any stride; with AVX2 at most MAX_INPUT_CHANNELS input
     channels)."""
-    return (ENABLED and use == "forward" and g.groups == 1 and g.dilation == (1, 1) and g.Wo >= LANES
+    return (ENABLED and use == "forward" and g.groups == 1 and g.dilation == (1, 1) and g.Wo >= MIN_ROW
             and (MAX_INPUT_CHANNELS is None or g.C <= MAX_INPUT_CHANNELS)
             and x.dtype == w.dtype == np.float32 and (b is None or b.dtype == np.float32))
 

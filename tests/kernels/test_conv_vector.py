@@ -133,14 +133,17 @@ def test_vector_forward_only_where_it_applies():
     assert direct.transposed(g).padding == (2, 2) and vector.applies(direct.transposed(g), x, w)
 
 
-def test_input_channel_limit(monkeypatch):
-    """With AVX2 (MAX_INPUT_CHANNELS 16) layers of more input channels take the other loops."""
+def test_routing_limits(monkeypatch):
+    """The defaults (MAX_INPUT_CHANNELS 16 with AVX2, MIN_ROW 16): layers of more input channels or shorter
+    output rows take the other loops."""
     monkeypatch.setattr(vector, "MAX_INPUT_CHANNELS", 16)
-    def applies(C):
-        x, w = np.zeros((2, C, 4, LANES + 2), np.float32), np.zeros((8, C, 3, 3), np.float32)
+    monkeypatch.setattr(vector, "MIN_ROW", 16)
+
+    def applies(C, Wo):
+        x, w = np.zeros((2, C, 4, Wo + 2), np.float32), np.zeros((8, C, 3, 3), np.float32)
         return vector.applies(conv2d_geometry("test", x, w, None, 1, 0, 1, 1), x, w)
 
-    assert applies(16) and not applies(17)
+    assert applies(16, 16) and not applies(17, 16) and not applies(16, 15)
 
 
 BATCH_INNER_CASES = {  # (N, C, H, W, C_out, kernel, padding): small planes, the batch innermost
