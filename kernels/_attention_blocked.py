@@ -13,8 +13,8 @@ Arguments, shared by both tables: q (B, L, E), k (B, S, E), v (B, S, Ev), C-cont
 mask[((first + b) // mask_div) % Bm] (``first``: where q's entries start in the whole batch, for a caller
 that splits the batch); ``scale``: the factor on q k^T; ``is_causal``: key j > query i is left out.
 A causal block takes only the keys up to its last query row: the keys after it are all left out, so their
-products are skipped, not computed and masked (blocks hold fewer rows than L once S is large: at
-(8, 1024, 64), 256 rows per block, 5/8 of the products). The causal -inf is written in place
+products are skipped, not computed and masked (at (8, 1024, 64), 256 rows per block, 5/8 of the products;
+see CAUSAL_MIN_ROWS). The causal -inf is written in place
 (``copyto(..., where=)``); NumPy's three-argument where, a new array, scaled far worse on two threads
 (16 x 128 x 128 scores, 200 calls: 45 ms on one thread, 111 ms each on two doing the same; copyto 22/39).
 A query row that every key leaves out (all -inf) gives output 0 and gradient 0 (PyTorch's
@@ -23,12 +23,21 @@ scaled_dot_product_attention does the same): its lse is stored as +inf, so P = e
 import math
 
 DEFAULT_BUDGET = 1 << 18  # score elements per block (1 MiB of float32)
+# A causal pass takes its query rows in at least four blocks, of at least this many rows (with several
+# batch entries per block), so that the keys past each block's last row are skipped: with four, 5/8 of the
+# products. Causal fwd+bwd, float32, two threads, ms, one block of rows / blocks of 64 rows (9 alternating
+# rounds): (16, 4, 128, 64) 11.1 / 9.7, (8, 8, 256, 64) 35.0 / 27.1 (PyTorch 7.4, 23.1); 32 rows were
+# slower at both (11.8, 31.4), and 64 at (1, 8, 1024, 64) too (52.1 against the budget's 256 rows: 48.9).
+CAUSAL_MIN_ROWS = 64
 
 
-def _blocks(B, L, S, budget):
-    """(batch entries, query rows) per block: rows first, whole rows of batch entries when they fit."""
+def _blocks(B, L, S, budget, is_causal):
+    """(batch entries, query rows) per block: rows first (a causal pass: see CAUSAL_MIN_ROWS), then as
+    many batch entries as fit."""
     rows = max(1, min(L, budget // max(S, 1)))
-    batch = max(1, min(B, budget // max(rows * S, 1))) if rows == L else 1
+    if is_causal:
+        rows = min(rows, max(CAUSAL_MIN_ROWS, -(-L // 4)))
+    batch = max(1, min(B, budget // max(rows * S, 1)))
     return batch, rows
 
 
@@ -72,7 +81,7 @@ def attention_forward(xp, q, k, v, mask, mask_div, scale, is_causal, budget=DEFA
         lse[...] = math.inf
         return out, lse
     kt = k.transpose(0, 2, 1)
-    nb, nl = _blocks(B, L, S, budget)
+    nb, nl = _blocks(B, L, S, budget, is_causal)
     inf = q.dtype.type(math.inf)
     for b0 in range(0, B, nb):
         b1 = min(B, b0 + nb)
@@ -113,7 +122,7 @@ def attention_backward(xp, grad_out, q, k, v, out, lse, mask, mask_div, scale, i
     delta = (grad_out * out).sum(axis=-1)  # rowsum(dO * O): (B, L)
     kt = k.transpose(0, 2, 1)
     vt = v.transpose(0, 2, 1)
-    nb, nl = _blocks(B, L, S, budget)
+    nb, nl = _blocks(B, L, S, budget, is_causal)
     need_ds = needs[0] or needs[1] or gm is not None
     for b0 in range(0, B, nb):
         b1 = min(B, b0 + nb)

@@ -103,6 +103,30 @@ def test_small_blocks_give_the_same_numbers(budget, causal):
         np.testing.assert_allclose(a, b, atol=1e-12)
 
 
+def test_causal_blocks_of_rows_skip_the_keys_past_them(monkeypatch):
+    """A causal pass over 256 rows runs four blocks of 64 rows (all entries in each), each taking only the
+    keys up to its last row; the numbers are the definition's."""
+    keys = []
+    scores = blocked._scores
+
+    def spy(xp, q, kt, mask, mask_div, scale, is_causal, b0, b1, l0, l1, first, n):
+        keys.append((b1 - b0, l0, l1, n))
+        return scores(xp, q, kt, mask, mask_div, scale, is_causal, b0, b1, l0, l1, first, n)
+
+    monkeypatch.setattr(blocked, "_scores", spy)
+    q, k, v, mask, div, causal = _inputs((3, 256, 256, 4, 3, None, 1, True))
+    out, lse = blocked.attention_forward(np, q, k, v, mask, div, 0.4, causal)
+    assert keys == [(3, 0, 64, 64), (3, 64, 128, 128), (3, 128, 192, 192), (3, 192, 256, 256)]
+    ref, ref_lse, p = reference(q, k, v, mask, div, 0.4, causal)
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    np.testing.assert_allclose(lse, ref_lse, atol=1e-12)
+    g = np.random.default_rng(2).standard_normal(out.shape)
+    needs = (True, True, True, False)
+    grads = blocked.attention_backward(np, g, q, k, v, out, lse, mask, div, 0.4, causal, needs)
+    for mine, want in zip(grads[:3], reference_backward(g, q, k, v, mask, div, 0.4, causal)[:3]):
+        np.testing.assert_allclose(mine, want, atol=1e-11)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_cpu_batch_split_over_threads_gives_the_same_numbers(case, monkeypatch):
     """Each part of the batch (three here) finds its entries' mask rows (mask_div, Bm) and adds its mask
