@@ -15,6 +15,7 @@ float16 computes in float32. See kernels/_attention_blocked.py for the arguments
 import numpy as np
 
 from kernels import _attention_blocked as _blocked
+from kernels.cpu import _attention_rows
 from kernels.cpu._batch_threads import map_batch
 
 __all__ = ["attention_forward", "attention_backward"]
@@ -30,22 +31,19 @@ def _score_bytes(q, k):
     return q.shape[0] * q.shape[1] * k.shape[1] * q.itemsize
 
 
-def _joined(parts):
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
 def attention_forward(q, k, v, mask, mask_div, scale, is_causal):
     """softmax(scale * q k^T + mask) v per batch entry -> (out (B, L, Ev), lse (B, L)), lse in the
     compute dtype."""
     orig = q.dtype
     q, k, v, mask = _compute(q, k, v, mask)
+    out = np.empty(q.shape[:2] + v.shape[2:], q.dtype)
+    lse = np.empty(q.shape[:2], q.dtype)
 
-    def run(b0, b1):
-        return _blocked.attention_forward(np, q[b0:b1], k[b0:b1], v[b0:b1], mask, mask_div, scale, is_causal,
-                                          first=b0)
+    def run(b0, b1):  # each part fills its rows of out and lse
+        _blocked.attention_forward(np, q[b0:b1], k[b0:b1], v[b0:b1], mask, mask_div, scale, is_causal,
+                                   first=b0, into=(out[b0:b1], lse[b0:b1]), rows=_attention_rows)
 
-    parts = map_batch(run, q.shape[0], _score_bytes(q, k))
-    out, lse = _joined([p[0] for p in parts]), _joined([p[1] for p in parts])
+    map_batch(run, q.shape[0], _score_bytes(q, k))
     return out.astype(orig, copy=False), lse
 
 
@@ -53,15 +51,17 @@ def attention_backward(grad_out, q, k, v, out, lse, mask, mask_div, scale, is_ca
     """(grad_q, grad_k, grad_v, grad_mask), None where needs[i] is false; recomputes P per block from lse."""
     orig = q.dtype
     grad_out, q, k, v, out, mask = _compute(grad_out, q, k, v, out, mask)
+    grads = [np.empty(a.shape, q.dtype) if n else None for a, n in zip((q, k, v), needs)]
 
-    def run(b0, b1):
+    def run(b0, b1):  # each part fills its entries of the gradients and returns its own mask gradient
         parts = (a[b0:b1] for a in (grad_out, q, k, v, out, lse))
-        return _blocked.attention_backward(np, *parts, mask, mask_div, scale, is_causal, needs, first=b0)
+        into = tuple(None if g is None else g[b0:b1] for g in grads)
+        return _blocked.attention_backward(np, *parts, mask, mask_div, scale, is_causal, needs, first=b0,
+                                           into=into, rows=_attention_rows)[3]
 
-    parts = map_batch(run, q.shape[0], _score_bytes(q, k))
-    grads = [None if parts[0][i] is None else _joined([p[i] for p in parts]) for i in range(3)]
-    grad_mask = parts[0][3]
-    for p in parts[1:]:  # each part summed its own entries' mask gradient: added in order
+    mask_grads = map_batch(run, q.shape[0], _score_bytes(q, k))
+    grad_mask = mask_grads[0]
+    for g in mask_grads[1:]:  # each part summed its own entries' mask gradient: added in order
         if grad_mask is not None:
-            grad_mask += p[3]
+            grad_mask += g
     return tuple(None if g is None else g.astype(orig, copy=False) for g in grads + [grad_mask])

@@ -109,9 +109,9 @@ def test_causal_blocks_of_rows_skip_the_keys_past_them(monkeypatch):
     keys = []
     scores = blocked._scores
 
-    def spy(xp, q, kt, mask, mask_div, scale, is_causal, b0, b1, l0, l1, first, n):
+    def spy(xp, q, kt, mask, mask_div, scale, b0, b1, l0, l1, first, n):
         keys.append((b1 - b0, l0, l1, n))
-        return scores(xp, q, kt, mask, mask_div, scale, is_causal, b0, b1, l0, l1, first, n)
+        return scores(xp, q, kt, mask, mask_div, scale, b0, b1, l0, l1, first, n)
 
     monkeypatch.setattr(blocked, "_scores", spy)
     q, k, v, mask, div, causal = _inputs((3, 256, 256, 4, 3, None, 1, True))
@@ -125,6 +125,45 @@ def test_causal_blocks_of_rows_skip_the_keys_past_them(monkeypatch):
     grads = blocked.attention_backward(np, g, q, k, v, out, lse, mask, div, 0.4, causal, needs)
     for mine, want in zip(grads[:3], reference_backward(g, q, k, v, mask, div, 0.4, causal)[:3]):
         np.testing.assert_allclose(mine, want, atol=1e-11)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal_first", [-1, 0, 3, 9], ids=["full", "causal-0", "causal-3", "causal-9"])
+def test_cpu_row_passes_equal_the_array_passes(dtype, causal_first):
+    """kernels/cpu/_attention_rows.py's one-pass rows against kernels/_attention_blocked.py's array passes,
+    with a row of no key (all -inf), a row of some -inf, and a causal start past the keys."""
+    from kernels.cpu import _attention_rows as cpu_rows
+    rng = np.random.default_rng(3)
+    s = (rng.standard_normal((2, 4, 7)) * 3).astype(dtype)
+    s[0, 1] = -np.inf
+    s[1, 3, :2] = -np.inf
+    tol = dict(rtol=3e-6 if dtype == np.float32 else 1e-13, atol=0)
+    a, b = s.copy(), s.copy()
+    (lse_a, total_a), (lse_b, total_b) = (rows.softmax_numerators(np, x, 0.7, causal_first)
+                                          for rows, x in ((blocked, a), (cpu_rows, b)))
+    np.testing.assert_allclose(b, a, **tol)
+    np.testing.assert_allclose(lse_b, lse_a, **tol)
+    np.testing.assert_allclose(total_b, total_a, **tol)
+    assert lse_b[0, 1] == np.inf and total_b[0, 1, 0] == 1 and not b[0, 1].any()
+    a, b = s.copy(), s.copy()
+    blocked.probabilities(np, a, 0.7, causal_first, lse_a)
+    cpu_rows.probabilities(np, b, 0.7, causal_first, lse_a)
+    np.testing.assert_allclose(b, a, **tol)
+    dp = rng.standard_normal(s.shape).astype(dtype)
+    delta = rng.standard_normal(s.shape[:2]).astype(dtype)
+    da, db = dp.copy(), dp.copy()
+    blocked.scores_grad(np, da, a, delta, 0.3)
+    cpu_rows.scores_grad(np, db, a, delta, 0.3)
+    np.testing.assert_allclose(db, da, **tol)
+
+
+def test_cpu_row_pass_of_a_nan_row_is_nan():
+    from kernels.cpu import _attention_rows as cpu_rows
+    s = np.ones((1, 2, 5))
+    s[0, 0, 2] = np.nan
+    lse, total = cpu_rows.softmax_numerators(np, s, 1.0, -1)
+    assert np.isnan(lse[0, 0]) and np.isnan(total[0, 0, 0]) and np.isnan(s[0, 0]).all()
+    assert np.isfinite(s[0, 1]).all() and lse[0, 1] == pytest.approx(1 + np.log(5))
 
 
 @pytest.mark.parametrize("case", CASES)
