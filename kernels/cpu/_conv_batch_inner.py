@@ -37,11 +37,6 @@ MAX_WIDE_RUN = 256
 # 2, 4 (rows of 10, 20, 40): 0.026 / 0.044 / 0.030, 0.037 / 0.048 / 0.040, 0.058 / 0.057 / 0.060;
 # 16x16x8x8 -> 32 (rows of 128): 0.29 / 0.14 / 0.21.
 MIN_ROW_RUN = 64
-# float32 forwards with a batch of LANES or more take kernels/cpu/_conv_vector.py's register-blocked loop on
-# this layout where the input rows one run of LANES samples reads (C * kH rows of Wp pixels) fit in L1
-# (two threads, ms, this file's loop / that one, 15 alternating rounds): LeNet's second layer (27 KiB)
-# 0.53 / 0.35, 64x16x8x8 -> 32 (30 KiB) 0.68 / 0.56, but 128x32x8x8 -> 24 (61 KiB) 1.27 / 1.67.
-VECTOR_ROWS_BYTES = 32 << 10
 
 
 def applies(g, x, w, b=None, use="forward"):
@@ -51,14 +46,24 @@ def applies(g, x, w, b=None, use="forward"):
             and wide_run < MAX_WIDE_RUN and g.Wo * g.N >= MIN_ROW_RUN)
 
 
+def takes_vector_loop(g, x):
+    """Whether ``forward`` runs kernels/cpu/_conv_vector.py's register-blocked loop on this layout: float32
+    with a batch of LANES or more (and with AVX2 few input channels: conv_vector.few_enough_channels). Two
+    threads, ms, this file's loop / that one (taps reading only padding skipped), 15 alternating rounds:
+    LeNet's second layer 0.31 / 0.22, 64x16x8x8 -> 32 0.39 / 0.30, 128x32x8x8 -> 24 1.00 / 0.85, 64x32x8x8
+    -> 16 5x5 padding 2 0.76 / 0.53. (A session before, without the skipping, it lost where one run's
+    input rows passed L1: 128x32x8x8 -> 24 1.27 / 1.67.)"""
+    return (conv_vector.ENABLED and x.dtype == np.float32 and g.N >= LANES
+            and conv_vector.few_enough_channels(g))
+
+
 def forward(x, w, b, g):
     """conv2d(x, w) + b for a geometry g that ``applies``."""
     ph, pw = g.padding
     Hp, Wp = g.H + 2 * ph, g.W + 2 * pw
     xt = np.empty((g.C, Hp, Wp, g.N), x.dtype)
     _to_batch_inner(np.ascontiguousarray(x), xt, ph, pw)
-    if (conv_vector.ENABLED and x.dtype == np.float32 and g.N >= LANES
-            and g.C * g.kH * Wp * LANES * 4 <= VECTOR_ROWS_BYTES):
+    if takes_vector_loop(g, x):
         return conv_vector.forward_batch_inner(xt, w, b, g)
     packed, bias = conv_direct.packed_weights(w, b)  # (the vector loop packs its own)
     offsets = conv_direct.tap_offsets(packed.shape[1] * 4, g.C * g.kH * g.kW, g.kH, g.kW, Hp, Wp) * g.N
