@@ -105,14 +105,14 @@ def test_input_gradient_of_a_small_valid_layer_through_the_batch_inner_vector_lo
     """LeNet's second layer's kind (rows below MIN_ROW, a batch of LANES or more): grad_x as the batch-inner
     vector forward of grad_y padded by k - 1, skipping the taps that read only padding: col2im's numbers."""
     rng = np.random.default_rng(36)
-    x, w, b, s, p, d, g = _conv_args((2 * LANES + 1, 6, 10, 10, 16, (5, 5), (1, 1), (0, 0), (1, 1), 1, True),
-                                     np.float32, rng)
+    x, w, b, s, p, d, g = _conv_args((2 * LANES + 1, 6, 10, LANES - 2, 16, (5, 3), (1, 1), (0, 0), (1, 1), 1,
+                                      True), np.float32, rng)
     gy = rng.standard_normal(KC.conv2d_forward(x, w, b, s, p, d, g).shape).astype(np.float32)
     calls = []
     loop = vector._batch_inner_loop
     monkeypatch.setattr(vector, "_batch_inner_loop", lambda *a: calls.append(a[2]) or loop(*a))
     got = KC.conv2d_backward(gy, x, w, s, p, d, g, (True, False, False))[0]
-    assert calls == [(4, 4)]  # grad_y's padding: k - 1
+    assert calls == [(4, 2)]  # grad_y's padding: k - 1
     want = conv_impl.conv2d_backward(cpu_conv._CPU, gy.astype(np.float64), x.astype(np.float64),
                                      w.astype(np.float64), s, p, d, g, (True, False, False), None)[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
@@ -168,8 +168,8 @@ BATCH_INNER_CASES = {  # (N, C, H, W, C_out, kernel, padding): small planes, the
     "padded": (2 * LANES, 2, 5, 6, 8, (3, 3), (1, 1)),
     "one-column": (64, 4, 6, 3, 17, (2, 3), (0, 0)),  # Wo = 1: each pixel paired with itself
     # padding k - 1 (an input gradient's): border pixels read few rows and columns of x, the rest skipped
-    "full-padding": (2 * LANES, 3, 4, 5, 6, (3, 4), (2, 3)),
-    "uneven-padding": (LANES + 1, 2, 6, 4, 9, (5, 3), (3, 1)),
+    "full-padding": (2 * LANES, 3, 4, 3, 6, (3, 4), (2, 3)),
+    "uneven-padding": (4 * LANES + 1, 2, 6, 4, 9, (5, 3), (3, 1)),
 }
 
 
