@@ -256,7 +256,7 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     # grad_x as a forward of grad_y (kernels/cpu/_conv_direct.grad_input): for "same"-padded layers through
     # any fast forward, for others (padding below the kernel size: grad_y padded by up to k - 1) through the
     # register-blocked loops only (the batch-inner one skips the taps that read only padding: LeNet's second
-    # layer 0.67 ms through im2col's GEMM and col2im, 0.47 through it)
+    # layer 0.46-0.67 ms through im2col's GEMM and col2im, 0.28-0.47 through it)
     x_path = None
     if need_x and g.stride == (1, 1) and min(g.kH - g.padding[0], g.kW - g.padding[1]) >= 1:
         tg = conv_direct.transposed(g)
