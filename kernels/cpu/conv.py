@@ -20,10 +20,10 @@ the CPU pieces:
   for LeNet's first layer).
 - the weight gradient's GEMM with few output channels: a Numba dot-product loop (``_few_rows_nt``),
   faster than OpenBLAS on such thin products.
-- float32 forwards with output rows of a vector (16 pixels with AVX-512, 8 with AVX2) or more, any stride,
-  no dilation, one group (with AVX2 at most 16 input channels: above that Winograd and the GEMM measured
-  faster there): a register-blocked loop (kernels/cpu/_conv_vector.py), which also takes the input
-  gradient of stride-1 layers padded less than their kernel (a forward of grad_y).
+- float32 forwards with output rows of 16 or more pixels (MIN_ROW), any stride, no dilation, one group
+  (with AVX2 at most 16 input channels: above that Winograd and the GEMM measured faster there): a
+  register-blocked loop (kernels/cpu/_conv_vector.py), which also takes the input gradient of stride-1
+  layers padded less than their kernel (a forward of grad_y).
 - few output channels (stride 1, no dilation, one group): forward and the weight gradient (and the
   input gradient of "same"-padded layers with few input channels) run direct loops without a column
   matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them. On small output planes with
