@@ -9,7 +9,9 @@ import kernels  # noqa: F401  (must come before numba: it turns on the CUDA simu
 class Device:
     """`gpunet.device('cpu')`, `gpunet.device('cuda')`, `gpunet.device('cuda:0')`, `device('cuda', 0)`."""
 
-    __slots__ = ("type", "index", "_backend")
+    # K and xp are read on every op (ctx.device.K): slots filled on first use (__getattr__) cost less
+    # than properties
+    __slots__ = ("type", "index", "_backend", "K", "xp")
 
     def __init__(self, type, index=None):
         if isinstance(type, Device):
@@ -52,13 +54,12 @@ class Device:
     def __reduce__(self):
         return (Device, (self.type, self.index))
 
-    @property
-    def xp(self):
-        return self.backend.xp
-
-    @property
-    def K(self):
-        return self.backend.K
+    def __getattr__(self, name):  # only for an attribute not set yet
+        if name in ("K", "xp"):
+            value = getattr(self.backend, name)
+            object.__setattr__(self, name, value)
+            return value
+        raise AttributeError(f"'device' object has no attribute '{name}'")
 
     @property
     def backend(self):
