@@ -36,9 +36,10 @@ threads like im2col's (kernels/cpu/_batch_threads.py).
   (``same_padded``).
 Where they apply: at most DIRECT_MAX_OUT output channels (a 64-channel 3x3 layer ran as fast through
 the GEMM: 18.9-20.3 against 19.1-19.8 ms forward, and OpenBLAS scales further on other machines), or on
-long runs more channels with few taps (forward) or up to WEIGHT_GRAD_MAX_OUT (weight gradient), and
-runs of at least DIRECT_MIN_RUN elements (128x32x8x8 -> 24, runs of 78: forward 1.6-1.8 -> 2.7-2.9 ms,
-the per-pass set-up no longer paid). Forward keeps no columns for these layers: backward needs none.
+long runs more channels with few taps (forward) or up to WEIGHT_GRAD_MAX_OUT (weight gradient, with
+AVX-512 only), and runs of at least DIRECT_MIN_RUN elements (128x32x8x8 -> 24, runs of 78: forward
+1.6-1.8 -> 2.7-2.9 ms, the per-pass set-up no longer paid). Forward keeps no columns for these layers:
+backward needs none.
 """
 import math
 
@@ -48,6 +49,7 @@ from numba import njit
 from kernels._conv_im2col import _sample_bytes
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import padded_flat
+from kernels.cpu._simd import LANES
 
 DIRECT_MAX_OUT = 32
 DIRECT_MIN_RUN = 128
@@ -58,7 +60,13 @@ DIRECT_MIN_RUN = 128
 # planes, runs of 286, 64 -> 128: 8.3 / 10.4, hence the long runs).
 LONG_RUN = 512
 FEW_TAPS = 144
-WEIGHT_GRAD_MAX_OUT = 128
+# The weight gradient of long runs, GEMM / Winograd / these loops, two threads, ms, medians of 11 alternating
+# rounds on an Intel Xeon: AVX-512, 32x64x32x32 -> 64 22.9 / 23.3 / 16.2 and 20.5 / 19.7 / 13.5 (two runs),
+# 32x128x32x32 -> 128 80.7 / 74.9 / 67.9, 16x64x56x56 -> 64 39.0 / 36.2 / 28.7, 32x48x32x32 -> 48 15.3 /
+# 15.7 / 9.5; compiled for AVX2 (Haswell code there, OpenBLAS's Haswell kernels) these loops lost to both at
+# every such layer: 24.4 / 22.0 / 30.3, 83.1 / 67.9 / 115, 38.6 / 33.7 / 47.4, 16.0 / 15.7 / 17.7. So with
+# AVX2 the weight gradient of more than DIRECT_MAX_OUT channels is not taken here.
+WEIGHT_GRAD_MAX_OUT = 128 if LANES == 16 else DIRECT_MAX_OUT
 
 
 def plain_float(g, x, w, b=None):

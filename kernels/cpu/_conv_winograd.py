@@ -13,8 +13,8 @@ are computed and dropped, 1/17 more GEMM work on 32x32 planes). On an Intel Xeon
 earlier per-row loops of 16 tiles with stride-2 reads (compiled to gathers) spent 16.2 ms per 32x64x32x32
 -> 64 call in the transforms, these 10.0 (one thread); the whole forward 19.6 -> 16.1 ms on two threads.
 The weight gradient takes the same input tiles and those of grad_y (``weight_grad``): 16 GEMMs whose
-inner dimension is the tiles; on that machine 22.5 ms against the wide-plane loop's 25.1 (64 -> 64 at
-32x32, batch 32, medians of 15 alternating rounds).
+inner dimension is the tiles. It runs only where it measured faster than the GEMM and the direct loops:
+compiled for AVX2, from WEIGHT_GRAD_MIN_PIXELS output pixels up (figures there).
 The transforms' entries are 0, +-1 and +-1/2: float32 results differ from the direct sum by a few
 rounding errors of the inputs' size (tests/kernels/test_conv_winograd.py bounds them).
 """
@@ -25,6 +25,7 @@ from kernels._conv_im2col import _sample_bytes
 from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu._batch_threads import map_batch
 from kernels.cpu._scratch import workspace
+from kernels.cpu._simd import LANES
 
 # G of F(2x2, 3x3); B^T and A^T (entries 0 and +-1) are written out in _input_tiles and _output_tiles
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -36,10 +37,21 @@ MIN_CHANNELS = 33  # fewer input or output channels: the direct loops (kernels/c
 MIN_PLANE = 144
 CHUNK_BYTES = 2 << 20  # transformed input tiles per GEMM batch
 WEIGHT_GRAD_CHUNK_BYTES = 8 << 20  # transformed input and grad tiles per GEMM batch (weight gradient)
+# The weight gradient, GEMM / this, two threads, ms, medians of 11 alternating rounds on an Intel Xeon. With
+# AVX-512 it never won: 32x64x16x16 -> 64 8.7 / 11.4, 32x128x16x16 -> 128 19.8 / 26.3, 32x256x16x16 -> 256
+# 50.4 / 77.0, 32x64x12x12 -> 64 4.1 / 6.3, 16x256x32x32 -> 256 122 / 132 (and where the direct loops apply,
+# they beat both: kernels/cpu/_conv_direct.py). Compiled for AVX2 (Haswell code there, OpenBLAS's Haswell
+# kernels), by output pixels N * Ho * Wo: 8x128x28x28 (6,272) 16.4 / 20.9, 32x64x16x16 (8,192) 8.1 / 9.1,
+# 64x64x16x16 and 16x64x32x32 (16,384) 13.5 / 13.6 and 12.8 / 12.7, 32x64x24x24 (18,432) 18.9 / 15.9,
+# 32x64x32x32 24.4 / 22.0, 32x128x28x28 88.6 / 70.4, 16x64x56x56 38.6 / 33.7 (the set-up is paid per call,
+# the saving per pixel). None: not taken.
+WEIGHT_GRAD_MIN_PIXELS = None if LANES == 16 else 1 << 14
 
 
 def applies(g, x, w, b=None, use="forward"):
     """Whether conv geometry g with these arrays runs here for `use` ("forward" or "weight_grad")."""
+    if use == "weight_grad" and not (WEIGHT_GRAD_MIN_PIXELS and g.N * g.Ho * g.Wo >= WEIGHT_GRAD_MIN_PIXELS):
+        return False
     return (use in ("forward", "weight_grad") and g.kH == 3 and g.kW == 3
             and conv_direct.plain_float(g, x, w, b) and g.C >= MIN_CHANNELS and g.C_out >= MIN_CHANNELS
             and g.Ho * g.Wo >= MIN_PLANE)

@@ -29,10 +29,10 @@ the CPU pieces:
   matrix (kernels/cpu/_conv_direct.py); forward keeps no columns for them. On small output planes with
   a batch (short runs on the plane, LeNet's second layer) the loops take the batch as their innermost
   axis instead (kernels/cpu/_conv_batch_inner.py). On long runs the wide-plane loops also serve more
-  output channels (forward with few taps, the weight gradient up to 128 channels).
-- 3x3 stride-1 layers with many channels (ResNet's): forward, the weight gradient, and the input gradient
-  of "same"-padded ones, by Winograd's F(2x2, 3x3) (kernels/cpu/_conv_winograd.py): 16 GEMMs with 16
-  multiplies per four outputs instead of 36.
+  output channels (forward with few taps; the weight gradient up to 128 channels, with AVX-512).
+- 3x3 stride-1 layers with many channels (ResNet's): forward, the input gradient of "same"-padded ones and,
+  compiled for AVX2 on large batches of planes, the weight gradient, by Winograd's F(2x2, 3x3)
+  (kernels/cpu/_conv_winograd.py): 16 GEMMs with 16 multiplies per four outputs instead of 36.
 - batch chunks of ~4 MB of columns (``chunk_bytes``) keep each chunk's columns in cache between
   the im2col that writes them and the GEMM that reads them (and GEMM -> col2im in backward).
 - workspace (kernels/cpu/_scratch.py): the temporaries (columns, transposed grads, padded input) live in
@@ -224,9 +224,10 @@ def _fast_path(g, x, w, b=None, use="forward"):
     wide-plane loops), or None for im2col + GEMM. The register-blocked forward is asked first: where it
     applies it measured faster than each of the others, Winograd and the GEMM included (two threads, ms:
     32x64x32x32 -> 64 12.0 against Winograd's 14.3, 32x256x16x16 -> 64 1x1 1.88 against the GEMM's
-    2.68; kernels/cpu/_conv_vector.py). Winograd is asked before the wide-plane loops: both take the
-    weight gradient of long runs with 33 to 128 channels, and Winograd's measured faster there (64->64 at
-    32x32, batch 32: 22.5 against 25.1 ms, medians of 15 alternating rounds on an Intel Xeon)."""
+    2.68; kernels/cpu/_conv_vector.py). No two of the others take the same weight gradient: the wide-plane
+    loops take long runs of 33 to 128 channels with AVX-512 only, Winograd's only with AVX2 (where each
+    measured fastest: kernels/cpu/_conv_direct.py's WEIGHT_GRAD_MAX_OUT, _conv_winograd.py's
+    WEIGHT_GRAD_MIN_PIXELS)."""
     for path in (conv_vector, conv_batch_inner, conv_winograd, conv_direct):
         if path.applies(g, x, w, b, use):
             return path

@@ -10,6 +10,7 @@ from kernels.cpu import _batch_threads as batch_threads
 from kernels.cpu import _conv_batch_inner as batch_inner
 from kernels.cpu import _conv_direct as direct
 from kernels.cpu import conv as cpu_conv
+from kernels.cpu._simd import LANES
 from tests.kernels.test_conv import CASES, SEVEN_OUT, _conv_args, _tol
 
 pytestmark = pytest.mark.usefixtures("without_vector_loops")  # float32 forwards keep the wide-plane loops
@@ -106,7 +107,8 @@ def test_runs_rounded_up_read_only_the_zeros_after_the_input(monkeypatch, dtype)
 def test_direct_loops_for_many_output_channels_on_long_runs(monkeypatch, dtype):
     """40 output channels, runs of 19 * 32 + 30 = 638: forward (18 taps), weight gradient and the input
     gradient of this "same"-padded layer (transposed: 40 -> 2 channels) all take the loops and give
-    im2col + GEMM's numbers."""
+    im2col + GEMM's numbers (the weight gradient's limit set to AVX-512's, so AVX2 machines test it too)."""
+    monkeypatch.setattr(direct, "WEIGHT_GRAD_MAX_OUT", 128)
     rng = np.random.default_rng(20)
     x, w, b, s, p, d, g = _conv_args((2, 2, 20, 30, 40, (3, 3), (1, 1), (1, 1), (1, 1), 1, True), dtype, rng)
     forward_calls = _spy(monkeypatch, "_forward_loop")
@@ -149,7 +151,7 @@ def test_direct_grad_input_equals_im2col(monkeypatch, case, dtype):
                 np.testing.assert_allclose(array, expected, **_tol(dtype))
 
 
-def test_direct_loops_only_where_they_apply():
+def test_direct_loops_only_where_they_apply(monkeypatch):
     def geometry(x, w, stride=1, padding=0, dilation=1, groups=1):
         return conv2d_geometry("test", x, w, None, stride, padding, dilation, groups)
 
@@ -166,9 +168,14 @@ def test_direct_loops_only_where_they_apply():
     assert not applies(x, np.zeros((3, 1, 3, 3), np.float32), groups=3)
     assert not applies(x.astype(np.float16), w.astype(np.float16))
     # more output channels on long runs (3 x 32 x 32, padding 1: runs of 31 * 34 + 32 = 1,086): the forward
-    # for few taps, the weight gradient up to WEIGHT_GRAD_MAX_OUT; not on 16 x 16 planes (runs of 286)
+    # for few taps, the weight gradient up to WEIGHT_GRAD_MAX_OUT (AVX-512's 128 here; with AVX2 none above
+    # DIRECT_MAX_OUT); not on 16 x 16 planes (runs of 286)
+    assert direct.WEIGHT_GRAD_MAX_OUT == (128 if LANES == 16 else direct.DIRECT_MAX_OUT)
     x_long = np.zeros((2, 3, 32, 32), np.float32)
     w_64 = np.zeros((64, 3, 3, 3), np.float32)
+    monkeypatch.setattr(direct, "WEIGHT_GRAD_MAX_OUT", direct.DIRECT_MAX_OUT)
+    assert applies(x_long, w_64, padding=1) and not applies(x_long, w_64, padding=1, use="weight_grad")
+    monkeypatch.setattr(direct, "WEIGHT_GRAD_MAX_OUT", 128)
     assert applies(x_long, w_64, padding=1) and applies(x_long, w_64, padding=1, use="weight_grad")
     assert not applies(x_long[..., :16, :16], w_64, padding=1)
     assert not applies(x_long[..., :16, :16], w_64, padding=1, use="weight_grad")

@@ -12,6 +12,7 @@ from kernels.cpu import _conv_batch_inner as batch_inner
 from kernels.cpu import _conv_direct as direct
 from kernels.cpu import _conv_winograd as winograd
 from kernels.cpu import conv as cpu_conv
+from kernels.cpu._simd import LANES
 from tests.kernels.test_conv import _tol
 
 pytestmark = pytest.mark.usefixtures("without_vector_loops")  # float32 forwards keep Winograd
@@ -31,6 +32,7 @@ def _small_layers_too(monkeypatch):
     """Small test layers take the Winograd path (the direct loops, which would serve them, switched off)."""
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
     monkeypatch.setattr(winograd, "MIN_PLANE", 1)
+    monkeypatch.setattr(winograd, "WEIGHT_GRAD_MIN_PIXELS", 1)  # its weight gradient on any machine
     monkeypatch.setattr(batch_inner, "MIN_ROW_RUN", 1 << 62)
     monkeypatch.setattr(direct, "DIRECT_MIN_RUN", 1 << 62)
 
@@ -96,9 +98,10 @@ def test_winograd_weight_grad_equals_im2col(monkeypatch, shape, dtype, chunk_byt
     np.testing.assert_allclose(got, want, **_tol(dtype))
 
 
-def test_winograd_weight_grad_float32_error_is_a_few_roundings():
+def test_winograd_weight_grad_float32_error_is_a_few_roundings(monkeypatch):
     """The ResNet-like layer's weight gradient (sums over 2 x 256 pixels) in float32 against float64: the
     largest error within 2e-6 of the largest entry (measured 4-6e-7)."""
+    monkeypatch.setattr(winograd, "WEIGHT_GRAD_MIN_PIXELS", 1)
     rng = np.random.default_rng(35)
     x, w = rng.standard_normal((2, 64, 16, 16)), rng.standard_normal((64, 64, 3, 3))
     gy = rng.standard_normal((2, 64, 16, 16))
@@ -117,6 +120,7 @@ def test_same_padded_backward_takes_winograd(monkeypatch, dtype):
     x = rng.standard_normal((2, 40, 12, 13)).astype(dtype)
     w = rng.standard_normal((36, 40, 3, 3)).astype(dtype)
     gy = rng.standard_normal((2, 36, 12, 13)).astype(dtype)
+    monkeypatch.setattr(winograd, "WEIGHT_GRAD_MIN_PIXELS", 1)
     inputs, grads = _spy(monkeypatch, "_input_tiles"), _spy(monkeypatch, "_grad_tiles")
     got = KC.conv2d_backward(gy, x, w, 1, 1, 1, 1, (True, True, True))
     assert sum(inputs) == 4 and sum(grads) == 2  # grad_x's forward and grad_w each transform 2 samples
@@ -133,7 +137,6 @@ def test_winograd_only_where_it_applies():
 
     x, w = np.zeros((2, 64, 32, 32), np.float32), np.zeros((64, 64, 3, 3), np.float32)
     assert applies(x, w) and applies(x, w, padding=0)
-    assert applies(x, w, use="weight_grad") and applies(x, w, padding=0, use="weight_grad")
     assert not applies(x, np.zeros((64, 64, 5, 5), np.float32))
     assert not applies(x, w, stride=2)
     assert not applies(x, w, dilation=2)
@@ -144,5 +147,28 @@ def test_winograd_only_where_it_applies():
     assert not applies(x.astype(np.float16), w.astype(np.float16))
     g = conv2d_geometry("test", x, w, None, 1, 1, 1, 1)
     assert cpu_conv._fast_path(g, x, w) is winograd
-    assert cpu_conv._fast_path(g, x, w, use="weight_grad") is winograd  # before the wide-plane loops
-    assert direct.applies(g, x, w, use="weight_grad")
+
+
+def test_weight_gradient_routing_on_either_machine(monkeypatch):
+    """The weight gradient of a ResNet-like layer goes where it measured fastest: with AVX-512 the
+    wide-plane loops on long runs and the GEMM elsewhere (never Winograd's); with AVX2 Winograd's from
+    WEIGHT_GRAD_MIN_PIXELS output pixels, the GEMM below, the wide-plane loops only up to DIRECT_MAX_OUT
+    channels. The constants the module set at import are this machine's."""
+    assert (winograd.WEIGHT_GRAD_MIN_PIXELS, direct.WEIGHT_GRAD_MAX_OUT) == (
+        (None, 128) if LANES == 16 else (1 << 14, direct.DIRECT_MAX_OUT))
+
+    def path(n, c, plane, c_out):
+        x, w = np.zeros((n, c, plane, plane), np.float32), np.zeros((c_out, c, 3, 3), np.float32)
+        found = cpu_conv._fast_path(conv2d_geometry("test", x, w, None, 1, 1, 1, 1), x, w, use="weight_grad")
+        return found and found.__name__.rsplit(".", 1)[1]
+
+    monkeypatch.setattr(winograd, "WEIGHT_GRAD_MIN_PIXELS", None)  # AVX-512
+    monkeypatch.setattr(direct, "WEIGHT_GRAD_MAX_OUT", 128)
+    assert path(16, 64, 32, 64) == "_conv_direct"
+    assert path(16, 64, 16, 64) is None and path(16, 64, 32, 256) is None
+    monkeypatch.setattr(winograd, "WEIGHT_GRAD_MIN_PIXELS", 1 << 14)  # AVX2
+    monkeypatch.setattr(direct, "WEIGHT_GRAD_MAX_OUT", direct.DIRECT_MAX_OUT)
+    assert path(16, 64, 32, 64) == "_conv_winograd" and path(16, 64, 32, 256) == "_conv_winograd"
+    assert path(15, 64, 32, 64) is None  # 15,360 output pixels
+    assert path(64, 64, 16, 64) == "_conv_winograd" and path(32, 64, 16, 64) is None
+    assert path(16, 64, 32, 32) == "_conv_direct"
