@@ -9,8 +9,9 @@ the public API, float32:
 gpunet and PyTorch run in turn within every round (kernels.bench.common.interleaved_times); each figure
 is the median over the rounds. ratio = gpunet ms / PyTorch ms (below 1, gpunet is faster). PyTorch
 runs its elementwise kernels on all its threads; gpunet's add, mul and tanh are NumPy's (one thread),
-ReLU, sigmoid, SiLU and GELU one Numba pass each (kernels/cpu/activation.py, special.py), on all Numba's
-threads from a size that depends on their cost (kernels/cpu/_serial.py).
+ReLU, sigmoid, SiLU, GELU and hardswish one Numba pass each (kernels/cpu/activation.py, special.py), on all
+Numba's threads from a size that depends on their cost (kernels/cpu/_serial.py); leaky_relu, ELU, softplus
+and where are NumPy passes around a one-pass select (kernels/cpu/select.py).
 """
 import argparse
 
@@ -34,6 +35,11 @@ OPS = {
     "tanh": lambda lib, a, b: lib.tanh(a),
     "gelu": lambda lib, a, b: lib.nn.functional.gelu(a),
     "silu": lambda lib, a, b: lib.nn.functional.silu(a),
+    "leaky_relu": lambda lib, a, b: lib.nn.functional.leaky_relu(a, 0.2),
+    "elu": lambda lib, a, b: lib.nn.functional.elu(a),
+    "softplus": lambda lib, a, b: lib.nn.functional.softplus(a),
+    "hardswish": lambda lib, a, b: lib.nn.functional.hardswish(a),
+    "where": lambda lib, a, b: lib.where(a > b, a, b),
 }
 
 
@@ -62,7 +68,7 @@ def main(argv=None):
     rounds = 1 if args.fast else args.rounds
     print(f"gpunet vs {'PyTorch ' + torch.__version__ if torch else 'PyTorch not installed'} (CPU, "
           f"{torch.get_num_threads() if torch else '-'} threads), float32")
-    print(f"{'op':<9s} {'shape':<16s} {'pass':<8s} {'gpunet ms':>9s} {'torch ms':>9s} {'ratio':>6s}")
+    print(f"{'op':<10s} {'shape':<16s} {'pass':<8s} {'gpunet ms':>9s} {'torch ms':>9s} {'ratio':>6s}")
     rows = []
     rng = np.random.default_rng(0)
     for shape in FAST_SHAPES if args.fast else SHAPES:
@@ -76,8 +82,8 @@ def main(argv=None):
                 mine, ref = times[0] * 1e3, (times[1] * 1e3 if torch else None)
                 ratio = mine / ref if ref else None
                 ref_text, ratio_text = ("-", "-") if ref is None else (f"{ref:.3f}", f"{ratio:.2f}")
-                print(f"{name:<9s} {str(shape):<16s} {pass_:<8s} {mine:9.3f} {ref_text:>9s} {ratio_text:>6s}",
-                      flush=True)
+                print(f"{name:<10s} {str(shape):<16s} {pass_:<8s} {mine:9.3f} {ref_text:>9s} "
+                      f"{ratio_text:>6s}", flush=True)
                 rows.append({"op": name, "shape": list(shape), "pass": pass_, "gpunet_ms": mine,
                              "torch_ms": ref, "ratio": ratio})
     print("ratio = gpunet ms / PyTorch ms (below 1, gpunet is faster)")

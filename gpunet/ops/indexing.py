@@ -380,7 +380,7 @@ class Where(Op):
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
         ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
-        return ctx.device.xp.where(cond, a, b)
+        return ctx.device.K.where(cond, a, b)
 
     @staticmethod
     def backward(ctx, g):

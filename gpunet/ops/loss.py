@@ -45,18 +45,18 @@ class Regression(Op):
             if kind == "l1":
                 loss = a
             elif kind == "smooth_l1":
-                loss = xp.where(a < param, (0.5 / param) * d * d, a - 0.5 * param)
+                loss = ctx.device.K.where(a < param, (0.5 / param) * d * d, a - 0.5 * param)
             else:
-                loss = xp.where(a < param, 0.5 * d * d, param * (a - 0.5 * param))
+                loss = ctx.device.K.where(a < param, 0.5 * d * d, param * (a - 0.5 * param))
             deriv = None
             if any(ctx.needs_input_grad):
                 s = xp.sign(d)
                 if kind == "l1":
                     deriv = s
                 elif kind == "smooth_l1":
-                    deriv = xp.where(a < param, d / param, s)
+                    deriv = ctx.device.K.where(a < param, d / param, s)
                 else:
-                    deriv = xp.where(a < param, d, param * s)
+                    deriv = ctx.device.K.where(a < param, d, param * s)
             # smooth_l1 and huber: the inputs too (references), which backward_graph differentiates
             ctx.save_for_backward(deriv, *((x, t) if kind != "l1" and deriv is not None else ()))
         ctx.consts = (x.shape, t.shape, reduction, param, loss.size)
@@ -176,7 +176,7 @@ class BinaryCrossEntropyWithLogits(Op):
         grads = [None, None, None, None]
         if nx:
             e = xp.exp(-abs(x))
-            sig_neg = xp.where(x >= 0, e / (1 + e), 1 / (1 + e))  # sigmoid(-x)
+            sig_neg = ctx.device.K.where(x >= 0, e / (1 + e), 1 / (1 + e))  # sigmoid(-x)
             d = (1 - t) - (lw * sig_neg if lw is not None else sig_neg)
             grads[0] = unbroadcast(xp.broadcast_to(gw_ * d, x_shape), x_shape)
         if nt:
@@ -225,9 +225,10 @@ class KLDiv(Op):
             ctx.save_for_backward(et, loss if nt else None, *inputs)
         else:
             pos = t > 0
-            logt = xp.log(xp.where(pos, t, 1))
-            loss = xp.where(pos, t * logt, 0) - t * x
-            ctx.save_for_backward(t, xp.where(pos, logt + 1 - x, 0) if nt else None, *inputs)
+            where = ctx.device.K.where
+            logt = xp.log(where(pos, t, 1))
+            loss = where(pos, t * logt, 0) - t * x
+            ctx.save_for_backward(t, where(pos, logt + 1 - x, 0) if nt else None, *inputs)
         ctx.consts = (x.shape, t.shape, log_target, reduction, loss.size)
         return _reduce(xp, loss, "sum" if reduction == "batchmean" else reduction) / (
             x.dtype.type(x.shape[0]) if reduction == "batchmean" and x.ndim else 1)

@@ -1,7 +1,10 @@
-"""ReLU, sigmoid and SiLU on the device: CuPy's elementwise kernels (a pass per operation)."""
+"""ReLU, sigmoid, SiLU and the hard activations on the device: CuPy's elementwise kernels (a pass per
+operation); the edges are kernels.cpu's (PyTorch's)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
+__all__ = ["hardsigmoid", "hardsigmoid_backward", "hardswish", "hardswish_backward", "hardtanh",
+           "hardtanh_backward", "leaky_relu", "leaky_relu_backward", "relu", "relu_backward", "sigmoid",
+           "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
 
 
 def relu(x):
@@ -38,3 +41,46 @@ def sigmoid_backward(grad_output, out):
 def tanh_backward(grad_output, out):
     """tanh's input gradient from its output: grad_output * (1 - out^2)."""
     return grad_output * (1 - out * out)
+
+
+def leaky_relu(x, negative_slope):
+    """x where x > 0, else x * negative_slope."""
+    return xp.where(x > 0, x, x * negative_slope)
+
+
+def leaky_relu_backward(grad_output, x, negative_slope):
+    """leaky_relu's input gradient from its input: grad_output where x > 0, else grad_output * slope."""
+    return xp.where(x > 0, grad_output, grad_output * negative_slope)
+
+
+def hardtanh(x, min_val, max_val):
+    """x clamped to [min_val, max_val], NaN kept (relu6: 0, 6)."""
+    return xp.clip(x, min_val, max_val)
+
+
+def hardtanh_backward(grad_output, x, min_val, max_val):
+    """hardtanh's input gradient from its input: 0 where x <= min_val or x >= max_val, else grad_output."""
+    return xp.where((x <= min_val) | (x >= max_val), xp.zeros((), dtype=grad_output.dtype), grad_output)
+
+
+def hardsigmoid(x):
+    """min(max(x + 3, 0), 6) / 6."""
+    return xp.clip(x + 3, 0, 6) / 6
+
+
+def hardsigmoid_backward(grad_output, x):
+    """grad_output * (1/6) where -3 < x < 3, else 0."""
+    sixth = xp.asarray(1 / 6, dtype=grad_output.dtype)
+    return xp.where((x > -3) & (x < 3), grad_output * sixth, xp.zeros((), dtype=grad_output.dtype))
+
+
+def hardswish(x):
+    """x * min(max(x + 3, 0), 6) / 6."""
+    return x * xp.clip(x + 3, 0, 6) / 6
+
+
+def hardswish_backward(grad_output, x):
+    """0 for x <= -3, grad_output * (x / 3 + 1/2) for x < 3, grad_output above (and for NaN)."""
+    middle = xp.where(x < 3, grad_output * (x / 3 + 0.5), grad_output)
+    zero = xp.zeros((), dtype=grad_output.dtype)
+    return xp.where(x <= -3, zero, middle).astype(grad_output.dtype, copy=False)

@@ -130,3 +130,81 @@ def test_cpu_two_thread_loops_give_the_serial_loops_numbers(dtype, monkeypatch):
                      K.tanh_backward(g, t), K.gelu(x), K.gelu_backward(g, x), K.erf(x)])
     for serial, parallel in zip(*runs):
         np.testing.assert_array_equal(parallel, serial)
+
+
+PIECEWISE_ARGS = {"leaky_relu": (0.2,), "hardtanh": (-1.0, 1.0), "hardsigmoid": (), "hardswish": ()}
+
+
+def _hard_reference(name, x, g):
+    """PyTorch's leaky_relu (slope 0.2), hardtanh (-1, 1), hardsigmoid and hardswish and their input
+    gradients, in float64 NumPy."""
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        if name == "leaky_relu":
+            return np.where(x > 0, x, x * 0.2), np.where(x > 0, g, g * 0.2)
+        if name == "hardtanh":
+            return np.clip(x, -1, 1), np.where((x <= -1) | (x >= 1), 0, g)
+        if name == "hardsigmoid":
+            return np.clip(x + 3, 0, 6) / 6, np.where((x > -3) & (x < 3), g / 6, 0)
+        return x * np.clip(x + 3, 0, 6) / 6, np.where(x <= -3, 0, np.where(x < 3, g * (x / 3 + 0.5), g))
+
+
+@pytest.mark.parametrize("name", list(PIECEWISE_ARGS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_piecewise_activations_and_their_gradients_at_the_edges(K, dtype, name):
+    """The values and input gradients PyTorch gives, at the corners (0, +-1, +-3, 6), NaN and the infinities
+    (hardswish(-inf) is NaN there too, as -inf * 0), an infinite grad where the gradient is 0 giving 0."""
+    edges = [-3.0, 3.0, -1.0, 1.0, 6.0, -6.0, 2.9, -2.9, 0.5, -0.0, np.nan, np.inf, -np.inf]
+    x = np.concatenate([edges, np.random.default_rng(6).standard_normal(301) * 4]).astype(dtype)
+    g = np.concatenate([[np.inf, 2.0, -np.inf] + [1.5] * 10, np.random.default_rng(7).standard_normal(301)])
+    g = g.astype(dtype)
+    args = PIECEWISE_ARGS[name]
+    out = _host(K, getattr(K, name)(K.xp.asarray(x), *args))
+    grad = _host(K, getattr(K, name + "_backward")(K.xp.asarray(g), K.xp.asarray(x), *args))
+    want_out, want_grad = _hard_reference(name, x, g)
+    tol = {np.float16: 1e-3, np.float32: 1e-6, np.float64: 1e-15}[dtype]
+    for got, want in ((out, want_out), (grad, want_grad)):
+        assert got.dtype == dtype and got.shape == x.shape
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)  # NaN where NaN, inf where inf
+
+
+def test_cpu_piecewise_activations_in_every_layout():
+    a = np.random.default_rng(8).standard_normal((6, 7, 5)).astype(np.float32) * 4
+    for view in (a[:, ::2], a.transpose(2, 0, 1), np.float32(2.0) * np.ones((), np.float32)):
+        for name, args in PIECEWISE_ARGS.items():
+            want_out, want_grad = _hard_reference(name, view, np.ones_like(view))
+            out = getattr(kernels.cpu, name)(view, *args)
+            grad = getattr(kernels.cpu, name + "_backward")(np.ones_like(view), view, *args)
+            assert out.shape == grad.shape == view.shape
+            np.testing.assert_allclose(out, want_out, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_where_is_numpys_where(K, dtype, monkeypatch):
+    """K.where(cond, x, y) equals np.where, value and dtype, for arrays and numbers (Python's, NumPy
+    scalars, 0-d arrays) on either side, NaN and infinities included; on the CPU the same-shape contiguous
+    float cases run the one-pass loop and the others (broadcasting, mixed dtypes, a float64 scalar beside
+    float32 arrays, non-contiguous or float16 arrays) NumPy's where."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((5, 7)).astype(dtype)
+    x.flat[::6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-30]
+    y = rng.standard_normal((5, 7)).astype(dtype)
+    cond = x > 0
+    loops = []
+    if K is kernels.cpu:
+        loop = kernels.cpu.select._where
+        monkeypatch.setattr(kernels.cpu.select, "_where", lambda *a: loops.append(1) or loop(*a))
+    one_pass = [(x, y), (x, 0.0), (2, y), (x, dtype(3.5)), (np.asarray(-1.5, dtype), y)]
+    numpy_ones = [(x, y[:1]), (x, y.astype(np.float16)), (x, np.float64(2.0) if dtype == np.float32 else 1j),
+                  (x.T.copy().T, y), (x.astype(np.float16), y.astype(np.float16))]
+    for a, b in one_pass + numpy_ones:
+        got = _host(K, K.where(K.xp.asarray(cond), *(K.xp.asarray(v) if isinstance(v, np.ndarray) else v
+                                                       for v in (a, b))))
+        want = np.where(cond, a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    if K is kernels.cpu:
+        assert len(loops) == len(one_pass)
