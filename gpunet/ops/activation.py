@@ -42,27 +42,22 @@ class Elu(Op):
 
     @staticmethod
     def forward(ctx, a, alpha, scale, input_scale):
-        xp = ctx.device.xp
-        pos = a > 0
-        neg = xp.expm1(xp.minimum(a, 0) * input_scale) * (alpha * scale)
-        out = ctx.device.K.where(pos, a * scale, neg)
-        ctx.save_for_backward(pos, out)  # the output (equal to neg where x <= 0): backward_graph needs it
+        out = ctx.device.K.elu(a, alpha, scale, input_scale)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(a, out)  # references; backward_graph differentiates through the output
         ctx.consts = (alpha, scale, input_scale)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        pos, out = ctx.saved_tensors
-        alpha, scale, input_scale = ctx.consts
-        # d/dx alpha*scale*(exp(x*s)-1) = s * (out + alpha*scale) where x <= 0
-        gx = ctx.device.K.where(pos, g * scale, g * ((out + alpha * scale) * input_scale))
-        return gx, None, None, None
+        a, _ = ctx.saved_tensors
+        return ctx.device.K.elu_backward(g, a, *ctx.consts), None, None, None
 
     @staticmethod
     def backward_graph(ctx, g):
-        pos, out = saved(ctx)
+        a, out = saved(ctx)
         alpha, scale, input_scale = ctx.consts
-        p = const(ctx, pos._data, g._data.dtype)
+        p = const(ctx, a._data > 0, g._data.dtype)
         return g * (p * scale + (1 - p) * ((out + alpha * scale) * input_scale)), None, None, None
 
 

@@ -1,5 +1,6 @@
-"""ReLU, sigmoid and SiLU on the CPU: one Numba pass each, over two threads from 2**17 elements (2**15 for
-sigmoid and SiLU, whose exp costs more; kernels/cpu/_serial.py's ``by_size``).
+"""ReLU, sigmoid, SiLU, ELU, leaky ReLU and the hard activations on the CPU: one Numba pass each, over two
+threads from 2**17 elements (2**15 for those with an exp, which costs more; kernels/cpu/_serial.py's
+``by_size``).
 
 NumPy's ``maximum(x, 0)`` propagates NaN through a slow path and ``g * (out > 0)`` makes two passes and a
 mask; on a 301,056-element float32 tensor (LeNet's first ReLU) they measured 0.12 and 0.10 ms against
@@ -20,16 +21,22 @@ kernels/cpu/select.py). Their edges are PyTorch's: NaN stays NaN forward; hardta
 where x <= min_val or x >= max_val (so a NaN input passes the gradient), hardsigmoid's is g * (1/6) on
 -3 < x < 3, hardswish's 0 for x <= -3, g * (x / 3 + 1/2) for x < 3, else g (zero and g as they are: an
 infinite g gives no NaN).
+
+ELU (with selu's and celu's constants), scale * x for x > 0 else alpha * scale * expm1(x * input_scale), is
+one pass in float32 with kernels.cpu._exp's vexpm1 (within 1 ulp of expm1) and its backward one pass from
+the input (vexp); float64 keeps NumPy's expm1 and exp (vexp's and vexpm1's float64 polynomials do not
+vectorise: a scalar loop, slower than NumPy).
 """
 import numpy as np
 from numba import prange
 
-from kernels.cpu._exp import vexp
+from kernels.cpu._exp import vexp, vexpm1
+from kernels.cpu.select import where
 from kernels.cpu._serial import by_size
 
-__all__ = ["hardsigmoid", "hardsigmoid_backward", "hardswish", "hardswish_backward", "hardtanh",
-           "hardtanh_backward", "leaky_relu", "leaky_relu_backward", "relu", "relu_backward", "sigmoid",
-           "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
+__all__ = ["elu", "elu_backward", "hardsigmoid", "hardsigmoid_backward", "hardswish", "hardswish_backward",
+           "hardtanh", "hardtanh_backward", "leaky_relu", "leaky_relu_backward", "relu", "relu_backward",
+           "sigmoid", "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
 
 
 @by_size()
@@ -102,6 +109,20 @@ def _tanh_backward(g, out, grad, one):
     for i in prange(g.size):
         t = out[i]
         grad[i] = g[i] * (one - t * t)
+
+
+@by_size(cost=4, fastmath={"contract"}, error_model="numpy")
+def _elu(x, out, alpha_scale, scale, input_scale, zero):
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v * scale if v > zero else alpha_scale * vexpm1(v * input_scale)  # NaN: expm1's NaN
+
+
+@by_size(cost=4, fastmath={"contract"}, error_model="numpy")
+def _elu_backward(g, x, grad, slope, scale, input_scale, zero):
+    for i in prange(x.size):
+        v = x[i]
+        grad[i] = g[i] * scale if v > zero else g[i] * (slope * vexp(v * input_scale))
 
 
 @by_size()
@@ -228,6 +249,24 @@ def _gradient(loop, grad_output, x, *scalars):
     grad = np.empty_like(a)
     loop(g.reshape(-1), a.reshape(-1), grad.reshape(-1), *(a.dtype.type(c) for c in scalars))
     return grad.astype(x.dtype, copy=False)
+
+
+def elu(x, alpha, scale, input_scale):
+    """scale * x where x > 0, else alpha * scale * expm1(x * input_scale) (elu, selu, celu)."""
+    if x.dtype == np.float64:
+        return where(x > 0, x * scale, np.expm1(np.minimum(x, 0) * input_scale) * (alpha * scale))
+    return _unary(_elu, x, alpha * scale, scale, input_scale, 0)
+
+
+def elu_backward(grad_output, x, alpha, scale, input_scale):
+    """ELU's input gradient from its input: grad_output * scale where x > 0, else
+    grad_output * alpha * scale * input_scale * exp(x * input_scale) (from the input, not the output: out +
+    alpha * scale cancels to 0 in float32 from x = -17, where the gradient is still 4e-8)."""
+    slope = alpha * scale * input_scale
+    if x.dtype == np.float64:
+        negative = grad_output * (slope * np.exp(np.minimum(x, 0) * input_scale))
+        return where(x > 0, grad_output * scale, negative)
+    return _gradient(_elu_backward, grad_output, x, slope, scale, input_scale, 0)
 
 
 def leaky_relu(x, negative_slope):

@@ -1,10 +1,10 @@
-"""ReLU, sigmoid, SiLU and the hard activations on the device: CuPy's elementwise kernels (a pass per
-operation); the edges are kernels.cpu's (PyTorch's)."""
+"""ReLU, sigmoid, SiLU, ELU, leaky ReLU and the hard activations on the device: CuPy's elementwise kernels
+(a pass per operation); the edges are kernels.cpu's (PyTorch's)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["hardsigmoid", "hardsigmoid_backward", "hardswish", "hardswish_backward", "hardtanh",
-           "hardtanh_backward", "leaky_relu", "leaky_relu_backward", "relu", "relu_backward", "sigmoid",
-           "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
+__all__ = ["elu", "elu_backward", "hardsigmoid", "hardsigmoid_backward", "hardswish", "hardswish_backward",
+           "hardtanh", "hardtanh_backward", "leaky_relu", "leaky_relu_backward", "relu", "relu_backward",
+           "sigmoid", "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
 
 
 def relu(x):
@@ -41,6 +41,19 @@ def sigmoid_backward(grad_output, out):
 def tanh_backward(grad_output, out):
     """tanh's input gradient from its output: grad_output * (1 - out^2)."""
     return grad_output * (1 - out * out)
+
+
+def elu(x, alpha, scale, input_scale):
+    """scale * x where x > 0, else alpha * scale * expm1(x * input_scale) (elu, selu, celu)."""
+    return xp.where(x > 0, x * scale, xp.expm1(xp.minimum(x, 0) * input_scale) * (alpha * scale))
+
+
+def elu_backward(grad_output, x, alpha, scale, input_scale):
+    """ELU's input gradient from its input: grad_output * scale where x > 0, else
+    grad_output * alpha * scale * input_scale * exp(x * input_scale)."""
+    slope = alpha * scale * input_scale
+    negative = grad_output * (slope * xp.exp(xp.minimum(x, 0) * input_scale))
+    return xp.where(x > 0, grad_output * scale, negative)
 
 
 def leaky_relu(x, negative_slope):

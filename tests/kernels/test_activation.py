@@ -132,14 +132,20 @@ def test_cpu_two_thread_loops_give_the_serial_loops_numbers(dtype, monkeypatch):
         np.testing.assert_array_equal(parallel, serial)
 
 
-PIECEWISE_ARGS = {"leaky_relu": (0.2,), "hardtanh": (-1.0, 1.0), "hardsigmoid": (), "hardswish": ()}
+PIECEWISE_ARGS = {"leaky_relu": (0.2,), "hardtanh": (-1.0, 1.0), "hardsigmoid": (), "hardswish": (),
+                  "elu": (0.5, 1.5, 2.0)}  # alpha, scale, input_scale
 
 
 def _hard_reference(name, x, g):
-    """PyTorch's leaky_relu (slope 0.2), hardtanh (-1, 1), hardsigmoid and hardswish and their input
-    gradients, in float64 NumPy."""
+    """PyTorch's leaky_relu (slope 0.2), hardtanh (-1, 1), hardsigmoid, hardswish and ELU (PIECEWISE_ARGS)
+    and their input gradients, in float64 NumPy."""
     x, g = x.astype(np.float64), g.astype(np.float64)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        if name == "elu":
+            alpha, scale, input_scale = PIECEWISE_ARGS["elu"]
+            negative = np.minimum(x, 0) * input_scale
+            return (np.where(x > 0, x * scale, alpha * scale * np.expm1(negative)),
+                    np.where(x > 0, g * scale, g * alpha * scale * input_scale * np.exp(negative)))
         if name == "leaky_relu":
             return np.where(x > 0, x, x * 0.2), np.where(x > 0, g, g * 0.2)
         if name == "hardtanh":
@@ -154,7 +160,8 @@ def _hard_reference(name, x, g):
 @pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
 def test_piecewise_activations_and_their_gradients_at_the_edges(K, dtype, name):
     """The values and input gradients PyTorch gives, at the corners (0, +-1, +-3, 6), NaN and the infinities
-    (hardswish(-inf) is NaN there too, as -inf * 0), an infinite grad where the gradient is 0 giving 0."""
+    (hardswish(-inf) is NaN there too, as -inf * 0), an infinite grad where the gradient is 0 giving 0; ELU
+    within 1e-6 (float32: vexpm1, vexp) of expm1 and exp in float64."""
     edges = [-3.0, 3.0, -1.0, 1.0, 6.0, -6.0, 2.9, -2.9, 0.5, -0.0, np.nan, np.inf, -np.inf]
     x = np.concatenate([edges, np.random.default_rng(6).standard_normal(301) * 4]).astype(dtype)
     g = np.concatenate([[np.inf, 2.0, -np.inf] + [1.5] * 10, np.random.default_rng(7).standard_normal(301)])
@@ -163,7 +170,7 @@ def test_piecewise_activations_and_their_gradients_at_the_edges(K, dtype, name):
     out = _host(K, getattr(K, name)(K.xp.asarray(x), *args))
     grad = _host(K, getattr(K, name + "_backward")(K.xp.asarray(g), K.xp.asarray(x), *args))
     want_out, want_grad = _hard_reference(name, x, g)
-    tol = {np.float16: 1e-3, np.float32: 1e-6, np.float64: 1e-15}[dtype]
+    tol = {np.float16: 1e-3, np.float32: 1e-6, np.float64: 1e-15 if name != "elu" else 1e-14}[dtype]
     for got, want in ((out, want_out), (grad, want_grad)):
         assert got.dtype == dtype and got.shape == x.shape
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)  # NaN where NaN, inf where inf
@@ -208,3 +215,29 @@ def test_where_is_numpys_where(K, dtype, monkeypatch):
         np.testing.assert_array_equal(got, want)
     if K is kernels.cpu:
         assert len(loops) == len(one_pass)
+
+
+def test_vexpm1_is_expm1_to_one_ulp_near_zero_too():
+    """kernels.cpu._exp.vexpm1: relative error within 1.5 ulp of expm1 from 1e-30 (where exp(x) - 1 loses
+    everything) to the overflow, both signs, in float32 and float64; the edges as expm1's."""
+    from numba import njit
+
+    from kernels.cpu._exp import vexpm1
+
+    @njit
+    def run(z, out):
+        for i in range(z.size):
+            out[i] = vexpm1(z[i])
+
+    for dtype, hi in ((np.float32, 88.0), (np.float64, 709.0)):
+        magnitudes = np.geomspace(1e-30, hi, 100001)
+        z = np.concatenate([-magnitudes, magnitudes, [-0.5, 0.5, np.nextafter(0.5, 0)]]).astype(dtype)
+        out = np.empty_like(z)
+        run(z, out)
+        exact = np.expm1(z.astype(np.longdouble))
+        assert np.max(np.abs(out - exact) / np.abs(exact)) < 1.5 * np.finfo(dtype).eps
+        edge = np.array([-np.inf, np.nan, np.inf, -1e30, 1e30, 0.0, -0.0], dtype)
+        out = np.empty_like(edge)
+        run(edge, out)
+        np.testing.assert_array_equal(out, [-1, np.nan, np.inf, -1, np.inf, 0, -0.0])
+        assert np.signbit(out[-1])
