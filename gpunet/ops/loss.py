@@ -41,22 +41,12 @@ class Regression(Op):
             loss = d * d
             ctx.save_for_backward(x, t)  # the inputs (not 2 * d): backward_graph differentiates them
         else:
-            a = abs(d)
+            needed = any(ctx.needs_input_grad)
             if kind == "l1":
-                loss = a
-            elif kind == "smooth_l1":
-                loss = ctx.device.K.where(a < param, (0.5 / param) * d * d, a - 0.5 * param)
-            else:
-                loss = ctx.device.K.where(a < param, 0.5 * d * d, param * (a - 0.5 * param))
-            deriv = None
-            if any(ctx.needs_input_grad):
-                s = xp.sign(d)
-                if kind == "l1":
-                    deriv = s
-                elif kind == "smooth_l1":
-                    deriv = ctx.device.K.where(a < param, d / param, s)
-                else:
-                    deriv = ctx.device.K.where(a < param, d, param * s)
+                loss, deriv = abs(d), xp.sign(d) if needed else None
+            else:  # one pass for each element's loss and derivative (kernels/cpu/regression.py)
+                loss, deriv = getattr(ctx.device.K, kind)(d, param)
+                deriv = deriv if needed else None
             # smooth_l1 and huber: the inputs too (references), which backward_graph differentiates
             ctx.save_for_backward(deriv, *((x, t) if kind != "l1" and deriv is not None else ()))
         ctx.consts = (x.shape, t.shape, reduction, param, loss.size)

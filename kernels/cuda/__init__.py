@@ -16,3 +16,4 @@ from kernels.cuda.gemm import *  # noqa: F401,F403,E402
 from kernels.cuda.arithmetic import *  # noqa: F401,F403,E402
 from kernels.cuda.recurrent import *  # noqa: F401,F403,E402
 from kernels.cuda.select import *  # noqa: F401,F403,E402
+from kernels.cuda.regression import *  # noqa: F401,F403,E402
