@@ -191,29 +191,38 @@ def _float_input(x):
     return np.ascontiguousarray(x).reshape(x.shape)  # (ascontiguousarray makes a 0-d array 1-d)
 
 
-def sigmoid(x):
-    """1 / (1 + exp(-x)) elementwise, without overflow (a new array of x's shape and dtype)."""
+
+
+def _unary(loop, x, *scalars):
+    """loop(x, out, *scalars in x's dtype) over x as a float32/float64 array: a new array of x's dtype."""
     a = _float_input(x)
     out = np.empty_like(a)
-    _sigmoid(a.reshape(-1), out.reshape(-1), a.dtype.type(1))
+    loop(a.reshape(-1), out.reshape(-1), *(a.dtype.type(c) for c in scalars))
     return out.astype(x.dtype, copy=False)
+
+
+def _gradient(loop, grad_output, x, *scalars):
+    """loop(g, x, grad, *scalars in x's dtype): the input gradient, of x's dtype."""
+    a = _float_input(x)
+    g = np.ascontiguousarray(grad_output, dtype=a.dtype).reshape(a.shape)
+    grad = np.empty_like(a)
+    loop(g.reshape(-1), a.reshape(-1), grad.reshape(-1), *(a.dtype.type(c) for c in scalars))
+    return grad.astype(x.dtype, copy=False)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) elementwise, without overflow (a new array of x's shape and dtype)."""
+    return _unary(_sigmoid, x, 1)
 
 
 def silu(x):
     """x * sigmoid(x): a new array of x's shape and dtype."""
-    a = _float_input(x)
-    out = np.empty_like(a)
-    _silu(a.reshape(-1), out.reshape(-1), a.dtype.type(1))
-    return out.astype(x.dtype, copy=False)
+    return _unary(_silu, x, 1)
 
 
 def silu_backward(grad_output, x):
     """SiLU's input gradient from its input: grad_output * s * (1 + x * (1 - s)), s = sigmoid(x), one pass."""
-    a = _float_input(x)
-    g = np.ascontiguousarray(grad_output, dtype=a.dtype).reshape(a.shape)
-    grad = np.empty_like(a)
-    _silu_backward(g.reshape(-1), a.reshape(-1), grad.reshape(-1), a.dtype.type(1))
-    return grad.astype(x.dtype, copy=False)
+    return _gradient(_silu_backward, grad_output, x, 1)
 
 
 def sigmoid_backward(grad_output, out):
@@ -232,23 +241,6 @@ def tanh_backward(grad_output, out):
     grad = np.empty_like(grad_output)
     _tanh_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), grad.dtype.type(1))
     return grad
-
-
-def _unary(loop, x, *scalars):
-    """loop(x, out, *scalars in x's dtype) over x as a float32/float64 array: a new array of x's dtype."""
-    a = _float_input(x)
-    out = np.empty_like(a)
-    loop(a.reshape(-1), out.reshape(-1), *(a.dtype.type(c) for c in scalars))
-    return out.astype(x.dtype, copy=False)
-
-
-def _gradient(loop, grad_output, x, *scalars):
-    """loop(g, x, grad, *scalars in x's dtype): the input gradient, of x's dtype."""
-    a = _float_input(x)
-    g = np.ascontiguousarray(grad_output, dtype=a.dtype).reshape(a.shape)
-    grad = np.empty_like(a)
-    loop(g.reshape(-1), a.reshape(-1), grad.reshape(-1), *(a.dtype.type(c) for c in scalars))
-    return grad.astype(x.dtype, copy=False)
 
 
 def elu(x, alpha, scale, input_scale):
