@@ -3,10 +3,12 @@
 NumPy 2.4's where copies each element behind a branch on cond: on a mask of random signs half of them are
 mispredicted, and a 65,536-element float32 where took 350-415 us on an Intel Xeon (54 us with every cond
 True; PyTorch's leaky_relu of the same tensor, a where inside, 30 us). LeakyReLU, ELU, Softplus,
-Hardswish's gradient, threshold, the smooth L1 and Huber losses and torch.where all went through it.
-This loop reads both values and keeps one (a blend, no branch): same-shape C-contiguous float32/float64
-arrays and a bool cond, either value possibly a number (a Python one, or a NumPy scalar or 0-d array of
-the arrays' dtype), so that the result's dtype is NumPy's; anything else is np.where unchanged.
+Hardswish's gradient, threshold, the smooth L1 and Huber losses and torch.where all went through it; the
+ones without a fused loop of their own (softplus, threshold, float64 ELU, torch.where and masked_fill,
+the BCE-with-logits and KL losses) now come here. This loop reads both values and keeps one (a blend, no
+branch): same-shape C-contiguous float32/float64 arrays and a bool cond, either value possibly a number
+(a Python one, or a NumPy scalar or 0-d array of the arrays' dtype), so that the result's dtype is NumPy's;
+anything else is np.where unchanged.
 """
 import numpy as np
 from numba import prange, types
