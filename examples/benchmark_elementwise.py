@@ -9,9 +9,10 @@ the public API, float32:
 gpunet and PyTorch run in turn within every round (kernels.bench.common.interleaved_times); each figure
 is the median over the rounds. ratio = gpunet ms / PyTorch ms (below 1, gpunet is faster). PyTorch
 runs its elementwise kernels on all its threads; gpunet's add, mul and tanh are NumPy's (one thread),
-ReLU, sigmoid, SiLU, GELU and hardswish one Numba pass each (kernels/cpu/activation.py, special.py), on all
-Numba's threads from a size that depends on their cost (kernels/cpu/_serial.py); leaky_relu, ELU, softplus
-and where are NumPy passes around a one-pass select (kernels/cpu/select.py).
+ReLU, sigmoid, SiLU, GELU, leaky_relu, ELU, hardswish and clamp one Numba pass each
+(kernels/cpu/activation.py, special.py), softplus, logsigmoid and Mish too
+(kernels/cpu/softplus_family.py), on all Numba's threads from a size that depends on their cost
+(kernels/cpu/_serial.py); where is a one-pass select (kernels/cpu/select.py).
 """
 import argparse
 
@@ -38,6 +39,9 @@ OPS = {
     "leaky_relu": lambda lib, a, b: lib.nn.functional.leaky_relu(a, 0.2),
     "elu": lambda lib, a, b: lib.nn.functional.elu(a),
     "softplus": lambda lib, a, b: lib.nn.functional.softplus(a),
+    "logsigmoid": lambda lib, a, b: lib.nn.functional.logsigmoid(a),
+    "mish": lambda lib, a, b: lib.nn.functional.mish(a),
+    "clamp": lambda lib, a, b: lib.clamp(a, -0.5, 0.5),
     "hardswish": lambda lib, a, b: lib.nn.functional.hardswish(a),
     "where": lambda lib, a, b: lib.where(a > b, a, b),
 }

@@ -147,7 +147,7 @@ class BinaryCrossEntropyWithLogits(Op):
     @staticmethod
     def forward(ctx, x, t, w, pw, reduction):
         xp = ctx.device.xp
-        sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-abs(x)))  # softplus(-x) = log(1 + exp(-x))
+        sp = -ctx.device.K.log_sigmoid(x)  # softplus(-x) = log(1 + exp(-x)), without overflow
         lw = 1 + (pw - 1) * t if pw is not None else None
         raw = (1 - t) * x + (lw * sp if lw is not None else sp)
         loss = raw * w if w is not None else raw

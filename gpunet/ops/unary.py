@@ -375,27 +375,15 @@ class Clamp(Op):
 
     @staticmethod
     def forward(ctx, a, lo, hi):
-        xp = _xp(ctx)
-        out = a
-        if lo is not None:
-            out = xp.maximum(out, lo)
-        if hi is not None:
-            out = xp.minimum(out, hi)
-        if out is a:
-            out = a.copy()
         ctx.save_for_backward(a, lo, hi)
-        return out
+        return ctx.device.K.clamp(a, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
         a, lo, hi = ctx.saved_tensors
-        keep = True
-        if lo is not None:
-            keep = a >= lo
-        if hi is not None:
-            keep = keep & (a <= hi)
         na, nlo, nhi = ctx.needs_input_grad
-        ga = unbroadcast(g * keep, a.shape) if na else None  # tensor bounds may broadcast the output
+        # tensor bounds may broadcast the output
+        ga = unbroadcast(ctx.device.K.clamp_backward(g, a, lo, hi), a.shape) if na else None
         # where lo > hi the output is hi, so the grad goes to hi (as PyTorch)
         glo = unbroadcast(g * ((a < lo) & (lo < hi) if hi is not None else a < lo), lo.shape) if nlo else None
         ghi = unbroadcast(g * ((a > hi) | (lo > hi) if lo is not None else a > hi), hi.shape) if nhi else None

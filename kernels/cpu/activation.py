@@ -34,9 +34,10 @@ from kernels.cpu._exp import vexp, vexpm1
 from kernels.cpu.select import where
 from kernels.cpu._serial import by_size
 
-__all__ = ["elu", "elu_backward", "hardsigmoid", "hardsigmoid_backward", "hardswish", "hardswish_backward",
-           "hardtanh", "hardtanh_backward", "leaky_relu", "leaky_relu_backward", "relu", "relu_backward",
-           "sigmoid", "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
+__all__ = ["clamp", "clamp_backward", "elu", "elu_backward", "hardsigmoid", "hardsigmoid_backward",
+           "hardswish", "hardswish_backward", "hardtanh", "hardtanh_backward", "leaky_relu",
+           "leaky_relu_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu",
+           "silu_backward", "tanh_backward"]
 
 
 @by_size()
@@ -139,10 +140,18 @@ def _leaky_relu_backward(g, x, grad, slope, zero):
 
 
 @by_size()
-def _hardtanh(x, out, lo, hi):
+def _clamp(x, out, lo, hi):
     for i in prange(x.size):
         v = x[i]
-        out[i] = lo if v < lo else (hi if v > hi else v)  # NaN fails both tests and stays NaN
+        v = lo if v < lo else v
+        out[i] = hi if v > hi else v  # NaN fails both tests and stays NaN; hi where lo > hi (PyTorch's)
+
+
+@by_size()
+def _clamp_backward(g, x, grad, lo, hi, zero):
+    for i in prange(x.size):
+        v = x[i]
+        grad[i] = g[i] if (v >= lo) & (v <= hi) else zero
 
 
 @by_size()
@@ -273,7 +282,7 @@ def leaky_relu_backward(grad_output, x, negative_slope):
 
 def hardtanh(x, min_val, max_val):
     """x clamped to [min_val, max_val], NaN kept (relu6: 0, 6)."""
-    return _unary(_hardtanh, x, min_val, max_val)
+    return _unary(_clamp, x, min_val, max_val)
 
 
 def hardtanh_backward(grad_output, x, min_val, max_val):
@@ -299,3 +308,31 @@ def hardswish(x):
 def hardswish_backward(grad_output, x):
     """0 for x <= -3, grad_output * (x / 3 + 1/2) for x < 3, grad_output above (and for NaN)."""
     return _gradient(_hardswish_backward, grad_output, x, 3, 0.5, 0)
+
+
+def _number_bounds(x, lo, hi):
+    """Whether clamp(x, lo, hi) can run the loop: a float32/float64 array and bounds that are numbers."""
+    return x.dtype in (np.float32, np.float64) and all(
+        b is None or isinstance(b, (int, float)) and not isinstance(b, bool) for b in (lo, hi))
+
+
+def clamp(x, min_val, max_val):
+    """x clamped to [min_val, max_val] with NumPy's type rules (either bound may be None, a number or an
+    array that broadcasts), NaN kept, max_val where min_val > max_val. One pass for a float array and number
+    bounds; NumPy's maximum and minimum otherwise."""
+    if not _number_bounds(x, min_val, max_val):
+        out = x if min_val is None else np.maximum(x, min_val)
+        out = out if max_val is None else np.minimum(out, max_val)
+        return x.copy() if out is x else out
+    return _unary(_clamp, x, -np.inf if min_val is None else min_val, np.inf if max_val is None else max_val)
+
+
+def clamp_backward(grad_output, x, min_val, max_val):
+    """clamp's gradient for x (of the broadcast shape): grad_output where min_val <= x <= max_val, else 0
+    (also where x is NaN, or min_val > max_val)."""
+    if not _number_bounds(x, min_val, max_val) or grad_output.shape != x.shape:
+        keep = True if min_val is None else x >= min_val
+        keep = keep if max_val is None else keep & (x <= max_val)
+        return where(keep, grad_output, grad_output.dtype.type(0))
+    lo, hi = -np.inf if min_val is None else min_val, np.inf if max_val is None else max_val
+    return _gradient(_clamp_backward, grad_output, x, lo, hi, 0)

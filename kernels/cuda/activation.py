@@ -2,9 +2,10 @@
 (a pass per operation); the edges are kernels.cpu's (PyTorch's)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["elu", "elu_backward", "hardsigmoid", "hardsigmoid_backward", "hardswish", "hardswish_backward",
-           "hardtanh", "hardtanh_backward", "leaky_relu", "leaky_relu_backward", "relu", "relu_backward",
-           "sigmoid", "sigmoid_backward", "silu", "silu_backward", "tanh_backward"]
+__all__ = ["clamp", "clamp_backward", "elu", "elu_backward", "hardsigmoid", "hardsigmoid_backward",
+           "hardswish", "hardswish_backward", "hardtanh", "hardtanh_backward", "leaky_relu",
+           "leaky_relu_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "silu",
+           "silu_backward", "tanh_backward"]
 
 
 def relu(x):
@@ -97,3 +98,18 @@ def hardswish_backward(grad_output, x):
     middle = xp.where(x < 3, grad_output * (x / 3 + 0.5), grad_output)
     zero = xp.zeros((), dtype=grad_output.dtype)
     return xp.where(x <= -3, zero, middle).astype(grad_output.dtype, copy=False)
+
+
+def clamp(x, min_val, max_val):
+    """x clamped to [min_val, max_val] (either may be None, a number or an array), NaN kept, max_val where
+    min_val > max_val."""
+    out = x if min_val is None else xp.maximum(x, min_val)
+    out = out if max_val is None else xp.minimum(out, max_val)
+    return x.copy() if out is x else out
+
+
+def clamp_backward(grad_output, x, min_val, max_val):
+    """clamp's gradient for x: grad_output where min_val <= x <= max_val, else 0."""
+    keep = True if min_val is None else x >= min_val
+    keep = keep if max_val is None else keep & (x <= max_val)
+    return xp.where(keep, grad_output, xp.zeros((), dtype=grad_output.dtype))

@@ -133,7 +133,8 @@ def test_cpu_two_thread_loops_give_the_serial_loops_numbers(dtype, monkeypatch):
 
 
 PIECEWISE_ARGS = {"leaky_relu": (0.2,), "hardtanh": (-1.0, 1.0), "hardsigmoid": (), "hardswish": (),
-                  "elu": (0.5, 1.5, 2.0)}  # alpha, scale, input_scale
+                  "elu": (0.5, 1.5, 2.0),  # alpha, scale, input_scale
+                  "clamp": (-1.0, 6.0)}
 
 
 def _hard_reference(name, x, g):
@@ -150,6 +151,8 @@ def _hard_reference(name, x, g):
             return np.where(x > 0, x, x * 0.2), np.where(x > 0, g, g * 0.2)
         if name == "hardtanh":
             return np.clip(x, -1, 1), np.where((x <= -1) | (x >= 1), 0, g)
+        if name == "clamp":  # the gradient passes at the bounds, not at NaN
+            return np.clip(x, -1, 6), np.where((x >= -1) & (x <= 6), g, 0)
         if name == "hardsigmoid":
             return np.clip(x + 3, 0, 6) / 6, np.where((x > -3) & (x < 3), g / 6, 0)
         return x * np.clip(x + 3, 0, 6) / 6, np.where(x <= -3, 0, np.where(x < 3, g * (x / 3 + 0.5), g))
@@ -241,3 +244,31 @@ def test_vexpm1_is_expm1_to_one_ulp_near_zero_too():
         run(edge, out)
         np.testing.assert_array_equal(out, [-1, np.nan, np.inf, -1, np.inf, 0, -0.0])
         assert np.signbit(out[-1])
+
+
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_clamp_bounds_none_crossed_and_arrays(K, monkeypatch):
+    """clamp: one bound None, min > max (max everywhere, no gradient), bounds that are arrays (NumPy's
+    maximum / minimum and their broadcasting), integers; the loop runs for a float array and number bounds."""
+    from kernels.cpu import _serial
+    monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", 0)  # the two-thread loop on these small arrays
+    x = np.array([-3.0, -1.0, 0.5, 2.0, np.nan, np.inf, -np.inf], dtype=np.float32)
+    g = np.arange(1, 8, dtype=np.float32)
+    a, ga = K.xp.asarray(x), K.xp.asarray(g)
+    with np.errstate(invalid="ignore"):
+        for lo, hi in ((0.0, None), (None, 0.0), (1.0, -1.0), (-1, 2)):
+            want = x if lo is None else np.maximum(x, lo)
+            want = want if hi is None else np.minimum(want, hi)
+            keep = (True if lo is None else x >= lo) & (True if hi is None else x <= hi)
+            out = _host(K, K.clamp(a, lo, hi))
+            assert out.dtype == np.float32
+            np.testing.assert_array_equal(out, want)
+            np.testing.assert_array_equal(_host(K, K.clamp_backward(ga, a, lo, hi)), np.where(keep, g, 0))
+        bound = np.array([[0.0], [1.0]], dtype=np.float32)
+        out = _host(K, K.clamp(a, K.xp.asarray(bound), None))
+        np.testing.assert_array_equal(out, np.maximum(x, bound))
+        grad = K.clamp_backward(K.xp.asarray(np.ones((2, 7), np.float32)), a, K.xp.asarray(bound), None)
+        np.testing.assert_array_equal(_host(K, grad), (x >= bound).astype(np.float32))
+    ints = np.arange(-4, 4)
+    np.testing.assert_array_equal(_host(K, K.clamp(K.xp.asarray(ints), -1, 2)), np.clip(ints, -1, 2))
+    assert K.clamp(K.xp.asarray(ints), -1, 2).dtype == ints.dtype
