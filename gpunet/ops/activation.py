@@ -61,11 +61,6 @@ class Elu(Op):
         return g * (p * scale + (1 - p) * ((out + alpha * scale) * input_scale)), None, None, None
 
 
-def _gelu_tanh_derivative(xp, a):
-    t = xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI)
-    return 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (_SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a))
-
-
 # Gelu, Silu, Mish and the hard activations (LeakyRelu too, above) save only their input (a reference, as
 # PyTorch does: no extra memory) and form the derivative in backward; with inplace=True the Op runs on a
 # snapshot of the input (ops/inplace.py), which the write into the input leaves alone.
@@ -78,14 +73,14 @@ class Gelu(Op):
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(a)
         if approximate == "tanh":
-            return 0.5 * a * (1 + ctx.device.xp.tanh((a + 0.044715 * a * a * a) * _SQRT_2_OVER_PI))
+            return ctx.device.K.gelu_tanh(a)
         return ctx.device.K.gelu(a)
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         if ctx.approximate == "tanh":
-            return g * _gelu_tanh_derivative(ctx.device.xp, a), None
+            return ctx.device.K.gelu_tanh_backward(g, a), None
         return ctx.device.K.gelu_backward(g, a), None
 
     @staticmethod

@@ -292,6 +292,8 @@ class PowScalar(Op):
         ctx.p = p
         if p == 2:
             return a * a
+        if p == 3:  # as PyTorch computes it (NumPy's power runs libm's pow: 12x PyTorch's time at 301,056)
+            return a * a * a
         if p == 0.5:
             return _xp(ctx).sqrt(a)
         return _xp(ctx).power(a, p) if a.dtype.kind == "f" else a ** p
@@ -302,6 +304,8 @@ class PowScalar(Op):
         p = ctx.p
         if p == 2:
             return (g * 2 * a, None)
+        if p == 3:
+            return (g * 3 * (a * a), None)
         return ((g * p * _xp(ctx).power(a, p - 1)).astype(g.dtype), None)
 
     @staticmethod

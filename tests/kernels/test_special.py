@@ -97,3 +97,41 @@ def test_cpu_gelu_in_every_layout(layout):
     assert out.shape == grad.shape == a.shape and out.dtype == grad.dtype == a.dtype
     np.testing.assert_allclose(out, expected, rtol=1e-3 if a.dtype == np.float16 else 1e-6, atol=1e-3)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-3, atol=1e-3)
+
+
+def _gelu_tanh64(x):
+    """GELU's tanh form, 0.5 x (1 + tanh(z)), z = k (x + 0.044715 x^3), k = sqrt(2 / pi), and its derivative
+    0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2), in float64; with 0.5 (1 + tanh(z)) written as
+    s = 1 / (1 + exp(-2 z)) (the same number; 1 + tanh(z) itself cancels to 0 in float64 from x = -6) and
+    1 - t^2 = 4 s (1 - s)."""
+    x = np.asarray(x, dtype=np.float64)
+    k = math.sqrt(2 / math.pi)
+    with np.errstate(over="ignore"):
+        s = 1 / (1 + np.exp(-2 * k * (x + 0.044715 * x ** 3)))
+    return x * s, s + 2 * x * s * (1 - s) * k * (1 + 3 * 0.044715 * x * x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_gelu_tanh_and_its_backward(K, dtype):
+    """Within a few ulp of the float64 tanh form times 1 + |2 z| (the rounding of exp's argument 2 z is
+    amplified by |2 z|: 66 at x = -9), also in the negative tail (x sigmoid(2 z): no 1 + tanh cancellation;
+    at x = -8 the value is -1e-21, not 0); NaN stays NaN, +inf gives inf."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.standard_normal(2000) * 3, -np.geomspace(1e-30, 9, 2001), [0.0, -0.0, 40.0]])
+    x = x.astype(dtype)
+    g = np.concatenate([rng.standard_normal(x.size - 3), [1.0, 1.0, 1.0]]).astype(dtype)
+    out = _host(K, K.gelu_tanh(K.xp.asarray(x)))
+    grad = _host(K, K.gelu_tanh_backward(K.xp.asarray(g), K.xp.asarray(x)))
+    want, want_derivative = _gelu_tanh64(x)
+    xd = x.astype(np.float64)
+    amplification = 1 + np.abs(2 * math.sqrt(2 / math.pi) * (xd + 0.044715 * xd ** 3))
+    eps = np.finfo(dtype).eps if dtype != np.float16 else 1e-3
+    assert out.dtype == grad.dtype == dtype and out.shape == x.shape
+    floor = 1e-3 if dtype == np.float16 else np.finfo(dtype).tiny  # vexp flushes subnormal results to 0
+    assert np.all(np.abs(out - want) <= 4 * eps * amplification * np.abs(want) + floor)
+    np.testing.assert_allclose(grad, g * want_derivative, rtol=16 * eps, atol=16 * eps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # CuPy's exp(inf) in the simulator's NumPy
+        edges = K.xp.asarray(np.array([np.nan, np.inf], dtype=dtype))
+        np.testing.assert_array_equal(_host(K, K.gelu_tanh(edges)), [np.nan, np.inf])
