@@ -1,4 +1,5 @@
-"""add, sub, mul and div of two same-shape float arrays on all of Numba's threads (NumPy for the rest).
+"""add, sub, mul and div of two same-shape float arrays, or of such an array and a Python number, on all
+of Numba's threads (NumPy for the rest).
 
 NumPy runs a binary ufunc on one thread, and on arrays past the L2 cache one core's bandwidth bounds it.
 Measured on an Intel Xeon (2 vCPUs, float32, NumPy against this file's loop on two threads): 65,536
@@ -7,9 +8,9 @@ block's residual add) 1,155 -> 528 us; at 8,192 NumPy's call is cheaper (2.8 aga
 another library's threads busy on the other vCPU (PyTorch's, spinning after its own call, in
 examples/benchmark_elementwise.py's interleaved rounds) a 65,536-element add took 0.046 ms threaded
 against NumPy's 0.021, so ``PARALLEL_FROM`` is the other elementwise loops' 2**17 (kernels/cpu/_serial.py).
-Each element is one IEEE operation either way, so the results are NumPy's bit for bit;
-anything else (broadcasting, mixed or integer dtypes, non-contiguous arrays, Python numbers) is NumPy's
-operator unchanged.
+Each element is one IEEE operation either way, so the results are NumPy's bit for bit (a number is cast
+to the array's dtype first, as NumPy casts a Python number); anything else (broadcasting, mixed or
+integer dtypes, non-contiguous arrays, NumPy scalars) is NumPy's operator unchanged.
 """
 import operator
 
@@ -47,26 +48,66 @@ def _div(a, b, out):
         out[i] = a[i] / b[i]
 
 
+# an array and a Python number (the number cast to the array's dtype first, as NumPy does): a - s is
+# a + (-s) and s - a is -(a - s) bit for bit in IEEE arithmetic, but s / a needs its own loop
+@njit(parallel=True, cache=True)
+def _add_number(a, s, out):
+    for i in prange(a.size):
+        out[i] = a[i] + s
+
+
+@njit(parallel=True, cache=True)
+def _number_sub(a, s, out):
+    for i in prange(a.size):
+        out[i] = s - a[i]
+
+
+@njit(parallel=True, cache=True)
+def _mul_number(a, s, out):
+    for i in prange(a.size):
+        out[i] = a[i] * s
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _div_number(a, s, out):
+    for i in prange(a.size):
+        out[i] = a[i] / s
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _number_div(a, s, out):
+    for i in prange(a.size):
+        out[i] = s / a[i]
+
+
 _default_from = []  # the default PARALLEL_FROM, once known (looking it up costs a call on every op)
 
 
-def _binary(loop_name, numpy_op, doc):
+def _loopable(a, limit):
+    return (type(a) is np.ndarray and a.size >= limit and a.dtype in (np.float32, np.float64)
+            and a.flags.c_contiguous)
+
+
+def _binary(loop_name, numpy_op, number_loops, doc):
     """The public function: the threaded pass (this module's global `loop_name`, looked up when used) for
-    same-shape, same-dtype, C-contiguous float arrays of at least PARALLEL_FROM elements, numpy_op
-    otherwise. One Python call per op, the cheap size test first: most calls are on small arrays, where
-    this adds to the per-op overhead."""
+    same-shape, same-dtype, C-contiguous float arrays of at least PARALLEL_FROM elements, and
+    number_loops = (array op number, number op array) (global names; a number is a Python int or float)
+    for such an array with a number; numpy_op otherwise. One Python call per op, the cheap size test
+    first: most calls are on small arrays, where this adds to the per-op overhead."""
     def op(a, b):
         limit = PARALLEL_FROM
         if limit is None:
             if not _default_from:
                 _default_from.append(serial_below(1 << 20, 1 << 17))
             limit = _default_from[0]
-        if (type(a) is np.ndarray and a.size >= limit and type(b) is np.ndarray and a.shape == b.shape
-                and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
-                and a.flags.c_contiguous and b.flags.c_contiguous):
-            out = np.empty_like(a)
-            globals()[loop_name](a.reshape(-1), b.reshape(-1), out.reshape(-1))
-            return out
+        if _loopable(a, limit):
+            if type(b) is np.ndarray:
+                if a.shape == b.shape and a.dtype == b.dtype and b.flags.c_contiguous:
+                    return _run(loop_name, a, b)
+            elif type(b) is float or type(b) is int:
+                return _run(number_loops[0], a, a.dtype.type(b))
+        elif (type(a) is float or type(a) is int) and _loopable(b, limit):
+            return _run(number_loops[1], b, b.dtype.type(a))
         return numpy_op(a, b)
 
     op.__name__ = op.__qualname__ = loop_name.lstrip("_")
@@ -74,7 +115,19 @@ def _binary(loop_name, numpy_op, doc):
     return op
 
 
-add = _binary("_add", operator.add, "a + b with NumPy's rules.")
-sub = _binary("_sub", operator.sub, "a - b with NumPy's rules.")
-mul = _binary("_mul", operator.mul, "a * b with NumPy's rules.")
-div = _binary("_div", operator.truediv, "a / b with NumPy's rules (true division).")
+def _run(loop_name, a, b):
+    out = np.empty_like(a)
+    b = b.reshape(-1) if type(b) is np.ndarray else b
+    globals()[loop_name](a.reshape(-1), b, out.reshape(-1))
+    return out
+
+
+def _sub_number(a, s, out):  # a - s is a + (-s), bit for bit
+    _add_number(a, -s, out)
+
+
+add = _binary("_add", operator.add, ("_add_number", "_add_number"), "a + b with NumPy's rules.")
+sub = _binary("_sub", operator.sub, ("_sub_number", "_number_sub"), "a - b with NumPy's rules.")
+mul = _binary("_mul", operator.mul, ("_mul_number", "_mul_number"), "a * b with NumPy's rules.")
+div = _binary("_div", operator.truediv, ("_div_number", "_number_div"),
+              "a / b with NumPy's rules (true division).")

@@ -1,5 +1,6 @@
 """kernels.cpu's add, sub, mul and div (kernels/cpu/arithmetic.py): NumPy's results bit for bit, on the
-threaded loop for same-shape float arrays and NumPy's operator for everything else."""
+threaded loops for same-shape float arrays and for such an array with a Python number, NumPy's operator for
+everything else."""
 import numpy as np
 import pytest
 
@@ -9,10 +10,13 @@ from kernels.cpu import arithmetic
 OPS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
 
 
-def _spy(monkeypatch):
-    """Count the threaded loops' calls (any of the four)."""
+NUMBER_LOOPS = ("_add_number", "_number_sub", "_mul_number", "_div_number", "_number_div")
+
+
+def _spy(monkeypatch, names=("_add", "_sub", "_mul", "_div")):
+    """Count the threaded loops' calls (by default the four array-array loops)."""
     calls = []
-    for name in ("_add", "_sub", "_mul", "_div"):
+    for name in names:
         loop = getattr(arithmetic, name)
         monkeypatch.setattr(arithmetic, name, lambda *a, _loop=loop: calls.append(a[0].size) or _loop(*a))
     return calls
@@ -40,13 +44,14 @@ def test_threaded_loop_equals_numpy_bit_for_bit(monkeypatch, op, dtype):
 
 @pytest.mark.parametrize("op", sorted(OPS))
 def test_everything_else_is_numpys_operator(monkeypatch, op):
-    """Broadcasting, Python numbers, mixed and integer dtypes, non-contiguous and small arrays: NumPy's
-    operator (its result dtype and values), never the loop."""
-    calls = _spy(monkeypatch)
+    """Broadcasting, NumPy scalars, mixed and integer dtypes, non-contiguous and small arrays: NumPy's
+    operator (its result dtype and values), never a loop."""
+    calls = _spy(monkeypatch, ("_add", "_sub", "_mul", "_div") + NUMBER_LOOPS)
     rng = np.random.default_rng(41)
     x = rng.standard_normal((8, 64)).astype(np.float32)
-    cases = [(x, x[:1]), (x, 2.5), (x, x.astype(np.float64)), (x.astype(np.int64), x.astype(np.int64) + 1),
-             (x.T, x.T), (x[:, ::2], x[:, ::2]), (x[:1, :8], x[:1, :8])]
+    cases = [(x, x[:1]), (x, np.float64(2.5)), (np.float64(2.5), x), (x, x.astype(np.float64)),
+             (x.astype(np.int64), x.astype(np.int64) + 1), (x.astype(np.int64), 3), (x, True),
+             (x.T, x.T), (x[:, ::2], x[:, ::2]), (x[:, ::2], 2.5), (x[:1, :8], x[:1, :8]), (x[:1, :8], 2.5)]
     monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 64)  # the last case has 8 elements
     for a, b in cases:
         with np.errstate(all="ignore"):  # the integer cases divide by zero
@@ -55,6 +60,28 @@ def test_everything_else_is_numpys_operator(monkeypatch, op):
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
     assert calls == []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_array_and_number_equal_numpy_bit_for_bit(monkeypatch, op, dtype):
+    """A large float array with a Python float or int, on either side, takes a threaded loop (the number
+    cast to the array's dtype, as NumPy does) and gives NumPy's bits and dtype: inf, NaN, signed zeros
+    and division by zero included."""
+    rng = np.random.default_rng(42)
+    a = rng.standard_normal((7, 3, 1024)).astype(dtype)
+    a.flat[:6] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1.0]
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
+    calls = _spy(monkeypatch, NUMBER_LOOPS)
+    numbers = [0.1, -3, 0.0, -0.0, np.inf, 1e-40]
+    for number in numbers:
+        for left, right in ((a, number), (number, a)):
+            with np.errstate(all="ignore"):
+                want = OPS[op](left, right)
+                got = getattr(KC, op)(left, right)
+            assert got.dtype == want.dtype == dtype and got.shape == a.shape
+            assert np.array_equal(got.view(np.uint8), want.view(np.uint8)), (left is a, number)
+    assert len(calls) == 2 * len(numbers)  # (a - s runs _add_number with -s)
 
 
 def test_binary_ops_route_here(monkeypatch):
