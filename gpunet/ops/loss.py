@@ -13,14 +13,16 @@ from gpunet.ops._util import unbroadcast
 from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 
 
-def _reduce(xp, loss, reduction):
+def _reduce(K, loss, reduction):
+    """The elementwise loss reduced as asked: K.sum (kernels/cpu/reduce.py: large float32 losses on the
+    threads, summed in float64)."""
     if reduction == "none":
         return loss
     if reduction == "sum":
-        return loss.sum()
+        return K.sum(loss)
     if loss.size == 0:
-        return xp.full((), xp.nan, dtype=loss.dtype)
-    return loss.sum() / loss.dtype.type(loss.size)
+        return K.xp.full((), K.xp.nan, dtype=loss.dtype)
+    return K.sum(loss) / loss.dtype.type(loss.size)
 
 
 def _grad_scale(g, reduction, size):
@@ -50,7 +52,7 @@ class Regression(Op):
             # smooth_l1 and huber: the inputs too (references), which backward_graph differentiates
             ctx.save_for_backward(deriv, *((x, t) if kind != "l1" and deriv is not None else ()))
         ctx.consts = (x.shape, t.shape, reduction, param, loss.size)
-        return _reduce(xp, loss, reduction)
+        return _reduce(ctx.device.K, loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
@@ -100,7 +102,7 @@ class BinaryCrossEntropy(Op):
         # x and t always (references; backward_graph differentiates them), the derived arrays when needed
         ctx.save_for_backward(x, t, w, (l1x - lx) if nt else None, raw if nw else None)
         ctx.consts = (x.shape, t.shape, None if w is None else w.shape, reduction, loss.size)
-        return _reduce(xp, loss, reduction)
+        return _reduce(ctx.device.K, loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
@@ -146,14 +148,13 @@ class BinaryCrossEntropyWithLogits(Op):
 
     @staticmethod
     def forward(ctx, x, t, w, pw, reduction):
-        xp = ctx.device.xp
         sp = -ctx.device.K.log_sigmoid(x)  # softplus(-x) = log(1 + exp(-x)), without overflow
         lw = 1 + (pw - 1) * t if pw is not None else None
         raw = (1 - t) * x + (lw * sp if lw is not None else sp)
         loss = raw * w if w is not None else raw
         ctx.save_for_backward(x, t, w, pw, sp, lw, raw if ctx.needs_input_grad[2] else None)
         ctx.consts = tuple(None if a is None else a.shape for a in (x, t, w, pw)) + (reduction, loss.size)
-        return _reduce(xp, loss, reduction)
+        return _reduce(ctx.device.K, loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
@@ -220,7 +221,7 @@ class KLDiv(Op):
             loss = where(pos, t * logt, 0) - t * x
             ctx.save_for_backward(t, where(pos, logt + 1 - x, 0) if nt else None, *inputs)
         ctx.consts = (x.shape, t.shape, log_target, reduction, loss.size)
-        return _reduce(xp, loss, "sum" if reduction == "batchmean" else reduction) / (
+        return _reduce(ctx.device.K, loss, "sum" if reduction == "batchmean" else reduction) / (
             x.dtype.type(x.shape[0]) if reduction == "batchmean" and x.ndim else 1)
 
     @staticmethod

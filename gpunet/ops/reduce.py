@@ -27,7 +27,7 @@ class Sum(Op):
     @staticmethod
     def forward(ctx, a, axes, keepdim, dtype):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        return a.sum(axis=_axes(axes), keepdims=keepdim, dtype=dtype)
+        return ctx.device.K.sum(a, _axes(axes), keepdim, dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -49,7 +49,7 @@ class Mean(Op):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        out = a.mean(axis=_axes(axes), keepdims=keepdim)
+        out = ctx.device.K.mean(a, _axes(axes), keepdim)
         ctx.count = a.size // builtins_max(out.size, 1) if a.size else 0
         return out
 
