@@ -36,18 +36,23 @@ class Regression(Op):
 
     @staticmethod
     def forward(ctx, x, t, kind, param, reduction):
-        xp = ctx.device.xp
-        d = x - t
+        xp, K = ctx.device.xp, ctx.device.K
         ctx.kind = kind
+        if kind == "mse" and reduction != "none" and x.shape == t.shape and x.size:
+            ctx.save_for_backward(x, t)  # the inputs (not 2 * d): backward_graph differentiates them
+            ctx.consts = (x.shape, t.shape, reduction, param, x.size)
+            total = K.squared_error_sum(x, t)  # one pass, no elementwise loss array
+            return total if reduction == "sum" else total / x.dtype.type(x.size)
+        d = x - t
         if kind == "mse":
             loss = d * d
-            ctx.save_for_backward(x, t)  # the inputs (not 2 * d): backward_graph differentiates them
+            ctx.save_for_backward(x, t)
         else:
             needed = any(ctx.needs_input_grad)
             if kind == "l1":
                 loss, deriv = abs(d), xp.sign(d) if needed else None
             else:  # one pass for each element's loss and derivative (kernels/cpu/regression.py)
-                loss, deriv = getattr(ctx.device.K, kind)(d, param)
+                loss, deriv = getattr(K, kind)(d, param)
                 deriv = deriv if needed else None
             # smooth_l1 and huber: the inputs too (references), which backward_graph differentiates
             ctx.save_for_backward(deriv, *((x, t) if kind != "l1" and deriv is not None else ()))
@@ -56,13 +61,15 @@ class Regression(Op):
 
     @staticmethod
     def backward(ctx, g):
+        x_shape, t_shape, reduction, _, n = ctx.consts
         if ctx.kind == "mse":
             x, t = ctx.saved_tensors
-            deriv = 2 * (x - t)
+            if g.ndim == 0:  # a reduced loss: 2 g / n (x - t) in one pass
+                gd = ctx.device.K.scaled_difference(x, t, 2 * _grad_scale(g, reduction, n))
+            else:
+                gd = 2 * (x - t) * g
         else:
-            deriv = ctx.saved_tensors[0]
-        x_shape, t_shape, reduction, _, n = ctx.consts
-        gd = deriv * _grad_scale(g, reduction, n)
+            gd = ctx.saved_tensors[0] * _grad_scale(g, reduction, n)
         nx, nt = ctx.needs_input_grad[:2]
         return (unbroadcast(gd, x_shape) if nx else None, unbroadcast(-gd, t_shape) if nt else None,
                 None, None, None)

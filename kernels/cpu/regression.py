@@ -4,15 +4,19 @@ With d = input - target and z = |d|, both are quadratic inside an edge and linea
 beta) 0.5 z^2 / beta, else z - beta / 2; Huber (edge delta) 0.5 z^2, else delta (z - delta / 2). Their
 derivatives in d: d / beta, else sign(d); d, else delta sign(d) (NaN stays NaN, 0 gives 0). NumPy took
 about ten passes for these (abs, two where, sign, the arithmetic): 65,536 float32 elements 0.18-0.21 ms
-forward against PyTorch's 0.04-0.06. The reduction stays NumPy's sum (pairwise, more accurate than a
-running one).
+forward against PyTorch's 0.04-0.06. Their reduction is kernels/cpu/reduce.py's sum.
+
+The mean squared error's sum, sum((x - t)^2), is one threaded pass over x and t for same-shape float32
+arrays (float64 accumulators, as reduce.py's sum): NumPy's x - t, d * d and sum took 0.45 ms for 301,056
+elements against PyTorch's 0.16. Its gradient c (x - t) (c = 2 g / n for the mean) is one pass too.
 """
 import numpy as np
 from numba import prange
 
 from kernels.cpu._serial import by_size
+from kernels.cpu.reduce import _BLOCK, LOOP_FROM
 
-__all__ = ["huber", "smooth_l1"]
+__all__ = ["huber", "scaled_difference", "smooth_l1", "squared_error_sum"]
 
 
 @by_size(fastmath={"contract"})
@@ -44,3 +48,46 @@ def smooth_l1(d, beta):
 def huber(d, delta):
     """(loss, derivative) of the Huber loss for each element of d = input - target, delta > 0."""
     return _run(d, delta, 0.5, delta, 0.5 * delta * delta)
+
+
+@by_size(fastmath={"reassoc", "contract"})
+def _squared_error_blocks(x, t, sums):
+    for b in prange(sums.size):
+        xb, tb = x[b * _BLOCK:(b + 1) * _BLOCK], t[b * _BLOCK:(b + 1) * _BLOCK]
+        acc = 0.0
+        for i in range(xb.size):
+            d = np.float64(xb[i]) - np.float64(tb[i])
+            acc += d * d
+        sums[b] = acc
+
+
+@by_size(fastmath={"contract"})
+def _scaled_difference(x, t, out, c):
+    for i in prange(x.size):
+        out[i] = c * (x[i] - t[i])
+
+
+def _float32_pair(x, t):
+    return (type(x) is np.ndarray and type(t) is np.ndarray and x.dtype == t.dtype == np.float32
+            and x.shape == t.shape and x.size >= LOOP_FROM and x.flags.c_contiguous and t.flags.c_contiguous)
+
+
+def squared_error_sum(x, t):
+    """sum((x - t)^2) with NumPy's result type (broadcasting as NumPy's)."""
+    if not _float32_pair(x, t):
+        d = x - t
+        return (d * d).sum()
+    sums = np.empty(-(-x.size // _BLOCK))
+    _squared_error_blocks(x.reshape(-1), t.reshape(-1), sums)
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, silently (PyTorch's)
+        return np.float32(sums.sum())
+
+
+def scaled_difference(x, t, c):
+    """c * (x - t), c a number or a 0-d array (cast to the result's dtype), broadcasting as NumPy's."""
+    if not _float32_pair(x, t):
+        d = x - t
+        return d.dtype.type(c) * d
+    out = np.empty_like(x)
+    _scaled_difference(x.reshape(-1), t.reshape(-1), out.reshape(-1), np.float32(c))
+    return out

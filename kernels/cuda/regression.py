@@ -1,7 +1,8 @@
-"""The elementwise part of the smooth L1 and Huber losses on the device (kernels/cpu/regression.py's)."""
+"""The elementwise part of the smooth L1 and Huber losses, and the mean squared error's sum and gradient, on
+the device (kernels/cpu/regression.py's)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["huber", "smooth_l1"]
+__all__ = ["huber", "scaled_difference", "smooth_l1", "squared_error_sum"]
 
 
 def _run(d, edge, scale, slope, offset):
@@ -20,3 +21,15 @@ def smooth_l1(d, beta):
 def huber(d, delta):
     """(loss, derivative) of the Huber loss for each element of d = input - target, delta > 0."""
     return _run(d, delta, 0.5, delta, 0.5 * delta * delta)
+
+
+def squared_error_sum(x, t):
+    """sum((x - t)^2) with NumPy's result type (broadcasting as NumPy's)."""
+    d = x - t
+    return (d * d).sum()
+
+
+def scaled_difference(x, t, c):
+    """c * (x - t), c a number or a 0-d array (cast to the result's dtype), broadcasting as NumPy's."""
+    d = x - t
+    return d * xp.asarray(c, dtype=d.dtype)  # (a 0-d device array stays on the device)

@@ -50,3 +50,46 @@ def test_cpu_layouts_and_both_thread_counts(monkeypatch):
             np.testing.assert_array_equal(parallel, serial)
             np.testing.assert_allclose(serial, expected, rtol=3e-7, atol=3e-7)
     assert kernels.cuda.smooth_l1.__doc__ == kernels.cpu.smooth_l1.__doc__
+
+
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_squared_error_sum_and_scaled_difference(K):
+    """sum((x - t)^2) within 1 float32 ulp of the exact sum (the CPU loop for large same-shape float32
+    arrays), c * (x - t) exact to rounding; broadcasting and float64 as NumPy's."""
+    rng = np.random.default_rng(12)
+    x, t = (rng.standard_normal((300, 200)).astype(np.float32) for _ in range(2))
+    exact = ((x.astype(np.float64) - t) ** 2).sum()
+    total = _host(K, K.squared_error_sum(K.xp.asarray(x), K.xp.asarray(t)))
+    assert total.dtype == np.float32 and total.shape == ()
+    assert abs(float(total) - exact) <= np.spacing(np.float32(exact)) * (1 if K is kernels.cpu else 64)
+    c = np.float32(2 / 3)
+    got = _host(K, K.scaled_difference(K.xp.asarray(x), K.xp.asarray(t), K.xp.asarray(c)))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, c * (x.astype(np.float64) - t), rtol=2e-7, atol=1e-7)
+    for a, b in ((x, t[:1]), (x.astype(np.float64), t.astype(np.float64)), (x[:, ::2], t[:, ::2])):
+        d, a, b = a - b, K.xp.asarray(a), K.xp.asarray(b)
+        np.testing.assert_allclose(_host(K, K.squared_error_sum(a, b)), (d * d).sum(), rtol=1e-6)
+        np.testing.assert_allclose(_host(K, K.scaled_difference(a, b, 0.5)), 0.5 * d, rtol=1e-7)
+
+
+def test_mse_loss_takes_the_fused_passes(monkeypatch):
+    """gpunet's mse_loss (mean and sum) on a large float32 tensor runs the one-pass sum and gradient (serial
+    and two-thread loops alike), with the float64 values."""
+    import gpunet
+    from kernels.cpu import _serial, regression
+    calls = []
+    for name in ("_squared_error_blocks", "_scaled_difference"):
+        loop = getattr(regression, name)
+        monkeypatch.setattr(regression, name, lambda *a, _f=loop, _n=name: calls.append(_n) or _f(*a))
+    rng = np.random.default_rng(13)
+    x_np, t_np = (rng.standard_normal((64, 1024)).astype(np.float32) for _ in range(2))
+    d = x_np.astype(np.float64) - t_np
+    for limit in (1 << 40, 0):
+        monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", limit)
+        for reduction, scale in (("mean", 1 / d.size), ("sum", 1.0)):
+            x = gpunet.tensor(x_np, requires_grad=True)
+            loss = gpunet.nn.functional.mse_loss(x, gpunet.tensor(t_np), reduction=reduction)
+            loss.backward()
+            np.testing.assert_allclose(loss.item(), (d * d).sum() * scale, rtol=1e-6)
+            np.testing.assert_allclose(x.grad.numpy(), 2 * d * scale, rtol=1e-6, atol=1e-12)
+    assert calls == ["_squared_error_blocks", "_scaled_difference"] * 4
