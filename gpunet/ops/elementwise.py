@@ -53,7 +53,7 @@ class Sub(Op):
     def backward(ctx, g):
         sa, sb = ctx.shapes or (None, None)
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
+        return (unbroadcast(g, sa) if na else None, unbroadcast(ctx.device.K.neg(g), sb) if nb else None)
 
     @staticmethod
     def backward_graph(ctx, g):

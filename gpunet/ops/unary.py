@@ -27,11 +27,11 @@ class Neg(Op):
 
     @staticmethod
     def forward(ctx, a):
-        return -a
+        return ctx.device.K.neg(a)
 
     @staticmethod
     def backward(ctx, g):
-        return -g
+        return ctx.device.K.neg(g)
 
     @staticmethod
     def backward_graph(ctx, g):

@@ -1,5 +1,5 @@
-"""add, sub, mul and div of two same-shape float arrays, or of such an array and a Python number, on all
-of Numba's threads (NumPy for the rest).
+"""add, sub, mul and div of two same-shape float arrays, or of such an array and a Python number, and neg
+of a float array, on all of Numba's threads (NumPy for the rest).
 
 NumPy runs a binary ufunc on one thread, and on arrays past the L2 cache one core's bandwidth bounds it.
 Measured on an Intel Xeon (2 vCPUs, float32, NumPy against this file's loop on two threads): 65,536
@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from kernels.cpu._serial import serial_below
 
-__all__ = ["add", "div", "mul", "sub"]
+__all__ = ["add", "div", "mul", "neg", "sub"]
 
 PARALLEL_FROM = None  # elements; None: 2**20 under Numba's workqueue layer (~100 us to wake), 2**17 else
 
@@ -80,7 +80,21 @@ def _number_div(a, s, out):
         out[i] = s / a[i]
 
 
+@njit(parallel=True, cache=True)
+def _neg(a, out):
+    for i in prange(a.size):
+        out[i] = -a[i]
+
+
 _default_from = []  # the default PARALLEL_FROM, once known (looking it up costs a call on every op)
+
+
+def _parallel_from():
+    if PARALLEL_FROM is not None:
+        return PARALLEL_FROM
+    if not _default_from:
+        _default_from.append(serial_below(1 << 20, 1 << 17))
+    return _default_from[0]
 
 
 def _loopable(a, limit):
@@ -95,11 +109,7 @@ def _binary(loop_name, numpy_op, number_loops, doc):
     for such an array with a number; numpy_op otherwise. One Python call per op, the cheap size test
     first: most calls are on small arrays, where this adds to the per-op overhead."""
     def op(a, b):
-        limit = PARALLEL_FROM
-        if limit is None:
-            if not _default_from:
-                _default_from.append(serial_below(1 << 20, 1 << 17))
-            limit = _default_from[0]
+        limit = _parallel_from()
         if _loopable(a, limit):
             if type(b) is np.ndarray:
                 if a.shape == b.shape and a.dtype == b.dtype and b.flags.c_contiguous:
@@ -131,3 +141,12 @@ sub = _binary("_sub", operator.sub, ("_sub_number", "_number_sub"), "a - b with 
 mul = _binary("_mul", operator.mul, ("_mul_number", "_mul_number"), "a * b with NumPy's rules.")
 div = _binary("_div", operator.truediv, ("_div_number", "_number_div"),
               "a / b with NumPy's rules (true division).")
+
+
+def neg(a):
+    """-a with NumPy's rules."""
+    if not _loopable(a, _parallel_from()):
+        return -a
+    out = np.empty_like(a)
+    _neg(a.reshape(-1), out.reshape(-1))
+    return out

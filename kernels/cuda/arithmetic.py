@@ -1,6 +1,6 @@
-"""add, sub, mul and div on the device: CuPy's operators (one elementwise kernel each, all threads)."""
+"""add, sub, mul, div and neg on the device: CuPy's operators (one elementwise kernel each, all threads)."""
 
-__all__ = ["add", "div", "mul", "sub"]
+__all__ = ["add", "div", "mul", "neg", "sub"]
 
 
 def add(a, b):
@@ -21,3 +21,8 @@ def mul(a, b):
 def div(a, b):
     """a / b with CuPy's (NumPy's) rules (true division)."""
     return a / b
+
+
+def neg(a):
+    """-a with CuPy's (NumPy's) rules."""
+    return -a

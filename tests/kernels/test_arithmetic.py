@@ -98,3 +98,25 @@ def test_binary_ops_route_here(monkeypatch):
     np.testing.assert_allclose(a.grad.numpy(), 2 * A / B)
     np.testing.assert_allclose(b.grad.numpy(), -1 - A * A / (B * B))
     assert len(calls) >= 4 and set(calls) == {128}
+
+
+def test_neg_equals_numpy_bit_for_bit(monkeypatch):
+    """neg: the threaded loop for a large float array (signed zeros, inf, NaN: NumPy's bits), NumPy's
+    operator for integers, views and small arrays; gpunet's -x and a - b's gradient for b come here."""
+    import gpunet
+
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
+    calls = _spy(monkeypatch, ("_neg",))
+    for dtype in (np.float32, np.float64):
+        a = np.random.default_rng(43).standard_normal((3, 1024)).astype(dtype)
+        a.flat[:5] = [np.inf, -np.inf, np.nan, 0.0, -0.0]
+        got = KC.neg(a)
+        assert got.dtype == dtype and np.array_equal(got.view(np.uint8), (-a).view(np.uint8))
+    for a in (np.arange(-5, 3000), np.ones((3, 1024), np.float32)[:, ::2], np.ones(10, np.float32)):
+        got = KC.neg(a)
+        assert got.dtype == a.dtype and np.array_equal(got, -a)
+    assert calls == [3072, 3072]
+    a, b = gpunet.ones(4, 512, requires_grad=True), gpunet.ones(4, 512, requires_grad=True)
+    (a - b).backward(gpunet.full((4, 512), 2.0))
+    np.testing.assert_array_equal(b.grad.numpy(), np.full((4, 512), -2.0, np.float32))
+    assert (-a).detach().numpy()[0, 0] == -1 and len(calls) == 4
