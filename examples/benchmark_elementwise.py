@@ -5,14 +5,18 @@
 For each size (65,536 elements, and LeNet's first activation, 64x6x28x28 = 301,056) it times, through
 the public API, float32:
 - fwd: the op under no_grad (binary ops take two tensors of the same shape);
-- fwd+bwd: the op on a tensor requiring grad, then a backward of a fixed random gradient.
+- fwd+bwd: the op on a tensor requiring grad, then a backward of a fixed random gradient (of 1 for sum
+  and mse_loss, whose outputs are scalars).
 gpunet and PyTorch run in turn within every round (kernels.bench.common.interleaved_times); each figure
 is the median over the rounds. ratio = gpunet ms / PyTorch ms (below 1, gpunet is faster). PyTorch
-runs its elementwise kernels on all its threads; gpunet's add, mul and tanh are NumPy's (one thread),
-ReLU, sigmoid, SiLU, GELU, leaky_relu, ELU, hardswish and clamp one Numba pass each
+runs its elementwise kernels on all its threads; gpunet's tanh is NumPy's (one thread), add and mul
+NumPy's below 2**17 elements and a threaded loop above (kernels/cpu/arithmetic.py); ReLU, sigmoid,
+SiLU, GELU (both forms), leaky_relu, ELU, hardswish and clamp are one Numba pass each
 (kernels/cpu/activation.py, special.py), softplus, logsigmoid and Mish too
 (kernels/cpu/softplus_family.py), on all Numba's threads from a size that depends on their cost
-(kernels/cpu/_serial.py); where is a one-pass select (kernels/cpu/select.py).
+(kernels/cpu/_serial.py); where is a one-pass select (kernels/cpu/select.py); scale (a * 0.5) is the
+threaded array-and-number loop of kernels/cpu/arithmetic.py, sum kernels/cpu/reduce.py's, mse_loss one
+pass each way (kernels/cpu/regression.py).
 """
 import argparse
 
@@ -35,6 +39,7 @@ OPS = {
     "sigmoid": lambda lib, a, b: lib.sigmoid(a),
     "tanh": lambda lib, a, b: lib.tanh(a),
     "gelu": lambda lib, a, b: lib.nn.functional.gelu(a),
+    "gelu_tanh": lambda lib, a, b: lib.nn.functional.gelu(a, approximate="tanh"),
     "silu": lambda lib, a, b: lib.nn.functional.silu(a),
     "leaky_relu": lambda lib, a, b: lib.nn.functional.leaky_relu(a, 0.2),
     "elu": lambda lib, a, b: lib.nn.functional.elu(a),
@@ -44,6 +49,9 @@ OPS = {
     "clamp": lambda lib, a, b: lib.clamp(a, -0.5, 0.5),
     "hardswish": lambda lib, a, b: lib.nn.functional.hardswish(a),
     "where": lambda lib, a, b: lib.where(a > b, a, b),
+    "scale": lambda lib, a, b: a * 0.5,
+    "sum": lambda lib, a, b: a.sum(),
+    "mse_loss": lambda lib, a, b: lib.nn.functional.mse_loss(a, b),
 }
 
 
@@ -58,7 +66,8 @@ def _cases(lib, op, a_np, b_np, g_np):
 
     def fwd_bwd():
         ag.grad = bg.grad = None
-        op(lib, ag, bg).backward(g)
+        out = op(lib, ag, bg)
+        out.backward(g if out.dim() else None)  # (a loss or a sum: its own gradient, 1)
     return fwd, fwd_bwd
 
 
