@@ -36,38 +36,41 @@ class Regression(Op):
 
     @staticmethod
     def forward(ctx, x, t, kind, param, reduction):
-        xp, K = ctx.device.xp, ctx.device.K
+        K = ctx.device.K
         ctx.kind = kind
-        if kind == "mse" and reduction != "none" and x.shape == t.shape and x.size:
-            ctx.save_for_backward(x, t)  # the inputs (not 2 * d): backward_graph differentiates them
-            ctx.consts = (x.shape, t.shape, reduction, param, x.size)
-            total = K.squared_error_sum(x, t)  # one pass, no elementwise loss array
-            return total if reduction == "sum" else total / x.dtype.type(x.size)
-        d = x - t
-        if kind == "mse":
-            loss = d * d
-            ctx.save_for_backward(x, t)
-        else:
-            needed = any(ctx.needs_input_grad)
-            if kind == "l1":
-                loss, deriv = abs(d), xp.sign(d) if needed else None
-            else:  # one pass for each element's loss and derivative (kernels/cpu/regression.py)
-                loss, deriv = getattr(K, kind)(d, param)
-                deriv = deriv if needed else None
-            # smooth_l1 and huber: the inputs too (references), which backward_graph differentiates
-            ctx.save_for_backward(deriv, *((x, t) if kind != "l1" and deriv is not None else ()))
+        if kind in ("mse", "l1"):
+            # mse saves the inputs (as PyTorch's; backward_graph differentiates them) and forms 2 (x - t) g
+            # in one pass in backward; l1 saves sign(x - t) (a derived value, as PyTorch's: the inputs may
+            # change in place after)
+            squared = kind == "mse"
+            sign = K.error_gradient(x, t, 1, False) if not squared and any(ctx.needs_input_grad) else None
+            ctx.save_for_backward(*((x, t) if squared else (sign,)))
+            if reduction != "none" and x.shape == t.shape and x.size:
+                ctx.consts = (x.shape, t.shape, reduction, param, x.size)
+                total = K.error_sum(x, t, squared)  # one pass, no elementwise loss array
+                return total if reduction == "sum" else total / x.dtype.type(x.size)
+            d = x - t
+            loss = d * d if squared else abs(d)
+        else:  # one pass for each element's loss and derivative (kernels/cpu/regression.py)
+            loss, deriv = getattr(K, kind)(x - t, param)
+            deriv = deriv if any(ctx.needs_input_grad) else None
+            # the inputs too (references), which backward_graph differentiates
+            ctx.save_for_backward(deriv, *((x, t) if deriv is not None else ()))
         ctx.consts = (x.shape, t.shape, reduction, param, loss.size)
         return _reduce(ctx.device.K, loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
         x_shape, t_shape, reduction, _, n = ctx.consts
-        if ctx.kind == "mse":
+        K = ctx.device.K
+        if ctx.kind == "mse":  # 2 (x - t) times g / n for the mean, in one pass
             x, t = ctx.saved_tensors
-            if g.ndim == 0:  # a reduced loss: 2 g / n (x - t) in one pass
-                gd = ctx.device.K.scaled_difference(x, t, 2 * _grad_scale(g, reduction, n))
-            else:
-                gd = 2 * (x - t) * g
+            if g.ndim == 0:
+                gd = K.error_gradient(x, t, 2 * _grad_scale(g, reduction, n), True)
+            else:  # reduction="none"
+                gd = K.error_gradient(x, t, 2, True) * g
+        elif ctx.kind == "l1":  # sign(x - t) times g / n for the mean
+            gd = K.mul(ctx.saved_tensors[0], _grad_scale(g, reduction, n))
         else:
             gd = ctx.saved_tensors[0] * _grad_scale(g, reduction, n)
         nx, nt = ctx.needs_input_grad[:2]

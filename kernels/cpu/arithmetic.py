@@ -9,8 +9,9 @@ another library's threads busy on the other vCPU (PyTorch's, spinning after its 
 examples/benchmark_elementwise.py's interleaved rounds) a 65,536-element add took 0.046 ms threaded
 against NumPy's 0.021, so ``PARALLEL_FROM`` is the other elementwise loops' 2**17 (kernels/cpu/_serial.py).
 Each element is one IEEE operation either way, so the results are NumPy's bit for bit (a number is cast
-to the array's dtype first, as NumPy casts a Python number); anything else (broadcasting, mixed or
-integer dtypes, non-contiguous arrays, NumPy scalars) is NumPy's operator unchanged.
+to the array's dtype first, as NumPy casts a Python number; a 0-d array of the array's dtype is that
+dtype's number already); anything else (broadcasting, mixed or integer dtypes, non-contiguous arrays,
+NumPy scalars, 0-d arrays of another dtype) is NumPy's operator unchanged.
 """
 import operator
 
@@ -105,8 +106,9 @@ def _loopable(a, limit):
 def _binary(loop_name, numpy_op, number_loops, doc):
     """The public function: the threaded pass (this module's global `loop_name`, looked up when used) for
     same-shape, same-dtype, C-contiguous float arrays of at least PARALLEL_FROM elements, and
-    number_loops = (array op number, number op array) (global names; a number is a Python int or float)
-    for such an array with a number; numpy_op otherwise. One Python call per op, the cheap size test
+    number_loops = (array op number, number op array) (global names; a number is a Python int or float,
+    or a 0-d array of the array's dtype, such as a loss gradient g / n) for such an array with a number;
+    numpy_op otherwise. One Python call per op, the cheap size test
     first: most calls are on small arrays, where this adds to the per-op overhead."""
     def op(a, b):
         limit = _parallel_from()
@@ -114,9 +116,12 @@ def _binary(loop_name, numpy_op, number_loops, doc):
             if type(b) is np.ndarray:
                 if a.shape == b.shape and a.dtype == b.dtype and b.flags.c_contiguous:
                     return _run(loop_name, a, b)
+                if b.ndim == 0 and b.dtype == a.dtype:
+                    return _run(number_loops[0], a, b[()])
             elif type(b) is float or type(b) is int:
                 return _run(number_loops[0], a, a.dtype.type(b))
-        elif (type(a) is float or type(a) is int) and _loopable(b, limit):
+        elif _loopable(b, limit) and (type(a) is float or type(a) is int
+                                      or type(a) is np.ndarray and a.ndim == 0 and a.dtype == b.dtype):
             return _run(number_loops[1], b, b.dtype.type(a))
         return numpy_op(a, b)
 

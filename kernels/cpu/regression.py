@@ -6,9 +6,10 @@ derivatives in d: d / beta, else sign(d); d, else delta sign(d) (NaN stays NaN, 
 about ten passes for these (abs, two where, sign, the arithmetic): 65,536 float32 elements 0.18-0.21 ms
 forward against PyTorch's 0.04-0.06. Their reduction is kernels/cpu/reduce.py's sum.
 
-The mean squared error's sum, sum((x - t)^2), is one threaded pass over x and t for same-shape float32
-arrays (float64 accumulators, as reduce.py's sum): NumPy's x - t, d * d and sum took 0.45 ms for 301,056
-elements against PyTorch's 0.16. Its gradient c (x - t) (c = 2 g / n for the mean) is one pass too.
+The mean squared error's and the L1 loss's sums, sum((x - t)^2) and sum(|x - t|), are one threaded pass
+over x and t for same-shape float32 arrays (float64 accumulators): NumPy's x - t, d * d and sum took
+0.45 ms for 301,056 elements against PyTorch's 0.16. Their gradients, c (x - t) (c = 2 g / n for the
+mean) and c sign(x - t), are one pass too.
 """
 import numpy as np
 from numba import prange
@@ -16,7 +17,7 @@ from numba import prange
 from kernels.cpu._serial import by_size
 from kernels.cpu.reduce import _BLOCK, LOOP_FROM
 
-__all__ = ["huber", "scaled_difference", "smooth_l1", "squared_error_sum"]
+__all__ = ["error_gradient", "error_sum", "huber", "smooth_l1"]
 
 
 @by_size(fastmath={"contract"})
@@ -51,20 +52,22 @@ def huber(d, delta):
 
 
 @by_size(fastmath={"reassoc", "contract"})
-def _squared_error_blocks(x, t, sums):
+def _error_blocks(x, t, sums, squared):
     for b in prange(sums.size):
         xb, tb = x[b * _BLOCK:(b + 1) * _BLOCK], t[b * _BLOCK:(b + 1) * _BLOCK]
         acc = 0.0
         for i in range(xb.size):
             d = np.float64(xb[i]) - np.float64(tb[i])
-            acc += d * d
+            acc += d * d if squared else abs(d)
         sums[b] = acc
 
 
 @by_size(fastmath={"contract"})
-def _scaled_difference(x, t, out, c):
+def _error_gradient(x, t, out, c, squared, zero):
     for i in prange(x.size):
-        out[i] = c * (x[i] - t[i])
+        d = x[i] - t[i]
+        sign = c if d > zero else (-c if d < zero else zero)  # 0 at 0 and NaN, as PyTorch's l1_loss
+        out[i] = c * d if squared else sign
 
 
 def _float32_pair(x, t):
@@ -72,22 +75,28 @@ def _float32_pair(x, t):
             and x.shape == t.shape and x.size >= LOOP_FROM and x.flags.c_contiguous and t.flags.c_contiguous)
 
 
-def squared_error_sum(x, t):
-    """sum((x - t)^2) with NumPy's result type (broadcasting as NumPy's)."""
+def _sign(d):
+    """1, -1 or 0 (also for NaN and -0.0), of d's dtype."""
+    return (d > 0).astype(d.dtype) - (d < 0)
+
+
+def error_sum(x, t, squared):
+    """sum((x - t)^2) if squared else sum(|x - t|), with NumPy's result type (broadcasting as NumPy's)."""
     if not _float32_pair(x, t):
         d = x - t
-        return (d * d).sum()
+        return (d * d).sum() if squared else abs(d).sum()
     sums = np.empty(-(-x.size // _BLOCK))
-    _squared_error_blocks(x.reshape(-1), t.reshape(-1), sums)
+    _error_blocks(x.reshape(-1), t.reshape(-1), sums, squared)
     with np.errstate(over="ignore"):  # beyond float32's range: inf, silently (PyTorch's)
         return np.float32(sums.sum())
 
 
-def scaled_difference(x, t, c):
-    """c * (x - t), c a number or a 0-d array (cast to the result's dtype), broadcasting as NumPy's."""
+def error_gradient(x, t, c, squared):
+    """c (x - t) if squared else c sign(x - t) (sign 0 at 0 and NaN, as PyTorch's l1_loss gradient); c a
+    number or a 0-d array, cast to the result's dtype; broadcasting as NumPy's."""
     if not _float32_pair(x, t):
         d = x - t
-        return d.dtype.type(c) * d
+        return d.dtype.type(c) * (d if squared else _sign(d))
     out = np.empty_like(x)
-    _scaled_difference(x.reshape(-1), t.reshape(-1), out.reshape(-1), np.float32(c))
+    _error_gradient(x.reshape(-1), t.reshape(-1), out.reshape(-1), np.float32(c), squared, np.float32(0))
     return out

@@ -1,8 +1,8 @@
-"""The elementwise part of the smooth L1 and Huber losses, and the mean squared error's sum and gradient, on
-the device (kernels/cpu/regression.py's)."""
+"""The elementwise part of the smooth L1 and Huber losses, and the mean squared error's and L1 loss's
+sums and gradients, on the device (kernels/cpu/regression.py's)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["huber", "scaled_difference", "smooth_l1", "squared_error_sum"]
+__all__ = ["error_gradient", "error_sum", "huber", "smooth_l1"]
 
 
 def _run(d, edge, scale, slope, offset):
@@ -23,13 +23,16 @@ def huber(d, delta):
     return _run(d, delta, 0.5, delta, 0.5 * delta * delta)
 
 
-def squared_error_sum(x, t):
-    """sum((x - t)^2) with NumPy's result type (broadcasting as NumPy's)."""
+def error_sum(x, t, squared):
+    """sum((x - t)^2) if squared else sum(|x - t|), with NumPy's result type (broadcasting as NumPy's)."""
     d = x - t
-    return (d * d).sum()
+    return (d * d).sum() if squared else abs(d).sum()
 
 
-def scaled_difference(x, t, c):
-    """c * (x - t), c a number or a 0-d array (cast to the result's dtype), broadcasting as NumPy's."""
+def error_gradient(x, t, c, squared):
+    """c (x - t) if squared else c sign(x - t) (sign 0 at 0 and NaN, as PyTorch's l1_loss gradient); c a
+    number or a 0-d array, cast to the result's dtype; broadcasting as NumPy's."""
     d = x - t
+    if not squared:
+        d = (d > 0).astype(d.dtype) - (d < 0)
     return d * xp.asarray(c, dtype=d.dtype)  # (a 0-d device array stays on the device)

@@ -49,7 +49,8 @@ def test_everything_else_is_numpys_operator(monkeypatch, op):
     calls = _spy(monkeypatch, ("_add", "_sub", "_mul", "_div") + NUMBER_LOOPS)
     rng = np.random.default_rng(41)
     x = rng.standard_normal((8, 64)).astype(np.float32)
-    cases = [(x, x[:1]), (x, np.float64(2.5)), (np.float64(2.5), x), (x, x.astype(np.float64)),
+    cases = [(x, x[:1]), (x, np.float64(2.5)), (np.float64(2.5), x), (x, np.array(2.5)), (np.array(2.5), x),
+             (x, x.astype(np.float64)),
              (x.astype(np.int64), x.astype(np.int64) + 1), (x.astype(np.int64), 3), (x, True),
              (x.T, x.T), (x[:, ::2], x[:, ::2]), (x[:, ::2], 2.5), (x[:1, :8], x[:1, :8]), (x[:1, :8], 2.5)]
     monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 64)  # the last case has 8 elements
@@ -73,7 +74,7 @@ def test_array_and_number_equal_numpy_bit_for_bit(monkeypatch, op, dtype):
     a.flat[:6] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1.0]
     monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
     calls = _spy(monkeypatch, NUMBER_LOOPS)
-    numbers = [0.1, -3, 0.0, -0.0, np.inf, 1e-40]
+    numbers = [0.1, -3, 0.0, -0.0, np.inf, 1e-40, np.array(0.7, dtype=dtype)]  # a 0-d array of the dtype
     for number in numbers:
         for left, right in ((a, number), (number, a)):
             with np.errstate(all="ignore"):

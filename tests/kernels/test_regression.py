@@ -52,44 +52,65 @@ def test_cpu_layouts_and_both_thread_counts(monkeypatch):
     assert kernels.cuda.smooth_l1.__doc__ == kernels.cpu.smooth_l1.__doc__
 
 
+@pytest.mark.parametrize("squared", [True, False])
 @pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
-def test_squared_error_sum_and_scaled_difference(K):
-    """sum((x - t)^2) within 1 float32 ulp of the exact sum (the CPU loop for large same-shape float32
-    arrays), c * (x - t) exact to rounding; broadcasting and float64 as NumPy's."""
+def test_error_sum_and_gradient(K, squared):
+    """sum((x - t)^2) or sum(|x - t|) within 1 float32 ulp of the exact sum (the CPU loop for large
+    same-shape float32 arrays); c (x - t) exact to rounding, c sign(x - t) exact (0 at 0 and NaN, as
+    PyTorch's l1_loss gradient); broadcasting, views and float64 as NumPy's."""
     rng = np.random.default_rng(12)
     x, t = (rng.standard_normal((300, 200)).astype(np.float32) for _ in range(2))
-    exact = ((x.astype(np.float64) - t) ** 2).sum()
-    total = _host(K, K.squared_error_sum(K.xp.asarray(x), K.xp.asarray(t)))
-    assert total.dtype == np.float32 and total.shape == ()
-    assert abs(float(total) - exact) <= np.spacing(np.float32(exact)) * (1 if K is kernels.cpu else 64)
+    x[0, :3], t[0, :3] = [np.nan, 1.0, -0.0], [0.0, 1.0, 0.0]
+    d = x.astype(np.float64) - t
+    error = d * d if squared else np.abs(d)
     c = np.float32(2 / 3)
-    got = _host(K, K.scaled_difference(K.xp.asarray(x), K.xp.asarray(t), K.xp.asarray(c)))
+    want_gradient = c * (d if squared else np.where(d > 0, 1, np.where(d < 0, -1, 0)))
+    total = _host(K, K.error_sum(K.xp.asarray(x), K.xp.asarray(t), squared))
+    assert total.dtype == np.float32 and total.shape == () and np.isnan(total)
+    x[0, 0] = 0.0
+    exact = error[1:].sum() + error[0, 1:].sum()
+    total = _host(K, K.error_sum(K.xp.asarray(x), K.xp.asarray(t), squared))
+    assert abs(float(total) - exact) <= np.spacing(np.float32(exact)) * (1 if K is kernels.cpu else 64)
+    x[0, 0] = np.nan
+    got = _host(K, K.error_gradient(K.xp.asarray(x), K.xp.asarray(t), K.xp.asarray(c), squared))
     assert got.dtype == np.float32
-    np.testing.assert_allclose(got, c * (x.astype(np.float64) - t), rtol=2e-7, atol=1e-7)
-    for a, b in ((x, t[:1]), (x.astype(np.float64), t.astype(np.float64)), (x[:, ::2], t[:, ::2])):
+    np.testing.assert_allclose(got[1:], want_gradient[1:], rtol=2e-7, atol=1e-7)
+    assert (np.isnan(got[0, 0]) if squared else got[0, 0] == 0) and got[0, 1] == 0 and got[0, 2] == 0
+    x64, t64 = x[1:].astype(np.float64), t[1:].astype(np.float64)
+    for a, b in ((x[1:], t[1:2]), (x64, t64), (x[1:, ::2], t[1:, ::2])):
         d, a, b = a - b, K.xp.asarray(a), K.xp.asarray(b)
-        np.testing.assert_allclose(_host(K, K.squared_error_sum(a, b)), (d * d).sum(), rtol=1e-6)
-        np.testing.assert_allclose(_host(K, K.scaled_difference(a, b, 0.5)), 0.5 * d, rtol=1e-7)
+        error = d * d if squared else np.abs(d)
+        np.testing.assert_allclose(_host(K, K.error_sum(a, b, squared)), error.sum(), rtol=1e-6)
+        np.testing.assert_allclose(_host(K, K.error_gradient(a, b, 0.5, squared)),
+                                   0.5 * (d if squared else np.sign(d)), rtol=1e-7)
 
 
-def test_mse_loss_takes_the_fused_passes(monkeypatch):
-    """gpunet's mse_loss (mean and sum) on a large float32 tensor runs the one-pass sum and gradient (serial
-    and two-thread loops alike), with the float64 values."""
+@pytest.mark.parametrize("kind", ["mse_loss", "l1_loss"])
+def test_mse_and_l1_losses_take_the_fused_passes(monkeypatch, kind):
+    """gpunet's mse_loss and l1_loss (mean and sum) on a large float32 tensor run the one-pass sum and
+    gradient (serial and two-thread loops alike), with the float64 values; 'none' gives the same gradient."""
     import gpunet
     from kernels.cpu import _serial, regression
     calls = []
-    for name in ("_squared_error_blocks", "_scaled_difference"):
+    for name in ("_error_blocks", "_error_gradient"):
         loop = getattr(regression, name)
         monkeypatch.setattr(regression, name, lambda *a, _f=loop, _n=name: calls.append(_n) or _f(*a))
     rng = np.random.default_rng(13)
     x_np, t_np = (rng.standard_normal((64, 1024)).astype(np.float32) for _ in range(2))
     d = x_np.astype(np.float64) - t_np
+    error, derivative = (d * d, 2 * d) if kind == "mse_loss" else (np.abs(d), np.sign(d))
+    loss_fn = getattr(gpunet.nn.functional, kind)
     for limit in (1 << 40, 0):
         monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", limit)
-        for reduction, scale in (("mean", 1 / d.size), ("sum", 1.0)):
+        for reduction, scale in (("mean", 1 / d.size), ("sum", 1.0), ("none", 1.0)):
             x = gpunet.tensor(x_np, requires_grad=True)
-            loss = gpunet.nn.functional.mse_loss(x, gpunet.tensor(t_np), reduction=reduction)
-            loss.backward()
-            np.testing.assert_allclose(loss.item(), (d * d).sum() * scale, rtol=1e-6)
-            np.testing.assert_allclose(x.grad.numpy(), 2 * d * scale, rtol=1e-6, atol=1e-12)
-    assert calls == ["_squared_error_blocks", "_scaled_difference"] * 4
+            loss = loss_fn(x, gpunet.tensor(t_np), reduction=reduction)
+            loss.backward(gpunet.ones(loss.shape))
+            want = error.sum() * scale if loss.ndim == 0 else error
+            np.testing.assert_allclose(loss.detach().numpy(), want, rtol=1e-6)
+            np.testing.assert_allclose(x.grad.numpy(), derivative * scale, rtol=1e-6, atol=1e-12)
+    # mse: the sum in forward, 2 (x - t) g in backward; l1: sign(x - t) and the sum in forward (backward
+    # multiplies the saved sign by g / n: kernels.cpu.mul)
+    reduced = ["_error_blocks", "_error_gradient"]
+    reduced = reduced if kind == "mse_loss" else reduced[::-1]
+    assert calls == (reduced * 2 + ["_error_gradient"]) * 2
