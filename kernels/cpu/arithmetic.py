@@ -91,16 +91,12 @@ _default_from = []  # the default PARALLEL_FROM, once known (looking it up costs
 
 
 def _parallel_from():
-    if PARALLEL_FROM is not None:
-        return PARALLEL_FROM
     if not _default_from:
         _default_from.append(serial_below(1 << 20, 1 << 17))
     return _default_from[0]
 
 
-def _loopable(a, limit):
-    return (type(a) is np.ndarray and a.size >= limit and a.dtype in (np.float32, np.float64)
-            and a.flags.c_contiguous)
+_FLOATS = (np.float32, np.float64)
 
 
 def _binary(loop_name, numpy_op, number_loops, doc):
@@ -108,11 +104,13 @@ def _binary(loop_name, numpy_op, number_loops, doc):
     same-shape, same-dtype, C-contiguous float arrays of at least PARALLEL_FROM elements, and
     number_loops = (array op number, number op array) (global names; a number is a Python int or float,
     or a 0-d array of the array's dtype, such as a loss gradient g / n) for such an array with a number;
-    numpy_op otherwise. One Python call per op, the cheap size test
-    first: most calls are on small arrays, where this adds to the per-op overhead."""
+    numpy_op otherwise."""
     def op(a, b):
-        limit = _parallel_from()
-        if _loopable(a, limit):
+        limit = PARALLEL_FROM
+        if limit is None:
+            limit = _default_from[0] if _default_from else _parallel_from()
+        # the cheap tests first, inline: most calls are on small arrays, where this adds to the per-op cost
+        if type(a) is np.ndarray and a.size >= limit and a.dtype in _FLOATS and a.flags.c_contiguous:
             if type(b) is np.ndarray:
                 if a.shape == b.shape and a.dtype == b.dtype and b.flags.c_contiguous:
                     return _run(loop_name, a, b)
@@ -120,8 +118,9 @@ def _binary(loop_name, numpy_op, number_loops, doc):
                     return _run(number_loops[0], a, b[()])
             elif type(b) is float or type(b) is int:
                 return _run(number_loops[0], a, a.dtype.type(b))
-        elif _loopable(b, limit) and (type(a) is float or type(a) is int
-                                      or type(a) is np.ndarray and a.ndim == 0 and a.dtype == b.dtype):
+        elif (type(b) is np.ndarray and b.size >= limit and b.dtype in _FLOATS and b.flags.c_contiguous
+              and (type(a) is float or type(a) is int
+                   or type(a) is np.ndarray and a.ndim == 0 and a.dtype == b.dtype)):
             return _run(number_loops[1], b, b.dtype.type(a))
         return numpy_op(a, b)
 
@@ -150,7 +149,8 @@ div = _binary("_div", operator.truediv, ("_div_number", "_number_div"),
 
 def neg(a):
     """-a with NumPy's rules."""
-    if not _loopable(a, _parallel_from()):
+    limit = PARALLEL_FROM if PARALLEL_FROM is not None else _parallel_from()
+    if not (type(a) is np.ndarray and a.size >= limit and a.dtype in _FLOATS and a.flags.c_contiguous):
         return -a
     out = np.empty_like(a)
     _neg(a.reshape(-1), out.reshape(-1))
