@@ -57,7 +57,7 @@ def _reduced_axis(x, axis):
 
 def _reduce(x, axis, keepdims, dtype, is_mean):
     kind = None
-    if (type(x) is np.ndarray and x.dtype == np.float32 and x.size >= LOOP_FROM and x.flags.c_contiguous
+    if (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
             and (dtype is None or dtype == np.float32) and x.shape[-1] > 0):
         kind = _reduced_axis(x, axis)
     if kind is None:
@@ -79,9 +79,13 @@ def _reduce(x, axis, keepdims, dtype, is_mean):
 
 def sum(x, axis=None, keepdims=False, dtype=None):
     """x.sum(axis, keepdims=keepdims, dtype=dtype) with NumPy's result type and shape."""
+    if x.size < LOOP_FROM:  # most calls: NumPy's, at the cost of one test
+        return x.sum(axis=axis, keepdims=keepdims, dtype=dtype)
     return _reduce(x, axis, keepdims, dtype, False)
 
 
 def mean(x, axis=None, keepdims=False):
     """x.mean(axis, keepdims=keepdims) with NumPy's result type and shape."""
+    if x.size < LOOP_FROM:
+        return x.mean(axis=axis, keepdims=keepdims)
     return _reduce(x, axis, keepdims, None, True)
