@@ -14,8 +14,8 @@ from gpunet.ops._util import unbroadcast_tensor as unbroadcast_t
 
 
 def _reduce(K, loss, reduction):
-    """The elementwise loss reduced as asked: K.sum (kernels/cpu/reduce.py: large float32 losses on the
-    threads, summed in float64)."""
+    """The elementwise loss reduced as asked, through K.sum (kernels/cpu/reduce.py: large float32 losses
+    on the threads)."""
     if reduction == "none":
         return loss
     if reduction == "sum":

@@ -1,6 +1,6 @@
-"""ReLU, sigmoid, SiLU, ELU, leaky ReLU and the hard activations on the CPU: one Numba pass each, over two
-threads from 2**17 elements (2**15 for those with an exp, which costs more; kernels/cpu/_serial.py's
-``by_size``).
+"""ReLU, sigmoid, SiLU, ELU, leaky ReLU, the hard activations and clamp on the CPU: one Numba pass each,
+over two threads from 2**17 elements (2**15 for those with an exp, which costs more;
+kernels/cpu/_serial.py's ``by_size``).
 
 NumPy's ``maximum(x, 0)`` propagates NaN through a slow path and ``g * (out > 0)`` makes two passes and a
 mask; on a 301,056-element float32 tensor (LeNet's first ReLU) they measured 0.12 and 0.10 ms against
@@ -26,6 +26,11 @@ ELU (with selu's and celu's constants), scale * x for x > 0 else alpha * scale *
 one pass in float32 with kernels.cpu._exp's vexpm1 (within 1 ulp of expm1) and its backward one pass from
 the input (vexp); float64 keeps NumPy's expm1 and exp (vexp's and vexpm1's float64 polynomials do not
 vectorise: a scalar loop, slower than NumPy).
+
+clamp with number bounds is hardtanh's loop (max, then min: NaN kept, the upper bound where min > max, as
+PyTorch's), one pass instead of NumPy's maximum and minimum (65,536 float32 elements: 0.071 against
+PyTorch's 0.018 ms before, 0.030 against 0.024 after); its gradient passes where min <= x <= max (at the
+bounds too, not at NaN).
 """
 import numpy as np
 from numba import prange

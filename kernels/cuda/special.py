@@ -42,11 +42,11 @@ def _sigmoid_2z(x):
 
 
 def gelu_tanh(x):
-    """GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), one pass."""
+    """GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
     return x * _sigmoid_2z(x)
 
 
 def gelu_tanh_backward(grad_output, x):
-    """The tanh approximation's input gradient from its input, one pass."""
+    """The tanh approximation's input gradient from its input."""
     s = _sigmoid_2z(x)
     return grad_output * (s - x * s * (1 - s) * _GELU_TANH_K * (1 + 3 * 0.044715 * (x * x)))
