@@ -315,17 +315,20 @@ def hardswish_backward(grad_output, x):
     return _gradient(_hardswish_backward, grad_output, x, 3, 0.5, 0)
 
 
+CLAMP_LOOP_FROM = 1 << 13  # elements; below, NumPy's maximum and minimum cost less than the forward loop
+
+
 def _number_bounds(x, lo, hi):
-    """Whether clamp(x, lo, hi) can run the loop: a float32/float64 array and bounds that are numbers."""
-    return x.dtype in (np.float32, np.float64) and all(
-        b is None or isinstance(b, (int, float)) and not isinstance(b, bool) for b in (lo, hi))
+    """Whether clamp's loops can run: a float32/float64 array and bounds that are None or Python numbers."""
+    return (x.dtype in (np.float32, np.float64) and (lo is None or type(lo) is float or type(lo) is int)
+            and (hi is None or type(hi) is float or type(hi) is int))
 
 
 def clamp(x, min_val, max_val):
     """x clamped to [min_val, max_val] with NumPy's type rules (either bound may be None, a number or an
-    array that broadcasts), NaN kept, max_val where min_val > max_val. One pass for a float array and number
-    bounds; NumPy's maximum and minimum otherwise."""
-    if not _number_bounds(x, min_val, max_val):
+    array that broadcasts), NaN kept, max_val where min_val > max_val. One pass for a large float array and
+    number bounds; NumPy's maximum and minimum otherwise."""
+    if x.size < CLAMP_LOOP_FROM or not _number_bounds(x, min_val, max_val):
         out = x if min_val is None else np.maximum(x, min_val)
         out = out if max_val is None else np.minimum(out, max_val)
         return x.copy() if out is x else out

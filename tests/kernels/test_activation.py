@@ -252,6 +252,7 @@ def test_clamp_bounds_none_crossed_and_arrays(K, monkeypatch):
     maximum / minimum and their broadcasting), integers; the loop runs for a float array and number bounds."""
     from kernels.cpu import _serial
     monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", 0)  # the two-thread loop on these small arrays
+    monkeypatch.setattr(kernels.cpu.activation, "CLAMP_LOOP_FROM", 0)
     x = np.array([-3.0, -1.0, 0.5, 2.0, np.nan, np.inf, -np.inf], dtype=np.float32)
     g = np.arange(1, 8, dtype=np.float32)
     a, ga = K.xp.asarray(x), K.xp.asarray(g)
