@@ -49,8 +49,8 @@ def _div(a, b, out):
         out[i] = a[i] / b[i]
 
 
-# an array and a Python number (the number cast to the array's dtype first, as NumPy does): a - s is
-# a + (-s) and s - a is -(a - s) bit for bit in IEEE arithmetic, but s / a needs its own loop
+# an array and a Python number (the number cast to the array's dtype first, as NumPy does); a - s runs
+# as a + (-s), the same bits in IEEE arithmetic (_sub_number below)
 @njit(parallel=True, cache=True)
 def _add_number(a, s, out):
     for i in prange(a.size):
