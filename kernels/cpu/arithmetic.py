@@ -149,7 +149,9 @@ div = _binary("_div", operator.truediv, ("_div_number", "_number_div"),
 
 def neg(a):
     """-a with NumPy's rules."""
-    limit = PARALLEL_FROM if PARALLEL_FROM is not None else _parallel_from()
+    limit = PARALLEL_FROM
+    if limit is None:
+        limit = _default_from[0] if _default_from else _parallel_from()
     if not (type(a) is np.ndarray and a.size >= limit and a.dtype in _FLOATS and a.flags.c_contiguous):
         return -a
     out = np.empty_like(a)
