@@ -44,12 +44,12 @@ class Abs(Op):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return _xp(ctx).abs(a)  # the builtin abs is shadowed by this module's abs
+        return ctx.device.K.abs(a)
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * _xp(ctx).sign(a)
+        return ctx.device.K.mul(g, _xp(ctx).sign(a))
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -69,7 +69,7 @@ class Exp(Op):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * out
+        return ctx.device.K.mul(g, out)
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -108,7 +108,7 @@ class Log(Op):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g / a
+        return ctx.device.K.div(g, a)
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -178,14 +178,15 @@ class Sqrt(Op):
 
     @staticmethod
     def forward(ctx, a):
-        out = _xp(ctx).sqrt(a)
+        out = ctx.device.K.sqrt(a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g / (2 * out)
+        K = ctx.device.K
+        return K.div(g, K.mul(out, 2))
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -198,7 +199,7 @@ class Rsqrt(Op):
 
     @staticmethod
     def forward(ctx, a):
-        out = 1 / _xp(ctx).sqrt(a)
+        out = ctx.device.K.rsqrt(a)
         ctx.save_for_backward(out)
         return out
 

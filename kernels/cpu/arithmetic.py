@@ -1,18 +1,24 @@
-"""add, sub, mul and div of two same-shape float arrays, or of such an array and a Python number, and neg
-of a float array, on all of Numba's threads (NumPy for the rest).
+"""add, sub, mul, div, maximum and minimum of two same-shape float arrays (the first four also of such an
+array and a Python number), and neg, abs, sqrt and rsqrt of a float array, on all of Numba's threads
+(NumPy for the rest).
 
-NumPy runs a binary ufunc on one thread, and on arrays past the L2 cache one core's bandwidth bounds it.
+NumPy runs a ufunc on one thread, and on arrays past the L2 cache one core's bandwidth bounds it.
 Measured on an Intel Xeon (2 vCPUs, float32, NumPy against this file's loop on two threads): 65,536
 elements 19.1 -> 9.0 us, 301,056 (LeNet's first activation) 136 -> 42 us, 2**21 (the ResNet-style
 block's residual add) 1,155 -> 528 us; at 8,192 NumPy's call is cheaper (2.8 against 3.2 us). Yet with
 another library's threads busy on the other vCPU (PyTorch's, spinning after its own call, in
 examples/benchmark_elementwise.py's interleaved rounds) a 65,536-element add took 0.046 ms threaded
 against NumPy's 0.021, so ``PARALLEL_FROM`` is the other elementwise loops' 2**17 (kernels/cpu/_serial.py).
-Each element is one IEEE operation either way, so the results are NumPy's bit for bit (a number is cast
-to the array's dtype first, as NumPy casts a Python number; a 0-d array of the array's dtype is that
-dtype's number already); anything else (broadcasting, mixed or integer dtypes, non-contiguous arrays,
-NumPy scalars, 0-d arrays of another dtype) is NumPy's operator unchanged.
+Each element is one correctly rounded IEEE operation either way (rsqrt: two, as NumPy's 1 / sqrt(a)), so
+the results are NumPy's bit for bit, signed zeros included (maximum and minimum give b where a == b, as
+NumPy and PyTorch do; a NaN in either gives NaN, its payload not necessarily NumPy's); a number is cast to
+the array's dtype first, as NumPy casts a Python number, and a 0-d array of the array's dtype (or one
+broadcast to the array's shape) is that dtype's number already. Anything else (other broadcasting, mixed
+or integer dtypes, non-contiguous arrays, NumPy scalars, 0-d arrays of another dtype, a number with maximum
+or minimum) is NumPy's unchanged. The loops set no NumPy error flags: sqrt(-1) is NaN without NumPy's
+RuntimeWarning, as in PyTorch.
 """
+import math
 import operator
 
 import numpy as np
@@ -20,7 +26,7 @@ from numba import njit, prange
 
 from kernels.cpu._serial import serial_below
 
-__all__ = ["add", "div", "mul", "neg", "sub"]
+__all__ = ["abs", "add", "div", "maximum", "minimum", "mul", "neg", "rsqrt", "sqrt", "sub"]
 
 PARALLEL_FROM = None  # elements; None: 2**20 under Numba's workqueue layer (~100 us to wake), 2**17 else
 
@@ -82,9 +88,44 @@ def _number_div(a, s, out):
 
 
 @njit(parallel=True, cache=True)
+def _maximum(a, b, out):
+    for i in prange(a.size):
+        x = a[i]
+        y = b[i]
+        out[i] = x if x > y or x != x else y
+
+
+@njit(parallel=True, cache=True)
+def _minimum(a, b, out):
+    for i in prange(a.size):
+        x = a[i]
+        y = b[i]
+        out[i] = x if x < y or x != x else y
+
+
+@njit(parallel=True, cache=True)
 def _neg(a, out):
     for i in prange(a.size):
         out[i] = -a[i]
+
+
+@njit(parallel=True, cache=True)
+def _abs(a, out):
+    for i in prange(a.size):
+        out[i] = np.abs(a[i])  # not abs(): this module's abs is the public function below
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _sqrt(a, out):
+    for i in prange(a.size):
+        out[i] = math.sqrt(a[i])
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _rsqrt(a, out):
+    one = out.dtype.type(1)
+    for i in prange(a.size):
+        out[i] = one / math.sqrt(a[i])
 
 
 _default_from = []  # the default PARALLEL_FROM, once known (looking it up costs a call on every op)
@@ -103,8 +144,8 @@ def _binary(loop_name, numpy_op, number_loops, doc):
     """The public function: the threaded pass (this module's global `loop_name`, looked up when used) for
     same-shape, same-dtype, C-contiguous float arrays of at least PARALLEL_FROM elements, and
     number_loops = (array op number, number op array) (global names; a number is a Python int or float,
-    or a 0-d array of the array's dtype, such as a loss gradient g / n) for such an array with a number;
-    numpy_op otherwise."""
+    or an array of the array's dtype that holds one number (_is_number), such as a loss gradient g / n;
+    None: NumPy's) for such an array with a number; numpy_op otherwise."""
     def op(a, b):
         limit = PARALLEL_FROM
         if limit is None:
@@ -114,19 +155,27 @@ def _binary(loop_name, numpy_op, number_loops, doc):
             if type(b) is np.ndarray:
                 if a.shape == b.shape and a.dtype == b.dtype and b.flags.c_contiguous:
                     return _run(loop_name, a, b)
-                if b.ndim == 0 and b.dtype == a.dtype:
-                    return _run(number_loops[0], a, b[()])
-            elif type(b) is float or type(b) is int:
+                if number_loops and b.dtype == a.dtype and _is_number(b, a.shape):
+                    return _run(number_loops[0], a, b.flat[0])
+            elif (type(b) is float or type(b) is int) and number_loops:
                 return _run(number_loops[0], a, a.dtype.type(b))
-        elif (type(b) is np.ndarray and b.size >= limit and b.dtype in _FLOATS and b.flags.c_contiguous
-              and (type(a) is float or type(a) is int
-                   or type(a) is np.ndarray and a.ndim == 0 and a.dtype == b.dtype)):
-            return _run(number_loops[1], b, b.dtype.type(a))
+        elif (number_loops and type(b) is np.ndarray and b.size >= limit and b.dtype in _FLOATS
+              and b.flags.c_contiguous):
+            if type(a) is float or type(a) is int:
+                return _run(number_loops[1], b, b.dtype.type(a))
+            if type(a) is np.ndarray and a.dtype == b.dtype and _is_number(a, b.shape):
+                return _run(number_loops[1], b, a.flat[0])
         return numpy_op(a, b)
 
     op.__name__ = op.__qualname__ = loop_name.lstrip("_")
     op.__doc__ = doc
     return op
+
+
+def _is_number(x, shape):
+    """Whether the array x is one number as an operand with an array of `shape`: 0-d, or that shape
+    broadcast from one element (all strides 0, as a sum's or a mean's gradient reaches the op before)."""
+    return x.ndim == 0 or x.shape == shape and not any(x.strides)
 
 
 def _run(loop_name, a, b):
@@ -147,13 +196,29 @@ div = _binary("_div", operator.truediv, ("_div_number", "_number_div"),
               "a / b with NumPy's rules (true division).")
 
 
-def neg(a):
-    """-a with NumPy's rules."""
-    limit = PARALLEL_FROM
-    if limit is None:
-        limit = _default_from[0] if _default_from else _parallel_from()
-    if not (type(a) is np.ndarray and a.size >= limit and a.dtype in _FLOATS and a.flags.c_contiguous):
-        return -a
-    out = np.empty_like(a)
-    _neg(a.reshape(-1), out.reshape(-1))
-    return out
+maximum = _binary("_maximum", np.maximum, None, "np.maximum(a, b): NaN where either is NaN.")
+minimum = _binary("_minimum", np.minimum, None, "np.minimum(a, b): NaN where either is NaN.")
+
+
+def _unary(loop_name, numpy_fn, doc):
+    """The public function: the threaded pass (global `loop_name`) for a C-contiguous float array of at
+    least PARALLEL_FROM elements, numpy_fn otherwise."""
+    def op(a):
+        limit = PARALLEL_FROM
+        if limit is None:
+            limit = _default_from[0] if _default_from else _parallel_from()
+        if not (type(a) is np.ndarray and a.size >= limit and a.dtype in _FLOATS and a.flags.c_contiguous):
+            return numpy_fn(a)
+        out = np.empty_like(a)
+        globals()[loop_name](a.reshape(-1), out.reshape(-1))
+        return out
+
+    op.__name__ = op.__qualname__ = loop_name.lstrip("_")
+    op.__doc__ = doc
+    return op
+
+
+neg = _unary("_neg", operator.neg, "-a with NumPy's rules.")
+abs = _unary("_abs", np.abs, "np.abs(a).")  # noqa: A001 (the op's name, as np.abs and torch.abs)
+sqrt = _unary("_sqrt", np.sqrt, "np.sqrt(a).")
+rsqrt = _unary("_rsqrt", lambda a: 1 / np.sqrt(a), "1 / np.sqrt(a), NumPy's bits.")

@@ -1,6 +1,8 @@
-"""add, sub, mul, div and neg on the device: CuPy's operators (one elementwise kernel each, all threads)."""
+"""add, sub, mul, div, maximum, minimum, neg, abs, sqrt and rsqrt on the device: CuPy's operators and ufuncs
+(one elementwise kernel each, all threads)."""
+from kernels.cuda._launch import xp
 
-__all__ = ["add", "div", "mul", "neg", "sub"]
+__all__ = ["abs", "add", "div", "maximum", "minimum", "mul", "neg", "rsqrt", "sqrt", "sub"]
 
 
 def add(a, b):
@@ -26,3 +28,28 @@ def div(a, b):
 def neg(a):
     """-a with CuPy's (NumPy's) rules."""
     return -a
+
+
+def maximum(a, b):
+    """xp.maximum(a, b): NaN where either is NaN."""
+    return xp.maximum(a, b)
+
+
+def minimum(a, b):
+    """xp.minimum(a, b): NaN where either is NaN."""
+    return xp.minimum(a, b)
+
+
+def abs(a):  # noqa: A001 (the op's name, as cupy.abs and torch.abs)
+    """xp.abs(a)."""
+    return xp.abs(a)
+
+
+def sqrt(a):
+    """xp.sqrt(a)."""
+    return xp.sqrt(a)
+
+
+def rsqrt(a):
+    """1 / xp.sqrt(a)."""
+    return 1 / xp.sqrt(a)

@@ -1,6 +1,6 @@
-"""kernels.cpu's add, sub, mul and div (kernels/cpu/arithmetic.py): NumPy's results bit for bit, on the
-threaded loops for same-shape float arrays and for such an array with a Python number, NumPy's operator for
-everything else."""
+"""kernels.cpu's add, sub, mul, div, maximum, minimum, neg, abs, sqrt and rsqrt (kernels/cpu/arithmetic.py):
+NumPy's results bit for bit, on the threaded loops for same-shape float arrays and for such an array with a
+Python number, NumPy's operator for everything else."""
 import numpy as np
 import pytest
 
@@ -49,7 +49,8 @@ def test_everything_else_is_numpys_operator(monkeypatch, op):
     calls = _spy(monkeypatch, ("_add", "_sub", "_mul", "_div") + NUMBER_LOOPS)
     rng = np.random.default_rng(41)
     x = rng.standard_normal((8, 64)).astype(np.float32)
-    cases = [(x, x[:1]), (x, np.float64(2.5)), (np.float64(2.5), x), (x, np.array(2.5)), (np.array(2.5), x),
+    one_row = np.broadcast_to(x[:1], x.shape)  # strides 0 along one axis only: not one number
+    cases = [(x, x[:1]), (x, one_row), (one_row, x), (x, np.float64(2.5)), (np.float64(2.5), x), (x, np.array(2.5)), (np.array(2.5), x),
              (x, x.astype(np.float64)),
              (x.astype(np.int64), x.astype(np.int64) + 1), (x.astype(np.int64), 3), (x, True),
              (x.T, x.T), (x[:, ::2], x[:, ::2]), (x[:, ::2], 2.5), (x[:1, :8], x[:1, :8]), (x[:1, :8], 2.5)]
@@ -74,7 +75,9 @@ def test_array_and_number_equal_numpy_bit_for_bit(monkeypatch, op, dtype):
     a.flat[:6] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1.0]
     monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
     calls = _spy(monkeypatch, NUMBER_LOOPS)
-    numbers = [0.1, -3, 0.0, -0.0, np.inf, 1e-40, np.array(0.7, dtype=dtype)]  # a 0-d array of the dtype
+    # a 0-d array of the dtype, and one broadcast to a's shape (a sum's gradient)
+    numbers = [0.1, -3, 0.0, -0.0, np.inf, 1e-40, np.array(0.7, dtype=dtype),
+               np.broadcast_to(np.array(-2.5, dtype), a.shape)]
     for number in numbers:
         for left, right in ((a, number), (number, a)):
             with np.errstate(all="ignore"):
@@ -121,3 +124,74 @@ def test_neg_equals_numpy_bit_for_bit(monkeypatch):
     (a - b).backward(gpunet.full((4, 512), 2.0))
     np.testing.assert_array_equal(b.grad.numpy(), np.full((4, 512), -2.0, np.float32))
     assert (-a).detach().numpy()[0, 0] == -1 and len(calls) == 4
+
+
+def _bits_equal(got, want):
+    """The same bits, except that a NaN may be any NaN (NumPy's own payloads vary with its SIMD paths)."""
+    nan = np.isnan(want)
+    return (np.array_equal(np.isnan(got), nan)
+            and np.array_equal(got[~nan].view(np.uint8), want[~nan].view(np.uint8)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_equal_numpy_bit_for_bit(monkeypatch, op, dtype):
+    """Large same-shape arrays take the loop: NaN where either is NaN, b where a == b (so maximum(0, -0)
+    is -0, as NumPy and PyTorch give); numbers, broadcasting and integers stay NumPy's."""
+    rng = np.random.default_rng(44)
+    a = rng.standard_normal((3, 1024)).astype(dtype)
+    b = rng.standard_normal((3, 1024)).astype(dtype)
+    a.flat[:9] = [0.0, -0.0, np.nan, 1.0, np.nan, np.inf, -np.inf, 2.0, -0.0]
+    b.flat[:9] = [-0.0, 0.0, 1.0, np.nan, -np.nan, 1.0, -np.inf, 2.0, -0.0]
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
+    calls = _spy(monkeypatch, ("_maximum", "_minimum"))
+    got, want = getattr(KC, op)(a, b), getattr(np, op)(a, b)
+    assert calls == [a.size] and got.dtype == dtype and got.shape == a.shape
+    assert _bits_equal(got, want)
+    assert np.signbit(got.flat[0]) and not np.signbit(got.flat[1])  # b's zero
+    for x, y in ((a, 0.5), (0.5, a), (a, np.array(0.5, dtype)), (a, a[:1]), (np.arange(3072), 1)):
+        got, want = getattr(KC, op)(x, y), getattr(np, op)(x, y)
+        assert got.dtype == want.dtype and _bits_equal(got, want)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["abs", "sqrt", "rsqrt"])
+def test_unary_loops_equal_numpy_bit_for_bit(monkeypatch, op, dtype):
+    """abs, sqrt and 1 / sqrt of a large float array on the loop: NumPy's bits (signed zeros, inf,
+    subnormal numbers; NaN for negative inputs); integers, views and small arrays are NumPy's."""
+    numpy_fn = {"abs": np.abs, "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x)}[op]
+    rng = np.random.default_rng(45)
+    a = (np.abs(rng.standard_normal((3, 1024))) * 10.0 ** rng.integers(-30, 30, (3, 1024))).astype(dtype)
+    a.flat[:8] = [0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, 1e-42, np.finfo(dtype).max]
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
+    calls = _spy(monkeypatch, ("_" + op,))
+    with np.errstate(all="ignore"):
+        want = numpy_fn(a)
+        got = getattr(KC, op)(a)
+        assert calls == [a.size] and got.dtype == dtype and got.shape == a.shape
+        assert _bits_equal(got, want)
+        for x in (np.arange(-5, 3000), a[:, ::2], a[:1, :8]):
+            got, want = getattr(KC, op)(x), numpy_fn(x)
+            assert got.dtype == want.dtype and _bits_equal(got, want)
+    assert len(calls) == 1
+
+
+def test_unary_and_power_ops_route_here(monkeypatch):
+    """gpunet's abs, sqrt, rsqrt, maximum, minimum, x ** 2 and x ** 3 (and exp's and log's backward) call
+    these loops, and the gradients are the analytic ones."""
+    import gpunet
+
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 16)
+    loops = ("_abs", "_sqrt", "_rsqrt", "_maximum", "_minimum", "_mul", "_mul_number", "_number_div")
+    calls = _spy(monkeypatch, loops)
+    x = (gpunet.rand(4, 32, dtype=gpunet.float64) + 0.5).requires_grad_()
+    y = gpunet.randn(4, 32, dtype=gpunet.float64, requires_grad=True)
+    terms = [x.sqrt(), x.rsqrt(), y.abs(), gpunet.maximum(x, y), gpunet.minimum(x, y), y ** 2, y ** 3,
+             x.exp(), x.log()]
+    sum(t.sum() for t in terms).backward()  # each backward gets a broadcast 1: one number
+    X, Y = x.detach().numpy(), y.detach().numpy()
+    np.testing.assert_allclose(x.grad.numpy(), 0.5 / np.sqrt(X) - 0.5 * X ** -1.5 + (X > Y) + (X < Y)
+                               + np.exp(X) + 1 / X)
+    np.testing.assert_allclose(y.grad.numpy(), np.sign(Y) + (Y > X) + (Y < X) + 2 * Y + 3 * Y * Y)
+    assert set(calls) == {128} and len(calls) >= 16
