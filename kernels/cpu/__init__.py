@@ -23,6 +23,7 @@ from kernels.cpu.activation import *  # noqa: F401,F403,E402
 from kernels.cpu.normalize import *  # noqa: F401,F403,E402
 from kernels.cpu.gemm import *  # noqa: F401,F403,E402
 from kernels.cpu.arithmetic import *  # noqa: F401,F403,E402
+from kernels.cpu.exp_log import *  # noqa: F401,F403,E402
 from kernels.cpu.recurrent import *  # noqa: F401,F403,E402
 from kernels.cpu.select import *  # noqa: F401,F403,E402
 from kernels.cpu.regression import *  # noqa: F401,F403,E402

@@ -20,15 +20,36 @@ the rounding errors small, and would let LLVM simplify x - (u - 1) to 0.
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
-
-from kernels.cpu._exp import _bits_of, _float_from_bits
+from numba.extending import intrinsic, overload
 
 __all__ = ["vlog1p"]
 
 _Q = (0.3333335518836975, -0.2500085234642029, 0.19999825954437256, -0.16621370613574982,
       0.14227114617824554, -0.13202103972434998, 0.1262032687664032, -0.07362867891788483)
+
+
+@intrinsic
+def _split(typingctx, u):
+    """(k, m) as float32s with u = 2**k m, m in [sqrt(1/2), sqrt(2)), for a positive normal float32 u (other
+    inputs give numbers the caller discards). Written in LLVM IR so that the integer work stays in 32-bit
+    lanes: Numba's typing widens int32 arithmetic to int64, which halves the vector width."""
+    if u != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        bits = builder.bitcast(args[0], i32)
+        mantissa = builder.and_(bits, ir.Constant(i32, 0x7FFFFF))
+        above_sqrt2 = builder.icmp_signed(">", mantissa, ir.Constant(i32, 0x3504F3))  # sqrt(2)'s mantissa
+        k = builder.sub(builder.lshr(bits, ir.Constant(i32, 23)), ir.Constant(i32, 127))
+        k = builder.add(k, builder.zext(above_sqrt2, i32))  # m > sqrt(2) is taken as m / 2
+        exponent = builder.select(above_sqrt2, ir.Constant(i32, 0x3F000000), ir.Constant(i32, 0x3F800000))
+        m = builder.bitcast(builder.or_(mantissa, exponent), ir.FloatType())
+        return context.make_tuple(builder, sig.return_type, (builder.sitofp(k, ir.FloatType()), m))
+
+    return types.UniTuple(types.float32, 2)(u), codegen
 
 
 def vlog1p(x):
@@ -37,15 +58,11 @@ def vlog1p(x):
 
 
 def _log1p32(x):
-    f32, i32 = np.float32, np.int32
+    f32 = np.float32
     one = f32(1.0)
     u = x + one
     c = x - (u - one) if abs(x) <= one else one - (u - x)  # 1 + x = u + c exactly
-    bits = _bits_of(u)
-    mantissa = bits & i32(0x7FFFFF)
-    above_sqrt2 = mantissa > i32(0x3504F3)  # sqrt(2)'s mantissa bits: m > sqrt(2) is taken as m / 2
-    k = (bits >> i32(23)) - i32(127) + (i32(1) if above_sqrt2 else i32(0))
-    m = _float_from_bits(mantissa | (i32(0x3F000000) if above_sqrt2 else i32(0x3F800000)), f32(0.0))
+    kf, m = _split(u)
     f = m - one
     q = f32(_Q[7])
     q = q * f + f32(_Q[6])
@@ -55,7 +72,6 @@ def _log1p32(x):
     q = q * f + f32(_Q[2])
     q = q * f + f32(_Q[1])
     q = q * f + f32(_Q[0])
-    kf = f32(k)
     tail = (f * f) * (f * q) + (kf * f32(-2.12194440e-4) + c / u)  # ln 2 = 0.693359375 - 2.12194440e-4
     v = kf * f32(0.693359375) + (f - (f32(0.5) * f * f - tail))
     v = x if x == f32(0.0) else v  # -0.0 kept

@@ -14,6 +14,7 @@ from kernels.cuda.activation import *  # noqa: F401,F403,E402
 from kernels.cuda.normalize import *  # noqa: F401,F403,E402
 from kernels.cuda.gemm import *  # noqa: F401,F403,E402
 from kernels.cuda.arithmetic import *  # noqa: F401,F403,E402
+from kernels.cuda.exp_log import *  # noqa: F401,F403,E402
 from kernels.cuda.recurrent import *  # noqa: F401,F403,E402
 from kernels.cuda.select import *  # noqa: F401,F403,E402
 from kernels.cuda.regression import *  # noqa: F401,F403,E402

@@ -6,6 +6,7 @@ import pytest
 
 import kernels.cpu as KC
 from kernels.cpu import arithmetic
+from tests.kernels.test_activation import _host, _tables
 
 OPS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
 
@@ -50,7 +51,8 @@ def test_everything_else_is_numpys_operator(monkeypatch, op):
     rng = np.random.default_rng(41)
     x = rng.standard_normal((8, 64)).astype(np.float32)
     one_row = np.broadcast_to(x[:1], x.shape)  # strides 0 along one axis only: not one number
-    cases = [(x, x[:1]), (x, one_row), (one_row, x), (x, np.float64(2.5)), (np.float64(2.5), x), (x, np.array(2.5)), (np.array(2.5), x),
+    cases = [(x, x[:1]), (x, one_row), (one_row, x),
+             (x, np.float64(2.5)), (np.float64(2.5), x), (x, np.array(2.5)), (np.array(2.5), x),
              (x, x.astype(np.float64)),
              (x.astype(np.int64), x.astype(np.int64) + 1), (x.astype(np.int64), 3), (x, True),
              (x.T, x.T), (x[:, ::2], x[:, ::2]), (x[:, ::2], 2.5), (x[:1, :8], x[:1, :8]), (x[:1, :8], 2.5)]
@@ -195,3 +197,15 @@ def test_unary_and_power_ops_route_here(monkeypatch):
                                + np.exp(X) + 1 / X)
     np.testing.assert_allclose(y.grad.numpy(), np.sign(Y) + (Y > X) + (Y < X) + 2 * Y + 3 * Y * Y)
     assert set(calls) == {128} and len(calls) >= 16
+
+
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_both_tables_unary_and_minmax(K):
+    a = np.array([4.0, -0.0, np.inf, -2.0, np.nan, 0.25], np.float32)
+    b = np.array([1.0, 0.0, 3.0, -1.0, 1.0, np.nan], np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, want in (("abs", np.abs(a)), ("sqrt", np.sqrt(a)), ("rsqrt", 1 / np.sqrt(a))):
+            np.testing.assert_array_equal(_host(K, getattr(K, name)(K.xp.asarray(a))), want)
+    for name in ("maximum", "minimum"):
+        got = _host(K, getattr(K, name)(K.xp.asarray(a), K.xp.asarray(b)))
+        np.testing.assert_array_equal(got, getattr(np, name)(a, b))
