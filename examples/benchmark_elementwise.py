@@ -15,8 +15,9 @@ SiLU, GELU (both forms), leaky_relu, ELU, hardswish and clamp are one Numba pass
 (kernels/cpu/activation.py, special.py), softplus, logsigmoid and Mish too
 (kernels/cpu/softplus_family.py), on all Numba's threads from a size that depends on their cost
 (kernels/cpu/_serial.py); where is a one-pass select (kernels/cpu/select.py); scale (a * 0.5) is the
-threaded array-and-number loop of kernels/cpu/arithmetic.py, sum kernels/cpu/reduce.py's, mse_loss one
-pass each way (kernels/cpu/regression.py).
+threaded array-and-number loop of kernels/cpu/arithmetic.py, and abs, sqrt, maximum and a ** 2 (a * a)
+threaded loops there too; exp and log are kernels/cpu/exp_log.py's loops; sum kernels/cpu/reduce.py's,
+mse_loss one pass each way (kernels/cpu/regression.py).
 """
 import argparse
 
@@ -50,6 +51,12 @@ OPS = {
     "hardswish": lambda lib, a, b: lib.nn.functional.hardswish(a),
     "where": lambda lib, a, b: lib.where(a > b, a, b),
     "scale": lambda lib, a, b: a * 0.5,
+    "exp": lambda lib, a, b: lib.exp(a),
+    "log": lambda lib, a, b: lib.log(b),  # (b is positive)
+    "sqrt": lambda lib, a, b: lib.sqrt(b),
+    "abs": lambda lib, a, b: lib.abs(a),
+    "pow2": lambda lib, a, b: a ** 2,
+    "maximum": lambda lib, a, b: lib.maximum(a, b),
     "sum": lambda lib, a, b: a.sum(),
     "mse_loss": lambda lib, a, b: lib.nn.functional.mse_loss(a, b),
 }
@@ -86,6 +93,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     for shape in FAST_SHAPES if args.fast else SHAPES:
         a, b, g = (rng.standard_normal(shape).astype(np.float32) for _ in range(3))
+        b = np.abs(b) + np.float32(0.1)  # for log and sqrt
         for name, op in OPS.items():
             ours = _cases(gpunet, op, a, b, g)
             theirs = _cases(torch, op, a, b, g) if torch else None

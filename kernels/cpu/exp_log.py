@@ -16,8 +16,8 @@ subnormal number), inf above 88.72283 (overflow), NaN for NaN.
 log: x = 2**k m with m in [sqrt(1/2), sqrt(2)) from its bits (a subnormal x first scaled by 2**23, exact),
 f = m - 1 (exact), log(x) = k ln 2 + f - f^2 / 2 + f^3 q(f) with vlog1p's q; log(+-0) = -inf, log of a
 negative number NaN, log(inf) = inf, NaN for NaN.
-Measured against float64 exp / log of every float32 input (once, `python -m kernels.cpu.exp_log`): see
-tests/kernels/test_exp_log.py's docstring for the figures; the tests sweep about 2 million inputs.
+Measured against float64 exp / log of every float32 input (once): exp within 0.94 ulp, log within 0.79 ulp
+(how, in tests/kernels/test_exp_log.py's docstring).
 
 float64 and arrays under LOOP_FROM elements keep NumPy's call (vexp's float64 polynomial does not
 vectorise; on small arrays NumPy's call is cheaper than a Numba dispatch), and so do views and other

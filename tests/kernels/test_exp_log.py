@@ -2,8 +2,11 @@
 and log in float64 rounded to float32, over the whole range (subnormal results and inputs included) and
 at the edges; NumPy's call for everything else.
 
-Measured once over every float32 input (`python -m kernels.cpu.exp_log`, 4.3e9 values each): see the
-README's table for this session; the sweeps here cover about 2 million values each.
+Measured once over every float32 input (each of the 2**32 bit patterns, in chunks of 2**24 through the
+serial loop, against float64 exp / log; 3.5 and 3 minutes here): exp within 0.939 ulp (worst at x =
+26.688921), 0.31% of its finite results differ from the float64 result rounded; log within 0.788 ulp (at
+0.6358696), 0.62% differ; no NaN or inf where the rounded result has none. The sweeps here cover about
+2 million values each.
 """
 import importlib
 
