@@ -1,6 +1,6 @@
 """add, sub, mul, div, maximum and minimum of two same-shape float arrays (the first four also of such an
-array and a Python number), and neg, abs, sqrt and rsqrt of a float array, on all of Numba's threads
-(NumPy for the rest).
+array and a Python number), and neg, square, cube, abs, sqrt and rsqrt of a float array, on all of Numba's
+threads (NumPy for the rest).
 
 NumPy runs a ufunc on one thread, and on arrays past the L2 cache one core's bandwidth bounds it.
 Measured on an Intel Xeon (2 vCPUs, float32, NumPy against this file's loop on two threads): 65,536
@@ -9,7 +9,8 @@ block's residual add) 1,155 -> 528 us; at 8,192 NumPy's call is cheaper (2.8 aga
 another library's threads busy on the other vCPU (PyTorch's, spinning after its own call, in
 examples/benchmark_elementwise.py's interleaved rounds) a 65,536-element add took 0.046 ms threaded
 against NumPy's 0.021, so ``PARALLEL_FROM`` is the other elementwise loops' 2**17 (kernels/cpu/_serial.py).
-Each element is one correctly rounded IEEE operation either way (rsqrt: two, as NumPy's 1 / sqrt(a)), so
+Each element is one correctly rounded IEEE operation either way (rsqrt: two, as NumPy's 1 / sqrt(a); cube:
+(a * a) * a), so
 the results are NumPy's bit for bit, signed zeros included (maximum and minimum give b where a == b, as
 NumPy and PyTorch do; a NaN in either gives NaN, its payload not necessarily NumPy's); a number is cast to
 the array's dtype first, as NumPy casts a Python number, and a 0-d array of the array's dtype (or one
@@ -26,7 +27,7 @@ from numba import njit, prange
 
 from kernels.cpu._serial import serial_below
 
-__all__ = ["abs", "add", "div", "maximum", "minimum", "mul", "neg", "rsqrt", "sqrt", "sub"]
+__all__ = ["abs", "add", "cube", "div", "maximum", "minimum", "mul", "neg", "rsqrt", "sqrt", "square", "sub"]
 
 PARALLEL_FROM = None  # elements; None: 2**20 under Numba's workqueue layer (~100 us to wake), 2**17 else
 
@@ -107,6 +108,18 @@ def _minimum(a, b, out):
 def _neg(a, out):
     for i in prange(a.size):
         out[i] = -a[i]
+
+
+@njit(parallel=True, cache=True)
+def _square(a, out):
+    for i in prange(a.size):
+        out[i] = a[i] * a[i]
+
+
+@njit(parallel=True, cache=True)
+def _cube(a, out):
+    for i in prange(a.size):
+        out[i] = a[i] * a[i] * a[i]
 
 
 @njit(parallel=True, cache=True)
@@ -219,6 +232,8 @@ def _unary(loop_name, numpy_fn, doc):
 
 
 neg = _unary("_neg", operator.neg, "-a with NumPy's rules.")
+square = _unary("_square", lambda a: a * a, "a * a with NumPy's rules.")
+cube = _unary("_cube", lambda a: a * a * a, "a * a * a with NumPy's rules (PyTorch's bits for a ** 3).")
 abs = _unary("_abs", np.abs, "np.abs(a).")  # noqa: A001 (the op's name, as np.abs and torch.abs)
 sqrt = _unary("_sqrt", np.sqrt, "np.sqrt(a).")
 rsqrt = _unary("_rsqrt", lambda a: 1 / np.sqrt(a), "1 / np.sqrt(a), NumPy's bits.")

@@ -1,8 +1,8 @@
-"""add, sub, mul, div, maximum, minimum, neg, abs, sqrt and rsqrt on the device: CuPy's operators and ufuncs
-(one elementwise kernel each, all threads)."""
+"""add, sub, mul, div, maximum, minimum, neg, square, cube, abs, sqrt and rsqrt on the device: CuPy's
+operators and ufuncs (one elementwise kernel each, all threads)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["abs", "add", "div", "maximum", "minimum", "mul", "neg", "rsqrt", "sqrt", "sub"]
+__all__ = ["abs", "add", "cube", "div", "maximum", "minimum", "mul", "neg", "rsqrt", "sqrt", "square", "sub"]
 
 
 def add(a, b):
@@ -38,6 +38,16 @@ def maximum(a, b):
 def minimum(a, b):
     """xp.minimum(a, b): NaN where either is NaN."""
     return xp.minimum(a, b)
+
+
+def square(a):
+    """a * a."""
+    return a * a
+
+
+def cube(a):
+    """a * a * a."""
+    return a * a * a
 
 
 def abs(a):  # noqa: A001 (the op's name, as cupy.abs and torch.abs)
