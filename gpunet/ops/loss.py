@@ -52,7 +52,7 @@ class Regression(Op):
             d = x - t
             loss = d * d if squared else abs(d)
         else:  # one pass for each element's loss and derivative (kernels/cpu/regression.py)
-            loss, deriv = getattr(K, kind)(x - t, param)
+            loss, deriv = getattr(K, kind)(K.sub(x, t), param)
             deriv = deriv if any(ctx.needs_input_grad) else None
             # the inputs too (references), which backward_graph differentiates
             ctx.save_for_backward(deriv, *((x, t) if deriv is not None else ()))
@@ -72,9 +72,9 @@ class Regression(Op):
         elif ctx.kind == "l1":  # sign(x - t) times g / n for the mean
             gd = K.mul(ctx.saved_tensors[0], _grad_scale(g, reduction, n))
         else:
-            gd = ctx.saved_tensors[0] * _grad_scale(g, reduction, n)
+            gd = K.mul(ctx.saved_tensors[0], _grad_scale(g, reduction, n))
         nx, nt = ctx.needs_input_grad[:2]
-        return (unbroadcast(gd, x_shape) if nx else None, unbroadcast(-gd, t_shape) if nt else None,
+        return (unbroadcast(gd, x_shape) if nx else None, unbroadcast(K.neg(gd), t_shape) if nt else None,
                 None, None, None)
 
     @staticmethod
