@@ -49,12 +49,12 @@ class Abs(Op):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return ctx.device.K.mul(g, _xp(ctx).sign(a))
+        return ctx.device.K.mul_sign(g, a)  # 0 at 0 and at NaN, as PyTorch's
 
     @staticmethod
     def backward_graph(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * const(ctx, _xp(ctx).sign(a))
+        return g * const(ctx, (a > 0).astype(g._data.dtype) - (a < 0))
 
 
 class Exp(Op):

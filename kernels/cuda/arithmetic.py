@@ -1,8 +1,9 @@
-"""add, sub, mul, div, maximum, minimum, neg, square, cube, abs, sqrt and rsqrt on the device: CuPy's
-operators and ufuncs (one elementwise kernel each, all threads)."""
+"""add, sub, mul, div, maximum, minimum, mul_sign, neg, square, cube, abs, sqrt and rsqrt on the device:
+CuPy's operators and ufuncs (one elementwise kernel each, all threads)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["abs", "add", "cube", "div", "maximum", "minimum", "mul", "neg", "rsqrt", "sqrt", "square", "sub"]
+__all__ = ["abs", "add", "cube", "div", "maximum", "minimum", "mul", "mul_sign", "neg", "rsqrt", "sqrt",
+           "square", "sub"]
 
 
 def add(a, b):
@@ -38,6 +39,11 @@ def maximum(a, b):
 def minimum(a, b):
     """xp.minimum(a, b): NaN where either is NaN."""
     return xp.minimum(a, b)
+
+
+def mul_sign(g, a):
+    """g * sign(a), the sign 0 at 0 and at NaN (PyTorch's sgn)."""
+    return g * ((a > 0).astype(g.dtype) - (a < 0))
 
 
 def square(a):

@@ -6,6 +6,7 @@ import pytest
 
 import kernels.cpu as KC
 from kernels.cpu import arithmetic
+from kernels.cpu.arithmetic import _numpy_mul_sign
 from tests.kernels.test_activation import _host, _tables
 
 OPS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
@@ -188,7 +189,7 @@ def test_unary_and_power_ops_route_here(monkeypatch):
 
     monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 16)
     loops = ("_abs", "_sqrt", "_rsqrt", "_maximum", "_minimum", "_square", "_cube", "_mul", "_mul_number",
-             "_number_div")
+             "_mul_sign", "_number_mul_sign", "_number_div")
     calls = _spy(monkeypatch, loops)
     x = (gpunet.rand(4, 32, dtype=gpunet.float64) + 0.5).requires_grad_()
     y = gpunet.randn(4, 32, dtype=gpunet.float64, requires_grad=True)
@@ -213,3 +214,36 @@ def test_both_tables_unary_and_minmax(K):
     for name in ("maximum", "minimum"):
         got = _host(K, getattr(K, name)(K.xp.asarray(a), K.xp.asarray(b)))
         np.testing.assert_array_equal(got, getattr(np, name)(a, b))
+    got = _host(K, K.mul_sign(K.xp.asarray(b), K.xp.asarray(a)))
+    np.testing.assert_array_equal(got, np.array([1.0, 0.0, 3.0, 1.0, 0.0, np.nan], np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mul_sign_is_abs_gradient(monkeypatch, dtype):
+    """g * sign(a) with the sign 0 at +-0 and NaN (PyTorch's abs gradient there is 0): the loop for large
+    same-shape arrays, the same bits as the NumPy formula for the rest; gpunet's abs backward uses it."""
+    import gpunet
+
+    rng = np.random.default_rng(46)
+    g = rng.standard_normal((3, 1024)).astype(dtype)
+    a = rng.standard_normal((3, 1024)).astype(dtype)
+    a.flat[:5] = [0.0, -0.0, np.nan, np.inf, -np.inf]
+    g.flat[:5] = [2.0, 2.0, 2.0, np.inf, np.nan]
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
+    calls = _spy(monkeypatch, ("_mul_sign",))
+    with np.errstate(invalid="ignore"):  # inf * 0
+        want = g * np.where(np.isnan(a), 0, np.sign(a)).astype(dtype)
+        got = KC.mul_sign(g, a)
+        assert calls == [a.size] and _bits_equal(got, want)
+        assert _bits_equal(KC.mul_sign(g[:, ::2], a[:, ::2]), want[:, ::2]) and len(calls) == 1  # NumPy's
+    x = gpunet.tensor(a, requires_grad=True)
+    x.abs().backward(gpunet.tensor(g))
+    assert _bits_equal(x.grad.numpy(), want) and len(calls) == 2
+    calls = _spy(monkeypatch, ("_mul_sign_number", "_number_mul_sign"))
+    for number in (2.5, -0.0, np.nan, np.array(-3.0, dtype)):
+        for left, right in ((g, number), (number, a), (np.broadcast_to(np.array(1.5, dtype), a.shape), a)):
+            with np.errstate(invalid="ignore"):
+                want = _numpy_mul_sign(np.asarray(left, dtype), np.asarray(right, dtype))
+            got = KC.mul_sign(left, right)
+            assert got.dtype == dtype and got.shape == a.shape and _bits_equal(got, want)
+    assert len(calls) == 12
