@@ -38,58 +38,57 @@ class Regression(Op):
     def forward(ctx, x, t, kind, param, reduction):
         K = ctx.device.K
         ctx.kind = kind
+        # mse, smooth_l1 and huber save the inputs (as PyTorch's: backward forms the derivative from them in
+        # one pass, backward_graph differentiates them); l1 saves sign(x - t) (a derived value, as PyTorch's:
+        # the inputs may change in place after)
+        if kind == "l1":
+            ctx.save_for_backward(K.error_gradient(x, t, 1, kind) if any(ctx.needs_input_grad) else None)
+        else:
+            ctx.save_for_backward(x, t)
+        if reduction != "none" and x.shape == t.shape and x.size:
+            ctx.consts = (x.shape, t.shape, reduction, param, x.size)
+            total = K.error_sum(x, t, kind, param)  # one pass, no elementwise loss array
+            return total if reduction == "sum" else total / x.dtype.type(x.size)
+        d = K.sub(x, t)
         if kind in ("mse", "l1"):
-            # mse saves the inputs (as PyTorch's; backward_graph differentiates them) and forms 2 (x - t) g
-            # in one pass in backward; l1 saves sign(x - t) (a derived value, as PyTorch's: the inputs may
-            # change in place after)
-            squared = kind == "mse"
-            sign = K.error_gradient(x, t, 1, False) if not squared and any(ctx.needs_input_grad) else None
-            ctx.save_for_backward(*((x, t) if squared else (sign,)))
-            if reduction != "none" and x.shape == t.shape and x.size:
-                ctx.consts = (x.shape, t.shape, reduction, param, x.size)
-                total = K.error_sum(x, t, squared)  # one pass, no elementwise loss array
-                return total if reduction == "sum" else total / x.dtype.type(x.size)
-            d = x - t
-            loss = d * d if squared else abs(d)
-        else:  # one pass for each element's loss and derivative (kernels/cpu/regression.py)
-            loss, deriv = getattr(K, kind)(K.sub(x, t), param)
-            deriv = deriv if any(ctx.needs_input_grad) else None
-            # the inputs too (references), which backward_graph differentiates
-            ctx.save_for_backward(deriv, *((x, t) if deriv is not None else ()))
+            loss = K.square(d) if kind == "mse" else K.abs(d)
+        else:  # one pass for each element's loss (and derivative, unused) (kernels/cpu/regression.py)
+            loss = getattr(K, kind)(d, param)[0]
         ctx.consts = (x.shape, t.shape, reduction, param, loss.size)
-        return _reduce(ctx.device.K, loss, reduction)
+        return _reduce(K, loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
-        x_shape, t_shape, reduction, _, n = ctx.consts
+        x_shape, t_shape, reduction, param, n = ctx.consts
         K = ctx.device.K
-        if ctx.kind == "mse":  # 2 (x - t) times g / n for the mean, in one pass
+        c = _grad_scale(g, reduction, n)
+        if ctx.kind == "l1":  # sign(x - t) times g / n for the mean
+            gd = K.mul(ctx.saved_tensors[0], c)
+        else:  # (mse: 2 (x - t)) times g / n for the mean, in one pass
             x, t = ctx.saved_tensors
+            two = 2 if ctx.kind == "mse" else 1
             if g.ndim == 0:
-                gd = K.error_gradient(x, t, 2 * _grad_scale(g, reduction, n), True)
+                gd = K.error_gradient(x, t, two * c, ctx.kind, param)
             else:  # reduction="none"
-                gd = K.error_gradient(x, t, 2, True) * g
-        elif ctx.kind == "l1":  # sign(x - t) times g / n for the mean
-            gd = K.mul(ctx.saved_tensors[0], _grad_scale(g, reduction, n))
-        else:
-            gd = K.mul(ctx.saved_tensors[0], _grad_scale(g, reduction, n))
+                gd = K.mul(K.error_gradient(x, t, two, ctx.kind, param), g)
         nx, nt = ctx.needs_input_grad[:2]
         return (unbroadcast(gd, x_shape) if nx else None, unbroadcast(K.neg(gd), t_shape) if nt else None,
                 None, None, None)
 
     @staticmethod
     def backward_graph(ctx, g):
+        x_shape, t_shape, reduction, param, n = ctx.consts
         if ctx.kind == "mse":
             x, t = saved(ctx)
             deriv = 2 * (x - t)
         elif ctx.kind == "l1":
             deriv = const(ctx, ctx.saved_tensors[0])  # sign(x - t): constant
         else:  # d / beta (smooth_l1) or d (huber) where |d| < param, a constant outside
-            deriv, x, t = saved(ctx)
-            inside = const(ctx, abs(x._data - t._data) < ctx.consts[3], g._data.dtype)
-            d = (x - t) / ctx.consts[3] if ctx.kind == "smooth_l1" else x - t
-            deriv = inside * d + (1 - inside) * deriv
-        x_shape, t_shape, reduction, _, n = ctx.consts
+            x, t = saved(ctx)
+            inside = const(ctx, abs(x._data - t._data) < param, g._data.dtype)
+            d = (x - t) / param if ctx.kind == "smooth_l1" else x - t
+            outside = const(ctx, ctx.device.K.error_gradient(x._data, t._data, 1, ctx.kind, param))
+            deriv = inside * d + (1 - inside) * outside
         gd = deriv * _grad_scale(g, reduction, n)
         nx, nt = ctx.needs_input_grad[:2]
         return (unbroadcast_t(gd, x_shape) if nx else None, unbroadcast_t(-gd, t_shape) if nt else None,

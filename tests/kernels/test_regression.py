@@ -55,6 +55,7 @@ def test_cpu_layouts_and_both_thread_counts(monkeypatch):
 @pytest.mark.parametrize("squared", [True, False])
 @pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
 def test_error_sum_and_gradient(K, squared):
+    kind = "mse" if squared else "l1"
     """sum((x - t)^2) or sum(|x - t|) within 1 float32 ulp of the exact sum (the CPU loop for large
     same-shape float32 arrays); c (x - t) exact to rounding, c sign(x - t) exact (0 at 0 and NaN, as
     PyTorch's l1_loss gradient); broadcasting, views and float64 as NumPy's."""
@@ -65,14 +66,14 @@ def test_error_sum_and_gradient(K, squared):
     error = d * d if squared else np.abs(d)
     c = np.float32(2 / 3)
     want_gradient = c * (d if squared else np.where(d > 0, 1, np.where(d < 0, -1, 0)))
-    total = _host(K, K.error_sum(K.xp.asarray(x), K.xp.asarray(t), squared))
+    total = _host(K, K.error_sum(K.xp.asarray(x), K.xp.asarray(t), kind))
     assert total.dtype == np.float32 and total.shape == () and np.isnan(total)
     x[0, 0] = 0.0
     exact = error[1:].sum() + error[0, 1:].sum()
-    total = _host(K, K.error_sum(K.xp.asarray(x), K.xp.asarray(t), squared))
+    total = _host(K, K.error_sum(K.xp.asarray(x), K.xp.asarray(t), kind))
     assert abs(float(total) - exact) <= np.spacing(np.float32(exact)) * (1 if K is kernels.cpu else 64)
     x[0, 0] = np.nan
-    got = _host(K, K.error_gradient(K.xp.asarray(x), K.xp.asarray(t), K.xp.asarray(c), squared))
+    got = _host(K, K.error_gradient(K.xp.asarray(x), K.xp.asarray(t), K.xp.asarray(c), kind))
     assert got.dtype == np.float32
     np.testing.assert_allclose(got[1:], want_gradient[1:], rtol=2e-7, atol=1e-7)
     assert (np.isnan(got[0, 0]) if squared else got[0, 0] == 0) and got[0, 1] == 0 and got[0, 2] == 0
@@ -80,15 +81,45 @@ def test_error_sum_and_gradient(K, squared):
     for a, b in ((x[1:], t[1:2]), (x64, t64), (x[1:, ::2], t[1:, ::2])):
         d, a, b = a - b, K.xp.asarray(a), K.xp.asarray(b)
         error = d * d if squared else np.abs(d)
-        np.testing.assert_allclose(_host(K, K.error_sum(a, b, squared)), error.sum(), rtol=1e-6)
-        np.testing.assert_allclose(_host(K, K.error_gradient(a, b, 0.5, squared)),
+        np.testing.assert_allclose(_host(K, K.error_sum(a, b, kind)), error.sum(), rtol=1e-6)
+        np.testing.assert_allclose(_host(K, K.error_gradient(a, b, 0.5, kind)),
                                    0.5 * (d if squared else np.sign(d)), rtol=1e-7)
 
 
-@pytest.mark.parametrize("kind", ["mse_loss", "l1_loss"])
-def test_mse_and_l1_losses_take_the_fused_passes(monkeypatch, kind):
-    """gpunet's mse_loss and l1_loss (mean and sum) on a large float32 tensor run the one-pass sum and
-    gradient (serial and two-thread loops alike), with the float64 values; 'none' gives the same gradient."""
+@pytest.mark.parametrize("kind,edge", [("smooth_l1", 0.5), ("huber", 1.5)])
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_quadratic_inside_sums_and_gradients(K, kind, edge):
+    """smooth_l1's and huber's sums within 1 float32 ulp of the float64 reference (the CPU loop for large
+    same-shape float32 arrays), their derivatives times c to rounding (NaN at NaN, 0 at 0); broadcasting,
+    views and float64 as NumPy's."""
+    rng = np.random.default_rng(14)
+    x, t = ((rng.standard_normal((300, 200)) * 2).astype(np.float32) for _ in range(2))
+    x[0, :3], t[0, :3] = [np.nan, 1.0, -0.0], [0.0, 1.0, 0.0]
+    c = np.float32(2 / 3)
+    loss, deriv = _reference(kind, x.astype(np.float64) - t, edge)
+    total = _host(K, K.error_sum(K.xp.asarray(x), K.xp.asarray(t), kind, edge))
+    assert total.dtype == np.float32 and total.shape == () and np.isnan(total)
+    got = _host(K, K.error_gradient(K.xp.asarray(x), K.xp.asarray(t), K.xp.asarray(c), kind, edge))
+    assert got.dtype == np.float32 and np.isnan(got[0, 0]) and got[0, 1] == 0 and got[0, 2] == 0
+    np.testing.assert_allclose(got[1:], c * deriv[1:], rtol=3e-7, atol=1e-7)
+    x[0, 0] = 0.0
+    exact = loss[1:].sum() + loss[0, 1:].sum()
+    total = _host(K, K.error_sum(K.xp.asarray(x), K.xp.asarray(t), kind, edge))
+    assert abs(float(total) - exact) <= np.spacing(np.float32(exact)) * (1 if K is kernels.cpu else 64)
+    x64, t64 = x[1:].astype(np.float64), t[1:].astype(np.float64)
+    for a, b in ((x[1:], t[1:2]), (x64, t64), (x[1:, ::2], t[1:, ::2])):
+        want_loss, want_deriv = _reference(kind, a - b, edge)
+        a, b = K.xp.asarray(a), K.xp.asarray(b)
+        np.testing.assert_allclose(_host(K, K.error_sum(a, b, kind, edge)), want_loss.sum(), rtol=1e-6)
+        np.testing.assert_allclose(_host(K, K.error_gradient(a, b, 0.5, kind, edge)), 0.5 * want_deriv,
+                                   rtol=3e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_regression_losses_take_the_fused_passes(monkeypatch, kind):
+    """gpunet's mse_loss, l1_loss, smooth_l1_loss and huber_loss (mean and sum) on a large float32 tensor run
+    the one-pass sum and gradient (serial and two-thread loops alike), with the float64 values; 'none' gives
+    the same gradient."""
     import gpunet
     from kernels.cpu import _serial, regression
     calls = []
@@ -98,7 +129,10 @@ def test_mse_and_l1_losses_take_the_fused_passes(monkeypatch, kind):
     rng = np.random.default_rng(13)
     x_np, t_np = (rng.standard_normal((64, 1024)).astype(np.float32) for _ in range(2))
     d = x_np.astype(np.float64) - t_np
-    error, derivative = (d * d, 2 * d) if kind == "mse_loss" else (np.abs(d), np.sign(d))
+    if kind in ("smooth_l1_loss", "huber_loss"):
+        error, derivative = _reference(kind[:-5], d, 1.0)
+    else:
+        error, derivative = (d * d, 2 * d) if kind == "mse_loss" else (np.abs(d), np.sign(d))
     loss_fn = getattr(gpunet.nn.functional, kind)
     for limit in (1 << 40, 0):
         monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", limit)
@@ -112,5 +146,5 @@ def test_mse_and_l1_losses_take_the_fused_passes(monkeypatch, kind):
     # mse: the sum in forward, 2 (x - t) g in backward; l1: sign(x - t) and the sum in forward (backward
     # multiplies the saved sign by g / n: kernels.cpu.mul)
     reduced = ["_error_blocks", "_error_gradient"]
-    reduced = reduced if kind == "mse_loss" else reduced[::-1]
+    reduced = reduced[::-1] if kind == "l1_loss" else reduced
     assert calls == (reduced * 2 + ["_error_gradient"]) * 2
