@@ -304,10 +304,12 @@ class PowScalar(Op):
         (a,) = ctx.saved_tensors
         p = ctx.p
         K = ctx.device.K
+        # g * (p * a^(p - 1)), PyTorch's order (g may be a sum's broadcast gradient: the threaded
+        # array-and-number loop takes it)
         if p == 2:
-            return (K.mul(K.mul(g, 2), a), None)
+            return (K.mul(g, K.mul(a, 2)), None)
         if p == 3:
-            return (K.mul(K.mul(g, 3), K.square(a)), None)
+            return (K.mul(g, K.mul(K.square(a), 3)), None)
         return ((g * p * _xp(ctx).power(a, p - 1)).astype(g.dtype), None)
 
     @staticmethod
