@@ -25,7 +25,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 __all__ = ["vexp", "vexpm1"]
 
@@ -66,10 +66,12 @@ def vexp(x):
     return math.exp(x)
 
 
-def _exp32(x):
+@register_jitable(fastmath={"contract"})
+def _exp_parts32(x, lowest):
+    """(n, p), float32: exp(x) = p 2**n, n = round(x / ln 2) clamped to [lowest, 128], p = exp(x - n ln 2)."""
     f = np.float32
     n = np.floor(x * f(1.4426950408889634) + f(0.5))
-    n = min(max(n, f(-127.0)), f(128.0))
+    n = min(max(n, lowest), f(128.0))
     r = x - n * f(0.693359375)  # ln 2 = 0.693359375 - 2.12194440e-4 (the first part exact in 9 bits)
     r = r - n * f(-2.12194440e-4)
     p = f(1.0 / 5040.0)
@@ -80,6 +82,12 @@ def _exp32(x):
     p = p * r + f(0.5)
     p = p * r + f(1.0)
     p = p * r + f(1.0)
+    return n, p
+
+
+def _exp32(x):
+    f = np.float32
+    n, p = _exp_parts32(x, f(-127.0))
     v = _float_from_bits(_bits_of(p) + (np.int32(n) << np.int32(23)), f(0.0))  # p * 2**n
     v = f(0.0) if x < f(-87.33654) else v
     v = f(np.inf) if x > f(88.72283) else v

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 __all__ = ["vlog1p"]
 
@@ -57,13 +57,12 @@ def vlog1p(x):
     return math.log1p(x)
 
 
-def _log1p32(x):
+@register_jitable(fastmath={"contract"})
+def _log_of_split(kf, m, extra):
+    """kf ln 2 + log(m) + extra in float32 (the caller's u = 2**kf m, as _split gives them), extra a small
+    correction added with the low-order terms (vlog1p's c / u)."""
     f32 = np.float32
-    one = f32(1.0)
-    u = x + one
-    c = x - (u - one) if abs(x) <= one else one - (u - x)  # 1 + x = u + c exactly
-    kf, m = _split(u)
-    f = m - one
+    f = m - f32(1.0)
     q = f32(_Q[7])
     q = q * f + f32(_Q[6])
     q = q * f + f32(_Q[5])
@@ -72,8 +71,17 @@ def _log1p32(x):
     q = q * f + f32(_Q[2])
     q = q * f + f32(_Q[1])
     q = q * f + f32(_Q[0])
-    tail = (f * f) * (f * q) + (kf * f32(-2.12194440e-4) + c / u)  # ln 2 = 0.693359375 - 2.12194440e-4
-    v = kf * f32(0.693359375) + (f - (f32(0.5) * f * f - tail))
+    tail = (f * f) * (f * q) + (kf * f32(-2.12194440e-4) + extra)  # ln 2 = 0.693359375 - 2.12194440e-4
+    return kf * f32(0.693359375) + (f - (f32(0.5) * f * f - tail))
+
+
+def _log1p32(x):
+    f32 = np.float32
+    one = f32(1.0)
+    u = x + one
+    c = x - (u - one) if abs(x) <= one else one - (u - x)  # 1 + x = u + c exactly
+    kf, m = _split(u)
+    v = _log_of_split(kf, m, c / u)
     v = x if x == f32(0.0) else v  # -0.0 kept
     v = f32(-np.inf) if x == -one else v
     v = f32(np.nan) if x < -one else v

@@ -26,8 +26,8 @@ dtypes. Compiled with fastmath={"contract"} only: "reassoc" would undo the exact
 import numpy as np
 from numba import prange
 
-from kernels.cpu._exp import _bits_of, _float_from_bits
-from kernels.cpu._log import _Q, _split
+from kernels.cpu._exp import _bits_of, _exp_parts32, _float_from_bits
+from kernels.cpu._log import _log_of_split, _split
 from kernels.cpu._serial import by_size
 
 __all__ = ["exp", "log"]
@@ -42,18 +42,7 @@ def _exp(x, out):
     f, i32 = np.float32, np.int32
     for i in prange(x.size):
         v = x[i]
-        n = np.floor(v * f(1.4426950408889634) + f(0.5))
-        n = min(max(n, f(-151.0)), f(128.0))
-        r = v - n * f(0.693359375)  # ln 2 = 0.693359375 - 2.12194440e-4 (the first part exact in 9 bits)
-        r = r - n * f(-2.12194440e-4)
-        p = f(1.0 / 5040.0)
-        p = p * r + f(1.0 / 720.0)
-        p = p * r + f(1.0 / 120.0)
-        p = p * r + f(1.0 / 24.0)
-        p = p * r + f(1.0 / 6.0)
-        p = p * r + f(0.5)
-        p = p * r + f(1.0)
-        p = p * r + f(1.0)
+        n, p = _exp_parts32(v, f(-151.0))
         tiny = n <= f(-126.0)  # p * 2**n may be subnormal: its bits cannot hold that exponent
         e = _float_from_bits(_bits_of(p) + ((i32(n) + (i32(64) if tiny else i32(0))) << i32(23)), f(0.0))
         e = e * (f(5.421010862427522e-20) if tiny else f(1.0))  # 2**-64
@@ -65,24 +54,11 @@ def _exp(x, out):
 @by_size(**_OPTIONS)
 def _log(x, out):
     f = np.float32
-    one = f(1.0)
     for i in prange(x.size):
         v = x[i]
         subnormal = v < f(1.1754943508222875e-38)
-        u = v * f(8388608.0) if subnormal else v  # 2**23
-        kf, m = _split(u)
-        kf = kf - (f(23.0) if subnormal else f(0.0))
-        g = m - one
-        q = f(_Q[7])
-        q = q * g + f(_Q[6])
-        q = q * g + f(_Q[5])
-        q = q * g + f(_Q[4])
-        q = q * g + f(_Q[3])
-        q = q * g + f(_Q[2])
-        q = q * g + f(_Q[1])
-        q = q * g + f(_Q[0])
-        tail = (g * g) * (g * q) + kf * f(-2.12194440e-4)
-        w = kf * f(0.693359375) + (g - (f(0.5) * g * g - tail))
+        kf, m = _split(v * f(8388608.0) if subnormal else v)  # 2**23
+        w = _log_of_split(kf - (f(23.0) if subnormal else f(0.0)), m, f(0.0))
         w = f(-np.inf) if v == f(0.0) else w
         w = f(np.nan) if v < f(0.0) else w
         out[i] = v if (v != v) | (v == f(np.inf)) else w
