@@ -9,15 +9,15 @@ block's residual add) 1,155 -> 528 us; at 8,192 NumPy's call is cheaper (2.8 aga
 another library's threads busy on the other vCPU (PyTorch's, spinning after its own call, in
 examples/benchmark_elementwise.py's interleaved rounds) a 65,536-element add took 0.046 ms threaded
 against NumPy's 0.021, so ``PARALLEL_FROM`` is the other elementwise loops' 2**17 (kernels/cpu/_serial.py).
-Each element is one correctly rounded IEEE operation either way (rsqrt: two, as NumPy's 1 / sqrt(a); cube:
-(a * a) * a), so
-the results are NumPy's bit for bit, signed zeros included (maximum and minimum give b where a == b, as
-NumPy and PyTorch do; a NaN in either gives NaN, its payload not necessarily NumPy's); a number is cast to
-the array's dtype first, as NumPy casts a Python number, and a 0-d array of the array's dtype (or one
-broadcast to the array's shape) is that dtype's number already. Anything else (other broadcasting, mixed
-or integer dtypes, non-contiguous arrays, NumPy scalars, 0-d arrays of another dtype, a number with maximum
-or minimum) is NumPy's unchanged. The loops set no NumPy error flags: sqrt(-1) is NaN without NumPy's
-RuntimeWarning, as in PyTorch.
+Each element is the same correctly rounded IEEE operations either way (one; rsqrt's two as NumPy's
+1 / sqrt(a), cube's (a * a) * a), so the results are NumPy's bit for bit, signed zeros included (maximum
+and minimum give b where a == b, as NumPy and PyTorch do; a NaN in either gives NaN, its payload not
+necessarily NumPy's; mul_sign's are its NumPy formula's). A number is cast to the array's dtype first, as
+NumPy casts a Python number, and a 0-d array of the array's dtype (or one broadcast to the array's shape)
+is that dtype's number already. Anything else (other broadcasting, mixed or integer dtypes, non-contiguous
+arrays, NumPy scalars, 0-d arrays of another dtype, a number with maximum or minimum) is NumPy's
+unchanged. The loops set no NumPy error flags: sqrt(-1) is NaN without NumPy's RuntimeWarning, as in
+PyTorch.
 """
 import math
 import operator
