@@ -247,3 +247,19 @@ def test_mul_sign_is_abs_gradient(monkeypatch, dtype):
             got = KC.mul_sign(left, right)
             assert got.dtype == dtype and got.shape == a.shape and _bits_equal(got, want)
     assert len(calls) == 12
+
+
+@pytest.mark.parametrize("p", [2, 3])
+def test_power_forward_and_gradient_are_pytorchs_bits(p):
+    """x ** 2 and x ** 3 and their gradients g * (p * x^(p-1)) in PyTorch's order of operations."""
+    torch = pytest.importorskip("torch")
+    import gpunet
+
+    rng = np.random.default_rng(47)
+    a, g = (rng.standard_normal((300, 300)).astype(np.float32) for _ in range(2))
+    x, y = gpunet.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    out_x, out_y = x ** p, y ** p
+    out_x.backward(gpunet.tensor(g))
+    out_y.backward(torch.tensor(g))
+    assert np.array_equal(out_x.detach().numpy(), out_y.detach().numpy())
+    assert np.array_equal(x.grad.numpy(), y.grad.numpy())
