@@ -1,5 +1,5 @@
 """add, sub, mul, div, maximum and minimum of two same-shape float arrays (the first four also of such an
-array and a Python number), g * sign(a) (abs's gradient), and neg, square, cube, abs, sqrt and rsqrt of a
+array and a Python number), a * sign(b) (abs's gradient), and neg, square, cube, abs, sqrt and rsqrt of a
 float array, on all of Numba's threads (NumPy for the rest).
 
 NumPy runs a ufunc on one thread, and on arrays past the L2 cache one core's bandwidth bounds it.
@@ -243,7 +243,7 @@ def _numpy_mul_sign(g, a):
 
 
 mul_sign = _binary("_mul_sign", _numpy_mul_sign, ("_mul_sign_number", "_number_mul_sign"),
-                   "g * sign(a), the sign 0 at 0 and at NaN (PyTorch's sgn: abs's gradient is 0 there).")
+                   "a * sign(b), the sign 0 at 0 and at NaN (PyTorch's sgn: abs's gradient is 0 there).")
 
 
 def _unary(loop_name, numpy_fn, doc):

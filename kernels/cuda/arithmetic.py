@@ -41,9 +41,9 @@ def minimum(a, b):
     return xp.minimum(a, b)
 
 
-def mul_sign(g, a):
-    """g * sign(a), the sign 0 at 0 and at NaN (PyTorch's sgn)."""
-    return g * ((a > 0).astype(g.dtype) - (a < 0))
+def mul_sign(a, b):
+    """a * sign(b), the sign 0 at 0 and at NaN (PyTorch's sgn: abs's gradient is 0 there)."""
+    return a * ((b > 0).astype(a.dtype) - (b < 0))
 
 
 def square(a):
