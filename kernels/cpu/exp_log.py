@@ -11,8 +11,10 @@ range:
 exp: n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, exact), exp(r) by its degree-7 Taylor polynomial p,
 times 2**n by adding n to p's exponent bits. Results below the smallest normal float (x < -87.3) are not
 flushed, as vexp flushes them: p gets 2**(n + 64) from its bits and is then multiplied by 2**-64, one
-correctly rounded step into the subnormal numbers. exp(x) = 0 below x = -104 (below half the smallest
-subnormal number), inf above 88.72283 (overflow), NaN for NaN.
+correctly rounded step into the subnormal numbers. With AVX-512 (kernels.cpu._exp.SCALEF) p * 2**n is one
+ldexp (vscalefps), which rounds into the subnormal numbers itself: the same bits, fewer instructions.
+exp(x) = 0 below x = -104 (below half the smallest subnormal number), inf above 88.72283 (overflow), NaN
+for NaN.
 log: x = 2**k m with m in [sqrt(1/2), sqrt(2)) from its bits (a subnormal x first scaled by 2**23, exact),
 f = m - 1 (exact), log(x) = k ln 2 + f - f^2 / 2 + f^3 q(f) with vlog1p's q; log(+-0) = -inf, log of a
 negative number NaN, log(inf) = inf, NaN for NaN.
@@ -25,8 +27,9 @@ dtypes. Compiled with fastmath={"contract"} only: "reassoc" would undo the exact
 """
 import numpy as np
 from numba import prange
+from numba.extending import register_jitable
 
-from kernels.cpu._exp import _bits_of, _exp_parts32, _float_from_bits
+from kernels.cpu._exp import SCALEF, _bits_of, _exp_parts32, _exp_reduced32, _float_from_bits, ldexp32
 from kernels.cpu._log import _log_of_split, _split
 from kernels.cpu._serial import by_size
 
@@ -37,18 +40,36 @@ LOOP_FROM = 8192  # elements
 _OPTIONS = {"cost": 4, "fastmath": {"contract"}, "error_model": "numpy"}
 
 
+@register_jitable(fastmath={"contract"})
+def _exp_from_bits(v):
+    f, i32 = np.float32, np.int32
+    n, p = _exp_parts32(v, f(-151.0))
+    tiny = n <= f(-126.0)  # p * 2**n may be subnormal: its bits cannot hold that exponent
+    e = _float_from_bits(_bits_of(p) + ((i32(n) + (i32(64) if tiny else i32(0))) << i32(23)), f(0.0))
+    e = e * (f(5.421010862427522e-20) if tiny else f(1.0))  # 2**-64
+    e = f(0.0) if v < f(-104.0) else e
+    e = f(np.inf) if v > f(88.72283) else e
+    return v if v != v else e
+
+
+@register_jitable(fastmath={"contract"})
+def _exp_scaled(v):
+    # with AVX-512 (kernels.cpu._exp.SCALEF): p * 2**n in one ldexp, rounded once into the subnormal
+    # numbers, 0 below them and inf on overflow; v clamped so that n is a small integer (NaN passes)
+    f = np.float32
+    xc = f(-104.0) if v < f(-104.0) else v
+    xc = f(89.0) if xc > f(89.0) else xc
+    n = np.floor(xc * f(1.4426950408889634) + f(0.5))
+    return ldexp32(_exp_reduced32(xc, n), n)
+
+
+_exp_one = _exp_scaled if SCALEF else _exp_from_bits  # the same bits (tests/kernels/test_exp_log.py)
+
+
 @by_size(**_OPTIONS)
 def _exp(x, out):
-    f, i32 = np.float32, np.int32
     for i in prange(x.size):
-        v = x[i]
-        n, p = _exp_parts32(v, f(-151.0))
-        tiny = n <= f(-126.0)  # p * 2**n may be subnormal: its bits cannot hold that exponent
-        e = _float_from_bits(_bits_of(p) + ((i32(n) + (i32(64) if tiny else i32(0))) << i32(23)), f(0.0))
-        e = e * (f(5.421010862427522e-20) if tiny else f(1.0))  # 2**-64
-        e = f(0.0) if v < f(-104.0) else e
-        e = f(np.inf) if v > f(88.72283) else e
-        out[i] = v if v != v else e
+        out[i] = _exp_one(x[i])
 
 
 @by_size(**_OPTIONS)
