@@ -3,8 +3,9 @@
 All three are log(1 + exp(.)) at heart. NumPy's float32 log1p is a scalar loop (kernels/cpu/_log.py), so
 the NumPy formulas (max(x, 0) + log1p(exp(-|x|)) and the like, five passes) cost 1.32 ms for softplus on
 301,056 elements against PyTorch's 0.45 (examples/benchmark_elementwise.py). These loops use
-kernels.cpu._log's vlog1p and kernels.cpu._exp's vexp, and run on two threads from 2**15 elements
-(``by_size(cost=4)``). float64 stays on NumPy's formulas (vexp's float64 polynomial does not vectorise).
+kernels.cpu._log's vlog1p (vlog1p_unit: its form for arguments in [0, 1]) and kernels.cpu._exp's vexp, and
+run on two threads from 2**15 elements (``by_size(cost=4)``). float64 stays on NumPy's formulas (vexp's
+float64 polynomial does not vectorise).
 
 softplus(x) = log1p(exp(beta x)) / beta, x itself where beta x > threshold (PyTorch's linear region); its
 gradient is sigmoid(beta x), 1 in the linear region. logsigmoid(x) = min(x, 0) - log1p(exp(-|x|)), its
@@ -17,7 +18,7 @@ import numpy as np
 from numba import prange
 
 from kernels.cpu._exp import vexp
-from kernels.cpu._log import vlog1p
+from kernels.cpu._log import vlog1p_unit
 from kernels.cpu._serial import by_size
 from kernels.cpu.activation import _gradient, _unary
 from kernels.cpu.select import where
@@ -32,7 +33,7 @@ def _softplus(x, out, beta, threshold, zero):
     for i in prange(x.size):
         v = x[i]
         b = v * beta
-        soft = ((b if b > zero else zero) + vlog1p(vexp(-abs(b)))) / beta
+        soft = ((b if b > zero else zero) + vlog1p_unit(vexp(-abs(b)))) / beta
         out[i] = v if b > threshold else soft  # NaN: soft, NaN
 
 
@@ -47,7 +48,7 @@ def _softplus_backward(g, x, grad, beta, threshold, one):
 def _log_sigmoid(x, out, zero):
     for i in prange(x.size):
         v = x[i]
-        out[i] = (v if v < zero else zero) - vlog1p(vexp(-abs(v)))  # NaN: NaN - NaN
+        out[i] = (v if v < zero else zero) - vlog1p_unit(vexp(-abs(v)))  # NaN: NaN - NaN
 
 
 @by_size(**_OPTIONS)

@@ -99,3 +99,25 @@ def test_vlog1p_is_log1p_to_one_ulp():
     with np.errstate(invalid="ignore", divide="ignore"):
         np.testing.assert_array_equal(out, np.log1p(edges))
     assert np.signbit(out[5]) and not np.signbit(out[6])
+
+
+def test_vlog1p_unit_is_vlog1p_on_its_range():
+    """vlog1p_unit (softplus's and logsigmoid's log1p of exp(-|x|)) gives vlog1p's bits on 0 <= x <= 1
+    (dense near 0, where the rounding of 1 + x matters, subnormal inputs included) and NaN for NaN."""
+    from numba import njit
+
+    from kernels.cpu._log import vlog1p, vlog1p_unit
+
+    @njit
+    def run(z, general, unit):
+        for i in range(z.size):
+            general[i] = vlog1p(z[i])
+            unit[i] = vlog1p_unit(z[i])
+
+    rng = np.random.default_rng(60)
+    z = np.concatenate([np.geomspace(1e-45, 1, 300001), rng.uniform(0, 1, 300000), [0.0, 1.0, np.nan]])
+    z = z.astype(np.float32)
+    general, unit = np.empty_like(z), np.empty_like(z)
+    run(z, general, unit)
+    assert np.isnan(unit[-1])
+    np.testing.assert_array_equal(unit.view(np.int32)[:-1], general.view(np.int32)[:-1])
