@@ -6,8 +6,8 @@ turns into AVX2/AVX-512 code: n = round(x / ln 2), r = x - n ln 2 (ln 2 split in
 is exact), exp(r) by its Taylor polynomial on |r| <= ln(2) / 2 (degree 7 for float32, 13 for float64:
 the truncation error is below a tenth of an ulp), times 2**n by adding n to the polynomial's exponent
 bits (exact, one integer add: every result kept is a normal float, since p < 1 when n is the largest
-exponent, 128 in float32, and smaller results are flushed below); where Numba compiles for AVX-512, by
-one ldexp instead (``SCALEF``), the same bits.
+exponent, 128 in float32, and smaller results are flushed below). (Not by llvm.ldexp, as exp_log's exp:
+inlined into GELU's loop it stopped LLVM vectorising the serial twin, 15x slower.)
 Measured: within 1.3 ulp of exp on [-87, 0] in float32 and within 2 ulp in float64.
 Edge cases: exp(-inf) = 0 and exp(NaN) = NaN, as libm; results that would be subnormal flush to 0 (below
 1.2e-38 in float32: nothing a softmax can see, every row sums to at least 1); overflow gives inf.
@@ -24,9 +24,8 @@ Numba compiles vexp as its own function (flags are per instruction) and LLVM inl
 import math
 
 import numpy as np
-from llvmlite import binding, ir
+from llvmlite import ir
 from numba import types
-from numba.core import cgutils, config
 from numba.extending import intrinsic, overload, register_jitable
 
 __all__ = ["vexp", "vexpm1"]
@@ -61,40 +60,6 @@ def _bits_of(typingctx, value):
         return builder.bitcast(args[0], ir.IntType(int_type.bitwidth))
 
     return int_type(value), codegen
-
-
-def _compiles_for_avx512():
-    """Whether Numba compiles for a CPU with AVX-512: the features kernels/__init__.py or the user set
-    (NUMBA_CPU_FEATURES), else none for a named CPU (NUMBA_CPU_NAME, such as the tests' haswell), else the
-    host's."""
-    if config.CPU_FEATURES:
-        return "+avx512f" in config.CPU_FEATURES.split(",")
-    if config.CPU_NAME and config.CPU_NAME != "host":
-        return False
-    return bool(binding.get_host_cpu_features().get("avx512f"))
-
-
-# Where Numba compiles for AVX-512, exp's scaling by 2**n is one ldexp: LLVM turns llvm.ldexp into
-# vscalefps there, which also gives inf on overflow and 0 or a correctly rounded subnormal number below
-# the normal range, so the selects for those cases go (float32, 65,536 elements in (-5, 5), one thread,
-# AMD EPYC Zen 4: vexp 0.273 -> 0.238 ns per element, exp_log's exp 0.326 -> 0.237). Elsewhere LLVM
-# would call libm's ldexpf once per element: the exponent bits are added instead.
-SCALEF = _compiles_for_avx512()
-
-
-@intrinsic
-def ldexp32(typingctx, p, n):
-    """p * 2**n for a float32 p and an integral float32 n (llvm.ldexp; rounded once, inf on overflow)."""
-    if p != types.float32 or n != types.float32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.FloatType(), [ir.FloatType(), ir.IntType(32)]),
-            "llvm.ldexp.f32.i32")
-        return builder.call(fn, [args[0], builder.fptosi(args[1], ir.IntType(32))])
-
-    return types.float32(p, n), codegen
 
 
 def vexp(x):
@@ -152,23 +117,10 @@ def _exp64(x):
     return x if x != x else v
 
 
-def _exp32_scaled(x):
-    # _exp32 with the scaling by 2**n as one ldexp (AVX-512's vscalefps): x clamped first, so that n is
-    # a small integer and p * 2**n a normal number (at x = LOWEST, r >= 0 and p >= 1) or inf; NaN passes
-    # through both selects. The same bits as _exp32 (tests/kernels/test_exp_log.py).
-    f = np.float32
-    lowest = f(-87.33654)
-    xc = lowest if x < lowest else x
-    xc = f(89.0) if xc > f(89.0) else xc
-    n = np.floor(xc * f(1.4426950408889634) + f(0.5))
-    v = ldexp32(_exp_reduced32(xc, n), n)
-    return f(0.0) if x < lowest else v
-
-
 @overload(vexp, jit_options={"fastmath": {"contract"}})
 def _vexp(x):
     if x == types.float32:
-        return _exp32_scaled if SCALEF else _exp32
+        return _exp32
     if x == types.float64:
         return _exp64
     return None
