@@ -60,3 +60,47 @@ def test_a_nan_spoils_only_its_channel():
     x[1, 1, 2] = np.nan
     y = kernels.cpu.normalize_forward(x, None, None, (0, 2), (1, 3, 1), 1e-5, None)[0]
     assert np.isnan(y[:, 1]).all() and np.isfinite(y[:, [0, 2]]).all()
+
+
+@pytest.mark.parametrize("threads", ["serial", "parallel"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 3e-5)])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("rows", [3, 40])  # fewer rows than the gradient's row blocks, and more
+def test_row_loops_match_the_array_maths(dtype, tol, affine, rows, threads, monkeypatch):
+    """Layer norm's layout, (M, K) with statistics per row and parameters per column."""
+    from kernels.cpu import _serial
+    monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", 1 << 40 if threads == "serial" else 0)
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((rows, 24)) * 3 + 1).astype(dtype)
+    w = rng.uniform(0.5, 2, 24).astype(dtype) if affine else None
+    b = rng.uniform(-1, 1, 24).astype(dtype) if affine else None
+    args = ((1,), (1, 24), 1e-5, None)
+    assert cpu_normalize._row_layout(x, (1,), (1, 24))  # the loops run, not the fallback
+    ours = kernels.cpu.normalize_forward(x, w, b, *args)
+    ref = _normalize.normalize_forward(np, x, w, b, *args)
+    for name, a, r in zip(["y", "mean", "var", "invstd"], ours, ref):
+        assert a.shape == r.shape and a.dtype == dtype, name
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    for needs in [(True, True, True), (True, False, False), (False, True, True)]:
+        back = (x, ours[1], ours[3], w, (1,), (1, 24), True, needs)
+        for name, a, r in zip(["gx", "gw", "gb"], kernels.cpu.normalize_backward(g, *back),
+                              _normalize.normalize_backward(np, g, *back)):
+            if r is None:
+                assert a is None, name
+                continue
+            assert a.shape == r.shape and a.dtype == dtype, name
+            np.testing.assert_allclose(a, r, rtol=tol, atol=tol * 10, err_msg=f"{name} {needs}")
+
+
+def test_row_loops_keep_a_nan_in_its_row_and_leave_other_layouts():
+    x = np.random.default_rng(2).standard_normal((5, 8)).astype(np.float32)
+    x[2, 3] = np.nan
+    y, mean, _, invstd = kernels.cpu.normalize_forward(x, None, None, (1,), (1, 8), 1e-5, None)
+    assert np.isnan(y[2]).all() and np.isfinite(np.delete(y, 2, axis=0)).all()
+    gx, gw, gb = kernels.cpu.normalize_backward(np.ones_like(x), x, mean, invstd, None, (1,), (1, 8), True,
+                                                (True, True, True))
+    assert np.isnan(gx[2]).all() and np.isfinite(np.delete(gx, 2, axis=0)).all()
+    assert not cpu_normalize._row_layout(x[:, ::2], (1,), (1, 4))  # a view
+    assert not cpu_normalize._row_layout(x, (0,), (8, 1))  # statistics per column
+    assert not cpu_normalize._row_layout(x.astype(np.float16), (1,), (1, 8))
