@@ -133,6 +133,82 @@ def _row_backward(g, x, mean, invstd, weight, gx, gw_parts, gb_parts, need_x, ze
                     out[j] = ir * (grow[j] * weight[j] - a - (xrow[j] - mr) * ir * b)
 
 
+@by_size(cost=2, fastmath={"reassoc", "contract"})
+def _segment_forward(x, weight, bias, P, S, eps, mean, var, invstd, y, zero, one):
+    # x, y: (R, K) rows of S segments of L = K / S elements; statistics per row, weight and bias per
+    # (r % P, segment), flat
+    R, K = x.shape
+    L = K // S
+    for r in prange(R):
+        row = x[r]
+        s = zero
+        for j in range(K):
+            s += row[j]
+        m = s / K
+        s = zero
+        for j in range(K):
+            d = row[j] - m
+            s += d * d
+        mean[r] = m
+        var[r] = s / K
+        invstd[r] = one / np.sqrt(s / K + eps)
+        mr, ir = mean[r], invstd[r]
+        for seg in range(S):
+            p = r % P * S + seg
+            k, c = ir * weight[p], bias[p]
+            src, out = row[seg * L:(seg + 1) * L], y[r, seg * L:(seg + 1) * L]  # (a loop over range(start,
+            for j in range(L):  # stop) would not vectorise)
+                out[j] = (src[j] - mr) * k + c
+
+
+@by_size(cost=3, fastmath={"reassoc", "contract"})
+def _segment_backward(g, x, mean, invstd, weight, P, S, gx, seg_g, seg_gx, need_x, zero):
+    # per segment the sums of g and g * xhat (the parameters' gradients, summed over samples after), per
+    # row those of g * weight and g * weight * xhat; then the input gradient
+    R, K = g.shape
+    L = K // S
+    for r in prange(R):
+        mr, ir = mean[r], invstd[r]
+        sgh = zero
+        sghx = zero
+        for seg in range(S):
+            gs, xs = g[r, seg * L:(seg + 1) * L], x[r, seg * L:(seg + 1) * L]
+            a = zero
+            b = zero
+            for j in range(L):
+                gv = gs[j]
+                a += gv
+                b += gv * ((xs[j] - mr) * ir)
+            seg_g[r, seg] = a
+            seg_gx[r, seg] = b
+            w = weight[r % P * S + seg]
+            sgh += w * a
+            sghx += w * b
+        if need_x:
+            a, b = sgh / K, sghx / K
+            for seg in range(S):
+                w = weight[r % P * S + seg]
+                gs, xs = g[r, seg * L:(seg + 1) * L], x[r, seg * L:(seg + 1) * L]
+                out = gx[r, seg * L:(seg + 1) * L]
+                for j in range(L):
+                    out[j] = ir * (gs[j] * w - a - (xs[j] - mr) * ir * b)
+
+
+def _segment_layout(x, axes, param_shape, *others):
+    """(P, S) where the segment loops apply, else None: float32/64 C-contiguous instance norm, (N, C, L)
+    with statistics over axis 2 (P = C parameter rows of S = 1), or group norm, (N, G, C / G, L) over axes
+    (2, 3) (P = G of S = C / G channels, each a segment of L elements)."""
+    if not (x.dtype in (np.float32, np.float64) and x.size
+            and all(a.dtype == x.dtype and a.flags.c_contiguous for a in (x,) + others)):
+        return None
+    axes, param_shape = tuple(axes), tuple(param_shape)
+    if x.ndim == 3 and axes == (2,) and param_shape == (1, x.shape[1], 1):
+        return x.shape[1], 1
+    if x.ndim == 4 and axes == (2, 3) and param_shape == (1, x.shape[1], x.shape[2], 1):
+        return x.shape[1], x.shape[2]
+    return None
+
+
 def _row_layout(x, axes, param_shape, *others):
     """True where the row loops apply (layer norm): float32/64 C-contiguous (M, K) arrays, statistics over
     axis 1, parameters per column."""
@@ -161,6 +237,16 @@ def normalize_forward(x, weight, bias, axes, param_shape, eps, fixed):
         _row_forward(x, _per_channel(weight, K, x.dtype, 1), _per_channel(bias, K, x.dtype, 0), t(eps), mean,
                      var, invstd, y, t(0), t(1))
         return y, mean.reshape(M, 1), var.reshape(M, 1), invstd.reshape(M, 1)
+    segments = _segment_layout(x, axes, param_shape) if fixed is None else None
+    if segments:
+        P, S = segments
+        rows = x.reshape(-1, x[0, 0].size)  # (N * P, S * L)
+        t = x.dtype.type
+        (mean, var, invstd), y = (np.empty(rows.shape[0], x.dtype) for _ in range(3)), np.empty_like(rows)
+        _segment_forward(rows, _per_channel(weight, P * S, x.dtype, 1), _per_channel(bias, P * S, x.dtype, 0),
+                         P, S, t(eps), mean, var, invstd, y, t(0), t(1))
+        stats = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        return y.reshape(x.shape), mean.reshape(stats), var.reshape(stats), invstd.reshape(stats)
     if not _batch_layout(x, axes, param_shape):
         return _normalize.normalize_forward(np, x, weight, bias, axes, param_shape, eps, fixed)
     C, dtype = x.shape[1], x.dtype
@@ -178,6 +264,9 @@ def normalize_backward(grad_output, x, mean, invstd, weight, axes, param_shape, 
     """See kernels._normalize.normalize_backward."""
     if batch_stats and _row_layout(grad_output, axes, param_shape, x) and x.shape == grad_output.shape:
         return _row_gradients(grad_output, x, mean, invstd, weight, needs)
+    segments = _segment_layout(grad_output, axes, param_shape, x) if batch_stats else None
+    if segments and x.shape == grad_output.shape:
+        return _segment_gradients(grad_output, x, mean, invstd, weight, param_shape, segments, needs)
     if not _batch_layout(grad_output, axes, param_shape, x):
         return _normalize.normalize_backward(np, grad_output, x, mean, invstd, weight, axes, param_shape,
                                              batch_stats, needs)
@@ -204,3 +293,18 @@ def _row_gradients(g, x, mean, invstd, weight, needs):
     gw = gw_parts.sum(axis=0, dtype=np.float64).astype(g.dtype).reshape(1, K) if need_w else None
     gb = gb_parts.sum(axis=0, dtype=np.float64).astype(g.dtype).reshape(1, K) if need_b else None
     return (gx if need_x else None), gw, gb
+
+
+def _segment_gradients(g, x, mean, invstd, weight, param_shape, segments, needs):
+    """normalize_backward for the segment layouts (instance and group norm)."""
+    need_x, need_w, need_b = needs
+    P, S = segments
+    rows, xr = g.reshape(-1, g[0, 0].size), x.reshape(-1, x[0, 0].size)  # (N * P, S * L)
+    R, dtype = rows.shape[0], g.dtype
+    gx = np.empty_like(rows) if need_x else np.empty((1, 1), dtype)
+    seg_g, seg_gx = np.empty((R, S), dtype), np.empty((R, S), dtype)
+    _segment_backward(rows, xr, _per_channel(mean, R, dtype, 0), _per_channel(invstd, R, dtype, 1),
+                      _per_channel(weight, P * S, dtype, 1), P, S, gx, seg_g, seg_gx, need_x, dtype.type(0))
+    gw = seg_gx.reshape(-1, P * S).sum(axis=0, dtype=np.float64).astype(dtype).reshape(param_shape)
+    gb = seg_g.reshape(-1, P * S).sum(axis=0, dtype=np.float64).astype(dtype).reshape(param_shape)
+    return (gx.reshape(g.shape) if need_x else None), (gw if need_w else None), (gb if need_b else None)

@@ -104,3 +104,46 @@ def test_row_loops_keep_a_nan_in_its_row_and_leave_other_layouts():
     assert not cpu_normalize._row_layout(x[:, ::2], (1,), (1, 4))  # a view
     assert not cpu_normalize._row_layout(x, (0,), (8, 1))  # statistics per column
     assert not cpu_normalize._row_layout(x.astype(np.float16), (1,), (1, 8))
+
+
+@pytest.mark.parametrize("threads", ["serial", "parallel"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 3e-5)])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("norm", ["instance", "group"])
+def test_segment_loops_match_the_array_maths(norm, dtype, tol, affine, threads, monkeypatch):
+    """Instance norm's layout (N, C, L), statistics over axis 2, and group norm's (N, G, C / G, L) over
+    (2, 3): parameters per channel, a segment of L elements of a statistics row."""
+    from kernels.cpu import _serial
+    monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", 1 << 40 if threads == "serial" else 0)
+    rng = np.random.default_rng(3)
+    shape, axes, param = {"instance": ((3, 4, 10), (2,), (1, 4, 1)),
+                          "group": ((3, 2, 3, 10), (2, 3), (1, 2, 3, 1))}[norm]
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    w = rng.uniform(0.5, 2, param).astype(dtype) if affine else None
+    b = rng.uniform(-1, 1, param).astype(dtype) if affine else None
+    assert cpu_normalize._segment_layout(x, axes, param)  # the loops run, not the fallback
+    ours = kernels.cpu.normalize_forward(x, w, b, axes, param, 1e-5, None)
+    ref = _normalize.normalize_forward(np, x, w, b, axes, param, 1e-5, None)
+    for name, a, r in zip(["y", "mean", "var", "invstd"], ours, ref):
+        assert a.shape == r.shape and a.dtype == dtype, name
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    for needs in [(True, True, True), (True, False, False), (False, True, True)]:
+        back = (x, ours[1], ours[3], w, axes, param, True, needs)
+        for name, a, r in zip(["gx", "gw", "gb"], kernels.cpu.normalize_backward(g, *back),
+                              _normalize.normalize_backward(np, g, *back)):
+            if r is None:
+                assert a is None, name
+                continue
+            assert a.shape == r.shape and a.dtype == dtype, name
+            np.testing.assert_allclose(a, r, rtol=tol, atol=tol * 10, err_msg=f"{name} {needs}")
+
+
+def test_segment_loops_leave_given_statistics_and_other_layouts():
+    x = np.random.default_rng(4).standard_normal((2, 3, 5))
+    fixed = (np.zeros((1, 3, 1)), np.ones((1, 3, 1)))
+    y = kernels.cpu.normalize_forward(x, None, None, (2,), (1, 3, 1), 1e-5, fixed)[0]  # eval-mode statistics
+    np.testing.assert_allclose(y, x / np.sqrt(1 + 1e-5))
+    assert not cpu_normalize._segment_layout(x[:, :, ::2], (2,), (1, 3, 1))
+    assert not cpu_normalize._segment_layout(x, (1, 2), (1, 1, 1))
+    assert not cpu_normalize._segment_layout(x[:, :, :0], (2,), (1, 3, 1))  # nothing to normalise
