@@ -12,33 +12,67 @@ import numpy as np
 import pytest
 from numba import njit
 
-from kernels.cpu import activation, exp_log, softplus_family, special
+from kernels.cpu import activation, exp_log, normalize, softplus_family, special
 
 # packed float32 arithmetic, e.g. vfmadd213ps %zmm1, %zmm2, %zmm3 (not vmovups: the prologue copies structs)
 _PACKED = re.compile(r"\bv(f\w*m(add|sub)\w*|mul|add|sub|div|max|min)ps\s[^\n]*%[yz]mm")
 
 f32 = np.float32
-# (module, loop, the arguments after (x, out))
+
+
+def _flat(*extra):
+    """(x, out, *extra) for a loop over one flat array."""
+    def make():
+        x = np.linspace(-3, 3, 1000, dtype=np.float32)
+        return (x, np.empty_like(x), *extra)
+    return make
+
+
+def _gradient():
+    x = np.linspace(-3, 3, 1000, dtype=np.float32)
+    return x, x.copy(), np.empty_like(x)  # (g, x, grad)
+
+
+def _rows(name):
+    def make():
+        x = np.linspace(-3, 3, 64 * 96, dtype=np.float32).reshape(64, 96)
+        stats = [np.ones(64, np.float32) for _ in range(3)]
+        w, b = np.ones(96, np.float32), np.zeros(96, np.float32)
+        parts = np.zeros((16, 96), np.float32)
+        return {"_row_forward": (x, w, b, f32(1e-5), *stats, np.empty_like(x), f32(0), f32(1)),
+                "_row_backward": (x, x, stats[0], stats[1], w, np.empty_like(x), parts, parts.copy(), True,
+                                  f32(0)),
+                "_segment_forward": (x, w[:12], b[:12], 4, 3, f32(1e-5), *stats, np.empty_like(x), f32(0),
+                                     f32(1)),
+                "_segment_backward": (x, x, stats[0], stats[1], w[:12], 4, 3, np.empty_like(x),
+                                      np.empty((64, 3), np.float32), np.empty((64, 3), np.float32), True,
+                                      f32(0))}[name]
+    return make
+
+
+# (module, loop, its arguments)
 LOOPS = [
-    (special, "_gelu", ()),
-    (special, "_gelu_backward", None),  # (g, x, grad)
-    (activation, "_sigmoid", (f32(1),)),
-    (activation, "_silu", (f32(1),)),
-    (activation, "_elu", (f32(1), f32(1), f32(1), f32(0))),
-    (softplus_family, "_softplus", (f32(1), f32(20), f32(0))),
-    (softplus_family, "_log_sigmoid", (f32(0),)),
-    (exp_log, "_exp", ()),
-    (exp_log, "_log", ()),
+    (special, "_gelu", _flat()),
+    (special, "_gelu_backward", _gradient),
+    (activation, "_sigmoid", _flat(f32(1))),
+    (activation, "_silu", _flat(f32(1))),
+    (activation, "_elu", _flat(f32(1), f32(1), f32(1), f32(0))),
+    (softplus_family, "_softplus", _flat(f32(1), f32(20), f32(0))),
+    (softplus_family, "_log_sigmoid", _flat(f32(0))),
+    (exp_log, "_exp", _flat()),
+    (exp_log, "_log", _flat()),
+    (normalize, "_row_forward", _rows("_row_forward")),
+    (normalize, "_row_backward", _rows("_row_backward")),
+    (normalize, "_segment_forward", _rows("_segment_forward")),
+    (normalize, "_segment_backward", _rows("_segment_backward")),
 ]
 
 
 @pytest.mark.parametrize("twin", ["serial", "parallel"])
-@pytest.mark.parametrize("module, name, extra", LOOPS, ids=[name for _, name, _ in LOOPS])
-def test_loop_is_vectorised(module, name, extra, twin):
+@pytest.mark.parametrize("module, name, make_args", LOOPS, ids=[name for _, name, _ in LOOPS])
+def test_loop_is_vectorised(module, name, make_args, twin):
     compiled = getattr(getattr(module, name), twin)
     options = {k: v for k, v in compiled.targetoptions.items() if k not in ("cache", "nopython")}
     fresh = njit(**options)(compiled.py_func)
-    x = np.linspace(-3, 3, 1000, dtype=np.float32)
-    args = (x, x.copy(), np.empty_like(x)) if extra is None else (x, np.empty_like(x), *extra)
-    fresh(*args)
+    fresh(*make_args())
     assert _PACKED.search(fresh.inspect_asm(fresh.signatures[0])), f"{name} ({twin}) compiled to scalar code"
