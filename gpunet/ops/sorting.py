@@ -33,15 +33,33 @@ def sort(input, dim=-1, descending=False, *, stable=False):
     return return_types("sort", values, indices)
 
 
+# From this axis length topk selects (K.topk_indices) instead of sorting the whole axis: 256 rows of 32,000
+# float32 logits, k = 10, took 686 ms through the full stable sort (PyTorch: 7.6 ms). Up to SELECT_MAX_K:
+# the CPU's heap per row costs O(log k) per entry.
+_SELECT_FROM = 64
+_SELECT_MAX_K = 256
+
+
 def topk(input, k, dim=-1, largest=True, sorted=True):
-    """The k largest (or smallest) elements along dim as (values, indices), in sorted order."""
-    d, order = _order(input, dim, largest, "topk")
-    n = input._data.shape[d] if input._data.ndim else 1
+    """The k largest (or smallest) elements along dim as (values, indices), in sorted order: the first k of
+    the stable order (ties by index, NaN as the largest value)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"topk(): argument 'input' must be Tensor, not {type(input).__name__}")
+    a, device = input._data, input._device
+    d = _dim(dim, a.ndim, "topk") if a.ndim else 0
+    n = a.shape[d] if a.ndim else 1
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k out of range (k={k}, dimension {d} has size {n})")
-    if input._data.ndim == 0:
-        return return_types("topk", input.clone(), _make(order, input._device))
-    idx = [slice(None)] * order.ndim
-    idx[d] = slice(0, k)
-    indices = _make(order[tuple(idx)], input._device)
+    if a.ndim == 0:
+        return return_types("topk", input.clone(), _make(device.xp.zeros((), dtype="int64"), device))
+    if 0 < k < n and n >= _SELECT_FROM and k <= _SELECT_MAX_K:
+        rows = device.xp.moveaxis(a, d, -1)
+        order = device.K.topk_indices(rows.reshape(-1, n), k, largest).reshape(rows.shape[:-1] + (k,))
+        order = device.xp.moveaxis(order, -1, d)
+    else:
+        order = _order(input, dim, largest, "topk")[1]
+        idx = [slice(None)] * order.ndim
+        idx[d] = slice(0, k)
+        order = order[tuple(idx)]
+    indices = _make(order, device)
     return return_types("topk", gather(input, d, indices), indices)

@@ -56,3 +56,27 @@ def test_errors(device):
         gpunet.tensor([1.0, 2.0], device=device).topk(3)
     with pytest.raises(IndexError, match="Dimension out of range"):
         gpunet.ones(2, 3, device=device).sort(dim=2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+@pytest.mark.parametrize("largest", [True, False])
+def test_topk_by_selection_is_the_sorts_first_k(dtype, largest, device):
+    """Axes of 64 or more select (K.topk_indices): the same values and indices as the first k of the full
+    stable sort (ties by index, NaN as the largest), along any dim, k from 1 to n - 1."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 20, (3, 70, 4)).astype(dtype)  # many ties
+    if dtype != "int64":
+        a[0, [3, 40, 41], 1] = np.nan
+        a[2, :, 3] = np.nan  # a column of NaN only
+    x = gpunet.tensor(a, device=device)
+    for dim in (1, -2):
+        full = x.sort(dim=dim, descending=largest, stable=True)
+        for k in (1, 2, 7, 35, 69):
+            got = x.topk(k, dim=dim, largest=largest)
+            np.testing.assert_array_equal(got.indices.cpu().numpy(), full.indices[:, :k].cpu().numpy())
+            np.testing.assert_array_equal(got.values.cpu().numpy(), full.values[:, :k].cpu().numpy())
+    row = gpunet.tensor(a[0, :, 0], device=device, requires_grad=dtype != "int64")
+    assert tuple(row.topk(5).values.shape) == (5,)
+    if row.requires_grad:
+        row.topk(5).values.sum().backward()
+        assert row.grad.sum().item() == 5
