@@ -1,7 +1,12 @@
 """Padding Ops: constant padding (negative pads crop) and index padding (reflect, replicate, circular).
 
-IndexPad gathers along each padded axis with indices from source_index; its backward scatter-adds.
+IndexPad gathers along each padded axis with indices from source_index; its backward scatter-adds. Both
+move the unpadded middle as one slice and the border one position at a time (reflect-padding a
+16x64x32x32 batch by 1 on both sides of H and W, two threads: forward 0.88 ms through two takes,
+forward and backward 25 ms with a scatter-add over every position; PyTorch 0.18 and 1.6).
 """
+import itertools
+
 import numpy as np
 
 from gpunet.autograd.function import Op
@@ -51,21 +56,22 @@ class IndexPad(Op):
 
     @staticmethod
     def forward(ctx, a, axis_indices):
-        xp = ctx.device.xp
-        ctx.shapes = []
+        ctx.shapes, shape = [], a.shape  # the input shape of each axis' step
         for axis, idx in axis_indices:
-            ctx.shapes.append(a.shape)
-            a = xp.take(a, xp.asarray(idx), axis=axis)
+            ctx.shapes.append(shape)
+            shape = shape[:axis] + (len(idx),) + shape[axis + 1:]
         ctx.axis_indices = axis_indices
-        return a
+        middles = [_middle(idx, ctx.shapes[i][axis]) for i, (axis, idx) in enumerate(axis_indices)]
+        if None in middles or len({axis for axis, _ in axis_indices}) < len(axis_indices):
+            for axis, idx in axis_indices:
+                a = ctx.device.xp.take(a, ctx.device.xp.asarray(idx), axis=axis)
+            return a
+        return _padded(ctx.device.xp, a, axis_indices, middles)
 
     @staticmethod
     def backward(ctx, g):
-        xp = ctx.device.xp
         for (axis, idx), shape in zip(reversed(ctx.axis_indices), reversed(ctx.shapes)):
-            out = xp.zeros(shape, dtype=g.dtype)
-            ctx.device.backend.scatter_add(out, (slice(None),) * axis + (xp.asarray(idx),), g)
-            g = out
+            g = _scatter_add_axis(ctx.device, g, axis, idx, shape)
         return g, None
 
     @staticmethod
@@ -85,3 +91,56 @@ def source_index(n, before, after, mode):
     if mode == "replicate":
         return np.clip(o, 0, n - 1)
     return o % n  # circular
+
+
+# Border positions (before + after) moved one slice each up to this many; beyond, take / scatter-add.
+_BORDER_SLICES_MAX = 64
+
+
+def _middle(idx, n):
+    """Where idx (output position -> input position along one axis) holds 0, 1, ..., n - 1 in a row: the
+    unpadded middle of the output; None if nowhere (or the border is too wide for one slice per position)."""
+    if len(idx) - n > _BORDER_SLICES_MAX:
+        return None
+    for j0 in np.flatnonzero(idx == 0):
+        if j0 + n <= len(idx) and np.array_equal(idx[j0:j0 + n], np.arange(n)):
+            return int(j0)
+    return None
+
+
+def _border(idx, j0, n):
+    return itertools.chain(range(j0), range(j0 + n, len(idx)))
+
+
+def _padded(xp, a, axis_indices, middles):
+    """a padded along each (axis, idx) at once: one output, a copied into its middle, then the border
+    positions of the axes from the last to the first, each a slice copied from the output itself (the
+    axes already done are whole by then)."""
+    shape, inner = list(a.shape), [slice(None)] * a.ndim
+    for (axis, idx), j0 in zip(axis_indices, middles):
+        shape[axis], inner[axis] = len(idx), slice(j0, j0 + a.shape[axis])
+    out = xp.empty(tuple(shape), dtype=a.dtype)
+    out[tuple(inner)] = a
+    for (axis, idx), j0 in reversed(list(zip(axis_indices, middles))):
+        at = list(inner)
+        for j in _border(idx, j0, a.shape[axis]):
+            at[axis] = j
+            target = tuple(at)
+            at[axis] = j0 + int(idx[j])
+            out[target] = out[tuple(at)]
+        inner[axis] = slice(None)
+    return out
+
+
+def _scatter_add_axis(device, g, axis, idx, shape):
+    """The gradient of _gather_axis: g's positions summed into the input positions they copied."""
+    n, pre, xp = shape[axis], (slice(None),) * axis, device.xp
+    j0 = _middle(idx, n)
+    if j0 is None:
+        out = xp.zeros(shape, dtype=g.dtype)
+        device.backend.scatter_add(out, pre + (xp.asarray(idx),), g)
+        return out
+    out = g[pre + (slice(j0, j0 + n),)].copy()
+    for j in _border(idx, j0, n):
+        out[pre + (int(idx[j]),)] += g[pre + (j,)]
+    return out

@@ -93,6 +93,14 @@ def test_pad_matches_torch(pad, mode, device):
         compare(lambda F, x: F.pad(x, pad, value=2.5), x, device=device)
 
 
+@pytest.mark.parametrize("shape,pad,mode", [
+    ((2, 2, 3, 4, 5), (1, 0, 2, 1, 1, 2), "reflect"), ((2, 2, 3, 4, 5), (1, 1, 0, 2, 3, 1), "replicate"),
+    ((2, 2, 3, 4, 5), (2, 0, 0, 1, 1, 1), "circular"),
+    ((1, 2, 90), (70, 66), "circular"), ((1, 2, 90), (80, 3), "reflect")])  # borders past one slice each
+def test_pad_of_three_axes_and_wide_borders_matches_torch(shape, pad, mode, device):
+    compare(lambda F, x: F.pad(x, pad, mode=mode), rand(*shape, seed=2), fd=True, device=device)
+
+
 def test_pad_errors(device):
     x = gpunet.randn(1, 2, 3, 3, device=device)
     with pytest.raises(RuntimeError, match="Padding size should be less than the corresponding input "
