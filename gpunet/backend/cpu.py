@@ -33,16 +33,12 @@ def device_assert(key, bad, values, error):
 def scatter_add(target, index, values):
     """target[index] += values, accumulating repeated indices.
 
-    Row updates (a 1-D integer index into the first axis, as in the embedding backward) sort the
-    index and sum runs with add.reduceat: many times faster than numpy's unbuffered add.at.
+    Row updates (a 1-D integer index into the first axis, as in the embedding backward) take
+    kernels.cpu.add_rows, one pass; anything else numpy's (unbuffered, slower) add.at.
     """
     if (isinstance(index, xp.ndarray) and index.ndim == 1 and index.dtype.kind in "iu" and target.ndim >= 2
-            and values.ndim == target.ndim and values.shape[0] == index.shape[0] and index.size):
-        index = index % target.shape[0]  # negative rows count from the end
-        order = xp.argsort(index, kind="stable")
-        rows = index[order]
-        starts = xp.flatnonzero(xp.concatenate(([True], rows[1:] != rows[:-1])))
-        target[rows[starts]] += xp.add.reduceat(values[order], starts, axis=0)
+            and values.ndim == target.ndim and values.shape == index.shape + target.shape[1:]):
+        K.add_rows(target, index, values)
         return
     xp.add.at(target, index, values)
 

@@ -30,3 +30,4 @@ from kernels.cpu.regression import *  # noqa: F401,F403,E402
 from kernels.cpu.softplus_family import *  # noqa: F401,F403,E402
 from kernels.cpu.reduce import *  # noqa: F401,F403,E402
 from kernels.cpu.topk import *  # noqa: F401,F403,E402
+from kernels.cpu.scatter import *  # noqa: F401,F403,E402

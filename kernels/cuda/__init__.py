@@ -21,3 +21,4 @@ from kernels.cuda.regression import *  # noqa: F401,F403,E402
 from kernels.cuda.softplus_family import *  # noqa: F401,F403,E402
 from kernels.cuda.reduce import *  # noqa: F401,F403,E402
 from kernels.cuda.topk import *  # noqa: F401,F403,E402
+from kernels.cuda.scatter import *  # noqa: F401,F403,E402
