@@ -233,12 +233,11 @@ class CumSum(Op):
     @staticmethod
     def forward(ctx, a, dim):
         ctx.dim = dim
-        return ctx.device.xp.cumsum(a, axis=dim)
+        return ctx.device.K.cumsum(a, dim)
 
     @staticmethod
     def backward(ctx, g):
-        xp = ctx.device.xp
-        return xp.flip(xp.cumsum(xp.flip(g, axis=ctx.dim), axis=ctx.dim), axis=ctx.dim), None
+        return ctx.device.K.cumsum(g, ctx.dim, reverse=True), None
 
     @staticmethod
     def backward_graph(ctx, g):

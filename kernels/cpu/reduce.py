@@ -9,13 +9,21 @@ block sums in float64; a last-axis sum adds each row into a float64 accumulator 
 is at least as accurate as NumPy's pairwise float32 sum (whose bits it need not match): measured on
 301,056 standard normal elements + 0.3, 4.7e-5 from the exact sum against NumPy's 7.3e-3. float64
 arrays, other axes, dtype= and small arrays are NumPy's.
+
+cumsum of float32/float64 arrays along any axis runs in a Numba loop that accumulates in float64 and
+rounds each prefix sum once, as PyTorch's CPU cumsum does (the same bits; NumPy's float32 cumsum adds in
+float32, 2e-4 off at 4,096 standard normal terms): (64, 4096) along the last axis, 0.88 ms in NumPy
+against PyTorch's 0.18. Rows along the last axis run on the threads; other axes add whole inner rows,
+vectorised. ``reverse`` sums from the end (cumsum's gradient: no flipped copies).
 """
+import math
+
 import numpy as np
 from numba import prange
 
 from kernels.cpu._serial import by_size
 
-__all__ = ["mean", "sum"]
+__all__ = ["cumsum", "mean", "sum"]
 
 _BLOCK = 256  # a whole-array sum's blocks: float32 lanes of at most 16 additions each, then float64
 LOOP_FROM = 1 << 15  # elements; below, NumPy's call is as fast
@@ -89,3 +97,39 @@ def mean(x, axis=None, keepdims=False):
     if x.size < LOOP_FROM:
         return x.mean(axis=axis, keepdims=keepdims)
     return _reduce(x, axis, keepdims, None, True)
+
+
+@by_size(fastmath={"contract"})
+def _cumsum(a, out, reverse):
+    # out[o, i, j] = the sum of a[o, :i + 1, j] (reverse: a[o, i:, j]) in float64; a, out (outer, n, inner)
+    outer, n, inner = a.shape
+    for o in prange(outer):
+        if inner == 1:
+            s = 0.0
+            for step in range(n):
+                i = n - 1 - step if reverse else step
+                s += a[o, i, 0]
+                out[o, i, 0] = s
+        else:
+            acc = np.zeros(inner)
+            for step in range(n):
+                i = n - 1 - step if reverse else step
+                src, dst = a[o, i], out[o, i]
+                for j in range(inner):
+                    acc[j] += src[j]
+                    dst[j] = acc[j]
+
+
+def cumsum(x, axis, reverse=False):
+    """The cumulative sum of x along axis (reverse: from the end); NumPy's result dtype. float32/float64
+    accumulate in float64 (see the module docstring); other dtypes are NumPy's."""
+    if x.dtype not in (np.float32, np.float64) or x.ndim == 0 or not x.size:
+        if reverse:
+            return np.flip(np.cumsum(np.flip(x, axis=axis), axis=axis), axis=axis)
+        return np.cumsum(x, axis=axis)
+    axis %= x.ndim
+    c = np.ascontiguousarray(x)
+    out = np.empty_like(c)
+    view = (math.prod(x.shape[:axis]), x.shape[axis], -1)
+    _cumsum(c.reshape(view), out.reshape(view), bool(reverse))
+    return out

@@ -1,6 +1,8 @@
-"""sum and mean on the device: CuPy's reductions."""
+"""sum, mean and cumsum on the device: CuPy's reductions and scan."""
 
-__all__ = ["mean", "sum"]
+from kernels.cuda._launch import xp
+
+__all__ = ["cumsum", "mean", "sum"]
 
 
 def sum(x, axis=None, keepdims=False, dtype=None):
@@ -11,3 +13,10 @@ def sum(x, axis=None, keepdims=False, dtype=None):
 def mean(x, axis=None, keepdims=False):
     """x.mean(axis, keepdims=keepdims) with NumPy's result type and shape."""
     return x.mean(axis=axis, keepdims=keepdims)
+
+
+def cumsum(x, axis, reverse=False):
+    """The cumulative sum of x along axis (reverse: from the end); NumPy's result dtype."""
+    if reverse:
+        return xp.flip(xp.cumsum(xp.flip(x, axis=axis), axis=axis), axis=axis)
+    return xp.cumsum(x, axis=axis)
