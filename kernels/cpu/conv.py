@@ -20,6 +20,9 @@ the CPU pieces:
   for LeNet's first layer).
 - the weight gradient's GEMM with few output channels: a Numba dot-product loop (``_few_rows_nt``),
   faster than OpenBLAS on such thin products.
+- depthwise layers (groups == input channels == output channels, stride 1): forward and all three
+  gradients in per-plane loops (kernels/cpu/_conv_depthwise.py); im2col ran them as one tiny GEMM per
+  channel (32x64x32x32, 3x3, forward and backward 52 ms -> 6.9, PyTorch 11.9).
 - float32 forwards with output rows of 16 or more pixels (MIN_ROW), any stride, no dilation, one group
   (with AVX2 at most 16 input channels: above that Winograd and the GEMM measured faster there): a
   register-blocked loop (kernels/cpu/_conv_vector.py), which also takes the input gradient of stride-1
@@ -46,6 +49,7 @@ from numba import njit, prange, uint64
 from kernels import _conv_im2col as _impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _conv_batch_inner as conv_batch_inner
+from kernels.cpu import _conv_depthwise as conv_depthwise
 from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu import _conv_vector as conv_vector
 from kernels.cpu import _conv_winograd as conv_winograd
@@ -220,15 +224,15 @@ def _col2im(cols, gx, kH, kW, sh, sw, ph, pw, dh, dw, Ho, Wo):
 
 def _fast_path(g, x, w, b=None, use="forward"):
     """The module whose loop for `use` ("forward" or "weight_grad") serves conv geometry g with these
-    arrays (the register-blocked forward, the batch-inner direct loops, Winograd's F(2x2, 3x3), the
-    wide-plane loops), or None for im2col + GEMM. The register-blocked forward is asked first: where it
-    applies it measured faster than each of the others, Winograd and the GEMM included (two threads, ms:
-    32x64x32x32 -> 64 12.0 against Winograd's 14.3, 32x256x16x16 -> 64 1x1 1.88 against the GEMM's
-    2.68; kernels/cpu/_conv_vector.py). No two of the others take the same weight gradient: the wide-plane
-    loops take long runs of 33 to 128 channels with AVX-512 only, Winograd's only with AVX2 (where each
-    measured fastest: kernels/cpu/_conv_direct.py's WEIGHT_GRAD_MAX_OUT, _conv_winograd.py's
-    WEIGHT_GRAD_MIN_PIXELS)."""
-    for path in (conv_vector, conv_batch_inner, conv_winograd, conv_direct):
+    arrays (the depthwise loops, the register-blocked forward, the batch-inner direct loops, Winograd's
+    F(2x2, 3x3), the wide-plane loops), or None for im2col + GEMM. Depthwise layers go to their own loops;
+    of the others the register-blocked forward is asked first: where it applies it measured faster than
+    each of the others, Winograd and the GEMM included (two threads, ms: 32x64x32x32 -> 64 12.0 against
+    Winograd's 14.3, 32x256x16x16 -> 64 1x1 1.88 against the GEMM's 2.68; kernels/cpu/_conv_vector.py).
+    No two of the others take the same weight gradient: the wide-plane loops take long runs of 33 to 128
+    channels with AVX-512 only, Winograd's only with AVX2 (where each measured fastest:
+    kernels/cpu/_conv_direct.py's WEIGHT_GRAD_MAX_OUT, _conv_winograd.py's WEIGHT_GRAD_MIN_PIXELS)."""
+    for path in (conv_depthwise, conv_vector, conv_batch_inner, conv_winograd, conv_direct):
         if path.applies(g, x, w, b, use):
             return path
     return None
@@ -254,6 +258,8 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     conv2d_forward(..., keep_columns=True) returned for this x, or None to recompute it."""
     g, (need_x, need_w, need_b) = _impl.backward_args(_CPU, grad_y, x, w, stride, padding, dilation, groups,
                                                       needs, columns)
+    if conv_depthwise.applies(g, x, w):
+        return conv_depthwise.backward(grad_y, x, w, g, (need_x, need_w, need_b))
     # grad_x as a forward of grad_y (kernels/cpu/_conv_direct.grad_input): for "same"-padded layers through
     # any fast forward, for others (padding below the kernel size: grad_y padded by up to k - 1) through the
     # register-blocked loops only (the batch-inner one skips the taps that read only padding: LeNet's second

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from kernels.cpu import activation, exp_log, normalize, softplus_family, special
+from kernels.cpu import _conv_depthwise, activation, exp_log, normalize, softplus_family, special
 
 # packed float32 arithmetic, e.g. vfmadd213ps %zmm1, %zmm2, %zmm3 (not vmovups: the prologue copies structs)
 _PACKED = re.compile(r"\bv(f\w*m(add|sub)\w*|mul|add|sub|div|max|min)ps\s[^\n]*%[yz]mm")
@@ -50,6 +50,15 @@ def _rows(name):
     return make
 
 
+def _depthwise(name):
+    def make():
+        x = np.ones((2, 3, 20, 20), np.float32)
+        if name == "_planes":
+            return x, np.ones((3, 3, 3), np.float32), np.zeros(3, np.float32), np.empty_like(x), 1, 1
+        return x, x, np.empty((3, 3, 3)), 1, 1  # _weight_sums(grad_y, x, sums, ph, pw)
+    return make
+
+
 # (module, loop, its arguments)
 LOOPS = [
     (special, "_gelu", _flat()),
@@ -65,6 +74,8 @@ LOOPS = [
     (normalize, "_row_backward", _rows("_row_backward")),
     (normalize, "_segment_forward", _rows("_segment_forward")),
     (normalize, "_segment_backward", _rows("_segment_backward")),
+    (_conv_depthwise, "_planes", _depthwise("_planes")),
+    (_conv_depthwise, "_weight_sums", _depthwise("_weight_sums")),
 ]
 
 
