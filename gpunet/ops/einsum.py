@@ -3,10 +3,11 @@
 The equation is parsed once into explicit letters: '...' becomes letters of its own (the broadcast
 ellipsis dims, right-aligned across operands), an implicit output is the ellipsis dims then the letters
 seen exactly once in alphabetical order (A-Z before a-z). Operands are broadcast to the letters' sizes
-(a size-1 dim broadcasts, as in PyTorch). Forward is one xp.einsum; the gradient of operand k is one
-einsum of the output gradient with the other operands, expanded over letters only operand k has, put back
-on the diagonal where operand k repeats a letter, and summed back over its broadcast dims.
+(a size-1 dim broadcasts, as in PyTorch). Forward is one contraction (_contract); the gradient of operand
+k is one contraction of the output gradient with the other operands, expanded over letters only operand k
+has, put back on the diagonal where operand k repeats a letter, and summed back over its broadcast dims.
 """
+import math
 import string
 
 from gpunet.amp import _policy as _amp
@@ -99,7 +100,7 @@ class Einsum(Op):
         ctx.save_for_backward(*arrays)  # the inputs themselves, so create_graph's saved() finds them
         ctx.parsed = parsed
         ctx.shapes = [a.shape for a in arrays]
-        return xp.einsum(f"{','.join(subs)}->{out}", *full, optimize=len(full) > 2)
+        return _contract(xp, subs, out, full)
 
     @staticmethod
     def backward(ctx, g):
@@ -116,7 +117,7 @@ class Einsum(Op):
             unique = "".join(dict.fromkeys(s))
             kept = "".join(c for c in unique if c in reachable)
             arrays = [g] + [a for j, a in enumerate(full) if j != k]
-            gd = xp.einsum(f"{','.join([out] + others)}->{kept}", *arrays, optimize=len(arrays) > 2)
+            gd = _contract(xp, [out] + others, kept, arrays)
             if kept != unique:  # letters only operand k has: their sum broadcasts back
                 gd = gd.reshape(tuple(sizes[c] if c in kept else 1 for c in unique))
                 gd = xp.broadcast_to(gd, tuple(sizes[c] for c in unique))
@@ -196,3 +197,34 @@ def einsum(equation, *operands):
             raise RuntimeError(f"einsum(): operands must have one dtype, got {dtype} and {t.dtype}")
     parsed = _parse(equation, [tuple(t._data.shape) for t in operands])
     return Einsum.apply(parsed, *operands)
+
+
+def _contract(xp, subs, out, arrays):
+    """xp.einsum of arrays with subscripts subs into out. Two operands without a repeated letter are one
+    batched matmul, as PyTorch does (letters of one operand only summed first; the batch letters, the
+    rows', the contracted and the columns' each flattened): NumPy's einsum runs its own loops there, not
+    BLAS ("bhqd,bhkd->bhqk" of (16, 4, 128, 64) operands, forward and backward, 38 ms against PyTorch's 5)."""
+    if len(arrays) != 2 or any(len(set(t)) != len(t) for t in subs):
+        return xp.einsum(f"{','.join(subs)}->{out}", *arrays, optimize=len(arrays) > 2)
+    (sa, sb), (a, b) = subs, arrays
+    sa, a = _sum_unshared(xp, sa, a, sb + out)
+    sb, b = _sum_unshared(xp, sb, b, sa + out)
+    batch = [c for c in out if c in sa and c in sb]
+    rows = [c for c in out if c in sa and c not in sb]
+    cols = [c for c in out if c in sb and c not in sa]
+    inner = [c for c in sa if c in sb and c not in out]
+    size = {c: n for t, arr in ((sa, a), (sb, b)) for c, n in zip(t, arr.shape)}
+    dims = [math.prod(size[c] for c in group) for group in (batch, rows, inner, cols)]
+    left = xp.transpose(a, [sa.index(c) for c in batch + rows + inner]).reshape(dims[0], dims[1], dims[2])
+    right = xp.transpose(b, [sb.index(c) for c in batch + inner + cols]).reshape(dims[0], dims[2], dims[3])
+    product = xp.matmul(left, right).reshape([size[c] for c in batch + rows + cols])
+    order = batch + rows + cols
+    return xp.transpose(product, [order.index(c) for c in out])
+
+
+def _sum_unshared(xp, sub, a, elsewhere):
+    """(sub, a) with the letters that appear nowhere in `elsewhere` summed away."""
+    gone = [p for p, c in enumerate(sub) if c not in elsewhere]
+    if not gone:
+        return sub, a
+    return "".join(c for c in sub if c in elsewhere), a.sum(axis=tuple(gone))

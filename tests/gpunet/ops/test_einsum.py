@@ -28,6 +28,9 @@ CASES = [
     ("ab,c->abc", (2, 3), (4,)),
     ("Ab,bA->", (2, 3), (3, 2)),
     ("i j , j k -> i k", (2, 3), (3, 2)),  # spaces
+    ("bhqd,bhkd->bhqk", (2, 3, 4, 5), (2, 3, 6, 5)),  # attention's scores: one batched matmul
+    ("bik,bkj->jbi", (2, 3, 4), (2, 4, 5)),  # the product's axes permuted into the output
+    ("abc,cd->dba", (2, 3, 4), (4, 1)),
 ]
 
 
