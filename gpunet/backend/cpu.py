@@ -36,6 +36,8 @@ def scatter_add(target, index, values):
     Row updates (a 1-D integer index into the first axis, as in the embedding backward) take
     kernels.cpu.add_rows, one pass; anything else numpy's (unbuffered, slower) add.at.
     """
+    if type(index) is tuple and index and all(isinstance(i, slice) and i == slice(None) for i in index[1:]):
+        index = index[0]  # (rows, :, ...): index_select's along dim 0
     if (isinstance(index, xp.ndarray) and index.ndim == 1 and index.dtype.kind in "iu" and target.ndim >= 2
             and values.ndim == target.ndim and values.shape == index.shape + target.shape[1:]):
         K.add_rows(target, index, values)
