@@ -17,6 +17,28 @@ def _case(dtype, fixed, affine, seed=0):
     return x, w, b, stats if fixed else None
 
 
+def _matches_the_array_maths(x, w, b, axes, param, stats, tol):
+    """kernels.cpu's normalize_forward and normalize_backward (three sets of needs) against the array maths;
+    returns forward's outputs."""
+    args = (axes, param, 1e-5, stats)
+    ours = kernels.cpu.normalize_forward(x, w, b, *args)
+    ref = _normalize.normalize_forward(np, x, w, b, *args)
+    for name, a, r in zip(["y", "mean", "var", "invstd"], ours, ref):
+        assert a.shape == r.shape and a.dtype == x.dtype, name
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)
+    g = np.random.default_rng(9).standard_normal(x.shape).astype(x.dtype)
+    for needs in [(True, True, True), (True, False, False), (False, True, True)]:
+        back = (x, ours[1], ours[3], w, axes, param, stats is None, needs)
+        for name, a, r in zip(["gx", "gw", "gb"], kernels.cpu.normalize_backward(g, *back),
+                              _normalize.normalize_backward(np, g, *back)):
+            if r is None:
+                assert a is None, name
+                continue
+            assert a.shape == r.shape and a.dtype == x.dtype, name
+            np.testing.assert_allclose(a, r, rtol=tol, atol=tol * 10, err_msg=f"{name} {needs}")
+    return ours, ref
+
+
 @pytest.mark.parametrize("threads", ["serial", "parallel"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("fixed", [False, True], ids=["batch_stats", "fixed_stats"])
@@ -25,28 +47,13 @@ def test_batch_loops_match_the_array_maths(dtype, tol, fixed, affine, threads, m
     from kernels.cpu import _serial
     monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", 1 << 40 if threads == "serial" else 0)
     x, w, b, stats = _case(dtype, fixed, affine)
-    args = ((0, 2), (1, 3, 1), 1e-5, stats)
     assert cpu_normalize._batch_layout(x, (0, 2), (1, 3, 1))  # the loops run, not the fallback
-    ours = kernels.cpu.normalize_forward(x, w, b, *args)
-    ref = _normalize.normalize_forward(np, x, w, b, *args)
-    for name, a, r in zip(["y", "mean", "var", "invstd"], ours, ref):
-        assert a.shape == r.shape and a.dtype == dtype, name
-        np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)
+    ours, ref = _matches_the_array_maths(x, w, b, (0, 2), (1, 3, 1), stats, tol)
     if fixed:  # backward's mean is forward's own copy of the given one
         assert not np.shares_memory(ours[1], stats[0]) and not np.shares_memory(ref[1], stats[0])
-    g = np.random.default_rng(9).standard_normal(x.shape).astype(dtype)
-    for needs in [(True, True, True), (True, False, False), (False, True, True)]:
-        back = (x, ours[1], ours[3], w, (0, 2), (1, 3, 1), not fixed, needs)
-        for name, a, r in zip(["gx", "gw", "gb"], kernels.cpu.normalize_backward(g, *back),
-                              _normalize.normalize_backward(np, g, *back)):
-            if r is None:
-                assert a is None, name
-                continue
-            assert a.shape == r.shape and a.dtype == dtype, name
-            np.testing.assert_allclose(a, r, rtol=tol, atol=tol * 10, err_msg=f"{name} {needs}")
 
 
-def test_other_layouts_take_the_array_maths():
+def test_other_layouts_leave_the_batch_loops():
     x = np.random.default_rng(0).standard_normal((4, 3, 10))
     assert not cpu_normalize._batch_layout(x, (2,), (1, 3, 1))  # instance norm's axes
     assert not cpu_normalize._batch_layout(x.astype(np.float16), (0, 2), (1, 3, 1))
@@ -74,23 +81,8 @@ def test_row_loops_match_the_array_maths(dtype, tol, affine, rows, threads, monk
     x = (rng.standard_normal((rows, 24)) * 3 + 1).astype(dtype)
     w = rng.uniform(0.5, 2, 24).astype(dtype) if affine else None
     b = rng.uniform(-1, 1, 24).astype(dtype) if affine else None
-    args = ((1,), (1, 24), 1e-5, None)
     assert cpu_normalize._row_layout(x, (1,), (1, 24))  # the loops run, not the fallback
-    ours = kernels.cpu.normalize_forward(x, w, b, *args)
-    ref = _normalize.normalize_forward(np, x, w, b, *args)
-    for name, a, r in zip(["y", "mean", "var", "invstd"], ours, ref):
-        assert a.shape == r.shape and a.dtype == dtype, name
-        np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)
-    g = rng.standard_normal(x.shape).astype(dtype)
-    for needs in [(True, True, True), (True, False, False), (False, True, True)]:
-        back = (x, ours[1], ours[3], w, (1,), (1, 24), True, needs)
-        for name, a, r in zip(["gx", "gw", "gb"], kernels.cpu.normalize_backward(g, *back),
-                              _normalize.normalize_backward(np, g, *back)):
-            if r is None:
-                assert a is None, name
-                continue
-            assert a.shape == r.shape and a.dtype == dtype, name
-            np.testing.assert_allclose(a, r, rtol=tol, atol=tol * 10, err_msg=f"{name} {needs}")
+    _matches_the_array_maths(x, w, b, (1,), (1, 24), None, tol)
 
 
 def test_row_loops_keep_a_nan_in_its_row_and_leave_other_layouts():
@@ -122,21 +114,7 @@ def test_segment_loops_match_the_array_maths(norm, dtype, tol, affine, threads, 
     w = rng.uniform(0.5, 2, param).astype(dtype) if affine else None
     b = rng.uniform(-1, 1, param).astype(dtype) if affine else None
     assert cpu_normalize._segment_layout(x, axes, param)  # the loops run, not the fallback
-    ours = kernels.cpu.normalize_forward(x, w, b, axes, param, 1e-5, None)
-    ref = _normalize.normalize_forward(np, x, w, b, axes, param, 1e-5, None)
-    for name, a, r in zip(["y", "mean", "var", "invstd"], ours, ref):
-        assert a.shape == r.shape and a.dtype == dtype, name
-        np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)
-    g = rng.standard_normal(x.shape).astype(dtype)
-    for needs in [(True, True, True), (True, False, False), (False, True, True)]:
-        back = (x, ours[1], ours[3], w, axes, param, True, needs)
-        for name, a, r in zip(["gx", "gw", "gb"], kernels.cpu.normalize_backward(g, *back),
-                              _normalize.normalize_backward(np, g, *back)):
-            if r is None:
-                assert a is None, name
-                continue
-            assert a.shape == r.shape and a.dtype == dtype, name
-            np.testing.assert_allclose(a, r, rtol=tol, atol=tol * 10, err_msg=f"{name} {needs}")
+    _matches_the_array_maths(x, w, b, axes, param, None, tol)
 
 
 def test_segment_loops_leave_given_statistics_and_other_layouts():
