@@ -79,6 +79,8 @@ def topk_indices(a, k, largest):
     order (by value, descending for largest with NaN first, ascending otherwise with NaN last; ties by
     index), in that order. 0 < k <= a.shape[1]."""
     rows = np.ascontiguousarray(a)
+    if rows.dtype.kind == "b" or rows.dtype == np.float16:  # types Numba lacks: the same order in wider ones
+        rows = rows.astype(np.int8 if rows.dtype.kind == "b" else np.float32)
     out = np.empty((rows.shape[0], k), np.int64)
     _top_rows(rows, bool(largest), out)
     return out
