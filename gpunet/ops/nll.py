@@ -5,12 +5,15 @@ Both move the class dim last and work on (M, C) rows. With class weights and red
 loss is sum_i w[t_i] * l_i / sum_i w[t_i] over non-ignored i (PyTorch's weighted mean); label
 smoothing adds eps/C * sum_c w_c * (-log p_c) per row, normalised the same way.
 
-cross_entropy on float32/float64 logits (C,) or (N, C) (the class dim last) runs fused kernels: the
-forward (K.cross_entropy_forward) reads the logits and keeps only two numbers per row (max and log of
-the shifted sum of exp), the backward (K.cross_entropy_backward) rebuilds the softmax from them while it
-writes the gradient, in one pass; no log_softmax matrix, no one-hot, no scatter. The reduction and the
+cross_entropy on float32/float64 logits (C,), (N, C) or (N, C, d1, ...) runs fused kernels: the forward
+(K.cross_entropy_forward) reads the logits and keeps only two numbers per row or position (max and log
+of the shifted sum of exp), the backward (K.cross_entropy_backward) rebuilds the softmax from them while
+it writes the gradient, in one pass; no log_softmax matrix, no one-hot, no scatter, and (N, C, d1, ...)
+stays in its layout (viewed as (N, C, d1 * ...)). The reduction and the
 weighted mean's denominator are worked out here on the (M,) per-row losses.
 """
+import math
+
 import numpy as np
 
 from gpunet.autograd.function import Op
@@ -67,15 +70,24 @@ def _target_weights(xp, t1, weight, ignore_index, dtype):
     return valid, ts, w_t
 
 
+def _kernel_layout(x):
+    """The fused kernels' view of logits: (C,) -> (1, C), (N, C) as it is, (N, C, d1, ...) -> (N, C, L)."""
+    if x.ndim == 1:
+        return x[None]
+    return x if x.ndim == 2 else x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
+
+
 class CrossEntropyRows(Op):
-    """cross_entropy of logits (C,) or (N, C) against class indices, on the fused kernels."""
+    """cross_entropy of logits (C,), (N, C) or (N, C, d1, ...) against class indices, on the fused kernels."""
     _backward_name = "NllLossBackward0"
 
     @staticmethod
     def forward(ctx, x, t, weight, ignore_index, reduction, eps):
         xp, K = ctx.device.xp, ctx.device.K
+        x3 = _kernel_layout(x)
         t1 = xp.ascontiguousarray(t.reshape(-1))
-        loss, stats = K.cross_entropy_forward(_rows(xp, x), t1, weight, ignore_index, eps)
+        per_position = x3.shape[:1] + x3.shape[2:]
+        loss, stats = K.cross_entropy_forward(x3, t1.reshape(per_position), weight, ignore_index, eps)
         _, _, w_t = _target_weights(xp, t1, weight, ignore_index, x.dtype)
         denom = w_t.sum()
         ctx.save_for_backward(x, t1, stats, weight)
@@ -87,9 +99,12 @@ class CrossEntropyRows(Op):
         x, t1, stats, weight = ctx.saved_tensors
         reduction, eps, ignore_index, denom = ctx.consts
         xp = ctx.device.xp
-        coef = _row_coef(xp, g, reduction, denom, t1.shape[0], x.dtype)
-        grad = ctx.device.K.cross_entropy_backward(coef, _rows(xp, x), t1, stats, weight, ignore_index, eps)
-        if grad.shape != x.shape:  # (1, C) -> (C,); a reshaped view would be copied into the leaf's .grad
+        x3 = _kernel_layout(x)
+        per_position = x3.shape[:1] + x3.shape[2:]
+        coef = _row_coef(xp, g, reduction, denom, t1.shape[0], x.dtype).reshape(per_position)
+        grad = ctx.device.K.cross_entropy_backward(coef, x3, t1.reshape(per_position), stats, weight,
+                                                   ignore_index, eps)
+        if grad.shape != x.shape:  # a reshaped view would be copied into the leaf's .grad
             grad = grad.reshape(x.shape)
         return grad, None, None, None, None, None
 
@@ -138,8 +153,8 @@ def _unrows_t(g2, shape):
 
 
 def fused_cross_entropy(x):
-    """Whether CrossEntropyRows takes these logits: (C,) or (N, C), float32 or float64."""
-    return 1 <= x.ndim <= 2 and x.dtype in _FUSED_DTYPES
+    """Whether CrossEntropyRows takes these logits: (C,), (N, C) or (N, C, d1, ...), float32 or float64."""
+    return x.ndim >= 1 and x.dtype in _FUSED_DTYPES
 
 
 class ClassNLL(Op):

@@ -1,9 +1,10 @@
 """softmax, softmin and log_softmax: one Op each, shared by Tensor.softmax and nn.functional.
 
 Both subtract the row maximum first, so logits of 1e4 stay finite; log_softmax's backward is
-g - softmax * sum(g), never a division by a softmax. Along the last dim of a float32/float64 tensor
-(the common case) forward and backward are each one fused kernel (K.softmax_forward, ...: one pass
-over the rows, in parallel); other dims and dtypes take the array-module path below. The functions
+g - softmax * sum(g), never a division by a softmax. On float32/float64 tensors forward and backward are
+each one fused kernel (K.softmax_forward, ...: one pass over the rows, in parallel; along a middle dim,
+such as dim 1 of (N, C, H, W), vectorised across the positions); other dtypes take the array-module path
+below. The functions
 keep PyTorch's signatures, checks and messages (nn.functional re-exports them), so Tensor.softmax
 behaves as F.softmax.
 """
@@ -21,9 +22,9 @@ from gpunet.tensor import _dim
 _FUSED_DTYPES = (_np.dtype(_np.float32), _np.dtype(_np.float64))
 
 
-def _fused(a, dim):
-    """Whether the fused kernels take this call: the last dim of a float32/float64 array."""
-    return a.ndim > 0 and dim == a.ndim - 1 and a.dtype in _FUSED_DTYPES
+def _fused(a):
+    """Whether the fused kernels take this call: a float32/float64 array of 1+ dims."""
+    return a.ndim > 0 and a.dtype in _FUSED_DTYPES
 
 
 class Softmax(Op):
@@ -32,8 +33,8 @@ class Softmax(Op):
     @staticmethod
     def forward(ctx, a, dim):
         ctx.dim = dim
-        if _fused(a, dim):
-            e = ctx.device.K.softmax_forward(a)
+        if _fused(a):
+            e = ctx.device.K.softmax_forward(a, dim)
         else:
             xp = ctx.device.xp
             with _np.errstate(invalid="ignore"):  # a fully -inf row gives nan, as in PyTorch
@@ -45,8 +46,8 @@ class Softmax(Op):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        if _fused(y, ctx.dim):
-            return ctx.device.K.softmax_backward(g.astype(y.dtype, copy=False), y), None
+        if _fused(y):
+            return ctx.device.K.softmax_backward(g.astype(y.dtype, copy=False), y, ctx.dim), None
         gy = g * y
         return gy - y * gy.sum(axis=ctx.dim, keepdims=True), None
 
@@ -63,8 +64,8 @@ class LogSoftmax(Op):
     @staticmethod
     def forward(ctx, a, dim):
         ctx.dim = dim
-        if _fused(a, dim):
-            out = ctx.device.K.log_softmax_forward(a)
+        if _fused(a):
+            out = ctx.device.K.log_softmax_forward(a, dim)
         else:
             xp = ctx.device.xp
             with _np.errstate(invalid="ignore", divide="ignore"):
@@ -76,8 +77,8 @@ class LogSoftmax(Op):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        if _fused(out, ctx.dim):
-            return ctx.device.K.log_softmax_backward(g.astype(out.dtype, copy=False), out), None
+        if _fused(out):
+            return ctx.device.K.log_softmax_backward(g.astype(out.dtype, copy=False), out, ctx.dim), None
         return g - ctx.device.xp.exp(out) * g.sum(axis=ctx.dim, keepdims=True), None
 
     @staticmethod

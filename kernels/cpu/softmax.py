@@ -23,7 +23,7 @@ from numba.extending import overload
 from kernels import _softmax_math
 from kernels import _softmax_shapes as shapes
 from kernels._shared_jit import cached_as, compile_functions
-from kernels.cpu import _exp
+from kernels.cpu import _exp, _softmax_columns as columns
 from kernels.cpu._exp import _float_from_bits, vexp
 from kernels.cpu._serial import serial_below, serial_twin
 
@@ -221,7 +221,9 @@ def _ce_bwd(grad_loss, x, target, stats, w, has_weight, w_sum, ignore_index, one
         out[t] -= h
 
 
-_TWINS = {k: serial_twin(k) for k in (_softmax_fwd, _softmax_bwd, _ce_fwd, _ce_bwd)}
+_TWINS = {k: serial_twin(k) for k in (_softmax_fwd, _softmax_bwd, _ce_fwd, _ce_bwd, columns.softmax_forward,
+                                       columns.softmax_backward, columns.cross_entropy_forward,
+                                       columns.cross_entropy_backward)}
 
 # Elements below which a call runs serially: TBB wakes Numba's pool in ~2 us, so from ~16K elements
 # the second core pays; under the workqueue layer (~100 us a wake-up) from ~256K.
@@ -242,85 +244,107 @@ def _compute(a):
 # ---------------------------------------------------------------------------------------------
 # public
 
-def _forward(x, log, op):
-    m, c = shapes.rows_and_classes(x, "x", op)
+def _forward(x, axis, log, op):
+    outer, c, inner = shapes.outer_classes_inner(x, axis, "x", op)
     xc = _compute(x)
     y = np.empty_like(xc)
-    if x.size:
-        _pick(_softmax_fwd, x.size)(xc.reshape(m, c), y.reshape(m, c), log)
+    if not x.size:
+        pass
+    elif inner == 1:
+        _pick(_softmax_fwd, x.size)(xc.reshape(outer, c), y.reshape(outer, c), log)
+    else:
+        _pick(columns.softmax_forward, x.size)(xc.reshape(outer, c, inner), y.reshape(outer, c, inner), log)
     return y.astype(x.dtype, copy=False)
 
 
-def _backward(grad_y, y, log, op):
-    m, c = shapes.check_pair(op, grad_y, y)
+def _backward(grad_y, y, axis, log, op):
+    outer, c, inner = shapes.check_pair(op, grad_y, y, axis)
     yc, gc = _compute(y), _compute(grad_y)
     gx = np.empty_like(yc)
-    if y.size:
-        _pick(_softmax_bwd, y.size)(gc.reshape(m, c), yc.reshape(m, c), gx.reshape(m, c), log)
+    if not y.size:
+        pass
+    elif inner == 1:
+        _pick(_softmax_bwd, y.size)(gc.reshape(outer, c), yc.reshape(outer, c), gx.reshape(outer, c), log)
+    else:
+        shape = (outer, c, inner)
+        _pick(columns.softmax_backward, y.size)(gc.reshape(shape), yc.reshape(shape), gx.reshape(shape), log)
     return gx.astype(y.dtype, copy=False)
 
 
-def softmax_forward(x):
-    """exp(x - max) / sum(exp(x - max)) along the last axis."""
-    return _forward(x, False, "softmax_forward")
+def softmax_forward(x, axis=-1):
+    """exp(x - max) / sum(exp(x - max)) along axis."""
+    return _forward(x, axis, False, "softmax_forward")
 
 
-def log_softmax_forward(x):
-    """(x - max) - log(sum(exp(x - max))) along the last axis."""
-    return _forward(x, True, "log_softmax_forward")
+def log_softmax_forward(x, axis=-1):
+    """(x - max) - log(sum(exp(x - max))) along axis."""
+    return _forward(x, axis, True, "log_softmax_forward")
 
 
-def softmax_backward(grad_y, y):
-    """grad_x = y * (grad_y - sum(grad_y * y)) along the last axis; y is softmax_forward's output."""
-    return _backward(grad_y, y, False, "softmax_backward")
+def softmax_backward(grad_y, y, axis=-1):
+    """grad_x = y * (grad_y - sum(grad_y * y)) along axis; y is softmax_forward's output."""
+    return _backward(grad_y, y, axis, False, "softmax_backward")
 
 
-def log_softmax_backward(grad_y, y):
-    """grad_x = grad_y - exp(y) * sum(grad_y) along the last axis; y is log_softmax_forward's output."""
-    return _backward(grad_y, y, True, "log_softmax_backward")
+def log_softmax_backward(grad_y, y, axis=-1):
+    """grad_x = grad_y - exp(y) * sum(grad_y) along axis; y is log_softmax_forward's output."""
+    return _backward(grad_y, y, axis, True, "log_softmax_backward")
 
 
-def _ce_scalars(x, weight, label_smoothing, c):
-    """(weight array, has_weight, W, 1 - eps, eps / C, smoothing) in the compute dtype."""
+def _ce_scalars(x, weight, ignore_index, label_smoothing, c):
+    """The kernels' arguments after the targets: (weight array, has_weight, W, ignore_index, 1 - eps, eps / C,
+    smoothing), floats in the compute dtype."""
     f = x.dtype.type
     eps = float(label_smoothing)
     w = np.empty(0, x.dtype) if weight is None else _compute(weight)
     w_sum = f(c) if weight is None else f(w.sum(dtype=np.float64))
-    return w, weight is not None, w_sum, f(1 - eps), f(eps / c if c else 0.0), eps != 0
+    eps_over_c = f(eps / c if c else 0.0)
+    return w, weight is not None, w_sum, np.int64(ignore_index), f(1 - eps), eps_over_c, eps != 0
+
+
+def _by_columns(x):
+    """Whether logits (N, C, L) take the column kernels: L > 1 (else they are rows (N, C))."""
+    return x.ndim == 3 and x.shape[2] != 1
 
 
 def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
-    """Per-row cross entropy of logits x (M, C) against class indices target (M,): returns (loss (M,),
-    stats (M, 2)). loss_i = (1 - eps) w_t (logsumexp(x_i) - x_it) + eps / C * sum_c w_c (logsumexp(x_i) -
-    x_ic), 0 where target == ignore_index (the caller reduces and normalises); stats holds each row's
-    max and log(sum(exp(x - max))), all cross_entropy_backward needs besides x."""
+    """Cross entropy of logits x (M, C) against class indices target (M,), or of x (N, C, L) against target
+    (N, L), per row (position i): returns (loss of target's shape, stats of target's shape + (2,)).
+    loss_i = (1 - eps) w_t (logsumexp(x_i) - x_it) + eps / C * sum_c w_c (logsumexp(x_i) - x_ic), 0 where
+    target == ignore_index (the caller reduces and normalises); stats holds each row's max and
+    log(sum(exp(x - max))), all cross_entropy_backward needs besides x."""
     m, c = shapes.check_cross_entropy("cross_entropy_forward", x, target, weight)
     xc = _compute(x)
-    loss = np.empty(m, xc.dtype)
-    stats = np.empty((m, 2), xc.dtype)
-    if m:
-        if c == 0:
-            loss[:] = np.where(target == ignore_index, 0, np.nan)
-            stats[:] = (-np.inf, np.nan)
+    loss = np.empty(target.shape, xc.dtype)
+    stats = np.empty(target.shape + (2,), xc.dtype)
+    if m and c == 0:
+        loss[...] = np.where(target == ignore_index, 0, np.nan)
+        stats[...] = (-np.inf, np.nan)
+    elif m:
+        t = np.ascontiguousarray(target, dtype=np.int64)
+        scalars = _ce_scalars(xc, weight, ignore_index, label_smoothing, c)
+        if _by_columns(x):
+            _pick(columns.cross_entropy_forward, x.size)(xc, t, *scalars, loss, stats)
         else:
-            w, has_weight, w_sum, one_minus_eps, eps_over_c, smoothing = _ce_scalars(xc, weight,
-                                                                                     label_smoothing, c)
-            _pick(_ce_fwd, x.size)(xc, np.ascontiguousarray(target, dtype=np.int64), w, has_weight, w_sum,
-                                   np.int64(ignore_index), one_minus_eps, eps_over_c, smoothing, loss, stats)
+            _pick(_ce_fwd, x.size)(xc.reshape(m, c), t.reshape(m), *scalars, loss.reshape(m),
+                                   stats.reshape(m, 2))
     return loss.astype(x.dtype, copy=False), stats
 
 
 def cross_entropy_backward(grad_loss, x, target, stats, weight, ignore_index, label_smoothing):
-    """d(sum_i grad_loss_i * loss_i) / dx for cross_entropy_forward's loss, in one pass over x (M, C):
+    """d(sum_i grad_loss_i * loss_i) / dx for cross_entropy_forward's loss, in one pass over x:
     grad_loss_i * ((1 - eps) w_t + eps W / C) softmax(x_i) - eps / C * w - [c == t] (1 - eps) w_t),
     zero rows where target == ignore_index."""
     m, c = shapes.check_cross_entropy_backward("cross_entropy_backward", grad_loss, x, target, stats, weight)
     xc = _compute(x)
     gx = np.empty_like(xc)
     if x.size:
-        w, has_weight, w_sum, one_minus_eps, eps_over_c, smoothing = _ce_scalars(xc, weight, label_smoothing,
-                                                                                 c)
-        _pick(_ce_bwd, x.size)(_compute(grad_loss), xc, np.ascontiguousarray(target, dtype=np.int64),
-                               np.ascontiguousarray(stats), w, has_weight, w_sum, np.int64(ignore_index),
-                               one_minus_eps, eps_over_c, smoothing, gx)
+        t = np.ascontiguousarray(target, dtype=np.int64)
+        gl, st = _compute(grad_loss), np.ascontiguousarray(stats)
+        scalars = _ce_scalars(xc, weight, ignore_index, label_smoothing, c)
+        if _by_columns(x):
+            _pick(columns.cross_entropy_backward, x.size)(gl, xc, t, st, *scalars, gx)
+        else:
+            _pick(_ce_bwd, x.size)(gl.reshape(m), xc.reshape(m, c), t.reshape(m), st.reshape(m, 2), *scalars,
+                                   gx.reshape(m, c))
     return gx.astype(x.dtype, copy=False)

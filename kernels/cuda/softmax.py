@@ -225,44 +225,53 @@ def _compute(a):
     return xp.ascontiguousarray(a.astype(xp.float32) if a.dtype == xp.float16 else a)
 
 
-def _forward(x, log, op):
-    m, c = shapes.rows_and_classes(x, "x", op)
-    xc = _compute(x)
+def _last(a, axis, to_last):
+    """a with axis moved last (to_last) or back from last, C-contiguous: the kernels index flat rows."""
+    if axis % a.ndim == a.ndim - 1:
+        return a
+    return xp.ascontiguousarray(xp.moveaxis(a, axis, -1) if to_last else xp.moveaxis(a, -1, axis))
+
+
+def _forward(x, axis, log, op):
+    shapes.outer_classes_inner(x, axis, "x", op)
+    xc = _compute(_last(x, axis, True))
+    m, c = shapes.rows_and_classes(xc, "x", op)
     y = _output(xc.shape, xc.dtype)
     if x.size:
         grid, block, t = _geometry(m, c)
         launch_grid(_softmax_fwd, grid, block, xc.reshape(-1), y.reshape(-1), m, c, t, log)
-    return y.astype(x.dtype, copy=False)
+    return _last(y, axis, False).astype(x.dtype, copy=False)
 
 
-def _backward(grad_y, y, log, op):
-    m, c = shapes.check_pair(op, grad_y, y)
-    yc, gc = _compute(y), _compute(grad_y)
+def _backward(grad_y, y, axis, log, op):
+    shapes.check_pair(op, grad_y, y, axis)
+    yc, gc = _compute(_last(y, axis, True)), _compute(_last(grad_y, axis, True))
+    m, c = shapes.rows_and_classes(yc, "y", op)
     gx = _output(yc.shape, yc.dtype)
     if y.size:
         grid, block, t = _geometry(m, c)
         launch_grid(_softmax_bwd, grid, block, gc.reshape(-1), yc.reshape(-1), gx.reshape(-1), m, c, t, log)
-    return gx.astype(y.dtype, copy=False)
+    return _last(gx, axis, False).astype(y.dtype, copy=False)
 
 
-def softmax_forward(x):
-    """exp(x - max) / sum(exp(x - max)) along the last axis."""
-    return _forward(x, False, "softmax_forward")
+def softmax_forward(x, axis=-1):
+    """exp(x - max) / sum(exp(x - max)) along axis."""
+    return _forward(x, axis, False, "softmax_forward")
 
 
-def log_softmax_forward(x):
-    """(x - max) - log(sum(exp(x - max))) along the last axis."""
-    return _forward(x, True, "log_softmax_forward")
+def log_softmax_forward(x, axis=-1):
+    """(x - max) - log(sum(exp(x - max))) along axis."""
+    return _forward(x, axis, True, "log_softmax_forward")
 
 
-def softmax_backward(grad_y, y):
-    """grad_x = y * (grad_y - sum(grad_y * y)) along the last axis; y is softmax_forward's output."""
-    return _backward(grad_y, y, False, "softmax_backward")
+def softmax_backward(grad_y, y, axis=-1):
+    """grad_x = y * (grad_y - sum(grad_y * y)) along axis; y is softmax_forward's output."""
+    return _backward(grad_y, y, axis, False, "softmax_backward")
 
 
-def log_softmax_backward(grad_y, y):
-    """grad_x = grad_y - exp(y) * sum(grad_y) along the last axis; y is log_softmax_forward's output."""
-    return _backward(grad_y, y, True, "log_softmax_backward")
+def log_softmax_backward(grad_y, y, axis=-1):
+    """grad_x = grad_y - exp(y) * sum(grad_y) along axis; y is log_softmax_forward's output."""
+    return _backward(grad_y, y, axis, True, "log_softmax_backward")
 
 
 def _ce_scalars(x, weight, label_smoothing, c):
@@ -275,13 +284,23 @@ def _ce_scalars(x, weight, label_smoothing, c):
     return w, weight is not None, w_sum, f(1 - eps), f(eps / c if c else 0.0)
 
 
+def _rows(x, *per_position):
+    """Logits (N, C, L) as rows (N L, C) with the per-position arrays flat; (M, C) as they are."""
+    if x.ndim == 2:
+        return (x,) + per_position
+    return (xp.moveaxis(x, 1, -1).reshape(-1, x.shape[1]),) + tuple(a.reshape((-1,) + a.shape[2:])
+                                                                     for a in per_position)
+
+
 def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
-    """Per-row cross entropy of logits x (M, C) against class indices target (M,): returns (loss (M,),
-    stats (M, 2)). loss_i = (1 - eps) w_t (logsumexp(x_i) - x_it) + eps / C * sum_c w_c (logsumexp(x_i) -
-    x_ic), 0 where target == ignore_index (the caller reduces and normalises); stats holds each row's
-    max and log(sum(exp(x - max))), all cross_entropy_backward needs besides x."""
+    """Cross entropy of logits x (M, C) against class indices target (M,), or of x (N, C, L) against target
+    (N, L), per row (position i): returns (loss of target's shape, stats of target's shape + (2,)).
+    loss_i = (1 - eps) w_t (logsumexp(x_i) - x_it) + eps / C * sum_c w_c (logsumexp(x_i) - x_ic), 0 where
+    target == ignore_index (the caller reduces and normalises); stats holds each row's max and
+    log(sum(exp(x - max))), all cross_entropy_backward needs besides x. (N, C, L) runs as rows."""
     m, c = shapes.check_cross_entropy("cross_entropy_forward", x, target, weight)
-    xc = _compute(x)
+    xc, target = _rows(_compute(x), target)
+    xc = xp.ascontiguousarray(xc)
     loss = _output(m, xc.dtype)
     stats = _output((m, 2), xc.dtype)
     if m and c == 0:
@@ -294,15 +313,17 @@ def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
         launch_grid(_ce_fwd, grid, block, xc.reshape(-1), xp.ascontiguousarray(target, dtype=xp.int64), w,
                     has_weight, w_sum, np.int64(ignore_index), one_minus_eps, eps_over_c,
                     label_smoothing != 0, loss, stats.reshape(-1), m, c, t)
-    return loss.astype(x.dtype, copy=False), stats
+    shape = x.shape[:1] + x.shape[2:]
+    return loss.reshape(shape).astype(x.dtype, copy=False), stats.reshape(shape + (2,))
 
 
 def cross_entropy_backward(grad_loss, x, target, stats, weight, ignore_index, label_smoothing):
-    """d(sum_i grad_loss_i * loss_i) / dx for cross_entropy_forward's loss, in one pass over x (M, C):
+    """d(sum_i grad_loss_i * loss_i) / dx for cross_entropy_forward's loss, in one pass over x:
     grad_loss_i * ((1 - eps) w_t + eps W / C) softmax(x_i) - eps / C * w - [c == t] (1 - eps) w_t),
     zero rows where target == ignore_index."""
     m, c = shapes.check_cross_entropy_backward("cross_entropy_backward", grad_loss, x, target, stats, weight)
-    xc = _compute(x)
+    xc, target, stats, grad_loss = _rows(_compute(x), target, stats, grad_loss)
+    xc = xp.ascontiguousarray(xc)
     gx = _output(xc.shape, xc.dtype)
     if x.size:
         w, has_weight, w_sum, one_minus_eps, eps_over_c = _ce_scalars(xc, weight, label_smoothing, c)
@@ -311,4 +332,6 @@ def cross_entropy_backward(grad_loss, x, target, stats, weight, ignore_index, la
                xp.ascontiguousarray(stats, dtype=xc.dtype).reshape(-1),
                w, has_weight, w_sum,
                np.int64(ignore_index), one_minus_eps, eps_over_c, gx.reshape(-1), c, x.size)
+    if x.ndim == 3:  # rows (N L, C) back to (N, C, L)
+        gx = xp.ascontiguousarray(xp.moveaxis(gx.reshape(x.shape[0], -1, c), -1, 1))
     return gx.astype(x.dtype, copy=False)

@@ -263,3 +263,133 @@ def test_cuda_narrow_rows_share_blocks_and_the_last_block_is_partial():
     loss_g, stats_g = KG.cross_entropy_forward(d(x), d(t), None, -100, 0.1)
     np.testing.assert_allclose(_host(loss_g), loss_c, rtol=1e-5, atol=1e-6)
     assert np.isnan(_host(loss_g)[36]) and _host(loss_g)[3] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# along a middle axis: kernels/cpu/_softmax_columns.py (vectorised across the positions, in blocks of 256)
+# against the row kernels on the axis moved last; kernels.cuda moves the axis itself
+
+def _moved(a, axis):
+    return np.ascontiguousarray(np.moveaxis(a, axis, -1))
+
+
+AXES = [((4, 21, 300), 1), ((3, 5, 7, 9), 1), ((2, 3, 600), 0), ((5, 6, 7), -2), ((2, 7, 1, 3), 2),
+        ((2, 4, 513), 1)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, axis", AXES, ids=str)
+def test_softmax_along_a_middle_axis_is_the_row_kernel_on_the_axis_moved_last(shape, axis, dtype):
+    x = _rows(shape, dtype)
+    x.reshape(-1)[::37] = -np.inf  # some -inf logits; positions of only -inf below
+    g = _rows(shape, dtype, seed=1)
+    for name in ("softmax", "log_softmax"):
+        fwd, bwd = getattr(KC, name + "_forward"), getattr(KC, name + "_backward")
+        y = fwd(x, axis)
+        y_rows = fwd(_moved(x, axis))
+        np.testing.assert_allclose(_moved(y, axis), y_rows, **TOL[dtype])
+        np.testing.assert_allclose(_moved(bwd(g, y, axis), axis), bwd(_moved(g, axis), y_rows),
+                                   **_scaled(TOL[dtype], (1, shape[axis])))
+    reference = ref_log_softmax(_moved(x, axis))
+    np.testing.assert_allclose(_moved(KC.log_softmax_forward(x, axis), axis), reference, **TOL[dtype])
+
+
+def test_middle_axis_nan_and_inf_positions_are_nan_in_every_class():
+    x = _rows((2, 5, 300), np.float32)
+    x[0, :, 3] = -np.inf  # only -inf
+    x[0, 2, 4] = np.nan
+    x[1, 4, 299] = np.inf  # in the second block
+    for fwd in (KC.softmax_forward, KC.log_softmax_forward):
+        y = fwd(x, 1)
+        bad = np.isnan(y).all(axis=1)
+        assert bad[0, 3] and bad[0, 4] and bad[1, 299] and bad.sum() == 3
+        assert not np.isnan(y).any(axis=1)[~bad].any()
+
+
+def _ce_columns_case(dtype, weighted, c=7, n=3, positions=300):
+    rng = np.random.default_rng(11)
+    x = _rows((n, c, positions), dtype)
+    t = rng.integers(0, c, (n, positions))
+    t[0, :5] = -100
+    t[1, 3], t[-1, -1] = c, -1  # out of range: NaN loss and gradient, as the row kernel
+    x[-1, :, positions // 2] = -np.inf
+    w = rng.uniform(0.2, 3.0, c).astype(dtype) if weighted else None
+    return x, t, w, _rows((n, positions), dtype, seed=4, scale=1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted, eps", [(False, 0.0), (True, 0.0), (False, 0.2), (True, 0.3)])
+def test_cross_entropy_of_n_c_l_logits_is_the_row_kernel_per_position(weighted, eps, dtype):
+    x, t, w, gl = _ce_columns_case(dtype, weighted)
+    n, c, positions = x.shape
+    loss, stats = KC.cross_entropy_forward(x, t, w, -100, eps)
+    rows = _moved(x, 1).reshape(-1, c)
+    loss_rows, stats_rows = KC.cross_entropy_forward(rows, t.reshape(-1), w, -100, eps)
+    assert loss.shape == (n, positions) and stats.shape == (n, positions, 2)
+    np.testing.assert_allclose(loss.reshape(-1), loss_rows, **TOL[dtype])
+    np.testing.assert_allclose(stats.reshape(-1, 2), stats_rows, **TOL[dtype])
+    gx = KC.cross_entropy_backward(gl, x, t, stats, w, -100, eps)
+    gx_rows = KC.cross_entropy_backward(gl.reshape(-1), rows, t.reshape(-1), stats_rows, w, -100, eps)
+    np.testing.assert_allclose(_moved(gx, 1).reshape(-1, c), gx_rows, **TOL[dtype])
+    assert np.isnan(loss[1, 3]) and np.isnan(gx[1, :, 3]).all() and np.isnan(gx[-1, :, -1]).all()
+    assert (loss[0, :5] == 0).all() and (gx[0, :, :5] == 0).all()
+    flat = t.reshape(-1)
+    keep = (flat == -100) | ((flat >= 0) & (flat < c))  # the documented formulas, where targets are valid
+    ref_loss, ref_grad = ref_cross_entropy(rows[keep], flat[keep], w, -100, eps)
+    np.testing.assert_allclose(loss.reshape(-1)[keep], ref_loss, **TOL[dtype])
+    gx_rows_kept = _moved(gx, 1).reshape(-1, c)[keep]
+    np.testing.assert_allclose(gx_rows_kept, ref_grad(gl.reshape(-1)[keep]), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_middle_axis_serial_twins_give_the_parallel_kernels_numbers(dtype, monkeypatch):
+    x, t, w, gl = _ce_columns_case(dtype, True, positions=600)
+    g = _rows(x.shape, dtype, seed=6)
+    outs = []
+    for limit in (0, 1 << 40):
+        monkeypatch.setattr(cpu_softmax, "SERIAL_BELOW", limit)
+        y, s = KC.log_softmax_forward(x, 1), KC.softmax_forward(x, 1)
+        loss, stats = KC.cross_entropy_forward(x, t, w, -100, 0.1)
+        outs.append([y, s, KC.log_softmax_backward(g, y, 1), KC.softmax_backward(g, s, 1), loss, stats,
+                     KC.cross_entropy_backward(gl, x, t, stats, w, -100, 0.1)])
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_middle_axis_argument_errors():
+    x = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="axis 3 is out of range for x of shape"):
+        KC.softmax_forward(x, 3)
+    with pytest.raises(ValueError, match=r"target must be an integer array of shape \(2, 4\)"):
+        KC.cross_entropy_forward(x, np.zeros((2, 3), np.int64), None, -100, 0.0)
+    with pytest.raises(ValueError, match=r"grad_loss must have target's shape \(2, 4\)"):
+        loss, stats = KC.cross_entropy_forward(x, np.zeros((2, 4), np.int64), None, -100, 0.0)
+        KC.cross_entropy_backward(np.zeros(8, np.float32), x, np.zeros((2, 4), np.int64), stats, None, -100,
+                                  0.0)
+
+
+@cuda_only
+@pytest.mark.parametrize("shape, axis", [((2, 5, 3, 4), 1), ((3, 4, 5), 0)], ids=str)
+def test_softmax_cuda_along_a_middle_axis_matches_cpu(shape, axis):
+    x, g = _rows(shape, np.float32), _rows(shape, np.float32, seed=1)
+    d = KG.xp.asarray
+    for name in ("softmax", "log_softmax"):
+        fwd_c, bwd_c = getattr(KC, name + "_forward"), getattr(KC, name + "_backward")
+        fwd_g, bwd_g = getattr(KG, name + "_forward"), getattr(KG, name + "_backward")
+        y = fwd_c(x, axis)
+        np.testing.assert_allclose(_host(fwd_g(d(x), axis)), y, **TOL[np.float32])
+        np.testing.assert_allclose(_host(bwd_g(d(g), d(y), axis)), bwd_c(g, y, axis), rtol=1e-5, atol=1e-6)
+
+
+@cuda_only
+def test_cross_entropy_cuda_of_n_c_l_logits_matches_cpu():
+    x, t, w, gl = _ce_columns_case(np.float32, True, c=5, n=2, positions=6)
+    t[1, 3], t[-1, -1] = 2, 0  # no out-of-range target
+    d = KG.xp.asarray
+    loss_c, stats_c = KC.cross_entropy_forward(x, t, w, -100, 0.2)
+    loss_g, stats_g = KG.cross_entropy_forward(d(x), d(t), d(w), -100, 0.2)
+    np.testing.assert_allclose(_host(loss_g), loss_c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_host(stats_g), stats_c, rtol=1e-5, atol=1e-6)
+    gx = KG.cross_entropy_backward(d(gl), d(x), d(t), stats_g, d(w), -100, 0.2)
+    gx_cpu = KC.cross_entropy_backward(gl, x, t, stats_c, w, -100, 0.2)
+    np.testing.assert_allclose(_host(gx), gx_cpu, rtol=1e-5, atol=1e-6)

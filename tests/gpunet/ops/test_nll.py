@@ -1,6 +1,6 @@
 """cross_entropy on class indices through the fused kernels (CrossEntropyRows): PyTorch, float64 gradchecks
-with weights, ignore_index and label smoothing, the unfused path (N, C, d) for the same numbers, and the
-version check on the saved logits."""
+with weights, ignore_index and label smoothing, on (N, C) and (N, C, d...) logits, the array-module path
+(ClassNLL) for the same numbers, and the version check on the saved logits."""
 import numpy as np
 import pytest
 
@@ -44,25 +44,42 @@ def test_fused_cross_entropy_matches_torch_on_wide_rows(opts, dtype, device):
             needs=[True, False, False][:len(arrays)], dtype=dtype, fd=False, device=device)
 
 
+@pytest.mark.parametrize("shape", [(6, 5), (2, 5, 3), (2, 5, 1, 4)], ids=str)
 @pytest.mark.parametrize("opts", OPTIONS, ids=str)
-def test_fused_equals_unfused_path(opts, device):
-    # (N, C) runs the kernels; (N, C, 1) the array-module path: the same numbers
-    x = gpunet.tensor(rand(6, 5, seed=2), device=device, requires_grad=True)
-    t = gpunet.tensor([0, 4, 2, 2, 1, 3], device=device)
+def test_fused_equals_the_array_module_path(opts, shape, device):
+    # the kernels (rows for (N, C), the middle-axis ones for (N, C, d...)) against ClassNLL's NumPy / CuPy
+    x = gpunet.tensor(rand(*shape, seed=2), device=device, requires_grad=True)
+    t = np.random.default_rng(3).integers(0, 5, shape[:1] + shape[2:])
+    t.reshape(-1)[1] = opts.get("ignore_index", -100)
+    t = gpunet.tensor(t, device=device)
     kw = _args(opts, 5, device)
-    for reduction in ("mean", "none"):
+    w = None if "weight" not in kw else kw["weight"]._data
+    ignore, eps = kw.get("ignore_index", -100), kw.get("label_smoothing", 0.0)
+    for reduction in ("mean", "sum", "none"):
         fused = F.cross_entropy(x, t, reduction=reduction, **kw)
-        other = F.cross_entropy(x[..., None], t[:, None], reduction=reduction, **kw).reshape(fused.shape)
+        other = nll.ClassNLL.apply(x, t._data, w, ignore, reduction, eps, True)
         np.testing.assert_allclose(to_np(fused), to_np(other), rtol=1e-13)
         g = gpunet.ones_like(fused)
         np.testing.assert_allclose(to_np(gpunet.autograd.grad(fused, x, g)[0]),
                                    to_np(gpunet.autograd.grad(other, x, g)[0]), rtol=1e-12, atol=1e-15)
 
 
-def test_fused_path_takes_class_last_float32_float64():
+@pytest.mark.parametrize("opts", OPTIONS, ids=str)
+def test_fused_cross_entropy_of_n_c_h_w_gradcheck_float64(opts, device):
+    if simulated(device) and opts != OPTIONS[-1]:
+        pytest.skip("the simulated device runs one case (its kernels are the row kernels, checked above)")
+    t = np.array([[[2, 0, 1], [3, 1, 2]], [[0, 0, 3], [1, 2, 2]]])  # (2, 2, 3)
+    t = t[:1, :1] if simulated(device) else t  # each evaluation launches Python-run kernels there
+    kw = _args(opts, 4, device)
+    gradcheck(lambda F, x: F.cross_entropy(x, gpunet.tensor(t, device=device), **kw),
+              rand(t.shape[0], 4, *t.shape[1:]), device=device)
+
+
+def test_fused_path_takes_float32_float64_logits():
     assert nll.fused_cross_entropy(np.zeros((2, 3), np.float32)) and nll.fused_cross_entropy(np.zeros(3))
-    assert not nll.fused_cross_entropy(np.zeros((2, 3, 4))) and not nll.fused_cross_entropy(
-        np.zeros((2, 3), np.float16))
+    assert nll.fused_cross_entropy(np.zeros((2, 3, 4)))
+    assert not nll.fused_cross_entropy(np.zeros((2, 3), np.float16))
+    assert not nll.fused_cross_entropy(np.zeros(()))
 
 
 def test_masked_rows_match_torch(device):

@@ -1,5 +1,5 @@
-"""softmax / log_softmax Ops: the fused kernels (last dim, float32/float64) against PyTorch and against the
-array-module path the other dims take; float64 gradchecks through the kernels."""
+"""softmax / log_softmax Ops: the fused kernels (float32/float64; rows along the last dim, the middle-axis
+kernels along another) against PyTorch and against each other; float64 gradchecks through both."""
 import numpy as np
 import pytest
 
@@ -28,10 +28,22 @@ def test_fused_gradcheck_float64(name, device):
 
 
 @pytest.mark.parametrize("name", OPS)
-def test_fused_equals_the_other_dims_path(name, device):
+def test_middle_dim_matches_torch_and_gradcheck(name, device):
+    shape = (2, 3, 2, 2) if simulated(device) else (3, 5, 4, 6)
+    fn = getattr(F, name)
+    for dtype in ("float32", "float64"):
+        compare(lambda F, x: getattr(F, name)(x, dim=1), rand(*shape, low=-8, high=8), dtype=dtype, fd=False,
+                device=device)
+    small = (1, 3, 1, 2) if simulated(device) else (2, 3, 2, 2)  # the simulator runs Python kernels
+    gradcheck(lambda F, x: getattr(F, name)(x, dim=1) * F.softplus(x), rand(*small), device=device)
+    assert fn(gpunet.ones(2, 3, device=device), dim=0).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_last_dim_equals_dim_0_of_the_transpose(name, device):
     x = gpunet.tensor(rand(4, 6, seed=3), device=device, requires_grad=True)
-    fused = OPS[name](F, x)  # dim -1: the kernels
-    other = getattr(F, name)(x.t(), dim=0).t()  # dim 0 of the transpose: the array-module path
+    fused = OPS[name](F, x)  # dim -1: the row kernels
+    other = getattr(F, name)(x.t(), dim=0).t()  # dim 0 of the transpose: the middle-axis kernels (outer 1)
     np.testing.assert_allclose(to_np(fused), to_np(other), rtol=1e-13, atol=1e-15)
     g = gpunet.tensor(rand(4, 6, seed=4), device=device)
     (gf,) = gpunet.autograd.grad(fused, x, g)
@@ -45,10 +57,10 @@ def test_non_contiguous_last_dim_and_broadcast_grad(device):
     compare(lambda F, x: F.log_softmax(x.t(), dim=1).sum(), x, fd=False, device=device)  # grad: a broadcast
 
 
-def test_fused_path_is_taken_for_the_last_dim_only():
+def test_fused_path_is_taken_for_float32_float64():
     a32 = np.zeros((2, 3), np.float32)
-    assert softmax_ops._fused(a32, 1) and softmax_ops._fused(a32.astype(np.float64), 1)
-    assert not softmax_ops._fused(a32, 0) and not softmax_ops._fused(a32.astype(np.float16), 1)
+    assert softmax_ops._fused(a32) and softmax_ops._fused(a32.astype(np.float64))
+    assert not softmax_ops._fused(a32.astype(np.float16)) and not softmax_ops._fused(np.zeros((), np.float32))
 
 
 @pytest.mark.parametrize("name", OPS)
