@@ -87,6 +87,76 @@ def _batch_backward(g, x, mean, invstd, weight, gx, gw, gb, need_x, batch_stats,
                 gx[n, c, i] = k * (g[n, c, i] - mg - (x[n, c, i] - mc) * ic * mgh)
 
 
+# Batch norm of (N, C) (BatchNorm1d on features: L = 1): the loops above would read one value per channel
+# per row, strided by C and scalar; these go row by row over a block of channels, vectorised along it, the
+# blocks on the threads. The same sums in the same order per channel (float64 accumulators).
+_CHANNEL_BLOCK = 64
+
+
+@by_size(fastmath={"reassoc", "contract"})
+def _features_forward(x, weight, bias, eps, mean, var, invstd, y, batch_stats):
+    N, C = x.shape
+    for b in prange((C + _CHANNEL_BLOCK - 1) // _CHANNEL_BLOCK):
+        lo = b * _CHANNEL_BLOCK
+        hi = min(lo + _CHANNEL_BLOCK, C)
+        if batch_stats:
+            s = np.zeros(hi - lo)
+            for n in range(N):
+                xr = x[n, lo:hi]
+                for j in range(s.size):
+                    s[j] += xr[j]
+            m = s / N
+            s[:] = 0.0
+            for n in range(N):
+                xr = x[n, lo:hi]
+                for j in range(s.size):
+                    d = xr[j] - m[j]
+                    s[j] += d * d
+            mean[lo:hi] = m
+            var[lo:hi] = s / N
+        for c in range(lo, hi):
+            invstd[c] = 1.0 / np.sqrt(var[c] + eps)
+        mc, ic, wc, bc = mean[lo:hi], invstd[lo:hi], weight[lo:hi], bias[lo:hi]  # in x's dtype
+        for n in range(N):
+            xr = x[n, lo:hi]
+            yr = y[n, lo:hi]
+            for j in range(yr.size):
+                yr[j] = (xr[j] - mc[j]) * ic[j] * wc[j] + bc[j]
+
+
+@by_size(fastmath={"reassoc", "contract"})
+def _features_backward(g, x, mean, invstd, weight, gx, gw, gb, need_x, batch_stats, scratch):
+    N, C = g.shape
+    for b in prange((C + _CHANNEL_BLOCK - 1) // _CHANNEL_BLOCK):
+        lo = b * _CHANNEL_BLOCK
+        hi = min(lo + _CHANNEL_BLOCK, C)
+        mc, ic = mean[lo:hi], invstd[lo:hi]
+        sg = np.zeros(hi - lo)
+        sgh = np.zeros(hi - lo)
+        for n in range(N):
+            gr = g[n, lo:hi]
+            xr = x[n, lo:hi]
+            for j in range(sg.size):
+                sg[j] += gr[j]
+                sgh[j] += gr[j] * ((xr[j] - mc[j]) * ic[j])
+        gw[lo:hi] = sgh
+        gb[lo:hi] = sg
+        if not need_x:
+            continue
+        # through scratch (one row per constant): the three constants in g's dtype
+        for j in range(sg.size):
+            scratch[0, lo + j] = ic[j] * weight[lo + j]
+            scratch[1, lo + j] = sg[j] / N if batch_stats else 0.0
+            scratch[2, lo + j] = sgh[j] / N if batch_stats else 0.0
+        k, mg, mgh = scratch[0, lo:hi], scratch[1, lo:hi], scratch[2, lo:hi]
+        for n in range(N):
+            gr = g[n, lo:hi]
+            xr = x[n, lo:hi]
+            out = gx[n, lo:hi]
+            for j in range(out.size):
+                out[j] = k[j] * (gr[j] - mg[j] - (xr[j] - mc[j]) * ic[j] * mgh[j])
+
+
 @register_jitable(fastmath={"reassoc", "contract"})
 def _moments(row, zero):
     """(mean, biased variance) of a contiguous row: two passes, the second over row - mean (in cache)."""
@@ -225,6 +295,11 @@ def _batch_layout(x, axes, param_shape, *others):
             and all(a.dtype == x.dtype and a.flags.c_contiguous for a in (x,) + others))
 
 
+def _features(a):
+    """(N, C, 1) as (N, C), for the _features_* loops."""
+    return a.reshape(a.shape[0], a.shape[1])
+
+
 def _per_channel(a, C, dtype, fill):
     return np.full(C, fill, dtype=dtype) if a is None else np.ascontiguousarray(a.reshape(C), dtype=dtype)
 
@@ -256,13 +331,17 @@ def normalize_forward(x, weight, bias, axes, param_shape, eps, fixed):
     else:
         mean, var = (np.array(np.broadcast_to(a, param_shape).reshape(C), dtype) for a in fixed)  # copies
     invstd, y = np.empty(C, dtype), np.empty_like(x)
-    _batch_forward(x, _per_channel(weight, C, dtype, 1), _per_channel(bias, C, dtype, 0), float(eps), mean,
-                   var, invstd, y, fixed is None)
+    features = x.shape[2] == 1
+    loop, xv, yv = (_features_forward, _features(x), _features(y)) if features else (_batch_forward, x, y)
+    loop(xv, _per_channel(weight, C, dtype, 1), _per_channel(bias, C, dtype, 0), float(eps), mean, var,
+         invstd, yv, fixed is None)
     return y, mean.reshape(param_shape), var.reshape(param_shape), invstd.reshape(param_shape)
 
 
 def normalize_backward(grad_output, x, mean, invstd, weight, axes, param_shape, batch_stats, needs):
     """See kernels._normalize.normalize_backward."""
+    # a broadcast gradient (of y.sum(), say) copied, so that the loops below take it
+    grad_output = np.ascontiguousarray(grad_output)
     if batch_stats and _row_layout(grad_output, axes, param_shape, x) and x.shape == grad_output.shape:
         return _row_gradients(grad_output, x, mean, invstd, weight, needs)
     segments = _segment_layout(grad_output, axes, param_shape, x) if batch_stats else None
@@ -275,9 +354,14 @@ def normalize_backward(grad_output, x, mean, invstd, weight, axes, param_shape, 
     C, dtype = grad_output.shape[1], grad_output.dtype
     gx = np.empty_like(grad_output) if need_x else np.empty((1, 1, 1), dtype)
     gw, gb = np.empty(C, dtype), np.empty(C, dtype)
-    _batch_backward(grad_output, x, _per_channel(mean, C, dtype, 0), _per_channel(invstd, C, dtype, 1),
-                    _per_channel(weight, C, dtype, 1), gx, gw, gb, need_x, batch_stats,
-                    np.empty((C, 3), dtype))
+    per_channel = (_per_channel(mean, C, dtype, 0), _per_channel(invstd, C, dtype, 1),
+                   _per_channel(weight, C, dtype, 1))
+    if grad_output.shape[2] == 1:
+        _features_backward(_features(grad_output), _features(x), *per_channel, _features(gx), gw, gb, need_x,
+                           batch_stats, np.empty((3, C), dtype))
+    else:
+        _batch_backward(grad_output, x, *per_channel, gx, gw, gb, need_x, batch_stats,
+                        np.empty((C, 3), dtype))
     return (gx if need_x else None, gw.reshape(param_shape) if need_w else None,
             gb.reshape(param_shape) if need_b else None)
 

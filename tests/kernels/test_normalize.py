@@ -8,12 +8,13 @@ from kernels import _normalize
 from kernels.cpu import normalize as cpu_normalize
 
 
-def _case(dtype, fixed, affine, seed=0):
+def _case(dtype, fixed, affine, seed=0, shape=(4, 3, 10)):
     rng = np.random.default_rng(seed)
-    x = (rng.standard_normal((4, 3, 10)) * 3 + 1).astype(dtype)
-    w = rng.uniform(0.5, 2, 3).astype(dtype) if affine else None
-    b = rng.uniform(-1, 1, 3).astype(dtype) if affine else None
-    stats = (rng.uniform(-1, 1, (1, 3, 1)).astype(dtype), rng.uniform(0.5, 2, (1, 3, 1)).astype(dtype))
+    c = shape[1]
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    w = rng.uniform(0.5, 2, c).astype(dtype) if affine else None
+    b = rng.uniform(-1, 1, c).astype(dtype) if affine else None
+    stats = (rng.uniform(-1, 1, (1, c, 1)).astype(dtype), rng.uniform(0.5, 2, (1, c, 1)).astype(dtype))
     return x, w, b, stats if fixed else None
 
 
@@ -43,12 +44,14 @@ def _matches_the_array_maths(x, w, b, axes, param, stats, tol):
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("fixed", [False, True], ids=["batch_stats", "fixed_stats"])
 @pytest.mark.parametrize("affine", [True, False])
-def test_batch_loops_match_the_array_maths(dtype, tol, fixed, affine, threads, monkeypatch):
+@pytest.mark.parametrize("shape", [(4, 3, 10), (6, 150, 1)], ids=["NCL", "features"])  # 150: 3 channel blocks
+def test_batch_loops_match_the_array_maths(shape, dtype, tol, fixed, affine, threads, monkeypatch):
     from kernels.cpu import _serial
     monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", 1 << 40 if threads == "serial" else 0)
-    x, w, b, stats = _case(dtype, fixed, affine)
-    assert cpu_normalize._batch_layout(x, (0, 2), (1, 3, 1))  # the loops run, not the fallback
-    ours, ref = _matches_the_array_maths(x, w, b, (0, 2), (1, 3, 1), stats, tol)
+    x, w, b, stats = _case(dtype, fixed, affine, shape=shape)
+    param = (1, shape[1], 1)
+    assert cpu_normalize._batch_layout(x, (0, 2), param)  # the loops run, not the fallback
+    ours, ref = _matches_the_array_maths(x, w, b, (0, 2), param, stats, tol)
     if fixed:  # backward's mean is forward's own copy of the given one
         assert not np.shares_memory(ours[1], stats[0]) and not np.shares_memory(ref[1], stats[0])
 
@@ -62,9 +65,10 @@ def test_other_layouts_leave_the_batch_loops():
     np.testing.assert_allclose(y.mean(axis=2), 0, atol=1e-12)
 
 
-def test_a_nan_spoils_only_its_channel():
-    x = np.random.default_rng(0).standard_normal((2, 3, 4))
-    x[1, 1, 2] = np.nan
+@pytest.mark.parametrize("shape", [(2, 3, 4), (2, 3, 1)])
+def test_a_nan_spoils_only_its_channel(shape):
+    x = np.random.default_rng(0).standard_normal(shape)
+    x[1, 1, -1] = np.nan
     y = kernels.cpu.normalize_forward(x, None, None, (0, 2), (1, 3, 1), 1e-5, None)[0]
     assert np.isnan(y[:, 1]).all() and np.isfinite(y[:, [0, 2]]).all()
 
