@@ -217,7 +217,7 @@ class Gather(Op):
     def backward(ctx, g):
         (index,) = ctx.saved_tensors
         out = ctx.device.xp.zeros(ctx.shape, dtype=g.dtype)
-        ctx.device.backend.scatter_add(out, _full_index(ctx.device.xp, index, ctx.dim), g)
+        ctx.device.K.add_along_axis(out, ctx.dim, index, g)
         return out, None, None
 
     @staticmethod
@@ -267,7 +267,8 @@ def gather(input, dim, index):
     _check_range(input, index._data, n, "gather", lambda v: RuntimeError(
         f"gather(): index out of bounds for dimension {d} with size {n} (index {v})"))
     a = input
-    if index._data.shape != input._data.shape:
+    if any(k != d and si != sa for k, (si, sa) in enumerate(zip(index._data.shape, input._data.shape))):
+        # the corner the index covers (a whole-tensor view would cost its backward a copy of the gradient)
         sl = tuple(slice(0, s) if k != d else slice(None) for k, s in enumerate(index._data.shape))
         a = getitem(input, sl)
     return Gather.apply(a, d, index._data)
@@ -285,7 +286,7 @@ class Scatter(Op):
             xp.broadcast_to(src, index.shape) if not hasattr(src, "shape")
             else src[tuple(slice(0, s) for s in index.shape)])
         if reduce_add:
-            ctx.device.backend.scatter_add(out, full, values)
+            ctx.device.K.add_along_axis(out, dim, index, values)
         else:
             out[full] = values
         ctx.full, ctx.reduce_add, ctx.src_shape = full, reduce_add, getattr(src, "shape", None)

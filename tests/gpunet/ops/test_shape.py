@@ -145,6 +145,15 @@ def test_gather_scatter_index_select(device):
     check_op(lambda x, i, s: x.scatter(1, i, s), (2, 4), np.array([[0, 3], [2, 1]]), (2, 2), device=device)
 
 
+def test_gather_and_scatter_add_along_a_middle_dim(device):
+    # kernels' add_along_axis: the gather's gradient and scatter_add, with repeated indices, along dim 1 of
+    # 3-D tensors; the scatter's index smaller than self off the dim
+    idx = np.random.default_rng(2).integers(0, 3, (2, 5, 4))
+    check_op(lambda x, i: x.gather(1, i), (2, 3, 4), idx, device=device)
+    check_op(lambda x, i: x.gather(-1, i[:, :3, :2]), (2, 3, 4), idx, device=device)
+    check_op(lambda x, i, s: x.scatter_add(1, i[:, :4, :3], s), (2, 3, 4), idx, (2, 4, 3), device=device)
+
+
 def test_scatter_add_accumulates_duplicates(device):
     x = gpunet.zeros(3, device=device)
     out = x.scatter_add(0, gpunet.tensor([0, 0, 2, 0], device=device), gpunet.ones(4, device=device))
