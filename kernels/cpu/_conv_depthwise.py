@@ -30,11 +30,11 @@ def forward(x, w, b, g):
     return y
 
 
-def backward(grad_y, x, w, g, needs):
-    """(grad_x, grad_w, grad_b) for a geometry g that ``applies``; None where needs is False."""
-    need_x, need_w, need_b = needs
+def backward(grad_y, x, w, g, need_x, need_w):
+    """(grad_x, grad_w) for a geometry g that ``applies``; None where not needed (the bias gradient is
+    kernels/cpu/conv.py's, as for every layer)."""
     grad_y, x = np.ascontiguousarray(grad_y), np.ascontiguousarray(x)
-    gx = gw = gb = None
+    gx = gw = None
     if need_x:  # a forward of grad_y with the kernel flipped, padded by k - 1 - p
         flipped = np.ascontiguousarray(w.reshape(g.C, g.kH, g.kW)[:, ::-1, ::-1])
         gx = np.empty_like(x)
@@ -43,9 +43,7 @@ def backward(grad_y, x, w, g, needs):
         sums = np.empty((g.C, g.kH, g.kW))
         _weight_sums(grad_y, x, sums, *g.padding)
         gw = sums.astype(x.dtype).reshape(w.shape)
-    if need_b:
-        gb = grad_y.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype)
-    return gx, gw, gb
+    return gx, gw
 
 
 @by_size(fastmath={"contract"})

@@ -259,7 +259,8 @@ def conv2d_backward(grad_y, x, w, stride, padding, dilation, groups, needs, colu
     g, (need_x, need_w, need_b) = _impl.backward_args(_CPU, grad_y, x, w, stride, padding, dilation, groups,
                                                       needs, columns)
     if conv_depthwise.applies(g, x, w):
-        return conv_depthwise.backward(grad_y, x, w, g, (need_x, need_w, need_b))
+        gx, gw = conv_depthwise.backward(grad_y, x, w, g, need_x, need_w)
+        return gx, gw, _CPU.bias_grad(grad_y) if need_b else None
     # grad_x as a forward of grad_y (kernels/cpu/_conv_direct.grad_input): for "same"-padded layers through
     # any fast forward, for others (padding below the kernel size: grad_y padded by up to k - 1) through the
     # register-blocked loops only (the batch-inner one skips the taps that read only padding: LeNet's second
