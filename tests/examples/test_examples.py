@@ -140,6 +140,15 @@ def test_benchmark_elementwise_reports_every_row():
             assert r["ratio"] == pytest.approx(r["gpunet_ms"] / r["torch_ms"])
 
 
+def test_benchmark_ops_reports_every_row():
+    rows = example("benchmark_ops").main(["--fast"])
+    assert [r["op"] for r in rows] == list(example("benchmark_ops").CASES)
+    for r in rows:
+        assert r["gpunet_ms"] > 0
+        if r["torch_ms"] is not None:
+            assert r["ratio"] == pytest.approx(r["gpunet_ms"] / r["torch_ms"])
+
+
 def test_benchmark_softmax_reports_every_row():
     rows = example("benchmark_softmax").main(["--fast"])
     ops = {(r["op"], r["pass"]) for r in rows}
