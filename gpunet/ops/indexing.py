@@ -256,7 +256,14 @@ def _check_range(input, index, n, op, error):
     input._device.backend.device_assert((op, "index", n), (index >= n) | (index < -n), index, error)
 
 
+def _scalar_case(input, index):
+    """A 0-d input with a 0-d index: PyTorch treats both as one-element vectors."""
+    return input._data.ndim == 0 and isinstance(index, Tensor) and index._data.ndim == 0
+
+
 def gather(input, dim, index):
+    if _scalar_case(input, index):
+        return gather(input.reshape(1), dim, index.reshape(1)).reshape(())
     d = _check_index(input, index, dim, "gather")
     for k, (si, sa) in enumerate(zip(index._data.shape, input._data.shape)):
         if k != d and si > sa:
@@ -323,6 +330,10 @@ class Scatter(Op):
 
 
 def scatter(input, dim, index, src=None, value=None, reduce=None):
+    if _scalar_case(input, index):
+        src = value if src is None else src
+        src = src.reshape(1) if isinstance(src, Tensor) else src
+        return scatter(input.reshape(1), dim, index.reshape(1), src, reduce=reduce).reshape(())
     d = _check_index(input, index, dim, "scatter")
     if src is None:
         src = value
@@ -334,6 +345,8 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
 
 
 def scatter_add(input, dim, index, src):
+    if _scalar_case(input, index):
+        return scatter_add(input.reshape(1), dim, index.reshape(1), src.reshape(1)).reshape(())
     d = _check_index(input, index, dim, "scatter_add")
     return Scatter.apply(input, d, index._data, src, True)
 

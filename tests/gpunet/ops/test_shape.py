@@ -145,6 +145,16 @@ def test_gather_scatter_index_select(device):
     check_op(lambda x, i, s: x.scatter(1, i, s), (2, 4), np.array([[0, 3], [2, 1]]), (2, 2), device=device)
 
 
+def test_gather_and_scatter_of_0_d_tensors_as_torch(device):
+    # a 0-d input and index act as one-element vectors (dim 0 or -1)
+    check_op(lambda x, i: x.gather(0, i), (), np.array(0), device=device)
+    check_op(lambda x, i, s: x.scatter_add(-1, i, s), (), np.array(0), (), device=device)
+    check_op(lambda x, i: x.scatter(0, i, 2.5), (), np.array(0), device=device)
+    with pytest.raises(RuntimeError, match="out of bounds for dimension 0 with size 1"):
+        gpunet.tensor(3.0, device=device).gather(0, gpunet.tensor(1, device=device))
+        gpunet.cuda.synchronize()  # a device assert: on cuda it raises at a sync
+
+
 def test_gather_and_scatter_add_along_a_middle_dim(device):
     # kernels' add_along_axis: the gather's gradient and scatter_add, with repeated indices, along dim 1 of
     # 3-D tensors; the scatter's index smaller than self off the dim
