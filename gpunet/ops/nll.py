@@ -9,8 +9,8 @@ cross_entropy on float32/float64 logits (C,), (N, C) or (N, C, d1, ...) runs fus
 (K.cross_entropy_forward) reads the logits and keeps only two numbers per row or position (max and log
 of the shifted sum of exp), the backward (K.cross_entropy_backward) rebuilds the softmax from them while
 it writes the gradient, in one pass; no log_softmax matrix, no one-hot, no scatter, and (N, C, d1, ...)
-stays in its layout (viewed as (N, C, d1 * ...)). The reduction and the
-weighted mean's denominator are worked out here on the (M,) per-row losses.
+stays in its layout (viewed as (N, C, d1 * ...)). The reduction and the weighted mean's denominator are
+worked out here on the per-row losses.
 """
 import math
 

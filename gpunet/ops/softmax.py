@@ -4,9 +4,8 @@ Both subtract the row maximum first, so logits of 1e4 stay finite; log_softmax's
 g - softmax * sum(g), never a division by a softmax. On float32/float64 tensors forward and backward are
 each one fused kernel (K.softmax_forward, ...: one pass over the rows, in parallel; along a middle dim,
 such as dim 1 of (N, C, H, W), vectorised across the positions); other dtypes take the array-module path
-below. The functions
-keep PyTorch's signatures, checks and messages (nn.functional re-exports them), so Tensor.softmax
-behaves as F.softmax.
+below. The functions keep PyTorch's signatures, checks and messages (nn.functional re-exports them), so
+Tensor.softmax behaves as F.softmax.
 """
 import warnings
 

@@ -13,6 +13,8 @@ exp is kernels.cpu._exp.vexp (vectorised); sums are compiled with fastmath "reas
 vectorise them while NaN and inf keep their meaning: a row holding NaN or +inf, or only -inf, gives NaN
 everywhere, as PyTorch. The max is taken on the floats' bits, as integers (_max_by_bits). float16 is
 computed in float32 and cast back. Small calls run a serial twin of each kernel (kernels/cpu/_serial.py).
+Along another axis (softmax(dim=1) of (N, C, H, W); cross entropy of (N, C, L) logits) the same maths runs
+in kernels/cpu/_softmax_columns.py, vectorised across the positions.
 """
 import math
 

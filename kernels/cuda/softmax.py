@@ -1,6 +1,7 @@
 """softmax, log_softmax and cross entropy along the last axis (CUDA): a row per segment of a thread block.
 
-Same names, signatures and formulas as kernels/cpu/softmax.py (see there). A row of c columns gets t
+Same names, signatures and formulas as kernels/cpu/softmax.py (see there); another axis (or (N, C, L)
+cross-entropy logits) is moved last first, a transposed copy each way. A row of c columns gets t
 threads, the power of two at or above c up to 256 (a block of 256 holds 256 / t narrow rows). Each thread
 strides over the row once, keeping a running max and a sum of exp rescaled whenever the max grows; the
 row's t pairs are then combined in shared memory (a tree of halvings between barriers), and a second
