@@ -10,7 +10,8 @@ rounds. ratio = gpunet ms / PyTorch ms (below 1, gpunet is faster). The shapes a
 named: transformer blocks (LayerNorm, einsum attention, embeddings, top-k sampling), U-Nets and diffusion
 models (GroupNorm, reflect padding, transposed convolutions), MobileNet / ConvNeXt (depthwise
 convolutions), segmentation (softmax and cross entropy over the classes of (N, C, H, W) logits),
-sequence models (gather of log-probabilities, cumsum, LSTM), tabular MLPs (BatchNorm1d).
+sequence models (gather of log-probabilities, cumsum, LSTM), tabular MLPs (BatchNorm1d), small-batch
+inference and reinforcement learning (Linear layers on a few rows).
 """
 import argparse
 
@@ -154,6 +155,22 @@ def _lstm(lib, rng, fast):
     m = lib.nn.LSTM(128, 256, batch_first=True)
     x = _tensor(lib, rng, _size(fast, (32, 50, 128), (2, 3, 128)))
     return lambda: m(x)[0].sum().backward()
+
+
+@case("Linear(1024, 1024), batch 8")
+def _linear_few_rows(lib, rng, fast):
+    features, batch = _size(fast, (1024, 8), (64, 2))
+    m = lib.nn.Linear(features, features)
+    x = _tensor(lib, rng, (batch, features))
+    return lambda: m(x).sum().backward()
+
+
+@case("Linear(4096, 4096), one row")
+def _linear_one_row(lib, rng, fast):
+    features = _size(fast, 4096, 64)
+    m = lib.nn.Linear(features, features)
+    x = _tensor(lib, rng, (1, features))
+    return lambda: m(x).sum().backward()
 
 
 def main(argv=None):
