@@ -5,14 +5,14 @@ The input projection x @ W_ih^T + b_ih is computed for the whole sequence at onc
 the layer; each step op then takes that projection `gi` and the previous state.
 Gate orders follow PyTorch, so weights port both ways: LSTM (i, f, g, o), GRU (r, z, n).
 """
+from gpunet.nn.functional.linear import linear
 from gpunet.ops.rnn import GRUStep, LSTMStep
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
 
 
 def _input_projection(input, w_ih, b_ih):
-    out = input.matmul(w_ih.t())
-    return out if b_ih is None else out + b_ih
+    return linear(input, w_ih, b_ih)  # one fused op: the bias is added in place, not into a new array
 
 
 def _check_cell(input, hx, w_ih, op):
