@@ -9,12 +9,14 @@ core) gains little from a second BLAS thread, so it runs on the calling thread w
 thread. Larger ones keep OpenBLAS's threads: splitting them over gpunet's own threads measured slower
 (0.72 against 0.53 ms for 128 x 784 x 512, one thread 1.0 ms), the thread hand-off costing ~0.1-0.2 ms.
 Training steps, interleaved runs in one process (median ms): LeNet 9.8 -> 6.9, the MLP 2.68 -> 2.73.
-A few rows times a transposed weight (x @ W^T, as in a layer's forward, with at most THIN_ROWS rows and
-at least THIN_RATIO times more columns, such as a recurrent layer's h @ W_hh^T or a Linear of a small
-batch) is computed as (W @ x^T)^T and copied contiguous: OpenBLAS ran that orientation 1.2-2x faster, both
-on one thread and on two (float32, the copy included, us: 16 x 256 x 1024 207 -> 117 on one thread, 120 ->
-72 on two; 8 x 1024 x 1024 730 -> 349 and 407 -> 191; 4 x 4096 x 4096 14,216 -> 11,081). With more rows it
-did not win (128 x 784 x 512 644 -> 602, 128 x 512 x 256 213 -> 224, 256 x 256 x 1024 765 -> 1,008).
+A few rows times a transposed weight (x @ W^T, as in a layer's forward, with at most THIN_ROWS rows, at
+least THIN_RATIO times more columns and more than THIN_ABOVE multiply-adds: a recurrent layer's h @ W_hh^T, a
+Linear on a small batch) is computed as (W @ x^T)^T and copied contiguous: OpenBLAS ran that orientation
+1.2-2.8x faster on one thread and on two (float32, the copy included, us; one thread: 16 x 256 x 1024 207 ->
+117, 8 x 128 x 1024 85 -> 45, 32 x 256 x 256 72 -> 52; two threads: 8 x 1024 x 1024 407 -> 191, 32 x 1024 x
+4096 3,883 -> 2,329, 4 x 4096 x 4096 7,457 -> 4,645). With 64 rows it was as often slower as faster (64 x 64
+x 512 44 -> 58, 64 x 256 x 2048 598 -> 648, 64 x 1024 x 512 676 -> 484), and on tiny products (4 x 256 x 64,
+2 x 64 x 16) the extra calls cost 15-30%.
 Operands NumPy would not hand to BLAS (neither of the last two axes of unit stride with the other spanning
 it) are copied first: NumPy multiplies those in its own loop, and the gradient of `y.sum()` is a broadcast
 array of stride 0, so a Linear(4096, 4096) on one row took 141 ms for forward and backward (PyTorch 44):
@@ -32,8 +34,9 @@ __all__ = ["matmul"]
 # GEMM_MULTITHREAD_THRESHOLD); smaller ones it runs on the calling thread anyway.
 BLAS_THREADS_ABOVE = 1 << 18
 ONE_THREAD_UP_TO = 1 << 22
-THIN_ROWS = 64
+THIN_ROWS = 32
 THIN_RATIO = 8
+THIN_ABOVE = 1 << 16
 
 
 def _blas_ready(a):
@@ -48,8 +51,9 @@ def _blas_ready(a):
 
 def _thin_times_transposed(a, b):
     """Whether a @ b is a few rows times a transposed matrix, faster as (b^T a^T)^T."""
-    return (a.shape[0] <= THIN_ROWS and b.shape[1] >= THIN_RATIO * a.shape[0] and b.flags.f_contiguous
-            and not b.flags.c_contiguous)
+    rows, inner, cols = a.shape[0], a.shape[1], b.shape[1]
+    return (rows <= THIN_ROWS and cols >= THIN_RATIO * rows and rows * inner * cols > THIN_ABOVE
+            and b.flags.f_contiguous and not b.flags.c_contiguous)
 
 
 def _product(a, b):
@@ -64,7 +68,7 @@ def matmul(a, b):
     as (b^T a^T)^T (kernels.cpu; kernels.cuda: CuPy's matmul)."""
     if not (a.dtype == b.dtype and a.dtype in (np.float32, np.float64)):
         return np.matmul(a, b)
-    if a.ndim == b.ndim == 2 and a.shape[1] == 1 == b.shape[0]:  # an outer product (a Linear's weight gradient on one row)
+    if a.ndim == b.ndim == 2 and a.shape[1] == 1 == b.shape[0]:  # an outer product (a weight gradient)
         return np.multiply(a, b)
     a, b = _blas_ready(a), _blas_ready(b)
     if not a.ndim == b.ndim == 2:

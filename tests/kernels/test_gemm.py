@@ -47,8 +47,8 @@ def test_cpu_matmul_other_inputs_and_errors():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("m,k,n,thin", [(16, 256, 1024, True), (1, 300, 1000, True), (64, 40, 512, True),
-                                        (65, 40, 1024, False), (16, 40, 127, False)])
+@pytest.mark.parametrize("m,k,n,thin", [(16, 256, 1024, True), (1, 300, 1000, True), (32, 40, 512, True),
+                                        (33, 40, 1024, False), (16, 40, 127, False), (4, 256, 64, False)])
 def test_cpu_matmul_of_few_rows_and_a_transposed_weight(m, k, n, thin, dtype):
     rng = np.random.default_rng(2)
     x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
