@@ -20,9 +20,10 @@ the CPU pieces:
   for LeNet's first layer).
 - the weight gradient's GEMM with few output channels: a Numba dot-product loop (``_few_rows_nt``),
   faster than OpenBLAS on such thin products.
-- depthwise layers (groups == input channels == output channels, stride 1): forward and all three
-  gradients in per-plane loops (kernels/cpu/_conv_depthwise.py); im2col ran them as one tiny GEMM per
-  channel (32x64x32x32, 3x3, forward and backward 52 ms -> 6.9, PyTorch 11.9).
+- depthwise layers (groups == input channels == output channels, stride 1): forward and the input and
+  weight gradients in per-plane loops (kernels/cpu/_conv_depthwise.py; the bias gradient is every layer's
+  ``_CPU.bias_grad``); im2col ran them as one tiny GEMM per channel (32x64x32x32, 3x3, forward and
+  backward 52 ms -> 6.9, PyTorch 11.9).
 - float32 forwards with output rows of 16 or more pixels (MIN_ROW), any stride, no dilation, one group
   (with AVX2 at most 16 input channels: above that Winograd and the GEMM measured faster there): a
   register-blocked loop (kernels/cpu/_conv_vector.py), which also takes the input gradient of stride-1
