@@ -89,7 +89,7 @@ def forward(B, x, w, b, g, keep_columns=False):
     goes chunk by chunk. Kept columns are one new array that each part fills at its own columns.
     """
     xp = B.xp
-    w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
+    w2 = _weight_matrix(w, g)
     y = xp.empty((g.N, g.C_out, g.Ho, g.Wo), dtype=x.dtype)
     HW = g.Ho * g.Wo
     keep = keeps_columns(g, x.dtype, keep_columns)
@@ -97,31 +97,42 @@ def forward(B, x, w, b, g, keep_columns=False):
 
     def run(n0, n1):
         for c0, c1 in [(n0, n1)] if keep else _chunks(B, g, n0, n1):
-            gc, yc = g._replace(N=c1 - c0), y[c0:c1]
+            gc = g._replace(N=c1 - c0)
             if keep:
                 B.im2col(x[c0:c1], gc, columns, c0 * HW)
                 cols = columns[:, c0 * HW:c1 * HW]
             else:
                 cols = B.workspace("cols", _columns_shape(gc), x.dtype)
                 B.im2col(x[c0:c1], gc, cols, 0)
-            if gc.N == 1:
-                y_t = yc.reshape(g.C_out, HW)
-            else:
-                y_t = B.workspace("out_t", (g.C_out, gc.N * HW), x.dtype)
-            for rows, krows in _group_blocks(g):
-                xp.matmul(w2[rows], cols[krows], out=y_t[rows])
-            if gc.N == 1:
-                if b is not None:
-                    yc += b.reshape(1, -1, 1, 1)
-                continue
-            src = y_t.reshape(g.C_out, gc.N, HW).transpose(1, 0, 2)
-            if b is None:
-                yc.reshape(gc.N, g.C_out, HW)[...] = src
-            else:
-                xp.add(src, b.reshape(1, -1, 1), out=yc.reshape(gc.N, g.C_out, HW))
+            _columns_times_weight(B, w2, cols, b, gc, y[c0:c1])
 
     B.map_batch(run, g.N, g.N * _sample_bytes(g))
     return y, columns
+
+
+def _weight_matrix(w, g):
+    return w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
+
+
+def _columns_times_weight(B, w2, cols, b, gc, yc):
+    """yc (gc.N, C_out, Ho, Wo) = the weight matrix w2 times a chunk's columns, plus the bias b (or None)."""
+    xp = B.xp
+    HW = gc.Ho * gc.Wo
+    if gc.N == 1:
+        y_t = yc.reshape(gc.C_out, HW)
+    else:
+        y_t = B.workspace("out_t", (gc.C_out, gc.N * HW), cols.dtype)
+    for rows, krows in _group_blocks(gc):
+        xp.matmul(w2[rows], cols[krows], out=y_t[rows])
+    if gc.N == 1:
+        if b is not None:
+            yc += b.reshape(1, -1, 1, 1)
+        return
+    src = y_t.reshape(gc.C_out, gc.N, HW).transpose(1, 0, 2)
+    if b is None:
+        yc.reshape(gc.N, gc.C_out, HW)[...] = src
+    else:
+        xp.add(src, b.reshape(1, -1, 1), out=yc.reshape(gc.N, gc.C_out, HW))
 
 
 def backward(B, gy, x, w, g, need_x, need_w, columns=None):
@@ -131,7 +142,7 @@ def backward(B, gy, x, w, g, need_x, need_w, columns=None):
     if not (need_x or need_w):
         return None, None
     xp = B.xp
-    w2 = w.reshape(g.C_out, (g.C // g.groups) * g.kH * g.kW)
+    w2 = _weight_matrix(w, g)
     gx = xp.empty((g.N, g.C, g.H, g.W), dtype=gy.dtype) if need_x else None
     HW = g.Ho * g.Wo
 
@@ -155,13 +166,17 @@ def backward(B, gy, x, w, g, need_x, need_w, columns=None):
                 B.col2im(gcols, gc, gx[c0:c1])
         return gw
 
-    parts = B.map_batch(run, g.N, g.N * _sample_bytes(g))
+    return gx, _summed_weight_grad(B.map_batch(run, g.N, g.N * _sample_bytes(g)), w, need_w)
+
+
+def _summed_weight_grad(parts, w, need_w):
+    """The parts' weight gradients added in order (None when not needed), in w's shape."""
     if not need_w:
-        return gx, None
+        return None
     gw = parts[0]
     for part in parts[1:]:
         gw += part
-    return gx, gw.reshape(w.shape)
+    return gw.reshape(w.shape)
 
 
 def grad_input(B, gy, w, g):
@@ -242,8 +257,33 @@ def conv_transpose2d_backward(B, grad_y, x, w, stride, padding, output_padding, 
     need_x, need_w, need_b = check_needs(op, needs)
     dtype = x.dtype
     grad_y, x, w = _prepare(B, grad_y, x, w)
-    gx = forward(B, grad_y, w, None, g)[0] if need_x else None
-    # grad_w: conv2d's weight gradient with this op's x as the grad-output and grad_y as the input
-    gw = backward(B, x, grad_y, w, g, False, True)[1] if need_w else None
+    gx, gw = _transposed_backward(B, grad_y, x, w, g, need_x, need_w)
     gb = B.bias_grad(grad_y) if need_b else None
     return _finish(dtype, gx, gw, gb)
+
+
+def _transposed_backward(B, gy, x, w, g, need_x, need_w):
+    """(grad_x, grad_w) of conv_transpose2d, g being the conv2d whose input side is gy: grad_x is that
+    conv2d of gy with w, grad_w its weight gradient with x as the output gradient; both are products with
+    gy's columns, so one im2col per chunk serves the two (before, each gradient ran its own)."""
+    if not (need_x or need_w):
+        return None, None
+    xp = B.xp
+    w2 = _weight_matrix(w, g)
+    gx = xp.empty((g.N, g.C_out, g.Ho, g.Wo), dtype=gy.dtype) if need_x else None
+
+    def run(n0, n1):
+        gw = xp.zeros(w2.shape, dtype=gy.dtype) if need_w else None
+        for c0, c1 in _chunks(B, g, n0, n1):
+            gc = g._replace(N=c1 - c0)
+            cols = B.workspace("cols", _columns_shape(gc), gy.dtype)
+            B.im2col(gy[c0:c1], gc, cols, 0)
+            if need_w:
+                x_t = _to_channel_major(B, x[c0:c1], "grad_t")
+                for rows, krows in _group_blocks(g):
+                    B.matmul_nt(x_t[rows], cols[krows], gw[rows], c0 > n0)
+            if need_x:
+                _columns_times_weight(B, w2, cols, None, gc, gx[c0:c1])
+        return gw
+
+    return gx, _summed_weight_grad(B.map_batch(run, g.N, g.N * _sample_bytes(g)), w, need_w)

@@ -171,6 +171,31 @@ def test_conv_transpose2d_backward_is_the_adjoint(case):
 
 
 # ---------------------------------------------------------------- CPU vs PyTorch
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[8]], ids=["plain", "groups", "strided-groups"])
+@pytest.mark.parametrize("batch_split", [False, True], ids=["one-part", "split"])
+def test_conv_transpose2d_backward_each_gradient_alone(monkeypatch, case, batch_split):
+    """grad_x and grad_w share one im2col per chunk; asked for one at a time, each is the same, and with a
+    chunk per sample (one or two parts of the batch) the weight gradient sums every chunk."""
+    case = (6,) + case[1:]  # six samples: three chunks in each of two parts
+    monkeypatch.setattr(batch_threads, "MIN_SPLIT_BYTES", 0 if batch_split else 1 << 60)
+    monkeypatch.setattr(cpu_conv._CPU, "chunk_bytes", 1)
+    rng = np.random.default_rng(5)
+    x, w, _b, s, p, d, g = _conv_args(case, np.float64, rng, transposed=True)
+    op = _output_padding(s, d)
+    gy = rng.standard_normal(ref_conv_transpose2d(x, w, None, s, p, op, d, g).shape)
+    gx, gw, gb = KC.conv_transpose2d_backward(gy, x, w, s, p, op, d, g, ALL)
+    only_x = KC.conv_transpose2d_backward(gy, x, w, s, p, op, d, g, (True, False, False))
+    only_w = KC.conv_transpose2d_backward(gy, x, w, s, p, op, d, g, (False, True, False))
+    assert only_x[1] is None and only_x[2] is None and only_w[0] is None and only_w[2] is None
+    np.testing.assert_allclose(only_x[0], gx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(only_w[1], gw, rtol=1e-12, atol=1e-12)
+    x2 = rng.standard_normal(x.shape)
+    y = ref_conv_transpose2d(x, w, None, s, p, op, d, g)
+    assert np.isclose(np.sum(gw * w), np.sum(gy * y), rtol=1e-10)  # y is linear in w
+    assert np.isclose(np.sum(gx * x2), np.sum(gy * ref_conv_transpose2d(x2, w, None, s, p, op, d, g)),
+                      rtol=1e-10)
+
+
 def _torch_conv(transposed, x, w, b, s, p, op, d, g, gy):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
