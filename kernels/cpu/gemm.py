@@ -41,7 +41,7 @@ THIN_ABOVE = 1 << 16
 
 def _blas_ready(a):
     """a, or a C-contiguous copy where NumPy's matmul would not pass it to BLAS."""
-    if a.ndim < 2:
+    if a.flags.c_contiguous or a.ndim < 2 or (a.ndim == 2 and a.flags.f_contiguous):  # the usual, cheap test
         return a
     (rows, cols), (row_step, col_step), item = a.shape[-2:], a.strides[-2:], a.itemsize
     if (col_step == item and row_step >= cols * item) or (row_step == item and col_step >= rows * item):
