@@ -15,7 +15,8 @@ one contiguous block and every product is a plain 2-D GEMM on row blocks:
     grad input   gcols[K, N*Ho*Wo]   = W.T @ gy_t, then col2im
 where y_t / gy_t are the output / grad-output with N and C swapped (one small transpose copy).
 conv_transpose2d forward is conv2d's grad-input and its backward is conv2d's forward and
-grad-weight, with the ConvGeom from kernels._conv_shapes in conv2d orientation.
+grad-weight, with the ConvGeom from kernels._conv_shapes in conv2d orientation; both read the columns of
+the same grad_y, so one im2col per chunk serves the two (``_transposed_backward``).
 
 Column handoff: conv2d_forward(..., keep_columns=True) also returns the column matrix when it is at
 most KEEP_COLUMNS_BYTES (else None), and conv2d_backward(..., columns=it) reads it for the weight

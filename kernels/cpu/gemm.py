@@ -9,20 +9,21 @@ core) gains little from a second BLAS thread, so it runs on the calling thread w
 thread. Larger ones keep OpenBLAS's threads: splitting them over gpunet's own threads measured slower
 (0.72 against 0.53 ms for 128 x 784 x 512, one thread 1.0 ms), the thread hand-off costing ~0.1-0.2 ms.
 Training steps, interleaved runs in one process (median ms): LeNet 9.8 -> 6.9, the MLP 2.68 -> 2.73.
-A few rows times a transposed weight (x @ W^T, as in a layer's forward, with at most THIN_ROWS rows, at
-least THIN_RATIO times more columns and more than THIN_ABOVE multiply-adds: a recurrent layer's h @ W_hh^T, a
-Linear on a small batch) is computed as (W @ x^T)^T and copied contiguous: OpenBLAS ran that orientation
-1.2-2.8x faster on one thread and on two (float32, the copy included, us; one thread: 16 x 256 x 1024 207 ->
-117, 8 x 128 x 1024 85 -> 45, 32 x 256 x 256 72 -> 52; two threads: 8 x 1024 x 1024 407 -> 191, 32 x 1024 x
-4096 3,883 -> 2,329, 4 x 4096 x 4096 7,457 -> 4,645). With 64 rows it was as often slower as faster (64 x 64
-x 512 44 -> 58, 64 x 256 x 2048 598 -> 648, 64 x 1024 x 512 676 -> 484), and on tiny products (4 x 256 x 64,
-2 x 64 x 16) the extra calls cost 15-30%.
-Operands NumPy would not hand to BLAS (neither of the last two axes of unit stride with the other spanning
-it) are copied first: NumPy multiplies those in its own loop, and the gradient of `y.sum()` is a broadcast
-array of stride 0, so a Linear(4096, 4096) on one row took 141 ms for forward and backward (PyTorch 44):
-the weight gradient's outer product 4096 x 1 x 4096 and the input gradient each ran in that loop. An outer
-product (inner dimension 1) is NumPy's broadcast multiply, one pass: 26 -> 9 ms for that one, against
-BLAS's GEMM; the same numbers (one product per element, no sum).
+The recurrent cells keep NumPy's matmul: their chains of 100 small products, with little work between,
+ran 22% faster with OpenBLAS's two threads (GRU step 31.7 against 38.9 ms).
+A few rows times a transposed weight (x @ W^T, a Linear's forward on a small batch, with at most THIN_ROWS
+rows, at least THIN_RATIO times more columns and more than THIN_ABOVE multiply-adds) is computed as (W @
+x^T)^T and copied contiguous: OpenBLAS ran that orientation 1.2-2.8x faster on one thread and on two (float32,
+the copy included, us; one thread: 16 x 256 x 1024 207 -> 117, 8 x 128 x 1024 85 -> 45, 32 x 256 x 256 72 ->
+52; two threads: 8 x 1024 x 1024 407 -> 191, 32 x 1024 x 4096 3,883 -> 2,329, 4 x 4096 x 4096 7,457 -> 4,645).
+With 64 rows it was as often slower as faster (64 x 64 x 512 44 -> 58, 64 x 256 x 2048 598 -> 648, 64 x 1024 x
+512 676 -> 484), and on tiny products (4 x 256 x 64, 2 x 64 x 16) the extra calls cost 15-30%.
+Operands NumPy would not hand to BLAS (neither of the last two axes of unit stride with the other spanning it)
+are copied first: NumPy multiplies those in its own loop, and the gradient of `y.sum()` is a broadcast array
+of stride 0, so a Linear(4096, 4096) on one row took 141 ms for forward and backward (PyTorch 16-20,
+examples/benchmark_ops.py): the weight gradient's outer product 4096 x 1 x 4096 and the input gradient each
+ran in that loop. An outer product (inner dimension 1) is NumPy's broadcast multiply, one pass: 26 -> 9 ms for
+that one, against BLAS's GEMM; the same numbers (one product per element, no sum).
 """
 import numpy as np
 
