@@ -105,36 +105,24 @@ class GRUSequence(Op):
 
 class LSTMSequence(Op):
     """nn.LSTM's layer in one direction: gi (T, B, 4H), h0, c0 (B, H) -> (the hidden states after each
-    step (T, B, H) in time order, the last cell state (B, H)); reverse as GRUSequence."""
+    step (T, B, H) in time order, the last cell state (B, H)); reverse as GRUSequence. The steps run in the
+    backend's kernels (K.lstm_sequence: on the CPU, fused loops for float32)."""
     _backward_name = "LstmBackward0"
     _no_graph_why = _NO_GRAPH_WHY
 
     @staticmethod
     def forward(ctx, gi, h0, c0, w_hh, b_hh, reverse):
-        K, xp = ctx.device.K, ctx.device.xp
-        states = xp.empty((gi.shape[0],) + h0.shape, h0.dtype)
-        cells = xp.empty_like(states)
-        gates = [None] * gi.shape[0]  # per step (i, f, g, o, tanh(c))
-        h, c = h0, c0
-        for t in _order(gi.shape[0], reverse):
-            h, c, *gates[t] = K.lstm_gates(gi[t], h @ w_hh.T, c, b_hh)
-            states[t], cells[t] = h, c
+        states, cells, gates = ctx.device.K.lstm_sequence(gi, h0, c0, w_hh, b_hh, reverse)
         ctx.save_for_backward(h0, c0, w_hh, states, cells, gates, reverse)
-        return states, c
+        return states, cells[0 if reverse else -1].copy()  # a copy: changing it in place must not reach cells
 
     @staticmethod
     def backward(ctx, g_states, g_c):
         h0, c0, w_hh, states, cells, gates, reverse = ctx.saved_tensors
-        xp, K = ctx.device.xp, ctx.device.K
         need_gi, need_h0, need_c0, need_w, need_b, _ = ctx.needs_input_grad
-        h_starts, c_starts = _starts(xp, states, h0, reverse), _starts(xp, cells, c0, reverse)
-        dgates = xp.empty((states.shape[0], states.shape[1], w_hh.shape[0]), states.dtype)
-        dh, dc = None, g_c
-        for t in reversed(_order(states.shape[0], reverse)):
-            grad_h = dh if g_states is None else (g_states[t] if dh is None else g_states[t] + dh)
-            dgates[t], dc = K.lstm_gates_backward(grad_h, dc, c_starts[t], *gates[t])
-            dh = dgates[t] @ w_hh
+        dgates, dh, dc = ctx.device.K.lstm_sequence_backward(g_states, g_c, c0, w_hh, cells, gates, reverse)
         flat = dgates.reshape(-1, dgates.shape[2])
+        h_starts = _starts(ctx.device.xp, states, h0, reverse)
         return ((dgates if need_gi else None), (dh if need_h0 else None), (dc if need_c0 else None),
                 (flat.T @ h_starts.reshape(-1, h0.shape[1]) if need_w else None),
                 (flat.sum(axis=0) if need_b else None), None)

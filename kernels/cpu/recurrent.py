@@ -12,13 +12,15 @@ into fused multiply-adds on either side: the results are the same bits.
 import numpy as np
 from numba import njit, prange
 
-from kernels import _recurrent_gates as _gates, _recurrent_math
+from kernels import _recurrent_gates as _gates, _recurrent_math, _recurrent_sequence as _sequence
 from kernels._shared_jit import cached_as, compile_functions
+from kernels.cpu import _lstm_sequence as lstm_fused
 from kernels.cpu._exp import vexp
 from kernels.cpu._serial import by_size
 from kernels.cpu.activation import sigmoid
 
-__all__ = ["gru_gates", "gru_gates_backward", "lstm_gates", "lstm_gates_backward"]
+__all__ = ["gru_gates", "gru_gates_backward", "lstm_gates", "lstm_gates_backward", "lstm_sequence",
+           "lstm_sequence_backward"]
 
 _M = compile_functions(_recurrent_math, njit(inline="always"))
 
@@ -159,3 +161,21 @@ def lstm_gates_backward(grad_h, grad_c, c, i, f, g, o, tc):
     grad_h, grad_c = (_gates.or_zeros(np, a, c.shape, c) for a in (grad_h, grad_c))
     _lstm_backward(grad_h, grad_c, c, i, f, g, o, tc, dgates, dc_prev, c.dtype.type(1))
     return dgates, dc_prev
+
+
+def lstm_sequence(gi, h0, c0, w_hh, b_hh, reverse):
+    """An LSTM layer's sequence in one direction: (states (T, B, H), cells (T, B, H), what backward needs)
+    for gi = x @ W_ih^T + b_ih (T, B, 4H), h0 and c0 (B, H), W_hh (4H, H) and b_hh (4H,) or None; reverse
+    runs the steps from t = T - 1 down. float32 with a hidden size of whole vectors in fused loops
+    (kernels/cpu/_lstm_sequence.py), the rest step by step (kernels/_recurrent_sequence.py)."""
+    if lstm_fused.applies(gi, h0, c0, w_hh, b_hh):
+        return lstm_fused.forward(gi, h0, c0, w_hh, b_hh, reverse)
+    return _sequence.lstm_forward(np, lstm_gates, gi, h0, c0, w_hh, b_hh, reverse)
+
+
+def lstm_sequence_backward(g_states, g_c, c0, w_hh, cells, gates, reverse):
+    """(d gi (T, B, 4H), d h0, d c0) of lstm_sequence from the gradients of its states and of its last cell
+    state (either may be None); cells and gates as lstm_sequence returned them."""
+    if isinstance(gates, np.ndarray):  # the fused loops' (5, T, B, H); the step path keeps a list
+        return lstm_fused.backward(g_states, g_c, c0, w_hh, cells, gates, reverse)
+    return _sequence.lstm_backward(np, lstm_gates_backward, g_states, g_c, c0, w_hh, cells, gates, reverse)

@@ -8,12 +8,13 @@ kernels/_recurrent_gates.py's array code on CuPy. The sigmoid is exp(-|x|)-based
 """
 import math
 
-from kernels import _recurrent_gates as _gates, _recurrent_math
+from kernels import _recurrent_gates as _gates, _recurrent_math, _recurrent_sequence as _sequence
 from kernels.cuda import _launch
 from kernels.cuda._launch import cuda, device_function, device_functions, kernel, launch
 from kernels.cuda.activation import sigmoid
 
-__all__ = ["gru_gates", "gru_gates_backward", "lstm_gates", "lstm_gates_backward"]
+__all__ = ["gru_gates", "gru_gates_backward", "lstm_gates", "lstm_gates_backward", "lstm_sequence",
+           "lstm_sequence_backward"]
 
 _M = device_functions(_recurrent_math)
 
@@ -131,3 +132,16 @@ def lstm_gates_backward(grad_h, grad_c, c, i, f, g, o, tc):
     grad_h, grad_c = (_gates.or_zeros(_launch.xp, a, c.shape, c) for a in (grad_h, grad_c))
     launch(_lstm_backward, c.size, grad_h, grad_c, c, i, f, g, o, tc, dgates, dc_prev, c.dtype.type(1))
     return dgates, dc_prev
+
+
+def lstm_sequence(gi, h0, c0, w_hh, b_hh, reverse):
+    """An LSTM layer's sequence in one direction: (states (T, B, H), cells (T, B, H), what backward needs),
+    step by step (kernels/_recurrent_sequence.py: a product and lstm_gates per step)."""
+    return _sequence.lstm_forward(_launch.xp, lstm_gates, gi, h0, c0, w_hh, b_hh, reverse)
+
+
+def lstm_sequence_backward(g_states, g_c, c0, w_hh, cells, gates, reverse):
+    """(d gi (T, B, 4H), d h0, d c0) of lstm_sequence from the gradients of its states and of its last cell
+    state (either may be None)."""
+    return _sequence.lstm_backward(_launch.xp, lstm_gates_backward, g_states, g_c, c0, w_hh, cells, gates,
+                                   reverse)

@@ -150,6 +150,30 @@ def test_layer_matches_torch(kind, kwargs, device):
                                    err_msg=name)
 
 
+def test_float32_lstm_matches_torch_through_the_fused_loops(monkeypatch):
+    """float32 layers with a hidden size of whole vectors run kernels/cpu/_lstm_sequence.py's loops."""
+    torch = pytest.importorskip("torch")
+    from kernels.cpu import _lstm_sequence as fused
+    ran = []
+    monkeypatch.setattr(fused, "forward", lambda *a, _f=fused.forward: ran.append(1) or _f(*a))
+    gpunet.manual_seed(0)
+    kwargs = {"num_layers": 2, "bidirectional": True, "batch_first": True}
+    ours, theirs = nn.LSTM(6, 16, **kwargs), torch.nn.LSTM(6, 16, **kwargs)
+    _copy_weights(ours, theirs)
+    x_np = np.random.default_rng(0).standard_normal((3, 7, 6)).astype(np.float32)
+    x, tx = gpunet.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    (out, (h, c)), (tout, (th, tc)) = ours(x), theirs(tx)
+    assert len(ran) == 4  # two layers, two directions
+    for a, b in ((out, tout), (h, th), (c, tc)):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+    ((out * out).sum() + (c * h).sum()).backward()
+    ((tout * tout).sum() + (tc * th).sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for name, p in theirs.named_parameters():
+        np.testing.assert_allclose(getattr(ours, name).grad.numpy(), p.grad.numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
+
+
 @pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
 def test_cells_match_torch(kind, device):
     torch = pytest.importorskip("torch")
