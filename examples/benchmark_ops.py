@@ -157,6 +157,13 @@ def _lstm(lib, rng, fast):
     return lambda: m(x)[0].sum().backward()
 
 
+@case("bi-LSTM(64, 128), 2 layers")
+def _lstm_small(lib, rng, fast):
+    m = lib.nn.LSTM(64, 128, num_layers=2, bidirectional=True, batch_first=True)
+    x = _tensor(lib, rng, _size(fast, (16, 100, 64), (2, 3, 64)))
+    return lambda: m(x)[0].sum().backward()
+
+
 @case("Linear(1024, 1024), batch 8")
 def _linear_few_rows(lib, rng, fast):
     features, batch = _size(fast, (1024, 8), (64, 2))

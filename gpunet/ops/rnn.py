@@ -114,7 +114,7 @@ class LSTMSequence(Op):
     def forward(ctx, gi, h0, c0, w_hh, b_hh, reverse):
         states, cells, gates = ctx.device.K.lstm_sequence(gi, h0, c0, w_hh, b_hh, reverse)
         ctx.save_for_backward(h0, c0, w_hh, states, cells, gates, reverse)
-        return states, cells[0 if reverse else -1].copy()  # a copy: changing it in place must not reach cells
+        return states, cells[0 if reverse else -1]  # a view: backward never reads the last cell state
 
     @staticmethod
     def backward(ctx, g_states, g_c):

@@ -30,10 +30,12 @@ from kernels.cpu._simd import LANES, vfmas, vload, vsplats, vstores
 __all__ = ["applies", "backward", "forward"]
 
 RB = 4  # batch rows per item: 4 x RB accumulator vectors (16 registers) in the forward's product
-# Steps whose product h @ W_hh^T has more multiply-adds keep the step-by-step path. In the layer, forward and
-# backward (two threads, old / new median ms; OpenBLAS's threads, still spinning after the input projection's
-# GEMM, take a core from these loops): 8 x 64 hidden 12.2 / 6.6, 16 x 128 (2 layers, bidirectional) 85 / 60,
-# 32 x 128 31.9 / 29.8; 32 x 256 (8.4M) 41.0 / 39.5; 64 x 256 (16.8M) 58.7 / 62.7.
+# Steps whose product h @ W_hh^T has more multiply-adds keep the step-by-step path. A layer's forward and
+# backward, float32, two threads, step by step / here (median ms of 7 rounds in one process, each timed block
+# 0.3 s after the other's, so that neither met OpenBLAS's spinning workers of the other; PyTorch in brackets):
+# 8 x 200 steps of 64 hidden 10.3 / 5.9 (7.1), 16 x 50 x 256 27.3 / 21.4 (13.9), 16 x 100 x 128 in two
+# bidirectional layers 88.4 / 66.6 (46.0), 32 x 100 x 128 27.2 / 24.7 (16.0); past the limit 32 x 50 x 256
+# (8.4M) 35.8 / 38.9 (25.3), 64 x 35 x 256 60.7 / 62.0 (42.8).
 MAX_STEP_PRODUCT = 1 << 22
 
 _M = compile_functions(_recurrent_math, njit(inline="always"))
