@@ -164,20 +164,17 @@ def _lstm_small(lib, rng, fast):
     return lambda: m(x)[0].sum().backward()
 
 
-@case("Linear(1024, 1024), batch 8")
-def _linear_few_rows(lib, rng, fast):
-    features, batch = _size(fast, (1024, 8), (64, 2))
-    m = lib.nn.Linear(features, features)
-    x = _tensor(lib, rng, (batch, features))
-    return lambda: m(x).sum().backward()
+def _linear_on_rows(features, rows):
+    def build(lib, rng, fast):
+        n = _size(fast, features, 64)
+        m = lib.nn.Linear(n, n)
+        x = _tensor(lib, rng, (_size(fast, rows, min(rows, 2)), n))
+        return lambda: m(x).sum().backward()
+    return build
 
 
-@case("Linear(4096, 4096), one row")
-def _linear_one_row(lib, rng, fast):
-    features = _size(fast, 4096, 64)
-    m = lib.nn.Linear(features, features)
-    x = _tensor(lib, rng, (1, features))
-    return lambda: m(x).sum().backward()
+case("Linear(1024, 1024), batch 8")(_linear_on_rows(1024, 8))
+case("Linear(4096, 4096), one row")(_linear_on_rows(4096, 1))
 
 
 def main(argv=None):

@@ -170,7 +170,6 @@ def test_conv_transpose2d_backward_is_the_adjoint(case):
     np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)))
 
 
-# ---------------------------------------------------------------- CPU vs PyTorch
 @pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[8]], ids=["plain", "groups", "strided-groups"])
 @pytest.mark.parametrize("batch_split", [False, True], ids=["one-part", "split"])
 def test_conv_transpose2d_backward_each_gradient_alone(monkeypatch, case, batch_split):
@@ -196,6 +195,7 @@ def test_conv_transpose2d_backward_each_gradient_alone(monkeypatch, case, batch_
                       rtol=1e-10)
 
 
+# ---------------------------------------------------------------- CPU vs PyTorch
 def _torch_conv(transposed, x, w, b, s, p, op, d, g, gy):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional

@@ -1,18 +1,14 @@
 """Recurrent cells (rnn_tanh_cell, rnn_relu_cell, gru_cell, lstm_cell); the GRU and LSTM steps are
 fused Ops in gpunet.ops.rnn: one node per time step instead of a dozen.
 
-The input projection x @ W_ih^T + b_ih is computed for the whole sequence at once (one GEMM) by
-the layer; each step op then takes that projection `gi` and the previous state.
+The input projection x @ W_ih^T + b_ih is computed for the whole sequence at once (one GEMM, `linear`: the
+bias added in place) by the layer; each step op then takes that projection `gi` and the previous state.
 Gate orders follow PyTorch, so weights port both ways: LSTM (i, f, g, o), GRU (r, z, n).
 """
 from gpunet.nn.functional.linear import linear
 from gpunet.ops.rnn import GRUStep, LSTMStep
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"]
-
-
-def _input_projection(input, w_ih, b_ih):
-    return linear(input, w_ih, b_ih)  # one fused op: the bias is added in place, not into a new array
 
 
 def _check_cell(input, hx, w_ih, op):
@@ -28,12 +24,12 @@ def _check_cell(input, hx, w_ih, op):
 
 def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, gi=None):
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh). Pass gi to reuse a precomputed input projection."""
-    pre = (gi if gi is not None else _input_projection(input, w_ih, b_ih)) + hx.matmul(w_hh.t())
+    pre = (gi if gi is not None else linear(input, w_ih, b_ih)) + hx.matmul(w_hh.t())
     return (pre if b_hh is None else pre + b_hh).tanh()
 
 
 def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, gi=None):
-    pre = (gi if gi is not None else _input_projection(input, w_ih, b_ih)) + hx.matmul(w_hh.t())
+    pre = (gi if gi is not None else linear(input, w_ih, b_ih)) + hx.matmul(w_hh.t())
     return (pre if b_hh is None else pre + b_hh).relu()
 
 
@@ -41,7 +37,7 @@ def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, gi=None):
     """One GRU step (PyTorch's equations, gates r, z, n)."""
     if gi is None:
         _check_cell(input, hx, w_ih, "gru_cell")
-        gi = _input_projection(input, w_ih, b_ih)
+        gi = linear(input, w_ih, b_ih)
     return GRUStep.apply(gi, hx, w_hh, b_hh)
 
 
@@ -49,5 +45,5 @@ def lstm_cell(input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, gi=None):
     """One LSTM step (PyTorch's equations, gates i, f, g, o); returns (h', c')."""
     if gi is None:
         _check_cell(input, hx, w_ih, "lstm_cell")
-        gi = _input_projection(input, w_ih, b_ih)
+        gi = linear(input, w_ih, b_ih)
     return LSTMStep.apply(gi, hx, cx, w_hh, b_hh)

@@ -9,6 +9,7 @@ import math
 from gpunet.autograd.grad_mode import no_grad
 from gpunet.nn.functional import rnn as R
 from gpunet.nn.functional.dropout import dropout
+from gpunet.nn.functional.linear import linear
 from gpunet.nn.module import Module
 from gpunet.nn.parameter import Parameter
 from gpunet.ops.creation import empty, zeros
@@ -128,7 +129,7 @@ class RNNBase(Module):
                 k = layer * directions + d
                 h = hx[0][k] if is_lstm else hx[k]
                 c = hx[1][k] if is_lstm else None
-                gi = R._input_projection(layer_input, w_ih, b_ih)  # the whole sequence: one GEMM
+                gi = linear(layer_input, w_ih, b_ih)  # the whole sequence: one GEMM
                 states, h, c = self._layer(gi, h, c, w_hh, b_hh, bool(d))
                 outputs.append(states)
                 h_last.append(h)
