@@ -211,7 +211,7 @@ class Gather(Op):
     def forward(ctx, a, dim, index):
         ctx.shape, ctx.dim = a.shape, dim
         ctx.save_for_backward(index)
-        return ctx.device.xp.take_along_axis(a, index, axis=dim)
+        return ctx.device.K.take_along_axis(a, dim, index)
 
     @staticmethod
     def backward(ctx, g):
@@ -287,17 +287,18 @@ class Scatter(Op):
     @staticmethod
     def forward(ctx, a, dim, index, src, reduce_add):
         xp = ctx.device.xp
-        full = _full_index(xp, index, dim)
         out = a.copy()
         values = src if hasattr(src, "shape") and src.shape == index.shape else (
             xp.broadcast_to(src, index.shape) if not hasattr(src, "shape")
             else src[tuple(slice(0, s) for s in index.shape)])
         if reduce_add:
             ctx.device.K.add_along_axis(out, dim, index, values)
+            ctx.full = None
         else:
-            out[full] = values
-        ctx.full, ctx.reduce_add, ctx.src_shape = full, reduce_add, getattr(src, "shape", None)
-        ctx.index_shape = index.shape
+            ctx.full = _full_index(xp, index, dim)
+            out[ctx.full] = values
+        ctx.dim, ctx.index, ctx.reduce_add = dim, index, reduce_add
+        ctx.src_shape = getattr(src, "shape", None)
         return out
 
     @staticmethod
@@ -308,8 +309,13 @@ class Scatter(Op):
             if not ctx.reduce_add:
                 ga[ctx.full] = 0
         if ctx.needs_input_grad[3]:
-            gs = ctx.device.xp.zeros(ctx.src_shape, dtype=g.dtype)
-            gs[tuple(slice(0, s) for s in ctx.index_shape)] = g[ctx.full]
+            index = ctx.index  # g at the index, from the corner of g the index covers off the axis
+            corner = tuple(slice(None) if k == ctx.dim else slice(0, s) for k, s in enumerate(index.shape))
+            gs = ctx.device.K.take_along_axis(g[corner], ctx.dim, index)
+            if gs.shape != ctx.src_shape:  # src larger than the index: its other places get nothing
+                padded = ctx.device.xp.zeros(ctx.src_shape, dtype=g.dtype)
+                padded[tuple(slice(0, s) for s in index.shape)] = gs
+                gs = padded
         return ga, None, None, gs, None
 
     @staticmethod
@@ -322,9 +328,10 @@ class Scatter(Op):
                 keep[ctx.full] = 0
                 ga = g * const(ctx, keep)
         if ctx.needs_input_grad[3]:  # g gathered at the index, placed in the corner of src it came from
-            gs = Index.apply(g, ctx.full, True)
-            if tuple(ctx.src_shape) != tuple(ctx.index_shape):
-                corner = tuple(slice(0, s) for s in ctx.index_shape)
+            full = ctx.full if ctx.full is not None else _full_index(ctx.device.xp, ctx.index, ctx.dim)
+            gs = Index.apply(g, full, True)
+            if tuple(ctx.src_shape) != tuple(ctx.index.shape):
+                corner = tuple(slice(0, s) for s in ctx.index.shape)
                 gs = IndexBackward.apply(gs, ctx.src_shape, corner, False)
         return ga, None, None, gs, None
 

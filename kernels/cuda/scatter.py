@@ -1,8 +1,8 @@
-"""Scatter-adds on the device: cupyx.scatter_add (atomic adds)."""
+"""Scatter-adds on the device: cupyx.scatter_add (atomic adds); the gather they invert, CuPy's."""
 from kernels._scatter_checks import check_along
 from kernels.cuda._launch import SIMULATOR, xp
 
-__all__ = ["add_rows", "add_along_axis"]
+__all__ = ["add_rows", "add_along_axis", "take_along_axis"]
 
 
 def _cupyx():
@@ -27,3 +27,9 @@ def add_along_axis(target, axis, index, values):
     grids = list(xp.ogrid[tuple(slice(0, s) for s in index.shape)])
     grids[axis] = index
     _cupyx().scatter_add(target, tuple(grids), values)
+
+
+def take_along_axis(source, axis, index):
+    """np.take_along_axis(source, index, axis) for an integer index of source's shape off the axis (negative
+    indices count from the end)."""
+    return xp.take_along_axis(source, index, axis)

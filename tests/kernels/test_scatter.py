@@ -88,3 +88,45 @@ def test_cpu_add_along_axis_errors_before_adding():
         kernels.cpu.add_along_axis(target, 1, np.zeros((5, 2), np.int64), np.ones((5, 2), np.float32))
     with pytest.raises(ValueError, match="integer array of values' shape"):
         kernels.cpu.add_along_axis(target, 1, np.zeros((4, 2)), np.ones((4, 2), np.float32))
+
+
+TAKE = [((6, 5), 1, (6, 9)), ((6, 5), 0, (11, 5)), ((3, 7, 4), 1, (3, 12, 4)), ((3, 7, 4), -1, (3, 7, 6)),
+        ((3, 7, 4), 0, (5, 7, 4)), ((5,), 0, (8,)), ((2, 4, 3), 1, (2, 0, 3))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("source_shape, axis, index_shape", TAKE, ids=str)
+@pytest.mark.parametrize("K", _tables(), ids=lambda K: K.__name__)
+def test_take_along_axis_is_numpys(K, source_shape, axis, index_shape, dtype):
+    rng = np.random.default_rng(6)
+    n = source_shape[axis]
+    source = rng.standard_normal(source_shape).astype(dtype) if dtype != np.int64 else \
+        rng.integers(-9, 9, source_shape)
+    index = rng.integers(-n, n, index_shape)  # repeats and negative indices
+    got = K.take_along_axis(K.xp.asarray(source), axis, K.xp.asarray(index))
+    want = np.take_along_axis(source, index, axis)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(_host(K, got), want)
+
+
+def test_cpu_take_along_axis_reads_views_and_small_indices_and_threads(monkeypatch):
+    from kernels.cpu import _serial
+    rng = np.random.default_rng(7)
+    source = rng.standard_normal((40, 30, 6))[:, ::2, ::-1]  # neither contiguous nor positive-strided
+    index = rng.integers(0, 15, (40, 20, 6)).astype(np.int32)
+    want = np.take_along_axis(source, index, 1)
+    for limit in (0, 1 << 40):  # the threaded and the serial loop
+        monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", limit)
+        np.testing.assert_array_equal(kernels.cpu.take_along_axis(source, 1, index), want)
+
+
+def test_cpu_take_along_axis_errors():
+    source = np.zeros((4, 3), np.float32)
+    with pytest.raises(IndexError, match="index 3 is out of bounds for axis 1 with size 3"):
+        kernels.cpu.take_along_axis(source, 1, np.array([[0, 3]] * 4))
+    with pytest.raises(IndexError, match="index -4 is out of bounds for axis 1 with size 3"):
+        kernels.cpu.take_along_axis(source, -1, np.array([[0, -4]] * 4))
+    with pytest.raises(np.exceptions.AxisError):
+        kernels.cpu.take_along_axis(source, 2, np.zeros((4, 2), np.int64))
+    with pytest.raises(IndexError):  # another shape off the axis: NumPy's broadcasting error
+        kernels.cpu.take_along_axis(source, 1, np.zeros((3, 2), np.int64))
