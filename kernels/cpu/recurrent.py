@@ -1,13 +1,14 @@
-"""The gates of one GRU or LSTM step on the CPU: one Numba pass for the gates' arithmetic, NumPy's tanh.
+"""The gates of one GRU or LSTM step on the CPU: one Numba pass for the gates' arithmetic, NumPy's tanh;
+and an LSTM layer's whole sequence (lstm_sequence: fused loops for float32, kernels/cpu/_lstm_sequence.py).
 
-The step (gpunet/ops/rnn.py) is a matrix product h @ W_hh^T and then elementwise work on (batch, gates x
-hidden) arrays, small ones: NumPy's operators made 12 passes for a GRU step's forward and ~20 for its
-backward, a few microseconds of call overhead each (the char-level GRU of examples/benchmark.py runs
-100 steps per sequence). Here each direction is one loop over the batch rows around the maths of
-kernels/_recurrent_math.py (inlined), with kernels.cpu._exp's vectorised exp for the sigmoids, plus
-NumPy's vectorised tanh between the loops (Numba's would call libm once per element). The fallback for
-other dtypes (kernels/_recurrent_gates.py) applies the same maths to whole arrays, without contraction
-into fused multiply-adds on either side: the results are the same bits.
+The step (gpunet/ops/rnn.py, kernels/_recurrent_sequence.py) is a matrix product h @ W_hh^T and then
+elementwise work on (batch, gates x hidden) arrays, small ones: NumPy's operators made 12 passes for a GRU
+step's forward and ~20 for its backward, a few microseconds of call overhead each (the char-level GRU of
+examples/benchmark.py runs 100 steps per sequence). Here each direction is one loop over the batch rows
+around the maths of kernels/_recurrent_math.py (inlined), with kernels.cpu._exp's vectorised exp for the
+sigmoids, plus NumPy's vectorised tanh between the loops (Numba's would call libm once per element). The
+fallback for other dtypes (kernels/_recurrent_gates.py) applies the same maths to whole arrays, without
+contraction into fused multiply-adds on either side: the results are the same bits.
 """
 import numpy as np
 from numba import njit, prange

@@ -85,6 +85,19 @@ def _index_in_range(index, n, axis):
         raise IndexError(f"index {low if low < -n else high} is out of bounds for axis {axis} with size {n}")
 
 
+def _three_axes(x, axis):
+    """x as (before the axis, the axis, after it) without a copy (a broadcast or transposed gradient is read
+    where it is), or None where that takes one."""
+    outer, inner = _axis_parts(x.shape, axis)
+    shape = (outer, x.shape[axis], inner)
+    if x.flags.c_contiguous:
+        return x.reshape(shape)
+    try:
+        return np.reshape(x, shape, copy=False)
+    except (ValueError, TypeError):  # a copy needed (or NumPy before 2.1, which cannot be asked)
+        return None
+
+
 def take_along_axis(source, axis, index):
     """np.take_along_axis(source, index, axis) for an integer index of source's shape off the axis (negative
     indices count from the end; IndexError, NumPy's message, for one outside the axis)."""
@@ -92,14 +105,14 @@ def take_along_axis(source, axis, index):
             and index.dtype.kind in "iu" and source.dtype in (np.float32, np.float64)):
         return np.take_along_axis(source, index, axis)  # (which raises NumPy's errors)
     axis %= source.ndim
-    if any(k != axis and i != t for k, (i, t) in enumerate(zip(index.shape, source.shape))):
+    three = _three_axes(source, axis)
+    if three is None or any(k != axis and i != t for k, (i, t) in enumerate(zip(index.shape, source.shape))):
         return np.take_along_axis(source, index, axis)
     n = source.shape[axis]
     _index_in_range(index, n, axis)
     outer, inner = _axis_parts(source.shape, axis)
     out = np.empty(index.shape, source.dtype)
-    _take_along(np.ascontiguousarray(source).reshape(outer, n, inner),
-                np.ascontiguousarray(index, dtype=np.int64).reshape(outer, -1, inner),
+    _take_along(three, np.ascontiguousarray(index, dtype=np.int64).reshape(outer, -1, inner),
                 out.reshape(outer, -1, inner))
     return out
 

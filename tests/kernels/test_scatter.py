@@ -109,15 +109,21 @@ def test_take_along_axis_is_numpys(K, source_shape, axis, index_shape, dtype):
     np.testing.assert_array_equal(_host(K, got), want)
 
 
-def test_cpu_take_along_axis_reads_views_and_small_indices_and_threads(monkeypatch):
+def test_cpu_take_along_axis_threads_and_views(monkeypatch):
     from kernels.cpu import _serial
     rng = np.random.default_rng(7)
-    source = rng.standard_normal((40, 30, 6))[:, ::2, ::-1]  # neither contiguous nor positive-strided
-    index = rng.integers(0, 15, (40, 20, 6)).astype(np.int32)
+    source = rng.standard_normal((40, 15, 6))
+    index = rng.integers(-15, 15, (40, 20, 6)).astype(np.int32)
     want = np.take_along_axis(source, index, 1)
     for limit in (0, 1 << 40):  # the threaded and the serial loop
         monkeypatch.setattr(_serial, "SIZE_SERIAL_BELOW", limit)
         np.testing.assert_array_equal(kernels.cpu.take_along_axis(source, 1, index), want)
+    for view in (rng.standard_normal((40, 30, 6))[:, ::2, ::-1],  # read where it is
+                 np.broadcast_to(rng.standard_normal((1, 15, 1)), (40, 15, 6)),
+                 rng.standard_normal((40, 6, 15)).transpose(0, 2, 1),
+                 rng.standard_normal((6, 40, 15)).transpose(1, 2, 0)):  # strides in any order
+        got = kernels.cpu.take_along_axis(view, 1, index)
+        np.testing.assert_array_equal(got, np.take_along_axis(view, index, 1))
 
 
 def test_cpu_take_along_axis_errors():
