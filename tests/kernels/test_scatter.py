@@ -90,8 +90,9 @@ def test_cpu_add_along_axis_errors_before_adding():
         kernels.cpu.add_along_axis(target, 1, np.zeros((4, 2)), np.ones((4, 2), np.float32))
 
 
-TAKE = [((6, 5), 1, (6, 9)), ((6, 5), 0, (11, 5)), ((3, 7, 4), 1, (3, 12, 4)), ((3, 7, 4), -1, (3, 7, 6)),
-        ((3, 7, 4), 0, (5, 7, 4)), ((5,), 0, (8,)), ((2, 4, 3), 1, (2, 0, 3))]
+# ALONG's shapes but the one smaller off the axis (take_along_axis's contract: the source's shape there), and
+# an empty index
+TAKE = [case for case in ALONG if case != ((2, 4, 3), 1, (1, 6, 2))] + [((2, 4, 3), 1, (2, 0, 3))]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
