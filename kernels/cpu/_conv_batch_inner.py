@@ -17,13 +17,15 @@ Two threads, ms, this loop against the one conv.py took before: LeNet's second l
 LeNet's second layer 0.57 -> 0.34 (wide-plane loop); 64x16x8x8 -> 32 0.91 -> 0.53, 128x32x8x8 -> 24
 2.42 -> 1.19, 64x32x7x7 -> 32 1.01 -> 0.52 (im2col + GEMM).
 """
+import numba
 import numpy as np
 from numba import njit, prange
 
 from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu import _conv_vector as conv_vector
 from kernels.cpu._scratch import workspace
-from kernels.cpu._simd import LANES
+from kernels.cpu._conv_vector import CHANNELS
+from kernels.cpu._simd import LANES, vloads, vstores, vtranspose
 
 # Chunks of an output row hold whole columns of the batch and about this many elements: four accumulator
 # rows and four input runs of 1,024 float32 stay within L1 and L2 (64x6x14x14 -> 16: 0.42 ms single-threaded
@@ -60,11 +62,11 @@ def takes_vector_loop(g, x):
 
 def forward(x, w, b, g):
     """conv2d(x, w) + b for a geometry g that ``applies``."""
+    if takes_vector_loop(g, x):
+        return vector_forward(x, w, b, g)
     xt = batch_inner(x, g.padding, "batch_inner_x")
     Hp, Wp = xt.shape[1], xt.shape[2]
-    if takes_vector_loop(g, x):
-        return conv_vector.forward_batch_inner(xt, w, b, g)
-    packed, bias = conv_direct.packed_weights(w, b)  # (the vector loop packs its own)
+    packed, bias = conv_direct.packed_weights(w, b)
     offsets = conv_direct.tap_offsets(packed.shape[1] * 4, g.C * g.kH * g.kW, g.kH, g.kW, Hp, Wp) * g.N
     y = np.empty((g.N, g.C_out, g.Ho, g.Wo), x.dtype)
     _rows(xt.reshape(-1), packed, bias, offsets, y, Wp, max(1, CHUNK // g.N) * g.N)
@@ -124,6 +126,106 @@ def _rows(flat, packed, bias, offsets, y, Wp, chunk):
             for n in range(N):
                 for j in range(L // N):
                     y[n, 4 * blk + r, ho, wo0 + j] = acc[r, j * N + n]
+
+
+def vector_forward(x, w, b, g):
+    """conv2d(x, w) + b for a float32 stride-1 geometry g that ``takes_vector_loop``, by
+    kernels/cpu/_conv_vector.py's register-blocked sums on this layout: each vector holds LANES samples of
+    one output pixel. The batch goes in parts of at least LANES samples (and, where there are fewer parts
+    than threads, the output channels in groups); each work item lays out its own part as (C, Hp, Wp, n)
+    and writes its sums as (channels, Ho, Wo, n) in its own buffers, then transposes them into y: a store
+    of LANES samples straight into y's (N, C_out, Ho, Wo) touches LANES lines. LeNet's second layer, two
+    threads, ms, the loops over the whole batch's layout with those stores / these items: 0.25-0.30 /
+    0.20-0.22 (PyTorch 0.20-0.24); the stores alone were 0.06 of it. Taps that read only padding are
+    skipped: the input gradient of a valid layer is a forward of grad_y padded by k - 1 (LeNet's second
+    layer, without the skipping 0.40-0.67, with it 0.28-0.47; im2col's GEMM and col2im 0.46-0.67)."""
+    ph, pw = g.padding
+    parts = max(1, g.N // LANES)  # each of at least LANES samples
+    blocks = -(-g.C_out // CHANNELS)
+    groups = min(blocks, -(-numba.get_num_threads() // parts))
+    part = -(-g.N // parts)  # the largest
+    x_size = _whole_lines(g.C * (g.H + 2 * ph) * (g.W + 2 * pw) * part)
+    y_size = _whole_lines(max(-(-blocks // groups) * CHANNELS * g.Ho * g.Wo, g.H * g.W) * part)
+    items = workspace("vector_items", (parts * groups, x_size + y_size), np.float32)
+    y = np.empty((g.N, g.C_out, g.Ho, g.Wo), np.float32)
+    _vector_loop(np.ascontiguousarray(x), np.ascontiguousarray(w), b, y, ph, pw, parts, groups, items, x_size)
+    return y
+
+
+def _whole_lines(count):
+    """count float32 rounded up to whole 64-byte lines (16 of them): each item's rows start on a line."""
+    return -(-count // 16) * 16
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _vector_loop(x, w, b, y, ph, pw, parts, groups, items, x_size):
+    # y = conv2d(x, w) + b, see vector_forward: items (part of the batch, group of channel blocks) over
+    # the threads, each with its own row of `items`: its part of x laid out from 0, its sums from x_size
+    weights, bias = conv_vector.packed_weights(w, b)
+    kH, kW = w.shape[2], w.shape[3]
+    N, C, H, W = x.shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    C_out, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
+    blocks = (C_out + CHANNELS - 1) // CHANNELS
+    x_flat, y_flat = x.reshape(-1), y.reshape(-1)
+    for item in prange(parts * groups):
+        p, grp = item // groups, item % groups
+        lo, hi = N * p // parts, N * (p + 1) // parts
+        blk0, blk1 = blocks * grp // groups, blocks * (grp + 1) // groups
+        n = hi - lo
+        xt = items[item, :C * Hp * Wp * n].reshape((C, Hp, Wp, n))
+        yt = items[item, x_size:]  # (channels of the group, Ho, Wo, n), flat
+        for c in range(C):  # x's (samples, pixels) -> xt's (pixels, samples), one channel at a time
+            src = (lo * C + c) * H * W
+            if ph == pw == 0:
+                _transpose(x_flat, src, C * H * W, n, H * W, xt[c].reshape(-1), 0, n)
+            else:  # into yt's space first (free until the sums), then row by row into the padded plane
+                _transpose(x_flat, src, C * H * W, n, H * W, yt, 0, n)
+                xt[c] = 0
+                for h in range(H):
+                    xt[c, ph + h, pw:pw + W] = yt[h * W * n:(h + 1) * W * n].reshape((W, n))
+        xt_flat = xt.reshape(-1)
+        for blk in range(blk0, blk1):
+            co = blk * CHANNELS
+            for ho in range(Ho):
+                kh0 = max(0, ph - ho)  # the rows of x the row's taps read
+                kh1 = max(kh0, min(kH, ph + H - ho))
+                for n_run in range(0, n, LANES):  # the last run starts at n - LANES
+                    n0 = min(n_run, n - LANES)
+                    for wo_a in range(0, Wo, 2):  # pixels in pairs, an odd row's last alone
+                        wo_b = min(wo_a + 1, Wo - 1)
+                        kw0 = max(0, pw - wo_b)  # the columns either pixel reads of x
+                        kw1 = max(kw0, min(kW, pw + W - wo_a))
+                        start_a, start_b = (ho * Wp + wo_a) * n + n0, (ho * Wp + wo_b) * n + n0
+                        taps = (kh0, kh1, kw0, kw1)
+                        sums_a, sums_b = conv_vector.tap_sums(xt_flat, start_a, start_b, C, kH, kW, taps,
+                                                              Hp * Wp * n, Wp * n, n, weights, bias, co)
+                        out = ((co - blk0 * CHANNELS) * Ho + ho) * Wo
+                        vstores(yt, (out + wo_b) * n + n0, Ho * Wo * n, CHANNELS, sums_b)
+                        vstores(yt, (out + wo_a) * n + n0, Ho * Wo * n, CHANNELS, sums_a)
+        pixels = Ho * Wo
+        for c in range(blk0 * CHANNELS, min(blk1 * CHANNELS, C_out)):  # yt's (pixels, n) -> y's (n, pixels)
+            first = (c - blk0 * CHANNELS) * pixels * n
+            _transpose(yt, first, n, pixels, n, y_flat, (lo * C_out + c) * pixels, C_out * pixels)
+
+
+@njit(nogil=True, cache=True)
+def _transpose(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch):
+    # dst[d0 + j * dst_pitch + i] = src[s0 + i * src_pitch + j] for i < rows, j < cols: in LANES x LANES
+    # tiles transposed in registers where both are at least LANES (the last tile of each overlapping the
+    # one before), else one by one (LeNet's second layer's 16 x 100 x 16 sums of a part: 19.0 us one by
+    # one, 3.3 in tiles)
+    if rows < LANES or cols < LANES:
+        for j in range(cols):
+            for i in range(rows):
+                dst[d0 + j * dst_pitch + i] = src[s0 + i * src_pitch + j]
+    else:
+        for i_run in range(0, rows, LANES):
+            i0 = min(i_run, rows - LANES)
+            for j_run in range(0, cols, LANES):
+                j0 = min(j_run, cols - LANES)
+                tile = vtranspose(vloads(src, s0 + i0 * src_pitch + j0, src_pitch, LANES))
+                vstores(dst, d0 + j0 * dst_pitch + i0, dst_pitch, LANES, tile)
 
 
 def weight_grad(grad_y, x, g):

@@ -21,13 +21,11 @@ through an offset table (``tap_offsets``; stride 1 keeps plain loop strides, the
 slower there). Strided layers went through im2col + GEMM before; two threads, ms, GEMM / this / PyTorch, 9
 alternating rounds: 32x64x32x32 -> 128 3x3 stride 2 7.71 / 7.51 / 6.09, 1x1 stride 2 2.06 / 1.94 / 1.65,
 32x3x64x64 -> 32 3x3 stride 2 2.16 / 0.99 / 0.61, 16x3x224x224 -> 64 7x7 stride 2 34.0 / 18.4 / 25.9.
-``forward_batch_inner`` runs the same sums on kernels/cpu/_conv_batch_inner.py's (C, Hp, Wp, N) layout for
-small planes (LeNet's second layer: Wo = 10): each vector holds LANES samples of one output pixel, two
-pixels of a row per pass, the items (block of channels, output row) over Numba's threads. LeNet's second
-layer, two threads, ms: 0.53 -> 0.35 (15 alternating rounds; 0.61 -> 0.39 in a second run).
+kernels/cpu/_conv_batch_inner.py runs the same sums (``tap_sums``) on its (C, Hp, Wp, N) layout for small
+planes (LeNet's second layer: Wo = 10), each vector holding LANES samples of one output pixel.
 """
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
 from kernels._conv_im2col import _sample_bytes
 from kernels.cpu import _conv_direct as conv_direct
@@ -72,7 +70,7 @@ def few_enough_channels(g):
 def forward(x, w, b, g):
     """conv2d(x, w) + b for a geometry g that ``applies``."""
     x = np.ascontiguousarray(x)
-    weights, bias = packed_weights(w, b)
+    weights, bias = packed_weights(np.ascontiguousarray(w), b)
     (sh, sw), (ph, pw) = g.stride, g.padding
     Hq, Wq = -(-(g.H + 2 * ph) // sh), -(-(g.W + 2 * pw) // sw)  # the padded planes, per phase
     phases = (min(g.kH, sh), min(g.kW, sw))  # the phases some tap reads (a 1x1 kernel: one)
@@ -92,18 +90,23 @@ def forward(x, w, b, g):
     return y
 
 
+@njit(nogil=True, cache=True)
 def packed_weights(w, b):
-    """(weights, bias): w (C_out, C, kH, kW) as a (blocks * taps, CHANNELS) array, row block * taps + tap
-    holding that tap's weights for the block's CHANNELS output channels, and b as a vector, both zero
-    past C_out; bias zero without b."""
-    C_out, taps = w.shape[0], w[0].size
-    blocks = -(-C_out // CHANNELS)
-    padded = np.zeros((blocks * CHANNELS, taps), np.float32)
-    padded[:C_out] = w.reshape(C_out, taps)
-    weights = padded.reshape(blocks, CHANNELS, taps).transpose(0, 2, 1).reshape(-1)  # (a copy)
+    """(weights, bias): contiguous w (C_out, C, kH, kW) as a flat (blocks * taps, CHANNELS) array, row block
+    * taps + tap holding that tap's weights for the block's CHANNELS output channels, and b as a vector,
+    both zero past C_out; bias zero without b. (NumPy's pad, transpose and copy took ~7 us a call.)"""
+    C_out = w.shape[0]
+    taps = w.size // C_out
+    blocks = (C_out + CHANNELS - 1) // CHANNELS
+    rows = w.reshape(C_out, taps)
+    weights = np.zeros(blocks * taps * CHANNELS, np.float32)
     bias = np.zeros(blocks * CHANNELS, np.float32)
-    if b is not None:
-        bias[:C_out] = b
+    for co in range(C_out):
+        first = co // CHANNELS * taps * CHANNELS + co % CHANNELS
+        for t in range(taps):
+            weights[first + t * CHANNELS] = rows[co, t]
+        if b is not None:
+            bias[co] = b[co]
     return weights, bias
 
 
@@ -142,7 +145,7 @@ def _to_phases(x, out, ph, pw, sh, sw, PH, PW, Hq, Wq):
 def _forward_loop(x_flat, planes, offsets, weights, bias, y, N, C_out, Ho, Wo):
     # y (flat N, C_out, Ho, Wo) = conv2d + bias of x_flat's N samples, planes = (C, kH, kW, plane, Wq):
     # each of C channels `plane` elements, output pixel (ho, wo) at ho * Wq + wo of each (phase) plane;
-    # offsets: None for stride 1 (_sums; Numba compiles that case on its own), else tap_offsets' table
+    # offsets: None for stride 1 (tap_sums; Numba compiles that case on its own), else tap_offsets' table
     C, kH, kW, plane, Wq = planes
     sample = C * plane
     runs = (Wo + LANES - 1) // LANES  # per output row
@@ -156,8 +159,8 @@ def _forward_loop(x_flat, planes, offsets, weights, bias, y, N, C_out, Ho, Wo):
                 wo_a, wo_b = min(r_a * LANES, Wo - LANES), min(r_b * LANES, Wo - LANES)
                 start_a, start_b = n * sample + ho_a * Wq + wo_a, n * sample + ho_b * Wq + wo_b
                 if offsets is None:
-                    taps = (0, kH, 0, kW)  # all
-                    a, b = _sums(x_flat, start_a, start_b, C, kH, kW, taps, plane, Wq, 1, weights, bias, co)
+                    a, b = tap_sums(x_flat, start_a, start_b, C, kH, kW, (0, kH, 0, kW), plane, Wq, 1,
+                                    weights, bias, co)
                 else:
                     a, b = _sums_at(x_flat, start_a, start_b, offsets, weights, bias, co)
                 # b first: where the pair is one item (an odd count's last), a's equal values land last
@@ -167,53 +170,8 @@ def _forward_loop(x_flat, planes, offsets, weights, bias, y, N, C_out, Ho, Wo):
                 vstores(y, out + ho_a * Wo + wo_a, out_plane, count, a)
 
 
-def forward_batch_inner(xt, w, b, g):
-    """conv2d(x, w) + b from xt, x zero-padded as (C, Hp, Wp, N) (kernels/cpu/_conv_batch_inner.py's
-    layout), for a float32 stride-1 geometry g with N >= LANES: each vector holds LANES samples of one
-    output pixel. Taps that read only padding are skipped: the input gradient of a valid layer is a
-    forward of grad_y padded by k - 1 (LeNet's second layer, two threads, two runs, ms: without the
-    skipping 0.40-0.67, with it 0.28-0.47; im2col's GEMM and col2im 0.46-0.67)."""
-    weights, bias = packed_weights(w, b)
-    Hp, Wp = xt.shape[1], xt.shape[2]
-    y = np.empty((g.N, g.C_out, g.Ho, g.Wo), np.float32)
-    _batch_inner_loop(xt.reshape(-1), (g.C, Hp, Wp, g.H, g.W), g.padding, weights, bias, y, g.kH, g.kW)
-    return y
-
-
-@njit(nogil=True, cache=True, parallel=True)
-def _batch_inner_loop(xt, planes, padding, weights, bias, y, kH, kW):
-    # y = conv2d + bias of the (C, Hp, Wp, N) input xt (planes = (C, Hp, Wp, H, W): x's H x W zero-padded
-    # by padding): items (block of channels, output row) over the threads; in each, the batch in runs of
-    # LANES (the last starting at N - LANES) and, for each, the row's pixels in pairs (an odd row's last
-    # alone), over the taps that read some of x (the rest read zeros)
-    C, Hp, Wp, H, W = planes
-    ph, pw = padding
-    N, C_out, Ho, Wo = y.shape
-    for item in prange((C_out + CHANNELS - 1) // CHANNELS * Ho):
-        co, ho = item // Ho * CHANNELS, item % Ho
-        count = min(CHANNELS, C_out - co)
-        kh0 = max(0, ph - ho)
-        kh1 = max(kh0, min(kH, ph + H - ho))
-        sums = np.empty(2 * CHANNELS * LANES, np.float32)
-        for n_run in range(0, N, LANES):  # outer: one run's input rows (C * kH * Wp lines) stay in L1
-            n0 = min(n_run, N - LANES)
-            for wo_a in range(0, Wo, 2):
-                wo_b = min(wo_a + 1, Wo - 1)
-                kw0 = max(0, pw - wo_b)  # the columns either pixel reads of x
-                kw1 = max(kw0, min(kW, pw + W - wo_a))
-                start_a, start_b = (ho * Wp + wo_a) * N + n0, (ho * Wp + wo_b) * N + n0
-                a, b = _sums(xt, start_a, start_b, C, kH, kW, (kh0, kh1, kw0, kw1), Hp * Wp * N, Wp * N, N,
-                             weights, bias, co)
-                vstores(sums, 0, LANES, CHANNELS, a)
-                vstores(sums, CHANNELS * LANES, LANES, CHANNELS, b)
-                for k in range(count):
-                    for lane in range(LANES):
-                        y[n0 + lane, co + k, ho, wo_b] = sums[(CHANNELS + k) * LANES + lane]
-                        y[n0 + lane, co + k, ho, wo_a] = sums[k * LANES + lane]
-
-
 @njit(nogil=True, cache=True, inline="always")
-def _sums(x_flat, start_a, start_b, C, kH, kW, taps, plane, row, column, weights, bias, co):
+def tap_sums(x_flat, start_a, start_b, C, kH, kW, taps, plane, row, column, weights, bias, co):
     # two blocks of CHANNELS vectors: bias + the sum over taps (c, kh, kw) of the weights of channels co,
     # co + 1, ... times x_flat[start + c * plane + kh * row + kw * column:][:LANES], for the two starts
     # (stride 1), kh in range(taps[0], taps[1]) and kw in range(taps[2], taps[3])
@@ -233,8 +191,8 @@ def _sums(x_flat, start_a, start_b, C, kH, kW, taps, plane, row, column, weights
 
 @njit(nogil=True, cache=True, inline="always")
 def _sums_at(x_flat, start_a, start_b, offsets, weights, bias, co):
-    # _sums for any stride: tap t reads x_flat[start + offsets[t]:][:LANES] (tap_offsets). The table costs
-    # a load per tap, and stride 1 keeps _sums: there the table measured 1.1-1.5x slower.
+    # tap_sums for any stride: tap t reads x_flat[start + offsets[t]:][:LANES] (tap_offsets). The table costs
+    # a load per tap, and stride 1 keeps tap_sums: there the table measured 1.1-1.5x slower.
     a = vsplats(bias, co, CHANNELS)
     b = a
     first = co * offsets.size  # this block's first weight

@@ -13,15 +13,21 @@ from numba import njit, uint64
 _local = threading.local()
 
 
+ALIGN = 64  # bytes: a cache line, so that vector loads at multiples of 64 bytes do not span two
+
+
 def workspace(slot, shape, dtype):
-    """Scratch array of shape/dtype (contents undefined), reusing this thread's buffer for slot."""
+    """Scratch array of shape/dtype (contents undefined, starting at a multiple of ALIGN bytes), reusing
+    this thread's buffer for slot. (NumPy's allocations start 16 bytes past a line here: every 64-byte
+    load of kernels/cpu/_conv_batch_inner.py's vector loop then read two lines, 0.30 -> 0.34 ms.)"""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     buf = getattr(_local, slot, None)
-    if buf is None or buf.nbytes < nbytes:
-        buf = np.empty(max(nbytes, 64), dtype=np.uint8)
+    if buf is None or buf.nbytes < nbytes + ALIGN:
+        buf = np.empty(max(nbytes, 64) + ALIGN, dtype=np.uint8)
         setattr(_local, slot, buf)
-    return buf[:nbytes].view(dtype).reshape(shape)
+    start = -buf.ctypes.data % ALIGN
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def padded(x, ph, pw):

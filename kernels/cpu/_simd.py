@@ -12,7 +12,11 @@ array of vectors) is one value, so such sums live in registers for as long as th
 - ``vfmas(block, x, a, i)``: vector j of the block plus x * a[i + j], one rounding per lane (LLVM's fma:
   one instruction per register where the CPU has FMA, and with AVX-512 the scalar broadcast from memory
   inside it);
-- ``vstores(a, i, step, count, block)``: a[i + j * step:][:LANES] = vector j of the block, for j < count.
+- ``vstores(a, i, step, count, block)``: a[i + j * step:][:LANES] = vector j of the block, for j < count;
+- ``vloads(a, i, step, k)``: a block of k vectors, vector j = a[i + j * step:][:LANES];
+- ``vtranspose(block)``: a block of LANES vectors transposed (lane i of vector j becomes lane j of vector i),
+  by log2(LANES) rounds that interleave the low and the high halves of vectors j and j + LANES / 2 (a
+  16 x 16 tile in 64 two-register shuffles where a scalar copy takes 256 loads and 256 stores).
 
 LANES is 16 (one AVX-512 register) where the host has AVX-512, else 8 (one AVX2 register); the results
 do not depend on it. Numba's cache is per CPU, so a cached kernel never meets another LANES.
@@ -23,7 +27,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["LANES", "vfmas", "vload", "vsplats", "vstores"]
+__all__ = ["LANES", "vfmas", "vload", "vloads", "vsplats", "vstores", "vtranspose"]
 
 LANES = 16 if llvmlite.binding.get_host_cpu_features().get("avx512f") else 8
 _VECTOR = ir.VectorType(ir.FloatType(), LANES)
@@ -140,3 +144,47 @@ def vstores(typingctx, a, i, step, count, block):
         return context.get_dummy_value()
 
     return types.none(a, i, step, count, block), codegen
+
+
+@intrinsic
+def vloads(typingctx, a, i, step, k):
+    """A block of k vectors (k: a compile-time constant), vector j = a[i + j * step:][:LANES] (a: 1-D
+    contiguous float32; unchecked)."""
+    if not (_float32_array(a) and isinstance(i, types.Integer) and isinstance(step, types.Integer)
+            and isinstance(k, types.IntegerLiteral)):
+        return None
+    count = k.literal_value
+
+    def codegen(context, builder, sig, args):
+        at, stride = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:3], sig.args[1:3]))
+        block = ir.Constant(ir.ArrayType(_VECTOR, count), ir.Undefined)
+        for j in range(count):
+            index = builder.add(at, builder.mul(stride, stride.type(j)))
+            pointer = _vector_pointer(context, builder, sig.args[0], args[0], types.intp, index)
+            block = builder.insert_value(block, builder.load(pointer, align=4), j)
+        return block
+
+    return types.UniTuple(float32_vector, count)(a, i, step, k), codegen
+
+
+@intrinsic
+def vtranspose(typingctx, block):
+    """The block of LANES vectors transposed: lane i of its vector j is lane j of the result's vector i."""
+    if not (isinstance(block, types.UniTuple) and block.dtype == float32_vector and block.count == LANES):
+        return None
+    half = LANES // 2
+    mask = ir.VectorType(ir.IntType(32), LANES)
+    low = ir.Constant(mask, [k // 2 + (k % 2) * LANES for k in range(LANES)])  # a0 b0 a1 b1 ...
+    high = ir.Constant(mask, [half + k // 2 + (k % 2) * LANES for k in range(LANES)])
+
+    def codegen(context, builder, sig, args):
+        rows = [builder.extract_value(args[0], j) for j in range(LANES)]
+        for _ in range(LANES.bit_length() - 1):  # log2(LANES) rounds
+            rows = [builder.shuffle_vector(rows[j], rows[j + half], order)
+                    for j in range(half) for order in (low, high)]
+        out = ir.Constant(ir.ArrayType(_VECTOR, LANES), ir.Undefined)
+        for j, row in enumerate(rows):
+            out = builder.insert_value(out, row, j)
+        return out
+
+    return block(block), codegen

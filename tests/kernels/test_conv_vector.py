@@ -109,8 +109,8 @@ def test_input_gradient_of_a_small_valid_layer_through_the_batch_inner_vector_lo
                                       True), np.float32, rng)
     gy = rng.standard_normal(KC.conv2d_forward(x, w, b, s, p, d, g).shape).astype(np.float32)
     calls = []
-    loop = vector._batch_inner_loop
-    monkeypatch.setattr(vector, "_batch_inner_loop", lambda *a: calls.append(a[2]) or loop(*a))
+    loop = batch_inner._vector_loop
+    monkeypatch.setattr(batch_inner, "_vector_loop", lambda *a: calls.append(a[4:6]) or loop(*a))
     got = KC.conv2d_backward(gy, x, w, s, p, d, g, (True, False, False))[0]
     assert calls == [(4, 2)]  # grad_y's padding: k - 1
     want = conv_impl.conv2d_backward(cpu_conv._CPU, gy.astype(np.float64), x.astype(np.float64),
@@ -170,6 +170,8 @@ BATCH_INNER_CASES = {  # (N, C, H, W, C_out, kernel, padding): small planes, the
     # padding k - 1 (an input gradient's): border pixels read few rows and columns of x, the rest skipped
     "full-padding": (2 * LANES, 3, 4, 3, 6, (3, 4), (2, 3)),
     "uneven-padding": (4 * LANES + 1, 2, 6, 4, 9, (5, 3), (3, 1)),
+    # one part of the batch: with two threads its channel blocks go in two groups (1 and 2 blocks)
+    "one-part": (LANES + 5, 3, 7, 7, 2 * vector.CHANNELS + 3, (3, 3), (1, 1)),
 }
 
 
@@ -184,8 +186,8 @@ def test_vector_batch_inner_forward_equals_float64_gemm(monkeypatch, case):
     g = conv2d_geometry("test", x, w, b, 1, p, 1, 1)
     assert cpu_conv._fast_path(g, x, w, b) is batch_inner
     calls = []
-    loop = vector._batch_inner_loop
-    monkeypatch.setattr(vector, "_batch_inner_loop", lambda *a: calls.append(1) or loop(*a))
+    loop = batch_inner._vector_loop
+    monkeypatch.setattr(batch_inner, "_vector_loop", lambda *a: calls.append(1) or loop(*a))
     got = KC.conv2d_forward(x, w, b, 1, p, 1, 1)
     assert calls == [1]
     want = _reference(x, w, b, (1, 1), p, (1, 1), 1)

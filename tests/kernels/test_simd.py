@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from kernels.cpu._simd import LANES, vfmas, vload, vsplats, vstores
+from kernels.cpu._simd import LANES, vfmas, vload, vloads, vsplats, vstores, vtranspose
 
 
 @njit
@@ -56,3 +56,17 @@ def test_fma_rounds_once():
 
     fused(x, a, out)
     assert (out == np.float32(-(2.0 ** -26))).all()
+
+
+@njit
+def _transposed_tile(a, start, step, out):
+    vstores(out, 0, LANES, LANES, vtranspose(vloads(a, start, step, LANES)))
+
+
+def test_transpose_a_tile_read_with_a_step():
+    """vloads reads LANES vectors `step` apart; vtranspose turns rows into columns: NumPy's .T."""
+    a = np.arange(3 + LANES * (LANES + 2), dtype=np.float32)
+    out = np.full(LANES * LANES, np.nan, np.float32)
+    _transposed_tile(a, 3, LANES + 2, out)
+    tile = a[3:3 + LANES * (LANES + 2)].reshape(LANES, LANES + 2)[:, :LANES]
+    np.testing.assert_array_equal(out.reshape(LANES, LANES), tile.T)
