@@ -16,6 +16,8 @@ Two threads, ms, this loop against the one conv.py took before: LeNet's second l
 128x32x8x8 -> 24 1.61-1.71 -> 1.10-1.41, 64x32x7x7 -> 32 0.88 -> 0.65 (im2col + GEMM). Weight gradient:
 LeNet's second layer 0.57 -> 0.34 (wide-plane loop); 64x16x8x8 -> 32 0.91 -> 0.53, 128x32x8x8 -> 24
 2.42 -> 1.19, 64x32x7x7 -> 32 1.01 -> 0.52 (im2col + GEMM).
+float32 forwards with a batch of LANES or more (``takes_vector_loop``) run ``vector_forward`` instead: the
+register-blocked sums of kernels/cpu/_conv_vector.py, each work item a part of the batch in this layout.
 """
 import numba
 import numpy as np
@@ -131,14 +133,16 @@ def _rows(flat, packed, bias, offsets, y, Wp, chunk):
 def vector_forward(x, w, b, g):
     """conv2d(x, w) + b for a float32 stride-1 geometry g that ``takes_vector_loop``, by
     kernels/cpu/_conv_vector.py's register-blocked sums on this layout: each vector holds LANES samples of
-    one output pixel. The batch goes in parts of at least LANES samples (and, where there are fewer parts
-    than threads, the output channels in groups); each work item lays out its own part as (C, Hp, Wp, n)
-    and writes its sums as (channels, Ho, Wo, n) in its own buffers, then transposes them into y: a store
-    of LANES samples straight into y's (N, C_out, Ho, Wo) touches LANES lines. LeNet's second layer, two
-    threads, ms, the loops over the whole batch's layout with those stores / these items: 0.25-0.30 /
-    0.20-0.22 (PyTorch 0.20-0.24); the stores alone were 0.06 of it. Taps that read only padding are
-    skipped: the input gradient of a valid layer is a forward of grad_y padded by k - 1 (LeNet's second
-    layer, without the skipping 0.40-0.67, with it 0.28-0.47; im2col's GEMM and col2im 0.46-0.67)."""
+    one output pixel, two pixels of a row per pass. The batch goes in parts of at least LANES samples (and,
+    where there are fewer parts than threads, the output channels in groups), one work item each in one
+    parallel loop: the item lays out its own part as (C, Hp, Wp, n) and writes its sums as (channels, Ho,
+    Wo, n), both in its own row of a workspace, and both layout changes go in LANES x LANES tiles
+    transposed in registers (``_transpose``). Before, the whole batch was laid out by one parallel loop
+    and read by another, and each vector of sums was stored lane by lane into y (LANES lines per store).
+    LeNet's second layer, two threads, ms against PyTorch's in the same run: kernels.bench (each round
+    0.25 s idle, then 1 + 3 calls) 0.47-0.49 (1.52-1.71) -> 0.32-0.41 (1.25-1.28); after 50 ms of calls
+    (both vCPUs awake, as in training) 0.49-0.68 (1.98-2.49) -> 0.22-0.24 (0.85-0.86). Taps that read only
+    padding are skipped: the input gradient of a valid layer is a forward of grad_y padded by k - 1."""
     ph, pw = g.padding
     parts = max(1, g.N // LANES)  # each of at least LANES samples
     blocks = -(-g.C_out // CHANNELS)
