@@ -21,7 +21,8 @@ register-blocked sums of kernels/cpu/_conv_vector.py, each work item a part of t
 """
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from kernels.cpu import _conv_direct as conv_direct
 from kernels.cpu import _conv_vector as conv_vector
@@ -88,22 +89,34 @@ def batch_inner(x, padding, slot):
 
 @njit(nogil=True, cache=True, parallel=True)
 def _to_batch_inner(x, xt, ph, pw):
-    # xt (C, Hp, Wp, N) = x (N, C, H, W) zero-padded by ph rows and pw columns; one item per padded row,
-    # whose samples are written as contiguous runs of N (LeNet's second layer, 64x6x14x14, two threads:
-    # 42-48 us with an item per channel and the samples outermost, 30-44 us so)
+    # xt (C, Hp, Wp, N) = x (N, C, H, W) zero-padded by ph rows and pw columns; one item per channel, its
+    # (N, H * W) samples transposed by ``_transpose``: straight into xt[c] without padding, else into a
+    # scratch plane copied in row by row (two threads, us, one element at a time / in tiles: LeNet's second
+    # layer's 64x6x14x14 49 / 15-17, its grad_y 64x16x10x10 63-69 / 22-24; padded by 4, 93 / 86: most of it
+    # the padded copy's writes)
     N, C, H, W = x.shape
-    Hp, Wp = xt.shape[1], xt.shape[2]
-    for item in prange(C * Hp):
-        c, h = item // Hp, item % Hp
+    x_flat = x.reshape(-1)
+    for c in prange(C):
+        if ph == 0 and pw == 0:
+            _transpose(x_flat, c * H * W, C * H * W, N, H * W, xt[c].reshape(-1), 0, N)
+        else:
+            plane = np.empty(H * W * N, x.dtype)
+            _transpose(x_flat, c * H * W, C * H * W, N, H * W, plane, 0, N)
+            _into_padded(plane, xt[c], ph, pw)
+
+
+@njit(nogil=True, cache=True)
+def _into_padded(plane, padded, ph, pw):
+    # padded (Hp, Wp, n) = the flat (H, W, n) plane with ph rows and pw columns of zeros on each side
+    Hp, Wp, n = padded.shape
+    H, W = Hp - 2 * ph, Wp - 2 * pw
+    for h in range(Hp):
         if h < ph or h >= ph + H:
-            xt[c, h] = 0
-            continue
-        for j in range(pw):
-            xt[c, h, j] = 0
-            xt[c, h, Wp - 1 - j] = 0
-        for j in range(W):
-            for n in range(N):
-                xt[c, h, j + pw, n] = x[n, c, h - ph, j]
+            padded[h] = 0
+        else:
+            padded[h, :pw] = 0
+            padded[h, pw + W:] = 0
+            padded[h, pw:pw + W] = plane[(h - ph) * W * n:(h - ph + 1) * W * n].reshape((W, n))
 
 
 @njit(nogil=True, cache=True, parallel=True)
@@ -185,9 +198,7 @@ def _vector_loop(x, w, b, y, ph, pw, parts, groups, items, x_size):
                 _transpose(x_flat, src, C * H * W, n, H * W, xt[c].reshape(-1), 0, n)
             else:  # into yt's space first (free until the sums), then row by row into the padded plane
                 _transpose(x_flat, src, C * H * W, n, H * W, yt, 0, n)
-                xt[c] = 0
-                for h in range(H):
-                    xt[c, ph + h, pw:pw + W] = yt[h * W * n:(h + 1) * W * n].reshape((W, n))
+                _into_padded(yt, xt[c], ph, pw)
         xt_flat = xt.reshape(-1)
         for blk in range(blk0, blk1):
             co = blk * CHANNELS
@@ -213,23 +224,38 @@ def _vector_loop(x, w, b, y, ph, pw, parts, groups, items, x_size):
             _transpose(yt, first, n, pixels, n, y_flat, (lo * C_out + c) * pixels, C_out * pixels)
 
 
-@njit(nogil=True, cache=True)
 def _transpose(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch):
-    # dst[d0 + j * dst_pitch + i] = src[s0 + i * src_pitch + j] for i < rows, j < cols: in LANES x LANES
-    # tiles transposed in registers where both are at least LANES (the last tile of each overlapping the
-    # one before), else one by one (LeNet's second layer's 16 x 100 x 16 sums of a part: 19.0 us one by
-    # one, 3.3 in tiles)
-    if rows < LANES or cols < LANES:
-        for j in range(cols):
-            for i in range(rows):
-                dst[d0 + j * dst_pitch + i] = src[s0 + i * src_pitch + j]
-    else:
+    """dst[d0 + j * dst_pitch + i] = src[s0 + i * src_pitch + j] for i < rows, j < cols (flat arrays of one
+    dtype), inside @njit code. float32: in LANES x LANES tiles transposed in registers where rows and cols
+    are at least LANES (the last tile of each overlapping the one before); else, and for other dtypes, one
+    element at a time. LeNet's second layer's 16 x 100 x 16 sums of a part: 19.0 us one by one, 3.3 in
+    tiles."""
+    _one_by_one(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch)
+
+
+@njit(nogil=True, cache=True)
+def _one_by_one(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch):
+    for j in range(cols):
+        for i in range(rows):
+            dst[d0 + j * dst_pitch + i] = src[s0 + i * src_pitch + j]
+
+
+@overload(_transpose, jit_options={"nogil": True})
+def _transpose_for(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch):
+    if src.dtype != types.float32:
+        return _transpose
+
+    def in_tiles(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch):
+        if rows < LANES or cols < LANES:
+            _one_by_one(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch)
+            return
         for i_run in range(0, rows, LANES):
             i0 = min(i_run, rows - LANES)
             for j_run in range(0, cols, LANES):
                 j0 = min(j_run, cols - LANES)
                 tile = vtranspose(vloads(src, s0 + i0 * src_pitch + j0, src_pitch, LANES))
                 vstores(dst, d0 + j0 * dst_pitch + i0, dst_pitch, LANES, tile)
+    return in_tiles
 
 
 def weight_grad(grad_y, x, g):
