@@ -152,10 +152,11 @@ def vector_forward(x, w, b, g):
     Wo, n), both in its own row of a workspace, and both layout changes go in LANES x LANES tiles
     transposed in registers (``_transpose``). Before, the whole batch was laid out by one parallel loop
     and read by another, and each vector of sums was stored lane by lane into y (LANES lines per store).
-    LeNet's second layer, two threads, ms against PyTorch's in the same run: kernels.bench (each round
-    0.25 s idle, then 1 + 3 calls) 0.47-0.49 (1.52-1.71) -> 0.32-0.41 (1.25-1.28); after 50 ms of calls
-    (both vCPUs awake, as in training) 0.49-0.68 (1.98-2.49) -> 0.22-0.24 (0.85-0.86). Taps that read only
-    padding are skipped: the input gradient of a valid layer is a forward of grad_y padded by k - 1."""
+    LeNet's second layer, two threads, ms (ratio to PyTorch's in the same run), four runs each:
+    kernels.bench (each round 0.25 s idle, then 1 + 3 calls) 0.37-0.50 (1.41-1.71) -> 0.32-0.41
+    (1.25-1.40); after 50 ms of calls (both vCPUs awake, as in training) 0.27-0.68 (1.04-2.49) -> 0.21-0.24
+    (0.82-0.86). Taps that read only padding are skipped: the input gradient of a valid layer is a forward
+    of grad_y padded by k - 1."""
     ph, pw = g.padding
     parts = max(1, g.N // LANES)  # each of at least LANES samples
     blocks = -(-g.C_out // CHANNELS)
