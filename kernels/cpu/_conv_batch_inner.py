@@ -153,7 +153,7 @@ def vector_forward(x, w, b, g):
     transposed in registers (``_transpose``). Before, the whole batch was laid out by one parallel loop
     and read by another, and each vector of sums was stored lane by lane into y (LANES lines per store).
     LeNet's second layer, two threads, ms (ratio to PyTorch's in the same run), four runs each:
-    kernels.bench (each round 0.25 s idle, then 1 + 3 calls) 0.37-0.50 (1.41-1.71) -> 0.32-0.41
+    kernels.bench (each round 0.25 s idle, then 1 + 3 calls) 0.35-0.50 (1.41-1.71) -> 0.32-0.41
     (1.25-1.40); after 50 ms of calls (both vCPUs awake, as in training) 0.27-0.68 (1.04-2.49) -> 0.21-0.24
     (0.82-0.86). Taps that read only padding are skipped: the input gradient of a valid layer is a forward
     of grad_y padded by k - 1."""
