@@ -3,6 +3,7 @@ planes, a batch): forward (in chunks of every size), weight gradient and same-pa
 im2col + GEMM's numbers; where they apply."""
 import numpy as np
 import pytest
+from numba import njit
 
 import kernels.cpu as KC
 from kernels import _conv_im2col as conv_impl
@@ -10,6 +11,7 @@ from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _conv_batch_inner as batch_inner
 from kernels.cpu import _conv_direct as direct
 from kernels.cpu import conv as cpu_conv
+from kernels.cpu._simd import LANES
 from tests.kernels.test_conv import _conv_args, _tol
 from tests.kernels.test_conv_direct import DIRECT_CASES, DIRECT_IDS
 
@@ -130,3 +132,24 @@ def test_same_padded_grad_input_takes_the_batch_inner_forward(monkeypatch, dtype
         want = conv_impl.conv2d_backward(cpu_conv._CPU, gy, x, w, 1, padding, 1, 1, needs, None)
         assert got[0].dtype == dtype
         np.testing.assert_allclose(got[0], want[0], **_tol(dtype))
+
+
+@njit
+def _transposed(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch):
+    batch_inner._transpose(src, s0, src_pitch, rows, cols, dst, d0, dst_pitch)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, cols", [(LANES, LANES), (LANES + 3, 2 * LANES + 5), (LANES - 1, 3 * LANES),
+                                        (2 * LANES, LANES - 2), (1, 1)])
+def test_transpose_in_tiles_and_one_by_one(rows, cols, dtype):
+    """_transpose (register tiles for float32 where rows and cols reach LANES, the last tiles overlapping;
+    else one element at a time) writes the transpose of a strided block, and nothing else."""
+    src_pitch, dst_pitch = cols + 7, rows + 2
+    src = np.arange(5 + rows * src_pitch, dtype=dtype)
+    dst = np.full(3 + cols * dst_pitch, -1, dtype)
+    _transposed(src, 5, src_pitch, rows, cols, dst, 3, dst_pitch)
+    block = src[5:].reshape(rows, src_pitch)[:, :cols]
+    got = dst[3:].reshape(cols, dst_pitch)
+    np.testing.assert_array_equal(got[:, :rows], block.T)
+    assert (got[:, rows:] == -1).all() and (dst[:3] == -1).all()  # the gaps stay untouched
