@@ -44,3 +44,17 @@ def test_cpu_float32_is_pytorchs_bits():
     for axis in (0, 1):
         want = torch.cumsum(torch.from_numpy(x), axis).numpy()
         np.testing.assert_array_equal(kernels.cpu.cumsum(x, axis), want)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cpu_rows_side_by_side_and_broadcast_input(reverse):
+    # the last-axis loop sums four rows at a time: 7 rows is one such block and three single rows
+    x = np.random.default_rng(14).standard_normal((7, 33)).astype(np.float32)
+    np.testing.assert_array_equal(kernels.cpu.cumsum(x, 1, reverse=reverse), _reference(x, 1, reverse))
+    # sum()'s gradient is a broadcast (all strides 0): read as it is, not copied, and the result is a new
+    # contiguous array that does not alias it
+    g = np.broadcast_to(np.float32(0.5), (9, 6, 5))
+    for axis in (0, 1, 2):
+        got = kernels.cpu.cumsum(g, axis, reverse=reverse)
+        assert got.flags.c_contiguous and got.flags.writeable
+        np.testing.assert_array_equal(got, _reference(np.ascontiguousarray(g), axis, reverse))
