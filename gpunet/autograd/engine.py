@@ -119,21 +119,20 @@ def _accumulate(leaf, grad, shared):
     else:
         existing = leaf.grad._data
         if existing.shape == grad.shape and existing.flags.writeable:
-            existing += grad
+            leaf._device.K.add_(existing, grad)
         else:
             leaf.grad = _make(existing + grad, leaf._device)
     after_accumulation(leaf)
 
 
-def _sum(prev, g):
+def _sum(prev, g, K):
     """prev + g for two gradients reaching the same input: written into prev when only the walk holds
     it, as PyTorch's engine does (an array of its own data, not a view, of the sum's dtype and shape,
     referenced by nothing but the walk's buffer: a backward's fresh result); otherwise a new array, so
     an array that also went along another edge, or that something else holds, never changes."""
     if (getrefcount(prev) == _WALK_ONLY and prev.base is None and prev.dtype == g.dtype
             and prev.shape == g.shape and getattr(prev.flags, "writeable", True)):
-        prev += g
-        return prev
+        return K.add_(prev, g)
     return prev + g
 
 
@@ -256,7 +255,7 @@ def _walk(roots, root_grads, retain_graph, capture):
                     buffers[nxt] = {nr: g}
                 else:
                     prev = buf.get(nr)
-                    buf[nr] = g if prev is None else _sum(prev, g)
+                    buf[nr] = g if prev is None else _sum(prev, g, node.device.K)
             left = deps[nxt] - 1
             deps[nxt] = left
             if left == 0:

@@ -1,14 +1,20 @@
-"""add, sub, mul, div, maximum, minimum, mul_sign, neg, square, cube, abs, sqrt and rsqrt on the device:
-CuPy's operators and ufuncs (one elementwise kernel each, all threads)."""
+"""add, add_ (in place), sub, mul, div, maximum, minimum, mul_sign, neg, square, cube, abs, sqrt and
+rsqrt on the device: CuPy's operators and ufuncs (one elementwise kernel each, all threads)."""
 from kernels.cuda._launch import xp
 
-__all__ = ["abs", "add", "cube", "div", "maximum", "minimum", "mul", "mul_sign", "neg", "rsqrt", "sqrt",
-           "square", "sub"]
+__all__ = ["abs", "add", "add_", "cube", "div", "maximum", "minimum", "mul", "mul_sign", "neg", "rsqrt",
+           "sqrt", "square", "sub"]
 
 
 def add(a, b):
     """a + b with CuPy's (NumPy's) rules."""
     return a + b
+
+
+def add_(a, b):
+    """a += b in place with CuPy's (NumPy's) rules; returns a."""
+    a += b
+    return a
 
 
 def sub(a, b):

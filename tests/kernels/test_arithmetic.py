@@ -263,3 +263,43 @@ def test_power_forward_and_gradient_are_pytorchs_bits(p):
     out_y.backward(torch.tensor(g))
     assert np.array_equal(out_x.detach().numpy(), out_y.detach().numpy())
     assert np.array_equal(x.grad.numpy(), y.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_in_place_threaded_and_numpys(monkeypatch, dtype):
+    """add_ writes a + b into a and returns a: the threaded loop for a large contiguous a with b of its shape
+    and dtype or one broadcast number (NumPy's bits), NumPy's += for the rest (broadcast rows, another
+    dtype, a shifted view of a itself, small arrays)."""
+    rng = np.random.default_rng(42)
+    monkeypatch.setattr(arithmetic, "PARALLEL_FROM", 1024)
+    calls = _spy(monkeypatch, ("_add", "_add_number"))
+    x = rng.standard_normal((4, 1024)).astype(dtype)
+    x.flat[:3] = [np.inf, -0.0, np.nan]
+    for b in (rng.standard_normal(x.shape).astype(dtype), np.broadcast_to(dtype(0.25), x.shape)):
+        a = x.copy()
+        assert KC.add_(a, b) is a
+        assert np.array_equal(a.view(np.uint8), (x + b).view(np.uint8))
+    assert calls == [x.size, x.size]
+    base = rng.standard_normal(4 * 1024 + 8).astype(dtype)
+    for a, b in [(x.copy(), x[:1]), (x.copy(), x.astype(np.float32 if dtype == np.float64 else np.float64)),
+                 (base[:x.size].reshape(x.shape), base[8:].reshape(x.shape)), (x[:1, :8].copy(), x[:1, :8])]:
+        want = a + b
+        assert KC.add_(a, b) is a
+        np.testing.assert_array_equal(a, want)
+    assert len(calls) == 2
+
+
+def test_gradient_sums_and_accumulation_take_add_(monkeypatch):
+    """A leaf's .grad accumulated over two backward calls, and two gradients reaching one input, are
+    summed in place through the device's add_."""
+    import gpunet
+    calls = []
+    add_ = KC.add_
+    monkeypatch.setattr(KC, "add_", lambda a, b: calls.append(a.shape) or add_(a, b))
+    x = gpunet.ones(3, 4, requires_grad=True)
+    y = x * 2
+    (y * y + y).sum().backward()  # y's two uses: their gradients summed
+    assert calls == [(3, 4)]
+    (x * 3).sum().backward()  # into the existing .grad
+    assert calls == [(3, 4), (3, 4)]
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 4), 2 * (2 * 2 * 1 + 1) + 3.0))

@@ -38,19 +38,20 @@ def test_graph_keeps_saved_arrays_not_their_tensors(device):
 
 
 def test_fan_in_sum_is_in_place_only_into_an_array_the_walk_alone_holds():
+    import kernels.cpu
     from gpunet.autograd import engine
     buffer = {0: np.ones(2)}
     prev = buffer.get(0)  # as the walk holds a buffered gradient
-    assert engine._sum(prev, np.ones(2)) is prev and prev.tolist() == [2.0, 2.0]
+    assert engine._sum(prev, np.ones(2), kernels.cpu) is prev and prev.tolist() == [2.0, 2.0]
     held = prev
-    assert engine._sum(prev, np.ones(2)) is not prev and held.tolist() == [2.0, 2.0]
+    assert engine._sum(prev, np.ones(2), kernels.cpu) is not prev and held.tolist() == [2.0, 2.0]
     del held
     view = buffer[1] = np.ones(4)[:2]
     prev = buffer.get(1)
     del view
-    assert engine._sum(prev, np.ones(2)) is not prev  # a view's base may be shared
+    assert engine._sum(prev, np.ones(2), kernels.cpu) is not prev  # a view's base may be shared
     prev = buffer[2] = np.ones(2, np.float32)
-    assert engine._sum(prev, np.ones(2)).dtype == np.float64  # promoted: a new array
+    assert engine._sum(prev, np.ones(2), kernels.cpu).dtype == np.float64  # promoted: a new array
 
 
 def test_fan_in_never_changes_a_gradient_held_elsewhere(device):
