@@ -2,7 +2,8 @@
 
     python examples/benchmark_overhead.py [--repeat 5]
 
-Measures (median over repeats, microseconds per op):
+Measures (microseconds per op, the median over repeats; within each repeat gpunet and PyTorch run in turn,
+each after a full garbage collection):
 - add, no grad:  10,000 adds of two 4-element tensors under no_grad
 - add, recorded: 10,000 adds of two 4-element tensors that require grad (graph recorded)
 - chain + backward: a 100-op chain (x * c + b, 50 times) and its backward, per op
@@ -22,18 +23,23 @@ except ImportError:
     torch = None
 
 
-def _time(fn, repeat):
-    fn()
-    runs = []
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
+def _interleaved(fns, repeat):
+    """Median seconds of each fn over `repeat` rounds, the fns in turn within every round (so the shared
+    machine's drifting load meets both libraries alike), each after a full collection."""
+    for fn in fns:
         fn()
-        runs.append(time.perf_counter() - t0)
-    return statistics.median(runs)
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, times):
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
-def measure(lib, repeat):
+def workloads(lib):
+    """{row: (fn, ops it runs)} for one library."""
     a = lib.ones(4, requires_grad=True)
     b = lib.ones(4, requires_grad=True)
     n = 10_000
@@ -60,14 +66,16 @@ def measure(lib, repeat):
         x.sum().backward()
 
     rows = {
-        "add, no grad": _time(adds_no_grad, repeat) / n * 1e6,
-        "add, recorded": _time(adds, repeat) / n * 1e6,
-        "chain + backward": _time(lambda: [chain() for _ in range(20)], repeat) / (20 * 101) * 1e6,
+        "add, no grad": (adds_no_grad, n),
+        "add, recorded": (adds, n),
+        "chain + backward": (lambda: [chain() for _ in range(20)], 20 * 101),
     }
     for length in (100, 1_000, 10_000):
         times = 30_000 // length  # the same 30,000 ops per measurement at every length
-        rows[f"{length:,} adds + backward"] = (
-            _time(lambda: [long_chain(length) for _ in range(times)], repeat) / (times * (length + 1)) * 1e6)
+        def run(length=length, times=times):
+            for _ in range(times):
+                long_chain(length)
+        rows[f"{length:,} adds + backward"] = (run, times * (length + 1))
     return rows
 
 
@@ -76,13 +84,14 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    ours = measure(gpunet, args.repeat)
-    theirs = measure(torch, args.repeat) if torch is not None else {}
+    libs = [gpunet] + ([torch] if torch is not None else [])
+    tables = [workloads(lib) for lib in libs]
     print(f"{'us per op':<26} {'gpunet':>8} {'pytorch':>8} {'ratio':>6}")
-    for key, value in ours.items():
-        ref = theirs.get(key)
-        ratio = f"{value / ref:6.2f}" if ref else "     -"
-        print(f"{key:<26} {value:8.2f} {ref if ref else float('nan'):8.2f} {ratio}")
+    for key, (_, ops) in tables[0].items():
+        per_op = [t * 1e6 / ops for t in _interleaved([table[key][0] for table in tables], args.repeat)]
+        ours, ref = per_op[0], per_op[1] if len(per_op) > 1 else None
+        ratio = f"{ours / ref:6.2f}" if ref else "     -"
+        print(f"{key:<26} {ours:8.2f} {ref if ref else float('nan'):8.2f} {ratio}", flush=True)
     print("ratio = gpunet / PyTorch (below 1 is faster than PyTorch)")
 
 

@@ -245,6 +245,41 @@ class Op(Function):
         return _make(out, device)
 
 
+    @classmethod
+    def apply_pair(cls, a, b):
+        """apply(a, b) for two Tensors (the binary operators' common call, see gpunet/ops/methods.py): the
+        same recording without apply's loops over its arguments (a chain of adds and its backward: 5.3 ->
+        4.7-4.8 us per op)."""
+        device = a._device
+        if b._device is not device:
+            _device_error(cls, device, b._device)
+        ctx = cls._node_cls()
+        ctx.device = device
+        ctx._saved = ()
+        need_a, need_b = a._requires_grad, b._requires_grad
+        if (need_a or need_b) and _enabled[0]:
+            # each input's edge as in apply (inline: this is the per-op cost)
+            if need_a:
+                fn = a.grad_fn
+                next_a, nr_a = (fn, a._out_nr) if fn is not None else (_accumulator(a), 0)
+            else:
+                next_a, nr_a = None, 0
+            if need_b:
+                fn = b.grad_fn
+                next_b, nr_b = (fn, b._out_nr) if fn is not None else (_accumulator(b), 0)
+            else:
+                next_b, nr_b = None, 0
+            ctx.needs_input_grad = _SHARED_NEEDS[(need_a, need_b)]
+            if checking_backward[0]:
+                ctx._input_meta = [(t._data.shape, t._data.dtype) if n else None
+                                   for t, n in ((a, need_a), (b, need_b))]
+            nrs = (nr_a, nr_b)
+            out = cls.forward(ctx, a._data, b._data)
+            return _record(ctx, (next_a, next_b), _SHARED_NRS.get(nrs, nrs), (a, b), out, device)
+        ctx.needs_input_grad = (False, False)
+        return _make(cls.forward(ctx, a._data, b._data), device)
+
+
 def _record(ctx, nexts, nrs, args, out, device):
     """Record one call in the graph: the one recording path, taken by Op.apply and Function.apply.
 

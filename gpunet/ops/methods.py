@@ -17,12 +17,12 @@ from gpunet.tensor import Tensor
 
 
 def _fast(op_cls, slow, reverse=False):
-    apply = op_cls.apply  # bound once: the operators are the hottest calls there are
+    apply, apply_pair = op_cls.apply, op_cls.apply_pair  # bound once: the hottest calls there are
 
     def method(self, other):
         if isinstance(other, Tensor):
             if other._data.dtype == self._data.dtype and (op_cls is not Div or self._data.dtype.kind == "f"):
-                return apply(other, self) if reverse else apply(self, other)
+                return apply_pair(other, self) if reverse else apply_pair(self, other)
         else:
             kind = self._data.dtype.kind
             t = type(other)
