@@ -5,18 +5,21 @@ from gpunet.backend import array_device
 
 
 def collect_dependencies(roots):
-    """{node: how many edges reach it} over the graph below roots."""
-    deps = {}
-    stack = [node for node in roots]
-    seen = set(stack)
+    """{node: how many edges reach it} over the graph below roots (the roots themselves included, at 0
+    where no edge reaches them)."""
+    deps = {node: 0 for node in roots}  # a node is walked when first counted; a root is walked already
+    stack = list(roots)
+    count_of = deps.get
     while stack:
         node = stack.pop()
         for nxt in node._next:
             if nxt is not None:
-                deps[nxt] = deps.get(nxt, 0) + 1
-                if nxt not in seen:
-                    seen.add(nxt)
+                count = count_of(nxt)
+                if count is None:
+                    deps[nxt] = 1
                     stack.append(nxt)
+                else:
+                    deps[nxt] = count + 1
     return deps
 
 

@@ -184,20 +184,22 @@ def _binary(loop_name, numpy_op, number_loops, doc):
     number_loops = (array op number, number op array) (global names; a number is a Python int or float,
     or an array of the array's dtype that holds one number (_is_number), such as a loss gradient g / n;
     None: NumPy's) for such an array with a number; numpy_op otherwise."""
+    ndarray = np.ndarray  # (a closure's cell is read faster than np's attribute)
+
     def op(a, b):
         limit = PARALLEL_FROM
         if limit is None:
             limit = _default_from[0] if _default_from else _parallel_from()
         # the cheap tests first, inline: most calls are on small arrays, where this adds to the per-op cost
-        if type(a) is np.ndarray and a.size >= limit and a.dtype in _FLOATS and a.flags.c_contiguous:
-            if type(b) is np.ndarray:
+        if type(a) is ndarray and a.size >= limit and a.dtype in _FLOATS and a.flags.c_contiguous:
+            if type(b) is ndarray:
                 if a.shape == b.shape and a.dtype == b.dtype and b.flags.c_contiguous:
                     return _run(loop_name, a, b)
                 if number_loops and b.dtype == a.dtype and _is_number(b, a.shape):
                     return _run(number_loops[0], a, b.flat[0])
             elif (type(b) is float or type(b) is int) and number_loops:
                 return _run(number_loops[0], a, a.dtype.type(b))
-        elif (number_loops and type(b) is np.ndarray and b.size >= limit and b.dtype in _FLOATS
+        elif (number_loops and type(b) is ndarray and b.size >= limit and b.dtype in _FLOATS
               and b.flags.c_contiguous):
             if type(a) is float or type(a) is int:
                 return _run(number_loops[1], b, b.dtype.type(a))
@@ -242,7 +244,10 @@ def add_(a, b):
     limit = PARALLEL_FROM
     if limit is None:
         limit = _default_from[0] if _default_from else _parallel_from()
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.size >= limit and a.dtype in _FLOATS
+    if a.size < limit:  # first and alone: most sums are of small gradients, where this is the per-op cost
+        a += b
+        return a
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype in _FLOATS
             and b.dtype == a.dtype and a.flags.c_contiguous and a.flags.writeable
             and not (b is not a and np.may_share_memory(a, b))):  # a shifted view of a: NumPy's buffering
         flat = a.reshape(-1)
