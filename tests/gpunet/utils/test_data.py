@@ -364,6 +364,38 @@ def test_loader_uses_getitems_when_dataset_has_it():
     assert Batched.calls == 3
 
 
+def test_loader_fetches_tensor_dataset_batches_by_one_indexing(monkeypatch):
+    """A TensorDataset with default_collate is batched as t[rows] per tensor: the same batches (values,
+    dtypes, shapes, order, repeated rows, the list type) as indexing each sample and stacking."""
+    gen = np.random.default_rng(3)
+    x = gpunet.tensor(gen.standard_normal((11, 2, 3)).astype(np.float32), requires_grad=True)
+    y = gpunet.tensor(gen.integers(0, 5, 11))
+    ds = TensorDataset(x, y)
+
+    def general(batch):  # not default_collate itself: the per-sample path
+        return default_collate(batch)
+
+    cases = [lambda: {"batch_size": 4}, lambda: {"batch_size": 4, "drop_last": True},
+             lambda: {"batch_size": 3, "sampler": RandomSampler(ds, replacement=True, num_samples=9,
+                                                                generator=seeded(1))},
+             lambda: {"batch_sampler": [(2, 0, 2), [10], range(3, 6)]}]
+    for kwargs in cases:
+        want = list(DataLoader(ds, collate_fn=general, **kwargs()))
+        sampled = []
+        monkeypatch.setattr(TensorDataset, "__getitem__", lambda self, i: sampled.append(i))
+        got = list(DataLoader(ds, **kwargs()))
+        monkeypatch.undo()
+        assert sampled == [] and len(got) == len(want)
+        for g, w in zip(got, want):
+            assert type(g) is list and len(g) == 2
+            for a, b in zip(g, w):
+                assert a.dtype == b.dtype and a.shape == b.shape and a.tolist() == b.tolist()
+    sum(batch[0].sum() for batch in DataLoader(ds, batch_size=5)).backward()  # rows keep their graph
+    assert x.grad.tolist() == np.ones((11, 2, 3)).tolist()
+    one = TensorDataset(y)
+    assert [b[0].tolist() for b in DataLoader(one, batch_size=6)] == [y[:6].tolist(), y[6:].tolist()]
+
+
 def test_loader_iterable_dataset_batching():
     loader = DataLoader(Stream(10), batch_size=4)
     assert [b.tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]] and len(loader) == 3
