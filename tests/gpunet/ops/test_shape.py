@@ -108,8 +108,19 @@ def test_cat_stack(device):
     check_op(lambda x, y: lib(x).stack([x, y]), (2, 3), (2, 3), device=device)
     check_op(lambda x, y: lib(x).stack([x, y], dim=-1), (2, 3), (2, 3), device=device)
     check_op(lambda x, y: lib(x).stack([x, y], 1), (2, 3), (2, 3), device=device)
+    check_op(lambda x, y: lib(x).stack([x, y, x]), (), (), device=device)  # 0-d entries, one used twice
     check_op(lambda x, y: lib(x).hstack([x, y]), (2, 3), (2, 3), device=device)
     check_op(lambda x, y: lib(x).vstack([x, y]), (3,), (3,), device=device)
+
+
+def test_stack_promotes_and_passes_gradients_to_those_that_need_them(device):
+    x = gpunet.ones(2, requires_grad=True, device=device)
+    n = gpunet.arange(2, device=device)  # int64: the stack is float32, as PyTorch's
+    out = gpunet.stack([n, x, n], 1)
+    assert out.dtype == gpunet.float32 and out.tolist() == [[0.0, 1.0, 0.0], [1.0, 1.0, 1.0]]
+    (out * gpunet.arange(6.0, device=device).reshape(2, 3)).sum().backward()
+    assert x.grad.tolist() == [1.0, 4.0]
+    assert gpunet.stack([n, n]).dtype == gpunet.int64 and out.grad_fn is not None
 
 
 def test_cat_only_one_requires_grad(device):
