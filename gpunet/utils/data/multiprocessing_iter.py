@@ -35,6 +35,7 @@ class MultiProcessingIter:
         self._persistent = loader.persistent_workers
         self._epoch = 0
         self._closed = False
+        self._owner = os.getpid()  # a forked child holds a copy of this object, not these workers
         ctx = _context(loader.multiprocessing_context)
         self._result_queue = ctx.Queue()
         self._index_queues, self._workers = [], []
@@ -152,8 +153,10 @@ class MultiProcessingIter:
 
     # ---- shutdown ----------------------------------------------------------------------------------
     def shutdown(self):
-        """Stop the workers (idempotent)."""
-        if self._closed:
+        """Stop the workers (idempotent). In another process (a fork whose garbage collector met a copy of
+        this iterator, e.g. in a worker of another DataLoader) nothing: the workers are the owner's, and
+        stopping them there would send them its stop signals."""
+        if self._closed or os.getpid() != self._owner:
             return
         self._closed = True
         for index_queue in self._index_queues:

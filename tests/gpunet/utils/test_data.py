@@ -557,6 +557,27 @@ def test_persistent_workers_and_out_of_order():
     assert not any(w.is_alive() for w in workers)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_copy_of_persistent_workers_leaves_them_alone():
+    """A fork (another loader's worker, say) that collects its copy of a persistent loader must not stop
+    the owner's workers nor fail joining processes that are not its children."""
+    loader = DataLoader(arange_ds(6), batch_size=2, num_workers=2, persistent_workers=True)
+    first = indices_of(loader)
+    pid = os.fork()
+    if pid == 0:  # the child: what its garbage collector would run
+        code = 0
+        try:
+            loader._iterator.shutdown()
+            loader.__del__()
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert indices_of(loader) == first and all(w.is_alive() for w in loader._iterator._workers)
+    loader._iterator.shutdown()
+
+
 def test_worker_timeout_and_death(monkeypatch):
     import gpunet.utils.data.multiprocessing_iter as mpi
     monkeypatch.setattr(mpi, "_POLL_INTERVAL", 0.2)  # liveness checks and shutdown joins, sped up
