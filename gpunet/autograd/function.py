@@ -244,7 +244,6 @@ class Op(Function):
             return tuple(_make(o, device) for o in out)
         return _make(out, device)
 
-
     @classmethod
     def apply_pair(cls, a, b):
         """apply(a, b) for two Tensors (the binary operators' common call, see gpunet/ops/methods.py): the

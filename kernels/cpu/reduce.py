@@ -108,38 +108,39 @@ ROWS = 4  # rows summed side by side along the last axis: independent chains of 
 def _cumsum(a, out, reverse):
     # out[o, i, j] = the sum of a[o, :i + 1, j] (reverse: a[o, i:, j]) in float64; a, out (outer, n, inner)
     outer, n, inner = a.shape
-    for block in prange((outer + ROWS - 1) // ROWS):
-        o0 = block * ROWS
-        if inner == 1 and o0 + ROWS <= outer:
-            # one row's sum is a chain of dependent additions (3-4 cycles each); four rows at once keep
-            # four chains in flight. Each row still adds in its own order: the same bits.
-            s0 = s1 = s2 = s3 = 0.0
+    if inner == 1:
+        for block in prange((outer + ROWS - 1) // ROWS):
+            o0 = block * ROWS
+            if o0 + ROWS <= outer:
+                # one row's sum is a chain of dependent additions (3-4 cycles each); four rows at once keep
+                # four chains in flight. Each row still adds in its own order: the same bits.
+                s0 = s1 = s2 = s3 = 0.0
+                for step in range(n):
+                    i = n - 1 - step if reverse else step
+                    s0 += a[o0, i, 0]
+                    s1 += a[o0 + 1, i, 0]
+                    s2 += a[o0 + 2, i, 0]
+                    s3 += a[o0 + 3, i, 0]
+                    out[o0, i, 0] = s0
+                    out[o0 + 1, i, 0] = s1
+                    out[o0 + 2, i, 0] = s2
+                    out[o0 + 3, i, 0] = s3
+            else:
+                for o in range(o0, outer):
+                    s = 0.0
+                    for step in range(n):
+                        i = n - 1 - step if reverse else step
+                        s += a[o, i, 0]
+                        out[o, i, 0] = s
+    else:
+        for o in prange(outer):
+            acc = np.zeros(inner)
             for step in range(n):
                 i = n - 1 - step if reverse else step
-                s0 += a[o0, i, 0]
-                s1 += a[o0 + 1, i, 0]
-                s2 += a[o0 + 2, i, 0]
-                s3 += a[o0 + 3, i, 0]
-                out[o0, i, 0] = s0
-                out[o0 + 1, i, 0] = s1
-                out[o0 + 2, i, 0] = s2
-                out[o0 + 3, i, 0] = s3
-            continue
-        for o in range(o0, min(o0 + ROWS, outer)):
-            if inner == 1:
-                s = 0.0
-                for step in range(n):
-                    i = n - 1 - step if reverse else step
-                    s += a[o, i, 0]
-                    out[o, i, 0] = s
-            else:
-                acc = np.zeros(inner)
-                for step in range(n):
-                    i = n - 1 - step if reverse else step
-                    src, dst = a[o, i], out[o, i]
-                    for j in range(inner):
-                        acc[j] += src[j]
-                        dst[j] = acc[j]
+                src, dst = a[o, i], out[o, i]
+                for j in range(inner):
+                    acc[j] += src[j]
+                    dst[j] = acc[j]
 
 
 def cumsum(x, axis, reverse=False):
