@@ -149,6 +149,15 @@ def test_benchmark_ops_reports_every_row():
             assert r["ratio"] == pytest.approx(r["gpunet_ms"] / r["torch_ms"])
 
 
+def test_benchmark_data_reports_every_row():
+    rows = example("benchmark_data").main(["--fast"])
+    assert [r["case"] for r in rows] == list(example("benchmark_data").cases(True))
+    for r in rows:
+        assert r["gpunet"] > 0 and r["unit"] in ("ms", "s")
+        if r["torch"] is not None:
+            assert r["ratio"] == pytest.approx(r["gpunet"] / r["torch"])
+
+
 def test_benchmark_softmax_reports_every_row():
     rows = example("benchmark_softmax").main(["--fast"])
     ops = {(r["op"], r["pass"]) for r in rows}
