@@ -365,8 +365,9 @@ def test_loader_uses_getitems_when_dataset_has_it():
 
 
 def test_loader_fetches_tensor_dataset_batches_by_one_indexing(monkeypatch):
-    """A TensorDataset with default_collate is batched as t[rows] per tensor: the same batches (values,
-    dtypes, shapes, order, repeated rows, the list type) as indexing each sample and stacking."""
+    """A TensorDataset with default_collate (or Subsets of one) is batched as t[rows] per tensor: the same
+    batches (values, dtypes, shapes, order, repeated rows, the list type) as indexing each sample and
+    stacking."""
     gen = np.random.default_rng(3)
     x = gpunet.tensor(gen.standard_normal((11, 2, 3)).astype(np.float32), requires_grad=True)
     y = gpunet.tensor(gen.integers(0, 5, 11))
@@ -390,6 +391,15 @@ def test_loader_fetches_tensor_dataset_batches_by_one_indexing(monkeypatch):
             assert type(g) is list and len(g) == 2
             for a, b in zip(g, w):
                 assert a.dtype == b.dtype and a.shape == b.shape and a.tolist() == b.tolist()
+    # through Subsets (random_split's, and a Subset of one) the rows are the subset's indices
+    part = random_split(ds, [7, 4], generator=seeded(2))[0]
+    for subset in (part, Subset(part, [6, 0, 3, 3])):
+        want = list(DataLoader(subset, batch_size=3, collate_fn=general))
+        monkeypatch.setattr(TensorDataset, "__getitem__", lambda self, i: sampled.append(i))
+        got = list(DataLoader(subset, batch_size=3))
+        monkeypatch.undo()
+        assert sampled == [] and [[t.tolist() for t in b] for b in got] == [[t.tolist() for t in b]
+                                                                             for b in want]
     sum(batch[0].sum() for batch in DataLoader(ds, batch_size=5)).backward()  # rows keep their graph
     assert x.grad.tolist() == np.ones((11, 2, 3)).tolist()
     one = TensorDataset(y)
