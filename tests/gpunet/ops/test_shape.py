@@ -352,3 +352,21 @@ def test_in_place_on_a_piece_of_a_tensor_that_requires_grad_is_refused(take, dev
     piece = take(base)
     piece.mul_(0)
     assert float(piece.abs().sum()) == 0.0 and float(base.sum()) < 66.0  # 66 = 0 + 1 + ... + 11
+
+
+def test_int_index_is_a_view_with_the_shape_in_its_errors(device):
+    """x[i] with a Python int (the fast path of getitem): a view sharing the version counter, a 0-d view of
+    a vector's element, negative from the end, its gradient in place, out of range named with the shape."""
+    x = gpunet.tensor(np.arange(6.0).reshape(2, 3), device=device, requires_grad=True)
+    row, last = x[1], x[-1][2]
+    assert row.tolist() == [3.0, 4.0, 5.0] and last.shape == () and last.item() == 5.0
+    assert row._vc is x._vc and row.grad_fn.name() == "IndexBackward0"
+    (row * 2).sum().backward()
+    assert x.grad.tolist() == [[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]]
+    y = x.detach()
+    y[0][1] = 9.0  # through the view
+    assert y.tolist()[0] == [0.0, 9.0, 2.0]
+    with pytest.raises(IndexError, match=r"out of bounds.*indexing a tensor of shape \[2, 3\]"):
+        x[2]
+    with pytest.raises(IndexError, match="indexing a tensor of shape"):
+        gpunet.tensor(1.0, device=device)[0]
