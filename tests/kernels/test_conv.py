@@ -11,7 +11,6 @@ import kernels.cuda as KG
 from kernels import _conv_im2col as conv_impl
 from kernels._conv_shapes import conv2d_geometry
 from kernels.cpu import _batch_threads as batch_threads
-from kernels.cpu import _scratch
 from kernels.cpu import conv as cpu_conv
 from kernels.cuda import conv as cuda_conv
 from kernels.cuda._launch import xp as gxp
@@ -433,15 +432,6 @@ def test_outputs_do_not_alias_the_workspace():
     keep = y1.copy()
     KC.conv2d_forward(2 * x, w, None, (1, 1), (1, 1), (1, 1), 1)
     np.testing.assert_array_equal(y1, keep)
-
-
-def test_workspace_starts_on_a_cache_line():
-    """Every workspace array starts at a multiple of 64 bytes (the vector loops' loads of 64 bytes then
-    read one line), whatever the slot's buffer held before, and has the shape and dtype asked for."""
-    cases = (((3, 5), np.float32), ((7,), np.float64), ((1000, 3), np.float32), ((2, 9), np.int64))
-    for shape, dtype in cases:
-        a = _scratch.workspace("test_alignment", shape, dtype)
-        assert a.ctypes.data % _scratch.ALIGN == 0 and a.shape == shape and a.dtype == dtype
 
 
 # ---------------------------------------------------------------- CUDA (simulator on CPU) vs CPU
