@@ -25,6 +25,8 @@ checking_backward = [False]
 # Two tables: (True,) == (1,), so one table would hand an output-index lookup a tuple of bools.
 _SHARED_NEEDS = {t: t for n in range(1, 5) for t in product((True, False), repeat=n)}
 _SHARED_NRS = {(0,) * n: (0,) * n for n in range(1, 9)}
+_NEEDS_BOTH, _NEEDS_FIRST, _NEEDS_SECOND = (_SHARED_NEEDS[p] for p in ((True, True), (True, False), (False, True)))
+_NRS_ZERO_PAIR = _SHARED_NRS[(0, 0)]
 
 FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors "
                  "after they have already been freed). Saved intermediate values of the graph are freed when "
@@ -257,24 +259,29 @@ class Op(Function):
         ctx._saved = ()
         need_a, need_b = a._requires_grad, b._requires_grad
         if (need_a or need_b) and _enabled[0]:
-            # each input's edge as in apply (inline: this is the per-op cost)
+            # each input's edge as in apply, written out (this is the per-op cost: a tuple built and unpacked,
+            # or a lookup in the shared tables, costs more than these branches)
+            next_a = next_b = None
+            nr_a = nr_b = 0
             if need_a:
-                fn = a.grad_fn
-                next_a, nr_a = (fn, a._out_nr) if fn is not None else (_accumulator(a), 0)
-            else:
-                next_a, nr_a = None, 0
+                next_a = a.grad_fn
+                if next_a is None:
+                    next_a = _accumulator(a)
+                else:
+                    nr_a = a._out_nr
             if need_b:
-                fn = b.grad_fn
-                next_b, nr_b = (fn, b._out_nr) if fn is not None else (_accumulator(b), 0)
-            else:
-                next_b, nr_b = None, 0
-            ctx.needs_input_grad = _SHARED_NEEDS[(need_a, need_b)]
+                next_b = b.grad_fn
+                if next_b is None:
+                    next_b = _accumulator(b)
+                else:
+                    nr_b = b._out_nr
+            ctx.needs_input_grad = (_NEEDS_BOTH if need_b else _NEEDS_FIRST) if need_a else _NEEDS_SECOND
             if checking_backward[0]:
                 ctx._input_meta = [(t._data.shape, t._data.dtype) if n else None
                                    for t, n in ((a, need_a), (b, need_b))]
-            nrs = (nr_a, nr_b)
             out = cls.forward(ctx, a._data, b._data)
-            return _record(ctx, (next_a, next_b), _SHARED_NRS.get(nrs, nrs), (a, b), out, device)
+            nrs = (nr_a, nr_b) if nr_a or nr_b else _NRS_ZERO_PAIR
+            return _record(ctx, (next_a, next_b), nrs, (a, b), out, device)
         ctx.needs_input_grad = (False, False)
         return _make(cls.forward(ctx, a._data, b._data), device)
 
