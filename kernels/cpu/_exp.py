@@ -3,12 +3,13 @@
 Numba calls libm's scalar exp for ``math.exp`` (no SVML here), one element at a time: the log_softmax of
 a 700 x 9,408 matrix spent 20 ms there against 2.5 ms for PyTorch. vexp is plain arithmetic that LLVM
 turns into AVX2/AVX-512 code: n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two, Cody-Waite, so r
-is exact), exp(r) by its Taylor polynomial on |r| <= ln(2) / 2 (degree 7 for float32, 13 for float64:
-the truncation error is below a tenth of an ulp), times 2**n by adding n to the polynomial's exponent
+is exact), exp(r) by a polynomial on |r| <= ln(2) / 2 (float32: 1 + r + r^2 q(r), q of degree 4 fitted for
+the least relative error, 4.7e-9; float64: Taylor's of degree 13; below a tenth of an ulp), times 2**n by adding n to the polynomial's exponent
 bits (exact, one integer add: every result kept is a normal float, since p < 1 when n is the largest
 exponent, 128 in float32, and smaller results are flushed below). (Not by llvm.ldexp, as exp_log's exp:
 inlined into GELU's loop it stopped LLVM vectorising the serial twin, 15x slower.)
-Measured: within 1.3 ulp of exp on [-87, 0] in float32 and within 2 ulp in float64.
+Measured: within 0.89 ulp of exp on [-87.3, 88.7] in float32 (3 million points; 0.93 with the Taylor
+polynomial of degree 7 it replaced) and within 2 ulp in float64.
 Edge cases: exp(-inf) = 0 and exp(NaN) = NaN, as libm; results that would be subnormal flush to 0 (below
 1.2e-38 in float32: nothing a softmax can see, every row sums to at least 1); overflow gives inf.
 
@@ -28,7 +29,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
-__all__ = ["vexp", "vexpm1"]
+__all__ = ["exp_of_sum32", "vexp", "vexpm1"]
 
 
 @intrinsic
@@ -81,15 +82,34 @@ def _exp_reduced32(x, n):
     """exp(x - n ln 2) for a float32 x and an integral n near x / ln 2 (|x - n ln 2| <= ln(2) / 2)."""
     f = np.float32
     r = x - n * f(0.693359375)  # ln 2 = 0.693359375 - 2.12194440e-4 (the first part exact in 9 bits)
-    r = r - n * f(-2.12194440e-4)
-    p = f(1.0 / 5040.0)
-    p = p * r + f(1.0 / 720.0)
-    p = p * r + f(1.0 / 120.0)
-    p = p * r + f(1.0 / 24.0)
-    p = p * r + f(1.0 / 6.0)
-    p = p * r + f(0.5)
+    return _exp_near_zero32(r - n * f(-2.12194440e-4))
+
+
+@register_jitable(fastmath={"contract"})
+def _exp_near_zero32(r):
+    """exp(r) for a float32 |r| <= ln(2) / 2."""
+    f = np.float32
+    # 1 + r + r^2 q(r), q of degree 4 fitted to (exp(r) - 1 - r) / r^2 for the least relative error: 4.7e-9
+    # against 7.0e-9 for the Taylor polynomial of degree 7, one multiply-add fewer
+    p = f(0.0013798604486510158)
+    p = p * r + f(0.008368724025785923)
+    p = p * r + f(0.04166867583990097)
+    p = p * r + f(0.1666652113199234)
+    p = p * r + f(0.49999991059303284)
     p = p * r + f(1.0)
     return p * r + f(1.0)
+
+
+@register_jitable(fastmath={"contract"})
+def exp_of_sum32(x, c):
+    """exp(x + c), float32, for -87 <= x <= 0 and a c too small beside x for x + c to keep it (a computed
+    x's rounding error): c joins the reduced argument, which is small. No edge tests (x < -87 would give a
+    result that is not a float): the caller keeps x in range and selects its own values beyond."""
+    f = np.float32
+    n = np.floor(x * f(1.4426950408889634) + f(0.5))
+    r = x - n * f(0.693359375)
+    p = _exp_near_zero32((r - n * f(-2.12194440e-4)) + c)
+    return _float_from_bits(_bits_of(p) + (np.int32(n) << np.int32(23)), f(0.0))  # p * 2**n
 
 
 def _exp32(x):

@@ -8,7 +8,7 @@ NumPy took 3.2x PyTorch's time for either (examples/benchmark_elementwise.py on 
 These loops are kernels.cpu._exp's vexp and kernels.cpu._log's vlog1p written out for the whole float32
 range:
 
-exp: n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, exact), exp(r) by its degree-7 Taylor polynomial p,
+exp: n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, exact), exp(r) by vexp's polynomial p (degree 6),
 times 2**n by adding n to p's exponent bits. Results below the smallest normal float (x < -87.3) are not
 flushed, as vexp flushes them: p gets 2**(n + 64) from its bits and is then multiplied by 2**-64, one
 correctly rounded step into the subnormal numbers. With AVX-512 (SCALEF) p * 2**n is one

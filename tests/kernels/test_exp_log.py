@@ -4,7 +4,8 @@ at the edges; NumPy's call for everything else.
 
 Measured once over every float32 input (each of the 2**32 bit patterns, in chunks of 2**24 through the
 serial loop, against float64 exp / log; 3.5 and 3 minutes here): exp within 0.939 ulp (worst at x =
-26.688921), 0.31% of its finite results differ from the float64 result rounded; log within 0.788 ulp (at
+26.688921), 0.46% of its finite nonzero results differ from the float64 result rounded (0.31% with the
+degree-7 Taylor polynomial before vexp's degree-6 fit, the same worst case); log within 0.788 ulp (at
 0.6358696), 0.62% differ; no NaN or inf where the rounded result has none. The sweeps here cover about
 2 million values each.
 """

@@ -85,6 +85,20 @@ def test_cpu_float32_gelu_keeps_its_relative_accuracy_in_the_negative_tail():
     np.testing.assert_allclose(grad, cdf + xd * pdf, rtol=0, atol=2.5e-7)
 
 
+def test_cpu_float32_gelu_at_large_magnitudes_is_the_float64_value():
+    """From |x| = 1.8e19, x * x is inf in float32; GELU and its derivative were NaN there (PyTorch: x or -0,
+    and 1 or 0). Past |x| = 13.19 the density is taken as 0: the float64 derivative there is below 1e-37."""
+    x = np.array([13.5, -13.5, 1e10, -1e10, 2e19, -2e19, 1e30, -1e30, 3e38, -3e38, np.inf, -np.inf, np.nan],
+                 dtype=np.float32)
+    x64 = x.astype(np.float64)
+    out = kernels.cpu.gelu(x)
+    np.testing.assert_array_equal(out, kernels.cpu.gelu(x64).astype(np.float32))
+    assert np.isfinite(out[:-3]).all()
+    grad = kernels.cpu.gelu_backward(np.ones_like(x), x)
+    np.testing.assert_allclose(grad, kernels.cpu.gelu_backward(np.ones_like(x64), x64), rtol=0, atol=1e-37)
+    np.testing.assert_array_equal(grad[2:10], [1, 0] * 4)
+
+
 @pytest.mark.parametrize("layout", ["strided", "transposed", "float16", "0-d"])
 def test_cpu_gelu_in_every_layout(layout):
     a = np.random.default_rng(2).standard_normal((6, 7, 5))
