@@ -349,7 +349,7 @@ class Relu(Op):
     @staticmethod
     def backward_graph(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * const(ctx, out > 0, g._data.dtype)  # the mask is constant
+        return g * const(ctx, ~(out <= 0), g._data.dtype)  # the mask is constant; NaN passes, as backward's
 
 
 class Erf(Op):

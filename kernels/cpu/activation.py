@@ -55,7 +55,8 @@ def _relu(x, out, zero):
 @by_size()
 def _relu_backward(g, out, grad, zero):
     for i in prange(g.size):
-        grad[i] = g[i] if out[i] > zero else zero  # a where, not a product: inf * 0 would give NaN
+        # a where, not a product (inf * 0 would give NaN); a NaN output passes the gradient, as in PyTorch
+        grad[i] = zero if out[i] <= zero else g[i]
 
 
 def _loopable(*arrays):
@@ -74,9 +75,9 @@ def relu(x):
 
 
 def relu_backward(grad_output, out):
-    """ReLU's input gradient from its output: grad_output where out > 0, else 0."""
+    """ReLU's input gradient from its output: 0 where out <= 0, else grad_output (also where out is NaN)."""
     if not _loopable(grad_output, out):
-        return np.where(out > 0, grad_output, grad_output.dtype.type(0))
+        return np.where(out <= 0, grad_output.dtype.type(0), grad_output)
     grad = np.empty_like(grad_output)
     _relu_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), grad.dtype.type(0))
     return grad

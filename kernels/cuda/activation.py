@@ -14,8 +14,8 @@ def relu(x):
 
 
 def relu_backward(grad_output, out):
-    """ReLU's input gradient from its output: grad_output where out > 0, else 0."""
-    return xp.where(out > 0, grad_output, xp.zeros((), dtype=grad_output.dtype))
+    """ReLU's input gradient from its output: 0 where out <= 0, else grad_output (also where out is NaN)."""
+    return xp.where(out <= 0, xp.zeros((), dtype=grad_output.dtype), grad_output)
 
 
 def sigmoid(x):
