@@ -58,9 +58,12 @@ class _Elementwise:
         self.parallel = parallel
         self.serial = serial_twin(parallel, **options)
         self.cost = cost
+        self.default_limit = None  # SIZE_SERIAL_BELOW's default, once known (a call less per op after)
 
     def __call__(self, *args):
         limit = SIZE_SERIAL_BELOW
         if limit is None:
-            limit = serial_below(1 << 20, 1 << 17)
+            limit = self.default_limit
+            if limit is None:
+                limit = self.default_limit = serial_below(1 << 20, 1 << 17)
         (self.serial if args[0].size * self.cost < limit else self.parallel)(*args)

@@ -59,18 +59,23 @@ def _relu_backward(g, out, grad, zero):
         grad[i] = zero if out[i] <= zero else g[i]
 
 
-def _loopable(*arrays):
-    a = arrays[0]
-    return a.dtype in (np.float32, np.float64) and all(
-        b.dtype == a.dtype and b.flags.c_contiguous for b in arrays)
+# The loops' dtypes, each with the loops' own int constants as its scalars: converting a number to a NumPy
+# scalar costs ~0.2 us a call, as much as a small tensor's whole loop
+_CONSTANTS = {np.dtype(t): {c: t(c) for c in (0, 1, 3, 6)} for t in (np.float32, np.float64)}
+
+
+def _loopable(a, b=None):
+    """Whether the loops take a (and b): a float32/float64 array, b of its dtype, both C-contiguous."""
+    return (a.dtype in _CONSTANTS and a.flags.c_contiguous
+            and (b is None or b.dtype == a.dtype and b.flags.c_contiguous))
 
 
 def relu(x):
     """max(x, 0) elementwise, NaN kept (a new array of x's shape and dtype)."""
     if not _loopable(x):
         return np.maximum(x, 0)
-    out = np.empty_like(x)
-    _relu(x.reshape(-1), out.reshape(-1), x.dtype.type(0))
+    out = np.empty(x.shape, x.dtype)
+    _relu(x.reshape(-1), out.reshape(-1), _CONSTANTS[x.dtype][0])
     return out
 
 
@@ -78,8 +83,8 @@ def relu_backward(grad_output, out):
     """ReLU's input gradient from its output: 0 where out <= 0, else grad_output (also where out is NaN)."""
     if not _loopable(grad_output, out):
         return np.where(out <= 0, grad_output.dtype.type(0), grad_output)
-    grad = np.empty_like(grad_output)
-    _relu_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), grad.dtype.type(0))
+    grad = np.empty(grad_output.shape, grad_output.dtype)
+    _relu_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), _CONSTANTS[grad.dtype][0])
     return grad
 
 
@@ -210,19 +215,28 @@ def _float_input(x):
 
 def _unary(loop, x, *scalars):
     """loop(x, out, *scalars in x's dtype) over x as a float32/float64 array: a new array of x's dtype."""
-    a = _float_input(x)
-    out = np.empty_like(a)
-    loop(a.reshape(-1), out.reshape(-1), *(a.dtype.type(c) for c in scalars))
-    return out.astype(x.dtype, copy=False)
+    a = x if _loopable(x) else _float_input(x)
+    out = np.empty(a.shape, a.dtype)
+    loop(a.reshape(-1), out.reshape(-1), *_in_dtype(a.dtype, scalars))
+    return out if a is x else out.astype(x.dtype, copy=False)
 
 
 def _gradient(loop, grad_output, x, *scalars):
     """loop(g, x, grad, *scalars in x's dtype): the input gradient, of x's dtype."""
-    a = _float_input(x)
-    g = np.ascontiguousarray(grad_output, dtype=a.dtype).reshape(a.shape)
-    grad = np.empty_like(a)
-    loop(g.reshape(-1), a.reshape(-1), grad.reshape(-1), *(a.dtype.type(c) for c in scalars))
-    return grad.astype(x.dtype, copy=False)
+    if _loopable(x, grad_output):
+        a, g = x, grad_output
+    else:
+        a = _float_input(x)
+        g = np.ascontiguousarray(grad_output, dtype=a.dtype).reshape(a.shape)
+    grad = np.empty(a.shape, a.dtype)
+    loop(g.reshape(-1), a.reshape(-1), grad.reshape(-1), *_in_dtype(a.dtype, scalars))
+    return grad if a is x else grad.astype(x.dtype, copy=False)
+
+
+def _in_dtype(dtype, numbers):
+    """The numbers as scalars of a loop's dtype (the loops' int constants ready-made; floats converted)."""
+    ready = _CONSTANTS[dtype]
+    return [ready[c] if type(c) is int and c in ready else dtype.type(c) for c in numbers]
 
 
 def sigmoid(x):
@@ -244,8 +258,8 @@ def sigmoid_backward(grad_output, out):
     """sigmoid's input gradient from its output: grad_output * out * (1 - out), one pass."""
     if not _loopable(grad_output, out):
         return grad_output * out * (1 - out)
-    grad = np.empty_like(grad_output)
-    _sigmoid_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), grad.dtype.type(1))
+    grad = np.empty(grad_output.shape, grad_output.dtype)
+    _sigmoid_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), _CONSTANTS[grad.dtype][1])
     return grad
 
 
@@ -253,8 +267,8 @@ def tanh_backward(grad_output, out):
     """tanh's input gradient from its output: grad_output * (1 - out^2), one pass."""
     if not _loopable(grad_output, out):
         return grad_output * (1 - out * out)
-    grad = np.empty_like(grad_output)
-    _tanh_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), grad.dtype.type(1))
+    grad = np.empty(grad_output.shape, grad_output.dtype)
+    _tanh_backward(grad_output.reshape(-1), out.reshape(-1), grad.reshape(-1), _CONSTANTS[grad.dtype][1])
     return grad
 
 
