@@ -25,7 +25,8 @@ checking_backward = [False]
 # Two tables: (True,) == (1,), so one table would hand an output-index lookup a tuple of bools.
 _SHARED_NEEDS = {t: t for n in range(1, 5) for t in product((True, False), repeat=n)}
 _SHARED_NRS = {(0,) * n: (0,) * n for n in range(1, 9)}
-_NEEDS_BOTH, _NEEDS_FIRST, _NEEDS_SECOND = (_SHARED_NEEDS[p] for p in ((True, True), (True, False), (False, True)))
+_NEEDS_BOTH, _NEEDS_FIRST, _NEEDS_SECOND = (_SHARED_NEEDS[(True, True)], _SHARED_NEEDS[(True, False)],
+                                           _SHARED_NEEDS[(False, True)])
 _NRS_ZERO_PAIR = _SHARED_NRS[(0, 0)]
 
 FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors "

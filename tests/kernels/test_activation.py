@@ -30,8 +30,8 @@ def test_relu_and_its_backward_at_the_edges(K, dtype):
     assert out.dtype == dtype
     g = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.inf, -7.0], dtype=dtype)
     grad = K.relu_backward(K.xp.asarray(g), out)
-    # 0 where out <= 0, grad elsewhere (2.5, inf, 1e-30 in float32/64, and NaN, as PyTorch's threshold_backward):
-    # inf grads give no NaN
+    # 0 where out <= 0, grad elsewhere (2.5, inf, 1e-30 in float32/64, and NaN, as PyTorch's
+    # threshold_backward): inf grads give no NaN
     with np.errstate(invalid="ignore"):
         want = np.where(expected <= 0, 0, g).astype(dtype)
     assert want[4] == 5.0  # the NaN input's
