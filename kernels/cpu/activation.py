@@ -223,7 +223,7 @@ def _unary(loop, x, *scalars):
 
 def _gradient(loop, grad_output, x, *scalars):
     """loop(g, x, grad, *scalars in x's dtype): the input gradient, of x's dtype."""
-    if _loopable(x, grad_output):
+    if _loopable(x, grad_output) and grad_output.shape == x.shape:
         a, g = x, grad_output
     else:
         a = _float_input(x)
