@@ -36,6 +36,14 @@ from gpunet.ops.elementwise import (abs, absolute, add, addcdiv, addcmul, allclo
                                     minimum, mul, multiply, ne, neg, negative, not_equal, pow, reciprocal,
                                     relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt, square, sub,
                                     subtract, tan, tanh, true_divide, trunc)
+from gpunet.ops.elementwise import deg2rad, exp2, logit, rad2deg  # noqa: F401
+from gpunet.ops.elementwise import sign as sgn  # noqa: F401  (for real tensors)
+from gpunet.ops.trigonometric import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,  # noqa: F401
+                                      arctanh, asin, asinh, atan, atan2, atanh, cosh, hypot, sinh)
+from gpunet.ops.creation import tril_indices, triu_indices  # noqa: F401
+from gpunet.ops.reduce import cumprod  # noqa: F401
+from gpunet.ops.shape import atleast_1d, atleast_2d, atleast_3d, diff, meshgrid  # noqa: F401
+from gpunet.ops.shape import movedim as moveaxis  # noqa: F401
 from gpunet.ops.einsum import einsum  # noqa: F401
 from gpunet.ops.linalg_decomp import det, logdet, slogdet  # noqa: F401
 from gpunet.ops.linalg_decomp import inv as inverse  # noqa: F401

@@ -125,6 +125,27 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
                    requires_grad)
 
 
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The (2, N) row and column indices of a row x col matrix's lower triangle (offset: diagonals above
+    the main one included; negative, below it excluded), row by row, int64 by default."""
+    return _triangle_indices(np.tril_indices, row, col, offset, dtype, device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """As tril_indices, for the upper triangle (offset: diagonals above the main one excluded)."""
+    return _triangle_indices(np.triu_indices, row, col, offset, dtype, device)
+
+
+def _triangle_indices(numpy_fn, row, col, offset, dtype, device):
+    dtype = _dt.int64 if dtype is None else _dt.to_dtype(dtype)
+    if dtype not in (_dt.int32, _dt.int64):
+        raise RuntimeError("\"tril_indices\"/\"triu_indices\" only support int32 and int64 dtypes, got "
+                           f"{dtype}")
+    rows, cols = numpy_fn(row, offset, col)
+    dev = canonical(device)
+    return _finish(dev.xp.asarray(np.stack([rows, cols]).astype(dtype.np)), dev, False)
+
+
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start

@@ -10,6 +10,7 @@ import numpy as np
 from gpunet.autograd.engine import backward as _run_backward
 from gpunet.ops import convert as C, creation, elementwise as E, indexing as X, inplace as I, linalg as L
 from gpunet.ops import linalg_decomp as LD, reduce as R, shape as S, softmax as SM, sorting as O
+from gpunet.ops import trigonometric as TR
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
 from gpunet.ops.fill import (bernoulli_, copy_, exponential_, fill_, log_normal_, normal_, random_, uniform_,
                              zero_)
@@ -156,7 +157,12 @@ def bind(cls=Tensor):
         "exp": E.exp, "expm1": E.expm1, "log": E.log, "log2": E.log2, "log10": E.log10, "log1p": E.log1p,
         "sqrt": E.sqrt, "rsqrt": E.rsqrt, "reciprocal": E.reciprocal, "square": E.square,
         "sin": E.sin, "cos": E.cos, "tan": E.tan, "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu,
-        "erf": E.erf, "sign": E.sign, "floor": E.floor, "ceil": E.ceil, "round": E.round, "trunc": E.trunc,
+        "erf": E.erf, "sign": E.sign, "sgn": E.sign, "floor": E.floor, "ceil": E.ceil, "round": E.round,
+        "trunc": E.trunc, "logit": E.logit, "exp2": E.exp2, "deg2rad": E.deg2rad, "rad2deg": E.rad2deg,
+        "asin": TR.asin, "arcsin": TR.asin, "acos": TR.acos, "arccos": TR.acos, "atan": TR.atan,
+        "arctan": TR.atan, "sinh": TR.sinh, "cosh": TR.cosh, "asinh": TR.asinh, "arcsinh": TR.asinh,
+        "acosh": TR.acosh, "arccosh": TR.acosh, "atanh": TR.atanh, "arctanh": TR.atanh, "atan2": TR.atan2,
+        "arctan2": TR.atan2, "hypot": TR.hypot,
         "clamp": E.clamp, "clip": E.clamp, "clamp_min": E.clamp_min, "clamp_max": E.clamp_max,
         "maximum": E.maximum, "minimum": E.minimum, "lerp": E.lerp,
         "addcmul": E.addcmul, "addcdiv": E.addcdiv,
@@ -167,7 +173,8 @@ def bind(cls=Tensor):
         # reductions
         "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": _max_method, "min": _min_method,
         "amax": R.amax, "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "var": R.var, "std": R.std,
-        "logsumexp": R.logsumexp, "norm": R.norm, "cumsum": R.cumsum, "all": R.all, "any": R.any,
+        "logsumexp": R.logsumexp, "norm": R.norm, "cumsum": R.cumsum, "cumprod": R.cumprod, "all": R.all,
+        "any": R.any,
         "count_nonzero": R.count_nonzero,
         "sort": O.sort, "argsort": O.argsort, "topk": O.topk,
         # linear algebra
@@ -178,7 +185,8 @@ def bind(cls=Tensor):
         "view": S.view, "view_as": S.view_as, "reshape": S.reshape, "reshape_as": S.reshape_as,
         "flatten": S.flatten, "unflatten": S.unflatten, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,
         "permute": S.permute, "transpose": S.transpose, "swapaxes": S.transpose, "swapdims": S.transpose,
-        "t": S.t, "movedim": S.movedim, "expand": S.expand, "expand_as": S.expand_as,
+        "t": S.t, "movedim": S.movedim, "moveaxis": S.movedim, "expand": S.expand, "expand_as": S.expand_as,
+        "diff": S.diff,
         "broadcast_to": S.broadcast_to, "contiguous": S.contiguous, "clone": S.clone, "repeat": S.repeat,
         "tile": S.tile, "flip": S.flip, "roll": S.roll,
         "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
@@ -204,7 +212,9 @@ def bind(cls=Tensor):
                  "clamp_min", "clamp_max", "clip", "reciprocal", "square", "masked_fill", "lerp", "addcmul",
                  "addcdiv", "maximum", "minimum", "remainder", "floor_divide", "erf", "expm1", "tan", "fmod",
                  "t", "transpose", "squeeze", "unsqueeze", "scatter_add", "index_select", "sub",
-                 "true_divide"):
+                 "true_divide", "asin", "arcsin", "acos", "arccos", "atan", "arctan", "sinh", "cosh",
+                 "asinh", "arcsinh", "acosh", "arccosh", "atanh", "arctanh", "atan2", "arctan2", "hypot",
+                 "logit", "exp2", "deg2rad", "rad2deg", "sgn", "cumprod"):
         if name in methods:
             methods[name + "_"] = I.inplace(methods[name], name + "_")
     for name in ("t", "transpose", "squeeze", "unsqueeze"):  # these change the shape, not the values

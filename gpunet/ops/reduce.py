@@ -391,6 +391,45 @@ def cumsum(input, dim, *, dtype=None):
     return CumSum.apply(input, d)
 
 
+class CumProd(Op):
+    """The cumulative product along dim. Its backward divides by nothing, so zeros in the input give the
+    exact gradient: d out_j / d x_i = B_i prod_{i<k<=j} x_k for j >= i, B_i the product of the entries before
+    i, so grad_i = B_i S_i with S_i = g_i + x_{i+1} S_{i+1}, run backwards along dim (one vectorised step
+    per position)."""
+    _backward_name = "CumprodBackward0"
+    _no_graph_why = ": its backward is a recurrence along the dim, not written with differentiable ops"
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        ctx.save_for_backward(a)
+        return ctx.device.xp.cumprod(a, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        xp = ctx.device.xp
+        x, g = xp.moveaxis(a, ctx.dim, 0), xp.moveaxis(g, ctx.dim, 0)
+        before = xp.ones_like(x)
+        xp.cumprod(x[:-1], axis=0, out=before[1:])
+        s = xp.empty_like(before)
+        s[-1] = g[-1]
+        for i in range(x.shape[0] - 2, -1, -1):
+            s[i] = g[i] + x[i + 1] * s[i + 1]
+        return xp.moveaxis(before * s, 0, ctx.dim), None
+
+
+def cumprod(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    (d,) = norm_dims(dim, input._data.ndim, "cumprod")
+    if input._data.ndim == 0:
+        return CumProd.apply(input.reshape(1), 0).reshape(())
+    if input._data.shape[d] == 0:
+        return input.clone() if input._data.dtype.kind == "f" else input.to(_dt.int64)
+    return CumProd.apply(input, d)
+
+
 class Norm(Op):
     """||x||_p over axes (None: all elements) for a finite p > 1. The gradient at a zero vector is zero, as
     in PyTorch; composing sqrt(sum(x * x)) would give inf * 0 = NaN there (e.g. norm(w - w0) at w = w0)."""

@@ -1,6 +1,8 @@
 """Unary elementwise math: exp/log family, trig, tanh/sigmoid/relu, erf, clamp, rounding."""
 import math
 
+import numpy as np
+
 from gpunet.amp import _policy as _amp
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
@@ -12,9 +14,10 @@ from gpunet.tensor import Tensor
 __all__ = [
     "Abs", "Ceil", "Clamp", "Cos", "Erf", "Exp", "Expm1", "Floor", "Log", "Log10", "Log1p", "Log2",
     "Neg", "Reciprocal", "Relu", "Round", "Rsqrt", "Sigmoid", "Sign", "Sin", "Sqrt", "Tan", "Tanh",
-    "Trunc", "abs", "absolute", "ceil", "clamp", "clamp_max", "clamp_min", "clip", "cos", "erf", "exp",
-    "expm1", "fix", "floor", "log", "log10", "log1p", "log2", "neg", "negative", "reciprocal", "relu",
-    "round", "rsqrt", "sigmoid", "sign", "sin", "sqrt", "square", "tan", "tanh", "trunc",
+    "Trunc", "abs", "absolute", "ceil", "clamp", "clamp_max", "clamp_min", "clip", "cos", "deg2rad", "erf",
+    "exp", "exp2", "expm1", "fix", "floor", "log", "log10", "log1p", "log2", "logit", "neg", "negative",
+    "rad2deg", "reciprocal", "relu", "round", "rsqrt", "sigmoid", "sign", "sin", "sqrt", "square", "tan",
+    "tanh", "trunc",
 ]
 
 
@@ -449,6 +452,65 @@ def _unary(op_cls, name, float_only=True):
         return op_cls.apply(input)
     fn.__name__ = name
     return fn
+
+
+class Logit(Op):
+    """log(p / (1 - p)), p clamped to [eps, 1 - eps] first when eps is given (the gradient is 0 outside):
+    inf at 1, -inf at 0 and NaN outside [0, 1] without NumPy's warnings, as PyTorch's."""
+    _backward_name = "LogitBackward0"
+
+    @staticmethod
+    def forward(ctx, a, eps):
+        xp = ctx.device.xp
+        ctx.eps = eps
+        ctx.save_for_backward(a)
+        p = a if eps is None else xp.clip(a, eps, 1 - eps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.log(p / (1 - p)).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad = g / (a * (1 - a))
+        if ctx.eps is not None:
+            grad = ctx.device.xp.where((a < ctx.eps) | (a > 1 - ctx.eps), 0, grad).astype(grad.dtype)
+        return grad, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = saved(ctx)
+        grad = g / (a * (1 - a))
+        if ctx.eps is not None:
+            grad = grad * const(ctx, ~((a._data < ctx.eps) | (a._data > 1 - ctx.eps)), g._data.dtype)
+        return grad, None
+
+
+def logit(input, eps=None):
+    """log(p / (1 - p)) (see Logit); integer inputs in the default float dtype."""
+    if not input.is_floating_point():
+        input = input.to(_dt.get_default_dtype())
+    return Logit.apply(input, eps)
+
+
+def _scaled(name, factor):
+    def fn(input):
+        if not input.is_floating_point():
+            input = input.to(_dt.get_default_dtype())
+        return input * factor
+    fn.__name__ = name
+    return fn
+
+
+deg2rad = _scaled("deg2rad", math.pi / 180)
+rad2deg = _scaled("rad2deg", 180 / math.pi)
+
+
+def exp2(input):
+    """2 ** input (integer inputs in the default float dtype, as PyTorch's)."""
+    if not input.is_floating_point():
+        input = input.to(_dt.get_default_dtype())
+    return 2.0 ** input
 
 
 neg = negative = _unary(Neg, "neg", float_only=False)

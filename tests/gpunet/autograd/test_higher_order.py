@@ -42,6 +42,9 @@ CASES = {
                                [(4,)]),
     "trig_erf_reciprocal": (lambda a: a.sin() * a.cos() + a.tan() + a.erf() + (a + 2).reciprocal(), [(4,)]),
     "square_abs": (lambda a: a.square() * a.abs(), [(5,)]),
+    "inverse_hyperbolic_trig": (lambda a, b: (a * 0.5).asin() + (a * 0.5).acos() * a.atan()
+                                + a.sinh() * a.cosh() + a.asinh() + (a * a + 1.5).acosh() + (a * 0.5).atanh()
+                                + gpunet.atan2(a, b + 3) * gpunet.hypot(a, b), [(4,), (4,)]),
     "clamp": (lambda a: (a * a).clamp(0.1, 0.5) + a.clamp(min=-0.3) * a, [(2, 3)]),
     "clamp_tensor_bounds": (lambda a, lo: a.clamp(min=lo) * a, [(2, 3), (3,)]),
     "maximum_minimum": (lambda a, b: gpunet.maximum(a, b) * a + gpunet.minimum(a, b) * b, [(2, 3), (3,)]),

@@ -249,3 +249,15 @@ def test_generator_objects():
     g.set_state(state)
     assert gpunet.randperm(5, generator=g).tolist() == b
     assert gpunet.manual_seed(3).initial_seed() == 3 and gpunet.initial_seed() == 3
+
+
+@pytest.mark.parametrize("row,col,offset", [(3, 3, 0), (3, 4, 1), (4, 3, -1), (2, 5, -3), (0, 3, 0)])
+def test_tril_and_triu_indices(row, col, offset):
+    """Row by row, as numpy's tril_indices / triu_indices (with m = col)."""
+    for fn, numpy_fn in ((gpunet.tril_indices, np.tril_indices), (gpunet.triu_indices, np.triu_indices)):
+        got = fn(row, col, offset)
+        assert got.dtype == gpunet.int64 and got.shape[0] == 2
+        assert got.tolist() == [list(r) for r in numpy_fn(row, offset, col)]
+    assert gpunet.tril_indices(3, 3, dtype=gpunet.int32).dtype == gpunet.int32
+    with pytest.raises(RuntimeError, match="int32 and int64"):
+        gpunet.triu_indices(3, 3, dtype=gpunet.float32)

@@ -53,6 +53,19 @@ UNARY = [
     ("div_scalar", lambda x: x / 4, -2, 2),
     ("mod_scalar", lambda x: x % 0.7, 0.1, 2),
     ("round_decimals", lambda x: lib(x).round(x, decimals=2), -2, 2),
+    ("asin", lambda x: x.asin(), -0.9, 0.9),
+    ("acos", lambda x: lib(x).arccos(x), -0.9, 0.9),
+    ("atan", lambda x: x.arctan(), -2, 2),
+    ("sinh", lambda x: lib(x).sinh(x), -2, 2),
+    ("cosh", lambda x: x.cosh(), -2, 2),
+    ("asinh", lambda x: x.asinh(), -2, 2),
+    ("acosh", lambda x: lib(x).acosh(x), 1.2, 3),
+    ("atanh", lambda x: x.arctanh(), -0.9, 0.9),
+    ("logit", lambda x: x.logit(), 0.1, 0.9),
+    ("logit_eps", lambda x: lib(x).logit(x, eps=0.25), 0.1, 0.9),
+    ("exp2", lambda x: x.exp2(), -2, 2),
+    ("deg2rad", lambda x: lib(x).deg2rad(x), -200, 200),
+    ("rad2deg", lambda x: x.rad2deg(), -2, 2),
 ]
 
 
@@ -78,6 +91,9 @@ BINARY = [
     ("clamp_max_tensor", lambda x, y: x.clamp(max=y), -2, 2),
     ("lerp", lambda x, y: lib(x).lerp(x, y, 0.3), -2, 2),
     ("remainder", lambda x, y: x % y, 0.5, 2),
+    ("atan2", lambda x, y: lib(x).atan2(x, y), -2, 2),
+    ("arctan2_method", lambda x, y: x.arctan2(y), -2, 2),
+    ("hypot", lambda x, y: lib(x).hypot(x, y), -2, 2),
 ]
 
 SHAPE_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)), ((), (3, 2)),
@@ -269,3 +285,17 @@ def test_elementwise_torch_parity_float32(device):
         ref = getattr(torch.tensor(a), name)()
         assert mine.dtype == gpunet.float32, name
         np.testing.assert_allclose(mine.cpu().numpy(), ref.numpy(), rtol=2e-6, atol=1e-6, err_msg=name)
+
+
+def test_trigonometric_functions_of_integers_and_numbers_and_in_place():
+    """Integer inputs give the default float dtype (as PyTorch's); atan2 and hypot take a Python number on
+    either side; the in-place forms change the tensor."""
+    i = gpunet.tensor([0, 1, -1])
+    for name in ("asin", "atan", "sinh", "cosh", "asinh", "atanh", "exp2", "deg2rad", "logit"):
+        assert getattr(gpunet, name)(i).dtype == gpunet.float32, name
+    np.testing.assert_allclose(gpunet.atan2(i, 2).numpy(), np.arctan2([0, 1, -1], 2), rtol=1e-6)
+    np.testing.assert_allclose(gpunet.hypot(3.0, gpunet.tensor([4.0])).numpy(), [5.0])
+    x = gpunet.tensor([0.5, -0.25])
+    x.atan_()
+    np.testing.assert_allclose(x.numpy(), np.arctan([0.5, -0.25]), rtol=1e-6)
+    assert gpunet.sgn(gpunet.tensor([-2.0, 0.0, 3.0])).tolist() == [-1.0, 0.0, 1.0]

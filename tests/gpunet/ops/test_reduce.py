@@ -111,6 +111,27 @@ def test_cumsum(dim, device):
     check_op(lambda x: lib(x).cumsum(x, dim=dim), (2, 3, 2), device=device)
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cumprod(dim, device):
+    check_op(lambda x: x.cumprod(dim), (3, 4), low=0.5, high=1.5, device=device)
+    check_op(lambda x: lib(x).cumprod(x, dim=dim), (2, 3, 2), device=device)
+
+
+def test_cumprod_gradient_with_zeros(device):
+    """The backward divides by nothing: one zero, two zeros, a zero first and last along the dim."""
+    a = np.array([[2.0, 0.0, 3.0, 0.5], [0.0, 0.0, 4.0, 2.0], [1.5, 2.0, 3.0, 0.0]])
+    check_op(lambda x: x.cumprod(1), a, device=device)
+    check_op(lambda x: x.cumprod(0), a, device=device)
+
+
+def test_cumprod_dtypes_and_shapes():
+    assert gpunet.cumprod(gpunet.tensor([1, 2, 3], dtype=gpunet.int32), 0).dtype == gpunet.int64
+    assert gpunet.cumprod(gpunet.tensor([True, True, False]), 0).tolist() == [1, 1, 0]
+    assert gpunet.cumprod(gpunet.tensor([1, 2, 3]), 0, dtype=gpunet.float64).dtype == gpunet.float64
+    assert gpunet.cumprod(gpunet.tensor(2.5), 0).shape == ()
+    assert gpunet.cumprod(gpunet.ones(2, 0), 1).shape == (2, 0)
+
+
 @pytest.mark.parametrize("unbiased", [True, False])
 def test_var_std_correction(unbiased, device):
     check_op(lambda x: x.var(1, unbiased=unbiased), (3, 5), device=device)

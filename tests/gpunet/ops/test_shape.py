@@ -370,3 +370,36 @@ def test_int_index_is_a_view_with_the_shape_in_its_errors(device):
         x[2]
     with pytest.raises(IndexError, match="indexing a tensor of shape"):
         gpunet.tensor(1.0, device=device)[0]
+
+
+@pytest.mark.parametrize("indexing", ["ij", "xy"])
+def test_meshgrid(indexing, device):
+    def grids(x, y, z):
+        return tuple(g * (k + 1) for k, g in enumerate(lib(x).meshgrid(x, y, z, indexing=indexing)))
+    check_op(grids, (3,), (2,), (), device=device)
+    a, b = gpunet.arange(3), gpunet.arange(2)
+    gx, gy = gpunet.meshgrid([a, b], indexing=indexing)
+    want = np.meshgrid(np.arange(3), np.arange(2), indexing=indexing)
+    assert gx.tolist() == want[0].tolist() and gy.tolist() == want[1].tolist()
+    assert gpunet.meshgrid(a, b)[0].shape == (3, 2)  # 'ij' by default
+    with pytest.raises(RuntimeError, match="0D or 1D"):
+        gpunet.meshgrid(gpunet.ones(2, 2), a)
+
+
+def test_diff(device):
+    check_op(lambda x: x.diff(), (3, 5), device=device)
+    check_op(lambda x: lib(x).diff(x, n=2, dim=0), (4, 3), device=device)
+    check_op(lambda x, p, q: lib(x).diff(x, dim=1, prepend=p, append=q), (2, 3), (2, 1), (2, 2),
+             device=device)
+    assert gpunet.diff(gpunet.tensor([1, 4, 9, 16]), n=2).tolist() == [2, 2]
+    assert gpunet.diff(gpunet.tensor([True, False, False])).tolist() == [True, False]
+    assert gpunet.diff(gpunet.tensor([1.0]), n=3).shape == (0,)
+
+
+def test_atleast_nd():
+    s, v, m = gpunet.tensor(1.0), gpunet.ones(3), gpunet.ones(2, 3)
+    assert [t.shape for t in gpunet.atleast_1d(s, v)] == [(1,), (3,)]
+    assert [gpunet.atleast_2d(t).shape for t in (s, v, m)] == [(1, 1), (1, 3), (2, 3)]
+    assert [gpunet.atleast_3d(t).shape for t in (s, v, m)] == [(1, 1, 1), (1, 3, 1), (2, 3, 1)]
+    assert gpunet.atleast_3d([v])[0].shape == (1, 3, 1)
+    assert gpunet.moveaxis(m, 0, 1).shape == (3, 2)
