@@ -26,10 +26,11 @@ _LINALG = {"linalg.inv", "linalg.det", "linalg.slogdet", "linalg.solve", "linalg
 FP32 = {
     "cuda": frozenset(_LOSSES | _LINALG | {"softmax", "log_softmax", "softmin", "exp", "expm1", "log",
                                             "log1p", "log2", "log10", "pow", "reciprocal", "rsqrt", "sum",
-                                            "cumsum", "norm", "layer_norm", "group_norm", "softplus", "tan"}),
+                                            "cumsum", "cumprod", "norm", "layer_norm", "group_norm",
+                                            "softplus", "tan", "asin", "acos", "sinh", "cosh"}),
     "cpu": frozenset(_LOSSES | _LINALG),
 }
-PROMOTE = frozenset({"addcmul", "addcdiv", "cat", "stack", "dot", "cross"})
+PROMOTE = frozenset({"addcmul", "addcdiv", "atan2", "cat", "stack", "dot", "cross"})
 
 
 class _State(threading.local):

@@ -420,6 +420,8 @@ class CumProd(Op):
 
 
 def cumprod(input, dim, *, dtype=None):
+    if _amp.state.on:  # autocast
+        (input,) = _amp.cast("cumprod", input)
     if dtype is not None:
         input = input.to(dtype)
     (d,) = norm_dims(dim, input._data.ndim, "cumprod")

@@ -7,6 +7,7 @@ domain the value is NaN. As in PyTorch, none of these warns (NumPy's floating-po
 """
 import numpy as np
 
+from gpunet.amp import _policy as _amp
 from gpunet import dtypes as _dt
 from gpunet.autograd.function import Op
 from gpunet.autograd.higher_order import saved
@@ -123,6 +124,8 @@ class Hypot(Op):
 def _float_binary(op_cls, name):
     def fn(input, other):
         a, b = promote(input, other, name)
+        if _amp.state.on:  # autocast
+            a, b = _amp.cast(name, a, b)
         tensor = a if isinstance(a, Tensor) else b
         if not tensor.dtype.is_floating_point:  # integer inputs give the default float dtype, as PyTorch
             dtype = _dt.get_default_dtype()
