@@ -42,7 +42,7 @@ from gpunet.ops.trigonometric import (acos, acosh, arccos, arccosh, arcsin, arcs
                                       arctanh, asin, asinh, atan, atan2, atanh, cosh, hypot, sinh)
 from gpunet.ops.creation import tril_indices, triu_indices  # noqa: F401
 from gpunet.ops.reduce import cumprod  # noqa: F401
-from gpunet.ops.shape import atleast_1d, atleast_2d, atleast_3d, diff, meshgrid  # noqa: F401
+from gpunet.ops.composed_shape import atleast_1d, atleast_2d, atleast_3d, diff, meshgrid  # noqa: F401
 from gpunet.ops.shape import movedim as moveaxis  # noqa: F401
 from gpunet.ops.einsum import einsum  # noqa: F401
 from gpunet.ops.linalg_decomp import det, logdet, slogdet  # noqa: F401

@@ -1,6 +1,7 @@
 """Every differentiable op, each defined once (forward with its backward), plus creation functions.
 
 Tensor math: elementwise (binary arithmetic, comparisons), unary (exp/log/trig/relu/sigmoid/tanh),
+trigonometric (inverse and hyperbolic, atan2, hypot), composed_shape (meshgrid, diff, atleast_Nd),
 reduce (sum, mean, max, ...), shape (views, permutations, cat/stack/split), indexing (getitem/setitem,
 gather/scatter, where), linalg (matmul family), sorting (sort/topk), convert (to/cast), creation
 (tensor, zeros, rand, ...), inplace (the `op_` forms), fill (zero_, fill_, copy_, random fills).

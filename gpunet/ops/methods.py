@@ -10,7 +10,7 @@ import numpy as np
 from gpunet.autograd.engine import backward as _run_backward
 from gpunet.ops import convert as C, creation, elementwise as E, indexing as X, inplace as I, linalg as L
 from gpunet.ops import linalg_decomp as LD, reduce as R, shape as S, softmax as SM, sorting as O
-from gpunet.ops import trigonometric as TR
+from gpunet.ops import composed_shape as CS, trigonometric as TR
 from gpunet.ops.elementwise import Add, Div, Mul, Sub
 from gpunet.ops.fill import (bernoulli_, copy_, exponential_, fill_, log_normal_, normal_, random_, uniform_,
                              zero_)
@@ -186,7 +186,7 @@ def bind(cls=Tensor):
         "flatten": S.flatten, "unflatten": S.unflatten, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,
         "permute": S.permute, "transpose": S.transpose, "swapaxes": S.transpose, "swapdims": S.transpose,
         "t": S.t, "movedim": S.movedim, "moveaxis": S.movedim, "expand": S.expand, "expand_as": S.expand_as,
-        "diff": S.diff,
+        "diff": CS.diff,
         "broadcast_to": S.broadcast_to, "contiguous": S.contiguous, "clone": S.clone, "repeat": S.repeat,
         "tile": S.tile, "flip": S.flip, "roll": S.roll,
         "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
